@@ -28,6 +28,11 @@ export interface FieldSpec {
   readonly address?: boolean;
   /** The value this format requires (opcode of a command, ID of an event, descriptor type). */
   readonly fixed?: bigint;
+  /**
+   * The field is IGNORED (so its reserved encodings are harmless) while `field` holds one of
+   * `values`, e.g. CD.TG1 while EPD1==1 (IHI0070 5.4) or STE.S2TG while stage 2 bypasses (5.2).
+   */
+  readonly ignoredWhen?: { readonly field: string; readonly values: readonly number[] };
   /** One line: meaning and the section it comes from. */
   readonly doc: string;
 }
@@ -46,6 +51,8 @@ export interface FormatSpec {
   /** IHI0070 section (or Arm ARM section) the table comes from. */
   readonly section: string;
   readonly doc: string;
+  /** A valid bit (STE.V, CD.V): while it is 0 every other field is IGNORED. */
+  readonly validField?: string;
 }
 
 export interface Res0Violation {
@@ -110,6 +117,7 @@ export class Layout<N extends string = string> implements FormatSpec {
   readonly fields: readonly FieldSpec[];
   readonly section: string;
   readonly doc: string;
+  readonly validField?: string;
   private readonly byName = new Map<string, FieldSpec>();
   private readonly shift = new Map<string, bigint>();
   private readonly fmask = new Map<string, bigint>();
@@ -125,6 +133,7 @@ export class Layout<N extends string = string> implements FormatSpec {
     this.fields = spec.fields;
     this.section = spec.section;
     this.doc = spec.doc;
+    this.validField = spec.validField;
     const used = new Array<bigint>(spec.words).fill(0n);
     for (const f of spec.fields) {
       if (this.byName.has(f.name)) throw new Error(`${spec.name}: duplicate field ${f.name}`);
@@ -258,6 +267,7 @@ export class Layout<N extends string = string> implements FormatSpec {
     const fields = {} as Record<N, bigint>;
     const names: Partial<Record<N, string>> = {};
     const reserved: ReservedEncoding[] = [];
+    const invalid = this.validField !== undefined && this.get(words, this.validField as N) === 0n;
     for (const f of this.fields) {
       const v = this.get(words, f.name as N);
       fields[f.name as N] = v;
@@ -269,7 +279,10 @@ export class Layout<N extends string = string> implements FormatSpec {
           }
         }
       }
-      if (f.reserved) {
+      const ignored =
+        (invalid && f.name !== this.validField) ||
+        (f.ignoredWhen !== undefined && f.ignoredWhen.values.includes(Number(this.get(words, f.ignoredWhen.field as N))));
+      if (f.reserved && !ignored) {
         for (const r of f.reserved) {
           if (v >= BigInt(r.min) && v <= BigInt(r.max)) reserved.push({ field: f.name, value: v, rule: r.rule });
         }
@@ -329,6 +342,6 @@ export function reserved(min: number, max: number, rule: string): ReservedRule {
   return { min, max, rule };
 }
 
-export function structure(name: string, sizeBytes: number, section: string, doc: string, fields: readonly FieldSpec[]): Layout {
-  return new Layout({ name, kind: 'structure', sizeBytes, words: sizeBytes / 8, wordBits: 64, section, doc, fields });
+export function structure(name: string, sizeBytes: number, section: string, doc: string, fields: readonly FieldSpec[], validField?: string): Layout {
+  return new Layout({ name, kind: 'structure', sizeBytes, words: sizeBytes / 8, wordBits: 64, section, doc, fields, validField });
 }

@@ -31,22 +31,30 @@ export const STE_EATS = { ABT: 0, TRANS: 1, S1CHK: 2, DPT: 3 } as const;
 /** STE.STRW (IHI0070 5.2): Linux STRTAB_STE_1_STRW_*. */
 export const STE_STRW = { NSEL1: 0, EL2: 2 } as const;
 
+// IGNORED rules of IHI0070 5.2: stage-1 fields while Config[0]==0, stage-2 fields while Config[1]==0.
+const S1_OFF = { field: 'Config', values: [0, 1, 2, 3, 4, 6] };
+const S2_OFF = { field: 'Config', values: [0, 1, 2, 3, 4, 5] };
+// IHI0070 5.4: with EPDx==1 the TTBx walk fields are IGNORED.
+const EPD0_SET = { field: 'EPD0', values: [1] };
+const EPD1_SET = { field: 'EPD1', values: [1] };
+
 export const STE = structure('ste', 64, 'IHI0070 5.2', 'Stream Table Entry: 8 little-endian dwords', [
   bit('V', 0, 0, 'valid; 0: every other field ignored, transactions get C_BAD_STE'),
   fld('Config', 0, 3, 1, 'stream configuration (Linux STRTAB_STE_0_CFG)', {
     values: STE_CONFIG,
     reserved: [reserved(1, 3, 'reserved, behaves as 0b000 (abort, no event)')],
   }),
-  fld('S1Fmt', 0, 5, 4, 'CD table format', { values: STE_S1FMT, reserved: [reserved(3, 3, 'reserved, behaves as 0 (linear)')] }),
+  fld('S1Fmt', 0, 5, 4, 'CD table format', { ignoredWhen: S1_OFF, values: STE_S1FMT, reserved: [reserved(3, 3, 'reserved, behaves as 0 (linear)')] }),
   addr('S1ContextPtr', 0, 55, 6, 'CD or L1CD table address, an IPA when stage 2 is enabled (Linux mask [51:6])'),
   fld('S1CDMax', 0, 63, 59, 'log2 of the number of CDs; 0 means one CD and no substreams'),
   fld('S1DSS', 1, 1, 0, 'default substream behaviour for transactions without an SSID', {
+    ignoredWhen: S1_OFF,
     values: STE_S1DSS,
     reserved: [reserved(3, 3, 'reserved, behaves as 0 (terminate)')],
   }),
   fld('S1CIR', 1, 3, 2, 'CD fetch inner cacheability', { values: STE_CD_CACHEABILITY }),
   fld('S1COR', 1, 5, 4, 'CD fetch outer cacheability', { values: STE_CD_CACHEABILITY }),
-  fld('S1CSH', 1, 7, 6, 'CD fetch shareability', { values: SHAREABILITY, reserved: SHAREABILITY_RESERVED }),
+  fld('S1CSH', 1, 7, 6, 'CD fetch shareability', { ignoredWhen: S1_OFF, values: SHAREABILITY, reserved: SHAREABILITY_RESERVED }),
   bit('S2HWU59', 1, 8, 'PBHA: stage-2 hardware use of descriptor bit 59'),
   bit('S2HWU60', 1, 9, 'PBHA: stage-2 hardware use of descriptor bit 60'),
   bit('S2HWU61', 1, 10, 'PBHA: stage-2 hardware use of descriptor bit 61'),
@@ -75,8 +83,8 @@ export const STE = structure('ste', 64, 'IHI0070 5.2', 'Stream Table Entry: 8 li
   fld('S2SL0', 2, 39, 38, 'stage-2 starting level'),
   fld('S2IR0', 2, 41, 40, 'stage-2 walk inner cacheability', { values: TCR_CACHEABILITY }),
   fld('S2OR0', 2, 43, 42, 'stage-2 walk outer cacheability', { values: TCR_CACHEABILITY }),
-  fld('S2SH0', 2, 45, 44, 'stage-2 walk shareability', { values: SHAREABILITY, reserved: SHAREABILITY_RESERVED }),
-  fld('S2TG', 2, 47, 46, 'stage-2 granule', { values: TG0_GRANULE, reserved: TG0_RESERVED }),
+  fld('S2SH0', 2, 45, 44, 'stage-2 walk shareability', { ignoredWhen: S2_OFF, values: SHAREABILITY, reserved: SHAREABILITY_RESERVED }),
+  fld('S2TG', 2, 47, 46, 'stage-2 granule', { ignoredWhen: S2_OFF, values: TG0_GRANULE, reserved: TG0_RESERVED }),
   fld('S2PS', 2, 50, 48, 'stage-2 output size, effective min(S2PS, IDR5.OAS)', { values: ADDRESS_SIZE }),
   bit('S2AA64', 2, 51, 'stage-2 tables are VMSAv8-64'),
   bit('S2ENDI', 2, 52, 'stage-2 walks big-endian'),
@@ -108,7 +116,7 @@ export const STE = structure('ste', 64, 'IHI0070 5.2', 'Stream Table Entry: 8 li
   bit('S2SA', 6, 1, 'Secure only: stage-2 Secure output'),
   addr('S_S2TTB', 6, 55, 4, 'Secure stage-2 translation table base'),
   fld('S2POI', 7, 63, 0, 'stage-2 permission overlay index'),
-]);
+], 'V');
 
 export const L1STD = structure('l1std', 8, 'IHI0070 5.1', 'Level-1 Stream Table Descriptor of a 2-level stream table', [
   fld('Span', 0, 4, 0, 'L2 table holds 2^(Span-1) STEs; 0 invalid (Linux STRTAB_L1_DESC_SPAN; writes SPLIT+1 = 9)', {
@@ -120,17 +128,17 @@ export const L1STD = structure('l1std', 8, 'IHI0070 5.1', 'Level-1 Stream Table 
 
 export const CD = structure('cd', 64, 'IHI0070 5.4', 'Context Descriptor: 8 little-endian dwords', [
   fld('T0SZ', 0, 5, 0, 'TTB0 region size 64-T0SZ (Linux CTXDESC_CD_0_TCR_T0SZ)'),
-  fld('TG0', 0, 7, 6, 'TTB0 granule', { values: TG0_GRANULE, reserved: TG0_RESERVED }),
+  fld('TG0', 0, 7, 6, 'TTB0 granule', { ignoredWhen: EPD0_SET, values: TG0_GRANULE, reserved: TG0_RESERVED }),
   fld('IR0', 0, 9, 8, 'TTB0 walk inner cacheability (IRGN0)', { values: TCR_CACHEABILITY }),
   fld('OR0', 0, 11, 10, 'TTB0 walk outer cacheability (ORGN0)', { values: TCR_CACHEABILITY }),
-  fld('SH0', 0, 13, 12, 'TTB0 walk shareability', { values: SHAREABILITY, reserved: SHAREABILITY_RESERVED }),
+  fld('SH0', 0, 13, 12, 'TTB0 walk shareability', { ignoredWhen: EPD0_SET, values: SHAREABILITY, reserved: SHAREABILITY_RESERVED }),
   bit('EPD0', 0, 14, 'no walks through TTB0: a TLB miss gives F_TRANSLATION'),
   bit('ENDI', 0, 15, 'big-endian walks'),
   fld('T1SZ', 0, 21, 16, 'TTB1 region size 64-T1SZ'),
-  fld('TG1', 0, 23, 22, 'TTB1 granule (TG1 encoding)', { values: TG1_GRANULE, reserved: [reserved(0, 0, 'reserved granule encoding')] }),
+  fld('TG1', 0, 23, 22, 'TTB1 granule (TG1 encoding)', { ignoredWhen: EPD1_SET, values: TG1_GRANULE, reserved: [reserved(0, 0, 'reserved granule encoding')] }),
   fld('IR1', 0, 25, 24, 'TTB1 walk inner cacheability', { values: TCR_CACHEABILITY }),
   fld('OR1', 0, 27, 26, 'TTB1 walk outer cacheability', { values: TCR_CACHEABILITY }),
-  fld('SH1', 0, 29, 28, 'TTB1 walk shareability', { values: SHAREABILITY, reserved: SHAREABILITY_RESERVED }),
+  fld('SH1', 0, 29, 28, 'TTB1 walk shareability', { ignoredWhen: EPD1_SET, values: SHAREABILITY, reserved: SHAREABILITY_RESERVED }),
   bit('EPD1', 0, 30, 'no walks through TTB1 (Linux always sets it)'),
   bit('V', 0, 31, 'valid; 0 gives C_BAD_CD'),
   fld('IPS', 0, 34, 32, 'intermediate physical size, effective min(IPS, IDR5.OAS)', { values: ADDRESS_SIZE }),
@@ -165,7 +173,7 @@ export const CD = structure('cd', 64, 'IHI0070 5.4', 'Context Descriptor: 8 litt
   fld('AMAIR1', 4, 63, 32, 'auxiliary MAIR 4-7'),
   fld('PARTID', 5, 47, 32, 'MPAM partition ID'),
   fld('PMG', 5, 55, 48, 'MPAM performance monitor group'),
-]);
+], 'V');
 
 export const CD_L1 = structure('cdl1', 8, 'IHI0070 5.3', 'Level-1 Context Descriptor of a 2-level CD table', [
   bit('V', 0, 0, 'valid; 0 gives C_BAD_SUBSTREAMID'),
