@@ -29,7 +29,7 @@ describe('twinctl layout', () => {
     assert.ok(!names.some((n) => n.startsWith('SMMU_')));
   });
 
-  it('STRTAB_BASE_CFG --json: page 0 offset 0x88, LOG2SIZE [5:0], SPLIT [10:6], FMT [17:16] (IHI0070 6.3.25)', () => {
+  it('STRTAB_BASE_CFG --json: page 0 offset 0x88, LOG2SIZE [5:0], SPLIT [10:6], FMT [17:16] (IHI0070 ch.6 SMMU_STRTAB_BASE_CFG)', () => {
     const l = json('layout', 'STRTAB_BASE_CFG', '--json');
     assert.equal(l.format, 'STRTAB_BASE_CFG');
     assert.equal(l.kind, 'register');
@@ -43,7 +43,7 @@ describe('twinctl layout', () => {
     assert.deepEqual(by.FMT.values, { LINEAR: 0, TWO_LEVEL: 1 });
   });
 
-  it('EVENTQ_PROD lives on page 1 at 0xA8 (IHI0070 6.3.29); the Linux name EVTQ_PROD finds it', () => {
+  it('EVENTQ_PROD lives on page 1 at 0xA8 (IHI0070 ch.6 SMMU_EVENTQ_PROD); the Linux name EVTQ_PROD finds it', () => {
     const l = json('layout', 'EVTQ_PROD', '--json');
     assert.equal(l.format, 'EVENTQ_PROD');
     assert.equal(l.page, 1);

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-// Structures live in memory as little-endian 64-bit dwords (IHI0070 3.x: SMMU structures and
-// queue entries are little-endian unless an ENDI bit says otherwise for translation tables).
+// Structures and queue entries live in memory as little-endian 64-bit dwords (notes section 0;
+// only translation tables follow an ENDI bit).
 
 /** Reads `count` little-endian dwords from `bytes` at byte `offset`. */
 export function dwordsFromBytes(bytes: Uint8Array, offset: number, count: number): bigint[] {

@@ -5,7 +5,7 @@
 import { MEMATTR, SHAREABILITY, SHAREABILITY_RESERVED } from './enums';
 import { addr, bit, fld, type FieldSpec, Layout, reserved, structure } from './layout';
 
-/** Every opcode the architecture defines (IHI0070 4.1-4.8), Linux CMDQ_OP_* where it has one. */
+/** Every opcode the architecture defines (IHI0070 ch.4), Linux CMDQ_OP_* where it has one. */
 export const OPCODES = {
   PREFETCH_CONFIG: 0x01,
   PREFETCH_ADDR: 0x02,
@@ -44,9 +44,9 @@ export const OPCODES = {
 } as const;
 export type OpcodeName = keyof typeof OPCODES;
 
-/** CMD_SYNC.CS (IHI0070 4.7.3): Linux CMDQ_SYNC_0_CS_*. */
+/** CMD_SYNC.CS (IHI0070 ch.4 CMD_SYNC): Linux CMDQ_SYNC_0_CS_*. */
 export const SYNC_CS = { NONE: 0, IRQ: 1, SEV: 2 } as const;
-/** PRI_RESP.Resp (IHI0070 4.6.2): Linux PRI_RESP_DENY/FAIL/SUCC. */
+/** PRI_RESP.Resp (IHI0070 ch.4 CMD_PRI_RESP): Linux PRI_RESP_DENY/FAIL/SUCC. */
 export const PRI_RESP_CODE = { DENY: 0, FAIL: 1, SUCC: 2 } as const;
 
 const opcode = (op: number): FieldSpec => fld('Opcode', 0, 7, 0, 'command opcode', { values: OPCODES, fixed: BigInt(op) });
@@ -65,13 +65,14 @@ const va = addr('Address', 1, 63, 12, 'virtual address [63:12]');
 const ipa = addr('Address', 1, 55, 12, 'IPA [55:12] (Linux CMDQ_TLBI_1_IPA_MASK [51:12])');
 const pa = addr('Address', 1, 55, 12, 'physical address [55:12]');
 
-const cmd = (name: OpcodeName, section: string, doc: string, fields: FieldSpec[]): Layout =>
-  structure(`cmd-${name}`, 16, section, doc, [opcode(OPCODES[name]), ...fields]);
+// IHI0070 chapter 4 describes each command under its CMD_ name.
+const cmd = (name: OpcodeName, doc: string, fields: FieldSpec[]): Layout =>
+  structure(`cmd-${name}`, 16, `IHI0070 ch.4 CMD_${name}`, doc, [opcode(OPCODES[name]), ...fields]);
 
 /** One table per command, keyed by name. CFGI_ALL is CFGI_STE_RANGE with Range=31. */
 export const COMMANDS: readonly Layout[] = [
-  cmd('PREFETCH_CONFIG', 'IHI0070 4.2.1', 'prefetch the configuration of a StreamID (hint, never faults)', [ssec, ssv, ssid, sid]),
-  cmd('PREFETCH_ADDR', 'IHI0070 4.2.2', 'prefetch translations for an address range (hint)', [
+  cmd('PREFETCH_CONFIG', 'prefetch the configuration of a StreamID (hint, never faults)', [ssec, ssv, ssid, sid]),
+  cmd('PREFETCH_ADDR', 'prefetch translations for an address range (hint)', [
     ssec,
     ssv,
     ssid,
@@ -81,35 +82,35 @@ export const COMMANDS: readonly Layout[] = [
     bit('NS', 1, 11, 'Non-secure IPA space (Secure streams only)'),
     va,
   ]),
-  cmd('CFGI_STE', 'IHI0070 4.3.1', 'invalidate the STE of StreamID and the CDs cached through it; Leaf=0 also the L1STD', [ssec, sid, leaf]),
-  cmd('CFGI_STE_RANGE', 'IHI0070 4.3.2', 'invalidate 2^(Range+1) aligned StreamIDs; Range=31 is CFGI_ALL', [
+  cmd('CFGI_STE', 'invalidate the STE of StreamID and the CDs cached through it; Leaf=0 also the L1STD', [ssec, sid, leaf]),
+  cmd('CFGI_STE_RANGE', 'invalidate 2^(Range+1) aligned StreamIDs; Range=31 is CFGI_ALL', [
     ssec,
     sid,
     fld('Range', 1, 4, 0, 'log2(number of StreamIDs) - 1; 31 = all', { values: { ALL: 31 } }),
   ]),
-  structure('cmd-CFGI_ALL', 16, 'IHI0070 4.3.3', 'invalidate every cached configuration: CFGI_STE_RANGE with Range=31 (Linux CMDQ_OP_CFGI_ALL)', [
+  structure('cmd-CFGI_ALL', 16, 'IHI0070 ch.4 CMD_CFGI_ALL', 'invalidate every cached configuration: CFGI_STE_RANGE with Range=31 (Linux CMDQ_OP_CFGI_ALL)', [
     opcode(OPCODES.CFGI_STE_RANGE),
     ssec,
     sid,
     fld('Range', 1, 4, 0, 'must be 31 (all)', { fixed: 31n }),
   ]),
-  cmd('CFGI_CD', 'IHI0070 4.3.4', 'invalidate the CD at SubstreamID as seen through StreamID; Leaf=0 also the L1CD', [ssec, ssid, sid, leaf]),
-  cmd('CFGI_CD_ALL', 'IHI0070 4.3.5', 'invalidate every CD and L1CD cached for StreamID', [ssec, sid]),
-  cmd('CFGI_VMS_PIDM', 'IHI0070 4.3.6', 'invalidate the MPAM PARTID map of a VMS', [ssec, vmid]),
-  cmd('TLBI_NH_ALL', 'IHI0070 4.4.2', 'invalidate every NS-EL1 stage-1 entry of VMID', [vmid]),
-  cmd('TLBI_NH_ASID', 'IHI0070 4.4.3', 'invalidate non-global NS-EL1 entries of (VMID, ASID)', [vmid, asid]),
-  cmd('TLBI_NH_VA', 'IHI0070 4.4.4', 'invalidate NS-EL1 entries of (VMID, ASID, VA) and global entries of (VMID, VA)', [num, scale, vmid, asid, leaf, ttl, tg, va]),
-  cmd('TLBI_NH_VAA', 'IHI0070 4.4.5', 'invalidate NS-EL1 entries of (VMID, VA) for all ASIDs', [num, scale, vmid, leaf, ttl, tg, va]),
-  cmd('TLBI_EL3_ALL', 'IHI0070 4.4.6', 'EL3 invalidate all; CERROR_ILL on the Non-secure queue', []),
-  cmd('TLBI_EL3_VA', 'IHI0070 4.4.7', 'EL3 invalidate by VA; CERROR_ILL on the Non-secure queue', [num, scale, leaf, ttl, tg, va]),
-  cmd('TLBI_EL2_ALL', 'IHI0070 4.4.8', 'invalidate every NS-EL2 and EL2-E2H entry; CERROR_ILL if !IDR0.Hyp', []),
-  cmd('TLBI_EL2_ASID', 'IHI0070 4.4.9', 'invalidate EL2-E2H entries of ASID', [asid]),
-  cmd('TLBI_EL2_VA', 'IHI0070 4.4.10', 'invalidate EL2 (or EL2-E2H, by CR2.E2H) entries by VA', [num, scale, asid, leaf, ttl, tg, va]),
-  cmd('TLBI_EL2_VAA', 'IHI0070 4.4.11', 'invalidate EL2-E2H entries by VA for all ASIDs', [num, scale, leaf, ttl, tg, va]),
-  cmd('TLBI_S12_VMALL', 'IHI0070 4.4.12', 'invalidate every stage-1 and stage-2 entry of VMID; CERROR_ILL without S2P', [vmid]),
-  cmd('TLBI_S2_IPA', 'IHI0070 4.4.13', 'invalidate stage-2 entries of (VMID, IPA)', [num, scale, vmid, leaf, ttl, tg, ipa]),
-  cmd('TLBI_NSNH_ALL', 'IHI0070 4.4.14', 'invalidate every Non-secure non-EL2 entry, all stages', []),
-  cmd('ATC_INV', 'IHI0070 4.5.1', 'PCIe ATS invalidation of 4096*2^Size bytes (Size 52 = all); ignored while SMMUEN==0', [
+  cmd('CFGI_CD', 'invalidate the CD at SubstreamID as seen through StreamID; Leaf=0 also the L1CD', [ssec, ssid, sid, leaf]),
+  cmd('CFGI_CD_ALL', 'invalidate every CD and L1CD cached for StreamID', [ssec, sid]),
+  cmd('CFGI_VMS_PIDM', 'invalidate the MPAM PARTID map of a VMS', [ssec, vmid]),
+  cmd('TLBI_NH_ALL', 'invalidate every NS-EL1 stage-1 entry of VMID', [vmid]),
+  cmd('TLBI_NH_ASID', 'invalidate non-global NS-EL1 entries of (VMID, ASID)', [vmid, asid]),
+  cmd('TLBI_NH_VA', 'invalidate NS-EL1 entries of (VMID, ASID, VA) and global entries of (VMID, VA)', [num, scale, vmid, asid, leaf, ttl, tg, va]),
+  cmd('TLBI_NH_VAA', 'invalidate NS-EL1 entries of (VMID, VA) for all ASIDs', [num, scale, vmid, leaf, ttl, tg, va]),
+  cmd('TLBI_EL3_ALL', 'EL3 invalidate all; CERROR_ILL on the Non-secure queue', []),
+  cmd('TLBI_EL3_VA', 'EL3 invalidate by VA; CERROR_ILL on the Non-secure queue', [num, scale, leaf, ttl, tg, va]),
+  cmd('TLBI_EL2_ALL', 'invalidate every NS-EL2 and EL2-E2H entry; CERROR_ILL if !IDR0.Hyp', []),
+  cmd('TLBI_EL2_ASID', 'invalidate EL2-E2H entries of ASID', [asid]),
+  cmd('TLBI_EL2_VA', 'invalidate EL2 (or EL2-E2H, by CR2.E2H) entries by VA', [num, scale, asid, leaf, ttl, tg, va]),
+  cmd('TLBI_EL2_VAA', 'invalidate EL2-E2H entries by VA for all ASIDs', [num, scale, leaf, ttl, tg, va]),
+  cmd('TLBI_S12_VMALL', 'invalidate every stage-1 and stage-2 entry of VMID; CERROR_ILL without S2P', [vmid]),
+  cmd('TLBI_S2_IPA', 'invalidate stage-2 entries of (VMID, IPA)', [num, scale, vmid, leaf, ttl, tg, ipa]),
+  cmd('TLBI_NSNH_ALL', 'invalidate every Non-secure non-EL2 entry, all stages', []),
+  cmd('ATC_INV', 'PCIe ATS invalidation of 4096*2^Size bytes (Size 52 = all); ignored while SMMUEN==0', [
     bit('Global', 0, 9, 'invalidate global ATC entries too'),
     ssv,
     ssid,
@@ -117,7 +118,7 @@ export const COMMANDS: readonly Layout[] = [
     fld('Size', 1, 5, 0, 'log2 of the span in 4KB units; 52 = everything (Linux ATC_INV_SIZE_ALL)', { values: { ALL: 52 } }),
     va,
   ]),
-  cmd('PRI_RESP', 'IHI0070 4.6.2', 'PRI page group response; CERROR_ILL if !IDR0.PRI', [
+  cmd('PRI_RESP', 'PRI page group response; CERROR_ILL if !IDR0.PRI', [
     ssec,
     ssv,
     ssid,
@@ -125,27 +126,27 @@ export const COMMANDS: readonly Layout[] = [
     fld('PRGIndex', 1, 8, 0, 'page request group index'),
     fld('Resp', 1, 13, 12, 'response', { values: PRI_RESP_CODE, reserved: [reserved(3, 3, 'ILLEGAL (CERROR_ILL)')] }),
   ]),
-  cmd('RESUME', 'IHI0070 4.6.3', 'retry or terminate the stalled transaction (StreamID, STAG); CERROR_ILL if STALL_MODEL==1', [
+  cmd('RESUME', 'retry or terminate the stalled transaction (StreamID, STAG); CERROR_ILL if STALL_MODEL==1', [
     ssec,
     bit('Ac', 0, 12, 'action: 1 retry, 0 terminate (Linux CMDQ_RESUME_0_RESP RETRY=1)'),
     bit('Ab', 0, 13, 'on terminate: 1 abort, 0 RAZ/WI when TERM_MODEL==0 (Linux RESP ABORT=2)'),
     sid,
     fld('STAG', 1, 15, 0, 'stall tag from the event record'),
   ]),
-  cmd('STALL_TERM', 'IHI0070 4.6.4', 'terminate every stalled transaction of StreamID', [ssec, sid]),
-  cmd('CMD_SYNC', 'IHI0070 4.7.3', 'complete when every earlier command has completed; signal by CS', [
+  cmd('STALL_TERM', 'terminate every stalled transaction of StreamID', [ssec, sid]),
+  cmd('CMD_SYNC', 'complete when every earlier command has completed; signal by CS', [
     fld('CS', 0, 13, 12, 'completion signal (Linux CMDQ_SYNC_0_CS)', { values: SYNC_CS, reserved: [reserved(3, 3, 'reserved (CERROR_ILL)')] }),
     fld('MSH', 0, 23, 22, 'MSI shareability', { values: SHAREABILITY, reserved: SHAREABILITY_RESERVED }),
     fld('MSIAttr', 0, 27, 24, 'MSI memory type (Linux 0xF: WB)', { values: MEMATTR }),
     fld('MSIData', 0, 63, 32, '32-bit MSI payload'),
     addr('MSIAddress', 1, 55, 2, 'MSI address [55:2] (Linux CMDQ_SYNC_1_MSIADDR_MASK [51:2]); 0 = no MSI'),
   ]),
-  cmd('TLBI_S_EL2_ALL', 'IHI0070 4.4.15', 'Secure EL2 invalidate all; CERROR_ILL on the Non-secure queue', []),
-  cmd('TLBI_S_EL2_ASID', 'IHI0070 4.4.16', 'Secure EL2 invalidate by ASID; CERROR_ILL on the Non-secure queue', [asid]),
-  cmd('TLBI_S_EL2_VA', 'IHI0070 4.4.17', 'Secure EL2 invalidate by VA; CERROR_ILL on the Non-secure queue', [num, scale, asid, leaf, ttl, tg, va]),
-  cmd('TLBI_S_EL2_VAA', 'IHI0070 4.4.18', 'Secure EL2 invalidate by VA, all ASIDs; CERROR_ILL on the Non-secure queue', [num, scale, leaf, ttl, tg, va]),
-  cmd('TLBI_S_S12_VMALL', 'IHI0070 4.4.19', 'Secure stage-1+2 invalidate by VMID; CERROR_ILL on the Non-secure queue', [vmid]),
-  cmd('TLBI_S_S2_IPA', 'IHI0070 4.4.20', 'Secure stage-2 invalidate by IPA; CERROR_ILL on the Non-secure queue', [
+  cmd('TLBI_S_EL2_ALL', 'Secure EL2 invalidate all; CERROR_ILL on the Non-secure queue', []),
+  cmd('TLBI_S_EL2_ASID', 'Secure EL2 invalidate by ASID; CERROR_ILL on the Non-secure queue', [asid]),
+  cmd('TLBI_S_EL2_VA', 'Secure EL2 invalidate by VA; CERROR_ILL on the Non-secure queue', [num, scale, asid, leaf, ttl, tg, va]),
+  cmd('TLBI_S_EL2_VAA', 'Secure EL2 invalidate by VA, all ASIDs; CERROR_ILL on the Non-secure queue', [num, scale, leaf, ttl, tg, va]),
+  cmd('TLBI_S_S12_VMALL', 'Secure stage-1+2 invalidate by VMID; CERROR_ILL on the Non-secure queue', [vmid]),
+  cmd('TLBI_S_S2_IPA', 'Secure stage-2 invalidate by IPA; CERROR_ILL on the Non-secure queue', [
     num,
     scale,
     vmid,
@@ -155,13 +156,13 @@ export const COMMANDS: readonly Layout[] = [
     bit('NS', 1, 1, 'Non-secure IPA space'),
     ipa,
   ]),
-  cmd('TLBI_SNH_ALL', 'IHI0070 4.4.21', 'Secure non-EL2 invalidate all; CERROR_ILL on the Non-secure queue', []),
-  cmd('DPTI_ALL', 'IHI0070 4.8.1', 'invalidate every DPT cache entry', []),
-  cmd('DPTI_PA', 'IHI0070 4.8.2', 'invalidate DPT cache entries for a physical address', [leaf, pa]),
+  cmd('TLBI_SNH_ALL', 'Secure non-EL2 invalidate all; CERROR_ILL on the Non-secure queue', []),
+  cmd('DPTI_ALL', 'invalidate every DPT cache entry', []),
+  cmd('DPTI_PA', 'invalidate DPT cache entries for a physical address', [leaf, pa]),
 ];
 
 /** Generic command entry: the opcode and the StreamID common to most commands. */
-export const CMD = structure('cmd', 16, 'IHI0070 4.1', 'any command queue entry; decode dispatches on the opcode to cmd-<OPCODE>', [
+export const CMD = structure('cmd', 16, 'IHI0070 ch.4 command queue entry', 'any command queue entry; decode dispatches on the opcode to cmd-<OPCODE>', [
   fld('Opcode', 0, 7, 0, 'command opcode', {
     values: OPCODES,
     reserved: reservedRanges(Object.values(OPCODES), 0xff, 'reserved opcode (CERROR_ILL)', { min: 0x80, max: 0x8f, rule: 'IMPLEMENTATION DEFINED opcode' }),

@@ -5,7 +5,7 @@
 import { addr, bit, fld, type FieldSpec, Layout, structure } from './layout';
 import { reservedRanges } from './commands';
 
-/** Every event ID of IHI0070 7.3 (Linux EVT_ID_* where defined). */
+/** Every event ID of IHI0070 ch.7 (Linux EVT_ID_* where defined). */
 export const EVENT_IDS = {
   F_UUT: 0x01,
   C_BAD_STREAMID: 0x02,
@@ -29,7 +29,7 @@ export const EVENT_IDS = {
 } as const;
 export type EventName = keyof typeof EVENT_IDS;
 
-/** Event CLASS (IHI0070 7.3): which access of the walk faulted. Linux EVTQ_1_CLASS. */
+/** Event CLASS (IHI0070 ch.7): which access of the walk faulted. Linux EVTQ_1_CLASS. */
 export const EVENT_CLASS = { CD: 0, TT: 1, IN: 2 } as const;
 
 const eventId = (id: number): FieldSpec => fld('EventID', 0, 7, 0, 'event type', { values: EVENT_IDS, fixed: BigInt(id) });
@@ -51,38 +51,39 @@ const fetchAddr = addr('FetchAddr', 3, 55, 3, 'physical address of the aborted f
 const attrs = [pnu, ind, rnw];
 const translationFault = [...header, stag, stall, ...attrs, s2, cls, inputAddr, ipa];
 
-const evt = (name: EventName, section: string, doc: string, fields: FieldSpec[]): Layout =>
-  structure(`evt-${name}`, 32, section, doc, [eventId(EVENT_IDS[name]), ...fields]);
+// IHI0070 chapter 7 describes each event record under its name.
+const evt = (name: EventName, doc: string, fields: FieldSpec[]): Layout =>
+  structure(`evt-${name}`, 32, `IHI0070 ch.7 ${name}`, doc, [eventId(EVENT_IDS[name]), ...fields]);
 
 export const EVENTS: readonly Layout[] = [
-  evt('F_UUT', 'IHI0070 7.3.1', 'unsupported upstream transaction; may be recorded while SMMUEN==0', [...header, ...attrs, inputAddr]),
-  evt('C_BAD_STREAMID', 'IHI0070 7.3.2', 'StreamID out of range or under an invalid L1STD; only if CR2.RECINVSID', header),
-  evt('F_STE_FETCH', 'IHI0070 7.3.3', 'external abort or out-of-range address fetching the STE or L1STD', [...header, fetchAddr]),
-  evt('C_BAD_STE', 'IHI0070 7.3.4', 'STE V==0 or ILLEGAL (not for Config=0b000)', header),
-  evt('F_BAD_ATS_TREQ', 'IHI0070 7.3.5', 'ATS translation request refused (SMMUEN==0 or effective EATS==0); the request gets UR', [
+  evt('F_UUT', 'unsupported upstream transaction; may be recorded while SMMUEN==0', [...header, ...attrs, inputAddr]),
+  evt('C_BAD_STREAMID', 'StreamID out of range or under an invalid L1STD; only if CR2.RECINVSID', header),
+  evt('F_STE_FETCH', 'external abort or out-of-range address fetching the STE or L1STD', [...header, fetchAddr]),
+  evt('C_BAD_STE', 'STE V==0 or ILLEGAL (not for Config=0b000)', header),
+  evt('F_BAD_ATS_TREQ', 'ATS translation request refused (SMMUEN==0 or effective EATS==0); the request gets UR', [
     ...header,
     pnu,
     ind,
     rnw,
     inputAddr,
   ]),
-  evt('F_STREAM_DISABLED', 'IHI0070 7.3.6', 'no SSID with S1DSS=0, or SSID 0 with S1DSS=2', header),
-  evt('F_TRANSL_FORBIDDEN', 'IHI0070 7.3.7', 'ATS-translated transaction not allowed; may be recorded while SMMUEN==0', [...header, rnw, inputAddr]),
-  evt('C_BAD_SUBSTREAMID', 'IHI0070 7.3.8', 'SSID not allowed, out of range, or under an invalid L1CD', header),
-  evt('F_CD_FETCH', 'IHI0070 7.3.9', 'external abort fetching the CD or L1CD', [...header, fetchAddr]),
-  evt('C_BAD_CD', 'IHI0070 7.3.10', 'CD V==0 or ILLEGAL', header),
-  evt('F_WALK_EABT', 'IHI0070 7.3.11', 'external abort fetching or updating a translation table descriptor', [...header, stag, stall, ...attrs, s2, cls, inputAddr, fetchAddr]),
-  evt('F_TRANSLATION', 'IHI0070 7.3.12', 'translation fault: outside TxSZ/SL0 range, EPDx, or an invalid descriptor', translationFault),
-  evt('F_ADDR_SIZE', 'IHI0070 7.3.13', 'address size fault: descriptor or bypassed input above IPS/S2PS/IAS/OAS', translationFault),
-  evt('F_ACCESS', 'IHI0070 7.3.14', 'access flag fault', translationFault),
-  evt('F_PERMISSION', 'IHI0070 7.3.15', 'permission fault (TTRnW valid with CLASS=TT)', [...translationFault, ttrnw]),
-  evt('F_TLB_CONFLICT', 'IHI0070 7.3.16', 'TLB conflict (IMPLEMENTATION DEFINED)', [...header, rnw, s2, inputAddr]),
-  evt('F_CFG_CONFLICT', 'IHI0070 7.3.17', 'configuration cache conflict (STE.CONT)', header),
-  evt('E_PAGE_REQUEST', 'IHI0070 7.3.18', 'speculative page request hint', [...header, ...attrs, inputAddr]),
-  evt('F_VMS_FETCH', 'IHI0070 7.3.19', 'external abort fetching the VMS', [...header, fetchAddr]),
+  evt('F_STREAM_DISABLED', 'no SSID with S1DSS=0, or SSID 0 with S1DSS=2', header),
+  evt('F_TRANSL_FORBIDDEN', 'ATS-translated transaction not allowed; may be recorded while SMMUEN==0', [...header, rnw, inputAddr]),
+  evt('C_BAD_SUBSTREAMID', 'SSID not allowed, out of range, or under an invalid L1CD', header),
+  evt('F_CD_FETCH', 'external abort fetching the CD or L1CD', [...header, fetchAddr]),
+  evt('C_BAD_CD', 'CD V==0 or ILLEGAL', header),
+  evt('F_WALK_EABT', 'external abort fetching or updating a translation table descriptor', [...header, stag, stall, ...attrs, s2, cls, inputAddr, fetchAddr]),
+  evt('F_TRANSLATION', 'translation fault: outside TxSZ/SL0 range, EPDx, or an invalid descriptor', translationFault),
+  evt('F_ADDR_SIZE', 'address size fault: descriptor or bypassed input above IPS/S2PS/IAS/OAS', translationFault),
+  evt('F_ACCESS', 'access flag fault', translationFault),
+  evt('F_PERMISSION', 'permission fault (TTRnW valid with CLASS=TT)', [...translationFault, ttrnw]),
+  evt('F_TLB_CONFLICT', 'TLB conflict (IMPLEMENTATION DEFINED)', [...header, rnw, s2, inputAddr]),
+  evt('F_CFG_CONFLICT', 'configuration cache conflict (STE.CONT)', header),
+  evt('E_PAGE_REQUEST', 'speculative page request hint', [...header, ...attrs, inputAddr]),
+  evt('F_VMS_FETCH', 'external abort fetching the VMS', [...header, fetchAddr]),
 ];
 
-export const EVT = structure('evt', 32, 'IHI0070 7.2', 'any event record; decode dispatches on the event ID to evt-<EVENT>', [
+export const EVT = structure('evt', 32, 'IHI0070 ch.7 event record', 'any event record; decode dispatches on the event ID to evt-<EVENT>', [
   fld('EventID', 0, 7, 0, 'event type', {
     values: EVENT_IDS,
     reserved: reservedRanges(Object.values(EVENT_IDS), 0xff, 'reserved event ID', { min: 0xe0, max: 0xef, rule: 'IMPLEMENTATION DEFINED event (IMPDEF_EVENTn)' }),

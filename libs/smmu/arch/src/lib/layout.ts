@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // Field tables and the one generic codec every SMMUv3 format derives from.
-// Structures are arrays of little-endian 64-bit dwords (IHI0070 3.x "all structures are
-// little-endian"); registers are one 32- or 64-bit value held in word 0.
+// Structures are arrays of little-endian 64-bit dwords (IHI0070); registers are one 32- or 64-bit value held in word 0.
 
 /** A value of a field encoding that the architecture reserves or makes ILLEGAL. */
 export interface ReservedRule {
@@ -30,7 +29,7 @@ export interface FieldSpec {
   readonly fixed?: bigint;
   /**
    * The field is IGNORED (so its reserved encodings are harmless) while `field` holds one of
-   * `values`, e.g. CD.TG1 while EPD1==1 (IHI0070 5.4) or STE.S2TG while stage 2 bypasses (5.2).
+   * `values`, e.g. CD.TG1 while EPD1==1 (IHI0070 ch.5 CD) or STE.S2TG while stage 2 bypasses (5.2).
    */
   readonly ignoredWhen?: { readonly field: string; readonly values: readonly number[] };
   /** One line: meaning and the section it comes from. */

@@ -49,8 +49,6 @@ export interface RegisterSpecInput {
   /** The twin's fixed choice for an UNKNOWN or IMPLEMENTATION DEFINED reset. */
   readonly resetChoice?: bigint;
   readonly guards?: readonly GuardRule[];
-  readonly aliases?: readonly string[];
-  readonly section: string;
   readonly doc: string;
   readonly fields: readonly FieldSpec[];
 }
@@ -64,10 +62,10 @@ export class RegisterLayout<N extends string = string> extends Layout<N> {
   /** The value the twin resets the register to. */
   readonly resetValue: bigint;
   readonly guards: readonly GuardRule[];
-  readonly aliases: readonly string[];
 
   constructor(r: RegisterSpecInput) {
-    super({ name: r.name, kind: 'register', sizeBytes: r.width / 8, words: 1, wordBits: r.width, section: r.section, doc: r.doc, fields: r.fields });
+    // IHI0070 chapter 6 describes each register under its SMMU_ name.
+    super({ name: r.name, kind: 'register', sizeBytes: r.width / 8, words: 1, wordBits: r.width, section: `IHI0070 ch.6 SMMU_${r.name}`, doc: r.doc, fields: r.fields });
     this.offset = r.offset;
     this.page = r.page;
     this.width = r.width;
@@ -75,7 +73,6 @@ export class RegisterLayout<N extends string = string> extends Layout<N> {
     this.reset = r.reset;
     this.resetValue = typeof r.reset === 'bigint' ? r.reset : (r.resetChoice ?? 0n);
     this.guards = r.guards ?? [];
-    this.aliases = r.aliases ?? [];
   }
 
   /** Byte offset from the SMMU base (page 1 is base + 64 KiB). */
@@ -104,7 +101,7 @@ const irqOff = (field: string) => [off('IRQ_CTRL', field), off('IRQ_CTRLACK', fi
 
 const guardAll = (when: readonly GuardTerm[], rule: string): GuardRule[] => [{ fields: 'all', when, rule }];
 
-// CR0 and CR0ACK share a layout (IHI0070 6.3.9/6.3.10).
+// CR0 and CR0ACK share a layout (IHI0070 ch.6 SMMU_CR0, SMMU_CR0ACK).
 const cr0Fields = (ack: boolean): FieldSpec[] => {
   const s = ack ? ' (acknowledged)' : '';
   return [
@@ -127,7 +124,7 @@ const irqCtrlFields = (ack: boolean): FieldSpec[] => {
   ];
 };
 
-// GERROR and GERRORN share a layout (IHI0070 6.3.17/6.3.18).
+// GERROR and GERRORN share a layout (IHI0070 ch.6 SMMU_GERROR, SMMU_GERRORN).
 const gerrorFields = (n: boolean): FieldSpec[] => {
   const s = n ? ' acknowledge' : '';
   return [
@@ -153,7 +150,6 @@ const irqCfg0 = (name: string, offset: number, guardField: string, src: string) 
     access: 'RW',
     reset: 'UNKNOWN',
     guards: guardAll(irqOff(guardField), `RW only while IRQ_CTRL.${guardField}==0 and IRQ_CTRLACK.${guardField}==0`),
-    section: 'IHI0070 6.3.19',
     doc: `${src} MSI address; ADDR 0 means a wired interrupt is used. RES0 when IDR0.MSI==0`,
     fields: [a('ADDR', 55, 2, 'MSI target physical address [55:2] (Linux masks [51:2])')],
   });
@@ -166,7 +162,6 @@ const irqCfg1 = (name: string, offset: number, guardField: string, src: string) 
     access: 'RW',
     reset: 'UNKNOWN',
     guards: guardAll(irqOff(guardField), `RW only while IRQ_CTRL.${guardField}==0 and IRQ_CTRLACK.${guardField}==0`),
-    section: 'IHI0070 6.3.20',
     doc: `${src} MSI payload`,
     fields: [f('DATA', 31, 0, '32-bit MSI data')],
   });
@@ -179,7 +174,6 @@ const irqCfg2 = (name: string, offset: number, guardField: string, src: string, 
     access: 'RW',
     reset: 'UNKNOWN',
     guards: guardAll(irqOff(guardField), `RW only while IRQ_CTRL.${guardField}==0 and IRQ_CTRLACK.${guardField}==0`),
-    section: 'IHI0070 6.3.21',
     doc: `${src} MSI memory attributes (Linux writes 1: Device-nGnRE)`,
     fields: [
       f('MemAttr', 3, 0, 'MSI write memory type', { values: MEMATTR }),
@@ -197,7 +191,6 @@ const queueBase = (name: string, offset: number, guard: readonly GuardTerm[], en
     access: 'RW',
     reset: 'UNKNOWN',
     guards: guardAll(guard, `RW only while CR0.${en}==0 and CR0ACK.${en}==0`),
-    section: 'IHI0070 6.3.23',
     doc: `${entry} queue base: the effective base is aligned to max(queue size, 32 bytes); LOG2SIZE above IDR1 is capped for use but reads back as written`,
     fields: [
       f('LOG2SIZE', 4, 0, 'log2 of the number of entries (capped at IDR1.*QS)'),
@@ -215,7 +208,6 @@ const prodCons = (name: string, offset: number, page: 0 | 1, flag: 'OVFLG' | 'OV
     access: 'RW',
     reset: 'UNKNOWN',
     guards,
-    section: 'IHI0070 6.3.24-6.3.33',
     doc,
     fields: [
       f(field, 19, 0, `${field === 'WR' ? 'write' : 'read'} index: bits [QS-1:0] index, bit QS the wrap flag; higher bits read 0 in the SMMU-owned index`),
@@ -233,7 +225,6 @@ export const REGISTERS: readonly RegisterLayout[] = [
     width: 32,
     access: 'RO',
     reset: 'IMPDEF',
-    section: 'IHI0070 6.3.1',
     doc: 'features: stages, formats, coherency, ATS/PRI, MSI, stall model, stream table levels',
     fields: [
       b('S2P', 0, 'stage 2 translation implemented'),
@@ -270,7 +261,6 @@ export const REGISTERS: readonly RegisterLayout[] = [
     width: 32,
     access: 'RO',
     reset: 'IMPDEF',
-    section: 'IHI0070 6.3.2',
     doc: 'sizes: StreamID, SubstreamID, queues; presets. Linux rejects TABLES_PRESET, QUEUES_PRESET, REL and CMDQS <= 6',
     fields: [
       f('SIDSIZE', 5, 0, 'StreamID bits (0..32); SIDSIZE >= 7 requires ST_LEVEL != 0'),
@@ -286,7 +276,16 @@ export const REGISTERS: readonly RegisterLayout[] = [
       b('ECMDQ', 31, 'enhanced command queues'),
     ],
   }),
-  // IDR2 IDR3 IDR4 inserted below.
+  new RegisterLayout({
+    name: 'IDR2',
+    offset: 0x008,
+    page: 0,
+    width: 32,
+    access: 'RO',
+    reset: 'IMPDEF',
+    doc: 'VATOS page location',
+    fields: [f('BA_VATOS', 9, 0, 'VATOS page base offset from the SMMU base, in 64KB units (0 when !IDR0.VATOS)')],
+  }),
   new RegisterLayout({
     name: 'IDR3',
     offset: 0x00c,
@@ -294,7 +293,6 @@ export const REGISTERS: readonly RegisterLayout[] = [
     width: 32,
     access: 'RO',
     reset: 'IMPDEF',
-    section: 'IHI0070 6.3.4',
     doc: 'more features; Linux 6.12 reads only RIL',
     fields: [
       b('HAD', 2, 'hierarchical attribute disable'),
@@ -312,13 +310,22 @@ export const REGISTERS: readonly RegisterLayout[] = [
     ],
   }),
   new RegisterLayout({
+    name: 'IDR4',
+    offset: 0x010,
+    page: 0,
+    width: 32,
+    access: 'RO',
+    reset: 'IMPDEF',
+    doc: 'IMPLEMENTATION DEFINED identification',
+    fields: [f('IMPDEF', 31, 0, 'IMPLEMENTATION DEFINED contents')],
+  }),
+  new RegisterLayout({
     name: 'IDR5',
     offset: 0x014,
     page: 0,
     width: 32,
     access: 'RO',
     reset: 'IMPDEF',
-    section: 'IHI0070 6.3.6',
     doc: 'output address size, granules, VA size, stall limit',
     fields: [
       f('OAS', 2, 0, 'output address size', { values: ADDRESS_SIZE }),
@@ -338,7 +345,6 @@ export const REGISTERS: readonly RegisterLayout[] = [
     width: 32,
     access: 'RO',
     reset: 'IMPDEF',
-    section: 'IHI0070 6.3.7',
     doc: 'implementation identification; Linux picks errata by ProductID (0x483 MMU-600, 0x487 MMU-700)',
     fields: [
       f('Implementer', 11, 0, 'JEP106 implementer code (0x43B = Arm)'),
@@ -354,7 +360,6 @@ export const REGISTERS: readonly RegisterLayout[] = [
     width: 32,
     access: 'RO',
     reset: 'IMPDEF',
-    section: 'IHI0070 6.3.8',
     doc: 'architecture revision (SMMUv3.ArchMinorRev)',
     fields: [
       f('ArchMinorRev', 3, 0, 'minor revision: 0..4 = v3.0..v3.4', { values: { V3_0: 0, V3_1: 1, V3_2: 2, V3_3: 3, V3_4: 4 } }),
@@ -368,7 +373,6 @@ export const REGISTERS: readonly RegisterLayout[] = [
     width: 32,
     access: 'RW',
     reset: 0n,
-    section: 'IHI0070 6.3.9',
     doc: 'global enables; each field completes when CR0ACK shows it (Linux arm_smmu_write_reg_sync)',
     fields: cr0Fields(false),
   }),
@@ -379,7 +383,6 @@ export const REGISTERS: readonly RegisterLayout[] = [
     width: 32,
     access: 'RO',
     reset: 0n,
-    section: 'IHI0070 6.3.10',
     doc: 'acknowledged CR0 fields',
     fields: cr0Fields(true),
   }),
@@ -398,7 +401,6 @@ export const REGISTERS: readonly RegisterLayout[] = [
         rule: 'QUEUE_* RW only while CMDQEN, EVENTQEN, PRIQEN and their ACKs are all 0',
       },
     ],
-    section: 'IHI0070 6.3.11',
     doc: 'memory attributes of table and queue accesses (Linux writes 0xD75: ISH, WB/WB)',
     fields: [
       f('QUEUE_IC', 1, 0, 'queue inner cacheability', { values: CR1_CACHEABILITY, reserved: CR1_CACHEABILITY_RESERVED }),
@@ -417,7 +419,6 @@ export const REGISTERS: readonly RegisterLayout[] = [
     access: 'RW',
     reset: 'UNKNOWN',
     guards: guardAll(smmuenOff, 'RW only while CR0.SMMUEN==0 and CR0ACK.SMMUEN==0'),
-    section: 'IHI0070 6.3.12',
     doc: 'Linux writes 0x6 (PTM|RECINVSID), plus E2H on VHE hosts; takes effect when SMMUEN next completes an update to 1',
     fields: [
       b('E2H', 0, 'EL2 StreamWorld is EL2-E2H, only if IDR0.Hyp'),
@@ -433,11 +434,19 @@ export const REGISTERS: readonly RegisterLayout[] = [
     width: 64,
     access: 'RW',
     reset: 'UNKNOWN',
-    section: 'IHI0070 6.3.13',
     doc: 'stage-2 permission indirection index (v3.4, FEAT_S2PIE); not used by Linux',
     fields: [f('S2PII', 63, 0, 'sixteen 4-bit stage-2 permission indirections')],
   }),
-  // STATUSR inserted below.
+  new RegisterLayout({
+    name: 'STATUSR',
+    offset: 0x040,
+    page: 0,
+    width: 32,
+    access: 'RO',
+    reset: 0n,
+    doc: 'status; DORMANT only when IDR0.DORMHINT',
+    fields: [b('DORMANT', 0, 'the SMMU is dormant: no cached state, may be powered down')],
+  }),
   new RegisterLayout({
     name: 'GBPA',
     offset: 0x044,
@@ -447,7 +456,6 @@ export const REGISTERS: readonly RegisterLayout[] = [
     reset: 'IMPDEF',
     resetChoice: 0x0000_1000n,
     guards: [{ fields: 'all', when: [off('GBPA', 'Update')], rule: 'read-only while Update==1; a write without Update set is ignored (v3.2+)' }],
-    section: 'IHI0070 6.3.14',
     doc: 'global bypass attributes for SMMUEN==0; written with Update=1, complete when Update reads 0. Twin reset 0x1000 (SHCFG=use incoming, bypass), as QEMU',
     fields: [
       f('MemAttr', 3, 0, 'memory type override when MTCFG==1', { values: MEMATTR }),
@@ -467,7 +475,6 @@ export const REGISTERS: readonly RegisterLayout[] = [
     width: 32,
     access: 'RW',
     reset: 'IMPDEF',
-    section: 'IHI0070 6.3.15',
     doc: 'IMPLEMENTATION DEFINED additional global bypass attributes',
     fields: [f('IMPDEF', 31, 0, 'IMPLEMENTATION DEFINED contents')],
   }),
@@ -478,7 +485,6 @@ export const REGISTERS: readonly RegisterLayout[] = [
     width: 32,
     access: 'RW',
     reset: 0n,
-    section: 'IHI0070 6.3.16',
     doc: 'interrupt enables; each completes when IRQ_CTRLACK shows it',
     fields: irqCtrlFields(false),
   }),
@@ -489,7 +495,6 @@ export const REGISTERS: readonly RegisterLayout[] = [
     width: 32,
     access: 'RO',
     reset: 0n,
-    section: 'IHI0070 6.3.17',
     doc: 'acknowledged IRQ_CTRL fields',
     fields: irqCtrlFields(true),
   }),
@@ -500,7 +505,6 @@ export const REGISTERS: readonly RegisterLayout[] = [
     width: 32,
     access: 'RO',
     reset: 0n,
-    section: 'IHI0070 6.3.18',
     doc: 'global errors: error x is active while GERROR[x] != GERRORN[x]; the SMMU toggles a bit to activate it (Linux handles mask 0x1FD)',
     fields: gerrorFields(false),
   }),
@@ -511,7 +515,6 @@ export const REGISTERS: readonly RegisterLayout[] = [
     width: 32,
     access: 'RW',
     reset: 0n,
-    section: 'IHI0070 6.3.19',
     doc: 'global error acknowledge: software writes bit x equal to GERROR[x]',
     fields: gerrorFields(true),
   }),
@@ -526,7 +529,6 @@ export const REGISTERS: readonly RegisterLayout[] = [
     access: 'RW',
     reset: 'UNKNOWN',
     guards: guardAll(smmuenOff, 'RW only while CR0.SMMUEN==0 and CR0ACK.SMMUEN==0 (RO if IDR1.TABLES_PRESET)'),
-    section: 'IHI0070 6.3.24',
     doc: 'stream table base; the low bits below the table (linear) or L1 table (2-level) alignment are ignored',
     fields: [a('ADDR', 55, 6, 'stream table physical address [55:6] (Linux [51:6])'), b('RA', 62, 'read-allocate hint')],
   }),
@@ -538,7 +540,6 @@ export const REGISTERS: readonly RegisterLayout[] = [
     access: 'RW',
     reset: 'UNKNOWN',
     guards: guardAll(smmuenOff, 'RW only while CR0.SMMUEN==0 and CR0ACK.SMMUEN==0 (RO if IDR1.TABLES_PRESET)'),
-    section: 'IHI0070 6.3.25',
     doc: 'stream table format; Linux 2-level with SIDSIZE 16 writes 0x10210',
     fields: [
       f('LOG2SIZE', 5, 0, 'log2 of the number of StreamIDs covered (effective min(LOG2SIZE, IDR1.SIDSIZE))'),
@@ -557,7 +558,6 @@ export const REGISTERS: readonly RegisterLayout[] = [
     width: 32,
     access: 'RW',
     reset: 'UNKNOWN',
-    section: 'IHI0070 6.3.26',
     doc: 'command queue producer index, always writable (software produces); Linux bit 31 CMDQ_PROD_OWNED_FLAG is a software lock, never written',
     fields: [f('WR', 19, 0, 'write index: bits [QS-1:0] index, bit QS the wrap flag')],
   }),
@@ -579,7 +579,20 @@ export const REGISTERS: readonly RegisterLayout[] = [
   irqCfg0('PRIQ_IRQ_CFG0', 0x0d0, 'PRIQ_IRQEN', 'PRI queue'),
   irqCfg1('PRIQ_IRQ_CFG1', 0x0d8, 'PRIQ_IRQEN', 'PRI queue'),
   irqCfg2('PRIQ_IRQ_CFG2', 0x0dc, 'PRIQ_IRQEN', 'PRI queue', true),
-  // GATOS, MPAM and IDR6 inserted below.
+  new RegisterLayout({
+    name: 'IDR6',
+    offset: 0x190,
+    page: 0,
+    width: 32,
+    access: 'RO',
+    reset: 'IMPDEF',
+    doc: 'enhanced command queue (ECMDQ) geometry, only if IDR1.ECMDQ (Linux ECMDQ series IDR6_*)',
+    fields: [
+      f('BA_DOORBELLS', 9, 0, 'ECMDQ doorbell pages base offset, in 64KB units'),
+      f('LOG2NUMQ', 19, 16, 'CMDQ_CONTROL_PAGE_LOG2NUMQ: log2 of the ECMDQs per control page'),
+      f('LOG2NUMP', 27, 24, 'CMDQ_CONTROL_PAGE_LOG2NUMP: log2 of the number of control pages'),
+    ],
+  }),
   prodCons(
     'EVENTQ_PROD',
     0x0a8,

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// In-memory configuration structures: STE (IHI0070 5.2), L1STD (5.1), CD (5.4), L1CD (5.3).
+// In-memory configuration structures of IHI0070 chapter 5: STE (5.2), L1STD, CD, L1CD.
 // Field names follow the architecture; the Linux macro is named in the doc where it differs.
 
 import {
@@ -20,21 +20,25 @@ import {
 } from './enums';
 import { addr, bit, fld, reserved, structure } from './layout';
 
-/** STE.Config (IHI0070 5.2): Linux STRTAB_STE_0_CFG_*. */
+/** STE.Config (IHI0070 5.2 STE): Linux STRTAB_STE_0_CFG_*. */
 export const STE_CONFIG = { ABORT: 0, BYPASS: 4, S1_TRANS: 5, S2_TRANS: 6, NESTED: 7 } as const;
-/** STE.S1Fmt (IHI0070 5.2): Linux STRTAB_STE_0_S1FMT_*. */
+/** STE.S1Fmt (IHI0070 5.2 STE): Linux STRTAB_STE_0_S1FMT_*. */
 export const STE_S1FMT = { LINEAR: 0, L2_4K: 1, L2_64K: 2 } as const;
-/** STE.S1DSS (IHI0070 5.2): Linux STRTAB_STE_1_S1DSS_*. */
+/** STE.S1DSS (IHI0070 5.2 STE): Linux STRTAB_STE_1_S1DSS_*. */
 export const STE_S1DSS = { TERMINATE: 0, BYPASS: 1, SSID0: 2 } as const;
-/** STE.EATS (IHI0070 5.2): Linux STRTAB_STE_1_EATS_*. */
+/** STE.EATS (IHI0070 5.2 STE): Linux STRTAB_STE_1_EATS_*. */
 export const STE_EATS = { ABT: 0, TRANS: 1, S1CHK: 2, DPT: 3 } as const;
-/** STE.STRW (IHI0070 5.2): Linux STRTAB_STE_1_STRW_*. */
+/** STE.STRW (IHI0070 5.2 STE): Linux STRTAB_STE_1_STRW_*. */
 export const STE_STRW = { NSEL1: 0, EL2: 2 } as const;
 
 // IGNORED rules of IHI0070 5.2: stage-1 fields while Config[0]==0, stage-2 fields while Config[1]==0.
 const S1_OFF = { field: 'Config', values: [0, 1, 2, 3, 4, 6] };
 const S2_OFF = { field: 'Config', values: [0, 1, 2, 3, 4, 5] };
-// IHI0070 5.4: with EPDx==1 the TTBx walk fields are IGNORED.
+// IHI0070 5.2: STRW is used only for stage-1-only translation (ignored in bypass, abort and when
+// stage 2 is enabled); with Config=0b0xx (abort) only CONT is used.
+const STRW_OFF = { field: 'Config', values: [0, 1, 2, 3, 4, 6, 7] };
+const ABORTING = { field: 'Config', values: [0, 1, 2, 3] };
+// IHI0070 ch.5 CD: with EPDx==1 the TTBx walk fields are IGNORED.
 const EPD0_SET = { field: 'EPD0', values: [1] };
 const EPD1_SET = { field: 'EPD1', values: [1] };
 
@@ -70,14 +74,14 @@ export const STE = structure('ste', 64, 'IHI0070 5.2', 'Stream Table Entry: 8 li
   bit('S1MPAM', 1, 26, 'MPAM from the CD'),
   bit('S1STALLD', 1, 27, 'stage-1 stalls disallowed; ILLEGAL when IDR0.STALL_MODEL != 0'),
   fld('EATS', 1, 29, 28, 'ATS enable', { values: STE_EATS }),
-  fld('STRW', 1, 31, 30, 'StreamWorld', { values: STE_STRW, reserved: [reserved(1, 1, 'ILLEGAL in the Non-secure stream table'), reserved(3, 3, 'ILLEGAL in the Non-secure stream table')] }),
+  fld('STRW', 1, 31, 30, 'StreamWorld', { ignoredWhen: STRW_OFF, values: STE_STRW, reserved: [reserved(1, 1, 'ILLEGAL in the Non-secure stream table'), reserved(3, 3, 'ILLEGAL in the Non-secure stream table')] }),
   fld('MemAttr', 1, 35, 32, 'memory type override when MTCFG==1', { values: MEMATTR }),
   bit('MTCFG', 1, 36, 'replace the incoming memory type with MemAttr'),
   fld('ALLOCCFG', 1, 40, 37, 'allocation hints override'),
   fld('SHCFG', 1, 45, 44, 'shareability override (Linux writes INCOMING with ATTR_TYPES_OVR)', { values: SHCFG }),
   fld('NSCFG', 1, 47, 46, 'Secure streams only'),
-  fld('PRIVCFG', 1, 49, 48, 'privilege override', { values: PRIVCFG, reserved: PRIVCFG_RESERVED }),
-  fld('INSTCFG', 1, 51, 50, 'instruction/data override', { values: INSTCFG, reserved: INSTCFG_RESERVED }),
+  fld('PRIVCFG', 1, 49, 48, 'privilege override', { ignoredWhen: ABORTING, values: PRIVCFG, reserved: PRIVCFG_RESERVED }),
+  fld('INSTCFG', 1, 51, 50, 'instruction/data override', { ignoredWhen: ABORTING, values: INSTCFG, reserved: INSTCFG_RESERVED }),
   fld('S2VMID', 2, 15, 0, 'VMID; also tags stage-1 NS-EL1 translations when S2P is implemented'),
   fld('S2T0SZ', 2, 37, 32, 'stage-2 input size 64-S2T0SZ (Linux VTCR T0SZ)'),
   fld('S2SL0', 2, 39, 38, 'stage-2 starting level'),
@@ -107,7 +111,7 @@ export const STE = structure('ste', 64, 'IHI0070 5.2', 'Stream Table Entry: 8 li
   fld('PARTID', 4, 31, 16, 'MPAM partition ID'),
   fld('S_S2T0SZ', 4, 37, 32, 'Secure stage-2 T0SZ'),
   fld('S_S2SL0', 4, 39, 38, 'Secure stage-2 starting level'),
-  fld('S_S2TG', 4, 47, 46, 'Secure stage-2 granule', { values: TG0_GRANULE, reserved: TG0_RESERVED }),
+  fld('S_S2TG', 4, 47, 46, 'Secure stage-2 granule', { ignoredWhen: S2_OFF, values: TG0_GRANULE, reserved: TG0_RESERVED }),
   fld('MECID', 4, 63, 48, 'memory encryption context ID'),
   fld('PMG', 5, 7, 0, 'MPAM performance monitor group'),
   bit('MPAM_NS', 5, 8, 'MPAM NS'),
@@ -118,7 +122,7 @@ export const STE = structure('ste', 64, 'IHI0070 5.2', 'Stream Table Entry: 8 li
   fld('S2POI', 7, 63, 0, 'stage-2 permission overlay index'),
 ], 'V');
 
-export const L1STD = structure('l1std', 8, 'IHI0070 5.1', 'Level-1 Stream Table Descriptor of a 2-level stream table', [
+export const L1STD = structure('l1std', 8, 'IHI0070 ch.5 Level 1 Stream Table Descriptor', 'Level-1 Stream Table Descriptor of a 2-level stream table', [
   fld('Span', 0, 4, 0, 'L2 table holds 2^(Span-1) STEs; 0 invalid (Linux STRTAB_L1_DESC_SPAN; writes SPLIT+1 = 9)', {
     values: { INVALID: 0 },
     reserved: [reserved(12, 31, 'reserved, behaves as 0 (invalid)')],
@@ -126,7 +130,7 @@ export const L1STD = structure('l1std', 8, 'IHI0070 5.1', 'Level-1 Stream Table 
   addr('L2Ptr', 0, 55, 6, 'L2 table address, aligned to its size (Linux STRTAB_L1_DESC_L2PTR_MASK [51:6])'),
 ]);
 
-export const CD = structure('cd', 64, 'IHI0070 5.4', 'Context Descriptor: 8 little-endian dwords', [
+export const CD = structure('cd', 64, 'IHI0070 ch.5 Context Descriptor', 'Context Descriptor: 8 little-endian dwords', [
   fld('T0SZ', 0, 5, 0, 'TTB0 region size 64-T0SZ (Linux CTXDESC_CD_0_TCR_T0SZ)'),
   fld('TG0', 0, 7, 6, 'TTB0 granule', { ignoredWhen: EPD0_SET, values: TG0_GRANULE, reserved: TG0_RESERVED }),
   fld('IR0', 0, 9, 8, 'TTB0 walk inner cacheability (IRGN0)', { values: TCR_CACHEABILITY }),
@@ -175,7 +179,7 @@ export const CD = structure('cd', 64, 'IHI0070 5.4', 'Context Descriptor: 8 litt
   fld('PMG', 5, 55, 48, 'MPAM performance monitor group'),
 ], 'V');
 
-export const CD_L1 = structure('cdl1', 8, 'IHI0070 5.3', 'Level-1 Context Descriptor of a 2-level CD table', [
+export const CD_L1 = structure('cdl1', 8, 'IHI0070 ch.5 Level 1 Context Descriptor', 'Level-1 Context Descriptor of a 2-level CD table', [
   bit('V', 0, 0, 'valid; 0 gives C_BAD_SUBSTREAMID'),
   addr('L2Ptr', 0, 55, 12, 'L2 CD table address (Linux CTXDESC_L1_DESC_L2PTR_MASK [51:12])'),
 ]);
