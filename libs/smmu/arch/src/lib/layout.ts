@@ -179,6 +179,19 @@ export class Layout<N extends string = string> implements FormatSpec {
     words[f.word] = ((words[f.word] ?? 0n) & ~(m << sh)) | ((raw & m) << sh);
   }
 
+  /**
+   * A number-valued reader for the hot paths (table walks, STE/CD decode in the hardware model),
+   * derived from the same field table. `halves` holds each little-endian dword as two uint32:
+   * halves[base + 2*word] = bits [31:0], halves[base + 2*word + 1] = bits [63:32]. Address fields
+   * come back in place. Exact up to 2^53; a wider value (address bits above [52] set) comes back
+   * inexact but still >= 2^53, so range checks against any OAS/IPS (<= 52 bits) still fail it.
+   */
+  reader(name: N): (halves: ArrayLike<number>, base?: number) => number {
+    const f = this.byName.get(name);
+    if (!f) throw new Error(`${this.name} has no field ${name}`);
+    return bitsReader(f.word, f.lsb + f.width - 1, f.lsb, f.address === true);
+  }
+
   zero(): bigint[] {
     return new Array<bigint>(this.words).fill(0n);
   }
@@ -343,4 +356,25 @@ export function reserved(min: number, max: number, rule: string): ReservedRule {
 
 export function structure(name: string, sizeBytes: number, section: string, doc: string, fields: readonly FieldSpec[], validField?: string): Layout {
   return new Layout({ name, kind: 'structure', sizeBytes, words: sizeBytes / 8, wordBits: 64, section, doc, fields, validField });
+}
+
+/**
+ * A number-valued reader of bits [hi:lo] of dword `word`, over uint32 halves (see
+ * Layout.reader). `inPlace` keeps the bits at their position (address fields). Use it for
+ * ranges no field names, e.g. the RES0 output-address bits [50:48] of a 48-bit descriptor.
+ */
+export function bitsReader(word: number, hi: number, lo: number, inPlace = false): (halves: ArrayLike<number>, base?: number) => number {
+  const width = hi - lo + 1;
+  const w = 2 * word;
+  const place = inPlace ? 2 ** lo : 1;
+  const m = width >= 32 ? 0xffffffff : 2 ** width - 1;
+  if (hi < 32) return (h, base = 0) => (((h[base + w]! >>> lo) & m) >>> 0) * place;
+  if (lo >= 32) {
+    const s = lo - 32;
+    return (h, base = 0) => (((h[base + w + 1]! >>> s) & m) >>> 0) * place;
+  }
+  // Straddles bit 32: low part bits [31:lo], high part bits [hi-32:0].
+  const hiMask = hi - 32 >= 31 ? 0xffffffff : 2 ** (hi - 32 + 1) - 1;
+  const hiScale = 2 ** (32 - lo) * place;
+  return (h, base = 0) => (h[base + w]! >>> lo) * place + ((h[base + w + 1]! & hiMask) >>> 0) * hiScale;
 }

@@ -138,3 +138,24 @@ describe('table shape', () => {
     }
   });
 });
+
+describe('every field: the number reader agrees with get() on random dwords', () => {
+  for (const l of layouts) {
+    it(l.name, () => {
+      fc.assert(
+        fc.property(wordsOf(l), (words) => {
+          const halves = words.flatMap((w) => [Number(w & 0xffffffffn), Number((w >> 32n) & 0xffffffffn)]);
+          for (const f of l.fields) {
+            const want = l.get(words, f.name);
+            const got = l.reader(f.name)(halves);
+            // Exact below 2^53; above, the reader is approximate but never below 2^53 (see Layout.reader).
+            if (want < 2n ** 53n) assert.equal(got, Number(want), `${l.name}.${f.name}`);
+            else assert.ok(got >= 2 ** 53, `${l.name}.${f.name}: ${got} for ${want}`);
+          }
+        }),
+        { seed: SEED, numRuns: 40 },
+      );
+    });
+  }
+});
+
