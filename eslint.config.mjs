@@ -39,6 +39,10 @@ export default tseslint.config(
             { sourceTag: 'type:app', onlyDependOnLibsWithTags: ['type:codec', 'type:model', 'type:util', 'type:contracts', 'type:feature', 'type:transport'] },
             { sourceTag: 'scope:smmu', onlyDependOnLibsWithTags: ['scope:smmu', 'scope:sim', 'scope:shared', 'scope:proto'] },
             { sourceTag: 'scope:proto', onlyDependOnLibsWithTags: [] },
+            { sourceTag: 'scope:sim', onlyDependOnLibsWithTags: ['scope:sim', 'scope:shared'] },
+            // Workspace tooling (benchmarks, demo, generators) may use any pure library, never an app.
+            { sourceTag: 'type:tooling', onlyDependOnLibsWithTags: pureDeps },
+            { sourceTag: 'scope:workspace', onlyDependOnLibsWithTags: ['*'] },
           ],
         },
       ],

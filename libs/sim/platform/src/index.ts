@@ -1,0 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+export * from './lib/clock';
+export * from './lib/rng';
+export * from './lib/memory';
+export * from './lib/platform';
