@@ -1,0 +1,318 @@
+// SPDX-License-Identifier: Apache-2.0
+// The SMMU's caches (IHI0070 16.2 "Caching"; domain notes 7.2): configuration caches for
+// L1STDs, STEs, L1CDs and CDs, and a TLB tagged by StreamWorld, VMID and ASID. Entries stay
+// until the architected invalidation completes at a CMD_SYNC, so a crashed kernel's
+// configuration can outlive it exactly as the hardware allows. Capacity is bounded with
+// deterministic replacement (FIFO by insertion, or LRU).
+
+import type { Replacement } from './config';
+
+export interface CacheCounters {
+  hits: number;
+  misses: number;
+  inserts: number;
+  evictions: number;
+  invalidations: number;
+}
+
+const counters = (): CacheCounters => ({ hits: 0, misses: 0, inserts: 0, evictions: 0, invalidations: 0 });
+
+/** A bounded map with FIFO or LRU replacement, built on Map insertion order (deterministic). */
+export class BoundedCache<K, V> {
+  private readonly map = new Map<K, V>();
+  readonly counters: CacheCounters = counters();
+  private readonly lru: boolean;
+  /** Bumped on every insert, delete and clear: lets a caller keep a one-entry memo safely. */
+  version = 0;
+
+  constructor(
+    readonly name: string,
+    private capacity: number,
+    replacement: Replacement,
+  ) {
+    this.lru = replacement === 'lru';
+  }
+
+  get size(): number {
+    return this.map.size;
+  }
+
+  lookup(k: K): V | undefined {
+    const v = this.map.get(k);
+    if (v === undefined) {
+      this.counters.misses++;
+      return undefined;
+    }
+    this.counters.hits++;
+    if (this.lru) {
+      this.map.delete(k);
+      this.map.set(k, v);
+    }
+    return v;
+  }
+
+  /** Counts a hit found with peek() and refreshes its recency (the model's fast path). */
+  hit(k: K, v: V): void {
+    this.counters.hits++;
+    if (this.lru) {
+      this.map.delete(k);
+      this.map.set(k, v);
+    }
+  }
+
+  /** Reads without touching counters or recency (inspection, snapshots). */
+  peek(k: K): V | undefined {
+    return this.map.get(k);
+  }
+
+  insert(k: K, v: V): void {
+    this.version++;
+    if (this.map.has(k)) this.map.delete(k);
+    this.map.set(k, v);
+    this.counters.inserts++;
+    while (this.map.size > this.capacity) {
+      const first = this.map.keys().next().value as K;
+      this.map.delete(first);
+      this.counters.evictions++;
+    }
+  }
+
+  delete(k: K): boolean {
+    this.version++;
+    const had = this.map.delete(k);
+    if (had) this.counters.invalidations++;
+    return had;
+  }
+
+  deleteWhere(pred: (k: K, v: V) => boolean): number {
+    this.version++;
+    let n = 0;
+    for (const [k, v] of this.map) {
+      if (pred(k, v)) {
+        this.map.delete(k);
+        n++;
+      }
+    }
+    this.counters.invalidations += n;
+    return n;
+  }
+
+  clear(): number {
+    this.version++;
+    const n = this.map.size;
+    this.map.clear();
+    this.counters.invalidations += n;
+    return n;
+  }
+
+  entries(): IterableIterator<[K, V]> {
+    return this.map.entries();
+  }
+}
+
+/** Translation regime a TLB entry belongs to (IHI0070 3.3.4 StreamWorld). */
+export type StreamWorld = 'NS-EL1' | 'NS-EL2' | 'NS-EL2-E2H';
+/** What the entry translates: stage 1 only, stage 2 only, or a combined nested S1+S2 entry. */
+export type TlbStage = 's1' | 's2' | 's12';
+
+/** Access permissions of a cached translation, as bits: privileged/unprivileged x R/W/X. */
+export const PERM = { PR: 1, PW: 2, PX: 4, UR: 8, UW: 16, UX: 32 } as const;
+
+export interface TlbEntry {
+  /** Input address of the first byte the entry covers (VA or IPA), aligned to 2^shift. */
+  readonly base: number;
+  /** log2 of the bytes the entry covers (page or block size). */
+  readonly shift: number;
+  /** Output address of `base`. */
+  readonly out: number;
+  /** PERM bits after hierarchical and stage-2 limits. */
+  readonly perms: number;
+  /** A writable-on-demand page (DBM with HD): a write re-walks to update the descriptor. */
+  readonly dirtyOnWrite: boolean;
+  readonly level: number;
+  /** Physical address of the leaf descriptor (stage 1, or stage 2 for S2-only entries). */
+  readonly leafAddress: number;
+  /** Memory attributes: MAIR byte (stage 1) or MemAttr (stage 2). */
+  readonly attr: number;
+}
+
+/** One tagged set of TLB entries: a (StreamWorld, VMID, ASID or global, stage) context. */
+export class TlbContext {
+  readonly entries = new Map<number, TlbEntry>();
+  /** Distinct entry sizes present, smallest first, so a lookup tries each once. */
+  shifts: number[] = [];
+  /** 2^shift for each of `shifts`. */
+  private divs: number[] = [];
+  constructor(
+    readonly key: string,
+    readonly world: StreamWorld,
+    readonly vmid: number,
+    /** -1 for the global (nG=0) context of a world and VMID. */
+    readonly asid: number,
+    readonly stage: TlbStage,
+  ) {}
+
+  find(address: number): TlbEntry | undefined {
+    const d = this.divs;
+    if (d.length === 1) return this.entries.get(Math.floor(address / d[0]!));
+    for (let i = 0; i < d.length; i++) {
+      const e = this.entries.get(Math.floor(address / d[i]!));
+      if (e !== undefined) return e;
+    }
+    return undefined;
+  }
+
+  addShift(shift: number): void {
+    if (this.shifts.includes(shift)) return;
+    this.shifts = [...this.shifts, shift].sort((a, b) => a - b);
+    this.divs = this.shifts.map((x) => 2 ** x);
+  }
+}
+
+export interface TlbEntrySnapshot extends TlbEntry {
+  readonly world: StreamWorld;
+  readonly vmid: number;
+  readonly asid: number;
+  readonly stage: TlbStage;
+}
+
+/** The TLB: contexts by tag, a global capacity bound and replacement order across contexts. */
+export class Tlb {
+  private readonly contexts = new Map<string, TlbContext>();
+  /** Replacement order: entry -> its context. */
+  private readonly order = new Map<TlbEntry, TlbContext>();
+  readonly counters: CacheCounters = counters();
+  private readonly lru: boolean;
+
+  constructor(
+    private readonly capacity: number,
+    replacement: Replacement,
+  ) {
+    this.lru = replacement === 'lru';
+  }
+
+  get size(): number {
+    return this.order.size;
+  }
+
+  context(world: StreamWorld, vmid: number, asid: number, stage: TlbStage): TlbContext {
+    const key = `${world}/${vmid}/${asid}/${stage}`;
+    let c = this.contexts.get(key);
+    if (!c) {
+      c = new TlbContext(key, world, vmid, asid, stage);
+      this.contexts.set(key, c);
+    }
+    return c;
+  }
+
+  /** Looks `address` up in the ASID context and then its global context. */
+  lookup(ctx: TlbContext, global: TlbContext | undefined, address: number): TlbEntry | undefined {
+    let e = ctx.find(address);
+    let owner = ctx;
+    if (e === undefined && global !== undefined) {
+      e = global.find(address);
+      owner = global;
+    }
+    if (e === undefined) {
+      this.counters.misses++;
+      return undefined;
+    }
+    this.counters.hits++;
+    if (this.lru) {
+      this.order.delete(e);
+      this.order.set(e, owner);
+    }
+    return e;
+  }
+
+  /** Counts a hit found with TlbContext.find() and refreshes its recency (the fast path). */
+  hit(owner: TlbContext, e: TlbEntry): void {
+    this.counters.hits++;
+    if (this.lru) {
+      this.order.delete(e);
+      this.order.set(e, owner);
+    }
+  }
+
+  insert(ctx: TlbContext, e: TlbEntry): void {
+    const key = Math.floor(e.base / 2 ** e.shift);
+    const old = ctx.entries.get(key);
+    if (old) this.order.delete(old);
+    ctx.entries.set(key, e);
+    ctx.addShift(e.shift);
+    this.order.set(e, ctx);
+    this.counters.inserts++;
+    while (this.order.size > this.capacity) {
+      const victim = this.order.keys().next().value as TlbEntry;
+      const vctx = this.order.get(victim)!;
+      this.order.delete(victim);
+      vctx.entries.delete(Math.floor(victim.base / 2 ** victim.shift));
+      this.counters.evictions++;
+    }
+  }
+
+  private drop(ctx: TlbContext, key: number, e: TlbEntry): void {
+    ctx.entries.delete(key);
+    this.order.delete(e);
+    this.counters.invalidations++;
+  }
+
+  /** Drops every entry of every context `match` selects. Returns how many went. */
+  invalidateContexts(match: (c: TlbContext) => boolean): number {
+    let n = 0;
+    for (const c of this.contexts.values()) {
+      if (!match(c)) continue;
+      for (const [k, e] of c.entries) {
+        this.drop(c, k, e);
+        n++;
+      }
+    }
+    return n;
+  }
+
+  /**
+   * Drops entries of the selected contexts that overlap [address, address + bytes). `leafOnly`
+   * has no effect here: the TLB holds leaf translations only (walk caches are not modelled),
+   * so a leaf invalidation removes exactly what a non-leaf one would.
+   */
+  invalidateRange(match: (c: TlbContext) => boolean, address: number, bytes: number): number {
+    let n = 0;
+    const end = address + bytes;
+    for (const c of this.contexts.values()) {
+      if (!match(c) || c.entries.size === 0) continue;
+      const pagesSpanned = bytes / 2 ** (c.shifts[0] ?? 12);
+      if (pagesSpanned <= c.entries.size) {
+        for (const sh of c.shifts) {
+          const size = 2 ** sh;
+          for (let k = Math.floor(address / size); k * size < end; k++) {
+            const e = c.entries.get(k);
+            if (e) {
+              this.drop(c, k, e);
+              n++;
+            }
+          }
+        }
+      } else {
+        for (const [k, e] of c.entries) {
+          if (e.base < end && e.base + 2 ** e.shift > address) {
+            this.drop(c, k, e);
+            n++;
+          }
+        }
+      }
+    }
+    return n;
+  }
+
+  snapshot(): TlbEntrySnapshot[] {
+    return [...this.order].map(([e, c]) => ({ ...e, world: c.world, vmid: c.vmid, asid: c.asid, stage: c.stage }));
+  }
+
+  restore(entries: readonly TlbEntrySnapshot[]): void {
+    for (const s of entries) {
+      const { world, vmid, asid, stage, ...e } = s;
+      this.insert(this.context(world, vmid, asid, stage), e);
+    }
+    this.counters.inserts -= entries.length;
+  }
+}

@@ -1,0 +1,1700 @@
+// SPDX-License-Identifier: Apache-2.0
+// One SMMUv3 instance (IHI0070): the register file with CR0/IRQ_CTRL acknowledgements in
+// virtual time, guarded writes (ignored from v3.2 and recorded as violations), the GBPA update
+// protocol, GERROR/GERRORN toggles and Service Failure Mode; the command queue consumer; the
+// event queue producer with overflow; and the translation pipeline of the domain notes
+// section 7 through caches that keep stale entries until an invalidation completes at CMD_SYNC.
+// It never throws on anything a driver or device can do: it answers with the architected
+// event, error or abort.
+
+import {
+  CD_L1,
+  CMD,
+  commandForOpcode,
+  EVENT_IDS,
+  findFormat,
+  findRegister,
+  L1STD,
+  OPCODES,
+  REGISTERS,
+  type EventName,
+  type Layout,
+  type RegisterLayout,
+} from '@kdump-twin/smmu-arch';
+import type { Epoch, PhysicalMemory, WriterKind } from '@kdump-twin/platform';
+import type { VirtualClock } from '@kdump-twin/platform';
+import { BoundedCache, PERM, Tlb, type TlbContext, type TlbEntry, type TlbEntrySnapshot } from './cache';
+import { idRegisters, smmuConfig, type SmmuConfig } from './config';
+import { decodeCd, decodeSte, type DecodedCd, type DecodedSte } from './structures';
+import type {
+  AccessResult,
+  AtcInvalidation,
+  Completion,
+  DmaResult,
+  InterruptEvent,
+  InterruptSource,
+  MmioResult,
+  Path,
+  StallResolution,
+  SteOrigin,
+  Transaction,
+  TranslateResult,
+  Violation,
+} from './types';
+import { walk, type WalkFault, type WalkParams } from './walker';
+
+const PAGE1 = 0x10000;
+const MAX_VIOLATIONS = 10_000;
+const MAX_EVENT_LOG = 10_000;
+
+const REG_BY_OFFSET = new Map<number, RegisterLayout>(REGISTERS.map((r) => [r.absoluteOffset, r]));
+const REG_BY_NAME = new Map<string, RegisterLayout>(REGISTERS.map((r) => [r.name, r]));
+
+function R(name: string): RegisterLayout {
+  const r = REG_BY_NAME.get(name) ?? findRegister(name);
+  if (!r) throw new Error(`smmu-arch has no register ${name}`);
+  return r;
+}
+
+const CR0 = R('CR0');
+const IRQ_CTRL = R('IRQ_CTRL');
+const GBPA = R('GBPA');
+const GERROR = R('GERROR');
+const STRTAB_BASE = R('STRTAB_BASE');
+const STRTAB_BASE_CFG = R('STRTAB_BASE_CFG');
+const QBASE = R('CMDQ_BASE');
+const CMDQ_CONS = R('CMDQ_CONS');
+const EVENTQ_PROD = R('EVENTQ_PROD');
+const EVENTQ_CONS = R('EVENTQ_CONS');
+const IRQ_CFG0 = R('GERROR_IRQ_CFG0');
+const IRQ_CFG1 = R('GERROR_IRQ_CFG1');
+
+/** Bits a register layout defines (everything else is RES0 and reads back 0). */
+function definedMask(r: RegisterLayout): bigint {
+  return ~r.res0Masks[0]! & ((1n << BigInt(r.width)) - 1n);
+}
+
+/** One event the SMMU raised, recorded or not. */
+export interface EventLogEntry {
+  readonly time: number;
+  readonly name: EventName;
+  readonly sid: number;
+  readonly words: readonly bigint[];
+  /** written: in the queue; then why it is not: disabled, full (overflow), abort, sfm, pending (stall buffered). */
+  readonly fate: 'written' | 'disabled' | 'overflow' | 'queue-abort' | 'sfm' | 'buffered';
+}
+
+export interface SmmuCounters {
+  transactions: number;
+  translated: number;
+  bypassed: number;
+  aborted: number;
+  razWi: number;
+  stalled: number;
+  eventsWritten: number;
+  eventsDroppedDisabled: number;
+  eventsDroppedOverflow: number;
+  eventsDroppedAbort: number;
+  eventsDroppedSfm: number;
+  commandsConsumed: number;
+  commandErrors: number;
+  syncs: number;
+  msis: number;
+  wiredIrqs: number;
+  violations: number;
+  gerrorCoalesced: number;
+}
+
+interface PendingAck {
+  readonly register: 'CR0ACK' | 'IRQ_CTRLACK';
+  readonly mask: bigint;
+  readonly value: bigint;
+  readonly at: number;
+}
+
+interface Stall {
+  readonly sid: number;
+  readonly stag: number;
+  readonly txn: Transaction;
+}
+
+interface SteCacheEntry {
+  readonly sid: number;
+  readonly ste: DecodedSte;
+  readonly origin: SteOrigin;
+  /** TLB contexts for S2-only streams (and S1DSS-bypass nested streams). */
+  readonly s2ctx?: TlbContext;
+  /** Default CD (no SSID) resolution cached with the STE for the hit path. */
+  cd0?: CdCacheEntry;
+  /** PERM bits an unprivileged data read / write needs under this STE's overrides. */
+  readonly needRead: number;
+  readonly needWrite: number;
+  readonly s1Path: Path;
+}
+
+function steEntry(sid: number, ste: DecodedSte, origin: SteOrigin, s2ctx: TlbContext | undefined): SteCacheEntry {
+  const oneEl = ste.world === 'NS-EL2';
+  const base = { sid: 0, address: 0, size: 1 };
+  return {
+    sid,
+    ste,
+    origin,
+    s2ctx,
+    needRead: permNeeded({ ...base, write: false }, ste, oneEl),
+    needWrite: permNeeded({ ...base, write: true }, ste, oneEl),
+    s1Path: ste.kind === 'nested' ? 'nested' : 's1',
+  };
+}
+
+interface CdCacheEntry {
+  readonly key: number;
+  readonly cd: DecodedCd;
+  readonly address: number;
+  readonly ctx?: TlbContext;
+  readonly global?: TlbContext;
+}
+
+interface L1Entry {
+  readonly span: number;
+  readonly l2ptr: number;
+}
+
+/** A point-in-time, JSON-serialisable copy of everything an SMMU holds (see snapshot()). */
+export interface SmmuSnapshot {
+  readonly version: 1;
+  readonly config: SmmuConfig;
+  readonly registers: Record<string, string>;
+  readonly gbpaEffective: string;
+  readonly sfm: boolean;
+  readonly pendingAcks: { register: string; mask: string; value: string; at: number }[];
+  readonly gbpaUpdateAt: number | null;
+  readonly cmdqScheduledAt: number | null;
+  readonly pendingInvalidations: string[][];
+  readonly atcFailed: boolean;
+  readonly stalls: { sid: number; stag: number; txn: Transaction }[];
+  readonly nextStag: number;
+  readonly bufferedStallRecords: string[][];
+  readonly l1std: [number, L1Entry][];
+  readonly ste: { sid: number; address: number; words: string[]; origin: SteOrigin }[];
+  readonly l1cd: [number, number][];
+  readonly cd: { sid: number; key: number; address: number; words: string[] }[];
+  readonly tlb: TlbEntrySnapshot[];
+  readonly counters: SmmuCounters;
+  readonly violations: (Omit<Violation, 'attempted'> & { attempted: string })[];
+  readonly events: { time: number; name: EventName; sid: number; words: string[]; fate: EventLogEntry['fate'] }[];
+}
+
+type Listener<T> = (e: T) => void;
+
+const hex = (v: bigint | number) => `0x${v.toString(16)}`;
+
+/** The SMMUv3 hardware twin. */
+export class SmmuV3 {
+  readonly config: SmmuConfig;
+  private readonly regs = new Map<string, bigint>();
+  private gbpaEffective = 0n;
+  private sfm = false;
+  private pendingAcks: PendingAck[] = [];
+  private ackTimers = new Map<PendingAck, number>();
+  private gbpaTimer: { id: number; at: number } | undefined;
+  private cmdqTimer: { id: number; at: number } | undefined;
+  /** Consumed invalidation commands, applied when the next CMD_SYNC completes. */
+  private pendingInvalidations: bigint[][] = [];
+  private atcFailed = false;
+  private stalls = new Map<string, Stall>();
+  private nextStag = 1;
+  private bufferedStallRecords: bigint[][] = [];
+  private readonly l1std: BoundedCache<number, L1Entry>;
+  private readonly steCache: BoundedCache<number, SteCacheEntry>;
+  private readonly l1cd: BoundedCache<number, number>;
+  private readonly cdCache: BoundedCache<number, CdCacheEntry>;
+  readonly tlb: Tlb;
+  readonly counters: SmmuCounters = {
+    transactions: 0,
+    translated: 0,
+    bypassed: 0,
+    aborted: 0,
+    razWi: 0,
+    stalled: 0,
+    eventsWritten: 0,
+    eventsDroppedDisabled: 0,
+    eventsDroppedOverflow: 0,
+    eventsDroppedAbort: 0,
+    eventsDroppedSfm: 0,
+    commandsConsumed: 0,
+    commandErrors: 0,
+    syncs: 0,
+    msis: 0,
+    wiredIrqs: 0,
+    violations: 0,
+    gerrorCoalesced: 0,
+  };
+  private readonly violationLog: Violation[] = [];
+  private readonly eventLog: EventLogEntry[] = [];
+  private readonly irqListeners: Listener<InterruptEvent>[] = [];
+  private readonly atcListeners: ((inv: AtcInvalidation) => boolean)[] = [];
+  private readonly stallListeners: Listener<StallResolution>[] = [];
+  private readonly priRespListeners: Listener<{ time: number; sid: number; ssid?: number; prgIndex: number; resp: number }>[] = [];
+  private readonly smmuWriter: number;
+  private readonly deviceWriters = new Map<number, number>();
+  private readonly bypassWriters = new Map<number, number>();
+  private readonly ids: ReturnType<typeof idRegisters>;
+  private readonly scratch = { lo: 0, hi: 0 };
+  private memoSid = -1;
+  private memoSte: SteCacheEntry | undefined;
+  private memoVersion = -1;
+  /** CR0ACK fields as booleans, refreshed whenever CR0ACK changes (the data path reads these). */
+  private en = { smmuen: false, cmdqen: false, eventqen: false, atschk: false };
+  /** Stream table geometry, recomputed after STRTAB_BASE / STRTAB_BASE_CFG writes. */
+  private strtabGeom: { base: number; log2: number; fmt: number; split: number; sidLimit: number } | undefined;
+
+  constructor(
+    private readonly clock: VirtualClock,
+    private readonly memory: PhysicalMemory,
+    config: Partial<SmmuConfig> = {},
+  ) {
+    this.config = smmuConfig(config);
+    const c = this.config;
+    this.ids = idRegisters(c);
+    this.l1std = new BoundedCache('l1std', c.configCacheEntries, c.replacement);
+    this.steCache = new BoundedCache('ste', c.configCacheEntries, c.replacement);
+    this.l1cd = new BoundedCache('l1cd', c.configCacheEntries, c.replacement);
+    this.cdCache = new BoundedCache('cd', c.configCacheEntries, c.replacement);
+    this.tlb = new Tlb(c.tlbEntries, c.replacement);
+    this.smmuWriter = memory.internWriter({ kind: 'smmu', device: c.name });
+    this.reset();
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Reset, listeners, inspection
+
+  /** Power-on reset (IHI0070 6.3: reset values; the twin's choices for UNKNOWN). Caches empty. */
+  reset(): void {
+    for (const r of REGISTERS) this.regs.set(r.name, r.resetValue);
+    for (const [k, v] of Object.entries(this.ids)) this.regs.set(k, v);
+    this.gbpaEffective = this.regs.get('GBPA')!;
+    this.refreshEnables();
+    this.sfm = false;
+    for (const id of this.ackTimers.values()) this.clock.cancel(id);
+    this.ackTimers.clear();
+    this.pendingAcks = [];
+    if (this.gbpaTimer) this.clock.cancel(this.gbpaTimer.id);
+    this.gbpaTimer = undefined;
+    if (this.cmdqTimer) this.clock.cancel(this.cmdqTimer.id);
+    this.cmdqTimer = undefined;
+    this.pendingInvalidations = [];
+    this.atcFailed = false;
+    this.stalls.clear();
+    this.bufferedStallRecords = [];
+    this.l1std.clear();
+    this.steCache.clear();
+    this.l1cd.clear();
+    this.cdCache.clear();
+    this.tlb.invalidateContexts(() => true);
+  }
+
+  onInterrupt(l: Listener<InterruptEvent>): () => void {
+    this.irqListeners.push(l);
+    return () => this.irqListeners.splice(this.irqListeners.indexOf(l), 1);
+  }
+
+  /** ATS invalidations to devices; return false to model an ATC that never completes. */
+  onAtcInvalidate(l: (inv: AtcInvalidation) => boolean): () => void {
+    this.atcListeners.push(l);
+    return () => this.atcListeners.splice(this.atcListeners.indexOf(l), 1);
+  }
+
+  onStallResolved(l: Listener<StallResolution>): () => void {
+    this.stallListeners.push(l);
+    return () => this.stallListeners.splice(this.stallListeners.indexOf(l), 1);
+  }
+
+  onPriResponse(l: Listener<{ time: number; sid: number; ssid?: number; prgIndex: number; resp: number }>): () => void {
+    this.priRespListeners.push(l);
+    return () => this.priRespListeners.splice(this.priRespListeners.indexOf(l), 1);
+  }
+
+  get name(): string {
+    return this.config.name;
+  }
+
+  /** The architected value of a register (what a read returns), by name. */
+  register(name: string): bigint {
+    const r = findRegister(name);
+    if (!r) throw new RangeError(`no register ${name}`);
+    return this.regs.get(r.name) ?? 0n;
+  }
+
+  field(register: string, field: string): number {
+    const r = R(register);
+    return Number(r.get([this.regs.get(r.name) ?? 0n], field));
+  }
+
+  violations(): readonly Violation[] {
+    return this.violationLog;
+  }
+
+  events(): readonly EventLogEntry[] {
+    return this.eventLog;
+  }
+
+  inServiceFailureMode(): boolean {
+    return this.sfm;
+  }
+
+  cacheStats(): Record<'l1std' | 'ste' | 'l1cd' | 'cd' | 'tlb', { size: number; hits: number; misses: number; inserts: number; evictions: number; invalidations: number }> {
+    const s = (size: number, c: { hits: number; misses: number; inserts: number; evictions: number; invalidations: number }) => ({ size, ...c });
+    return {
+      l1std: s(this.l1std.size, this.l1std.counters),
+      ste: s(this.steCache.size, this.steCache.counters),
+      l1cd: s(this.l1cd.size, this.l1cd.counters),
+      cd: s(this.cdCache.size, this.cdCache.counters),
+      tlb: s(this.tlb.size, this.tlb.counters),
+    };
+  }
+
+  /** The STE the configuration cache holds for `sid` (stale or not), for inspection. */
+  cachedSte(sid: number): { words: readonly bigint[]; origin: SteOrigin } | undefined {
+    const e = this.steCache.peek(sid);
+    return e ? { words: e.ste.words, origin: e.origin } : undefined;
+  }
+
+  private get2(register: string, field: string): number {
+    return this.field(register, field);
+  }
+
+  private ack(field: string): boolean {
+    return this.get2('CR0ACK', field) === 1;
+  }
+
+  private refreshEnables(): void {
+    this.en = { smmuen: this.ack('SMMUEN'), cmdqen: this.ack('CMDQEN'), eventqen: this.ack('EVENTQEN'), atschk: this.ack('ATSCHK') };
+    this.strtabGeom = undefined;
+  }
+
+  private violation(register: string, offset: number, attempted: bigint, rule: string, section: string): void {
+    this.counters.violations++;
+    if (this.violationLog.length < MAX_VIOLATIONS) {
+      this.violationLog.push({ time: this.clock.now(), smmu: this.config.name, register, offset, attempted, rule, section });
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // MMIO
+
+  /** A 32- or 64-bit read at a byte offset from the SMMU base (page 1 at +0x10000). */
+  mmioRead(offset: number, size: 4 | 8): MmioResult {
+    const where = this.locate(offset, size);
+    if ('abort' in where) return { value: 0n, result: 'abort', rule: where.abort };
+    if (!where.reg) return { value: 0n, result: 'raz-wi' };
+    const full = this.regs.get(where.reg.name) ?? 0n;
+    const value = where.half === 1 ? full >> 32n : where.half === 0 ? full & 0xffffffffn : full;
+    return { value, result: 'ok', register: where.reg.name };
+  }
+
+  /** A 32- or 64-bit write. Never throws: an illegal write is ignored and recorded. */
+  mmioWrite(offset: number, size: 4 | 8, value: bigint): MmioResult {
+    const where = this.locate(offset, size);
+    if ('abort' in where) {
+      this.violation('-', offset, value, where.abort, 'IHI0070 6.2');
+      return { value, result: 'abort', rule: where.abort };
+    }
+    const r = where.reg;
+    if (!r) {
+      this.violation('-', offset, value, 'write to a reserved or unimplemented location (RAZ/WI)', 'IHI0070 6.2');
+      return { value, result: 'raz-wi' };
+    }
+    const mask32 = 0xffffffffn;
+    let v = value & (size === 8 ? (1n << 64n) - 1n : mask32);
+    if (where.half !== undefined) {
+      const old = this.regs.get(r.name) ?? 0n;
+      v = where.half === 1 ? (old & mask32) | (v << 32n) : (old & ~mask32) | v;
+    }
+    const res = this.writeRegister(r, v, where.half === undefined ? offset : offset - 4 * where.half);
+    return { value, register: r.name, ...res };
+  }
+
+  private locate(offset: number, size: 4 | 8): { reg?: RegisterLayout; half?: 0 | 1 } | { abort: string } {
+    if (!Number.isInteger(offset) || offset < 0 || offset >= 2 * PAGE1) return { abort: `offset ${hex(offset)} outside the SMMU's two 64KB pages` };
+    if (size !== 4 && size !== 8) return { abort: `access size ${size} is not 32 or 64 bits` };
+    if (offset % size !== 0) return { abort: `unaligned ${size * 8}-bit access at ${hex(offset)}` };
+    const r = REG_BY_OFFSET.get(offset);
+    if (r) {
+      if (size === 8 && r.width === 32) return { abort: `64-bit access to the 32-bit register ${r.name}` };
+      if (r.absoluteOffset >= 0x8000 && r.absoluteOffset < PAGE1) return {};
+      return size === 4 && r.width === 64 ? { reg: r, half: 0 } : { reg: r };
+    }
+    const lowHalf = REG_BY_OFFSET.get(offset - 4);
+    if (lowHalf && lowHalf.width === 64 && size === 4) return { reg: lowHalf, half: 1 };
+    return {};
+  }
+
+  private guardFails(r: RegisterLayout): { fields: readonly string[] | 'all'; rule: string }[] {
+    const out: { fields: readonly string[] | 'all'; rule: string }[] = [];
+    for (const g of r.guards) {
+      if (r.name === 'GBPA') continue; // the update protocol, below
+      if (!g.when.every((t) => this.get2(t.register, t.field) === t.value)) out.push({ fields: g.fields, rule: g.rule });
+    }
+    return out;
+  }
+
+  private writeRegister(r: RegisterLayout, v: bigint, offset: number): { result: AccessResult; rule?: string } {
+    if (r.access === 'RO') {
+      this.violation(r.name, offset, v, `${r.name} is read-only: write ignored`, r.section);
+      return { result: 'ignored-read-only', rule: 'read-only' };
+    }
+    switch (r.name) {
+      case 'CR0':
+        return this.writeAcked(CR0, 'CR0ACK', v, offset);
+      case 'IRQ_CTRL':
+        return this.writeAcked(IRQ_CTRL, 'IRQ_CTRLACK', v, offset);
+      case 'GBPA':
+        return this.writeGbpa(v, offset);
+      case 'GERRORN':
+        return this.writeGerrorn(v, offset);
+    }
+    const fails = this.guardFails(r);
+    const old = this.regs.get(r.name) ?? 0n;
+    let next = v & definedMask(r);
+    let rule: string | undefined;
+    const enforce = this.config.archMinor >= 2;
+    for (const f of fails) {
+      rule = f.rule;
+      this.violation(r.name, offset, v, f.rule, 'IHI0070 6.2');
+      if (!enforce) continue; // v3.0/v3.1: CONSTRAINED UNPREDICTABLE; the twin lets it through
+      if (f.fields === 'all') return { result: 'ignored-guard', rule: f.rule };
+      for (const name of f.fields) next = r.with([next], name, r.get([old], name))[0]!;
+    }
+    this.regs.set(r.name, next);
+    switch (r.name) {
+      case 'STRTAB_BASE':
+      case 'STRTAB_BASE_CFG':
+        this.strtabGeom = undefined;
+        break;
+      case 'CMDQ_PROD':
+        this.kickCmdq();
+        break;
+      case 'EVENTQ_CONS':
+        this.flushBufferedStalls();
+        break;
+    }
+    return rule && enforce ? { result: 'ignored-guard', rule } : { result: 'ok' };
+  }
+
+  /**
+   * CR0 and IRQ_CTRL (IHI0070 6.3.9.1 and domain notes 1.3): each field is an update request
+   * that completes when the ACK register shows it, after the configured delay. Rewriting a field
+   * whose update is still in flight is CONSTRAINED UNPREDICTABLE; v3.2+ ignores the new value.
+   */
+  private writeAcked(r: RegisterLayout, ackName: 'CR0ACK' | 'IRQ_CTRLACK', v: bigint, offset: number): { result: AccessResult; rule?: string } {
+    const c = this.config;
+    let defined = definedMask(r);
+    // Fields of features the SMMU lacks are RES0.
+    const res0Field = (name: string) => (defined &= ~r.with([0n], name, (1n << BigInt(r.field(name)!.width)) - 1n)[0]!);
+    if (r === CR0) {
+      if (!c.pri) res0Field('PRIQEN');
+      if (!c.ats) res0Field('ATSCHK');
+      res0Field('VMW');
+      res0Field('DPT_WALK_EN');
+    } else if (!c.pri) res0Field('PRIQ_IRQEN');
+    const old = this.regs.get(r.name)!;
+    const ack = this.regs.get(ackName)!;
+    const inflight = (old ^ ack) & defined;
+    let stored = v & defined;
+    let result: { result: AccessResult; rule?: string } = { result: 'ok' };
+    if (((stored ^ old) & inflight) !== 0n) {
+      const rule = `${r.name} field rewritten while its previous update is in flight (${ackName} not yet equal)`;
+      this.violation(r.name, offset, v, rule, 'IHI0070 6.3.9.1');
+      if (c.archMinor >= 2) {
+        stored = (stored & ~inflight) | (old & inflight);
+        result = { result: 'ignored-guard', rule };
+      }
+    }
+    this.regs.set(r.name, stored);
+    const changed = (stored ^ ack) & defined & ~inflight;
+    if (changed !== 0n) {
+      const p: PendingAck = { register: ackName, mask: changed, value: stored, at: this.clock.now() + c.ackDelayNs };
+      if (c.ackDelayNs === 0) this.applyAck(p);
+      else this.scheduleAck(p);
+    }
+    return result;
+  }
+
+  private scheduleAck(p: PendingAck): void {
+    this.pendingAcks.push(p);
+    const id = this.clock.schedule(p.at, `${this.config.name} ${p.register}`, () => {
+      this.pendingAcks = this.pendingAcks.filter((x) => x !== p);
+      this.ackTimers.delete(p);
+      this.applyAck(p);
+    });
+    this.ackTimers.set(p, id);
+  }
+
+  private applyAck(p: PendingAck): void {
+    const old = this.regs.get(p.register)!;
+    const next = (old & ~p.mask) | (p.value & p.mask);
+    this.regs.set(p.register, next);
+    if (p.register !== 'CR0ACK') return;
+    this.refreshEnables();
+    const was = (f: string) => Number(CR0.get([old], f));
+    const now = (f: string) => Number(CR0.get([next], f));
+    if (was('SMMUEN') === 1 && now('SMMUEN') === 0) {
+      // SMMUEN 1->0: stalled transactions are aborted (domain notes 1.3).
+      for (const s of [...this.stalls.values()]) this.resolveStall(s, 'disabled');
+    }
+    if (was('CMDQEN') === 0 && now('CMDQEN') === 1) this.kickCmdq();
+    if (was('EVENTQEN') === 0 && now('EVENTQEN') === 1) this.flushBufferedStalls();
+  }
+
+  /** GBPA update protocol (IHI0070 6.3.14; domain notes 1.4). */
+  private writeGbpa(v: bigint, offset: number): { result: AccessResult; rule?: string } {
+    const cur = this.regs.get('GBPA')!;
+    const updating = GBPA.get([cur], 'Update') === 1n;
+    if (updating) {
+      const rule = 'GBPA written while Update==1: ignored, the earlier update completes';
+      this.violation('GBPA', offset, v, rule, 'IHI0070 6.3.14');
+      return { result: 'ignored-guard', rule };
+    }
+    const value = v & definedMask(GBPA);
+    if (GBPA.get([value], 'Update') === 0n) {
+      const rule = 'GBPA written without Update=1: ignored (v3.2+)';
+      this.violation('GBPA', offset, v, rule, 'IHI0070 6.3.14');
+      if (this.config.archMinor >= 2) return { result: 'ignored-guard', rule };
+      this.regs.set('GBPA', value);
+      this.gbpaEffective = value;
+      return { result: 'ok' };
+    }
+    this.regs.set('GBPA', value);
+    const complete = () => {
+      this.gbpaTimer = undefined;
+      const stored = this.regs.get('GBPA')!;
+      const done = GBPA.with([stored], 'Update', 0n)[0]!;
+      this.regs.set('GBPA', done);
+      this.gbpaEffective = done;
+    };
+    if (this.config.gbpaDelayNs === 0) complete();
+    else {
+      const at = this.clock.now() + this.config.gbpaDelayNs;
+      this.gbpaTimer = { at, id: this.clock.schedule(at, `${this.config.name} GBPA.Update`, complete) };
+    }
+    return { result: 'ok' };
+  }
+
+  /** GERRORN acknowledge (IHI0070 6.3.17; domain notes 1.5). */
+  private writeGerrorn(v: bigint, offset: number): { result: AccessResult; rule?: string } {
+    const gerror = this.regs.get('GERROR')!;
+    const old = this.regs.get('GERRORN')!;
+    const defined = definedMask(GERROR);
+    const active = (gerror ^ old) & defined;
+    let next = v & defined;
+    const toggledInactive = (next ^ old) & ~active & defined;
+    let result: { result: AccessResult; rule?: string } = { result: 'ok' };
+    if (toggledInactive !== 0n) {
+      const rule = `GERRORN toggles bits ${hex(toggledInactive)} whose errors are not active (CONSTRAINED UNPREDICTABLE; the twin ignores those bits)`;
+      this.violation('GERRORN', offset, v, rule, 'IHI0070 6.3.17');
+      next = (next & ~toggledInactive) | (old & toggledInactive);
+      result = { result: 'ignored-guard', rule };
+    }
+    this.regs.set('GERRORN', next);
+    const nowActive = (gerror ^ next) & defined;
+    const cleared = active & ~nowActive;
+    const bit = (name: string) => GERROR.with([0n], name, 1n)[0]!;
+    if (cleared & bit('CMDQ_ERR')) this.kickCmdq();
+    if (cleared & bit('EVENTQ_ABT_ERR')) this.flushBufferedStalls();
+    return result;
+  }
+
+  private gerrorActive(name: string): boolean {
+    const g = this.regs.get('GERROR')!;
+    const n = this.regs.get('GERRORN')!;
+    return GERROR.get([g ^ n], name) === 1n;
+  }
+
+  /** Activates a global error by toggling GERROR[x] if it is not already active (IHI0070 6.3.16). */
+  private raiseGerror(name: string): void {
+    if (this.gerrorActive(name)) {
+      this.counters.gerrorCoalesced++;
+      return;
+    }
+    const g = this.regs.get('GERROR')!;
+    this.regs.set('GERROR', GERROR.with([g], name, GERROR.get([g], name) ^ 1n)[0]!);
+    if (name === 'MSI_GERROR_ABT_ERR') return; // no interrupt for it
+    if (this.field('IRQ_CTRLACK', 'GERROR_IRQEN') === 1) this.signal('GERROR', 'GERROR_IRQ_CFG0', 'GERROR_IRQ_CFG1', 'MSI_GERROR_ABT_ERR');
+  }
+
+  /** Service Failure Mode (IHI0070 3.21): traffic, commands and events stop; visible in GERROR.SFM_ERR. */
+  injectServiceFailure(): void {
+    this.sfm = true;
+    this.raiseGerror('SFM_ERR');
+    for (const s of [...this.stalls.values()]) this.resolveStall(s, 'abort');
+  }
+
+  /** Leaves SFM: the twin's IMPLEMENTATION DEFINED recovery (a reset of the SMMU). */
+  recoverFromServiceFailure(): void {
+    this.reset();
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Interrupts and MSIs
+
+  private emit(source: InterruptSource, kind: InterruptEvent['kind'], address?: number, data?: number): void {
+    if (kind === 'msi') this.counters.msis++;
+    else this.counters.wiredIrqs++;
+    const e: InterruptEvent = { time: this.clock.now(), smmu: this.config.name, source, kind, address, data };
+    for (const l of [...this.irqListeners]) l(e);
+  }
+
+  private isDoorbell(pa: number): boolean {
+    return this.config.msiDoorbells.some((d) => pa >= d.base && pa < d.base + d.size);
+  }
+
+  /**
+   * An MSI write (IHI0070 3.18): to a doorbell it is an interrupt; elsewhere a 32-bit memory
+   * write (how Linux's CMD_SYNC MSI polling works). An aborted write raises `abortErr`.
+   */
+  private msiWrite(source: InterruptSource, address: number, data: number, abortErr: string): void {
+    if (this.isDoorbell(address)) {
+      this.emit(source, 'msi', address, data);
+      return;
+    }
+    const err = this.memory.write32(address, data >>> 0, this.smmuWriter);
+    if (err !== undefined) {
+      this.raiseGerror(abortErr);
+      return;
+    }
+    this.emit(source, 'msi', address, data);
+  }
+
+  /** Raises a queue or GERROR interrupt: MSI when IDR0.MSI and CFG0.ADDR != 0, else wired. */
+  private signal(source: InterruptSource, cfg0: string, cfg1: string, abortErr: string): void {
+    const address = Number(IRQ_CFG0.get([this.regs.get(cfg0) ?? 0n], 'ADDR'));
+    if (this.config.msi && address !== 0) {
+      const data = Number(IRQ_CFG1.get([this.regs.get(cfg1) ?? 0n], 'DATA'));
+      this.msiWrite(source, address, data, abortErr);
+    } else this.emit(source, 'wired');
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Queues (IHI0070 3.5; domain notes 1.6)
+
+  private queue(baseReg: string, maxLog2: number, entryBytes: number): { base: number; log2: number } {
+    const v = this.regs.get(baseReg) ?? 0n;
+    const log2 = Math.min(Number(QBASE.get([v], 'LOG2SIZE')), maxLog2);
+    const align = Math.max(2 ** log2 * entryBytes, 32);
+    const addr = Number(QBASE.get([v], 'ADDR'));
+    return { base: addr - (addr % align), log2 };
+  }
+
+  private kickCmdq(): void {
+    if (this.cmdqTimer) return;
+    const at = this.clock.now() + this.config.cmdqLatencyNs;
+    this.cmdqTimer = { at, id: this.clock.schedule(at, `${this.config.name} CMDQ`, () => this.consumeOne()) };
+  }
+
+  /** Consumes one command, then schedules the next after cmdNs (IHI0070 3.5.2). */
+  private consumeOne(): void {
+    this.cmdqTimer = undefined;
+    if (this.sfm || !this.en.cmdqen || this.gerrorActive('CMDQ_ERR')) return;
+    const { base, log2 } = this.queue('CMDQ_BASE', this.config.cmdqLog2Max, 16);
+    const wrapMask = 2 ** (log2 + 1) - 1;
+    const prod = this.field('CMDQ_PROD', 'WR') & wrapMask;
+    const consReg = this.regs.get('CMDQ_CONS')!;
+    const cons = Number(CMDQ_CONS.get([consReg], 'RD')) & wrapMask;
+    if (prod === cons) return;
+    const used = (prod - cons + 2 ** (log2 + 1)) % 2 ** (log2 + 1);
+    if (used > 2 ** log2) {
+      this.violation('CMDQ_PROD', 0x98, BigInt(prod), `inconsistent CMDQ indices (PROD ${hex(prod)}, CONS ${hex(cons)}): CONSTRAINED UNPREDICTABLE, the twin stops consuming`, 'IHI0070 3.5.1');
+      return;
+    }
+    const slot = base + (cons % 2 ** log2) * 16;
+    const words: bigint[] = [];
+    for (let i = 0; i < 2; i++) {
+      const err = this.memory.readDword(slot + 8 * i, this.scratch);
+      if (err !== undefined) {
+        this.commandError('ABT');
+        return;
+      }
+      words.push(BigInt(this.scratch.lo) | (BigInt(this.scratch.hi) << 32n));
+    }
+    const err = this.execute(words, slot);
+    if (err !== undefined) {
+      this.commandError(err);
+      return;
+    }
+    this.counters.commandsConsumed++;
+    const nextCons = (cons + 1) & wrapMask;
+    this.regs.set('CMDQ_CONS', CMDQ_CONS.with([this.regs.get('CMDQ_CONS')!], 'RD', BigInt(nextCons))[0]!);
+    if (nextCons !== prod) {
+      const at = this.clock.now() + this.config.cmdNs;
+      this.cmdqTimer = { at, id: this.clock.schedule(at, `${this.config.name} CMDQ`, () => this.consumeOne()) };
+    }
+  }
+
+  /** CMDQ_CONS.ERR then GERROR.CMDQ_ERR; consumption stops until acknowledged (IHI0070 3.5.3). */
+  private commandError(code: 'ILL' | 'ABT' | 'ATC_INV_SYNC'): void {
+    this.counters.commandErrors++;
+    const cons = this.regs.get('CMDQ_CONS')!;
+    this.regs.set('CMDQ_CONS', CMDQ_CONS.with([cons], 'ERR', BigInt({ ILL: 1, ABT: 2, ATC_INV_SYNC: 3 }[code]))[0]!);
+    this.raiseGerror('CMDQ_ERR');
+  }
+
+  /** Executes one command; returns a CERROR code or undefined (IHI0070 chapter 4). */
+  private execute(words: bigint[], slot: number): 'ILL' | 'ATC_INV_SYNC' | undefined {
+    const c = this.config;
+    const opcode = Number(CMD.get(words, 'Opcode'));
+    const l = commandForOpcode(opcode);
+    if (!l) return 'ILL';
+    const f = (name: string) => (l.field(name) ? l.get(words, name) : 0n);
+    const num = (name: string) => Number(f(name));
+    if (num('SSec') === 1) return 'ILL'; // Secure commands on the Non-secure queue
+    const smmuen = this.en.smmuen;
+    switch (opcode) {
+      case OPCODES.PREFETCH_CONFIG:
+        if (smmuen) this.prefetchConfig(num('StreamID'));
+        return undefined;
+      case OPCODES.PREFETCH_ADDR:
+      case OPCODES.CFGI_VMS_PIDM:
+        return undefined; // hints / MPAM: no architectural effect here
+      case OPCODES.CFGI_STE:
+      case OPCODES.CFGI_STE_RANGE:
+      case OPCODES.CFGI_CD_ALL:
+      case OPCODES.TLBI_NH_ALL:
+      case OPCODES.TLBI_NH_ASID:
+      case OPCODES.TLBI_NSNH_ALL:
+        this.pendingInvalidations.push(words);
+        return undefined;
+      case OPCODES.CFGI_CD:
+        if (!c.stage1) return 'ILL';
+        this.pendingInvalidations.push(words);
+        return undefined;
+      case OPCODES.TLBI_NH_VA:
+      case OPCODES.TLBI_NH_VAA:
+        if (this.rangeBytes(l, words) === undefined) return 'ILL';
+        this.pendingInvalidations.push(words);
+        return undefined;
+      case OPCODES.TLBI_EL2_ALL:
+      case OPCODES.TLBI_EL2_ASID:
+        if (!c.hyp) return 'ILL';
+        this.pendingInvalidations.push(words);
+        return undefined;
+      case OPCODES.TLBI_EL2_VA:
+      case OPCODES.TLBI_EL2_VAA:
+        if (!c.hyp || this.rangeBytes(l, words) === undefined) return 'ILL';
+        this.pendingInvalidations.push(words);
+        return undefined;
+      case OPCODES.TLBI_S12_VMALL:
+        if (!c.stage2) return 'ILL';
+        this.pendingInvalidations.push(words);
+        return undefined;
+      case OPCODES.TLBI_S2_IPA:
+        if (!c.stage2 || this.rangeBytes(l, words) === undefined) return 'ILL';
+        this.pendingInvalidations.push(words);
+        return undefined;
+      case OPCODES.ATC_INV: {
+        if (!c.ats) return 'ILL';
+        if (!smmuen) return undefined; // ignored while SMMUEN==0
+        const size = num('Size');
+        const inv: AtcInvalidation = {
+          time: this.clock.now(),
+          sid: num('StreamID'),
+          ssid: num('SSV') ? num('SubstreamID') : undefined,
+          global: num('Global') === 1,
+          address: num('Address'),
+          bytes: size >= 52 ? Number.POSITIVE_INFINITY : 4096 * 2 ** size,
+        };
+        for (const al of [...this.atcListeners]) if (!al(inv)) this.atcFailed = true;
+        return undefined;
+      }
+      case OPCODES.PRI_RESP: {
+        if (!c.pri) return 'ILL';
+        if (num('Resp') === 3) return 'ILL';
+        if (!smmuen) return undefined;
+        const e = { time: this.clock.now(), sid: num('StreamID'), ssid: num('SSV') ? num('SubstreamID') : undefined, prgIndex: num('PRGIndex'), resp: num('Resp') };
+        for (const pl of [...this.priRespListeners]) pl(e);
+        return undefined;
+      }
+      case OPCODES.RESUME: {
+        if (c.stallModel === 1) return 'ILL';
+        const s = this.stalls.get(`${num('StreamID')}/${num('STAG')}`);
+        if (s) this.resolveStall(s, num('Ac') === 1 ? 'retry' : num('Ab') === 1 || c.termModel === 1 ? 'abort' : 'terminate');
+        return undefined;
+      }
+      case OPCODES.STALL_TERM: {
+        if (c.stallModel === 1) return 'ILL';
+        const sid = num('StreamID');
+        for (const s of [...this.stalls.values()]) if (s.sid === sid) this.resolveStall(s, 'abort');
+        return undefined;
+      }
+      case OPCODES.CMD_SYNC: {
+        const cs = num('CS');
+        if (cs === 3) return 'ILL';
+        this.completeInvalidations();
+        if (this.atcFailed) {
+          this.atcFailed = false;
+          return 'ATC_INV_SYNC';
+        }
+        this.counters.syncs++;
+        if (cs === 1) {
+          const addr = num('MSIAddress');
+          if (c.msi && addr !== 0) this.msiWrite('CMD_SYNC', addr, num('MSIData'), 'MSI_CMDQ_ABT_ERR');
+          else this.emit('CMD_SYNC', 'wired');
+        } else if (cs === 2 && c.sev) this.emit('CMD_SYNC', 'sev');
+        void slot;
+        return undefined;
+      }
+      default:
+        // EL3 and Secure TLBIs on the Non-secure queue, DPTI without IDR3.DPT, IMPDEF, reserved.
+        return 'ILL';
+    }
+  }
+
+  /**
+   * Bytes a TLBI covers (IHI0070 4.4.1 range invalidation): TG=0 is one address; with TG and
+   * IDR3.RIL, (NUM+1) * 2^SCALE granules. NUM=SCALE=TTL=0 with TG != 0 is ILLEGAL.
+   */
+  private rangeBytes(l: Layout, words: bigint[]): number | undefined {
+    const tg = Number(l.get(words, 'TG'));
+    if (tg === 0) return 1;
+    if (!this.config.ril) return 1;
+    const num = Number(l.get(words, 'NUM'));
+    const scale = Number(l.get(words, 'SCALE'));
+    const ttl = Number(l.get(words, 'TTL'));
+    if (num === 0 && scale === 0 && ttl === 0) return undefined;
+    const granule = [0, 4096, 16384, 65536][tg]!;
+    return (num + 1) * 2 ** scale * granule;
+  }
+
+  /** Applies every invalidation consumed since the last CMD_SYNC (IHI0070 4.7: completion). */
+  private completeInvalidations(): void {
+    const list = this.pendingInvalidations;
+    this.pendingInvalidations = [];
+    for (const words of list) this.applyInvalidation(words);
+  }
+
+  private applyInvalidation(words: bigint[]): void {
+    const opcode = Number(CMD.get(words, 'Opcode'));
+    const l = commandForOpcode(opcode)!;
+    const num = (name: string) => Number(l.get(words, name));
+    const s2p = this.config.stage2;
+    const vmidOf = () => (s2p ? num('VMID') : 0);
+    switch (opcode) {
+      case OPCODES.CFGI_STE: {
+        // Leaf=1 could keep the L1STD; the twin always drops it (permitted, domain notes 1.7).
+        this.invalidateSids(num('StreamID'), 1);
+        return;
+      }
+      case OPCODES.CFGI_STE_RANGE: {
+        const range = num('Range');
+        if (range >= 31) {
+          this.l1std.clear();
+          this.steCache.clear();
+          this.l1cd.clear();
+          this.cdCache.clear();
+          return;
+        }
+        const count = 2 ** (range + 1);
+        const first = num('StreamID') - (num('StreamID') % count);
+        this.invalidateSids(first, count);
+        return;
+      }
+      case OPCODES.CFGI_CD: {
+        const sid = num('StreamID');
+        const ssid = num('SubstreamID');
+        this.cdCache.delete(cdKey(sid, ssid));
+        const ste = this.steCache.peek(sid);
+        if (ste?.cd0 && ste.cd0.key === cdKey(sid, ssid)) ste.cd0 = undefined;
+        if (num('Leaf') === 0) this.l1cd.deleteWhere((k) => Math.floor(k / 2 ** 20) === sid);
+        // A CD with no SSID resolves through SSID 0 (S1DSS=SSID0 or S1CDMax=0).
+        if (ste?.cd0) ste.cd0 = undefined;
+        return;
+      }
+      case OPCODES.CFGI_CD_ALL: {
+        const sid = num('StreamID');
+        this.cdCache.deleteWhere((k) => Math.floor(k / 2 ** 20) === sid);
+        this.l1cd.deleteWhere((k) => Math.floor(k / 2 ** 20) === sid);
+        const ste = this.steCache.peek(sid);
+        if (ste) ste.cd0 = undefined;
+        return;
+      }
+      case OPCODES.TLBI_NH_ALL: {
+        const vmid = vmidOf();
+        this.tlb.invalidateContexts((c) => c.world === 'NS-EL1' && c.vmid === vmid && c.stage !== 's2');
+        return;
+      }
+      case OPCODES.TLBI_NH_ASID: {
+        const vmid = vmidOf();
+        const asid = num('ASID');
+        this.tlb.invalidateContexts((c) => c.world === 'NS-EL1' && c.vmid === vmid && c.asid === asid && c.stage !== 's2');
+        return;
+      }
+      case OPCODES.TLBI_NH_VA: {
+        const vmid = vmidOf();
+        const asid = num('ASID');
+        this.tlb.invalidateRange((c) => c.world === 'NS-EL1' && c.vmid === vmid && (c.asid === asid || c.asid === -1) && c.stage !== 's2', num('Address'), this.rangeBytes(l, words)!);
+        return;
+      }
+      case OPCODES.TLBI_NH_VAA: {
+        const vmid = vmidOf();
+        this.tlb.invalidateRange((c) => c.world === 'NS-EL1' && c.vmid === vmid && c.stage !== 's2', num('Address'), this.rangeBytes(l, words)!);
+        return;
+      }
+      case OPCODES.TLBI_EL2_ALL:
+        this.tlb.invalidateContexts((c) => c.world !== 'NS-EL1');
+        return;
+      case OPCODES.TLBI_EL2_ASID: {
+        const asid = num('ASID');
+        this.tlb.invalidateContexts((c) => c.world === 'NS-EL2-E2H' && c.asid === asid);
+        return;
+      }
+      case OPCODES.TLBI_EL2_VA: {
+        const e2h = this.field('CR2', 'E2H') === 1;
+        const asid = num('ASID');
+        this.tlb.invalidateRange(
+          (c) => (e2h ? c.world === 'NS-EL2-E2H' && (c.asid === asid || c.asid === -1) : c.world === 'NS-EL2'),
+          num('Address'),
+          this.rangeBytes(l, words)!,
+        );
+        return;
+      }
+      case OPCODES.TLBI_EL2_VAA:
+        this.tlb.invalidateRange((c) => c.world !== 'NS-EL1', num('Address'), this.rangeBytes(l, words)!);
+        return;
+      case OPCODES.TLBI_S12_VMALL: {
+        const vmid = vmidOf();
+        this.tlb.invalidateContexts((c) => c.world === 'NS-EL1' && c.vmid === vmid);
+        return;
+      }
+      case OPCODES.TLBI_S2_IPA: {
+        const vmid = vmidOf();
+        this.tlb.invalidateRange((c) => c.world === 'NS-EL1' && c.vmid === vmid && c.stage === 's2', num('Address'), this.rangeBytes(l, words)!);
+        return;
+      }
+      case OPCODES.TLBI_NSNH_ALL:
+        this.tlb.invalidateContexts((c) => c.world === 'NS-EL1');
+        return;
+    }
+  }
+
+  private invalidateSids(first: number, count: number): void {
+    const last = first + count;
+    const split = this.strtab().split;
+    if (count === 1) this.steCache.delete(first);
+    else this.steCache.deleteWhere((sid) => sid >= first && sid < last);
+    this.l1std.deleteWhere((idx) => idx * 2 ** split < last && (idx + 1) * 2 ** split > first);
+    const inRange = (k: number) => {
+      const sid = Math.floor(k / 2 ** 20);
+      return sid >= first && sid < last;
+    };
+    this.cdCache.deleteWhere(inRange);
+    this.l1cd.deleteWhere(inRange);
+  }
+
+  /** Writes an event record, or drops it, by the queue's state (IHI0070 3.5.4, 7.2). */
+  private recordEvent(name: EventName, fields: Record<string, number | bigint>, stall = false): EventLogEntry['fate'] {
+    const layout = findFormat(`evt-${name}`)!;
+    const values: Record<string, bigint> = {};
+    for (const [k, v] of Object.entries(fields)) if (layout.field(k)) values[k] = BigInt(v);
+    const enc = layout.encode(values);
+    const words = enc.ok ? [...enc.words] : layout.build({ EventID: EVENT_IDS[name] });
+    const fate = this.writeEventRecord(words, stall);
+    if (this.eventLog.length < MAX_EVENT_LOG) this.eventLog.push({ time: this.clock.now(), name, sid: Number(fields['StreamID'] ?? 0), words, fate });
+    return fate;
+  }
+
+  private writeEventRecord(words: bigint[], stall: boolean): EventLogEntry['fate'] {
+    if (this.sfm) {
+      this.counters.eventsDroppedSfm++;
+      return 'sfm';
+    }
+    if (!this.en.eventqen || this.gerrorActive('EVENTQ_ABT_ERR')) {
+      if (stall) {
+        this.bufferedStallRecords.push(words);
+        return 'buffered';
+      }
+      if (this.en.eventqen) {
+        this.counters.eventsDroppedAbort++;
+        return 'queue-abort';
+      }
+      this.counters.eventsDroppedDisabled++;
+      return 'disabled';
+    }
+    const { base, log2 } = this.queue('EVENTQ_BASE', this.config.eventqLog2Max, 32);
+    const wrapMask = 2 ** (log2 + 1) - 1;
+    const prodReg = this.regs.get('EVENTQ_PROD')!;
+    const consReg = this.regs.get('EVENTQ_CONS')!;
+    const prod = Number(EVENTQ_PROD.get([prodReg], 'WR')) & wrapMask;
+    const cons = Number(EVENTQ_CONS.get([consReg], 'RD')) & wrapMask;
+    const size = 2 ** log2;
+    const full = prod % size === cons % size && prod !== cons;
+    if (full) {
+      if (stall) {
+        this.bufferedStallRecords.push(words);
+        return 'buffered';
+      }
+      // Overflow: toggle OVFLG only if it equals CONS.OVACKFLG (domain notes 1.6).
+      if (EVENTQ_PROD.get([prodReg], 'OVFLG') === EVENTQ_CONS.get([consReg], 'OVACKFLG')) {
+        this.regs.set('EVENTQ_PROD', EVENTQ_PROD.with([prodReg], 'OVFLG', EVENTQ_PROD.get([prodReg], 'OVFLG') ^ 1n)[0]!);
+      }
+      this.counters.eventsDroppedOverflow++;
+      return 'overflow';
+    }
+    const slot = base + (prod % size) * 32;
+    for (let i = 0; i < 4; i++) {
+      const w = words[i] ?? 0n;
+      const err = this.memory.writeDword(slot + 8 * i, Number(w & 0xffffffffn), Number(w >> 32n), this.smmuWriter);
+      if (err !== undefined) {
+        this.raiseGerror('EVENTQ_ABT_ERR');
+        this.counters.eventsDroppedAbort++;
+        return 'queue-abort';
+      }
+    }
+    const wasEmpty = prod === cons;
+    const nextProd = (prod + 1) & wrapMask;
+    this.regs.set('EVENTQ_PROD', EVENTQ_PROD.with([prodReg], 'WR', BigInt(nextProd))[0]!);
+    this.counters.eventsWritten++;
+    if (wasEmpty && this.field('IRQ_CTRLACK', 'EVENTQ_IRQEN') === 1) this.signal('EVENTQ', 'EVENTQ_IRQ_CFG0', 'EVENTQ_IRQ_CFG1', 'MSI_EVENTQ_ABT_ERR');
+    return 'written';
+  }
+
+  private flushBufferedStalls(): void {
+    const pending = this.bufferedStallRecords;
+    this.bufferedStallRecords = [];
+    for (let i = 0; i < pending.length; i++) {
+      const fate = this.writeEventRecord(pending[i]!, true);
+      if (fate === 'buffered') {
+        // Still not writable: the rest stay buffered, in order.
+        this.bufferedStallRecords.push(...pending.slice(i + 1));
+        return;
+      }
+    }
+  }
+
+  private resolveStall(s: Stall, how: StallResolution['how']): void {
+    this.stalls.delete(`${s.sid}/${s.stag}`);
+    let result: TranslateResult;
+    if (how === 'retry') result = this.translate(s.txn);
+    else {
+      const outcome = how === 'terminate' ? 'raz-wi' : 'aborted';
+      result = { outcome, pa: -1, path: 's1', recorded: false, why: `stalled transaction ${how === 'disabled' ? 'aborted by SMMUEN=0' : how === 'terminate' ? 'terminated (RAZ/WI)' : 'aborted'}`, tlbHit: false, steCached: false, stag: s.stag };
+    }
+    const e: StallResolution = { time: this.clock.now(), sid: s.sid, stag: s.stag, transaction: s.txn, result, how };
+    for (const l of [...this.stallListeners]) l(e);
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Stream table and CD fetch (IHI0070 3.3; domain notes 2)
+
+  private strtab(): { base: number; log2: number; fmt: number; split: number; sidLimit: number } {
+    if (this.strtabGeom) return this.strtabGeom;
+    const cfg = this.regs.get('STRTAB_BASE_CFG')!;
+    const log2 = Math.min(Number(STRTAB_BASE_CFG.get([cfg], 'LOG2SIZE')), this.config.sidBits);
+    let fmt = Number(STRTAB_BASE_CFG.get([cfg], 'FMT'));
+    if (fmt > 1 || (fmt === 1 && !this.config.twoLevelStrtab)) fmt = 0; // reserved: behaves as linear
+    let split = Number(STRTAB_BASE_CFG.get([cfg], 'SPLIT'));
+    if (![6, 8, 10].includes(split)) split = 8; // reserved SPLIT: CONSTRAINED UNPREDICTABLE, the twin uses 8
+    const written = Number(STRTAB_BASE_CFG.get([cfg], 'LOG2SIZE'));
+    const addr = Number(STRTAB_BASE.get([this.regs.get('STRTAB_BASE')!], 'ADDR'));
+    const alignBits = fmt === 0 ? written + 6 : Math.max(6, written - split + 3);
+    const align = 2 ** alignBits;
+    this.strtabGeom = { base: addr - (addr % align), log2, fmt, split, sidLimit: 2 ** log2 };
+    return this.strtabGeom;
+  }
+
+  private sidInRange(sid: number): boolean {
+    return sid < (this.strtabGeom ?? this.strtab()).sidLimit;
+  }
+
+  private originOf(address: number): SteOrigin {
+    const rec = this.memory.lastWriteAt(address);
+    return { address, epoch: rec?.epoch, writer: rec?.writer.kind, cachedAt: this.clock.now() };
+  }
+
+  private readWords(pa: number, count: number): bigint[] | { fault: string; address: number } {
+    const out: bigint[] = [];
+    for (let i = 0; i < count; i++) {
+      const err = this.memory.readDword(pa + 8 * i, this.scratch);
+      if (err !== undefined) return { fault: err, address: pa + 8 * i };
+      out.push(BigInt(this.scratch.lo) | (BigInt(this.scratch.hi) << 32n));
+    }
+    return out;
+  }
+
+  /**
+   * The STE for `sid` through the caches: a result, or the architected failure:
+   * bad-sid (C_BAD_STREAMID) or fetch (F_STE_FETCH).
+   */
+  private steFor(sid: number, insert: boolean): { entry: SteCacheEntry; cached: boolean } | { fail: 'bad-sid'; why: string } | { fail: 'fetch'; address: number; why: string } {
+    const hit = this.steCache.peek(sid);
+    if (hit) return { entry: hit, cached: true };
+    const t = this.strtab();
+    let steAddr: number;
+    if (t.fmt === 0) steAddr = t.base + sid * 64;
+    else {
+      const idx = Math.floor(sid / 2 ** t.split);
+      let l1 = this.l1std.lookup(idx);
+      if (!l1) {
+        const l1Addr = t.base + idx * 8;
+        const w = this.readWords(l1Addr, 1);
+        if (!Array.isArray(w)) return { fail: 'fetch', address: w.address, why: `external abort (${w.fault}) fetching the L1STD at ${hex(l1Addr)}` };
+        l1 = { span: Number(L1STD.get(w, 'Span')), l2ptr: Number(L1STD.get(w, 'L2Ptr')) };
+        if (insert && (l1.span !== 0 || this.config.cacheInvalid)) this.l1std.insert(idx, l1);
+      }
+      let span = l1.span;
+      if (span >= 12) span = 0; // Span 12..31 behave as 0 (domain notes 2.2)
+      if (span === 0 || span > t.split + 1) return { fail: 'bad-sid', why: `L1STD ${idx} has Span=${l1.span} (invalid for SPLIT=${t.split})` };
+      const index = sid % 2 ** t.split;
+      if (index >= 2 ** (span - 1)) return { fail: 'bad-sid', why: `StreamID index ${index} beyond the L1STD span (${2 ** (span - 1)} STEs)` };
+      const l2Align = 2 ** (6 + span - 1);
+      steAddr = l1.l2ptr - (l1.l2ptr % l2Align) + index * 64;
+    }
+    const words = this.readWords(steAddr, 8);
+    if (!Array.isArray(words)) return { fail: 'fetch', address: words.address, why: `external abort (${words.fault}) fetching the STE at ${hex(steAddr)}` };
+    const ste = decodeSte(this.config, words, this.field('CR2', 'E2H') === 1);
+    let s2ctx: TlbContext | undefined;
+    if (ste.kind === 's2' || ste.kind === 'nested') s2ctx = this.tlb.context('NS-EL1', ste.vmid, -1, 's2');
+    const entry = steEntry(sid, ste, this.originOf(steAddr), s2ctx);
+    if (insert && (ste.illegal !== 'V=0' || this.config.cacheInvalid)) this.steCache.insert(sid, entry);
+    return { entry, cached: false };
+  }
+
+  /** PREFETCH_CONFIG: load the STE into the cache (a hint: never faults). */
+  private prefetchConfig(sid: number): void {
+    if (!this.sidInRange(sid)) return;
+    this.steFor(sid, true);
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Translation (domain notes section 7)
+
+  private deviceWriter(sid: number, bypass: boolean): number {
+    const m = bypass ? this.bypassWriters : this.deviceWriters;
+    let id = m.get(sid);
+    if (id === undefined) {
+      id = this.memory.internWriter({ kind: bypass ? 'device-bypass' : 'device-translated', sid, device: this.config.name });
+      m.set(sid, id);
+    }
+    return id;
+  }
+
+  private result(outcome: TranslateResult['outcome'], path: Path, why: string, extra: Partial<TranslateResult> = {}): TranslateResult {
+    const c = this.counters;
+    if (outcome === 'translated') c.translated++;
+    else if (outcome === 'bypassed') c.bypassed++;
+    else if (outcome === 'aborted') c.aborted++;
+    else if (outcome === 'raz-wi') c.razWi++;
+    else c.stalled++;
+    return mk(outcome, extra.pa ?? -1, path, why, extra.event, extra.recorded ?? false, extra.stag, extra.tlbHit ?? false, extra.steCached ?? false, extra.ste);
+  }
+
+  private header(t: Transaction): Record<string, number> {
+    return { StreamID: t.sid, SSV: t.ssid === undefined ? 0 : 1, SubstreamID: t.ssid ?? 0 };
+  }
+
+  private attrs(t: Transaction, ste?: DecodedSte): { PnU: number; InD: number; RnW: number } {
+    let priv = t.privileged ? 1 : 0;
+    let inst = t.instruction && !t.write ? 1 : 0;
+    if (ste) {
+      if (ste.privcfg === 2) priv = 0;
+      else if (ste.privcfg === 3) priv = 1;
+      if (ste.instcfg === 2) inst = 0;
+      else if (ste.instcfg === 3 && !t.write) inst = 1;
+    }
+    return { PnU: priv, InD: inst, RnW: t.write ? 0 : 1 };
+  }
+
+  /** A configuration error or non-configurable fault: abort and try to record (IHI0070 7.3). */
+  private configFault(t: Transaction, name: EventName, path: Path, why: string, fields: Record<string, number> = {}, origin?: SteOrigin, steCached = false): TranslateResult {
+    const fate = this.recordEvent(name, { ...this.header(t), ...fields });
+    return this.result('aborted', path, why, { event: name, recorded: fate === 'written', ste: origin, steCached });
+  }
+
+  /**
+   * Translates one transaction (domain notes 7). Pure in its outcome given the state; side
+   * effects are the architected ones: cache fills, event records, HTTU updates, stalls.
+   */
+  translate(t: Transaction): TranslateResult {
+    // Fast path: an enabled SMMU, an untranslated transaction without SSID, its STE and default
+    // CD cached, and a TLB hit with the permissions it needs. Everything else, and every miss,
+    // takes translateFull(), which applies each step of the flow in order. Both give the same
+    // result for the same state; the fast path only skips checks whose outcome is cached.
+    if (!this.sfm && this.en.smmuen && t.ats === undefined && t.ssid === undefined) {
+      const g = this.strtabGeom;
+      if (g !== undefined && t.sid < g.sidLimit) {
+        // A one-entry memo of the last StreamID's STE (a per-port micro-cache: DMA comes in
+        // bursts from one device), valid while the STE cache has not changed.
+        let e: SteCacheEntry | undefined;
+        if (t.sid === this.memoSid && this.memoVersion === this.steCache.version) e = this.memoSte;
+        else {
+          e = this.steCache.peek(t.sid);
+          this.memoSid = t.sid;
+          this.memoSte = e;
+          this.memoVersion = this.steCache.version;
+        }
+        const ce = e?.cd0;
+        if (ce !== undefined && ce.ctx !== undefined) {
+          const ste = e!.ste;
+          let owner = ce.ctx;
+          let hit = owner.find(t.address);
+          if (hit === undefined && ce.global !== undefined) {
+            owner = ce.global;
+            hit = owner.find(t.address);
+          }
+          if (hit !== undefined) {
+            const need = t.privileged === true || t.instruction === true ? permNeeded(t, ste, ste.world === 'NS-EL2') : t.write ? e!.needWrite : e!.needRead;
+            if ((hit.perms & need) === need) {
+              this.steCache.hit(t.sid, e!);
+              this.tlb.hit(owner, hit);
+              this.counters.transactions++;
+              this.counters.translated++;
+              return mk('translated', hit.out + (t.address - hit.base), e!.s1Path, 'TLB hit', undefined, false, undefined, true, true, e!.origin);
+            }
+          }
+        }
+      }
+    }
+    return this.translateFull(t);
+  }
+
+  /** The translation flow, step by step (domain notes section 7). */
+  private translateFull(t: Transaction): TranslateResult {
+    this.counters.transactions++;
+    if (this.sfm) return this.result('aborted', 'sfm', 'Service Failure Mode: all traffic terminated');
+    const ats = t.ats ?? 'untranslated';
+    if (!this.en.smmuen) {
+      if (ats === 'request') {
+        const fate = this.recordEvent('F_BAD_ATS_TREQ', { ...this.header(t), ...this.attrs(t), InputAddr: t.address });
+        return this.result('aborted', 'ats-request', 'ATS translation request while SMMUEN=0: Unsupported Request', { event: 'F_BAD_ATS_TREQ', recorded: fate === 'written' });
+      }
+      if (ats === 'translated') {
+        const fate = this.recordEvent('F_TRANSL_FORBIDDEN', { ...this.header(t), RnW: t.write ? 0 : 1, InputAddr: t.address });
+        return this.result('aborted', 'ats-translated', 'ATS-translated transaction while SMMUEN=0', { event: 'F_TRANSL_FORBIDDEN', recorded: fate === 'written' });
+      }
+      // GBPA (IHI0070 6.3.14): abort silently, or bypass with the attribute overrides.
+      if (GBPA.get([this.gbpaEffective], 'ABORT') === 1n) return this.result('aborted', 'gbpa', 'SMMUEN=0 and GBPA.ABORT=1');
+      if (t.address + t.size > 2 ** this.config.oasBits) return this.result('aborted', 'gbpa', `GBPA bypass: address above the ${this.config.oasBits}-bit OAS`);
+      return this.result('bypassed', 'gbpa', 'SMMUEN=0: GBPA bypass', { pa: t.address });
+    }
+    // Step 2: StreamID range (IHI0070 3.3.2).
+    if (!this.sidInRange(t.sid)) return this.badStreamId(t, `StreamID ${t.sid} >= 2^${this.strtab().log2}`);
+    let e = this.steCache.lookup(t.sid);
+    let steCached = true;
+    if (e === undefined) {
+      const s = this.steFor(t.sid, true);
+      if ('fail' in s) {
+        if (s.fail === 'bad-sid') return this.badStreamId(t, s.why);
+        return this.configFault(t, 'F_STE_FETCH', 'ste-fetch', s.why, { FetchAddr: s.address - (s.address % 8) });
+      }
+      e = s.entry;
+      steCached = false;
+    }
+    const ste = e.ste;
+    if (ste.kind === 'invalid') return this.configFault(t, 'C_BAD_STE', 'ste', `STE ${ste.illegal === 'V=0' ? 'V=0' : `ILLEGAL: ${ste.illegal}`}`, {}, e.origin, steCached);
+    if (ste.kind === 'abort') return this.result('aborted', 'ste-abort', 'STE.Config=abort: terminated without an event', { ste: e.origin, steCached });
+    // ATS (IHI0070 3.9): translated traffic is checked against the STE when CR0.ATSCHK=1.
+    if (ats === 'translated') {
+      if (!this.en.atschk) return this.result('bypassed', 'ats-translated', 'ATS-translated, CR0.ATSCHK=0: passed through unchecked', { pa: t.address, ste: e.origin, steCached });
+      if (ste.kind === 'bypass' || ste.eats === 0) {
+        const fate = this.recordEvent('F_TRANSL_FORBIDDEN', { ...this.header(t), RnW: t.write ? 0 : 1, InputAddr: t.address });
+        return this.result('aborted', 'ats-translated', `ATS-translated with CR0.ATSCHK=1 and ${ste.kind === 'bypass' ? 'a bypass STE' : 'STE.EATS=0'}`, { event: 'F_TRANSL_FORBIDDEN', recorded: fate === 'written', ste: e.origin, steCached });
+      }
+      return this.result('bypassed', 'ats-translated', 'ATS-translated, allowed by STE.EATS', { pa: t.address, ste: e.origin, steCached });
+    }
+    if (ats === 'request' && (ste.kind === 'bypass' || ste.eats === 0)) {
+      const fate = this.recordEvent('F_BAD_ATS_TREQ', { ...this.header(t), ...this.attrs(t, ste), InputAddr: t.address });
+      return this.result('aborted', 'ats-request', 'ATS translation request with effective EATS=0: Unsupported Request', { event: 'F_BAD_ATS_TREQ', recorded: fate === 'written', ste: e.origin, steCached });
+    }
+    if (ste.kind === 'bypass') {
+      if (t.ssid !== undefined) return this.configFault(t, 'C_BAD_SUBSTREAMID', 'ste-bypass', 'SubstreamID on a bypass STE', {}, e.origin, steCached);
+      if (t.address + t.size > 2 ** this.config.oasBits) {
+        return this.configFault(t, 'F_ADDR_SIZE', 'ste-bypass', `bypass input above the ${this.config.oasBits}-bit OAS`, { ...this.attrs(t, ste), InputAddr: t.address }, e.origin, steCached);
+      }
+      return this.result('bypassed', 'ste-bypass', 'STE.Config=bypass', { pa: t.address, ste: e.origin, steCached });
+    }
+    if (ste.kind === 's2') {
+      if (t.ssid !== undefined) return this.configFault(t, 'C_BAD_SUBSTREAMID', 's2', 'SubstreamID while stage 1 is disabled', {}, e.origin, steCached);
+      return this.stage2Only(t, e, steCached);
+    }
+    // Stage 1 enabled: substream handling (domain notes 7 step 5).
+    let ssidIndex = 0;
+    if (t.ssid !== undefined) {
+      if (ste.s1CdMax === 0 || this.config.ssidBits === 0) return this.configFault(t, 'C_BAD_SUBSTREAMID', 'cd', 'SubstreamID with S1CDMax=0', {}, e.origin, steCached);
+      if (t.ssid >= 2 ** ste.s1CdMax) return this.configFault(t, 'C_BAD_SUBSTREAMID', 'cd', `SubstreamID ${t.ssid} >= 2^S1CDMax (${ste.s1CdMax})`, {}, e.origin, steCached);
+      if (t.ssid === 0 && ste.s1Dss === 2) return this.configFault(t, 'F_STREAM_DISABLED', 'cd', 'SubstreamID 0 while S1DSS=SSID0', {}, e.origin, steCached);
+      ssidIndex = t.ssid;
+    } else if (ste.s1CdMax > 0) {
+      if (ste.s1Dss === 0) return this.configFault(t, 'F_STREAM_DISABLED', 'cd', 'no SubstreamID and S1DSS=terminate', {}, e.origin, steCached);
+      if (ste.s1Dss === 1) {
+        // S1DSS=bypass: stage 1 bypassed; stage 2 if nested.
+        if (ste.kind === 'nested') return this.stage2Only(t, e, steCached, 's1-bypass');
+        if (t.address + t.size > 2 ** this.config.oasBits) return this.configFault(t, 'F_ADDR_SIZE', 's1-bypass', 'stage-1 bypass input above the IAS', { ...this.attrs(t, ste), InputAddr: t.address }, e.origin, steCached);
+        return this.result('bypassed', 's1-bypass', 'S1DSS=bypass for a transaction without SubstreamID', { pa: t.address, ste: e.origin, steCached });
+      }
+    }
+    const cdr = this.cdFor(t, e, ssidIndex);
+    if ('outcome' in cdr) return cdr;
+    return this.stage1(t, e, cdr, steCached);
+  }
+
+  private badStreamId(t: Transaction, why: string): TranslateResult {
+    if (this.field('CR2', 'RECINVSID') === 1) return this.configFault(t, 'C_BAD_STREAMID', 'sid-range', why);
+    return this.result('aborted', 'sid-range', `${why} (not recorded: CR2.RECINVSID=0)`);
+  }
+
+  /** Stage-2 translation of a table/CD address (an IPA) for nested configurations. */
+  private s2TableWalk(e: SteCacheEntry, ipa: number, write: boolean): { ok: true; pa: number } | WalkFault {
+    const s2 = e.ste.s2!;
+    const r = walk(this.memory, s2.walk, ipa, write, this.smmuWriter);
+    if (!r.ok) return { ...r, ipa };
+    if (s2.ptw && r.attr < 4) {
+      // S2PTW: stage-1 walks and CD fetches that hit Device memory at stage 2 fault (IHI0070 3.4.4).
+      return { ok: false, fault: 'F_PERMISSION', stage: 2, level: r.level, cls: 'TT', ipa, why: `stage-1 table access to stage-2 Device memory at IPA ${hex(ipa)} with S2PTW=1` };
+    }
+    const needed = write ? PERM.PR | PERM.PW : PERM.PR;
+    if ((r.perms & needed) !== needed) return { ok: false, fault: 'F_PERMISSION', stage: 2, level: r.level, cls: 'TT', ipa, why: `stage-2 permission fault on a table access at IPA ${hex(ipa)}` };
+    return { ok: true, pa: r.out };
+  }
+
+  private cdFor(t: Transaction, e: SteCacheEntry, ssid: number): CdCacheEntry | TranslateResult {
+    const ste = e.ste;
+    const key = cdKey(t.sid, ssid);
+    if (t.ssid === undefined && e.cd0) return e.cd0;
+    const hit = this.cdCache.lookup(key);
+    if (hit) {
+      if (t.ssid === undefined) e.cd0 = hit;
+      return hit;
+    }
+    const nested = ste.kind === 'nested';
+    const toPa = (ipa: number): { ok: true; pa: number } | TranslateResult => {
+      if (!nested) return { ok: true, pa: ipa };
+      const r = this.s2TableWalk(e, ipa, false);
+      if (r.ok) return r;
+      return this.translationFault(t, e, { ...r, cls: 'CD' }, this.attrs(t, ste), 'cd', undefined);
+    };
+    let cdAddr: number;
+    if (ste.s1CdMax === 0) cdAddr = ste.s1ContextPtr;
+    else if (ste.s1Fmt === 0) {
+      const size = 2 ** (ste.s1CdMax + 6);
+      cdAddr = ste.s1ContextPtr - (ste.s1ContextPtr % size) + ssid * 64;
+    } else {
+      const split = ste.s1Fmt === 1 ? 6 : 10;
+      const l1Entries = Math.max(1, 2 ** (ste.s1CdMax - split));
+      const l1Size = Math.max(64, l1Entries * 8);
+      const l1Base = ste.s1ContextPtr - (ste.s1ContextPtr % l1Size);
+      const idx = Math.floor(ssid / 2 ** split);
+      const l1Key = cdKey(t.sid, idx);
+      let l2 = this.l1cd.lookup(l1Key);
+      if (l2 === undefined) {
+        const where = toPa(l1Base + idx * 8);
+        if (!('ok' in where)) return where;
+        const w = this.readWords(where.pa, 1);
+        if (!Array.isArray(w)) return this.configFault(t, 'F_CD_FETCH', 'cd', `external abort (${w.fault}) fetching the L1CD at ${hex(where.pa)}`, { FetchAddr: w.address }, e.origin);
+        l2 = CD_L1.get(w, 'V') === 1n ? Number(CD_L1.get(w, 'L2Ptr')) : -1;
+        if (l2 >= 0 || this.config.cacheInvalid) this.l1cd.insert(l1Key, l2);
+      }
+      if (l2 < 0) return this.configFault(t, 'C_BAD_SUBSTREAMID', 'cd', `L1CD ${idx} has V=0`, {}, e.origin);
+      const l2Size = 2 ** (split + 6);
+      cdAddr = l2 - (l2 % l2Size) + (ssid % 2 ** split) * 64;
+    }
+    const where = toPa(cdAddr);
+    if (!('ok' in where)) return where;
+    const words = this.readWords(where.pa, 8);
+    if (!Array.isArray(words)) return this.configFault(t, 'F_CD_FETCH', 'cd', `external abort (${words.fault}) fetching the CD at ${hex(where.pa)}`, { FetchAddr: words.address }, e.origin);
+    const cd = decodeCd(this.config, words, ste);
+    let ctx: TlbContext | undefined;
+    let global: TlbContext | undefined;
+    if (cd.valid) {
+      const stage = nested ? 's12' : 's1';
+      const oneEl = ste.world === 'NS-EL2';
+      ctx = this.tlb.context(ste.world, ste.vmid, oneEl ? -1 : cd.asid, stage);
+      global = oneEl ? undefined : this.tlb.context(ste.world, ste.vmid, -1, stage);
+    }
+    const entry: CdCacheEntry = { key, cd, address: where.pa, ctx, global };
+    if (cd.valid || this.config.cacheInvalid) {
+      this.cdCache.insert(key, entry);
+      if (t.ssid === undefined) e.cd0 = entry;
+    }
+    return entry;
+  }
+
+  /** Stage-1 (and nested stage-2) translation through the TLB (domain notes 7 steps 7-9). */
+  private stage1(t: Transaction, e: SteCacheEntry, ce: CdCacheEntry, steCached: boolean): TranslateResult {
+    const cd = ce.cd;
+    if (!cd.valid) return this.configFault(t, 'C_BAD_CD', 'cd', `CD ${cd.illegal === 'V=0' ? 'V=0' : `ILLEGAL: ${cd.illegal}`}`, {}, e.origin, steCached);
+    const nested = e.ste.kind === 'nested';
+    const path: Path = nested ? 'nested' : 's1';
+    const oneEl = e.ste.world === 'NS-EL2';
+    const need = permNeeded(t, e.ste, oneEl);
+    const hit = this.tlb.lookup(ce.ctx!, ce.global, t.address);
+    if (hit !== undefined && (hit.perms & need) === need) {
+      this.counters.translated++;
+      return mk('translated', hit.out + (t.address - hit.base), path, 'TLB hit', undefined, false, undefined, true, steCached, e.origin);
+    }
+    const acc = this.attrs(t, e.ste);
+    if (hit !== undefined && !(t.write && hit.dirtyOnWrite)) {
+      return this.permissionFault(t, e, cd, acc, 1, hit.level, steCached, path);
+    }
+    if (cd.walk === undefined) {
+      return this.translationFault(t, e, { ok: false, fault: 'F_TRANSLATION', stage: 1, level: 0, cls: 'IN', why: 'EPD0=1: no walks through TTB0' }, acc, path, cd, steCached);
+    }
+    if (t.address + t.size > 2 ** cd.inputBits) {
+      return this.translationFault(t, e, { ok: false, fault: 'F_TRANSLATION', stage: 1, level: cd.walk.startLevel, cls: 'IN', why: `address ${hex(t.address)} outside the TTB0 region (T0SZ=${64 - cd.inputBits})` }, acc, path, cd, steCached);
+    }
+    const params: WalkParams = nested || oneEl ? { ...cd.walk, oneEl, tableAddress: nested ? (ipa, w) => this.s2TableWalk(e, ipa, w) : undefined } : cd.walk;
+    const r1 = walk(this.memory, params, t.address, t.write, this.smmuWriter);
+    if (!r1.ok) return this.translationFault(t, e, r1, acc, path, cd, steCached);
+    let out = r1.out;
+    let perms = r1.perms;
+    let base = t.address - (t.address % 2 ** r1.shift);
+    let outBase = r1.outBase;
+    let shift = r1.shift;
+    let dirty = r1.dirtyOnWrite;
+    if (nested) {
+      const s2 = e.ste.s2!;
+      const r2 = walk(this.memory, s2.walk, r1.out, t.write, this.smmuWriter);
+      if (!r2.ok) return this.translationFault(t, e, { ...r2, ipa: r1.out }, acc, path, cd, steCached);
+      out = r2.out;
+      perms &= r2.perms;
+      dirty = dirty || r2.dirtyOnWrite;
+      // The combined entry covers the smaller of the two mappings.
+      if (r2.shift < shift) {
+        shift = r2.shift;
+        base = t.address - (t.address % 2 ** shift);
+      }
+      outBase = out - (t.address - base);
+    }
+    if ((perms & need) !== need) return this.permissionFault(t, e, cd, acc, 1, r1.level, steCached, path);
+    if (r1.global || ce.ctx) {
+      const entry: TlbEntry = { base, shift, out: outBase, perms, dirtyOnWrite: dirty, level: r1.level, leafAddress: r1.leafAddress, attr: r1.attr };
+      this.tlb.insert(r1.global && ce.global ? ce.global : ce.ctx!, entry);
+    }
+    return this.result('translated', path, `${nested ? 'nested' : 'stage-1'} walk, level ${r1.level}`, { pa: out, ste: e.origin, steCached });
+  }
+
+  private stage2Only(t: Transaction, e: SteCacheEntry, steCached: boolean, path: Path = 's2'): TranslateResult {
+    const s2 = e.ste.s2!;
+    const need = permNeeded(t, e.ste, false);
+    const ctx = e.s2ctx!;
+    const hit = this.tlb.lookup(ctx, undefined, t.address);
+    if (hit !== undefined && (hit.perms & need) === need) {
+      this.counters.translated++;
+      return mk('translated', hit.out + (t.address - hit.base), path, 'TLB hit', undefined, false, undefined, true, steCached, e.origin);
+    }
+    const acc = this.attrs(t, e.ste);
+    if (path === 's1-bypass' && t.address + t.size > 2 ** this.config.oasBits) {
+      return this.configFault(t, 'F_ADDR_SIZE', path, 'stage-1 bypass input above the IAS', { ...acc, InputAddr: t.address }, e.origin, steCached);
+    }
+    const r = walk(this.memory, s2.walk, t.address, t.write, this.smmuWriter);
+    if (!r.ok) return this.translationFault(t, e, { ...r, ipa: t.address }, acc, path, undefined, steCached);
+    if ((r.perms & need) !== need) {
+      return this.translationFault(t, e, { ok: false, fault: 'F_PERMISSION', stage: 2, level: r.level, cls: 'IN', ipa: t.address, why: 'stage-2 permission fault' }, acc, path, undefined, steCached);
+    }
+    this.tlb.insert(ctx, { base: t.address - (t.address % 2 ** r.shift), shift: r.shift, out: r.outBase, perms: r.perms, dirtyOnWrite: r.dirtyOnWrite, level: r.level, leafAddress: r.leafAddress, attr: r.attr });
+    return this.result('translated', path, `stage-2 walk, level ${r.level}`, { pa: r.out, ste: e.origin, steCached });
+  }
+
+  private permissionFault(t: Transaction, e: SteCacheEntry, cd: DecodedCd, acc: { PnU: number; InD: number; RnW: number }, stage: 1 | 2, level: number, steCached: boolean, path: Path): TranslateResult {
+    return this.translationFault(t, e, { ok: false, fault: 'F_PERMISSION', stage, level, cls: 'IN', why: `stage-${stage} permission fault (${t.write ? 'write' : acc.InD ? 'instruction fetch' : 'read'}, ${acc.PnU ? 'privileged' : 'unprivileged'})` }, acc, path, cd, steCached);
+  }
+
+  /**
+   * A translation-related fault (IHI0070 3.12; domain notes 6.3): stall, or terminate as abort
+   * or RAZ/WI, recording per CD.R/S2R; F_WALK_EABT is not configurable and always aborts.
+   */
+  private translationFault(t: Transaction, e: SteCacheEntry, f: WalkFault, acc: { PnU: number; InD: number; RnW: number }, path: Path, cd: DecodedCd | undefined, steCached = false): TranslateResult {
+    const name: EventName = f.fault;
+    const s2 = f.stage === 2 ? e.ste.s2 : undefined;
+    const fields: Record<string, number> = {
+      ...this.header(t),
+      ...acc,
+      S2: f.stage === 2 ? 1 : 0,
+      CLASS: f.cls === 'CD' ? 0 : f.cls === 'TT' ? 1 : 2,
+      InputAddr: t.address,
+    };
+    if (f.ipa !== undefined && f.stage === 2) fields['IPA'] = f.ipa - (f.ipa % 4096);
+    if (f.fetchAddress !== undefined) fields['FetchAddr'] = f.fetchAddress - (f.fetchAddress % 8);
+    if (name === 'F_PERMISSION' && f.cls === 'TT') fields['TTRnW'] = f.ttRead === false ? 0 : 1;
+    const origin = { ste: e.origin, steCached };
+    if (name === 'F_WALK_EABT') {
+      const fate = this.recordEvent(name, fields);
+      return this.result('aborted', path, f.why, { event: name, recorded: fate === 'written', ...origin });
+    }
+    const stall = f.stage === 2 ? (s2?.stall ?? false) : (cd?.stall ?? false);
+    const record = f.stage === 2 ? (s2?.record ?? true) : (cd?.record ?? true);
+    const abort = f.stage === 2 ? true : (cd?.abort ?? true);
+    if (stall && f.cls === 'IN') {
+      const stag = this.nextStag;
+      this.nextStag = (this.nextStag + 1) & 0xffff || 1;
+      this.stalls.set(`${t.sid}/${stag}`, { sid: t.sid, stag, txn: t });
+      const fate = this.recordEvent(name, { ...fields, Stall: 1, STAG: stag }, true);
+      return this.result('stalled', path, `${f.why}: stalled (STAG ${stag})`, { event: name, recorded: fate === 'written', stag, ...origin });
+    }
+    const fate = record ? this.recordEvent(name, fields) : undefined;
+    return this.result(abort ? 'aborted' : 'raz-wi', path, `${f.why}${record ? '' : ' (not recorded: R=0)'}`, { event: name, recorded: fate === 'written', ...origin });
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // DMA: translate then access memory
+
+  /**
+   * A device DMA access of `size` bytes (data for writes): split at 4 KiB boundaries, each
+   * chunk translated, then performed on memory with the device as the attributed writer. A PA
+   * in an MMIO or unbacked hole is a completer abort; an SMMU abort is an abort.
+   */
+  dma(t: Omit<Transaction, 'size'> & { readonly size?: number }, data?: Uint8Array): DmaResult {
+    const size = data ? data.length : (t.size ?? 0);
+    const translations: TranslateResult[] = [];
+    const out = t.write ? undefined : new Uint8Array(size);
+    let off = 0;
+    while (off < size || (size === 0 && off === 0)) {
+      const addr = t.address + off;
+      const chunk = Math.min(size - off, 4096 - (addr % 4096)) || 0;
+      const r = this.translate({ ...t, address: addr, size: Math.max(chunk, 1) });
+      translations.push(r);
+      if (r.outcome === 'aborted') return { completion: 'abort', translations };
+      if (r.outcome === 'stalled') return { completion: 'stalled', translations };
+      if (r.outcome !== 'raz-wi' && chunk > 0) {
+        const bypass = r.path === 'gbpa' || r.path === 'ste-bypass' || r.path === 's1-bypass' || r.path === 'ats-translated';
+        if (t.write) {
+          const w = this.memory.write(r.pa, data!.subarray(off, off + chunk), this.deviceWriter(t.sid, bypass));
+          if (!w.ok) return { completion: 'completer-abort', translations, faultAddress: w.address };
+        } else {
+          const rd = this.memory.read(r.pa, chunk);
+          if (!rd.ok) return { completion: 'completer-abort', translations, faultAddress: rd.address };
+          out!.set(rd.data, off);
+        }
+      }
+      if (size === 0) break;
+      off += chunk;
+    }
+    const completion: Completion = 'ok';
+    return { completion, translations, data: out };
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Snapshot and restore
+
+  /** Everything this SMMU holds, as plain JSON-serialisable data (memory is the platform's). */
+  snapshot(): SmmuSnapshot {
+    const words = (w: readonly bigint[]) => w.map((x) => hex(x));
+    return {
+      version: 1,
+      config: this.config,
+      registers: Object.fromEntries([...this.regs].map(([k, v]) => [k, hex(v)])),
+      gbpaEffective: hex(this.gbpaEffective),
+      sfm: this.sfm,
+      pendingAcks: this.pendingAcks.map((p) => ({ register: p.register, mask: hex(p.mask), value: hex(p.value), at: p.at })),
+      gbpaUpdateAt: this.gbpaTimer?.at ?? null,
+      cmdqScheduledAt: this.cmdqTimer?.at ?? null,
+      pendingInvalidations: this.pendingInvalidations.map(words),
+      atcFailed: this.atcFailed,
+      stalls: [...this.stalls.values()].map((s) => ({ sid: s.sid, stag: s.stag, txn: s.txn })),
+      nextStag: this.nextStag,
+      bufferedStallRecords: this.bufferedStallRecords.map(words),
+      l1std: [...this.l1std.entries()],
+      ste: [...this.steCache.entries()].map(([sid, e]) => ({ sid, address: e.origin.address, words: words(e.ste.words), origin: e.origin })),
+      l1cd: [...this.l1cd.entries()],
+      cd: [...this.cdCache.entries()].map(([key, e]) => ({ sid: Math.floor(key / 2 ** 20), key, address: e.address, words: words(e.cd.words) })),
+      tlb: this.tlb.snapshot(),
+      counters: { ...this.counters },
+      violations: this.violationLog.map((v) => ({ ...v, attempted: hex(v.attempted) })),
+      events: this.eventLog.map((e) => ({ time: e.time, name: e.name, sid: e.sid, words: words(e.words), fate: e.fate })),
+    };
+  }
+
+  /** Rebuilds an SMMU from a snapshot on a restored clock and memory. */
+  static restore(clock: VirtualClock, memory: PhysicalMemory, s: SmmuSnapshot): SmmuV3 {
+    if (s.version !== 1) throw new RangeError(`snapshot version ${String(s.version)} is not supported (expected 1)`);
+    const m = new SmmuV3(clock, memory, s.config);
+    const big = (x: string) => BigInt(x);
+    for (const [k, v] of Object.entries(s.registers)) m.regs.set(k, big(v));
+    m.gbpaEffective = big(s.gbpaEffective);
+    m.refreshEnables();
+    m.sfm = s.sfm;
+    for (const p of s.pendingAcks) m.scheduleAck({ register: p.register as PendingAck['register'], mask: big(p.mask), value: big(p.value), at: p.at });
+    if (s.gbpaUpdateAt !== null) {
+      const at = s.gbpaUpdateAt;
+      m.gbpaTimer = {
+        at,
+        id: clock.schedule(at, `${m.config.name} GBPA.Update`, () => {
+          m.gbpaTimer = undefined;
+          const done = GBPA.with([m.regs.get('GBPA')!], 'Update', 0n)[0]!;
+          m.regs.set('GBPA', done);
+          m.gbpaEffective = done;
+        }),
+      };
+    }
+    if (s.cmdqScheduledAt !== null) m.cmdqTimer = { at: s.cmdqScheduledAt, id: clock.schedule(s.cmdqScheduledAt, `${m.config.name} CMDQ`, () => m.consumeOne()) };
+    m.pendingInvalidations = s.pendingInvalidations.map((w) => w.map(big));
+    m.atcFailed = s.atcFailed;
+    for (const st of s.stalls) m.stalls.set(`${st.sid}/${st.stag}`, { sid: st.sid, stag: st.stag, txn: st.txn });
+    m.nextStag = s.nextStag;
+    m.bufferedStallRecords = s.bufferedStallRecords.map((w) => w.map(big));
+    for (const [k, v] of s.l1std) m.l1std.insert(k, v);
+    const e2h = m.field('CR2', 'E2H') === 1;
+    for (const st of s.ste) {
+      const ste = decodeSte(m.config, st.words.map(big), e2h);
+      const s2ctx = ste.kind === 's2' || ste.kind === 'nested' ? m.tlb.context('NS-EL1', ste.vmid, -1, 's2') : undefined;
+      m.steCache.insert(st.sid, steEntry(st.sid, ste, st.origin, s2ctx));
+    }
+    for (const [k, v] of s.l1cd) m.l1cd.insert(k, v);
+    for (const c of s.cd) {
+      const steEntry = m.steCache.peek(c.sid);
+      const ste = steEntry?.ste ?? decodeSte(m.config, [], e2h);
+      const cd = decodeCd(m.config, c.words.map(big), ste);
+      let ctx: TlbContext | undefined;
+      let global: TlbContext | undefined;
+      if (cd.valid && steEntry) {
+        const stage = ste.kind === 'nested' ? 's12' : 's1';
+        const oneEl = ste.world === 'NS-EL2';
+        ctx = m.tlb.context(ste.world, ste.vmid, oneEl ? -1 : cd.asid, stage);
+        global = oneEl ? undefined : m.tlb.context(ste.world, ste.vmid, -1, stage);
+      }
+      m.cdCache.insert(c.key, { key: c.key, cd, address: c.address, ctx, global });
+    }
+    m.tlb.restore(s.tlb);
+    Object.assign(m.counters, s.counters);
+    for (const c of [m.l1std, m.steCache, m.l1cd, m.cdCache]) c.counters.inserts = 0;
+    m.violationLog.push(...s.violations.map((v) => ({ ...v, attempted: BigInt(v.attempted) })));
+    m.eventLog.push(...s.events.map((e) => ({ time: e.time, name: e.name, sid: e.sid, words: e.words.map(big), fate: e.fate })));
+    return m;
+  }
+}
+
+/** One object shape for every result, so the hot path stays monomorphic. */
+function mk(
+  outcome: TranslateResult['outcome'],
+  pa: number,
+  path: Path,
+  why: string,
+  event: EventName | undefined,
+  recorded: boolean,
+  stag: number | undefined,
+  tlbHit: boolean,
+  steCached: boolean,
+  ste: SteOrigin | undefined,
+): TranslateResult {
+  return { outcome, pa, path, event, recorded, why, stag, tlbHit, steCached, ste };
+}
+
+function cdKey(sid: number, ssid: number): number {
+  return sid * 2 ** 20 + ssid;
+}
+
+/**
+ * PERM bits an access needs after the STE PRIVCFG/INSTCFG overrides (IHI0070 5.2): instruction
+ * fetches need X, reads R, writes W (domain notes 7 step 7.5). One-EL regimes are privileged.
+ */
+function permNeeded(t: Transaction, ste: DecodedSte, oneEl: boolean): number {
+  let priv = t.privileged === true;
+  if (ste.privcfg === 2) priv = false;
+  else if (ste.privcfg === 3) priv = true;
+  if (oneEl) priv = true;
+  if (t.write) return priv ? PERM.PW : PERM.UW;
+  let inst = t.instruction === true;
+  if (ste.instcfg === 2) inst = false;
+  else if (ste.instcfg === 3) inst = true;
+  if (inst) return priv ? PERM.PX : PERM.UX;
+  return priv ? PERM.PR : PERM.UR;
+}
+
+export type { Epoch, WriterKind };

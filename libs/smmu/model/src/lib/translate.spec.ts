@@ -1,0 +1,518 @@
+// SPDX-License-Identifier: Apache-2.0
+// The translation flow of the domain notes section 7, step by step: StreamID range, linear and
+// 2-level stream tables, STE configs and ILLEGAL rules, substreams and CD tables, stage-1 and
+// stage-2 walks for every granule and start level, nested, faults with their records, stall,
+// RAZ/WI, HTTU, ATS.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { findFormat } from '@kdump-twin/smmu-arch';
+import { bringUp, cd, drainEvents, eventName, fixture, HOLE_BASE, l1cd, l1std, PageTables, s2Fields, ste, submit, cmd, type Fixture, type Queues } from '../testing/fixture';
+
+const EVT = (name: string) => findFormat(`evt-${name}`)!;
+const rd = (sid: number, address: number, extra: object = {}) => ({ sid, address, size: 4, write: false, ...extra });
+const wr = (sid: number, address: number, extra: object = {}) => ({ sid, address, size: 4, write: true, ...extra });
+
+function s1Stream(f: Fixture, q: Queues, sid: number, pt: PageTables, asid = 1, cdExtra = {}, steExtra = {}): number {
+  const cdAddr = f.alloc(64, 64);
+  f.writeWords(cdAddr, cd(pt, asid, cdExtra));
+  f.writeWords(q.strtab + 64 * sid, ste({ Config: 'S1_TRANS', S1ContextPtr: BigInt(cdAddr), S1CIR: 'WBRA', S1COR: 'WBRA', S1CSH: 'ISH', S1STALLD: 1, ...steExtra }));
+  return cdAddr;
+}
+
+describe('StreamID range and stream table formats (IHI0070 3.3; domain notes 2)', () => {
+  it('a StreamID at or above 2^LOG2SIZE aborts with C_BAD_STREAMID when CR2.RECINVSID=1', () => {
+    const f = fixture();
+    const q = bringUp(f, { strtabLog2: 4 });
+    const r = f.smmu.translate(rd(16, 0));
+    assert.equal(r.outcome, 'aborted');
+    assert.equal(r.event, 'C_BAD_STREAMID');
+    assert.deepEqual(drainEvents(f, q).map(eventName), ['C_BAD_STREAMID']);
+  });
+
+  it('without RECINVSID the abort records nothing', () => {
+    const f = fixture();
+    const q = bringUp(f, { strtabLog2: 4, recinvsid: false });
+    const r = f.smmu.translate(rd(16, 0));
+    assert.equal(r.outcome, 'aborted');
+    assert.equal(r.recorded, false);
+    assert.equal(drainEvents(f, q).length, 0);
+  });
+
+  it('Config=abort aborts silently; Config=bypass passes the address through', () => {
+    const f = fixture();
+    const q = bringUp(f);
+    const r = f.smmu.translate(rd(5, 0x8000_0000));
+    assert.equal(r.outcome, 'aborted');
+    assert.equal(r.path, 'ste-abort');
+    assert.equal(r.event, undefined);
+    f.writeWords(q.strtab + 64 * 6, ste({ Config: 'BYPASS', SHCFG: 'USE_INCOMING' }));
+    const b = f.smmu.translate(wr(6, 0x8123_4560));
+    assert.equal(b.outcome, 'bypassed');
+    assert.equal(b.pa, 0x8123_4560);
+    assert.equal(b.ste?.address, q.strtab + 64 * 6);
+    assert.equal(b.ste?.epoch, 'primary');
+    assert.equal(b.ste?.writer, 'primary-cpu');
+  });
+
+  for (const split of [6, 8, 10]) {
+    it(`2-level stream table with SPLIT=${split}: L1STD then the STE at L2Ptr + index*64`, () => {
+      const f = fixture();
+      const q = bringUp(f, { strtabLog2: 16, twoLevel: { split } });
+      const sid = 3 * 2 ** split + 5;
+      const l2 = f.alloc(64 * 2 ** split, 64 * 2 ** split);
+      f.writeWords(l2 + 64 * 5, ste({ Config: 'BYPASS' }));
+      f.writeWords(q.strtab + 8 * 3, l1std(l2, split + 1));
+      assert.equal(f.smmu.translate(rd(sid, 0x8000_0040)).outcome, 'bypassed');
+      // Another L1 index has Span=0: every SID under it is invalid.
+      const r = f.smmu.translate(rd(4 * 2 ** split, 0));
+      assert.equal(r.event, 'C_BAD_STREAMID');
+    });
+  }
+
+  it('an L2 index beyond a short span is C_BAD_STREAMID (not C_BAD_STE as QEMU reports)', () => {
+    const f = fixture();
+    const q = bringUp(f, { strtabLog2: 16, twoLevel: { split: 8 } });
+    const l2 = f.alloc(64 * 4, 256);
+    f.writeWords(q.strtab, l1std(l2, 3)); // 4 STEs
+    f.writeWords(l2 + 64 * 3, ste({ Config: 'BYPASS' }));
+    assert.equal(f.smmu.translate(rd(3, 0)).outcome, 'bypassed');
+    assert.equal(f.smmu.translate(rd(4, 0)).event, 'C_BAD_STREAMID');
+  });
+
+  it('a stream table in an unbacked hole gives F_STE_FETCH with FetchAddr', () => {
+    const f = fixture({ ackDelayNs: 0 });
+    const q = bringUp(f, { enable: false });
+    f.w('STRTAB_BASE', HOLE_BASE);
+    f.cr0(0b1101);
+    const r = f.smmu.translate(rd(2, 0));
+    assert.equal(r.event, 'F_STE_FETCH');
+    const [rec] = drainEvents(f, q);
+    assert.equal(EVT('F_STE_FETCH').get(rec!, 'FetchAddr'), BigInt(HOLE_BASE + 128));
+  });
+});
+
+describe('STE validity (IHI0070 5.2; domain notes 3 "Validity rules")', () => {
+  const cases: [string, object, Record<string, string | number | bigint>][] = [
+    ['V=0', {}, { V: 0 }],
+    ['S1STALLD=1 with STALL_MODEL=1', { stallModel: 1 }, { Config: 'S1_TRANS', S1STALLD: 1 }],
+    ['STRW=0b01', {}, { Config: 'S1_TRANS', STRW: 1 }],
+    ['S1CDMax above SSIDSIZE', { ssidBits: 4 }, { Config: 'S1_TRANS', S1CDMax: 5 }],
+    ['stage 2 without S2P', { stage2: false }, { Config: 'S2_TRANS' }],
+    ['S2T0SZ below 64-OAS', {}, { Config: 'S2_TRANS', S2T0SZ: 15, S2SL0: 2, S2AA64: 1 }],
+    ['S2AA64=0', {}, { Config: 'S2_TRANS', S2T0SZ: 24, S2SL0: 1, S2AA64: 0 }],
+    ['S2SL0 inconsistent', {}, { Config: 'S2_TRANS', S2T0SZ: 16, S2SL0: 0, S2AA64: 1 }],
+    ['S2TG reserved', {}, { Config: 'S2_TRANS', S2T0SZ: 24, S2SL0: 1, S2AA64: 1, S2TG: 3 }],
+    ['EATS=1 with S2S=1', {}, { Config: 'S2_TRANS', S2T0SZ: 24, S2SL0: 1, S2AA64: 1, EATS: 1, S2S: 1 }],
+  ];
+  for (const [name, config, fields] of cases) {
+    it(`C_BAD_STE: ${name}`, () => {
+      const f = fixture(config);
+      const q = bringUp(f);
+      f.writeWords(q.strtab + 64 * 9, ste(fields));
+      const r = f.smmu.translate(rd(9, 0x1000));
+      assert.equal(r.outcome, 'aborted');
+      assert.equal(r.event, 'C_BAD_STE', r.why);
+    });
+  }
+});
+
+describe('stage-1 walks: every granule and start level (Arm ARM D8.2; domain notes 7 step 7)', () => {
+  const walks: [string, '4k' | '16k' | '64k', number, number][] = [
+    // granule, T0SZ, expected start level
+    ['4K 48-bit: 4 levels from L0', '4k', 16, 0],
+    ['4K 39-bit: 3 levels from L1', '4k', 25, 1],
+    ['4K 30-bit: 2 levels from L2', '4k', 34, 2],
+    ['16K 48-bit: from L0 (1 index bit)', '16k', 16, 0],
+    ['16K 47-bit: from L1', '16k', 17, 1],
+    ['16K 36-bit: from L2', '16k', 28, 2],
+    ['64K 48-bit: from L1', '64k', 16, 1],
+    ['64K 42-bit: from L2', '64k', 22, 2],
+  ];
+  for (const [name, granule, t0sz, start] of walks) {
+    it(name, () => {
+      const f = fixture();
+      const q = bringUp(f);
+      const pt = new PageTables(f, 1, granule, 64 - t0sz);
+      assert.equal(pt.startLevel, start);
+      const g = { '4k': 4096, '16k': 16384, '64k': 65536 }[granule];
+      const va = 2 ** (64 - t0sz) - 3 * g; // near the top: exercises every index bit
+      const pa = 0x8800_0000 + 7 * g;
+      pt.map(va, pa);
+      s1Stream(f, q, 4, pt, 42);
+      const r = f.smmu.translate(wr(4, va + 0x18));
+      assert.equal(r.outcome, 'translated', r.why);
+      assert.equal(r.pa, pa + 0x18);
+      assert.match(r.why, /level 3/);
+      // Second access hits the TLB.
+      const r2 = f.smmu.translate(rd(4, va + 0x20));
+      assert.equal(r2.tlbHit, true);
+      assert.equal(r2.pa, pa + 0x20);
+    });
+  }
+
+  const blocks: [string, '4k' | '16k' | '64k', number, number][] = [
+    ['4K level-1 block (1 GiB)', '4k', 1, 30],
+    ['4K level-2 block (2 MiB)', '4k', 2, 21],
+    ['16K level-2 block (32 MiB)', '16k', 2, 25],
+    ['64K level-2 block (512 MiB)', '64k', 2, 29],
+  ];
+  for (const [name, granule, level, shift] of blocks) {
+    it(name, () => {
+      const f = fixture();
+      const q = bringUp(f);
+      const pt = new PageTables(f, 1, granule, 48);
+      const va = 2 ** 40 + 2 ** shift * 3;
+      const pa = 2 ** 33 + 2 ** shift * 5; // inside the 48-bit OAS; translation only, no access
+      pt.map(va, pa, level);
+      s1Stream(f, q, 1, pt, 1);
+      const off = 2 ** shift - 8;
+      const r = f.smmu.translate(rd(1, va + off));
+      assert.equal(r.pa, pa + off, r.why);
+      assert.match(r.why, new RegExp(`level ${level}`));
+    });
+  }
+});
+
+describe('stage-1 faults and their records (IHI0070 7.3; domain notes 6 and 7)', () => {
+  function setup(cdExtra = {}, config = {}) {
+    const f = fixture(config);
+    const q = bringUp(f);
+    const pt = new PageTables(f, 1, '4k', 48);
+    s1Stream(f, q, 8, pt, 3, cdExtra);
+    return { f, q, pt };
+  }
+
+  it('F_TRANSLATION for an invalid descriptor: S2=0, CLASS=IN, InputAddr, RnW', () => {
+    const { f, q } = setup();
+    const r = f.smmu.translate(rd(8, 0x1234_5000));
+    assert.equal(r.event, 'F_TRANSLATION');
+    assert.equal(r.outcome, 'aborted');
+    const [rec] = drainEvents(f, q);
+    const e = EVT('F_TRANSLATION');
+    assert.equal(e.get(rec!, 'InputAddr'), 0x1234_5000n);
+    assert.equal(e.get(rec!, 'CLASS'), 2n);
+    assert.equal(e.get(rec!, 'S2'), 0n);
+    assert.equal(e.get(rec!, 'RnW'), 1n);
+    assert.equal(e.get(rec!, 'StreamID'), 8n);
+  });
+
+  it('F_TRANSLATION for an input address outside the TTB0 region (T0SZ)', () => {
+    const { f } = setup();
+    assert.equal(f.smmu.translate(rd(8, 2 ** 48)).event, 'F_TRANSLATION');
+  });
+
+  it('F_ADDR_SIZE when a leaf output address is above the effective IPS', () => {
+    const { f, q } = setup({ IPS: 'PA32' });
+    const pt = new PageTables(f, 1, '4k', 48);
+    // Re-point the CD at tables whose leaf is above 4 GiB.
+    pt.map(0x1000, 0x1_0000_0000);
+    s1Stream(f, q, 8, pt, 3, { IPS: 'PA32' });
+    assert.equal(f.smmu.translate(rd(8, 0x1000)).event, 'F_ADDR_SIZE');
+  });
+
+  it('F_ACCESS when AF=0 without HA/AFFD; with AFFD the access proceeds', () => {
+    const { f, pt } = setup();
+    pt.map(0x5000, 0x8800_0000, 3, { AF: 0 });
+    assert.equal(f.smmu.translate(rd(8, 0x5000)).event, 'F_ACCESS');
+    const g = setup({ AFFD: 1 });
+    g.pt.map(0x5000, 0x8800_0000, 3, { AF: 0 });
+    assert.equal(g.f.smmu.translate(rd(8, 0x5000)).outcome, 'translated');
+  });
+
+  it('HA sets the access flag in memory, written by the SMMU', () => {
+    const { f, pt } = setup({ HA: 1 });
+    const at = pt.map(0x6000, 0x8800_0000, 3, { AF: 0 });
+    assert.equal(f.smmu.translate(rd(8, 0x6000)).outcome, 'translated');
+    assert.equal((f.read64(at) >> 10n) & 1n, 1n);
+    assert.equal(f.memory.lastWriteAt(at)?.writer.kind, 'smmu');
+  });
+
+  it('F_PERMISSION for a write to a read-only page; HD with DBM makes it writable by clearing AP[2]', () => {
+    const { f, pt } = setup();
+    pt.map(0x7000, 0x8800_0000, 3, { AP: 'RO_ANY' });
+    assert.equal(f.smmu.translate(rd(8, 0x7000)).outcome, 'translated');
+    assert.equal(f.smmu.translate(wr(8, 0x7000)).event, 'F_PERMISSION');
+    const g = setup({ HA: 1, HD: 1 });
+    const at = g.pt.map(0x7000, 0x8800_0000, 3, { AP: 'RO_ANY', DBM: 1 });
+    assert.equal(g.f.smmu.translate(rd(8, 0x7000)).outcome, 'translated', 'read: clean, no update');
+    assert.equal((g.f.read64(at) >> 7n) & 1n, 1n);
+    assert.equal(g.f.smmu.translate(wr(8, 0x7000)).outcome, 'translated', 'write: the cached read-only entry re-walks');
+    assert.equal((g.f.read64(at) >> 7n) & 1n, 0n, 'AP[2] cleared: dirty');
+  });
+
+  it('AP[1]: an unprivileged access to an EL1-only page faults, a privileged one passes; STE.PRIVCFG overrides', () => {
+    const { f, q, pt } = setup();
+    pt.map(0x9000, 0x8800_0000, 3, { AP: 'RW_EL1' });
+    assert.equal(f.smmu.translate(rd(8, 0x9000)).event, 'F_PERMISSION');
+    assert.equal(f.smmu.translate(rd(8, 0x9000, { privileged: true })).outcome, 'translated');
+    pt.map(0xb000, 0x8800_0000, 3, { AP: 'RO_EL1' });
+    assert.equal(f.smmu.translate(wr(8, 0xb000, { privileged: true })).event, 'F_PERMISSION', 'AP[2]=1: read-only at EL1 too');
+    assert.equal(f.smmu.translate(rd(8, 0xb000, { privileged: true })).outcome, 'translated');
+    const cdAddr = f.alloc(64, 64);
+    f.writeWords(cdAddr, cd(pt, 3));
+    f.writeWords(q.strtab + 64 * 10, ste({ Config: 'S1_TRANS', S1ContextPtr: BigInt(cdAddr), S1STALLD: 1, PRIVCFG: 'PRIVILEGED' }));
+    assert.equal(f.smmu.translate(rd(10, 0x9000)).outcome, 'translated');
+  });
+
+  it('UXN forbids an unprivileged instruction fetch; a data read of the same page passes', () => {
+    const { f, pt } = setup();
+    pt.map(0xa000, 0x8800_0000, 3, { UXN: 1 });
+    assert.equal(f.smmu.translate(rd(8, 0xa000, { instruction: true })).event, 'F_PERMISSION');
+    assert.equal(f.smmu.translate(rd(8, 0xa000)).outcome, 'translated');
+  });
+
+  it('APTable=NO_WRITE in a table descriptor removes write permission below it', () => {
+    const { f, pt } = setup();
+    pt.map(0x40_0000_0000, 0x8800_0000, 3, {}, { APTable: 'NO_WRITE' });
+    assert.equal(f.smmu.translate(wr(8, 0x40_0000_0000)).event, 'F_PERMISSION');
+  });
+
+  it('R=0 terminates without a record; A=0 with TERM_MODEL=0 is RAZ/WI', () => {
+    const { f, q } = setup({ R: 0 });
+    const r = f.smmu.translate(rd(8, 0x1000));
+    assert.equal(r.outcome, 'aborted');
+    assert.equal(r.recorded, false);
+    assert.equal(drainEvents(f, q).length, 0);
+    const g = setup({ A: 0 });
+    assert.equal(g.f.smmu.translate(rd(8, 0x1000)).outcome, 'raz-wi');
+  });
+
+  it('a table in an unbacked hole gives F_WALK_EABT with CLASS=TT... recorded even when R=0', () => {
+    const f = fixture();
+    const q = bringUp(f);
+    const pt = new PageTables(f, 1, '4k', 48);
+    f.write64(pt.root, BigInt(HOLE_BASE) | 3n); // L0 table descriptor pointing into the hole
+    s1Stream(f, q, 8, pt, 3, { R: 0 });
+    const r = f.smmu.translate(rd(8, 0x1000));
+    assert.equal(r.event, 'F_WALK_EABT');
+    assert.equal(r.recorded, true);
+    const [rec] = drainEvents(f, q);
+    assert.equal(EVT('F_WALK_EABT').get(rec!, 'FetchAddr'), BigInt(HOLE_BASE));
+  });
+
+  it('CD.S=1 stalls: Stall=1 and STAG in the record; CMD_RESUME retries the transaction afresh', () => {
+    const f = fixture();
+    const q = bringUp(f);
+    const pt = new PageTables(f, 1, '4k', 48);
+    s1Stream(f, q, 8, pt, 3, { S: 1 }, { S1STALLD: 0 });
+    const r = f.smmu.translate(rd(8, 0x2000));
+    assert.equal(r.outcome, 'stalled');
+    const [rec] = drainEvents(f, q);
+    const e = EVT('F_TRANSLATION');
+    assert.equal(e.get(rec!, 'Stall'), 1n);
+    assert.equal(Number(e.get(rec!, 'STAG')), r.stag);
+    pt.map(0x2000, 0x8800_0000);
+    const resolved: string[] = [];
+    f.smmu.onStallResolved((s) => resolved.push(`${s.how}:${s.result.outcome}:${s.result.pa}`));
+    submit(f, q, [[0x44n | (1n << 12n) | (8n << 32n), BigInt(r.stag!)], cmd.sync()]);
+    assert.deepEqual(resolved, [`retry:translated:${0x8800_0000}`]);
+  });
+});
+
+describe('substreams and CD tables (IHI0070 3.3.3, 5.4; domain notes 2.4 and 7 step 5)', () => {
+  function cdTable(fmt: 'linear' | 'L2_4K' | 'L2_64K') {
+    const f = fixture();
+    const q = bringUp(f);
+    const pt = new PageTables(f, 1, '4k', 48);
+    pt.map(0x1000, 0x8900_0000);
+    const cdMax = 12;
+    let root: number;
+    let cdAt: (ssid: number) => number;
+    if (fmt === 'linear') {
+      root = f.alloc(64 * 2 ** cdMax, 64 * 2 ** cdMax);
+      cdAt = (ssid) => root + 64 * ssid;
+    } else {
+      const split = fmt === 'L2_4K' ? 6 : 10;
+      root = f.alloc(8 * 2 ** (cdMax - split), 64);
+      const l2s = new Map<number, number>();
+      cdAt = (ssid) => {
+        const idx = ssid >> split;
+        if (!l2s.has(idx)) {
+          const l2 = f.alloc(64 * 2 ** split, 64 * 2 ** split);
+          l2s.set(idx, l2);
+          f.writeWords(root + 8 * idx, l1cd(l2));
+        }
+        return l2s.get(idx)! + 64 * (ssid % 2 ** split);
+      };
+    }
+    f.writeWords(q.strtab + 64 * 2, ste({ Config: 'S1_TRANS', S1ContextPtr: BigInt(root), S1CDMax: cdMax, S1Fmt: fmt === 'linear' ? 'LINEAR' : fmt, S1DSS: 'SSID0', S1STALLD: 1 }));
+    return { f, q, pt, cdAt };
+  }
+
+  for (const fmt of ['linear', 'L2_4K', 'L2_64K'] as const) {
+    it(`${fmt}: CD 0 serves transactions without SSID (S1DSS=SSID0); SSID n uses its own CD`, () => {
+      const { f, pt, cdAt } = cdTable(fmt);
+      const other = new PageTables(f, 1, '4k', 48);
+      other.map(0x1000, 0x8a00_0000);
+      f.writeWords(cdAt(0), cd(pt, 1));
+      f.writeWords(cdAt(1500), cd(other, 2));
+      assert.equal(f.smmu.translate(rd(2, 0x1000)).pa, 0x8900_0000);
+      assert.equal(f.smmu.translate(rd(2, 0x1000, { ssid: 1500 })).pa, 0x8a00_0000);
+      assert.equal(f.smmu.translate(rd(2, 0x1000, { ssid: 0 })).event, 'F_STREAM_DISABLED', 'SSID 0 with S1DSS=SSID0');
+      assert.equal(f.smmu.translate(rd(2, 0x1000, { ssid: 4096 })).event, 'C_BAD_SUBSTREAMID', 'SSID >= 2^S1CDMax');
+      assert.equal(f.smmu.translate(rd(2, 0x1000, { ssid: 1499 })).event, fmt === 'linear' || fmt === 'L2_64K' ? 'C_BAD_CD' : 'C_BAD_CD');
+    });
+  }
+
+  it('an L1CD with V=0 gives C_BAD_SUBSTREAMID', () => {
+    const { f } = cdTable('L2_64K');
+    assert.equal(f.smmu.translate(rd(2, 0x1000, { ssid: 3000 })).event, 'C_BAD_SUBSTREAMID');
+  });
+
+  it('S1DSS=terminate gives F_STREAM_DISABLED; S1DSS=bypass passes through', () => {
+    const f = fixture();
+    const q = bringUp(f);
+    const t = f.alloc(64 * 16, 1024);
+    f.writeWords(q.strtab + 64 * 3, ste({ Config: 'S1_TRANS', S1ContextPtr: BigInt(t), S1CDMax: 4, S1DSS: 'TERMINATE', S1STALLD: 1 }));
+    f.writeWords(q.strtab + 64 * 4, ste({ Config: 'S1_TRANS', S1ContextPtr: BigInt(t), S1CDMax: 4, S1DSS: 'BYPASS', S1STALLD: 1 }));
+    assert.equal(f.smmu.translate(rd(3, 0x1000)).event, 'F_STREAM_DISABLED');
+    const b = f.smmu.translate(rd(4, 0x8000_1000));
+    assert.equal(b.outcome, 'bypassed');
+    assert.equal(b.path, 's1-bypass');
+  });
+
+  it('an SSID with S1CDMax=0 is C_BAD_SUBSTREAMID; so is an SSID on a bypass STE', () => {
+    const f = fixture();
+    const q = bringUp(f);
+    const pt = new PageTables(f, 1, '4k', 48);
+    s1Stream(f, q, 5, pt, 1);
+    assert.equal(f.smmu.translate(rd(5, 0x1000, { ssid: 1 })).event, 'C_BAD_SUBSTREAMID');
+    f.writeWords(q.strtab + 64 * 6, ste({ Config: 'BYPASS' }));
+    assert.equal(f.smmu.translate(rd(6, 0x1000, { ssid: 1 })).event, 'C_BAD_SUBSTREAMID');
+  });
+
+  it('a CD in an unbacked hole gives F_CD_FETCH; an ILLEGAL CD gives C_BAD_CD', () => {
+    const f = fixture({ termModel: 1 });
+    const q = bringUp(f);
+    f.writeWords(q.strtab + 64 * 5, ste({ Config: 'S1_TRANS', S1ContextPtr: BigInt(HOLE_BASE + 64), S1STALLD: 1 }));
+    assert.equal(f.smmu.translate(rd(5, 0)).event, 'F_CD_FETCH');
+    const pt = new PageTables(f, 1, '4k', 48);
+    s1Stream(f, q, 6, pt, 1, { A: 0 }); // A=0 is ILLEGAL with TERM_MODEL=1
+    assert.equal(f.smmu.translate(rd(6, 0)).event, 'C_BAD_CD');
+    s1Stream(f, q, 7, pt, 1, { T0SZ: 40 });
+    assert.equal(f.smmu.translate(rd(7, 0)).event, 'C_BAD_CD');
+  });
+});
+
+describe('stage 2 and nested (IHI0070 3.4; domain notes 7 step 8)', () => {
+  it('S2-only: SL0=1 with S2T0SZ=24 concatenates two level-1 tables (4K)', () => {
+    const f = fixture();
+    const q = bringUp(f);
+    const pt = new PageTables(f, 2, '4k', 40, 1);
+    const ipa = 2 ** 39 + 0x5000; // index in the second concatenated table
+    pt.map(ipa, 0x8900_0000);
+    f.writeWords(q.strtab + 64 * 12, ste({ Config: 'S2_TRANS', ...s2Fields(pt, 7) }));
+    const r = f.smmu.translate(wr(12, ipa + 4));
+    assert.equal(r.outcome, 'translated', r.why);
+    assert.equal(r.pa, 0x8900_0004);
+  });
+
+  it('a stage-2 permission fault records S2=1 and the IPA', () => {
+    const f = fixture();
+    const q = bringUp(f);
+    const pt = new PageTables(f, 2, '64k', 48, 1);
+    pt.map(0x3_0000, 0x8900_0000, 3, { S2AP: 'READ' });
+    f.writeWords(q.strtab + 64 * 12, ste({ Config: 'S2_TRANS', ...s2Fields(pt, 7) }));
+    assert.equal(f.smmu.translate(rd(12, 0x3_0010)).outcome, 'translated');
+    const r = f.smmu.translate(wr(12, 0x3_0010));
+    assert.equal(r.event, 'F_PERMISSION');
+    const [rec] = drainEvents(f, q);
+    assert.equal(EVT('F_PERMISSION').get(rec!, 'S2'), 1n);
+    assert.equal(EVT('F_PERMISSION').get(rec!, 'IPA'), 0x3_0000n);
+  });
+
+  it('nested: stage-1 tables and CDs live in IPA space and are translated by stage 2', () => {
+    const f = fixture();
+    const q = bringUp(f);
+    // Guest "physical" (IPA) space: IPA = PA - 0x4000_0000 for the guest's RAM window.
+    const s2 = new PageTables(f, 2, '4k', 40, 1);
+    const guestBase = 0x8000_0000; // PA of IPA 0x4000_0000
+    for (let i = 0; i < 64; i++) s2.map(0x4000_0000 + i * 0x20_0000, guestBase + i * 0x20_0000, 2); // 128 MiB of 2 MiB blocks
+    const toIpa = (pa: number) => pa - guestBase + 0x4000_0000;
+    const s1 = new PageTables(f, 1, '4k', 48);
+    const dataPa = f.alloc(4096);
+    // Stage-1 tables must hold IPAs: build them, then rewrite each table pointer as an IPA.
+    const leafAt = s1.map(0x7000, toIpa(dataPa));
+    void leafAt;
+    // Fix up table pointers level by level (the builder wrote PAs).
+    const fix = (table: number, level: number) => {
+      for (let i = 0; i < 512; i++) {
+        const d = f.read64(table + 8 * i);
+        if ((d & 3n) === 3n && level < 3) {
+          const next = Number(d & 0x0000_ffff_ffff_f000n);
+          fix(next, level + 1);
+          f.write64(table + 8 * i, (d & ~0x0000_ffff_ffff_f000n) | BigInt(toIpa(next)));
+        }
+      }
+    };
+    fix(s1.root, 0);
+    const cdPa = f.alloc(64, 64);
+    const words = cd(s1, 9);
+    // TTB0 as an IPA.
+    words[1] = BigInt(toIpa(s1.root));
+    f.writeWords(cdPa, words);
+    f.writeWords(q.strtab + 64 * 20, ste({ Config: 'NESTED', S1ContextPtr: BigInt(toIpa(cdPa)), S1STALLD: 1, ...s2Fields(s2, 3) }));
+    const r = f.smmu.translate(wr(20, 0x7010));
+    assert.equal(r.outcome, 'translated', r.why);
+    assert.equal(r.path, 'nested');
+    assert.equal(r.pa, dataPa + 0x10);
+  });
+});
+
+describe('ATS (IHI0070 3.9; domain notes 6.2 F_TRANSL_FORBIDDEN, F_BAD_ATS_TREQ)', () => {
+  it('translated traffic passes unchecked with ATSCHK=0 and is checked against STE.EATS with ATSCHK=1', () => {
+    const f = fixture();
+    const q = bringUp(f);
+    const pt = new PageTables(f, 1, '4k', 48);
+    s1Stream(f, q, 8, pt, 1); // EATS=0
+    const t = { sid: 8, address: 0x8800_0000, size: 64, write: true, ats: 'translated' as const };
+    assert.equal(f.smmu.translate(t).outcome, 'bypassed');
+    f.cr0(0b11101); // + ATSCHK
+    const r = f.smmu.translate(t);
+    assert.equal(r.event, 'F_TRANSL_FORBIDDEN');
+    s1Stream(f, q, 9, pt, 1, {}, { EATS: 'TRANS' });
+    assert.equal(f.smmu.translate({ ...t, sid: 9 }).outcome, 'bypassed');
+  });
+
+  it('a translation request with EATS=0 gets UR and F_BAD_ATS_TREQ', () => {
+    const f = fixture();
+    const q = bringUp(f);
+    const pt = new PageTables(f, 1, '4k', 48);
+    s1Stream(f, q, 8, pt, 1);
+    const r = f.smmu.translate({ sid: 8, address: 0x1000, size: 4, write: false, ats: 'request' });
+    assert.equal(r.event, 'F_BAD_ATS_TREQ');
+  });
+});
+
+describe('DMA through the SMMU into memory (platform attribution)', () => {
+  it('a DMA write is split per 4 KiB, translated per chunk and attributed to the device SID', () => {
+    const f = fixture();
+    const q = bringUp(f);
+    const pt = new PageTables(f, 1, '4k', 48);
+    const a = f.alloc(4096);
+    const b = f.alloc(4096);
+    pt.map(0x10_0000, a);
+    pt.map(0x10_1000, b);
+    s1Stream(f, q, 8, pt, 1);
+    const data = new Uint8Array(256).fill(0xab);
+    const r = f.smmu.dma({ sid: 8, address: 0x10_0f80, write: true }, data);
+    assert.equal(r.completion, 'ok');
+    assert.equal(r.translations.length, 2);
+    assert.equal(f.read64(a + 0xf80), 0xababababababababn);
+    assert.equal(f.read64(b + 0x78), 0xababababababababn);
+    const w = f.memory.lastWriteAt(b);
+    assert.equal(w?.writer.kind, 'device-translated');
+    assert.equal(w?.writer.sid, 8);
+  });
+
+  it('a translation into an MMIO hole completes with a completer abort, not an exception', () => {
+    const f = fixture();
+    const q = bringUp(f);
+    const pt = new PageTables(f, 1, '4k', 48);
+    pt.map(0x1000, 0x0800_0000);
+    s1Stream(f, q, 8, pt, 1);
+    const r = f.smmu.dma({ sid: 8, address: 0x1000, write: true }, new Uint8Array(8));
+    assert.equal(r.completion, 'completer-abort');
+    assert.equal(r.faultAddress, 0x0800_0000);
+  });
+});
