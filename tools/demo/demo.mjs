@@ -33,6 +33,18 @@ for (const [title, ...cmds] of steps) {
     if (r.status !== 0) failed++;
   }
 }
+// The hardware model: what the crashed kernel's live SMMU does to in-flight DMA.
+console.log('\n# The SMMU twin: a NIC keeps DMAing across the panic while a kdump kernel takes the SMMU over the status-quo way');
+console.log('$ node tools/demo/smmu-demo.ts');
+const hw = spawnSync(process.execPath, ['--conditions=kdump-twin-source', '-r', '@swc-node/register', join(root, 'tools/demo/smmu-demo.ts')], {
+  cwd: root,
+  encoding: 'utf8',
+  env: { ...process.env, SWC_NODE_PROJECT: join(root, 'tsconfig.base.json') },
+});
+process.stdout.write(hw.stdout);
+process.stderr.write(hw.stderr);
+if (hw.status !== 0) failed++;
+
 if (failed) {
   console.error(`\ndemo: ${failed} command(s) failed`);
   process.exit(1);

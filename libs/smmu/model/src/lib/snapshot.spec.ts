@@ -20,6 +20,7 @@ function systemFixture(sys: SmmuSystem): Fixture {
     memory: sys.memory,
     smmu,
     cpu,
+    useWriter: () => undefined,
     alloc(bytes, align = 4096) {
       next = Math.ceil(next / align) * align;
       const pa = next;

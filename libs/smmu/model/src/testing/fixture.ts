@@ -5,7 +5,7 @@
 // from the model's own decode), so the tests check the model against the tables.
 
 import { CD, CD_L1, findFormat, findRegister, L1STD, STE, type FieldInput, type Granule, GRANULE_SHIFT } from '@kdump-twin/smmu-arch';
-import { PhysicalMemory, VirtualClock, type Region } from '@kdump-twin/platform';
+import { PhysicalMemory, VirtualClock, type Region, type WriterKind } from '@kdump-twin/platform';
 import { SmmuV3 } from '../lib/smmu';
 import type { SmmuConfig } from '../lib/config';
 
@@ -26,7 +26,10 @@ export interface Fixture {
   readonly clock: VirtualClock;
   readonly memory: PhysicalMemory;
   readonly smmu: SmmuV3;
+  /** The writer id CPU stores are attributed to (see useWriter). */
   readonly cpu: number;
+  /** Attributes later CPU stores to another writer, e.g. 'kdump-cpu' after the crash. */
+  useWriter(kind: WriterKind): void;
   /** Bump allocator in RAM, aligned. */
   alloc(bytes: number, align?: number): number;
   write64(pa: number, v: bigint): void;
@@ -45,14 +48,19 @@ export function fixture(config: Partial<SmmuConfig> = {}, maxBackedBytes = 256 *
   const clock = new VirtualClock();
   const memory = new PhysicalMemory({ paBits: 48, maxBackedBytes, regions: regions() }, clock);
   const smmu = new SmmuV3(clock, memory, config);
-  const cpu = memory.internWriter({ kind: 'primary-cpu' });
+  let cpu = memory.internWriter({ kind: 'primary-cpu' });
   let next = RAM_BASE + 0x10_0000;
   const scratch = { lo: 0, hi: 0 };
   const f: Fixture = {
     clock,
     memory,
     smmu,
-    cpu,
+    get cpu() {
+      return cpu;
+    },
+    useWriter(kind) {
+      cpu = memory.internWriter({ kind });
+    },
     alloc(bytes, align = 4096) {
       next = Math.ceil(next / align) * align;
       const pa = next;
