@@ -177,3 +177,37 @@ describe('capacity, replacement and counters', () => {
     assert.deepEqual([t.size, t.hits, t.misses, t.evictions], [4, 1, 8, 4]);
   });
 });
+
+describe('adversarial caching (domain notes 7.2: the SMMU may re-read memory at any time)', () => {
+  it('with refetchProbability=1 a changed STE is seen at once; with 0 it stays stale', () => {
+    for (const [p, expected] of [
+      [1, 'aborted'],
+      [0, 'bypassed'],
+    ] as const) {
+      const f = fixture({ refetchProbability: p });
+      const q = bringUp(f);
+      f.writeWords(q.strtab + 64 * 4, ste({ Config: 'BYPASS' }));
+      f.smmu.translate(rd(4, 0x8000_0000));
+      f.writeWords(q.strtab + 64 * 4, ste({ Config: 'ABORT' }));
+      assert.equal(f.smmu.translate(rd(4, 0x8000_0000)).outcome, expected, `p=${p}`);
+    }
+  });
+
+  it('a partial probability is deterministic for a seed: the same run twice sees the same re-reads', () => {
+    const run = () => {
+      const f = fixture({ refetchProbability: 0.3 });
+      const q = bringUp(f);
+      f.writeWords(q.strtab + 64 * 4, ste({ Config: 'BYPASS' }));
+      const out: string[] = [];
+      for (let i = 0; i < 40; i++) {
+        f.writeWords(q.strtab + 64 * 4, ste({ Config: i % 2 ? 'BYPASS' : 'ABORT' }));
+        out.push(f.smmu.translate(rd(4, 0x8000_0000)).outcome);
+      }
+      return out;
+    };
+    const a = run();
+    assert.deepEqual(run(), a);
+    assert.ok(new Set(a).size === 2, 'some re-reads happened and some did not');
+  });
+});
+

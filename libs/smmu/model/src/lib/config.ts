@@ -73,6 +73,13 @@ export interface SmmuConfig {
   /** Cache STEs/CDs with V=0 and L1STDs with Span=0 (permitted; catches a missing CFGI). */
   readonly cacheInvalid: boolean;
   /**
+   * Adversarial caching (domain notes 7.2: the SMMU may re-read memory at any time): with this
+   * probability per transaction, the STE, CDs and TLB entry it would use are dropped and
+   * re-fetched, drawing from the SMMU's seeded RNG. 0 (the default) is the sticky mode: entries
+   * stay until the architected invalidation completes.
+   */
+  readonly refetchProbability: number;
+  /**
    * Physical ranges that are interrupt doorbells (a GIC ITS GITS_TRANSLATER): an MSI written
    * there is delivered to the interrupt listeners instead of memory.
    */
@@ -117,6 +124,7 @@ export const DEFAULT_SMMU_CONFIG: SmmuConfig = {
   tlbEntries: 2048,
   replacement: 'fifo',
   cacheInvalid: true,
+  refetchProbability: 0,
   msiDoorbells: [{ base: 0x0801_0040, size: 4 }],
 };
 
@@ -156,6 +164,7 @@ export function smmuConfig(partial: Partial<SmmuConfig> = {}): SmmuConfig {
   for (const k of ['ackDelayNs', 'gbpaDelayNs', 'cmdqLatencyNs', 'cmdNs'] as const) need(int(c[k], 0, 1e12), k, 'a non-negative integer number of virtual nanoseconds');
   for (const k of ['configCacheEntries', 'tlbEntries'] as const) need(int(c[k], 1, 1 << 24), k, 'an integer 1..16777216');
   need(c.replacement === 'fifo' || c.replacement === 'lru', 'replacement', "'fifo' or 'lru'");
+  need(typeof c.refetchProbability === 'number' && c.refetchProbability >= 0 && c.refetchProbability <= 1, 'refetchProbability', 'a probability 0..1');
   need(Array.isArray(c.msiDoorbells) && c.msiDoorbells.every((d) => int(d.base, 0, 2 ** c.oasBits - 1) && int(d.size, 1, 1 << 20)), 'msiDoorbells', 'each doorbell is {base, size} inside the OAS');
   return c;
 }

@@ -31,6 +31,7 @@ function randomConfig(rng: SeededRng): Partial<SmmuConfig> {
     tlbEntries: rng.pick([1, 8, 256]),
     configCacheEntries: rng.pick([1, 4, 64]),
     replacement: rng.pick(['fifo', 'lru'] as const),
+    refetchProbability: rng.pick([0, 0, 0.2]),
   };
 }
 

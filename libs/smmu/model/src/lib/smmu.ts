@@ -21,7 +21,7 @@ import {
   type Layout,
   type RegisterLayout,
 } from '@kdump-twin/smmu-arch';
-import type { Epoch, PhysicalMemory, WriterKind } from '@kdump-twin/platform';
+import { SeededRng, type Epoch, type PhysicalMemory, type WriterKind } from '@kdump-twin/platform';
 import type { VirtualClock } from '@kdump-twin/platform';
 import { BoundedCache, PERM, Tlb, type TlbContext, type TlbEntry, type TlbEntrySnapshot } from './cache';
 import { idRegisters, smmuConfig, type SmmuConfig } from './config';
@@ -182,6 +182,7 @@ export interface SmmuSnapshot {
   readonly counters: SmmuCounters;
   readonly violations: (Omit<Violation, 'attempted'> & { attempted: string })[];
   readonly events: { time: number; name: EventName; sid: number; words: string[]; fate: EventLogEntry['fate'] }[];
+  readonly rng: number[];
 }
 
 type Listener<T> = (e: T) => void;
@@ -248,13 +249,18 @@ export class SmmuV3 {
   /** Stream table geometry, recomputed after STRTAB_BASE / STRTAB_BASE_CFG writes. */
   private strtabGeom: { base: number; log2: number; fmt: number; split: number; sidLimit: number } | undefined;
 
+  private readonly rng: SeededRng;
+
+  /** `rng` feeds the adversarial cache mode only; by default a stream forked from the name. */
   constructor(
     private readonly clock: VirtualClock,
     private readonly memory: PhysicalMemory,
     config: Partial<SmmuConfig> = {},
+    rng?: SeededRng,
   ) {
     this.config = smmuConfig(config);
     const c = this.config;
+    this.rng = rng ?? new SeededRng(`smmu/${c.name}`);
     this.ids = idRegisters(c);
     this.l1std = new BoundedCache('l1std', c.configCacheEntries, c.replacement);
     this.steCache = new BoundedCache('ste', c.configCacheEntries, c.replacement);
@@ -1213,6 +1219,7 @@ export class SmmuV3 {
    * effects are the architected ones: cache fills, event records, HTTU updates, stalls.
    */
   translate(t: Transaction): TranslateResult {
+    if (this.config.refetchProbability > 0 && this.rng.chance(this.config.refetchProbability)) this.forget(t);
     // Fast path: an enabled SMMU, an untranslated transaction without SSID, its STE and default
     // CD cached, and a TLB hit with the permissions it needs. Everything else, and every miss,
     // takes translateFull(), which applies each step of the flow in order. Both give the same
@@ -1333,6 +1340,18 @@ export class SmmuV3 {
     const cdr = this.cdFor(t, e, ssidIndex);
     if ('outcome' in cdr) return cdr;
     return this.stage1(t, e, cdr, steCached);
+  }
+
+  /** Adversarial mode: drop what this transaction would use from the caches, so it re-reads memory. */
+  private forget(t: Transaction): void {
+    const e = this.steCache.peek(t.sid);
+    this.steCache.delete(t.sid);
+    this.cdCache.deleteWhere((k) => Math.floor(k / 2 ** 20) === t.sid);
+    this.l1cd.deleteWhere((k) => Math.floor(k / 2 ** 20) === t.sid);
+    const t2 = this.strtabGeom ?? this.strtab();
+    if (t2.fmt === 1) this.l1std.delete(Math.floor(t.sid / 2 ** t2.split));
+    const ctxs = [e?.cd0?.ctx, e?.cd0?.global, e?.s2ctx].filter((c): c is TlbContext => c !== undefined);
+    if (ctxs.length) this.tlb.invalidateRange((c) => ctxs.includes(c), t.address, t.size);
   }
 
   private badStreamId(t: Transaction, why: string): TranslateResult {
@@ -1598,13 +1617,14 @@ export class SmmuV3 {
       counters: { ...this.counters },
       violations: this.violationLog.map((v) => ({ ...v, attempted: hex(v.attempted) })),
       events: this.eventLog.map((e) => ({ time: e.time, name: e.name, sid: e.sid, words: words(e.words), fate: e.fate })),
+      rng: this.rng.getState(),
     };
   }
 
   /** Rebuilds an SMMU from a snapshot on a restored clock and memory. */
   static restore(clock: VirtualClock, memory: PhysicalMemory, s: SmmuSnapshot): SmmuV3 {
     if (s.version !== 1) throw new RangeError(`snapshot version ${String(s.version)} is not supported (expected 1)`);
-    const m = new SmmuV3(clock, memory, s.config);
+    const m = new SmmuV3(clock, memory, s.config, SeededRng.fromState(s.rng));
     const big = (x: string) => BigInt(x);
     for (const [k, v] of Object.entries(s.registers)) m.regs.set(k, big(v));
     m.gbpaEffective = big(s.gbpaEffective);

@@ -33,10 +33,14 @@ export class SmmuSystem {
   static create(c: SystemConfig): SmmuSystem {
     const clock = new VirtualClock();
     const memory = new PhysicalMemory(c.memory, clock);
-    const smmus = c.smmus.map((s, i) => new SmmuV3(clock, memory, { name: `smmu${i}`, ...s }));
+    const rng = new SeededRng(c.seed);
+    const smmus = c.smmus.map((s, i) => {
+      const name = s.name ?? `smmu${i}`;
+      return new SmmuV3(clock, memory, { ...s, name }, rng.fork(`smmu/${name}`));
+    });
     const names = new Set(smmus.map((s) => s.name));
     if (names.size !== smmus.length) throw new RangeError('smmus[].name: every SMMU needs a distinct name');
-    return new SmmuSystem(clock, new SeededRng(c.seed), memory, smmus);
+    return new SmmuSystem(clock, rng, memory, smmus);
   }
 
   smmu(name: string): SmmuV3 | undefined {
