@@ -40,6 +40,7 @@ export default tseslint.config(
             { sourceTag: 'scope:smmu', onlyDependOnLibsWithTags: ['scope:smmu', 'scope:sim', 'scope:shared', 'scope:proto'] },
             { sourceTag: 'scope:proto', onlyDependOnLibsWithTags: [] },
             { sourceTag: 'scope:sim', onlyDependOnLibsWithTags: ['scope:sim', 'scope:shared'] },
+            { sourceTag: 'scope:kernel', onlyDependOnLibsWithTags: ['scope:kernel', 'scope:smmu', 'scope:sim', 'scope:shared', 'scope:proto'] },
             // Workspace tooling (benchmarks, demo, generators) may use any pure library, never an app.
             { sourceTag: 'type:tooling', onlyDependOnLibsWithTags: pureDeps },
             { sourceTag: 'scope:workspace', onlyDependOnLibsWithTags: ['*'] },

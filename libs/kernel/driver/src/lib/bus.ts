@@ -1,0 +1,96 @@
+// SPDX-License-Identifier: Apache-2.0
+// The only way the driver model touches hardware: a bus port with MMIO reads and writes of one
+// SMMU, physical memory reads and writes, virtual-time delays and interrupt delivery. Every
+// call is asynchronous so the same driver code can later run against the remote twin over
+// gRPC; LocalBus is the in-process port over the hardware model.
+
+import type { PhysicalMemory, VirtualClock, Writer } from '@kdump-twin/platform';
+import type { SmmuV3 } from '@kdump-twin/smmu-model';
+
+export type MmioSize = 4 | 8;
+export type MmioResult = 'ok' | 'ignored-guard' | 'ignored-read-only' | 'raz-wi' | 'abort';
+
+export interface MmioOutcome {
+  readonly value: bigint;
+  readonly result: MmioResult;
+  readonly register?: string;
+  readonly rule?: string;
+}
+
+/** An interrupt as the kernel sees it: a wired line, an MSI, or a CMD_SYNC SEV. */
+export interface BusInterrupt {
+  readonly time: number;
+  readonly source: 'EVENTQ' | 'PRIQ' | 'GERROR' | 'CMD_SYNC';
+  readonly kind: 'wired' | 'msi' | 'sev';
+  readonly address?: number;
+  readonly data?: number;
+}
+
+export type MemFault = { readonly ok: false; readonly fault: string; readonly address: number };
+
+export interface BusPort {
+  /** The SMMU this port reaches. */
+  readonly smmu: string;
+  mmioRead(offset: number, size: MmioSize): Promise<MmioOutcome>;
+  mmioWrite(offset: number, size: MmioSize, value: bigint): Promise<MmioOutcome>;
+  memRead(pa: number, length: number): Promise<{ readonly ok: true; readonly data: Uint8Array } | MemFault>;
+  memWrite(pa: number, data: Uint8Array): Promise<{ readonly ok: true } | MemFault>;
+  now(): number;
+  /** Lets `ns` of virtual time pass (the hardware runs meanwhile). */
+  delay(ns: number): Promise<void>;
+  /**
+   * When the next hardware event is due (an ack, a queue step), or undefined when nothing is
+   * scheduled: a poll loop may skip ahead to it, since no register changes before then.
+   */
+  nextHardwareEvent(): number | undefined;
+  onInterrupt(listener: (e: BusInterrupt) => void): () => void;
+}
+
+/** The in-process bus over the hardware model, with the kernel's stores attributed to `writer`. */
+export class LocalBus implements BusPort {
+  private readonly writerId: number;
+  readonly smmu: string;
+
+  constructor(
+    private readonly device: SmmuV3,
+    private readonly memory: PhysicalMemory,
+    private readonly clock: VirtualClock,
+    writer: Writer,
+  ) {
+    this.writerId = memory.internWriter(writer);
+    this.smmu = device.name;
+  }
+
+  async mmioRead(offset: number, size: MmioSize): Promise<MmioOutcome> {
+    return this.device.mmioRead(offset, size);
+  }
+
+  async mmioWrite(offset: number, size: MmioSize, value: bigint): Promise<MmioOutcome> {
+    return this.device.mmioWrite(offset, size, value);
+  }
+
+  async memRead(pa: number, length: number): Promise<{ ok: true; data: Uint8Array } | MemFault> {
+    return this.memory.read(pa, length);
+  }
+
+  async memWrite(pa: number, data: Uint8Array): Promise<{ ok: true } | MemFault> {
+    const r = this.memory.write(pa, data, this.writerId);
+    return r.ok ? r : { ok: false, fault: r.fault, address: r.address };
+  }
+
+  now(): number {
+    return this.clock.now();
+  }
+
+  async delay(ns: number): Promise<void> {
+    this.clock.advance(ns);
+  }
+
+  nextHardwareEvent(): number | undefined {
+    return this.clock.nextDeadline();
+  }
+
+  onInterrupt(listener: (e: BusInterrupt) => void): () => void {
+    return this.device.onInterrupt((e) => listener({ time: e.time, source: e.source, kind: e.kind, address: e.address, data: e.data }));
+  }
+}

@@ -1,0 +1,1070 @@
+// SPDX-License-Identifier: Apache-2.0
+// struct arm_smmu_device and its probe, as Linux 6.12's arm-smmu-v3.c does it, plus the kdump
+// series ("iommu/arm-smmu-v3: Fix device crash on kdump kernel", v7 and the post-v7 deltas of
+// v10) behind a policy switch (kdump-adopt-series.md sections 2 and 3). Every register access
+// goes through Hw (traced); every message goes to the dmesg log with Linux's exact text.
+
+import { CD_L1, findFormat, L1STD, STE } from '@kdump-twin/smmu-arch';
+import type { BusInterrupt, BusPort } from './bus';
+import { makeAbortSte, makeBypassSte, steUsed, writeEntry, type SteFeatures } from './entry';
+import { DEFAULT_FIRMWARE, FEAT, OPT, type Firmware, type KdumpPolicy } from './features';
+import { Hw, KernelError, PageAllocator } from './hw';
+import { Dmesg } from './log';
+import { MmioTrace } from './trace';
+
+export const STRTAB_SPLIT = 8;
+export const STRTAB_NUM_L2_STES = 256;
+export const STRTAB_MAX_L1_ENTRIES = 1 << 17;
+/** Q_MAX_SZ_SHIFT for 4K pages and MAX_PAGE_ORDER 10, minus the entry size shift. */
+const CMDQ_MAX_SZ_SHIFT = 22 - 4;
+const EVTQ_MAX_SZ_SHIFT = 22 - 5;
+const PRIQ_MAX_SZ_SHIFT = 22 - 4;
+const CMDQ_BATCH_ENTRIES = 64;
+const GERROR_ERR_MASK = 0x1fd;
+const CR0 = { SMMUEN: 1, PRIQEN: 2, EVTQEN: 4, CMDQEN: 8, ATSCHK: 16 } as const;
+const IRQ = { GERROR: 1, PRIQ: 2, EVTQ: 4 } as const;
+const GBPA_ABORT = 1 << 20;
+const GBPA_UPDATE = 1 << 31;
+
+export interface DriverOptions {
+  /** 'primary' or 'kdump' (is_kdump_kernel()). */
+  readonly kernel: 'primary' | 'kdump';
+  /** The kdump policy; ignored in the primary kernel. */
+  readonly policy?: KdumpPolicy;
+  readonly firmware?: Partial<Firmware>;
+  /** The CPU implements VHE (FEAT_E2H with IDR0.Hyp). */
+  readonly vhe?: boolean;
+  /** iommu.passthrough=1: default domains are identity. */
+  readonly passthrough?: boolean;
+  /** v10 prints the geometry/L1 messages of arm-smmu-v3-kexec.c with this prefix ('' in the tree read). */
+  readonly v10KexecPrefix?: string;
+  /** Write the trace and log into these (shared by the kernels of one scenario). */
+  readonly trace?: MmioTrace;
+  readonly log?: Dmesg;
+  /** The kernel's own RAM for its allocations (primary RAM, or the crashkernel carve-out). */
+  readonly ram: { readonly base: number; readonly size: number };
+}
+
+interface Queue {
+  readonly name: 'cmdq' | 'evtq' | 'priq';
+  base: number;
+  shift: number;
+  readonly entBytes: number;
+  qBase: bigint;
+  prod: number;
+  cons: number;
+}
+
+export type StrtabCfg =
+  | { readonly kind: 'none' }
+  | { readonly kind: 'linear'; readonly table: number; readonly numEnts: number; readonly adopted: boolean }
+  | { readonly kind: '2lvl'; readonly l1tab: number; readonly numL1: number; readonly l2ptrs: (number | undefined)[]; readonly adopted: boolean };
+
+export interface MasterSpec {
+  /** dev_name of the endpoint, e.g. "0000:01:00.0". */
+  readonly name: string;
+  readonly sids: readonly number[];
+  readonly ats?: boolean;
+  /** PASID width the device supports (0: none). */
+  readonly ssidBits?: number;
+  readonly stallEnabled?: boolean;
+}
+
+export interface Master extends MasterSpec {
+  /** Set by the iommu core from is_attach_deferred() right after probe_device. */
+  attachDeferred: boolean;
+  /** The STE the kernel last wrote for each SID (its shadow copy), keyed by SID. */
+  readonly steShadow: Map<number, bigint[]>;
+  domain?: string;
+}
+
+export type ProbeOutcome = { readonly ok: true } | { readonly ok: false; readonly errno: string; readonly reason: string };
+
+export class ArmSmmuDevice {
+  readonly hw: Hw;
+  readonly log: Dmesg;
+  readonly trace: MmioTrace;
+  readonly fw: Firmware;
+  readonly kdump: boolean;
+  readonly policy: KdumpPolicy | undefined;
+  features = 0;
+  options = 0;
+  ias = 0;
+  oas = 0;
+  asidBits = 8;
+  vmidBits = 8;
+  sidBits = 0;
+  ssidBits = 0;
+  pgsizeBitmap = 0;
+  readonly cmdq: Queue = { name: 'cmdq', base: 0, shift: 0, entBytes: 16, qBase: 0n, prod: 0, cons: 0 };
+  readonly evtq: Queue = { name: 'evtq', base: 0, shift: 0, entBytes: 32, qBase: 0n, prod: 0, cons: 0 };
+  readonly priq: Queue = { name: 'priq', base: 0, shift: 0, entBytes: 16, qBase: 0n, prod: 0, cons: 0 };
+  strtab: StrtabCfg = { kind: 'none' };
+  /** ASIDs in use or reserved (arm_smmu_asid_xa / asid_map); value 'reserved' for adopted IDs. */
+  readonly asids = new Map<number, string>();
+  /** VMIDs in use or reserved (vmid_map ida). */
+  readonly vmids = new Map<number, string>();
+  readonly masters = new Map<string, Master>();
+  /** Which interrupt handlers are registered (request_irq / request_threaded_irq). */
+  readonly irqs = { gerror: false, evtq: false, priq: false, combined: false as false | 'threaded' | 'plain' };
+  /** The last EVTQ PROD overflow flag the driver saw (queue_sync_prod_in). */
+  private evtqOvf = 0;
+  private readonly v10Prefix: string;
+  readonly passthrough: boolean;
+  private readonly vhe: boolean;
+
+  constructor(
+    bus: BusPort,
+    readonly opts: DriverOptions,
+  ) {
+    this.fw = { ...DEFAULT_FIRMWARE, ...(opts.firmware ?? {}) };
+    this.kdump = opts.kernel === 'kdump';
+    this.policy = this.kdump ? (opts.policy ?? 'status-quo') : undefined;
+    this.log = opts.log ?? new Dmesg(opts.kernel, () => bus.now());
+    this.trace = opts.trace ?? new MmioTrace();
+    this.hw = new Hw(bus, opts.kernel, this.trace, this.log, new PageAllocator(opts.ram.base, opts.ram.size));
+    this.hw.irqHandler = (e) => this.handleIrq(e);
+    this.v10Prefix = opts.v10KexecPrefix ?? '';
+    this.passthrough = opts.passthrough ?? false;
+    this.vhe = opts.vhe ?? false;
+  }
+
+  /** The series is in this kernel (adopt-v7 or adopt-v10). */
+  get series(): 'v7' | 'v10' | undefined {
+    return this.policy === 'adopt-v7' ? 'v7' : this.policy === 'adopt-v10' ? 'v10' : undefined;
+  }
+
+  get adopting(): boolean {
+    return (this.options & OPT.KDUMP_ADOPT) !== 0;
+  }
+
+  private dev(level: 'err' | 'warn' | 'info' | 'debug', text: string): void {
+    this.log.log(level, this.fw.devName, text);
+  }
+
+  /** A v10 message from arm-smmu-v3-kexec.c (geometry and L1 checks): prefix configurable. */
+  private kexecMsg(text: string): string {
+    return this.series === 'v10' ? `${this.v10Prefix}${text}` : `kdump: ${text}`;
+  }
+
+  get steFeatures(): SteFeatures {
+    return { attrTypesOverride: (this.features & FEAT.ATTR_TYPES_OVR) !== 0, stalls: (this.features & FEAT.STALLS) !== 0, e2h: (this.features & FEAT.E2H) !== 0 };
+  }
+
+  // =========================================================================================
+  // arm_smmu_device_probe
+
+  /** The whole probe: hw_probe, init_structures, RMR bypass, device_reset. */
+  async probe(): Promise<ProbeOutcome> {
+    if (this.policy === 'no-smmu-driver') {
+      this.dev('info', 'no arm-smmu-v3 driver in this kernel: the SMMU is left as the crashed kernel left it');
+      return { ok: true };
+    }
+    try {
+      await this.hwProbe();
+      await this.initStructures();
+      await this.rmrInstallBypassSte();
+      const r = await this.deviceReset();
+      if (!r.ok) {
+        // arm_smmu_device_probe: a failed reset disables the device and fails the probe.
+        await this.deviceDisable();
+        return r;
+      }
+      await this.hw.serviceInterrupts();
+      return { ok: true };
+    } catch (e) {
+      if (e instanceof KernelError) return { ok: false, errno: e.errno, reason: e.message };
+      throw e;
+    }
+  }
+
+  // -----------------------------------------------------------------------------------------
+  // arm_smmu_device_hw_probe
+
+  async hwProbe(): Promise<void> {
+    const coherent = this.fw.coherent;
+    if (this.series === 'v10') this.features |= FEAT.EVTQ; // series v10: set unconditionally first
+    else this.features |= FEAT.EVTQ; // mainline and v7 always have the event queue
+    let reg = await this.hw.readl('IDR0');
+    const f0 = (n: string) => Hw.field('IDR0', reg, n);
+    if (f0('ST_LEVEL') === 1) this.features |= FEAT.TWO_LVL_STRTAB;
+    if (f0('CD2L')) this.features |= FEAT.TWO_LVL_CDTAB;
+    switch (f0('TTENDIAN')) {
+      case 0:
+        this.features |= FEAT.TT_LE | FEAT.TT_BE;
+        break;
+      case 2:
+        this.features |= FEAT.TT_LE;
+        break;
+      case 3:
+        this.features |= FEAT.TT_BE;
+        break;
+      default:
+        this.dev('err', 'unknown/unsupported TT endianness!');
+        throw new KernelError('ENXIO', 'unknown/unsupported TT endianness!');
+    }
+    if (f0('PRI')) this.features |= FEAT.PRI;
+    if (f0('ATS')) this.features |= FEAT.ATS;
+    if (f0('SEV')) this.features |= FEAT.SEV;
+    if (f0('MSI')) {
+      this.features |= FEAT.MSI;
+      if (coherent) this.options |= OPT.MSIPOLL;
+    }
+    if (f0('Hyp')) {
+      this.features |= FEAT.HYP;
+      if (this.vhe) this.features |= FEAT.E2H;
+    }
+    if (f0('HTTU') >= 1 && coherent) {
+      this.features |= FEAT.HA;
+      if (f0('HTTU') >= 2) this.features |= FEAT.HD;
+    }
+    if (coherent) this.features |= FEAT.COHERENCY;
+    if (!!f0('COHACC') !== coherent) this.dev('warn', `IDR0.COHACC overridden by FW configuration (${coherent ? 'true' : 'false'})`);
+    switch (f0('STALL_MODEL')) {
+      case 2:
+        this.features |= FEAT.STALL_FORCE | FEAT.STALLS;
+        break;
+      case 0:
+        this.features |= FEAT.STALLS;
+        break;
+    }
+    if (f0('S1P')) this.features |= FEAT.TRANS_S1;
+    if (f0('S2P')) this.features |= FEAT.TRANS_S2;
+    if (!(this.features & (FEAT.TRANS_S1 | FEAT.TRANS_S2))) {
+      this.dev('err', 'no translation support!');
+      throw new KernelError('ENXIO', 'no translation support!');
+    }
+    switch (f0('TTF')) {
+      case 3:
+        this.ias = 40;
+        break;
+      case 2:
+        break;
+      default:
+        this.dev('err', 'AArch64 table format not supported!');
+        throw new KernelError('ENXIO', 'AArch64 table format not supported!');
+    }
+    this.asidBits = f0('ASID16') ? 16 : 8;
+    this.vmidBits = f0('VMID16') ? 16 : 8;
+
+    reg = await this.hw.readl('IDR1');
+    const f1 = (n: string) => Hw.field('IDR1', reg, n);
+    if (f1('TABLES_PRESET') || f1('QUEUES_PRESET') || f1('REL')) {
+      this.dev('err', 'embedded implementation not supported');
+      throw new KernelError('ENXIO', 'embedded implementation not supported');
+    }
+    if (f1('ATTR_TYPES_OVR')) this.features |= FEAT.ATTR_TYPES_OVR;
+    this.cmdq.shift = Math.min(CMDQ_MAX_SZ_SHIFT, f1('CMDQS'));
+    if (this.cmdq.shift <= Math.log2(CMDQ_BATCH_ENTRIES)) {
+      this.dev('err', `command queue size <= ${CMDQ_BATCH_ENTRIES} entries not supported`);
+      throw new KernelError('ENXIO', 'command queue too small');
+    }
+    this.evtq.shift = Math.min(EVTQ_MAX_SZ_SHIFT, f1('EVENTQS'));
+    this.priq.shift = Math.min(PRIQ_MAX_SZ_SHIFT, f1('PRIQS'));
+    this.ssidBits = f1('SSIDSIZE');
+    this.sidBits = f1('SIDSIZE');
+    if (this.sidBits <= STRTAB_SPLIT) this.features &= ~FEAT.TWO_LVL_STRTAB;
+
+    reg = await this.hw.readl('IDR3');
+    if (Hw.field('IDR3', reg, 'RIL')) this.features |= FEAT.RANGE_INV;
+    if (Hw.field('IDR3', reg, 'FWB')) this.features |= FEAT.S2FWB;
+
+    reg = await this.hw.readl('IDR5');
+    const f5 = (n: string) => Hw.field('IDR5', reg, n);
+    if (f5('GRAN64K')) this.pgsizeBitmap |= 0x10000 | 0x2000_0000;
+    if (f5('GRAN16K')) this.pgsizeBitmap |= 0x4000 | 0x200_0000;
+    if (f5('GRAN4K')) this.pgsizeBitmap |= 0x1000 | 0x20_0000 | 0x4000_0000;
+    if (f5('VAX')) this.features |= FEAT.VAX;
+    const oas = [32, 36, 40, 42, 44, 48, 52][f5('OAS')];
+    if (oas === undefined) {
+      this.dev('info', 'unknown output address size. Truncating to 48-bit');
+      this.oas = 48;
+    } else this.oas = oas;
+    this.ias = Math.max(this.ias, this.oas);
+    await this.hw.readl('IIDR'); // arm_smmu_device_iidr_probe: errata by ProductID
+    if (this.series === 'v10' && this.kdump) {
+      // series v10: a kdump kernel wants neither queue.
+      this.features &= ~(FEAT.EVTQ | FEAT.PRI);
+    }
+    this.dev('info', `ias ${this.ias}-bit, oas ${this.oas}-bit (features 0x${(this.features >>> 0).toString(16).padStart(8, '0')})`);
+    if (this.kdump && this.series) await this.hwProbeKdump();
+  }
+
+  /** Series v7 patch 7 (v10: arm_smmu_device_kdump_probe): decide whether to adopt. */
+  private async hwProbeKdump(): Promise<void> {
+    const cr0 = await this.hw.readl('CR0');
+    if ((cr0 & CR0.SMMUEN) === 0) return; // no in-flight DMA possible
+    if (!(this.features & FEAT.COHERENCY)) {
+      this.dev('warn', 'kdump: non-coherent SMMU unsupported; reset to block all DMAs');
+      return;
+    }
+    const active = (await this.hw.readl('GERROR')) ^ (await this.hw.readl('GERRORN'));
+    if (active & (1 << 8)) {
+      this.dev('warn', 'kdump: SMMU in Service Failure Mode, must reset');
+      return;
+    }
+    this.options |= OPT.KDUMP_ADOPT;
+  }
+
+  // -----------------------------------------------------------------------------------------
+  // arm_smmu_init_structures
+
+  private async initStructures(): Promise<void> {
+    await this.initQueues();
+    await this.initStrtab();
+  }
+
+  private async initOneQueue(q: Queue): Promise<void> {
+    for (;;) {
+      const bytes = 2 ** q.shift * q.entBytes;
+      const pa = this.hw.pages.alloc(bytes);
+      if (pa !== undefined) {
+        q.base = pa;
+        break;
+      }
+      if (bytes <= 4096) {
+        this.dev('err', `failed to allocate queue (0x${bytes.toString(16)} bytes) for ${q.name}`);
+        throw new KernelError('ENOMEM', `no memory for ${q.name}`);
+      }
+      q.shift--;
+    }
+    q.prod = 0;
+    q.cons = 0;
+    // Q_BASE_RWA | (base & Q_BASE_ADDR_MASK) | LOG2SIZE, through the field table.
+    q.qBase = findFormat('CMDQ_BASE')!.build({ RA: 1, ADDR: BigInt(q.base), LOG2SIZE: q.shift })[0]!;
+  }
+
+  private async initQueues(): Promise<void> {
+    await this.initOneQueue(this.cmdq);
+    // series v10: FEAT_EVTQ gates the event queue; v7 and mainline always allocate it.
+    if (this.features & FEAT.EVTQ) await this.initOneQueue(this.evtq);
+    if (this.features & FEAT.PRI) await this.initOneQueue(this.priq);
+  }
+
+  /** arm_smmu_init_strtab (series v7 patch 1: adopt first, fresh allocation on fallback). */
+  private async initStrtab(): Promise<void> {
+    if (this.adopting && (await this.adoptStrtab()) === 0) return;
+    if (this.features & FEAT.TWO_LVL_STRTAB) await this.initStrtab2lvl();
+    else await this.initStrtabLinear();
+  }
+
+  private async initStrtabLinear(): Promise<void> {
+    const n = 2 ** this.sidBits;
+    const size = n * 64;
+    const table = this.hw.pages.alloc(size);
+    if (table === undefined) {
+      this.dev('err', `failed to allocate linear stream table (${size} bytes)`);
+      throw new KernelError('ENOMEM', 'linear stream table');
+    }
+    // arm_smmu_init_initial_stes: every STE aborts (disable_bypass=1).
+    const abort = makeAbortSte();
+    const words: bigint[] = [];
+    for (let i = 0; i < n; i++) words.push(...abort);
+    await this.hw.writeWords(table, words);
+    this.strtab = { kind: 'linear', table, numEnts: n, adopted: false };
+  }
+
+  private async initStrtab2lvl(): Promise<void> {
+    const lastSidIdx = Math.floor((2 ** this.sidBits - 1) / STRTAB_NUM_L2_STES);
+    const numL1 = Math.min(lastSidIdx + 1, STRTAB_MAX_L1_ENTRIES);
+    if (numL1 <= lastSidIdx) this.dev('warn', `2-level strtab only covers ${Math.log2(numL1 * STRTAB_NUM_L2_STES)}/${this.sidBits} bits of SID`);
+    const l1size = numL1 * 8;
+    const l1tab = this.hw.pages.alloc(l1size);
+    if (l1tab === undefined) {
+      this.dev('err', `failed to allocate l1 stream table (${l1size} bytes)`);
+      throw new KernelError('ENOMEM', 'l1 stream table');
+    }
+    this.strtab = { kind: '2lvl', l1tab, numL1, l2ptrs: new Array(numL1).fill(undefined), adopted: false };
+  }
+
+  // -----------------------------------------------------------------------------------------
+  // Series v7 patch 1: arm_smmu_kdump_adopt_strtab (+ v10 deltas, patch 1b reservation)
+
+  /** Returns 0 on adoption, an errno string on fallback (the caller ignores the value). */
+  private async adoptStrtab(): Promise<0 | string> {
+    const cfgReg = await this.hw.readl('STRTAB_BASE_CFG');
+    const baseReg = await this.hw.readq('STRTAB_BASE');
+    const wasTwoLvl = (this.features & FEAT.TWO_LVL_STRTAB) !== 0;
+    const base = Number(baseReg & 0x000f_ffff_ffff_ffc0n); // bits [51:6]: RA and upper bits dropped
+    const fmt = Hw.field('STRTAB_BASE_CFG', cfgReg, 'FMT');
+    this.dev('debug', "kdump: adopting crashed kernel's stream table");
+    let ret: 0 | string;
+    if (fmt === 1) {
+      if (!wasTwoLvl) {
+        this.dev('warn', 'WARNING: kdump: 2-level stream table on linear-only hardware (WARN_ON)');
+        ret = 'EINVAL';
+      } else ret = await this.adopt2lvl(cfgReg, base);
+    } else if (fmt === 0) {
+      ret = await this.adoptLinear(cfgReg, base);
+      if (ret === 0) this.features &= ~FEAT.TWO_LVL_STRTAB; // follow the crashed table's format
+    } else {
+      this.dev('err', this.kexecMsg(`invalid STRTAB format ${fmt}`));
+      ret = 'EINVAL';
+    }
+    if (ret === 0 && this.series === 'v10') {
+      const r = await this.scanAndReserve();
+      if (r !== 0) {
+        this.dev('warn', 'kdump: failed to reserve in-use ASIDs/VMIDs');
+        this.unreserve();
+        ret = r;
+      }
+    }
+    if (ret === 0) return 0;
+    // fail:
+    this.dev('warn', 'kdump: falling back to full reset');
+    if (wasTwoLvl) this.features |= FEAT.TWO_LVL_STRTAB;
+    this.strtab = { kind: 'none' };
+    this.options &= ~OPT.KDUMP_ADOPT;
+    return ret;
+  }
+
+  /** memremap(base, size, MEMREMAP_WB): fails (NULL) when the range is not memory the CPU can map. */
+  private async memremap(base: number, size: number): Promise<boolean> {
+    const r = await this.hw.bus.memRead(base, Math.min(size, 8));
+    return r.ok;
+  }
+
+  private async adopt2lvl(cfgReg: number, base: number): Promise<0 | string> {
+    const log2size = Hw.field('STRTAB_BASE_CFG', cfgReg, 'LOG2SIZE');
+    const split = Hw.field('STRTAB_BASE_CFG', cfgReg, 'SPLIT');
+    if (log2size < split || log2size > this.sidBits) {
+      this.dev('err', this.kexecMsg(`log2size ${log2size} out of range [${split}, ${this.sidBits}]`));
+      return 'EINVAL';
+    }
+    if (split !== STRTAB_SPLIT) {
+      this.dev('err', this.kexecMsg(`unsupported STRTAB_SPLIT ${split} (expected ${STRTAB_SPLIT})`));
+      return 'EINVAL';
+    }
+    if (this.series === 'v10') {
+      if (log2size - split > 17) {
+        this.dev('err', this.kexecMsg(`l1 entries 2^${log2size - split} exceeds max ${STRTAB_MAX_L1_ENTRIES}`));
+        return 'EINVAL';
+      }
+    } else if (2 ** (log2size - split) > STRTAB_MAX_L1_ENTRIES) {
+      this.dev('err', `kdump: l1 entries ${2 ** (log2size - split)} exceeds max ${STRTAB_MAX_L1_ENTRIES}`);
+      return 'EINVAL';
+    }
+    const n = 2 ** (log2size - split);
+    if (this.series === 'v10' && base % Math.max(n * 8, 1) !== 0) {
+      this.dev('err', this.kexecMsg(`unaligned l1 stream table base 0x${base.toString(16)}`));
+      return 'EINVAL';
+    }
+    if (!(await this.memremap(base, n * 8))) return 'ENOMEM';
+    const l1 = await this.hw.readWords(base, n);
+    for (let i = 0; i < n; i++) {
+      const span = Number(L1STD.get([l1[i]!], 'Span'));
+      const l2 = Number(l1[i]! & 0x000f_ffff_ffff_ffc0n);
+      if (this.series === 'v10') {
+        if (span === 0) continue;
+        if (span !== STRTAB_SPLIT + 1) {
+          this.dev('err', this.kexecMsg(`L1[${i}] unsupported span ${span} (vs ${STRTAB_SPLIT + 1})`));
+          return 'EINVAL';
+        }
+        if (l2 === 0 || l2 % (STRTAB_NUM_L2_STES * 64) !== 0) {
+          this.dev('err', this.kexecMsg(`L1[${i}] bad l2 table base 0x${l2.toString(16)}`));
+          return 'EINVAL';
+        }
+      } else {
+        if (span === 0 || l2 === 0) continue;
+        if (span !== STRTAB_SPLIT + 1) {
+          this.dev('err', `kdump: L1[${i}] unsupported span ${span} (vs ${STRTAB_SPLIT + 1})`);
+          return 'EINVAL';
+        }
+      }
+    }
+    // No L2 table is mapped here: lazily, at master insert (arm_smmu_init_l2_strtab).
+    this.strtab = { kind: '2lvl', l1tab: base, numL1: n, l2ptrs: new Array(n).fill(undefined), adopted: true };
+    return 0;
+  }
+
+  private async adoptLinear(cfgReg: number, base: number): Promise<0 | string> {
+    const log2size = Hw.field('STRTAB_BASE_CFG', cfgReg, 'LOG2SIZE');
+    let max: number;
+    if (this.series === 'v10') {
+      max = this.sidBits;
+      if (this.features & FEAT.TWO_LVL_STRTAB) max = Math.min(max, 25);
+      max = Math.min(max, 31);
+    } else {
+      max = this.features & FEAT.TWO_LVL_STRTAB ? 25 : this.sidBits;
+      max = Math.min(max, 31);
+    }
+    if (log2size > max) {
+      this.dev('err', this.kexecMsg(`unsupported log2size ${log2size} (> ${max})`));
+      return 'EINVAL';
+    }
+    const n = 2 ** log2size;
+    if (this.series === 'v10' && base % (n * 64) !== 0) {
+      this.dev('err', this.kexecMsg(`unaligned stream table base 0x${base.toString(16)}`));
+      return 'EINVAL';
+    }
+    if (!(await this.memremap(base, n * 64))) return 'ENOMEM';
+    this.strtab = { kind: 'linear', table: base, numEnts: n, adopted: true };
+    return 0;
+  }
+
+  // Series v10 patch 1b: reserve the crashed kernel's ASIDs and VMIDs.
+  private async scanAndReserve(): Promise<0 | string> {
+    const st = this.strtab;
+    try {
+      if (st.kind === 'linear') {
+        for (let sid = 0; sid < st.numEnts; sid++) {
+          const r = await this.reserveSte(await this.hw.readWords(st.table + 64 * sid, 3));
+          if (r !== 0) return r;
+        }
+        return 0;
+      }
+      if (st.kind !== '2lvl') return 0;
+      const l1 = await this.hw.readWords(st.l1tab, st.numL1);
+      for (let i = 0; i < st.numL1; i++) {
+        const span = Number(L1STD.get([l1[i]!], 'Span'));
+        const l2 = Number(l1[i]! & 0x000f_ffff_ffff_ffc0n);
+        if (span === 0) continue;
+        if (span !== STRTAB_SPLIT + 1) {
+          this.dev('err', this.kexecMsg(`L1[${i}] unsupported span ${span} (vs ${STRTAB_SPLIT + 1})`));
+          return 'EINVAL';
+        }
+        if (l2 === 0 || l2 % (STRTAB_NUM_L2_STES * 64) !== 0) {
+          this.dev('err', this.kexecMsg(`L1[${i}] bad l2 table base 0x${l2.toString(16)}`));
+          return 'EINVAL';
+        }
+        if (!(await this.memremap(l2, STRTAB_NUM_L2_STES * 64))) return 'ENOMEM';
+        const stes = await this.hw.readWords(l2, STRTAB_NUM_L2_STES * 8);
+        for (let s = 0; s < STRTAB_NUM_L2_STES; s++) {
+          const r = await this.reserveSte(stes.slice(8 * s, 8 * s + 3));
+          if (r !== 0) return r;
+        }
+      }
+      return 0;
+    } catch (e) {
+      if (e instanceof KernelError) return 'ENOMEM';
+      throw e;
+    }
+  }
+
+  private async reserveSte(w: readonly bigint[]): Promise<0 | string> {
+    if (STE.get(w, 'V') === 0n) return 0;
+    const cfg = Number(STE.get(w, 'Config'));
+    if (cfg === 0 || cfg === 4) return 0;
+    if (cfg === 5) return this.reserveS1Asids(w[0]!);
+    if (cfg === 6 || cfg === 7) return this.reserveVmid(Number(STE.get(w, 'S2VMID')));
+    return 'EINVAL'; // reserved Config 1..3
+  }
+
+  private async reserveS1Asids(w0: bigint): Promise<0 | string> {
+    const cd = Number(w0 & 0x000f_ffff_ffff_ffc0n);
+    const cdmax = Number(STE.get([w0], 'S1CDMax'));
+    const fmt = Number(STE.get([w0], 'S1Fmt'));
+    if (cd === 0 || cdmax > this.ssidBits) return 'EINVAL';
+    if (fmt !== 0 && fmt !== 2) return 'EINVAL';
+    if (fmt === 2 && !(this.features & FEAT.TWO_LVL_CDTAB)) return 'EINVAL';
+    const ncd = 2 ** cdmax;
+    const tableSize = fmt === 0 ? ncd * 64 : Math.ceil(ncd / 1024) * 8;
+    if (cd % tableSize !== 0) return 'EINVAL';
+    const reserveCds = async (pa: number, count: number): Promise<0 | string> => {
+      if (!(await this.memremap(pa, count * 64))) return 'ENOMEM';
+      const words = await this.hw.readWords(pa, count * 8);
+      const cdl = findFormat('cd')!;
+      for (let i = 0; i < count; i++) {
+        const d = words.slice(8 * i, 8 * i + 1);
+        if (cdl.get(d, 'V') === 0n) continue;
+        const r = this.reserveAsid(Number(cdl.get(d, 'ASID')));
+        if (r !== 0) return r;
+      }
+      return 0;
+    };
+    if (fmt === 0) return reserveCds(cd, ncd);
+    const nl1 = Math.ceil(ncd / 1024);
+    if (!(await this.memremap(cd, nl1 * 8))) return 'ENOMEM';
+    const l1 = await this.hw.readWords(cd, nl1);
+    const leaf = Math.min(ncd, 1024);
+    for (const d of l1) {
+      if (CD_L1.get([d], 'V') === 0n) continue;
+      const l2 = Number(d & 0x000f_ffff_ffff_f000n);
+      if (l2 === 0 || l2 % 0x10000 !== 0) return 'EINVAL';
+      const r = await reserveCds(l2, leaf);
+      if (r !== 0) return r;
+    }
+    return 0;
+  }
+
+  private reserveAsid(asid: number): 0 | string {
+    if (asid === 0 || asid >= 2 ** this.asidBits) return 'EINVAL';
+    if (!this.asids.has(asid)) this.asids.set(asid, 'reserved');
+    return 0;
+  }
+
+  private reserveVmid(vmid: number): 0 | string {
+    if (vmid === 0 || vmid >= 2 ** this.vmidBits) return 'EINVAL';
+    if (!this.vmids.has(vmid)) this.vmids.set(vmid, 'reserved');
+    return 0;
+  }
+
+  private unreserve(): void {
+    this.asids.clear();
+    this.vmids.clear();
+  }
+
+  // -----------------------------------------------------------------------------------------
+  // Stream table entries
+
+  private sidInRange(sid: number): boolean {
+    const st = this.strtab;
+    if (st.kind === 'linear') return sid < st.numEnts;
+    if (st.kind === '2lvl') return Math.floor(sid / STRTAB_NUM_L2_STES) < st.numL1;
+    return false;
+  }
+
+  /** arm_smmu_init_sid_strtab: range check, then the L2 table for 2-level tables. */
+  async initSidStrtab(sid: number): Promise<0 | string> {
+    if (!this.sidInRange(sid)) return 'ERANGE';
+    if (this.strtab.kind === '2lvl') return this.initL2Strtab(sid);
+    return 0;
+  }
+
+  /** arm_smmu_init_l2_strtab, with the series' lazy L2 adoption (v7 patch 1, v10 deltas). */
+  private async initL2Strtab(sid: number): Promise<0 | string> {
+    const st = this.strtab;
+    if (st.kind !== '2lvl') return 0;
+    const idx = Math.floor(sid / STRTAB_NUM_L2_STES);
+    if (st.l2ptrs[idx] !== undefined) return 0;
+    if (this.adopting) {
+      const d = await this.hw.read64(st.l1tab + 8 * idx);
+      const span = Number(L1STD.get([d], 'Span'));
+      const base = Number(d & 0x000f_ffff_ffff_ffc0n);
+      const live = this.series === 'v10' ? span !== 0 : span !== 0 && base !== 0;
+      if (live) return this.adoptL2(sid, idx, base, span);
+    }
+    const l2 = this.hw.pages.alloc(STRTAB_NUM_L2_STES * 64);
+    if (l2 === undefined) {
+      this.dev('err', `failed to allocate l2 stream table for SID ${sid}`);
+      return 'ENOMEM';
+    }
+    const abort = makeAbortSte();
+    const words: bigint[] = [];
+    for (let i = 0; i < STRTAB_NUM_L2_STES; i++) words.push(...abort);
+    await this.hw.writeWords(l2, words);
+    st.l2ptrs[idx] = l2;
+    // arm_smmu_write_strtab_l1_desc: one 64-bit store (into the live table when adopting).
+    await this.hw.write64(st.l1tab + 8 * idx, L1STD.build({ Span: STRTAB_SPLIT + 1, L2Ptr: BigInt(l2) })[0]!);
+    return 0;
+  }
+
+  private async adoptL2(sid: number, idx: number, base: number, span: number): Promise<0 | string> {
+    const st = this.strtab as Extract<StrtabCfg, { kind: '2lvl' }>;
+    if (span !== STRTAB_SPLIT + 1) {
+      this.dev('err', this.series === 'v10' ? `kdump: L1[${idx}] span ${span} changed since adopt (was ${STRTAB_SPLIT + 1})` : `kdump: L1[${idx}] span ${span} changed since adopt (was ${STRTAB_SPLIT + 1})`);
+      return 'EINVAL';
+    }
+    const size = 2 ** (span - 1) * 64;
+    if (this.series === 'v10' && (base === 0 || base % size !== 0)) {
+      this.dev('err', this.kexecMsg(`L1[${idx}] bad l2 table base 0x${base.toString(16)}`));
+      return 'EINVAL';
+    }
+    if (!(await this.memremap(base, size))) {
+      this.dev('err', `kdump: failed to adopt l2 stream table for SID ${sid}`);
+      return 'ENOMEM';
+    }
+    st.l2ptrs[idx] = base;
+    return 0;
+  }
+
+  /** Physical address of the STE for `sid`, once its table exists. */
+  stePa(sid: number): number | undefined {
+    const st = this.strtab;
+    if (st.kind === 'linear') return sid < st.numEnts ? st.table + 64 * sid : undefined;
+    if (st.kind === '2lvl') {
+      const l2 = st.l2ptrs[Math.floor(sid / STRTAB_NUM_L2_STES)];
+      return l2 === undefined ? undefined : l2 + 64 * (sid % STRTAB_NUM_L2_STES);
+    }
+    return undefined;
+  }
+
+  /** arm_smmu_rmr_install_bypass_ste (series v7 patch 6: skipped when adopting). */
+  private async rmrInstallBypassSte(): Promise<void> {
+    if (this.adopting) return;
+    for (const sid of this.fw.rmrSids) {
+      const r = await this.initSidStrtab(sid);
+      if (r !== 0) {
+        this.dev('err', `RMR SID(0x${sid.toString(16)}) bypass failed`);
+        continue;
+      }
+      // The fresh stream table is not yet live: a plain store of the bypass STE.
+      await this.hw.writeWords(this.stePa(sid)!, makeBypassSte(this.steFeatures));
+    }
+  }
+
+  // -----------------------------------------------------------------------------------------
+  // arm_smmu_device_reset and helpers
+
+  private async writeRegSync(value: number, name: string, ack: string): Promise<boolean> {
+    return this.hw.writeRegSync(value >>> 0, name, ack);
+  }
+
+  /** arm_smmu_update_gbpa: wait Update==0, read-modify-write with Update, wait again. */
+  async updateGbpa(set: number, clr: number): Promise<boolean> {
+    let r = await this.hw.pollReg('GBPA', (v) => (v & GBPA_UPDATE) === 0);
+    if (!r.ok) return false;
+    const reg = ((r.value & ~clr) | set) >>> 0;
+    await this.hw.writel('GBPA', (reg | GBPA_UPDATE) >>> 0);
+    r = await this.hw.pollReg('GBPA', (v) => (v & GBPA_UPDATE) === 0);
+    if (!r.ok) this.dev('err', 'GBPA not responding to update');
+    return r.ok;
+  }
+
+  /** arm_smmu_device_disable: CR0 <- 0, synced. */
+  async deviceDisable(): Promise<boolean> {
+    const ok = await this.writeRegSync(0, 'CR0', 'CR0ACK');
+    if (!ok) this.dev('err', 'failed to clear cr0');
+    return ok;
+  }
+
+  async deviceReset(): Promise<ProbeOutcome> {
+    const fail = (reason: string): ProbeOutcome => {
+      this.dev('err', reason);
+      return { ok: false, errno: 'ETIMEDOUT', reason };
+    };
+    let enables = 0;
+    const cr0 = await this.hw.readl('CR0');
+    const series = this.series !== undefined;
+    if (this.adopting) {
+      // series v7 patch 5: keep SMMUEN (and ATSCHK); v10: every live field but queue enables.
+      this.dev('info', 'kdump: retaining SMMUEN for in-flight DMA');
+      enables = this.series === 'v10' ? cr0 & ~(CR0.CMDQEN | CR0.EVTQEN | CR0.PRIQEN) : cr0 & (CR0.SMMUEN | CR0.ATSCHK);
+    } else {
+      if (cr0 & CR0.SMMUEN) {
+        this.dev('warn', 'SMMU currently enabled! Resetting...');
+        // gbpa-bypass baseline (cover letter case (b)): the window bypasses instead of aborting.
+        if (this.policy === 'gbpa-bypass') await this.updateGbpa(0, GBPA_ABORT);
+        else await this.updateGbpa(GBPA_ABORT, 0);
+      }
+      if (!(await this.deviceDisable())) return { ok: false, errno: 'ETIMEDOUT', reason: 'failed to clear cr0' };
+      await this.hw.writel('CR1', Hw.value('CR1', { TABLE_SH: 'ISH', TABLE_OC: 'WB', TABLE_IC: 'WB', QUEUE_SH: 'ISH', QUEUE_OC: 'WB', QUEUE_IC: 'WB' }));
+      await this.hw.writel('CR2', Hw.value('CR2', { PTM: 1, RECINVSID: 1, E2H: this.features & FEAT.E2H ? 1 : 0 }));
+      await this.writeStrtab();
+    }
+    if (this.adopting) {
+      if (!(await this.writeRegSync(enables, 'CR0', 'CR0ACK'))) return fail('failed to disable queues');
+    }
+    if (this.kdump && series) {
+      // series v7 patch 5: acknowledge latched global errors before enabling the new CMDQ.
+      const g = await this.hw.readl('GERROR');
+      const gn = await this.hw.readl('GERRORN');
+      if ((g ^ gn) & GERROR_ERR_MASK) await this.hw.writel('GERRORN', g);
+    }
+    await this.hw.writeq('CMDQ_BASE', this.cmdq.qBase);
+    await this.hw.writel('CMDQ_PROD', this.cmdq.prod);
+    await this.hw.writel('CMDQ_CONS', this.cmdq.cons);
+    enables |= CR0.CMDQEN;
+    if (!(await this.writeRegSync(enables, 'CR0', 'CR0ACK'))) return fail('failed to enable command queue');
+    await this.issueCmdWithSync('cmd-CFGI_ALL', {});
+    if (this.features & FEAT.HYP) await this.issueCmdWithSync('cmd-TLBI_EL2_ALL', {});
+    await this.issueCmdWithSync('cmd-TLBI_NSNH_ALL', {});
+    // Event and PRI queues: never set up in a kdump kernel with the series (v7 patch 4).
+    const skipQueues = this.kdump && series;
+    if (!skipQueues && this.features & FEAT.EVTQ) {
+      await this.hw.writeq('EVENTQ_BASE', this.evtq.qBase);
+      await this.hw.writel('EVENTQ_PROD', this.evtq.prod);
+      await this.hw.writel('EVENTQ_CONS', this.evtq.cons);
+      enables |= CR0.EVTQEN;
+      if (!(await this.writeRegSync(enables, 'CR0', 'CR0ACK'))) return fail('failed to enable event queue');
+    }
+    if (!skipQueues && this.features & FEAT.PRI) {
+      await this.hw.writeq('PRIQ_BASE', this.priq.qBase);
+      await this.hw.writel('PRIQ_PROD', this.priq.prod);
+      await this.hw.writel('PRIQ_CONS', this.priq.cons);
+      enables |= CR0.PRIQEN;
+      if (!(await this.writeRegSync(enables, 'CR0', 'CR0ACK'))) return fail('failed to enable PRI queue');
+    }
+    if (!this.adopting && this.features & FEAT.ATS) {
+      enables |= CR0.ATSCHK;
+      if (!(await this.writeRegSync(enables, 'CR0', 'CR0ACK'))) return fail('failed to enable ATS check');
+    }
+    if (!(await this.setupIrqs())) return fail('failed to setup irqs');
+    // Mainline kdump: fault reporting suppressed by dropping the queue enables before SMMUEN.
+    if (this.kdump && !series) enables &= ~(CR0.EVTQEN | CR0.PRIQEN);
+    enables |= CR0.SMMUEN;
+    if (!(await this.writeRegSync(enables, 'CR0', 'CR0ACK'))) return fail('failed to enable SMMU interface');
+    return { ok: true };
+  }
+
+  /** arm_smmu_write_strtab: STRTAB_BASE and STRTAB_BASE_CFG for the fresh table. */
+  private async writeStrtab(): Promise<void> {
+    const st = this.strtab;
+    if (st.kind === 'linear') {
+      await this.hw.writeq('STRTAB_BASE', findFormat('STRTAB_BASE')!.build({ RA: 1, ADDR: BigInt(st.table) })[0]!);
+      await this.hw.writel('STRTAB_BASE_CFG', Hw.value('STRTAB_BASE_CFG', { FMT: 'LINEAR', LOG2SIZE: this.sidBits }));
+    } else if (st.kind === '2lvl') {
+      await this.hw.writeq('STRTAB_BASE', findFormat('STRTAB_BASE')!.build({ RA: 1, ADDR: BigInt(st.l1tab) })[0]!);
+      await this.hw.writel('STRTAB_BASE_CFG', Hw.value('STRTAB_BASE_CFG', { FMT: 'TWO_LEVEL', LOG2SIZE: Math.log2(st.numL1) + STRTAB_SPLIT, SPLIT: STRTAB_SPLIT }));
+    }
+  }
+
+  /** arm_smmu_setup_msis: clear the CFG0s; with an MSI domain, program doorbell, data, attrs. */
+  private async setupMsis(): Promise<void> {
+    await this.hw.writeq('GERROR_IRQ_CFG0', 0n);
+    await this.hw.writeq('EVENTQ_IRQ_CFG0', 0n);
+    if (this.features & FEAT.PRI) await this.hw.writeq('PRIQ_IRQ_CFG0', 0n);
+    if (!(this.features & FEAT.MSI)) return;
+    if (!this.fw.msiDomain) {
+      this.dev('info', 'msi_domain absent - falling back to wired irqs');
+      return;
+    }
+    const vectors: [string, number][] = [
+      ['EVENTQ', 0],
+      ['GERROR', 1],
+    ];
+    if (this.features & FEAT.PRI) vectors.push(['PRIQ', 2]);
+    for (const [q, data] of vectors) {
+      await this.hw.writeq(`${q}_IRQ_CFG0`, BigInt(this.fw.msiDoorbell));
+      await this.hw.writel(`${q}_IRQ_CFG1`, data);
+      await this.hw.writel(`${q}_IRQ_CFG2`, 1); // ARM_SMMU_MEMATTR_DEVICE_nGnRE
+    }
+  }
+
+  /** arm_smmu_setup_irqs (series v7 patch 3: gerror only in a kdump kernel with the series). */
+  private async setupIrqs(): Promise<boolean> {
+    if (!(await this.writeRegSync(0, 'IRQ_CTRL', 'IRQ_CTRLACK'))) {
+      this.dev('err', 'failed to disable irqs');
+      return false;
+    }
+    const series = this.kdump && this.series !== undefined;
+    if (this.fw.combinedIrq) {
+      this.irqs.combined = series ? 'plain' : 'threaded';
+    } else {
+      await this.setupMsis();
+      this.irqs.gerror = true;
+      if (!series) {
+        this.irqs.evtq = (this.features & FEAT.EVTQ) !== 0;
+        this.irqs.priq = (this.features & FEAT.PRI) !== 0;
+      }
+    }
+    let enables = IRQ.GERROR;
+    if (!series) {
+      if (this.features & FEAT.EVTQ) enables |= IRQ.EVTQ;
+      if (this.features & FEAT.PRI) enables |= IRQ.PRIQ;
+    }
+    if (!(await this.writeRegSync(enables, 'IRQ_CTRL', 'IRQ_CTRLACK'))) this.dev('warn', 'failed to enable irqs');
+    return true;
+  }
+
+  // -----------------------------------------------------------------------------------------
+  // Command queue
+
+  /** A command's words through the smmu-arch table (arm_smmu_cmdq_build_cmd). */
+  static cmd(format: string, fields: Record<string, number | bigint | string>): bigint[] {
+    return findFormat(format)!.build(fields);
+  }
+
+  private qIdx(q: Queue, v: number): number {
+    return v & (2 ** q.shift - 1);
+  }
+
+  private qWrp(q: Queue, v: number): number {
+    return Math.floor(v / 2 ** q.shift) & 1;
+  }
+
+  /** queue_consumed(): CONS has passed `prod`. */
+  private consumed(q: Queue, cons: number, prod: number): boolean {
+    return (this.qWrp(q, cons) === this.qWrp(q, prod) && this.qIdx(q, cons) > this.qIdx(q, prod)) || (this.qWrp(q, cons) !== this.qWrp(q, prod) && this.qIdx(q, cons) <= this.qIdx(q, prod));
+  }
+
+  private space(q: Queue): number {
+    const size = 2 ** q.shift;
+    const used = (q.prod - q.cons + 2 * size) % (2 * size);
+    return size - used;
+  }
+
+  /**
+   * arm_smmu_cmdq_issue_cmdlist for one CPU: wait for space, write the commands (and a CMD_SYNC
+   * whose MSI targets its own slot with MSIPOLL, else CS=SEV), publish PROD, and wait for the
+   * sync: poll the slot's first word until 0, or CMDQ_CONS until it passes the sync.
+   */
+  async issueCmdlist(cmds: readonly bigint[][], sync: boolean): Promise<boolean> {
+    const q = this.cmdq;
+    const size = 2 ** q.shift;
+    const need = cmds.length + (sync ? 1 : 0);
+    if (this.space(q) < need) {
+      const r = await this.hw.pollReg('CMDQ_CONS', (v) => {
+        q.cons = v & (2 * size - 1);
+        return this.space(q) >= need;
+      });
+      if (!r.ok) this.dev('err', 'CMDQ timeout');
+    }
+    const wrap = (v: number) => (v + 1) % (2 * size);
+    for (const c of cmds) {
+      await this.hw.writeWords(q.base + 16 * this.qIdx(q, q.prod), c);
+      q.prod = wrap(q.prod);
+    }
+    let syncProd = -1;
+    let syncSlot = 0;
+    if (sync) {
+      syncProd = q.prod;
+      syncSlot = q.base + 16 * this.qIdx(q, q.prod);
+      const msipoll = (this.options & OPT.MSIPOLL) !== 0;
+      const c = msipoll
+        ? ArmSmmuDevice.cmd('cmd-CMD_SYNC', { CS: 'IRQ', MSH: 'ISH', MSIAttr: 0xf, MSIData: 0, MSIAddress: BigInt(syncSlot) })
+        : ArmSmmuDevice.cmd('cmd-CMD_SYNC', { CS: 'SEV', MSH: 'ISH', MSIAttr: 0xf });
+      await this.hw.writeWords(syncSlot, c);
+      q.prod = wrap(q.prod);
+    }
+    await this.hw.writel('CMDQ_PROD', q.prod);
+    if (!sync) return true;
+    let ok: boolean;
+    if (this.options & OPT.MSIPOLL) {
+      ok = (await this.hw.pollMem32(syncSlot, (v) => v === 0)).ok;
+      if (ok) q.cons = wrap(syncProd);
+    } else {
+      ok = (
+        await this.hw.pollReg('CMDQ_CONS', (v) => {
+          q.cons = v & (2 * size - 1);
+          return this.consumed(q, q.cons, syncProd);
+        })
+      ).ok;
+    }
+    if (!ok) {
+      const hwprod = await this.hw.readl('CMDQ_PROD');
+      const hwcons = await this.hw.readl('CMDQ_CONS');
+      this.dev('err', `CMD_SYNC timeout at 0x${syncProd.toString(16).padStart(8, '0')} [hwprod 0x${hwprod.toString(16).padStart(8, '0')}, hwcons 0x${hwcons.toString(16).padStart(8, '0')}]`);
+    }
+    await this.hw.serviceInterrupts();
+    return ok;
+  }
+
+  async issueCmdWithSync(format: string, fields: Record<string, number | bigint | string>): Promise<boolean> {
+    return this.issueCmdlist([ArmSmmuDevice.cmd(format, fields)], true);
+  }
+
+  // -----------------------------------------------------------------------------------------
+  // Interrupt handlers
+
+  private async handleIrq(e: BusInterrupt): Promise<void> {
+    if (this.irqs.combined) {
+      // arm_smmu_combined_irq_handler: gerror first; in kdump with the series, no thread.
+      await this.gerrorHandler();
+      if (this.irqs.combined === 'threaded') await this.evtqThread();
+      return;
+    }
+    if (e.source === 'GERROR' && this.irqs.gerror) await this.gerrorHandler();
+    else if (e.source === 'EVENTQ' && this.irqs.evtq) await this.evtqThread();
+  }
+
+  /** arm_smmu_gerror_handler. Returns IRQ_NONE / IRQ_HANDLED. */
+  async gerrorHandler(): Promise<'IRQ_NONE' | 'IRQ_HANDLED'> {
+    const gerror = await this.hw.readl('GERROR');
+    const gerrorn = await this.hw.readl('GERRORN');
+    const active = (gerror ^ gerrorn) >>> 0;
+    if (!(active & GERROR_ERR_MASK)) return 'IRQ_NONE';
+    this.dev('warn', `unexpected global error reported (0x${active.toString(16).padStart(8, '0')}), this could be serious`);
+    if (active & (1 << 8)) {
+      this.dev('err', 'device has entered Service Failure Mode!');
+      await this.deviceDisable();
+    }
+    if (active & (1 << 7)) this.dev('warn', 'GERROR MSI write aborted');
+    if (active & (1 << 6)) this.dev('warn', 'PRIQ MSI write aborted');
+    if (active & (1 << 5)) this.dev('warn', 'EVTQ MSI write aborted');
+    if (active & (1 << 4)) this.dev('warn', 'CMDQ MSI write aborted');
+    if (active & (1 << 3)) this.dev('err', 'PRIQ write aborted -- events may have been lost');
+    if (active & (1 << 2)) this.dev('err', 'EVTQ write aborted -- events may have been lost');
+    if (active & 1) await this.cmdqSkipErr();
+    await this.hw.writel('GERRORN', gerror);
+    return 'IRQ_HANDLED';
+  }
+
+  /** __arm_smmu_cmdq_skip_err: report, and turn an illegal command into a CMD_SYNC. */
+  private async cmdqSkipErr(): Promise<void> {
+    const cons = await this.hw.readl('CMDQ_CONS');
+    const idx = Hw.field('CMDQ_CONS', cons, 'ERR');
+    const names = ['No error', 'Illegal command', 'Abort on command fetch', 'ATC invalidate timeout'];
+    this.dev('err', `CMDQ error (cons 0x${cons.toString(16).padStart(8, '0')}): ${names[idx] ?? 'Unknown'}`);
+    if (idx === 2) {
+      this.dev('err', 'retrying command fetch');
+      return;
+    }
+    if (idx === 0 || idx === 3) return;
+    const q = this.cmdq;
+    const slot = q.base + 16 * this.qIdx(q, cons & (2 * 2 ** q.shift - 1));
+    const cmd = await this.hw.readWords(slot, 2);
+    this.dev('err', 'skipping command in error state:');
+    for (const w of cmd) this.dev('err', `\t0x${w.toString(16).padStart(16, '0')}`);
+    await this.hw.writeWords(slot, ArmSmmuDevice.cmd('cmd-CMD_SYNC', { CS: 'NONE' }));
+  }
+
+  /** arm_smmu_evtq_thread: drain records, print them, report overflow, sync CONS.OVACKFLG. */
+  async evtqThread(): Promise<number> {
+    const q = this.evtq;
+    if (!(this.features & FEAT.EVTQ) || q.base === 0) return 0;
+    const size = 2 ** q.shift;
+    let drained = 0;
+    for (let round = 0; round < 4; round++) {
+      const prodReg = await this.hw.readl('EVENTQ_PROD');
+      const prod = prodReg & (2 * size - 1);
+      const ovf = prodReg >>> 31;
+      if (ovf !== this.evtqOvf) this.dev('err', 'EVTQ overflow detected -- events lost');
+      this.evtqOvf = ovf;
+      if (prod === q.cons) break;
+      while (q.cons !== prod) {
+        const evt = await this.hw.readWords(q.base + 32 * this.qIdx(q, q.cons), 4);
+        const id = Number(evt[0]! & 0xffn);
+        this.dev('info', `event 0x${id.toString(16).padStart(2, '0')} received:`);
+        for (const w of evt) this.dev('info', `\t0x${w.toString(16).padStart(16, '0')}`);
+        q.cons = (q.cons + 1) % (2 * size);
+        drained++;
+      }
+      await this.hw.writel('EVENTQ_CONS', (q.cons | (this.evtqOvf << 31)) >>> 0);
+    }
+    return drained;
+  }
+
+  // -----------------------------------------------------------------------------------------
+  // Masters: probe_device, is_attach_deferred, STE writes
+
+  /**
+   * arm_smmu_probe_device → arm_smmu_insert_master: every SID's table (range check against the
+   * adopted geometry, lazy L2), then the iommu core's is_attach_deferred().
+   */
+  async probeDevice(spec: MasterSpec): Promise<{ ok: true; master: Master } | { ok: false; errno: string }> {
+    if (this.policy === 'no-smmu-driver') return { ok: false, errno: 'ENODEV' };
+    for (const sid of spec.sids) {
+      const r = await this.initSidStrtab(sid);
+      if (r !== 0) return { ok: false, errno: r };
+    }
+    const master: Master = { ...spec, attachDeferred: false, steShadow: new Map() };
+    for (const sid of spec.sids) master.steShadow.set(sid, await this.hw.readWords(this.stePa(sid)!, 8));
+    master.attachDeferred = await this.isAttachDeferred(master);
+    this.masters.set(spec.name, master);
+    return { ok: true, master };
+  }
+
+  /** Series v7 patch 2: defer while any of the master's STEs is live (V=1, Config != abort). */
+  async isAttachDeferred(m: Master): Promise<boolean> {
+    if (!this.adopting) return false;
+    for (const sid of m.sids) {
+      const w0 = await this.hw.read64(this.stePa(sid)!);
+      if (STE.get([w0], 'V') === 1n && STE.get([w0], 'Config') !== 0n) return true;
+    }
+    return false;
+  }
+
+  /**
+   * Writes `target` into the live STE of `sid` with Linux's entry writer: each sync is
+   * CFGI_STE(sid, leaf) + CMD_SYNC; then one PREFETCH_CONFIG unless SKIP_PREFETCH.
+   */
+  async writeSte(master: Master, sid: number, target: readonly bigint[]): Promise<number> {
+    const pa = this.stePa(sid);
+    if (pa === undefined) throw new KernelError('ERANGE', `no STE for SID ${sid}`);
+    const entry = await this.hw.readWords(pa, 8);
+    const r = await writeEntry(
+      {
+        used: steUsed,
+        write: (i, v) => this.hw.write64(pa + 8 * i, v),
+        sync: async () => void (await this.issueCmdlist([ArmSmmuDevice.cmd('cmd-CFGI_STE', { StreamID: sid, Leaf: 1 })], true)),
+      },
+      entry,
+      target,
+    );
+    for (const w of r.warnings) this.dev('warn', w);
+    master.steShadow.set(sid, entry);
+    if (!(this.options & OPT.SKIP_PREFETCH)) await this.issueCmdlist([ArmSmmuDevice.cmd('cmd-PREFETCH_CONFIG', { StreamID: sid })], false);
+    return r.syncs;
+  }
+}

@@ -1,0 +1,59 @@
+// SPDX-License-Identifier: Apache-2.0
+// One machine for the in-process runs: platform memory with the server layout, one SMMUv3 twin,
+// and a bus per kernel (stores attributed to the primary or the kdump CPU). The kernels share
+// one MMIO trace and one dmesg-style log, so a crash scenario reads as one timeline.
+
+import { defaultServerMemoryLayout, PhysicalMemory, SeededRng, VirtualClock, type Region } from '@kdump-twin/platform';
+import { SmmuV3, type SmmuConfig } from '@kdump-twin/smmu-model';
+import { LocalBus } from './bus';
+import type { DriverOptions } from './device';
+import type { KdumpPolicy } from './features';
+import { LinuxKernel } from './kernel';
+import { Dmesg } from './log';
+import { MmioTrace } from './trace';
+
+export interface MachineConfig {
+  readonly seed?: number | string;
+  readonly smmu?: Partial<SmmuConfig>;
+  readonly regions?: readonly Region[];
+  readonly maxBackedBytes?: number;
+}
+
+export class Machine {
+  readonly clock = new VirtualClock();
+  readonly memory: PhysicalMemory;
+  readonly smmu: SmmuV3;
+  readonly trace = new MmioTrace();
+  readonly log: Dmesg;
+  readonly rng: SeededRng;
+
+  constructor(c: MachineConfig = {}) {
+    this.memory = new PhysicalMemory({ paBits: 48, maxBackedBytes: c.maxBackedBytes ?? 512 * 1024 * 1024, regions: c.regions ?? defaultServerMemoryLayout() }, this.clock);
+    this.rng = new SeededRng(c.seed ?? 1);
+    this.smmu = new SmmuV3(this.clock, this.memory, c.smmu ?? {}, this.rng.fork('smmu0'));
+    this.log = new Dmesg('', () => this.clock.now());
+  }
+
+  private ram(name: string): { base: number; size: number } {
+    const r = this.memory.region(name);
+    if (!r) throw new RangeError(`no memory region ${name}`);
+    return { base: r.base, size: r.size };
+  }
+
+  /** The primary kernel, allocating from primary RAM. */
+  primary(opts: Partial<DriverOptions> = {}): LinuxKernel {
+    const bus = new LocalBus(this.smmu, this.memory, this.clock, { kind: 'primary-cpu' });
+    return new LinuxKernel(bus, { kernel: 'primary', ram: this.ram('primary-ram'), trace: this.trace, log: new Dmesg('primary', () => this.clock.now()), ...opts });
+  }
+
+  /** The panic: from now on every store is in the kdump epoch. */
+  crash(): void {
+    this.memory.setEpoch('kdump');
+  }
+
+  /** The kdump kernel, allocating from the crashkernel carve-out, under `policy`. */
+  kdump(policy: KdumpPolicy, opts: Partial<DriverOptions> = {}): LinuxKernel {
+    const bus = new LocalBus(this.smmu, this.memory, this.clock, { kind: 'kdump-cpu' });
+    return new LinuxKernel(bus, { kernel: 'kdump', policy, ram: this.ram('crashkernel'), trace: this.trace, log: new Dmesg('kdump', () => this.clock.now()), ...opts });
+  }
+}
