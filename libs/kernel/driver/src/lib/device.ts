@@ -38,6 +38,14 @@ export interface DriverOptions {
   readonly passthrough?: boolean;
   /** v10 prints the geometry/L1 messages of arm-smmu-v3-kexec.c with this prefix ('' in the tree read). */
   readonly v10KexecPrefix?: string;
+  /**
+   * memremap(MEMREMAP_WB) of a range that is not RAM (MMIO or an unbacked hole): Linux may
+   * return NULL or a mapping (domain notes S6b, an inference); 'fail' (default) gives -ENOMEM,
+   * 'succeed' parses whatever reads back (zeros from an unbacked hole).
+   */
+  readonly memremapNonRam?: 'fail' | 'succeed';
+  /** Fault injection (S7c): devm_add_action_or_reset fails with -ENOMEM after adoption. */
+  readonly failDevresAction?: boolean;
   /** Write the trace and log into these (shared by the kernels of one scenario). */
   readonly trace?: MmioTrace;
   readonly log?: Dmesg;
@@ -409,6 +417,13 @@ export class ArmSmmuDevice {
         ret = r;
       }
     }
+    if (ret === 0 && this.opts.failDevresAction) {
+      // devm_add_action_or_reset failed: the cleanup action already ran.
+      this.dev('warn', 'kdump: failed to set up cleanup action');
+      if (this.series === 'v7' && wasTwoLvl) this.features |= FEAT.TWO_LVL_STRTAB;
+      if (this.series === 'v10') this.unreserve();
+      ret = 'ENOMEM';
+    }
     if (ret === 0) return 0;
     // fail:
     this.dev('warn', 'kdump: falling back to full reset');
@@ -418,10 +433,20 @@ export class ArmSmmuDevice {
     return ret;
   }
 
-  /** memremap(base, size, MEMREMAP_WB): fails (NULL) when the range is not memory the CPU can map. */
+  /** memremap(base, size, MEMREMAP_WB): NULL for non-RAM unless memremapNonRam='succeed'. */
   private async memremap(base: number, size: number): Promise<boolean> {
     const r = await this.hw.bus.memRead(base, Math.min(size, 8));
-    return r.ok;
+    return r.ok || this.opts.memremapNonRam === 'succeed';
+  }
+
+  /** Reads through a memremap()ed crashed-kernel mapping: a non-RAM mapping reads as zeros. */
+  private async readCrashed(pa: number, count: number): Promise<bigint[]> {
+    try {
+      return await this.hw.readWords(pa, count);
+    } catch (e) {
+      if (e instanceof KernelError && this.opts.memremapNonRam === 'succeed') return new Array<bigint>(count).fill(0n);
+      throw e;
+    }
   }
 
   private async adopt2lvl(cfgReg: number, base: number): Promise<0 | string> {
@@ -450,7 +475,7 @@ export class ArmSmmuDevice {
       return 'EINVAL';
     }
     if (!(await this.memremap(base, n * 8))) return 'ENOMEM';
-    const l1 = await this.hw.readWords(base, n);
+    const l1 = await this.readCrashed(base, n);
     for (let i = 0; i < n; i++) {
       const span = Number(L1STD.get([l1[i]!], 'Span'));
       const l2 = Number(l1[i]! & 0x000f_ffff_ffff_ffc0n);
@@ -508,13 +533,13 @@ export class ArmSmmuDevice {
     try {
       if (st.kind === 'linear') {
         for (let sid = 0; sid < st.numEnts; sid++) {
-          const r = await this.reserveSte(await this.hw.readWords(st.table + 64 * sid, 3));
+          const r = await this.reserveSte(await this.readCrashed(st.table + 64 * sid, 3));
           if (r !== 0) return r;
         }
         return 0;
       }
       if (st.kind !== '2lvl') return 0;
-      const l1 = await this.hw.readWords(st.l1tab, st.numL1);
+      const l1 = await this.readCrashed(st.l1tab, st.numL1);
       for (let i = 0; i < st.numL1; i++) {
         const span = Number(L1STD.get([l1[i]!], 'Span'));
         const l2 = Number(l1[i]! & 0x000f_ffff_ffff_ffc0n);
@@ -602,6 +627,17 @@ export class ArmSmmuDevice {
   private unreserve(): void {
     this.asids.clear();
     this.vmids.clear();
+  }
+
+  /**
+   * Driver unbind (series v7 S7d): the devres cleanup frees the adopted mappings using the
+   * feature bit only, never touching registers (the SMMU may be powered off by then).
+   */
+  unbind(): { freed: string } {
+    const st = this.strtab;
+    this.strtab = { kind: 'none' };
+    if (this.features & FEAT.TWO_LVL_STRTAB) return { freed: st.kind === '2lvl' ? `l2ptrs and l1tab (${st.numL1} entries)` : 'l2ptrs' };
+    return { freed: st.kind === 'linear' ? `linear table (${st.numEnts} STEs)` : 'nothing' };
   }
 
   // -----------------------------------------------------------------------------------------

@@ -14,6 +14,12 @@ import type { MmioTrace } from './trace';
 export const POLL_TIMEOUT_NS = 1_000_000_000;
 /** Linux polls registers every 1 us. */
 export const POLL_STEP_NS = 1_000;
+/**
+ * Virtual time an uncached MMIO access costs the CPU: a read waits for the completion (a few
+ * hundred ns on a server interconnect), a posted write does not.
+ */
+export const MMIO_READ_NS = 300;
+export const MMIO_WRITE_NS = 50;
 
 export class KernelError extends Error {
   constructor(
@@ -93,26 +99,35 @@ export class Hw {
 
   async readl(name: string): Promise<number> {
     const r = reg(name);
+    // A non-posted read: the value is sampled when the completion returns.
+    await this.bus.delay(MMIO_READ_NS);
     const o = await this.bus.mmioRead(r.absoluteOffset, 4);
-    return Number(this.traced(name, r, 'read', 4, o).value & 0xffffffffn);
+    this.traced(name, r, 'read', 4, o);
+    return Number(o.value & 0xffffffffn);
   }
 
   async writel(name: string, value: number): Promise<MmioOutcome> {
     const r = reg(name);
     const o = await this.bus.mmioWrite(r.absoluteOffset, 4, BigInt(value >>> 0));
-    return this.traced(name, r, 'write', 4, o);
+    this.traced(name, r, 'write', 4, o);
+    await this.bus.delay(MMIO_WRITE_NS);
+    return o;
   }
 
   async readq(name: string): Promise<bigint> {
     const r = reg(name);
+    await this.bus.delay(MMIO_READ_NS);
     const o = await this.bus.mmioRead(r.absoluteOffset, 8);
-    return this.traced(name, r, 'read', 8, o).value;
+    this.traced(name, r, 'read', 8, o);
+    return o.value;
   }
 
   async writeq(name: string, value: bigint): Promise<MmioOutcome> {
     const r = reg(name);
     const o = await this.bus.mmioWrite(r.absoluteOffset, 8, BigInt.asUintN(64, value));
-    return this.traced(name, r, 'write', 8, o);
+    this.traced(name, r, 'write', 8, o);
+    await this.bus.delay(MMIO_WRITE_NS);
+    return o;
   }
 
   /** A field of a register value, through the smmu-arch table. */
@@ -136,6 +151,7 @@ export class Hw {
     const deadline = this.bus.now() + timeoutNs;
     for (;;) {
       await this.serviceInterrupts();
+      await this.bus.delay(MMIO_READ_NS);
       const o = await this.bus.mmioRead(r.absoluteOffset, 4);
       this.traced(name, r, 'read', 4, o);
       const v = Number(o.value & 0xffffffffn);

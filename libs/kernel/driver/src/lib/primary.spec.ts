@@ -12,6 +12,8 @@ describe('primary boot (arm_smmu_device_probe on a server SMMU)', () => {
     const k = m.primary();
     const r = await k.probeSmmu();
     assert.deepEqual(r, { ok: true });
+    assert.ok(m.clock.now() < 100_000, `the probe takes tens of microseconds of virtual time, not poll timeouts (${m.clock.now()} ns)`);
+    assert.equal(m.trace.all().filter((a) => a.repeat > 100).length, 0, 'no poll ran long');
     assert.match(k.log.format(), /ias 48-bit, oas 48-bit \(features 0x[0-9a-f]{8}\)/);
     assert.ok(k.smmu.features & FEAT.TWO_LVL_STRTAB);
     // CR1 0xD75, CR2 0x6, a 2-level STRTAB_BASE_CFG 0x10210 for 16 SID bits (domain notes 1.7).

@@ -538,7 +538,8 @@ export class SmmuV3 {
 
   private applyAck(p: PendingAck): void {
     const old = this.regs.get(p.register)!;
-    const next = (old & ~p.mask) | (p.value & p.mask);
+    const mask = p.register === 'CR0ACK' ? p.mask & ~this.stuckAck : p.mask;
+    const next = (old & ~mask) | (p.value & mask);
     this.regs.set(p.register, next);
     if (p.register !== 'CR0ACK') return;
     this.refreshEnables();
@@ -634,6 +635,36 @@ export class SmmuV3 {
     this.raiseGerror('SFM_ERR');
     for (const s of [...this.stalls.values()]) this.resolveStall(s, 'abort');
   }
+
+  /**
+   * Fault injection, not an MMIO access: sets a register's value directly (e.g. a crashed
+   * kernel's corrupted STRTAB_BASE_CFG), bypassing guards and acks. Recorded in the event log
+   * of injections; CR0 also sets CR0ACK so the state is consistent.
+   */
+  injectRegister(name: string, value: bigint): void {
+    const r = R(name);
+    this.regs.set(r.name, value & ((1n << BigInt(r.width)) - 1n));
+    if (r.name === 'CR0') this.regs.set('CR0ACK', value & definedMask(CR0));
+    if (r.name === 'IRQ_CTRL') this.regs.set('IRQ_CTRLACK', value & definedMask(IRQ_CTRL));
+    if (r.name === 'GBPA') this.gbpaEffective = value;
+    this.refreshEnables();
+    this.injections.push({ time: this.clock.now(), what: `${r.name} <- ${hex(value)}` });
+  }
+
+  /** Fault injection: CR0 fields whose acknowledgement never completes (e.g. a wedged CMDQEN). */
+  injectStuckAck(fields: readonly string[]): void {
+    this.stuckAck = fields.reduce((m, f) => m | CR0.with([0n], f, 1n)[0]!, 0n);
+    this.injections.push({ time: this.clock.now(), what: `CR0ACK stuck for ${fields.join(', ')}` });
+  }
+
+  /** Fault injection: a global error as the hardware would raise it (e.g. a latched CMDQ_ERR). */
+  injectGlobalError(name: string): void {
+    this.raiseGerror(name);
+    this.injections.push({ time: this.clock.now(), what: `GERROR.${name}` });
+  }
+
+  readonly injections: { time: number; what: string }[] = [];
+  private stuckAck = 0n;
 
   /** Leaves SFM: the twin's IMPLEMENTATION DEFINED recovery (a reset of the SMMU). */
   recoverFromServiceFailure(): void {
