@@ -44,6 +44,8 @@ export interface DriverOptions {
    * 'succeed' parses whatever reads back (zeros from an unbacked hole).
    */
   readonly memremapNonRam?: 'fail' | 'succeed';
+  /** A kernel predating 2-level stream tables (S7a's crashed kernel): always linear. */
+  readonly legacyLinearStrtab?: boolean;
   /** Fault injection (S7c): devm_add_action_or_reset fails with -ENOMEM after adoption. */
   readonly failDevresAction?: boolean;
   /** Write the trace and log into these (shared by the kernels of one scenario). */
@@ -271,7 +273,7 @@ export class ArmSmmuDevice {
     this.priq.shift = Math.min(PRIQ_MAX_SZ_SHIFT, f1('PRIQS'));
     this.ssidBits = f1('SSIDSIZE');
     this.sidBits = f1('SIDSIZE');
-    if (this.sidBits <= STRTAB_SPLIT) this.features &= ~FEAT.TWO_LVL_STRTAB;
+    if (this.sidBits <= STRTAB_SPLIT || this.opts.legacyLinearStrtab) this.features &= ~FEAT.TWO_LVL_STRTAB;
 
     reg = await this.hw.readl('IDR3');
     if (Hw.field('IDR3', reg, 'RIL')) this.features |= FEAT.RANGE_INV;

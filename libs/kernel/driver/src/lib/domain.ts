@@ -55,6 +55,7 @@ export class Domain {
   asid?: number;
   vmid?: number;
   iovad?: IovaAllocator;
+  finalised = false;
   readonly masters = new Set<Master>();
   constructor(
     readonly type: DomainType,
@@ -102,9 +103,19 @@ export class DomainOps {
     return b & 0x1000 ? '4k' : b & 0x4000 ? '16k' : '64k';
   }
 
-  /** arm_smmu_domain_alloc + finalise: stage 1 for DMA, stage 2 when asked. */
+  /** arm_smmu_domain_alloc: the domain exists; its tables and ID come at first attach. */
   async alloc(type: DomainType): Promise<Domain> {
-    const d = new Domain(type, `${type}-${++this.seq}`);
+    return new Domain(type, `${type}-${++this.seq}`);
+  }
+
+  /**
+   * arm_smmu_domain_finalise, at the first attach (6.12): io-pgtable and the ASID (stage 1) or
+   * VMID (stage 2). A deferred device therefore takes no ID until its driver's first DMA use.
+   */
+  private async finalise(d: Domain): Promise<void> {
+    if (d.finalised) return;
+    d.finalised = true;
+    const type = d.type;
     const coherent = (this.smmu.features & FEAT.COHERENCY) !== 0;
     if (type === 'dma') {
       if (!(this.smmu.features & FEAT.TRANS_S1)) throw new KernelError('EINVAL', 'no stage 1');
@@ -118,7 +129,6 @@ export class DomainOps {
       d.vmid = this.allocVmid(d.name);
       d.iovad = new IovaAllocator(2 ** { '4k': 12, '16k': 14, '64k': 16 }[this.granule()], 2 ** 32);
     }
-    return d;
   }
 
   /** arm_smmu_alloc_cd_tables: linear up to 1024 CDs or without CD2L, else 2-level (64K leaves). */
@@ -190,6 +200,7 @@ export class DomainOps {
 
   /** arm_smmu_attach_dev and friends: CD (stage 1), then the STE for every SID of the master. */
   async attach(m: Master, d: Domain): Promise<void> {
+    await this.finalise(d);
     const f = this.smmu.steFeatures;
     const ats = this.atsEnabled(m) && (d.type === 'dma' || d.type === 's2');
     let target: bigint[];

@@ -538,7 +538,10 @@ export class SmmuV3 {
 
   private applyAck(p: PendingAck): void {
     const old = this.regs.get(p.register)!;
-    const mask = p.register === 'CR0ACK' ? p.mask & ~this.stuckAck : p.mask;
+    let stuck = p.register === 'CR0ACK' ? this.stuckAck : 0n;
+    if (this.stuckAckTo === 1) stuck &= p.value;
+    else if (this.stuckAckTo === 0) stuck &= ~p.value;
+    const mask = p.mask & ~stuck;
     const next = (old & ~mask) | (p.value & mask);
     this.regs.set(p.register, next);
     if (p.register !== 'CR0ACK') return;
@@ -651,10 +654,14 @@ export class SmmuV3 {
     this.injections.push({ time: this.clock.now(), what: `${r.name} <- ${hex(value)}` });
   }
 
-  /** Fault injection: CR0 fields whose acknowledgement never completes (e.g. a wedged CMDQEN). */
-  injectStuckAck(fields: readonly string[]): void {
+  /**
+   * Fault injection: CR0 fields whose acknowledgement never completes (e.g. a wedged CMDQEN),
+   * for updates to `to` only (1: enabling, 0: disabling) or both.
+   */
+  injectStuckAck(fields: readonly string[], to?: 0 | 1): void {
     this.stuckAck = fields.reduce((m, f) => m | CR0.with([0n], f, 1n)[0]!, 0n);
-    this.injections.push({ time: this.clock.now(), what: `CR0ACK stuck for ${fields.join(', ')}` });
+    this.stuckAckTo = to;
+    this.injections.push({ time: this.clock.now(), what: `CR0ACK stuck for ${fields.join(', ')}${to === undefined ? '' : ` -> ${to}`}` });
   }
 
   /** Fault injection: a global error as the hardware would raise it (e.g. a latched CMDQ_ERR). */
@@ -665,6 +672,7 @@ export class SmmuV3 {
 
   readonly injections: { time: number; what: string }[] = [];
   private stuckAck = 0n;
+  private stuckAckTo: 0 | 1 | undefined;
 
   /** Leaves SFM: the twin's IMPLEMENTATION DEFINED recovery (a reset of the SMMU). */
   recoverFromServiceFailure(): void {

@@ -1,0 +1,644 @@
+// SPDX-License-Identifier: Apache-2.0
+// Every review concern (R1..R11) and fault scenario (S1..S22 with the S10 sub-cases) of
+// kdump-adopt-series.md section 4 as a named test, on the real hardware twin through the bus
+// port, asserting the decision, the messages and the register accesses the document predicts.
+// Where the document marks an outcome as inference [INF], the test says which choice the twin
+// makes and the option that changes it.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { CD, L1STD, STE } from '@kdump-twin/smmu-arch';
+import { crashedMachine, dmaTicker, NIC, NVME, type Crashed } from '../testing/scenario';
+import { FEAT, OPT, type KdumpPolicy } from './features';
+import type { LinuxKernel } from './kernel';
+
+const written = (c: Crashed, reg: string) => c.m.trace.of('kdump', { dir: 'write', register: reg }).map((a) => a.value);
+const adopted = (k: LinuxKernel) => (k.smmu.options & OPT.KDUMP_ADOPT) !== 0;
+const fellBack = (k: LinuxKernel) => k.log.grep('kdump: falling back to full reset').length === 1;
+
+/** Physical address of the live L1 table / linear table the crashed kernel left. */
+const strtabBase = (c: Crashed) => Number(c.m.smmu.register('STRTAB_BASE') & 0x000f_ffff_ffff_ffc0n);
+
+/** A rogue store into crashed-kernel memory (DMA or a stray CPU write before kexec). */
+function poke(c: Crashed, pa: number, v: bigint): void {
+  const w = c.m.memory.internWriter({ kind: 'device-bypass', sid: 0xfff });
+  c.m.memory.writeDword(pa, Number(v & 0xffffffffn), Number(v >> 32n), w);
+}
+
+async function kdump(c: Crashed, policy: KdumpPolicy, opts: Parameters<Crashed['m']['kdump']>[1] = {}): Promise<LinuxKernel> {
+  const k = c.m.kdump(policy, opts);
+  await k.probeSmmu();
+  return k;
+}
+
+describe('R1 (Robin/Jason): blocking everything vs established kdump practice', () => {
+  it('S1a: an ATS device with translated requests in flight fails in the status-quo window, not with adopt', async () => {
+    for (const policy of ['status-quo', 'adopt-v7'] as const) {
+      const c = await crashedMachine({ devices: [{ ...NIC, ats: true }] });
+      const nic = c.maps.get(NIC.name)!;
+      const fails: string[] = [];
+      const tick = () => {
+        const r = c.m.smmu.dma({ sid: nic.sid, address: nic.buf, write: true, ats: 'translated' }, new Uint8Array(64));
+        if (r.completion !== 'ok') fails.push(r.translations[0]!.path);
+        if (fails.length < 100) c.m.clock.after(250, 'ats', tick);
+      };
+      c.m.clock.after(250, 'ats', tick);
+      const k = await kdump(c, policy);
+      await k.probeDevice({ ...NIC, ats: true });
+      if (policy === 'status-quo') assert.ok(fails.length > 0, 'translated requests aborted while SMMUEN=0 and after the fresh abort STE');
+      else assert.deepEqual(fails, [], 'no failure until the driver resets the device');
+      fails.length = 100;
+    }
+  });
+
+  it('S1b: a corrupted configuration that still passes the structural checks is adopted (accepted risk)', async () => {
+    const c = await crashedMachine();
+    // The NIC's STE now points its CD table at garbage: structurally a valid S1 STE.
+    const l2 = Number((await c.p.smmu.hw.read64(strtabBase(c) + 8)) & 0x000f_ffff_ffff_ffc0n);
+    const ste = await c.p.smmu.hw.readWords(l2, 8);
+    poke(c, l2, STE.with(ste, 'S1ContextPtr', 0x8123_4000n)[0]!);
+    const k = await kdump(c, 'adopt-v7');
+    assert.equal(adopted(k), true);
+    assert.equal((await k.probeDevice(NIC)).deferred, true);
+  });
+});
+
+describe('R2 (Jason): memremap WB is wrong for a non-coherent SMMU', () => {
+  it('S2: FEAT_COHERENCY=0 with SMMUEN=1: warn, fall back, in-flight DMA aborted', async () => {
+    const c = await crashedMachine({ smmu: { coherent: false }, primary: { firmware: { coherent: false } } });
+    const nic = c.maps.get(NIC.name)!;
+    const t = dmaTicker(c.m, nic.sid, nic.iova, 250);
+    const k = await kdump(c, 'adopt-v7', { firmware: { coherent: false } });
+    t.stop();
+    assert.equal(k.log.grep('kdump: non-coherent SMMU unsupported; reset to block all DMAs').length, 1);
+    assert.equal(adopted(k), false);
+    assert.ok(t.ticks.some((x) => x.completion === 'abort' && x.path === 'gbpa'));
+  });
+});
+
+describe('R3 (Jason, Sashiko): the L2 guard in is_attach_deferred is dead code', () => {
+  it('S3: is_attach_deferred only runs after insert_master made the SID\'s L2 table exist', async () => {
+    const c = await crashedMachine();
+    const k = await kdump(c, 'adopt-v7');
+    const st = k.smmu.strtab;
+    assert.equal(st.kind, '2lvl');
+    if (st.kind !== '2lvl') return;
+    assert.equal(st.l2ptrs[1], undefined, 'no L2 mapped at adopt time (lazy)');
+    const p = await k.probeDevice(NIC);
+    assert.notEqual(st.l2ptrs[1], undefined);
+    assert.equal(p.deferred, true);
+  });
+});
+
+describe('R4 (Kevin): warnings, no enable-then-disable of EVTQ/PRIQ', () => {
+  it('S4: on the kdump fallback path CR0.EVTQEN/PRIQEN are never observed as 1', async () => {
+    const c = await crashedMachine({ smmu: { coherent: false }, primary: { firmware: { coherent: false } } });
+    const k = await kdump(c, 'adopt-v7', { firmware: { coherent: false } });
+    assert.ok(fellBack(k) || k.log.grep('non-coherent').length === 1);
+    for (const a of c.m.trace.of('kdump', { register: 'CR0ACK' })) assert.equal(a.value & 6n, 0n);
+    for (const v of written(c, 'CR0')) assert.equal(v & 6n, 0n);
+    assert.equal(k.log.grep('SMMU currently enabled! Resetting...').length, 1, 'the warning comes after the kdump check');
+  });
+});
+
+describe('R5 (Sashiko/Jason): READ_ONCE on L1 reads, dropped: no concurrency', () => {
+  it('S5: adoption reads the L1 table as plain memory, with no register access among the reads', async () => {
+    const c = await crashedMachine();
+    const k = await kdump(c, 'adopt-v7');
+    const acc = c.m.trace.of('kdump').map((a) => a.register);
+    const i = acc.indexOf('STRTAB_BASE');
+    assert.equal(acc[i - 1], 'STRTAB_BASE_CFG');
+    assert.equal(acc[i + 1], 'CR0', 'the next MMIO access is device_reset reading CR0');
+    assert.equal(adopted(k), true);
+  });
+});
+
+describe('R6 (Jason): no physical-address vetting in the driver (v6+)', () => {
+  it('S6a: STRTAB_BASE pointing into the kdump kernel\'s own RAM with valid geometry is accepted', async () => {
+    const c = await crashedMachine();
+    c.m.smmu.injectRegister('STRTAB_BASE', 0xe000_0000n); // the crashkernel carve-out: zeros
+    const k = await kdump(c, 'adopt-v7');
+    assert.equal(adopted(k), true, 'every L1 descriptor reads Span=0: an empty but valid table');
+    const p = await k.probeDevice(NIC);
+    assert.equal(p.deferred, false, 'unused slot: a fresh abort L2, device attached at once');
+  });
+
+  it('S6b: STRTAB_BASE = 0: memremap(0) fails [INF, twin default] and adoption falls back', async () => {
+    const c = await crashedMachine();
+    c.m.smmu.injectRegister('STRTAB_BASE', 0n);
+    const k = await kdump(c, 'adopt-v7');
+    assert.equal(fellBack(k), true);
+  });
+
+  it('S6b: STRTAB_BASE = 0 with memremapNonRam=succeed: zeros are parsed and adoption proceeds [INF]', async () => {
+    const c = await crashedMachine();
+    c.m.smmu.injectRegister('STRTAB_BASE', 0n);
+    const k = await kdump(c, 'adopt-v7', { memremapNonRam: 'succeed' });
+    assert.equal(adopted(k), true);
+  });
+});
+
+describe('R7 (Pranjal): lazy devm_memremap, cleanup, linear on 2-level hardware', () => {
+  it('S7a: a crashed linear table on 2-level hardware is adopted linear; SIDs past it get -ERANGE', async () => {
+    const c = await crashedMachine({ primary: { legacyLinearStrtab: true } });
+    c.m.smmu.injectRegister('STRTAB_BASE_CFG', 12n); // LINEAR, LOG2SIZE 12
+    const k = await kdump(c, 'adopt-v7');
+    assert.equal(adopted(k), true);
+    assert.equal(k.smmu.features & FEAT.TWO_LVL_STRTAB, 0, 'FEAT_2_LVL_STRTAB cleared to follow the crashed table');
+    assert.equal(k.smmu.strtab.kind, 'linear');
+    assert.equal((await k.probeDevice(NIC)).deferred, true);
+    assert.equal((await k.probeDevice({ name: 'far', sids: [0x1000] })).errno, 'ERANGE');
+  });
+
+  it('S7b: a 2-level table on linear-only hardware: WARN_ON, -EINVAL, fallback', async () => {
+    const c = await crashedMachine({ smmu: { sidBits: 8 }, devices: [{ name: 'x', sids: [3] }] });
+    c.m.smmu.injectRegister('STRTAB_BASE_CFG', 0x10208n); // TWO_LEVEL, SPLIT 8, LOG2SIZE 8
+    const k = await kdump(c, 'adopt-v7');
+    assert.equal(k.log.grep('WARN_ON').length, 1);
+    assert.equal(fellBack(k), true);
+    assert.equal(k.smmu.strtab.kind, 'linear');
+  });
+
+  it('S7c: devm_add_action_or_reset fails: warn, FEAT_2_LVL_STRTAB restored, fallback', async () => {
+    for (const policy of ['adopt-v7', 'adopt-v10'] as const) {
+      const c = await crashedMachine();
+      const k = await kdump(c, policy, { failDevresAction: true });
+      assert.equal(k.log.grep('kdump: failed to set up cleanup action').length, 1);
+      assert.equal(fellBack(k), true);
+      assert.ok(k.smmu.features & FEAT.TWO_LVL_STRTAB);
+      assert.equal([...k.smmu.asids.values()].filter((v) => v === 'reserved').length, 0);
+    }
+  });
+
+  it('S7d: unbind after adoption frees by the feature bit and touches no register', async () => {
+    const c = await crashedMachine();
+    const k = await kdump(c, 'adopt-v7');
+    await k.probeDevice(NIC);
+    const before = c.m.trace.all().length;
+    const r = k.smmu.unbind();
+    assert.match(r.freed, /l2ptrs and l1tab/);
+    assert.equal(c.m.trace.all().length, before);
+  });
+});
+
+describe('R8 (Pranjal): the combined IRQ in kdump', () => {
+  const combined = { firmware: { combinedIrq: true } };
+
+  it('S8a: combined line with no active GERROR: IRQ_NONE; the handler is a plain (non-threaded) one', async () => {
+    const c = await crashedMachine({ primary: combined });
+    const k = await kdump(c, 'adopt-v7', combined);
+    assert.equal(k.smmu.irqs.combined, 'plain');
+    assert.equal(await k.smmu.gerrorHandler(), 'IRQ_NONE');
+  });
+
+  it('S8b: a later GERROR.CMDQ_ERR is handled in hard-IRQ context and acknowledged', async () => {
+    const c = await crashedMachine({ primary: combined });
+    const k = await kdump(c, 'adopt-v7', combined);
+    c.m.smmu.injectGlobalError('CMDQ_ERR');
+    await k.serviceInterrupts();
+    assert.equal(k.log.grep('unexpected global error reported (0x00000001), this could be serious').length, 1);
+    assert.equal(k.log.grep(/CMDQ error \(cons 0x[0-9a-f]{8}\): No error/).length, 1);
+    assert.equal(c.m.smmu.register('GERROR'), c.m.smmu.register('GERRORN'));
+  });
+
+  it('S8c (v4/v5 variant): with v7 no EVTQ thread exists at all, so nothing can drain a disabled queue', async () => {
+    const c = await crashedMachine();
+    const k = await kdump(c, 'adopt-v7');
+    assert.equal(k.smmu.irqs.evtq, false);
+    assert.equal(written(c, 'EVENTQ_CONS').length, 0);
+  });
+});
+
+describe('R9 (Pranjal): skip all EVTQ/PRIQ register writes', () => {
+  it('S9: EVTQ and PRIQ BASE/PROD/CONS are never written and keep the crashed kernel\'s values', async () => {
+    const c = await crashedMachine();
+    const before = ['EVENTQ_BASE', 'PRIQ_BASE', 'EVENTQ_CONS', 'PRIQ_CONS'].map((r) => c.m.smmu.register(r));
+    for (const policy of ['adopt-v7', 'adopt-v10'] as const) {
+      await kdump(c, policy);
+      for (const r of ['EVENTQ_BASE', 'EVENTQ_PROD', 'EVENTQ_CONS', 'PRIQ_BASE', 'PRIQ_PROD', 'PRIQ_CONS']) assert.deepEqual(written(c, r), [], r);
+      assert.deepEqual(['EVENTQ_BASE', 'PRIQ_BASE', 'EVENTQ_CONS', 'PRIQ_CONS'].map((r) => c.m.smmu.register(r)), before);
+    }
+  });
+});
+
+describe('R10 (Mostafa): errors, corrupted structures, TLB state, firmware', () => {
+  it('S10a: a corrupted crashed page table faults one adopted stream silently: no record, no GERROR', async () => {
+    const c = await crashedMachine();
+    const nvme = c.maps.get(NVME.name)!;
+    // The crashed kernel's NVMe leaf PTE is scribbled before kexec.
+    poke(c, await leafPte(c, NVME.name, nvme.iova), 0n);
+    const k = await kdump(c, 'adopt-v7');
+    await k.probeDevice(NIC);
+    await k.probeDevice(NVME);
+    const events = c.m.smmu.counters.eventsWritten;
+    const gerror = c.m.smmu.register('GERROR');
+    const r = c.m.smmu.dma({ sid: nvme.sid, address: nvme.iova, write: true }, new Uint8Array(8));
+    assert.equal(r.completion, 'abort');
+    assert.equal(r.translations[0]!.event, 'F_TRANSLATION');
+    assert.equal(r.translations[0]!.recorded, false, 'EVTQ disabled: the record is discarded');
+    assert.equal(c.m.smmu.counters.eventsWritten, events);
+    assert.equal(c.m.smmu.register('GERROR'), gerror);
+    const nic = c.maps.get(NIC.name)!;
+    assert.equal(c.m.smmu.dma({ sid: nic.sid, address: nic.iova, write: true }, new Uint8Array(8)).completion, 'ok', 'other streams unaffected');
+  });
+
+  it('S10b: live streams see PCIe aborts under the status quo and none under adopt (the RAS trigger)', async () => {
+    const aborts: Record<string, number> = {};
+    for (const policy of ['status-quo', 'adopt-v7'] as const) {
+      const c = await crashedMachine();
+      const nic = c.maps.get(NIC.name)!;
+      const t = dmaTicker(c.m, nic.sid, nic.iova, 250);
+      const k = await kdump(c, policy);
+      await k.probeDevice(NIC);
+      t.stop();
+      aborts[policy] = t.ticks.filter((x) => x.completion !== 'ok').length;
+    }
+    assert.ok(aborts['status-quo']! > 0);
+    assert.equal(aborts['adopt-v7'], 0);
+  });
+
+  describe('S10c: geometry fuzz, each with its message, then fallback', () => {
+    const cases: [string, bigint, string, KdumpPolicy[]][] = [
+      ['FMT=2', 0x20210n, 'kdump: invalid STRTAB format 2', ['adopt-v7']],
+      ['FMT=3', 0x30210n, 'kdump: invalid STRTAB format 3', ['adopt-v7']],
+      ['2-level LOG2SIZE < SPLIT', 0x10206n, 'kdump: log2size 6 out of range [8, 16]', ['adopt-v7']],
+      ['2-level LOG2SIZE > sid_bits', 0x10211n, 'kdump: log2size 17 out of range [8, 16]', ['adopt-v7']],
+      ['SPLIT != 8', 0x10190n, 'kdump: unsupported STRTAB_SPLIT 6 (expected 8)', ['adopt-v7']],
+      ['linear LOG2SIZE above the cap', 0x0001an, 'kdump: unsupported log2size 26 (> 25)', ['adopt-v7']],
+      ['v10: LOG2SIZE above the cap (linear)', 0x00011n, 'unsupported log2size 17 (> 16)', ['adopt-v10']],
+    ];
+    for (const [name, cfg, msg, policies] of cases) {
+      for (const policy of policies) {
+        it(`${name} (${policy}): "${msg}"`, async () => {
+          const c = await crashedMachine();
+          c.m.smmu.injectRegister('STRTAB_BASE_CFG', cfg);
+          const k = await kdump(c, policy);
+          assert.equal(k.log.grep(msg).length, 1, k.log.format(true));
+          assert.equal(fellBack(k), true);
+          assert.equal(adopted(k), false);
+        });
+      }
+    }
+
+    it('v10: a misaligned L1 table base: "unaligned l1 stream table base"', async () => {
+      const c = await crashedMachine();
+      c.m.smmu.injectRegister('STRTAB_BASE', c.m.smmu.register('STRTAB_BASE') + 0x40n);
+      const k = await kdump(c, 'adopt-v10');
+      assert.equal(k.log.grep(/^unaligned l1 stream table base 0x[0-9a-f]+$/).length, 1);
+      assert.equal(fellBack(k), true);
+      const c7 = await crashedMachine();
+      c7.m.smmu.injectRegister('STRTAB_BASE', c7.m.smmu.register('STRTAB_BASE') + 0x40n);
+      assert.equal(adopted(await kdump(c7, 'adopt-v7')), true, 'v7 has no alignment check');
+    });
+  });
+
+  describe('S10d: L1 descriptor fuzz at adopt time', () => {
+    it('SPAN not in {0, 9}: "L1[i] unsupported span", fallback (v7 and v10)', async () => {
+      for (const policy of ['adopt-v7', 'adopt-v10'] as const) {
+        const c = await crashedMachine();
+        const at = strtabBase(c) + 8;
+        poke(c, at, ((await c.p.smmu.hw.read64(at)) & ~0x1fn) | 4n);
+        const k = await kdump(c, policy);
+        assert.equal(k.log.grep(/L1\[1\] unsupported span 4 \(vs 9\)/).length, 1);
+        assert.equal(fellBack(k), true);
+      }
+    });
+
+    it('SPAN=9, L2Ptr=0: v7 skips the slot (a fresh L2 later lands in the live L1); v10 falls back', async () => {
+      const c = await crashedMachine();
+      poke(c, strtabBase(c) + 8, 9n);
+      const k = await kdump(c, 'adopt-v7');
+      assert.equal(adopted(k), true);
+      const p = await k.probeDevice(NIC);
+      assert.equal(p.deferred, false, 'a fresh all-abort L2 was allocated for bus 1');
+      const l1 = await k.smmu.hw.read64(strtabBase(c) + 8);
+      assert.equal(Number(L1STD.get([l1], 'Span')), 9);
+      assert.ok(Number(l1 & 0x000f_ffff_ffff_ffc0n) >= 0xe000_0000, 'the L2 lives in the crashkernel carve-out');
+      const c10 = await crashedMachine();
+      poke(c10, strtabBase(c10) + 8, 9n);
+      const k10 = await kdump(c10, 'adopt-v10');
+      assert.equal(k10.log.grep('L1[1] bad l2 table base 0x0').length, 1);
+      assert.equal(fellBack(k10), true);
+    });
+
+    it('SPAN=9, L2Ptr not 16 KiB aligned: v7 accepts, v10 falls back', async () => {
+      const mk = async (policy: KdumpPolicy) => {
+        const c = await crashedMachine();
+        const at = strtabBase(c) + 8;
+        poke(c, at, (await c.p.smmu.hw.read64(at)) + 0x40n);
+        return kdump(c, policy);
+      };
+      assert.equal(adopted(await mk('adopt-v7')), true);
+      const k10 = await mk('adopt-v10');
+      assert.equal(k10.log.grep(/L1\[1\] bad l2 table base 0x[0-9a-f]+40/).length, 1);
+      assert.equal(fellBack(k10), true);
+    });
+  });
+
+  describe('S10e: live corruption of L1[i] after adoption, before a device on bus i probes', () => {
+    it('SPAN changed to 5: that device\'s probe fails with -EINVAL and "span 5 changed since adopt"; others fine', async () => {
+      const c = await crashedMachine();
+      const k = await kdump(c, 'adopt-v7');
+      const at = strtabBase(c) + 8;
+      poke(c, at, ((await k.smmu.hw.read64(at)) & ~0x1fn) | 5n);
+      const p = await k.probeDevice(NIC);
+      assert.equal(p.errno, 'EINVAL');
+      assert.equal(k.log.grep('kdump: L1[1] span 5 changed since adopt (was 9)').length, 1);
+      assert.equal((await k.probeDevice(NVME)).deferred, true);
+      assert.equal(c.m.smmu.register('CR0ACK') & 1n, 1n, 'the SMMU stays enabled');
+    });
+
+    it('SPAN changed to 0: a fresh abort L2 is allocated and written, the device attached normally', async () => {
+      const c = await crashedMachine();
+      const k = await kdump(c, 'adopt-v7');
+      poke(c, strtabBase(c) + 8, 0n);
+      const p = await k.probeDevice(NIC);
+      assert.equal(p.deferred, false);
+      assert.equal(p.grouped, true);
+    });
+
+    it('v10: L2Ptr changed to 0: "bad l2 table base", device probe fails', async () => {
+      const c = await crashedMachine();
+      const k = await kdump(c, 'adopt-v10');
+      poke(c, strtabBase(c) + 8, 9n);
+      const p = await k.probeDevice(NIC);
+      assert.equal(p.errno, 'EINVAL');
+      assert.equal(k.log.grep('L1[1] bad l2 table base 0x0').length, 1);
+    });
+  });
+
+  it('S10f: an STE with V=1 and reserved Config 1..3: v7 defers the device; v10\'s scan tosses the adoption', async () => {
+    for (const policy of ['adopt-v7', 'adopt-v10'] as const) {
+      const c = await crashedMachine();
+      const l2 = Number((await c.p.smmu.hw.read64(strtabBase(c) + 8)) & 0x000f_ffff_ffff_ffc0n);
+      poke(c, l2, STE.build({ V: 1, Config: 2 })[0]!);
+      const k = await kdump(c, policy);
+      if (policy === 'adopt-v7') {
+        assert.equal((await k.probeDevice(NIC)).deferred, true, 'Config != abort defers');
+        const r = c.m.smmu.dma({ sid: NIC.sids[0]!, address: 0x1000, write: true }, new Uint8Array(4));
+        assert.equal(r.completion, 'abort', 'the hardware aborts a reserved Config silently [INF]');
+      } else {
+        assert.equal(k.log.grep('kdump: failed to reserve in-use ASIDs/VMIDs').length, 1);
+        assert.equal(fellBack(k), true);
+      }
+    }
+  });
+
+  it('S10g (v10): a valid CD with ASID 0 makes the reservation scan toss the adoption', async () => {
+    const c = await crashedMachine();
+    const l2 = Number((await c.p.smmu.hw.read64(strtabBase(c) + 8)) & 0x000f_ffff_ffff_ffc0n);
+    const ste = await c.p.smmu.hw.readWords(l2, 8);
+    const cdPa = Number(STE.get(ste, 'S1ContextPtr'));
+    const cd = await c.p.smmu.hw.readWords(cdPa, 8);
+    poke(c, cdPa, CD.with(cd, 'ASID', 0n)[0]!);
+    const k = await kdump(c, 'adopt-v10');
+    assert.equal(k.log.grep('kdump: failed to reserve in-use ASIDs/VMIDs').length, 1);
+    assert.equal(fellBack(k), true);
+    assert.equal(adopted(await kdump(await crashedMachineWithCd0(), 'adopt-v7')), true, 'v7 never reads CDs');
+  });
+
+  it('S10h (v7): the kdump kernel reuses a crashed ASID; the new domain hits the crashed translation', async () => {
+    const c = await crashedMachine();
+    const nvme = c.maps.get(NVME.name)!;
+    const t = dmaTicker(c.m, nvme.sid, nvme.iova, 250, 40);
+    const k = await kdump(c, 'adopt-v7');
+    await k.probeDevice(NVME);
+    await k.probeDevice({ name: 'gpu', sids: [0x300] });
+    c.m.clock.advance(20_000);
+    t.stop();
+    // The NVMe's crashed domain had ASID 2; the GPU's new domain gets ASID 1, the NIC's crashed one.
+    const gpu = k.domains.domainOf(k.master('gpu')!)!;
+    assert.equal(gpu.asid, 1);
+    const nic = c.maps.get(NIC.name)!;
+    c.m.smmu.dma({ sid: nic.sid, address: nic.iova, write: true }, new Uint8Array(4)); // the NIC still DMAs (adopted STE)
+    const r = c.m.smmu.dma({ sid: 0x300, address: nic.iova, write: true }, new Uint8Array(4));
+    assert.equal(r.completion, 'ok', 'the GPU translated an IOVA it never mapped');
+    assert.equal(r.translations[0]!.pa, nic.buf, 'into the crashed NIC buffer');
+  });
+
+  it('S10i (v10): the crashed ASIDs are reserved, the new domain gets a clean one, no alias', async () => {
+    const c = await crashedMachine();
+    const k = await kdump(c, 'adopt-v10');
+    assert.deepEqual([...k.smmu.asids.entries()].filter(([, v]) => v === 'reserved').map(([a]) => a).sort(), [1, 2]);
+    await k.probeDevice({ name: 'gpu', sids: [0x300] });
+    assert.equal(k.domains.domainOf(k.master('gpu')!)!.asid, 3);
+    const nic = c.maps.get(NIC.name)!;
+    c.m.smmu.dma({ sid: nic.sid, address: nic.iova, write: true }, new Uint8Array(4));
+    assert.equal(c.m.smmu.dma({ sid: 0x300, address: nic.iova, write: true }, new Uint8Array(4)).completion, 'abort');
+  });
+
+  it('S10j: after device_reset CFGI_ALL and TLBI_NSNH_ALL (and TLBI_EL2_ALL with Hyp) ran; caches refill from the adopted tables', async () => {
+    const c = await crashedMachine();
+    const nic = c.maps.get(NIC.name)!;
+    c.m.smmu.dma({ sid: nic.sid, address: nic.iova, write: true }, new Uint8Array(4));
+    assert.ok(c.m.smmu.cacheStats().ste.size > 0);
+    c.m.clock.advance(1_000); // the crashed kernel's last PREFETCH_CONFIG is consumed first
+    const consumed = c.m.smmu.counters.commandsConsumed;
+    await kdump(c, 'adopt-v7');
+    assert.equal(c.m.smmu.counters.commandsConsumed - consumed, 6, 'CFGI_ALL, TLBI_EL2_ALL, TLBI_NSNH_ALL, each with a CMD_SYNC');
+    assert.equal(c.m.smmu.cacheStats().ste.size, 0);
+    assert.equal(c.m.smmu.cacheStats().tlb.size, 0);
+    const r = c.m.smmu.dma({ sid: nic.sid, address: nic.iova, write: true }, new Uint8Array(4));
+    assert.equal(r.translations[0]!.steCached, false);
+    assert.equal(r.translations[0]!.pa, nic.buf);
+  });
+
+  it('S10k (v10): reservations are per SMMU: two SMMUs seeing the same ASID both adopt', async () => {
+    const a = await crashedMachine();
+    const b = await crashedMachine();
+    const ka = await kdump(a, 'adopt-v10');
+    const kb = await kdump(b, 'adopt-v10');
+    assert.equal(adopted(ka) && adopted(kb), true);
+    assert.equal(ka.smmu.asids.get(1), 'reserved');
+    assert.equal(kb.smmu.asids.get(1), 'reserved');
+  });
+
+  it('S10l: no OS participant for AER in the kdump window: the aborts reach the device only, nothing reaches the kernel', async () => {
+    const c = await crashedMachine();
+    const nic = c.maps.get(NIC.name)!;
+    const t = dmaTicker(c.m, nic.sid, nic.iova, 250);
+    const irqs: string[] = [];
+    c.m.smmu.onInterrupt((e) => irqs.push(e.source));
+    await kdump(c, 'status-quo');
+    t.stop();
+    assert.ok(t.ticks.some((x) => x.completion === 'abort'));
+    assert.ok(!irqs.includes('EVENTQ'), 'no event interrupt: the platform RAS policy alone decides (libs/endpoint)');
+  });
+});
+
+describe('R11 (Kevin/Jason): cosmetic changes only', () => {
+  it('v7 and v10 make the same decision and the same register writes for a healthy crash (bar documented deltas)', async () => {
+    const w: Record<string, string[]> = {};
+    for (const policy of ['adopt-v7', 'adopt-v10'] as const) {
+      const c = await crashedMachine();
+      const k = await kdump(c, policy);
+      assert.equal(adopted(k), true);
+      w[policy] = c.m.trace.of('kdump', { dir: 'write' }).map((a) => a.register).filter((r) => !r.startsWith('PRIQ_IRQ'));
+    }
+    assert.deepEqual(w['adopt-v7'], w['adopt-v10'], 'only PRIQ MSI setup differs (FEAT_PRI cleared in v10)');
+  });
+});
+
+describe('code-path scenarios S11..S22', () => {
+  it('S11: SMMUEN=0 at kdump probe: no adoption, no warning, no GBPA write, fresh tables', async () => {
+    const c = await crashedMachine();
+    c.m.smmu.injectRegister('CR0', 0n);
+    const k = await kdump(c, 'adopt-v7');
+    assert.equal(adopted(k), false);
+    assert.equal(k.log.grep('kdump:').length, 0);
+    assert.equal(k.log.grep('SMMU currently enabled').length, 0);
+    assert.deepEqual(written(c, 'GBPA'), []);
+    assert.equal(k.smmu.strtab.kind === 'none' ? false : k.smmu.strtab.adopted, false);
+  });
+
+  it('S12: SFM active: "must reset", status-quo reset, GERRORN <- GERROR in kdump', async () => {
+    const c = await crashedMachine();
+    c.m.smmu.injectServiceFailure();
+    const k = await kdump(c, 'adopt-v7');
+    assert.equal(k.log.grep('kdump: SMMU in Service Failure Mode, must reset').length, 1);
+    assert.equal(adopted(k), false);
+    assert.equal(written(c, 'GBPA').length, 1);
+    assert.deepEqual(written(c, 'GERRORN'), [c.m.smmu.register('GERROR')]);
+    // The twin's SFM persists until an SMMU reset, so the reset's commands time out [INF].
+    assert.ok(k.log.grep('CMD_SYNC timeout').length > 0);
+  });
+
+  it('S13: a latched CMDQ_ERR is acked before CMDQ enable with the series; mainline halts on it', async () => {
+    for (const policy of ['adopt-v7', 'status-quo'] as const) {
+      const c = await crashedMachine();
+      c.m.smmu.injectGlobalError('CMDQ_ERR');
+      const k = await kdump(c, policy);
+      const timeouts = k.log.grep('CMD_SYNC timeout').length;
+      if (policy === 'adopt-v7') assert.equal(timeouts, 0);
+      else assert.ok(timeouts >= 1, 'CFGI_ALL never completes');
+    }
+  });
+
+  it('S14: CMDQ enable times out in adopt mode: "failed to enable command queue", device_disable, DMA follows GBPA', async () => {
+    const c = await crashedMachine();
+    const nic = c.maps.get(NIC.name)!;
+    c.m.smmu.injectStuckAck(['CMDQEN'], 1);
+    const k = await kdump(c, 'adopt-v7');
+    assert.equal(k.probeResult?.ok, false);
+    assert.equal(k.log.grep('failed to enable command queue').length, 1);
+    assert.equal(c.m.smmu.register('CR0ACK') & 1n, 0n, 'SMMUEN dropped');
+    const r = c.m.smmu.dma({ sid: nic.sid, address: nic.iova, write: true }, new Uint8Array(8));
+    assert.equal(r.translations[0]!.path, 'gbpa');
+    assert.equal(r.completion, 'ok', 'GBPA was never set to abort in adopt mode: the worst case, bypass');
+  });
+
+  it('S15: memremap fails at adopt time: -ENOMEM, fallback with no specific message', async () => {
+    const c = await crashedMachine();
+    c.m.smmu.injectRegister('STRTAB_BASE', 0x4000_0000n); // the unbacked low hole
+    const k = await kdump(c, 'adopt-v7');
+    assert.equal(fellBack(k), true);
+    assert.equal(k.log.all().filter((l) => l.level === 'err').length, 0);
+  });
+
+  it('S16: a crashed CR0.ATSCHK=0 stays 0 with adopt; the status quo sets it when FEAT_ATS', async () => {
+    for (const policy of ['adopt-v7', 'adopt-v10', 'status-quo'] as const) {
+      const c = await crashedMachine();
+      c.m.smmu.injectRegister('CR0', 0xdn);
+      await kdump(c, policy);
+      const atschk = (c.m.smmu.register('CR0ACK') & 16n) !== 0n;
+      assert.equal(atschk, policy === 'status-quo', policy);
+    }
+  });
+
+  it('S17: RMR SIDs: a translating adopted STE is left alone and deferred; an abort one stays abort', async () => {
+    const fw = { firmware: { rmrSids: [0x300, 0x301] } };
+    const c = await crashedMachine({ primary: fw, devices: [NIC, { name: 'bmc', sids: [0x300] }] });
+    const k = await kdump(c, 'adopt-v7', fw);
+    const steOf = async (sid: number) => Number(STE.get([await k.smmu.hw.read64(k.smmu.stePa(sid) ?? 0)], 'Config'));
+    assert.equal((await k.probeDevice({ name: 'bmc', sids: [0x300] })).deferred, true);
+    assert.equal(await steOf(0x300), 5, 'still the crashed S1 STE, not bypass');
+    assert.equal(await steOf(0x301), 4, 'the crashed kernel\'s RMR bypass STE is untouched too');
+    // An RMR SID the crashed kernel left aborting: adoption installs no bypass STE (v7 patch 6),
+    // whereas the fallback's fresh table gets one. (Its later default domain takes the RMR
+    // direct mappings from the reserved regions, which the twin does not model yet.)
+    for (const [policy, cfg] of [
+      ['adopt-v7', 0],
+      ['status-quo', 4],
+    ] as const) {
+      const f = await crashedMachine({ primary: { firmware: { rmrSids: [] } } });
+      const kf = await kdump(f, policy, fw);
+      await kf.smmu.initSidStrtab(0x301);
+      assert.equal(Number(STE.get([await kf.smmu.hw.read64(kf.smmu.stePa(0x301)!)], 'Config')), cfg, policy);
+    }
+  });
+
+  it('S18: a device with two SIDs, one abort STE and one S2 STE, is deferred', async () => {
+    const c = await crashedMachine({ devices: [] });
+    await c.p.probeDevice({ name: 'vf', sids: [0x401] }, 's2');
+    c.m.crash();
+    const k = await kdump(c, 'adopt-v7');
+    const p = await k.probeDevice({ name: 'dual', sids: [0x400, 0x401] });
+    assert.equal(p.deferred, true);
+  });
+
+  it('S19: a SID beyond the adopted range gets -ERANGE; its DMA is rejected by the enabled SMMU [INF]', async () => {
+    const c = await crashedMachine({ primary: { legacyLinearStrtab: true }, devices: [{ name: 'lo', sids: [0x10] }] });
+    c.m.smmu.injectRegister('STRTAB_BASE_CFG', 8n); // LINEAR, 256 STEs
+    const k = await kdump(c, 'adopt-v7');
+    const p = await k.probeDevice({ name: 'hi', sids: [0x900] });
+    assert.deepEqual([p.grouped, p.errno], [false, 'ERANGE']);
+    const r = c.m.smmu.dma({ sid: 0x900, address: 0x1000, write: true }, new Uint8Array(4));
+    assert.equal(r.completion, 'abort');
+    assert.equal(r.translations[0]!.event, 'C_BAD_STREAMID');
+  });
+
+  it('S20: a device on an unused L1 slot: fresh abort L2, one 64-bit L1 store, not deferred, attached', async () => {
+    const c = await crashedMachine();
+    const k = await kdump(c, 'adopt-v7');
+    const p = await k.probeDevice({ name: 'new', sids: [0x500] });
+    assert.deepEqual([p.deferred, p.grouped, p.domain !== undefined], [false, true, true]);
+    const rec = c.m.memory.lastWriteAt(strtabBase(c) + 8 * 5)!;
+    assert.deepEqual([rec.length, rec.writer.kind, rec.epoch], [8, 'kdump-cpu', 'kdump']);
+  });
+
+  it('S21: a later SFM in kdump: "device has entered Service Failure Mode!" and device_disable', async () => {
+    const c = await crashedMachine();
+    const k = await kdump(c, 'adopt-v7');
+    c.m.smmu.injectServiceFailure();
+    await k.serviceInterrupts();
+    assert.equal(k.log.grep('device has entered Service Failure Mode!').length, 1);
+    assert.equal(c.m.smmu.register('CR0') & 1n, 0n);
+  });
+
+  it('S22: a live device without a kdump driver never attaches: its STE and DMA into crashed memory stay; v10 keeps its IDs', async () => {
+    const c = await crashedMachine();
+    const nic = c.maps.get(NIC.name)!;
+    const k = await kdump(c, 'adopt-v10');
+    await k.probeDevice(NIC);
+    c.m.clock.advance(1_000_000_000);
+    const r = c.m.smmu.dma({ sid: nic.sid, address: nic.iova, write: true }, new Uint8Array(4));
+    assert.equal(r.translations[0]!.pa, nic.buf);
+    assert.equal(k.master(NIC.name)!.attachDeferred, true);
+    assert.equal(k.smmu.asids.get(1), 'reserved');
+  });
+});
+
+// Helpers -------------------------------------------------------------------------------------
+
+/** The leaf PTE address of `iova` in the crashed kernel's domain of `dev` (the kernel's own walk). */
+async function leafPte(c: Crashed, dev: string, iova: number): Promise<number> {
+  const pt = c.p.domains.domainOf(c.p.master(dev)!)!.pgtable!;
+  let table = pt.root;
+  for (let level = pt.startLevel; level <= 3; level++) {
+    const shift = 12 + 9 * (3 - level);
+    const at = table + 8 * (Math.floor(iova / 2 ** shift) % 512);
+    const d = await c.p.smmu.hw.read64(at);
+    if (level === 3) return at;
+    table = Number(d & 0x0000_ffff_ffff_f000n);
+  }
+  throw new Error('unreachable');
+}
+
+async function crashedMachineWithCd0(): Promise<Crashed> {
+  const c = await crashedMachine();
+  const l2 = Number((await c.p.smmu.hw.read64(strtabBase(c) + 8)) & 0x000f_ffff_ffff_ffc0n);
+  const ste = await c.p.smmu.hw.readWords(l2, 8);
+  const cdPa = Number(STE.get(ste, 'S1ContextPtr'));
+  poke(c, cdPa, CD.with(await c.p.smmu.hw.readWords(cdPa, 8), 'ASID', 0n)[0]!);
+  return c;
+}
+
