@@ -44,6 +44,8 @@ export interface DriverOptions {
    * 'succeed' parses whatever reads back (zeros from an unbacked hole).
    */
   readonly memremapNonRam?: 'fail' | 'succeed';
+  /** The CPU page size (CONFIG_ARM64_*K_PAGES): io-pgtable uses it as the granule when the SMMU supports it. */
+  readonly pageSize?: 4096 | 16384 | 65536;
   /** A kernel predating 2-level stream tables (S7a's crashed kernel): always linear. */
   readonly legacyLinearStrtab?: boolean;
   /** Fault injection (S7c): devm_add_action_or_reset fails with -ENOMEM after adoption. */

@@ -5,7 +5,7 @@
 // allocator; map, and unmap with the TLB and ATC invalidations Linux issues.
 
 import { CD_L1 } from '@kdump-twin/smmu-arch';
-import { cdUsed, makeAbortSte, makeBypassSte, makeCdtableSte, makeS1Cd, makeS2Ste, writeEntry } from './entry';
+import { cdUsed, makeAbortSte, makeBypassSte, makeCdtableSte, makeNestedSte, makeS1Cd, makeS2Ste, writeEntry, type GuestSte } from './entry';
 import { FEAT } from './features';
 import { KernelError } from './hw';
 import { ArmSmmuDevice, type Master } from './device';
@@ -97,9 +97,11 @@ export class DomainOps {
     throw new KernelError('ENOSPC', 'no free VMID');
   }
 
-  /** The granule io-pgtable picks: the CPU's 4K page size when supported, else the smallest. */
+  /** The granule io-pgtable picks: the CPU page size when the SMMU supports it, else the smallest. */
   private granule(): '4k' | '16k' | '64k' {
     const b = this.smmu.pgsizeBitmap;
+    const want = this.smmu.opts.pageSize ?? 4096;
+    if (b & want) return want === 4096 ? '4k' : want === 16384 ? '16k' : '64k';
     return b & 0x1000 ? '4k' : b & 0x4000 ? '16k' : '64k';
   }
 
@@ -227,6 +229,24 @@ export class DomainOps {
     d.masters.add(m);
     this.domains.set(m, d);
     m.domain = d.name;
+    m.attachDeferred = false;
+  }
+
+  /**
+   * A nested domain (iommufd, newer mainline arm_smmu_make_nested_cd_table_ste): the guest's
+   * stage-1 STE fields (CD table in IPA space) over the S2 parent's translation.
+   */
+  async attachNested(m: Master, s2: Domain, guest: GuestSte): Promise<void> {
+    if (s2.type !== 's2') throw new KernelError('EINVAL', 'a nested domain needs a stage-2 parent');
+    if (!(this.smmu.features & FEAT.TRANS_S1 && this.smmu.features & FEAT.TRANS_S2)) throw new KernelError('EINVAL', 'nesting needs both stages');
+    await this.finalise(s2);
+    const pt = s2.pgtable!;
+    const target = makeNestedSte(this.smmu.steFeatures, { vmid: s2.vmid!, vtcr: pt.vtcr(), vttbr: BigInt(pt.root) }, guest, { ats: this.atsEnabled(m), stallEnabled: m.stallEnabled });
+    for (const sid of m.sids) await this.smmu.writeSte(m, sid, target);
+    this.domains.get(m)?.masters.delete(m);
+    s2.masters.add(m);
+    this.domains.set(m, s2);
+    m.domain = `nested-${s2.name}`;
     m.attachDeferred = false;
   }
 

@@ -137,6 +137,33 @@ export function makeS2Ste(f: SteFeatures, s2: { vmid: number; vtcr: Vtcr; vttbr:
   });
 }
 
+/** The stage-1 fields a guest may set in its STE (iommufd vSTE: V, Config, S1Fmt/ContextPtr/CDMax, S1DSS/CIR/COR/CSH/STALLD, EATS). */
+export interface GuestSte {
+  readonly s1ContextPtr: number | bigint;
+  readonly s1cdmax: number;
+  readonly s1fmt: 'LINEAR' | 'L2_64K';
+  readonly s1dss?: 'TERMINATE' | 'BYPASS' | 'SSID0';
+}
+
+/**
+ * arm_smmu_make_nested_cd_table_ste (newer mainline): the S2 parent's STE with Config=nested and
+ * the guest's stage-1 fields merged in. The event-merge hint (MEV) newer kernels add is left
+ * out: Linux 6.12's used-bit masks, which this writer reproduces, do not cover it.
+ */
+export function makeNestedSte(f: SteFeatures, s2: { vmid: number; vtcr: Vtcr; vttbr: bigint }, guest: GuestSte, o: { ats: boolean; stallEnabled?: boolean }): bigint[] {
+  let w = makeS2Ste(f, s2, o);
+  w = STE.with(w, 'Config', 7n);
+  w = STE.with(w, 'S1Fmt', guest.s1fmt === 'LINEAR' ? 0n : 2n);
+  w = STE.with(w, 'S1ContextPtr', BigInt(guest.s1ContextPtr) & fieldMask(STE, 'S1ContextPtr').mask);
+  w = STE.with(w, 'S1CDMax', BigInt(guest.s1cdmax & 0x1f));
+  w = STE.with(w, 'S1DSS', BigInt({ TERMINATE: 0, BYPASS: 1, SSID0: 2 }[guest.s1dss ?? 'SSID0']));
+  w = STE.with(w, 'S1CIR', 1n);
+  w = STE.with(w, 'S1COR', 1n);
+  w = STE.with(w, 'S1CSH', 3n);
+  if (f.stalls && !o.stallEnabled) w = STE.with(w, 'S1STALLD', 1n);
+  return w;
+}
+
 export interface Tcr {
   readonly tsz: number;
   readonly tg: number;
