@@ -45,6 +45,18 @@ process.stdout.write(hw.stdout);
 process.stderr.write(hw.stderr);
 if (hw.status !== 0) failed++;
 
+// The driver model: the same crash under every kdump policy.
+console.log('\n# The kdump kernel\'s arm-smmu-v3 probe under each policy, NIC mid-DMA across the panic');
+console.log('$ node tools/demo/kdump-demo.ts');
+const kd = spawnSync(process.execPath, ['--conditions=kdump-twin-source', '-r', '@swc-node/register', join(root, 'tools/demo/kdump-demo.ts')], {
+  cwd: root,
+  encoding: 'utf8',
+  env: { ...process.env, SWC_NODE_PROJECT: join(root, 'tsconfig.base.json') },
+});
+process.stdout.write(kd.stdout);
+process.stderr.write(kd.stderr);
+if (kd.status !== 0) failed++;
+
 if (failed) {
   console.error(`\ndemo: ${failed} command(s) failed`);
   process.exit(1);

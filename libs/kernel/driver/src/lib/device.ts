@@ -168,10 +168,8 @@ export class ArmSmmuDevice {
 
   /** The whole probe: hw_probe, init_structures, RMR bypass, device_reset. */
   async probe(): Promise<ProbeOutcome> {
-    if (this.policy === 'no-smmu-driver') {
-      this.dev('info', 'no arm-smmu-v3 driver in this kernel: the SMMU is left as the crashed kernel left it');
-      return { ok: true };
-    }
+    // A kernel without the driver prints nothing and touches nothing.
+    if (this.policy === 'no-smmu-driver') return { ok: true };
     try {
       await this.hwProbe();
       await this.initStructures();
