@@ -193,8 +193,8 @@ export class ArmSmmuDevice {
 
   async hwProbe(): Promise<void> {
     const coherent = this.fw.coherent;
-    if (this.series === 'v10') this.features |= FEAT.EVTQ; // series v10: set unconditionally first
-    else this.features |= FEAT.EVTQ; // mainline and v7 always have the event queue
+    // The event queue always exists (series v10 makes that FEAT_EVTQ, set unconditionally first).
+    this.features |= FEAT.EVTQ;
     let reg = await this.hw.readl('IDR0');
     const f0 = (n: string) => Hw.field('IDR0', reg, n);
     if (f0('ST_LEVEL') === 1) this.features |= FEAT.TWO_LVL_STRTAB;
@@ -867,7 +867,8 @@ export class ArmSmmuDevice {
     }
     const series = this.kdump && this.series !== undefined;
     if (this.fw.combinedIrq) {
-      this.irqs.combined = series ? 'plain' : 'threaded';
+      // v7: a plain handler in kdump; v10: always threaded, the thread gated by FEAT_EVTQ/PRI.
+      this.irqs.combined = series && this.series === 'v7' ? 'plain' : 'threaded';
     } else {
       await this.setupMsis();
       this.irqs.gerror = true;
@@ -979,7 +980,7 @@ export class ArmSmmuDevice {
     if (this.irqs.combined) {
       // arm_smmu_combined_irq_handler: gerror first; in kdump with the series, no thread.
       await this.gerrorHandler();
-      if (this.irqs.combined === 'threaded') await this.evtqThread();
+      if (this.irqs.combined === 'threaded' && this.features & (FEAT.EVTQ | FEAT.PRI)) await this.evtqThread();
       return;
     }
     if (e.source === 'GERROR' && this.irqs.gerror) await this.gerrorHandler();

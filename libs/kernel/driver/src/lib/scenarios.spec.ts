@@ -183,11 +183,17 @@ describe('R7 (Pranjal): lazy devm_memremap, cleanup, linear on 2-level hardware'
 describe('R8 (Pranjal): the combined IRQ in kdump', () => {
   const combined = { firmware: { combinedIrq: true } };
 
-  it('S8a: combined line with no active GERROR: IRQ_NONE; the handler is a plain (non-threaded) one', async () => {
-    const c = await crashedMachine({ primary: combined });
-    const k = await kdump(c, 'adopt-v7', combined);
-    assert.equal(k.smmu.irqs.combined, 'plain');
-    assert.equal(await k.smmu.gerrorHandler(), 'IRQ_NONE');
+  it('S8a: combined line with no active GERROR: IRQ_NONE; v7 requests a plain handler, v10 a threaded one whose thread never runs', async () => {
+    for (const [policy, kind] of [
+      ['adopt-v7', 'plain'],
+      ['adopt-v10', 'threaded'],
+    ] as const) {
+      const c = await crashedMachine({ primary: combined });
+      const k = await kdump(c, policy, combined);
+      assert.equal(k.smmu.irqs.combined, kind);
+      assert.equal(await k.smmu.gerrorHandler(), 'IRQ_NONE');
+      assert.equal(k.smmu.features & (FEAT.EVTQ | FEAT.PRI), policy === 'adopt-v10' ? 0 : FEAT.EVTQ | FEAT.PRI, 'v10 clears FEAT_EVTQ and FEAT_PRI in kdump');
+    }
   });
 
   it('S8b: a later GERROR.CMDQ_ERR is handled in hard-IRQ context and acknowledged', async () => {
