@@ -5,10 +5,10 @@ import { CMD, COMMANDS, commandForOpcode } from './commands';
 import { DESCRIPTORS } from './descriptors';
 import { EVENTS, EVT, eventForId } from './events';
 import { type Decoded, Layout } from './layout';
-import { REGISTERS, RegisterLayout } from './registers';
+import { GATOS_PAR_FAULT, REGISTERS, RegisterLayout } from './registers';
 import { CD, CD_L1, L1STD, STE } from './tables';
 
-export const STRUCTURES: readonly Layout[] = [STE, CD, L1STD, CD_L1, EVT, ...EVENTS, CMD, ...COMMANDS, ...DESCRIPTORS];
+export const STRUCTURES: readonly Layout[] = [STE, CD, L1STD, CD_L1, EVT, ...EVENTS, CMD, ...COMMANDS, ...DESCRIPTORS, GATOS_PAR_FAULT];
 
 const ALL: readonly Layout[] = [...REGISTERS, ...STRUCTURES];
 const byName = new Map<string, Layout>(ALL.map((l) => [l.name.toLowerCase(), l]));

@@ -1017,3 +1017,75 @@ describe('dwordsFromBytes / dwordsToBytes', () => {
     assert.deepEqual(dwordsFromBytes(backing.subarray(1), 0, 1), [0x0102_0304_0506_0708n]);
   });
 });
+
+// ---------------------------------------------------------------------------------------------
+// Registers added from the IHI0070 text: ATOS (6.3.37-6.3.40), MPAM (6.3.41-6.3.43), IDR3's
+// upper fields (6.3.4), the ID block (6.2 ID_REGS, CoreSight layout) and the Secure page.
+// Offsets and bit positions below are copied by hand from those sections.
+// ---------------------------------------------------------------------------------------------
+describe('registers from the IHI0070 text (6.3.4, 6.3.37-6.3.43, 6.2 ID_REGS, Secure page)', () => {
+  it('offsets, widths and access', () => {
+    const T: [string, number, 32 | 64, 'RO' | 'RW'][] = [
+      ['GATOS_CTRL', 0x100, 32, 'RW'], // 6.3.37
+      ['GATOS_SID', 0x108, 64, 'RW'], // 6.3.38
+      ['GATOS_ADDR', 0x110, 64, 'RW'], // 6.3.39
+      ['GATOS_PAR', 0x118, 64, 'RO'], // 6.3.40
+      ['MPAMIDR', 0x130, 32, 'RO'], // 6.3.41
+      ['GMPAM', 0x138, 32, 'RW'], // 6.3.42
+      ['GBPMPAM', 0x13c, 32, 'RW'], // 6.3.43
+      ['PIDR4', 0xfd0, 32, 'RO'],
+      ['CIDR3', 0xffc, 32, 'RO'],
+      ['S_IDR0', 0x8000, 32, 'RO'],
+      ['S_INIT', 0x803c, 32, 'RO'],
+      ['S_STRTAB_BASE', 0x8080, 64, 'RO'],
+      ['S_GATOS_PAR', 0x8118, 64, 'RO'],
+    ];
+    for (const [name, off, width, access] of T) {
+      const r = findRegister(name)!;
+      assert.deepEqual([r.offset, r.page, r.width, r.access], [off, 0, width, access], name);
+    }
+    assert.equal(findRegister('S_CR0')!.secure, true);
+    assert.equal(findRegister('CR0')!.secure, false);
+  });
+
+  it('IDR3 [23:16] (6.3.4): AIE 23, MTEPERM 22, THE 21, S2PO 20, S2PI 19, S1PI 18, EPAN 17, PASIDTT 16', () => {
+    // 0x00AA0000 = bits 23, 21, 19, 17.
+    assertFields(findRegister('IDR3')!.value(0x00aa0000n), { AIE: 1n, MTEPERM: 0n, THE: 1n, S2PO: 0n, S2PI: 1n, S1PI: 0n, EPAN: 1n, PASIDTT: 0n });
+    assertClean(findRegister('IDR3')!.value(0x00ff0000n));
+  });
+
+  it('GATOS_ADDR (6.3.39): a stage-1 read of VA 0x12345000 by a privileged data access', () => {
+    // ADDR [63:12] 0x12345000, TYPE [11:10] = 1 (0x400), PnU [9] (0x200), RnW [8] (0x100).
+    const w = encodeOk(findRegister('GATOS_ADDR')!, { ADDR: 0x1234_5000n, TYPE: 'STAGE1', PnU: 1, RnW: 1 });
+    assert.equal(w[0], 0x1234_5700n);
+    assert.deepEqual(findRegister('GATOS_ADDR')!.value(0x1234_5000n).reserved.map((r) => r.field), ['TYPE'], 'TYPE 0 is reserved (INV_REQ)');
+  });
+
+  it('GATOS_SID (6.3.38) and GATOS_PAR success view (6.3.40)', () => {
+    // STREAMID [31:0] 0x100, SUBSTREAMID [51:32] 5, SSID_VALID [52].
+    assert.equal(encodeOk(findRegister('GATOS_SID')!, { STREAMID: 0x100, SUBSTREAMID: 5, SSID_VALID: 1 })[0], 0x0010_0005_0000_0100n);
+    // ATTR [63:56] 0xFF, ADDR [55:12] 0x8000_1000, SH [9:8] ISH.
+    assertFields(findRegister('GATOS_PAR')!.value(0xff00_0000_8000_1300n), { ATTR: 0xffn, ADDR: 0x8000_1000n, SH: 3n, Size: 0n, FAULT: 0n });
+  });
+
+  it('GATOS_PAR fault view (6.3.40): FAULTCODE [11:4], REASON [2:1], FADDR [55:12]', () => {
+    // FAULTCODE 0x10 (0x100), REASON TT=2 (0x4), FAULT (0x1); FADDR 0x4000_0000.
+    assertFields(fmt('gatos-par-fault').decode([0x4000_0105n]), { FAULT: 1n, REASON: 2n, FAULTCODE: 0x10n, FADDR: 0x4000_0000n });
+  });
+
+  it('GMPAM and GBPMPAM (6.3.42-43): Update [31], PMG [23:16], PARTID [15:0]; reset 0', () => {
+    assert.equal(encodeOk(findRegister('GMPAM')!, { Update: 1, SO_PMG: 2, SO_PARTID: 7 })[0], 0x8002_0007n);
+    assert.equal(encodeOk(findRegister('GBPMPAM')!, { Update: 1, GBP_PMG: 1, GBP_PARTID: 0x34 })[0], 0x8001_0034n);
+    assert.equal(findRegister('GMPAM')!.resetValue, 0n);
+    assertFields(findRegister('MPAMIDR')!.value(0x000f_0034n), { PMG_MAX: 0xfn, PARTID_MAX: 0x34n });
+  });
+
+  it('ID block (CoreSight layout): the twin identifies as an Arm MMU-700 (part 0x487)', () => {
+    const v = (n: string) => findRegister(n)!.resetValue;
+    // part number = PIDR1.PART_1 << 8 | PIDR0.PART_0; JEP106 Arm = continuation 4, code 0x3B.
+    assert.equal((v('PIDR1') & 0xfn) * 256n + v('PIDR0'), 0x487n);
+    assert.equal((v('PIDR2') & 7n) * 16n + (v('PIDR1') >> 4n), 0x3bn);
+    assert.equal(v('PIDR4') & 0xfn, 4n);
+    assert.deepEqual(['CIDR0', 'CIDR1', 'CIDR2', 'CIDR3'].map(v), [0x0dn, 0xf0n, 0x05n, 0xb1n]);
+  });
+});

@@ -16,7 +16,7 @@ import {
   SHAREABILITY_RESERVED,
   SHCFG,
 } from './enums';
-import { addr, bit, fld, Layout, reserved, type FieldSpec } from './layout';
+import { addr, bit, fld, Layout, reserved, structure, type FieldSpec } from './layout';
 
 export type Access = 'RO' | 'RW';
 
@@ -48,6 +48,10 @@ export interface RegisterSpecInput {
   readonly reset: ResetValue;
   /** The twin's fixed choice for an UNKNOWN or IMPLEMENTATION DEFINED reset. */
   readonly resetChoice?: bigint;
+  /** A Secure programming interface register: RAZ/WI to the Non-secure accesses the twin models. */
+  readonly secure?: boolean;
+  /** The IHI0070 section, when it is not "ch.6 SMMU_<name>" (e.g. "IHI0070 6.3.37"). */
+  readonly section?: string;
   readonly guards?: readonly GuardRule[];
   readonly doc: string;
   readonly fields: readonly FieldSpec[];
@@ -62,10 +66,12 @@ export class RegisterLayout<N extends string = string> extends Layout<N> {
   /** The value the twin resets the register to. */
   readonly resetValue: bigint;
   readonly guards: readonly GuardRule[];
+  readonly secure: boolean;
 
   constructor(r: RegisterSpecInput) {
     // IHI0070 chapter 6 describes each register under its SMMU_ name.
-    super({ name: r.name, kind: 'register', sizeBytes: r.width / 8, words: 1, wordBits: r.width, section: `IHI0070 ch.6 SMMU_${r.name}`, doc: r.doc, fields: r.fields });
+    super({ name: r.name, kind: 'register', sizeBytes: r.width / 8, words: 1, wordBits: r.width, section: r.section ?? `IHI0070 ch.6 SMMU_${r.name}`, doc: r.doc, fields: r.fields });
+    this.secure = r.secure ?? false;
     this.offset = r.offset;
     this.page = r.page;
     this.width = r.width;
@@ -307,6 +313,14 @@ export const REGISTERS: readonly RegisterLayout[] = [
       b('E0PD', 13, 'E0PD supported'),
       b('PTWNNC', 14, 'table walks to Normal-NC'),
       b('DPT', 15, 'device permission table'),
+      b('PASIDTT', 16, 'PASID on ATS Translated transactions'),
+      b('EPAN', 17, 'Enhanced PAN (1 from v3.4)'),
+      b('S1PI', 18, 'stage-1 permission indirection'),
+      b('S2PI', 19, 'stage-2 permission indirection'),
+      b('S2PO', 20, 'stage-2 permission overlays'),
+      b('THE', 21, 'translation hardening extension'),
+      b('MTEPERM', 22, 'stage-2 NoTagAccess MemAttr encodings (1 from v3.4)'),
+      b('AIE', 23, 'stage-1 Attribute Index Extension (CD.AIE)'),
     ],
   }),
   new RegisterLayout({
@@ -605,4 +619,208 @@ export const REGISTERS: readonly RegisterLayout[] = [
   prodCons('EVENTQ_CONS', 0x0ac, 1, 'OVACKFLG', 'RD', [], 'event queue consumer index, always writable (page 1; Linux EVTQ_CONS)'),
   prodCons('PRIQ_PROD', 0x0c8, 1, 'OVFLG', 'WR', guardAll(priqenOff, 'RW only while CR0.PRIQEN==0 and CR0ACK.PRIQEN==0 (the SMMU produces)'), 'PRI queue producer index (page 1)'),
   prodCons('PRIQ_CONS', 0x0cc, 1, 'OVACKFLG', 'RD', [], 'PRI queue consumer index, always writable (page 1)'),
+  ...atosRegisters(),
+  ...mpamRegisters(),
+  ...idRegisters(),
+  ...secureRegisters(),
 ];
+
+/** Global ATOS (IHI0070 6.3.37-6.3.40), present when IDR0.ATOS; RUN guards SID and ADDR. */
+function atosRegisters(): RegisterLayout[] {
+  const runOff = guardAll([off('GATOS_CTRL', 'RUN')], 'RO while GATOS_CTRL.RUN==1 (v3.2+: writes IGNORED)');
+  return [
+    new RegisterLayout({
+      name: 'GATOS_CTRL',
+      offset: 0x100,
+      page: 0,
+      width: 32,
+      access: 'RW',
+      reset: 0n,
+      section: 'IHI0070 6.3.37',
+      guards: [{ fields: ['RUN'], when: [{ register: 'CR0', field: 'SMMUEN', value: 1 }, off('GATOS_CTRL', 'RUN')], rule: 'RUN may only be set while SMMUEN==1 and RUN==0 (v3.2+: otherwise IGNORED)' }],
+      doc: 'global ATOS control: software sets RUN after GATOS_SID/ADDR, the SMMU clears it when GATOS_PAR holds the result',
+      fields: [b('RUN', 0, 'run the ATOS translation; cleared by the SMMU on completion')],
+    }),
+    new RegisterLayout({
+      name: 'GATOS_SID',
+      offset: 0x108,
+      page: 0,
+      width: 64,
+      access: 'RW',
+      reset: 'UNKNOWN',
+      section: 'IHI0070 6.3.38',
+      guards: runOff,
+      doc: 'StreamID and SubstreamID of the ATOS request',
+      fields: [f('STREAMID', 31, 0, 'StreamID (bits above SIDSIZE RES0)'), f('SUBSTREAMID', 51, 32, 'SubstreamID (bits above SSIDSIZE RES0)'), b('SSID_VALID', 52, 'SubstreamID valid (RES0 when SSIDSIZE==0)')],
+    }),
+    new RegisterLayout({
+      name: 'GATOS_ADDR',
+      offset: 0x110,
+      page: 0,
+      width: 64,
+      access: 'RW',
+      reset: 'UNKNOWN',
+      section: 'IHI0070 6.3.39',
+      guards: runOff,
+      doc: 'ATOS input address and access attributes (not affected by STE.PRIVCFG/INSTCFG)',
+      fields: [
+        b('HTTUI', 6, 'inhibit HTTU: the operation is passive'),
+        b('InD', 7, 'instruction (1) or data; IGNORED for writes'),
+        b('RnW', 8, 'read (1) or write (0)'),
+        b('PnU', 9, 'privileged (1) or unprivileged'),
+        f('TYPE', 11, 10, 'request type', { values: { STAGE1: 1, STAGE2: 2, STAGE1_AND_2: 3 }, reserved: [reserved(0, 0, 'reserved: INV_REQ ATOS error')] }),
+        a('ADDR', 63, 12, 'input address [63:12]'),
+      ],
+    }),
+    new RegisterLayout({
+      name: 'GATOS_PAR',
+      offset: 0x118,
+      page: 0,
+      width: 64,
+      access: 'RO',
+      reset: 'UNKNOWN',
+      section: 'IHI0070 6.3.40',
+      doc: 'ATOS result, FAULT==0 view (success); the FAULT==1 view is the gatos-par-fault format',
+      fields: [
+        b('FAULT', 0, '0: success (this view); 1: see gatos-par-fault'),
+        f('SH', 9, 8, 'shareability of the translation', { values: SHAREABILITY, reserved: SHAREABILITY_RESERVED }),
+        b('Size', 11, '0: 4KB; 1: size given by the lowest set bit of ADDR'),
+        a('ADDR', 55, 12, 'output address [55:12] (bits above OAS RES0)'),
+        f('ATTR', 63, 56, 'memory attributes in MAIR format'),
+      ],
+    }),
+  ];
+}
+
+/** GATOS_PAR when FAULT==1 (IHI0070 6.3.40): the fault syndrome view of the same 64 bits. */
+export const GATOS_PAR_FAULT = structure('gatos-par-fault', 8, 'IHI0070 6.3.40', 'SMMU_GATOS_PAR with FAULT==1: fault code, reason class and stage-2 fault address', [
+  bit('FAULT', 0, 0, '1: the translation failed'),
+  fld('REASON', 0, 2, 1, 'class of the faulting activity', { values: { S1_OR_OTHER: 0, CD: 1, TT: 2, IN: 3 } }),
+  fld('FAULTCODE', 0, 11, 4, 'fault/error code (IHI0070 9.1.4)'),
+  addr('FADDR', 0, 55, 12, 'stage-2 fault page address [55:12]'),
+  fld('IMPDEF', 0, 63, 60, 'IMPLEMENTATION DEFINED fault data'),
+]);
+
+/** MPAM for the Non-secure interface (IHI0070 6.3.41-6.3.43), present when IDR3.MPAM. */
+function mpamRegisters(): RegisterLayout[] {
+  const update = (name: string) => [{ fields: 'all' as const, when: [off(name, 'Update')], rule: 'read-only while Update==1; a write without Update set is IGNORED (as GBPA)' }];
+  return [
+    new RegisterLayout({
+      name: 'MPAMIDR',
+      offset: 0x130,
+      page: 0,
+      width: 32,
+      access: 'RO',
+      reset: 'IMPDEF',
+      section: 'IHI0070 6.3.41',
+      doc: 'MPAM capabilities of the Non-secure state',
+      fields: [f('PARTID_MAX', 15, 0, 'largest PARTID usable in Non-secure state'), f('PMG_MAX', 23, 16, 'largest PMG usable in Non-secure state')],
+    }),
+    new RegisterLayout({
+      name: 'GMPAM',
+      offset: 0x138,
+      page: 0,
+      width: 32,
+      access: 'RW',
+      reset: 0n,
+      section: 'IHI0070 6.3.42',
+      guards: update('GMPAM'),
+      doc: 'MPAM labels of SMMU-originated accesses (L1STD/STE fetches, queues, MSIs); Update protocol as GBPA',
+      fields: [f('SO_PARTID', 15, 0, 'PARTID of SMMU-originated accesses'), f('SO_PMG', 23, 16, 'PMG of SMMU-originated accesses'), b('Update', 31, 'update request; cleared by the SMMU when applied')],
+    }),
+    new RegisterLayout({
+      name: 'GBPMPAM',
+      offset: 0x13c,
+      page: 0,
+      width: 32,
+      access: 'RW',
+      reset: 0n,
+      section: 'IHI0070 6.3.43',
+      guards: update('GBPMPAM'),
+      doc: 'MPAM labels of global-bypass client traffic (SMMUEN==0, or ATS Translated with ATSCHK==0); Update protocol as GBPA',
+      fields: [f('GBP_PARTID', 15, 0, 'PARTID of bypassing transactions'), f('GBP_PMG', 23, 16, 'PMG of bypassing transactions'), b('Update', 31, 'update request; cleared by the SMMU when applied')],
+    }),
+  ];
+}
+
+/**
+ * The IMPLEMENTATION DEFINED identification block at 0xFD0-0xFFC (IHI0070 6.2, ID_REGS). Arm's
+ * SMMUs use the CoreSight component/peripheral ID layout: PIDR4-7, PIDR0-3, CIDR0-3, one byte
+ * each. The twin's reset choice describes an MMU-700 (part 0x487, JEP106 Arm 0x4 0x3B).
+ */
+function idRegisters(): RegisterLayout[] {
+  const id = (name: string, offset: number, resetValue: bigint, doc: string, fields: FieldSpec[]) =>
+    new RegisterLayout({ name, offset, page: 0, width: 32, access: 'RO', reset: 'IMPDEF', resetChoice: resetValue, section: 'IHI0070 6.2 ID_REGS (CoreSight ID layout)', doc, fields });
+  return [
+    id('PIDR4', 0xfd0, 0x04n, 'peripheral ID 4', [f('DES_2', 3, 0, 'JEP106 continuation code'), f('SIZE', 7, 4, 'log2 of the 4KB blocks occupied')]),
+    id('PIDR5', 0xfd4, 0n, 'peripheral ID 5 (RES0)', [f('RES0', 7, 0, 'reserved')]),
+    id('PIDR6', 0xfd8, 0n, 'peripheral ID 6 (RES0)', [f('RES0', 7, 0, 'reserved')]),
+    id('PIDR7', 0xfdc, 0n, 'peripheral ID 7 (RES0)', [f('RES0', 7, 0, 'reserved')]),
+    id('PIDR0', 0xfe0, 0x87n, 'peripheral ID 0', [f('PART_0', 7, 0, 'part number [7:0]')]),
+    id('PIDR1', 0xfe4, 0xb4n, 'peripheral ID 1', [f('PART_1', 3, 0, 'part number [11:8]'), f('DES_0', 7, 4, 'JEP106 identity code [3:0]')]),
+    id('PIDR2', 0xfe8, 0x0bn, 'peripheral ID 2', [f('DES_1', 2, 0, 'JEP106 identity code [6:4]'), b('JEDEC', 3, 'JEP106 code is used'), f('REVISION', 7, 4, 'revision')]),
+    id('PIDR3', 0xfec, 0n, 'peripheral ID 3', [f('CMOD', 3, 0, 'customer modified'), f('REVAND', 7, 4, 'manufacturer revision')]),
+    id('CIDR0', 0xff0, 0x0dn, 'component ID 0', [f('PRMBL_0', 7, 0, 'preamble 0x0D')]),
+    id('CIDR1', 0xff4, 0xf0n, 'component ID 1', [f('PRMBL_1', 3, 0, 'preamble 0x0'), f('CLASS', 7, 4, 'component class (0xF: generic IP)')]),
+    id('CIDR2', 0xff8, 0x05n, 'component ID 2', [f('PRMBL_2', 7, 0, 'preamble 0x05')]),
+    id('CIDR3', 0xffc, 0xb1n, 'component ID 3', [f('PRMBL_3', 7, 0, 'preamble 0xB1')]),
+  ];
+}
+
+/**
+ * The Secure programming interface (IHI0070 6.3, SMMU_S_*, page 0 from 0x8000). The twin
+ * models the Non-secure interface only: these read as zero and ignore writes from it, so each
+ * is one opaque field.
+ */
+function secureRegisters(): RegisterLayout[] {
+  const list: [string, number, 32 | 64][] = [
+    ['S_IDR0', 0x8000, 32],
+    ['S_IDR1', 0x8004, 32],
+    ['S_IDR2', 0x8008, 32],
+    ['S_IDR3', 0x800c, 32],
+    ['S_IDR4', 0x8010, 32],
+    ['S_CR0', 0x8020, 32],
+    ['S_CR0ACK', 0x8024, 32],
+    ['S_CR1', 0x8028, 32],
+    ['S_CR2', 0x802c, 32],
+    ['S_INIT', 0x803c, 32],
+    ['S_GBPA', 0x8044, 32],
+    ['S_AGBPA', 0x8048, 32],
+    ['S_IRQ_CTRL', 0x8050, 32],
+    ['S_IRQ_CTRLACK', 0x8054, 32],
+    ['S_GERROR', 0x8060, 32],
+    ['S_GERRORN', 0x8064, 32],
+    ['S_GERROR_IRQ_CFG0', 0x8068, 64],
+    ['S_GERROR_IRQ_CFG1', 0x8070, 32],
+    ['S_GERROR_IRQ_CFG2', 0x8074, 32],
+    ['S_STRTAB_BASE', 0x8080, 64],
+    ['S_STRTAB_BASE_CFG', 0x8088, 32],
+    ['S_CMDQ_BASE', 0x8090, 64],
+    ['S_CMDQ_PROD', 0x8098, 32],
+    ['S_CMDQ_CONS', 0x809c, 32],
+    ['S_EVENTQ_BASE', 0x80a0, 64],
+    ['S_EVENTQ_PROD', 0x80a8, 32],
+    ['S_EVENTQ_CONS', 0x80ac, 32],
+    ['S_EVENTQ_IRQ_CFG0', 0x80b0, 64],
+    ['S_EVENTQ_IRQ_CFG1', 0x80b8, 32],
+    ['S_EVENTQ_IRQ_CFG2', 0x80bc, 32],
+    ['S_GATOS_CTRL', 0x8100, 32],
+    ['S_GATOS_SID', 0x8108, 64],
+    ['S_GATOS_ADDR', 0x8110, 64],
+    ['S_GATOS_PAR', 0x8118, 64],
+  ];
+  return list.map(
+    ([name, offset, width]) =>
+      new RegisterLayout({
+        name,
+        offset,
+        page: 0,
+        width,
+        access: 'RO',
+        reset: 0n,
+        secure: true,
+        doc: `Secure register SMMU_${name}: RAZ/WI to Non-secure accesses (the twin models the Non-secure interface)`,
+        fields: [f('SECURE', width - 1, 0, 'Secure state; not visible to Non-secure software')],
+      }),
+  );
+}

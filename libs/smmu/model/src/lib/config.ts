@@ -209,7 +209,16 @@ export function idRegisters(c: SmmuConfig): Record<'IDR0' | 'IDR1' | 'IDR2' | 'I
       ATTR_PERMS_OVR: b(c.attrPermsOverride),
     })[0]!,
     IDR2: 0n,
-    IDR3: reg('IDR3').build({ HAD: 1, RIL: b(c.ril), BBML: c.archMinor >= 2 ? 'LEVEL2' : 'LEVEL0' })[0]!,
+    // IHI0070 6.3.4: XNX mandatory with S2P from v3.1; FWB from v3.2; E0PD and PTWNNC from v3.3.
+    IDR3: reg('IDR3').build({
+      HAD: b(c.stage1),
+      XNX: b(c.stage2 && c.archMinor >= 1),
+      FWB: b(c.stage2 && c.archMinor >= 2),
+      RIL: b(c.ril),
+      BBML: c.archMinor >= 2 ? 'LEVEL2' : 'LEVEL0',
+      E0PD: b(c.archMinor >= 3),
+      PTWNNC: b(c.stage2 && c.archMinor >= 3),
+    })[0]!,
     IDR4: 0n,
     IDR5: reg('IDR5').build({ OAS: OAS_CODE(c.oasBits), GRAN4K: b(c.granules['4k']), GRAN16K: b(c.granules['16k']), GRAN64K: b(c.granules['64k']), STALL_MAX: 128 })[0]!,
     IIDR: reg('IIDR').build({ Implementer: 0x43b, ProductID: c.productId })[0]!,

@@ -250,6 +250,8 @@ export class SmmuV3 {
   private strtabGeom: { base: number; log2: number; fmt: number; split: number; sidLimit: number } | undefined;
 
   private readonly rng: SeededRng;
+  /** Registers of unimplemented features (IDR0.ATOS=0, IDR3.MPAM=0): RES0 to software. */
+  private readonly absent = new Set(['GATOS_CTRL', 'GATOS_SID', 'GATOS_ADDR', 'GATOS_PAR', 'MPAMIDR', 'GMPAM', 'GBPMPAM']);
 
   /** `rng` feeds the adversarial cache mode only; by default a stream forked from the name. */
   constructor(
@@ -427,7 +429,8 @@ export class SmmuV3 {
     const r = REG_BY_OFFSET.get(offset);
     if (r) {
       if (size === 8 && r.width === 32) return { abort: `64-bit access to the 32-bit register ${r.name}` };
-      if (r.absoluteOffset >= 0x8000 && r.absoluteOffset < PAGE1) return {};
+      // Secure registers, and ATOS/MPAM registers of features this SMMU lacks, are RES0 (RAZ/WI).
+      if (r.secure || this.absent.has(r.name)) return {};
       return size === 4 && r.width === 64 ? { reg: r, half: 0 } : { reg: r };
     }
     const lowHalf = REG_BY_OFFSET.get(offset - 4);

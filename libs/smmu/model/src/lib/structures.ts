@@ -165,6 +165,7 @@ export function decodeSte(c: SmmuConfig, words: readonly bigint[], e2h: boolean)
         affd: g('S2AFFD') === 1,
         had: true,
         wxn: false,
+        xnx: c.archMinor >= 1,
       },
     };
   }

@@ -77,6 +77,8 @@ export interface WalkParams {
    * XN (bit 54) matter, and the permissions apply to every access (domain notes 7 step 7.5).
    */
   readonly oneEl?: boolean;
+  /** Stage 2: XN is two bits (IDR3.XNX, EL0/EL1 execute-never distinction). */
+  readonly xnx?: boolean;
   /**
    * Stage 1 of a nested configuration: every descriptor address is an IPA, translated here by
    * stage 2 (a fault there is reported as a stage-2 fault with CLASS=TT).
@@ -350,7 +352,7 @@ export function walk(mem: WalkMemory, p: WalkParams, input: number, write: boole
         } else dirtyOnWrite = (asWritable & (PERM.PW | PERM.UW)) !== 0;
       }
     } else {
-      perms = s2Perms(apv, rd.xn!(halves), false);
+      perms = s2Perms(apv, rd.xn!(halves), p.xnx === true);
       if (p.hd && rd.dbm(halves) === 1 && (apv & 2) === 0) {
         if (write) {
           const w = leaf.with([BigInt(lo) | (BigInt(hi) << 32n)], 'S2AP', BigInt(apv | 2))[0]!;
