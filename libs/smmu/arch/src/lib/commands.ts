@@ -56,9 +56,12 @@ const ssid = fld('SubstreamID', 0, 31, 12, 'SubstreamID');
 const sid = fld('StreamID', 0, 63, 32, 'StreamID');
 const vmid = fld('VMID', 0, 47, 32, 'VMID');
 const asid = fld('ASID', 0, 63, 48, 'ASID');
+// Range and level-hint fields shared by every address-based TLBI (IHI0070 4.4.1.1): NUM [16:12],
+// SCALE [25:20] (bit 25 only used with IDR5.DS==1), TTL128 [71], TTL [73:72], TG [75:74].
 const num = fld('NUM', 0, 16, 12, 'range: number of translation granules - 1 (with TG != 0)');
-const scale = fld('SCALE', 0, 24, 20, 'range: exponent of the range size (with TG != 0)');
+const scale = fld('SCALE', 0, 25, 20, 'range: exponent of the range size (with TG != 0); bit 25 RES0 unless IDR5.DS==1');
 const leaf = bit('Leaf', 1, 0, 'last level only (TLBI) / leaf entry only (CFGI)');
+const ttl128 = bit('TTL128', 1, 7, 'range: the TTL hint is for 128-bit descriptors (RES0 while TG or TTL is 0)');
 const ttl = fld('TTL', 1, 9, 8, 'range: level hint (TTL)');
 const tg = fld('TG', 1, 11, 10, 'range: translation granule, 0 = not a range command', { values: { NONE: 0, G4K: 1, G16K: 2, G64K: 3 } });
 const va = addr('Address', 1, 63, 12, 'virtual address [63:12]');
@@ -77,9 +80,9 @@ export const COMMANDS: readonly Layout[] = [
     ssv,
     ssid,
     sid,
-    fld('Size', 1, 4, 0, 'log2 of the number of Stride units'),
-    fld('Stride', 1, 9, 5, 'log2 stride of the prefetch'),
-    bit('NS', 1, 11, 'Non-secure IPA space (Secure streams only)'),
+    fld('Size', 1, 4, 0, 'prefetch 2^Size translations, one per stride'),
+    fld('Stride', 1, 9, 5, 'stride of 2^(12+Stride) bytes between prefetched addresses (RES0 in v3.0)'),
+    bit('NS', 1, 11, 'NS input to Secure stage 2 for a Secure stream without stage 1; RES0 on the Non-secure queue'),
     va,
   ]),
   cmd('CFGI_STE', 'invalidate the STE of StreamID and the CDs cached through it; Leaf=0 also the L1STD', [ssec, sid, leaf]),
@@ -99,16 +102,16 @@ export const COMMANDS: readonly Layout[] = [
   cmd('CFGI_VMS_PIDM', 'invalidate the MPAM PARTID map of a VMS', [ssec, vmid]),
   cmd('TLBI_NH_ALL', 'invalidate every NS-EL1 stage-1 entry of VMID', [vmid]),
   cmd('TLBI_NH_ASID', 'invalidate non-global NS-EL1 entries of (VMID, ASID)', [vmid, asid]),
-  cmd('TLBI_NH_VA', 'invalidate NS-EL1 entries of (VMID, ASID, VA) and global entries of (VMID, VA)', [num, scale, vmid, asid, leaf, ttl, tg, va]),
-  cmd('TLBI_NH_VAA', 'invalidate NS-EL1 entries of (VMID, VA) for all ASIDs', [num, scale, vmid, leaf, ttl, tg, va]),
+  cmd('TLBI_NH_VA', 'invalidate NS-EL1 entries of (VMID, ASID, VA) and global entries of (VMID, VA)', [num, scale, vmid, asid, leaf, ttl128, ttl, tg, va]),
+  cmd('TLBI_NH_VAA', 'invalidate NS-EL1 entries of (VMID, VA) for all ASIDs', [num, scale, vmid, leaf, ttl128, ttl, tg, va]),
   cmd('TLBI_EL3_ALL', 'EL3 invalidate all; CERROR_ILL on the Non-secure queue', []),
-  cmd('TLBI_EL3_VA', 'EL3 invalidate by VA; CERROR_ILL on the Non-secure queue', [num, scale, leaf, ttl, tg, va]),
+  cmd('TLBI_EL3_VA', 'EL3 invalidate by VA; CERROR_ILL on the Non-secure queue', [num, scale, leaf, ttl128, ttl, tg, va]),
   cmd('TLBI_EL2_ALL', 'invalidate every NS-EL2 and EL2-E2H entry; CERROR_ILL if !IDR0.Hyp', []),
   cmd('TLBI_EL2_ASID', 'invalidate EL2-E2H entries of ASID', [asid]),
-  cmd('TLBI_EL2_VA', 'invalidate EL2 (or EL2-E2H, by CR2.E2H) entries by VA', [num, scale, asid, leaf, ttl, tg, va]),
-  cmd('TLBI_EL2_VAA', 'invalidate EL2-E2H entries by VA for all ASIDs', [num, scale, leaf, ttl, tg, va]),
+  cmd('TLBI_EL2_VA', 'invalidate EL2 (or EL2-E2H, by CR2.E2H) entries by VA', [num, scale, asid, leaf, ttl128, ttl, tg, va]),
+  cmd('TLBI_EL2_VAA', 'invalidate EL2-E2H entries by VA for all ASIDs', [num, scale, leaf, ttl128, ttl, tg, va]),
   cmd('TLBI_S12_VMALL', 'invalidate every stage-1 and stage-2 entry of VMID; CERROR_ILL without S2P', [vmid]),
-  cmd('TLBI_S2_IPA', 'invalidate stage-2 entries of (VMID, IPA)', [num, scale, vmid, leaf, ttl, tg, ipa]),
+  cmd('TLBI_S2_IPA', 'invalidate stage-2 entries of (VMID, IPA)', [num, scale, vmid, leaf, ttl128, ttl, tg, ipa]),
   cmd('TLBI_NSNH_ALL', 'invalidate every Non-secure non-EL2 entry, all stages', []),
   cmd('ATC_INV', 'PCIe ATS invalidation of 4096*2^Size bytes (Size 52 = all); ignored while SMMUEN==0', [
     bit('Global', 0, 9, 'invalidate global ATC entries too'),
@@ -143,22 +146,24 @@ export const COMMANDS: readonly Layout[] = [
   ]),
   cmd('TLBI_S_EL2_ALL', 'Secure EL2 invalidate all; CERROR_ILL on the Non-secure queue', []),
   cmd('TLBI_S_EL2_ASID', 'Secure EL2 invalidate by ASID; CERROR_ILL on the Non-secure queue', [asid]),
-  cmd('TLBI_S_EL2_VA', 'Secure EL2 invalidate by VA; CERROR_ILL on the Non-secure queue', [num, scale, asid, leaf, ttl, tg, va]),
-  cmd('TLBI_S_EL2_VAA', 'Secure EL2 invalidate by VA, all ASIDs; CERROR_ILL on the Non-secure queue', [num, scale, leaf, ttl, tg, va]),
+  cmd('TLBI_S_EL2_VA', 'Secure EL2 invalidate by VA; CERROR_ILL on the Non-secure queue', [num, scale, asid, leaf, ttl128, ttl, tg, va]),
+  cmd('TLBI_S_EL2_VAA', 'Secure EL2 invalidate by VA, all ASIDs; CERROR_ILL on the Non-secure queue', [num, scale, leaf, ttl128, ttl, tg, va]),
   cmd('TLBI_S_S12_VMALL', 'Secure stage-1+2 invalidate by VMID; CERROR_ILL on the Non-secure queue', [vmid]),
   cmd('TLBI_S_S2_IPA', 'Secure stage-2 invalidate by IPA; CERROR_ILL on the Non-secure queue', [
     num,
     scale,
     vmid,
     leaf,
+    ttl128,
     ttl,
     tg,
     bit('NS', 1, 1, 'Non-secure IPA space'),
     ipa,
   ]),
   cmd('TLBI_SNH_ALL', 'Secure non-EL2 invalidate all; CERROR_ILL on the Non-secure queue', []),
-  cmd('DPTI_ALL', 'invalidate every DPT cache entry', []),
-  cmd('DPTI_PA', 'invalidate DPT cache entries for a physical address', [leaf, pa]),
+  cmd('DPTI_ALL', 'invalidate every cached DPT entry for the Security state of the queue; CERROR_ILL if !IDR3.DPT', []),
+  // IHI0070 4.6.2 also defines a 4-bit SIZE (4KB..512GB) whose position the text copy does not give: not modelled.
+  cmd('DPTI_PA', 'invalidate DPT cache entries for a physical address region; CERROR_ILL if !IDR3.DPT', [leaf, pa]),
 ];
 
 /** Generic command entry: the opcode and the StreamID common to most commands. */

@@ -1089,3 +1089,91 @@ describe('registers from the IHI0070 text (6.3.4, 6.3.37-6.3.43, 6.2 ID_REGS, Se
     assert.deepEqual(['CIDR0', 'CIDR1', 'CIDR2', 'CIDR3'].map(v), [0x0dn, 0xf0n, 0x05n, 0xb1n]);
   });
 });
+
+// ---------------------------------------------------------------------------------------------
+// Checked against the IHI0070 text (Markdown copy): every value below is worked out by hand
+// from the section named in its comment, not produced by running this library.
+// ---------------------------------------------------------------------------------------------
+
+/** [field, hi, lo] of a register or of dword `word` of a structure. */
+type Ranges = readonly (readonly [string, number, number])[];
+
+/** The table's fields are exactly `expected` (names and bit ranges), in any order. */
+function assertRanges(l: Layout, expected: Ranges, word = 0): void {
+  const got = l.fields
+    .filter((f) => f.word === word)
+    .map((f) => `${f.name}[${f.lsb + f.width - 1}:${f.lsb}]`)
+    .sort();
+  const want = expected.map(([n, hi, lo]) => `${n}[${hi}:${lo}]`).sort();
+  assert.deepEqual(got, want, `${l.name} dw${word}`);
+}
+
+describe('commands against IHI0070 4.1.1 and 4.4.1.1', () => {
+  it('opcodes (4.1.1)', () => {
+    const want: Record<string, number> = {
+      PREFETCH_CONFIG: 0x01, PREFETCH_ADDR: 0x02, CFGI_STE: 0x03, CFGI_STE_RANGE: 0x04, CFGI_CD: 0x05, CFGI_CD_ALL: 0x06, CFGI_VMS_PIDM: 0x07,
+      TLBI_NH_ALL: 0x10, TLBI_NH_ASID: 0x11, TLBI_NH_VA: 0x12, TLBI_NH_VAA: 0x13, TLBI_EL3_ALL: 0x18, TLBI_EL3_VA: 0x1a,
+      TLBI_EL2_ALL: 0x20, TLBI_EL2_ASID: 0x21, TLBI_EL2_VA: 0x22, TLBI_EL2_VAA: 0x23, TLBI_S12_VMALL: 0x28, TLBI_S2_IPA: 0x2a, TLBI_NSNH_ALL: 0x30,
+      ATC_INV: 0x40, PRI_RESP: 0x41, RESUME: 0x44, STALL_TERM: 0x45, CMD_SYNC: 0x46,
+      TLBI_S_EL2_ALL: 0x50, TLBI_S_EL2_ASID: 0x51, TLBI_S_EL2_VA: 0x52, TLBI_S_EL2_VAA: 0x53, TLBI_S_S12_VMALL: 0x58, TLBI_S_S2_IPA: 0x5a, TLBI_SNH_ALL: 0x60,
+      DPTI_ALL: 0x70, DPTI_PA: 0x73,
+    };
+    for (const [name, op] of Object.entries(want)) assert.equal(fmt(`cmd-${name}`).field('Opcode')!.fixed, BigInt(op), name);
+    // 0x80-0x8F IMPLEMENTATION DEFINED, 0x74 reserved.
+    assert.match(decodeFormat(fmt('cmd'), [0x8fn, 0n]).reserved[0]!.rule, /IMPLEMENTATION DEFINED/);
+    assert.deepEqual(decodeFormat(fmt('cmd'), [0x74n, 0n]).reserved.map((r) => r.field), ['Opcode']);
+  });
+
+  it('range fields of every address-based TLBI (4.4.1.1): NUM [16:12], SCALE [25:20], TTL128 [71], TTL [73:72], TG [75:74]', () => {
+    for (const n of ['NH_VA', 'NH_VAA', 'EL3_VA', 'EL2_VA', 'EL2_VAA', 'S2_IPA', 'S_EL2_VA', 'S_EL2_VAA', 'S_S2_IPA']) {
+      const l = fmt(`cmd-TLBI_${n}`);
+      const at = (f: string) => [l.field(f)!.word, l.field(f)!.lsb + l.field(f)!.width - 1, l.field(f)!.lsb];
+      assert.deepEqual(
+        ['NUM', 'SCALE', 'TTL128', 'TTL', 'TG'].map(at),
+        [
+          [0, 16, 12],
+          [0, 25, 20],
+          [1, 7, 7],
+          [1, 9, 8],
+          [1, 11, 10],
+        ],
+        n,
+      );
+    }
+  });
+
+  it('TLBI_EL3_VA (4.4.2.6) with SCALE 39, which needs bit 25, and TTL128', () => {
+    // 4.4.1.1: SCALE 39 = 0b10_0111 -> 0x27<<20 = 0x0270_0000; NUM 31<<12 = 0x1_F000; opcode 0x1A (4.1.1)
+    //   dw0 = 0x0270_0000 + 0x1_F000 + 0x1A = 0x0271_F01A (bit 25 = 0x0200_0000 set)
+    // dw1 = VA 0x0000_7FFF_0000_0000 | TG 1<<10 (0x400) | TTL 2<<8 (0x200) | TTL128 1<<7 (0x80) | Leaf 1 = 0x0000_7FFF_0000_0681
+    const words = [0x0271_f01an, 0x0000_7fff_0000_0681n];
+    const values = { SCALE: 39, NUM: 31, TG: 'G4K', TTL: 2, TTL128: 1, Leaf: 1, Address: 0x0000_7fff_0000_0000n };
+    assert.deepEqual(encodeOk(fmt('cmd-TLBI_EL3_VA'), values), words);
+    const d = decodeFormat(fmt('cmd'), words);
+    assert.equal(d.format, 'cmd-TLBI_EL3_VA');
+    assertFields(d, { SCALE: 39n, NUM: 31n, TG: 1n, TTL: 2n, TTL128: 1n, Leaf: 1n, Address: 0x0000_7fff_0000_0000n });
+    assertClean(d);
+  });
+
+  it('TLBI_S_S2_IPA (4.4.3.3): SCALE 32 is bit 25 alone; 64K granule, level 3', () => {
+    // 4.4.1.1: SCALE 32<<20 = 0x0200_0000; VMID 3 at [47:32] (as TLBI_NH_ASID, 4.4.2.2) = 0x3_0000_0000; opcode 0x5A
+    //   dw0 = 0x0000_0003_0200_005A
+    // dw1 = IPA 0x0000_0040_0000_0000 (4.1.6: IPA [55:12]) | TG 3<<10 (0xC00) | TTL 3<<8 (0x300) = 0x0000_0040_0000_0F00
+    const words = [0x0000_0003_0200_005an, 0x0000_0040_0000_0f00n];
+    assert.deepEqual(encodeOk(fmt('cmd-TLBI_S_S2_IPA'), { VMID: 3, SCALE: 32, TG: 'G64K', TTL: 3, Address: 0x0000_0040_0000_0000n }), words);
+    assertFields(decodeFormat(fmt('cmd'), words), { VMID: 3n, SCALE: 32n, NUM: 0n, TG: 3n, TTL: 3n, TTL128: 0n, Leaf: 0n, Address: 0x40_0000_0000n });
+  });
+
+  it('TLBI_NH_ASID (4.4.2.2): ASID [63:48], VMID [47:32], the rest RES0; TLBI_NSNH_ALL (4.4.4.1) is only an opcode', () => {
+    assertRanges(fmt('cmd-TLBI_NH_ASID'), [
+      ['Opcode', 7, 0],
+      ['VMID', 47, 32],
+      ['ASID', 63, 48],
+    ]);
+    assertRanges(fmt('cmd-TLBI_NH_ASID'), [], 1);
+    // ASID 0xBEEF, VMID 0x0102: dw0 = 0xBEEF<<48 | 0x0102<<32 | 0x11 = 0xBEEF_0102_0000_0011
+    assert.deepEqual(encodeOk(fmt('cmd-TLBI_NH_ASID'), { ASID: 0xbeef, VMID: 0x102 }), [0xbeef_0102_0000_0011n, 0n]);
+    assertRanges(fmt('cmd-TLBI_NSNH_ALL'), [['Opcode', 7, 0]]);
+    assertRanges(fmt('cmd-TLBI_NSNH_ALL'), [], 1);
+  });
+});
