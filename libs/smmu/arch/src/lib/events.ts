@@ -48,6 +48,10 @@ const ttrnw = bit('TTRnW', 1, 44, 'CLASS=TT: a descriptor read (1) or an HTTU wr
 const inputAddr = fld('InputAddr', 2, 63, 0, 'input address as presented (Linux EVTQ_2_ADDR)');
 const ipa = addr('IPA', 3, 55, 12, 'faulting IPA for stage-2 faults (Linux EVTQ_3_IPA [51:12])');
 const fetchAddr = addr('FetchAddr', 3, 55, 3, 'physical address of the aborted fetch (newer Linux EVTQ_3_FETCH_ADDR [51:3])');
+// IMPLEMENTATION DEFINED cause: dw1[15:0] (bits [79:64]) in F_UUT, F_STE_FETCH and F_VMS_FETCH (IHI0070 7.3.2, 7.3.4, 7.3.20).
+const reason16 = fld('Reason', 1, 15, 0, 'IMPLEMENTATION DEFINED cause');
+// Granule protection check fault flag: bit 80 of the fetch-abort records (IHI0070 7.3, 7.3.4, 7.3.20).
+const gpcf = bit('GPCF', 1, 16, 'the abort came from a granule protection check (RME)');
 const attrs = [pnu, ind, rnw];
 const translationFault = [...header, stag, stall, ...attrs, s2, cls, inputAddr, ipa];
 
@@ -56,9 +60,16 @@ const evt = (name: EventName, doc: string, fields: FieldSpec[]): Layout =>
   structure(`evt-${name}`, 32, `IHI0070 ch.7 ${name}`, doc, [eventId(EVENT_IDS[name]), ...fields]);
 
 export const EVENTS: readonly Layout[] = [
-  evt('F_UUT', 'unsupported upstream transaction; may be recorded while SMMUEN==0', [...header, ...attrs, inputAddr]),
+  evt('F_UUT', 'unsupported upstream transaction; may be recorded while SMMUEN==0', [
+    ...header,
+    reason16,
+    bit('PnU', 1, 33, 'privileged, as presented (before any STE override)'),
+    bit('InD', 1, 34, 'instruction, as presented (before any STE override)'),
+    rnw,
+    inputAddr,
+  ]),
   evt('C_BAD_STREAMID', 'StreamID out of range or under an invalid L1STD; only if CR2.RECINVSID', header),
-  evt('F_STE_FETCH', 'external abort or out-of-range address fetching the STE or L1STD', [...header, fetchAddr]),
+  evt('F_STE_FETCH', 'external abort or out-of-range address fetching the STE or L1STD', [...header, reason16, gpcf, fetchAddr]),
   evt('C_BAD_STE', 'STE V==0 or ILLEGAL (not for Config=0b000)', header),
   evt('F_BAD_ATS_TREQ', 'ATS translation request refused (SMMUEN==0 or effective EATS==0); the request gets UR', [
     ...header,
@@ -69,7 +80,8 @@ export const EVENTS: readonly Layout[] = [
   ]),
   evt('F_STREAM_DISABLED', 'no SSID with S1DSS=0, or SSID 0 with S1DSS=2', header),
   evt('F_TRANSL_FORBIDDEN', 'ATS-translated transaction not allowed; may be recorded while SMMUEN==0', [...header, rnw, inputAddr]),
-  evt('C_BAD_SUBSTREAMID', 'SSID not allowed, out of range, or under an invalid L1CD', header),
+  // No SSV in this record: bit 11 is RES0 and SubstreamID is always valid (IHI0070 7.3.9).
+  evt('C_BAD_SUBSTREAMID', 'SSID not allowed, out of range, or under an invalid L1CD', [ssid, sid]),
   evt('F_CD_FETCH', 'external abort fetching the CD or L1CD', [...header, fetchAddr]),
   evt('C_BAD_CD', 'CD V==0 or ILLEGAL', header),
   evt('F_WALK_EABT', 'external abort fetching or updating a translation table descriptor', [...header, stag, stall, ...attrs, s2, cls, inputAddr, fetchAddr]),
@@ -78,9 +90,20 @@ export const EVENTS: readonly Layout[] = [
   evt('F_ACCESS', 'access flag fault', translationFault),
   evt('F_PERMISSION', 'permission fault (TTRnW valid with CLASS=TT)', [...translationFault, ttrnw]),
   evt('F_TLB_CONFLICT', 'TLB conflict (IMPLEMENTATION DEFINED)', [...header, rnw, s2, inputAddr]),
-  evt('F_CFG_CONFLICT', 'configuration cache conflict (STE.CONT)', header),
-  evt('E_PAGE_REQUEST', 'speculative page request hint', [...header, ...attrs, inputAddr]),
-  evt('F_VMS_FETCH', 'external abort fetching the VMS', [...header, fetchAddr]),
+  evt('F_CFG_CONFLICT', 'configuration cache conflict (STE.CONT)', [...header, fld('Reason', 1, 31, 0, 'IMPLEMENTATION DEFINED conflict reason')]),
+  // IHI0070 7.3.19: no Reason field; bits 100 and 96 and the low 12 address bits are RES0.
+  evt('E_PAGE_REQUEST', 'speculative page request hint: the device expects to access Span*4KB at InputAddr', [
+    ...header,
+    bit('uX', 1, 33, 'unprivileged execute expected'),
+    bit('uW', 1, 34, 'unprivileged write expected'),
+    bit('uR', 1, 35, 'unprivileged read expected'),
+    bit('pX', 1, 37, 'privileged execute expected'),
+    bit('pW', 1, 38, 'privileged write expected'),
+    bit('pR', 1, 39, 'privileged read expected'),
+    fld('Span', 1, 51, 44, 'size of the expected access span in 4KB units'),
+    addr('InputAddr', 2, 63, 12, 'start of the span, InputAddr[63:12]'),
+  ]),
+  evt('F_VMS_FETCH', 'external abort fetching the VMS', [...header, reason16, gpcf, fetchAddr]),
 ];
 
 export const EVT = structure('evt', 32, 'IHI0070 ch.7 event record', 'any event record; decode dispatches on the event ID to evt-<EVENT>', [

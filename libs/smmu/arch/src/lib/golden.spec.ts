@@ -1177,3 +1177,124 @@ describe('commands against IHI0070 4.1.1 and 4.4.1.1', () => {
     assertRanges(fmt('cmd-TLBI_NSNH_ALL'), [], 1);
   });
 });
+
+describe('event records against IHI0070 7.3', () => {
+  const EVT = fmt('evt');
+
+  it('E_PAGE_REQUEST (7.3.19): uX 97, uW 98, uR 99, pX 101, pW 102, pR 103, Span [115:108], InputAddr[63:12] at [191:140]', () => {
+    // dw0 = SID 0x21<<32 | SSID 5<<12 (0x5000) | SSV 1<<11 (0x800) | 0x24 = 0x0000_0021_0000_5824
+    // dw1 = Span 16<<44 (0x0001_0000_0000_0000) | pR 1<<39 (0x80_0000_0000) | pW 1<<38 (0x40_0000_0000)
+    //       | uR 1<<35 (0x8_0000_0000) = 0x0001_00C8_0000_0000
+    // dw2 = InputAddr 0xFFFF_0000_1234_5000 (bits [11:0] RES0)
+    const words = [0x0000_0021_0000_5824n, 0x0001_00c8_0000_0000n, 0xffff_0000_1234_5000n, 0n];
+    const d = decodeFormat(EVT, words);
+    assert.equal(d.format, 'evt-E_PAGE_REQUEST');
+    assertFields(d, { StreamID: 0x21n, SSV: 1n, SubstreamID: 5n, Span: 16n, pR: 1n, pW: 1n, pX: 0n, uR: 1n, uW: 0n, uX: 0n, InputAddr: 0xffff_0000_1234_5000n });
+    assertClean(d);
+    const values = { StreamID: 0x21, SSV: 1, SubstreamID: 5, Span: 16, pR: 1, pW: 1, uR: 1, InputAddr: 0xffff_0000_1234_5000n };
+    assert.deepEqual(encodeOk(fmt('evt-E_PAGE_REQUEST'), values), words);
+    // Bits 96 and 100 (dw1[32], dw1[36]) and InputAddr[11:0] (dw2[11:0]) are RES0; there is no Reason field.
+    const r = fmt('evt-E_PAGE_REQUEST').decode([0x24n, (1n << 32n) | (1n << 36n), 0x1n, 0n]);
+    assert.deepEqual(
+      r.res0.map((x) => x.bits),
+      ['dw1[32]', 'dw1[36]', 'dw2[0]'],
+    );
+    assert.equal(fmt('evt-E_PAGE_REQUEST').field('Reason'), undefined);
+  });
+
+  it('F_UUT (7.3.2): Reason [79:64], PnU 97, InD 98, RnW 99, InputAddr [191:128]', () => {
+    // dw0 = SID 7<<32 | 0x01 = 0x0000_0007_0000_0001
+    // dw1 = Reason 0xBEEF | PnU 1<<33 (0x2_0000_0000) | InD 1<<34 (0x4_0000_0000) | RnW 1<<35 (0x8_0000_0000) = 0x0000_000E_0000_BEEF
+    const words = [0x0000_0007_0000_0001n, 0x0000_000e_0000_beefn, 0x1000n, 0n];
+    const d = decodeFormat(EVT, words);
+    assert.equal(d.format, 'evt-F_UUT');
+    assertFields(d, { StreamID: 7n, Reason: 0xbeefn, PnU: 1n, InD: 1n, RnW: 1n, InputAddr: 0x1000n });
+    assertClean(d);
+    assert.deepEqual(encodeOk(fmt('evt-F_UUT'), { StreamID: 7, Reason: 0xbeef, PnU: 1, InD: 1, RnW: 1, InputAddr: 0x1000 }), words);
+    // [95:80] and bit 96 are RES0.
+    assert.deepEqual(
+      fmt('evt-F_UUT')
+        .decode([1n, (1n << 16n) | (1n << 32n), 0n, 0n])
+        .res0.map((x) => x.bits),
+      ['dw1[16]', 'dw1[32]'],
+    );
+  });
+
+  it('F_STE_FETCH (7.3.4): Reason [79:64], GPCF 80, FetchAddr[55:3] at [247:195]', () => {
+    // dw0 = SID 9<<32 | 0x03; dw1 = GPCF 1<<16 (0x1_0000) | Reason 3 = 0x0001_0003; dw3 = FetchAddr 0x8_0000_0040
+    const words = [0x0000_0009_0000_0003n, 0x0001_0003n, 0n, 0x0000_0008_0000_0040n];
+    const d = decodeFormat(EVT, words);
+    assert.equal(d.format, 'evt-F_STE_FETCH');
+    assertFields(d, { StreamID: 9n, Reason: 3n, GPCF: 1n, FetchAddr: 0x8_0000_0040n });
+    assertClean(d);
+    assert.deepEqual(encodeOk(fmt('evt-F_STE_FETCH'), { StreamID: 9, Reason: 3, GPCF: 1, FetchAddr: 0x8_0000_0040n }), words);
+    // bit 81 (dw1[17]) is RES0
+    assert.deepEqual(
+      fmt('evt-F_STE_FETCH')
+        .decode([3n, 1n << 17n, 0n, 0n])
+        .res0.map((x) => x.bits),
+      ['dw1[17]'],
+    );
+  });
+
+  it('F_VMS_FETCH (7.3.20): same Reason, GPCF and FetchAddr positions, with SSV and SubstreamID', () => {
+    // dw0 = SID 0x100<<32 | SSID 2<<12 (0x2000) | SSV 0x800 | 0x25 = 0x0000_0100_0000_2825; dw1 = Reason 0xFF; dw3 = 0x9000_0008
+    const words = [0x0000_0100_0000_2825n, 0xffn, 0n, 0x9000_0008n];
+    const d = decodeFormat(EVT, words);
+    assert.equal(d.format, 'evt-F_VMS_FETCH');
+    assertFields(d, { StreamID: 0x100n, SSV: 1n, SubstreamID: 2n, Reason: 0xffn, GPCF: 0n, FetchAddr: 0x9000_0008n });
+    assertClean(d);
+  });
+
+  it('F_CFG_CONFLICT (7.3.18): Reason fills [95:64]', () => {
+    // dw0 = SID 3<<32 | 0x21 = 0x0000_0003_0000_0021; dw1 = Reason 0xDEAD_BEEF
+    const words = [0x0000_0003_0000_0021n, 0xdead_beefn, 0n, 0n];
+    assert.deepEqual(encodeOk(fmt('evt-F_CFG_CONFLICT'), { StreamID: 3, Reason: 0xdead_beef }), words);
+    const d = decodeFormat(EVT, words);
+    assertFields(d, { StreamID: 3n, Reason: 0xdead_beefn });
+    assertClean(d);
+  });
+
+  it('C_BAD_SUBSTREAMID (7.3.9): no SSV, bit 11 is RES0', () => {
+    // dw0 = SID 1<<32 | SSID 0xF_FFFF<<12 (0xFFFF_F000) | 0x08 = 0x0000_0001_FFFF_F008
+    const words = [0x0000_0001_ffff_f008n, 0n, 0n, 0n];
+    const d = decodeFormat(EVT, words);
+    assert.equal(d.format, 'evt-C_BAD_SUBSTREAMID');
+    assertFields(d, { StreamID: 1n, SubstreamID: 0xf_ffffn });
+    assertClean(d);
+    assertRanges(fmt('evt-C_BAD_SUBSTREAMID'), [
+      ['EventID', 7, 0],
+      ['SubstreamID', 31, 12],
+      ['StreamID', 63, 32],
+    ]);
+    assert.deepEqual(
+      fmt('evt-C_BAD_SUBSTREAMID')
+        .decode([0x808n, 0n, 0n, 0n])
+        .res0.map((x) => x.bits),
+      ['dw0[11]'],
+    );
+  });
+
+  it('header of C_BAD_STREAMID, C_BAD_STE, C_BAD_CD (7.3.3, 7.3.5, 7.3.11): SSV 11, SubstreamID [31:12], StreamID [63:32], nothing else', () => {
+    for (const n of ['C_BAD_STREAMID', 'C_BAD_STE', 'C_BAD_CD']) {
+      assertRanges(fmt(`evt-${n}`), [
+        ['EventID', 7, 0],
+        ['SSV', 11, 11],
+        ['SubstreamID', 31, 12],
+        ['StreamID', 63, 32],
+      ]);
+      for (const w of [1, 2, 3]) assertRanges(fmt(`evt-${n}`), [], w);
+    }
+  });
+
+  it('F_TRANSL_FORBIDDEN (7.3.8): RnW 99, bits [98:96] RES0', () => {
+    // dw1 = RnW 1<<35 = 0x8_0000_0000; bit 98 = dw1[34] must be RES0
+    assertFields(fmt('evt-F_TRANSL_FORBIDDEN').decode([7n, 0x8_0000_0000n, 0n, 0n]), { RnW: 1n });
+    assert.deepEqual(
+      fmt('evt-F_TRANSL_FORBIDDEN')
+        .decode([7n, 0x4_0000_0000n, 0n, 0n])
+        .res0.map((x) => x.bits),
+      ['dw1[34]'],
+    );
+  });
+});
