@@ -1298,3 +1298,85 @@ describe('event records against IHI0070 7.3', () => {
     );
   });
 });
+
+describe('registers against IHI0070 6.3', () => {
+  const R = (n: string) => findRegister(n)!;
+
+  it('IDR0 (6.3.1), IDR1 (6.3.2), IDR3 (6.3.4), IDR5 (6.3.6): every field range', () => {
+    assertRanges(R('IDR0'), [
+      ['S2P', 0, 0], ['S1P', 1, 1], ['TTF', 3, 2], ['COHACC', 4, 4], ['BTM', 5, 5], ['HTTU', 7, 6], ['DORMHINT', 8, 8], ['Hyp', 9, 9],
+      ['ATS', 10, 10], ['NS1ATS', 11, 11], ['ASID16', 12, 12], ['MSI', 13, 13], ['SEV', 14, 14], ['ATOS', 15, 15], ['PRI', 16, 16], ['VMW', 17, 17],
+      ['VMID16', 18, 18], ['CD2L', 19, 19], ['VATOS', 20, 20], ['TTENDIAN', 22, 21], ['ATSRECERR', 23, 23], ['STALL_MODEL', 25, 24],
+      ['TERM_MODEL', 26, 26], ['ST_LEVEL', 28, 27], ['RME_IMPL', 30, 30],
+    ]);
+    assertRanges(R('IDR1'), [
+      ['SIDSIZE', 5, 0], ['SSIDSIZE', 10, 6], ['PRIQS', 15, 11], ['EVENTQS', 20, 16], ['CMDQS', 25, 21], ['ATTR_PERMS_OVR', 26, 26],
+      ['ATTR_TYPES_OVR', 27, 27], ['REL', 28, 28], ['QUEUES_PRESET', 29, 29], ['TABLES_PRESET', 30, 30], ['ECMDQ', 31, 31],
+    ]);
+    assertRanges(R('IDR3'), [
+      ['HAD', 2, 2], ['PBHA', 3, 3], ['XNX', 4, 4], ['PPS', 5, 5], ['MPAM', 7, 7], ['FWB', 8, 8], ['STT', 9, 9], ['RIL', 10, 10], ['BBML', 12, 11],
+      ['E0PD', 13, 13], ['PTWNNC', 14, 14], ['DPT', 15, 15], ['PASIDTT', 16, 16], ['EPAN', 17, 17], ['S1PI', 18, 18], ['S2PI', 19, 19],
+      ['S2PO', 20, 20], ['THE', 21, 21], ['MTEPERM', 22, 22], ['AIE', 23, 23],
+    ]);
+    assertRanges(R('IDR5'), [
+      ['OAS', 2, 0], ['GRAN4K', 4, 4], ['GRAN16K', 5, 5], ['GRAN64K', 6, 6], ['DS', 7, 7], ['D128', 8, 8], ['VAX', 11, 10], ['STALL_MAX', 31, 16],
+    ]);
+    // IDR5 OAS 0b111 is 56 bits (6.3.6): 0x0001_0007 = STALL_MAX 1, OAS 7
+    assert.equal(R('IDR5').value(0x0001_0007n).names.OAS, 'PA56');
+  });
+
+  it('CR0 (6.3.9), CR1 (6.3.11), CR2 (6.3.12), GBPA (6.3.14), STRTAB_BASE_CFG (6.3.25), GERROR (6.3.19): every field range', () => {
+    const cr0: Ranges = [['SMMUEN', 0, 0], ['PRIQEN', 1, 1], ['EVENTQEN', 2, 2], ['CMDQEN', 3, 3], ['ATSCHK', 4, 4], ['VMW', 8, 6], ['DPT_WALK_EN', 10, 10]];
+    assertRanges(R('CR0'), cr0);
+    assertRanges(R('CR0ACK'), cr0); // 6.3.10
+    assertRanges(R('CR1'), [['QUEUE_IC', 1, 0], ['QUEUE_OC', 3, 2], ['QUEUE_SH', 5, 4], ['TABLE_IC', 7, 6], ['TABLE_OC', 9, 8], ['TABLE_SH', 11, 10]]);
+    assertRanges(R('CR2'), [['E2H', 0, 0], ['RECINVSID', 1, 1], ['PTM', 2, 2], ['REC_CFG_ATS', 3, 3]]);
+    assertRanges(R('GBPA'), [
+      ['MemAttr', 3, 0], ['MTCFG', 4, 4], ['ALLOCCFG', 11, 8], ['SHCFG', 13, 12], ['PRIVCFG', 17, 16], ['INSTCFG', 19, 18], ['ABORT', 20, 20], ['Update', 31, 31],
+    ]);
+    assertRanges(R('STRTAB_BASE_CFG'), [['LOG2SIZE', 5, 0], ['SPLIT', 10, 6], ['FMT', 17, 16]]);
+    const gerror: Ranges = [
+      ['CMDQ_ERR', 0, 0], ['EVENTQ_ABT_ERR', 2, 2], ['PRIQ_ABT_ERR', 3, 3], ['MSI_CMDQ_ABT_ERR', 4, 4], ['MSI_EVENTQ_ABT_ERR', 5, 5],
+      ['MSI_PRIQ_ABT_ERR', 6, 6], ['MSI_GERROR_ABT_ERR', 7, 7], ['SFM_ERR', 8, 8], ['CMDQP_ERR', 9, 9], ['DPT_ERR', 10, 10],
+    ];
+    assertRanges(R('GERROR'), gerror);
+    assertRanges(R('GERRORN'), gerror); // 6.3.20
+  });
+
+  it('CR0 (6.3.9): VMW 0b101-0b111 are reserved (behave as 0b000); bits 5 and 9 RES0', () => {
+    // all enables 0xF | ATSCHK 0x10 | VMW 4<<6 (0x100) | DPT_WALK_EN 0x400 = 0x51F
+    const ok = R('CR0').value(0x51fn);
+    assertFields(ok, { SMMUEN: 1n, PRIQEN: 1n, EVENTQEN: 1n, CMDQEN: 1n, ATSCHK: 1n, VMW: 4n, DPT_WALK_EN: 1n });
+    assertClean(ok);
+    // VMW 7<<6 = 0x1C0
+    assert.deepEqual(
+      R('CR0')
+        .value(0x1c0n)
+        .reserved.map((r) => [r.field, r.value]),
+      [['VMW', 7n]],
+    );
+    assert.deepEqual(
+      R('CR0')
+        .value(0x220n)
+        .res0.map((x) => x.bits),
+      ['[5]', '[9]'],
+    );
+  });
+
+  it('IDR6 (6.3.45): LOG2NUMP [27:24], LOG2NUMQ [19:16], bits [15:0] RES0', () => {
+    // LOG2NUMP 3<<24 (0x0300_0000) | LOG2NUMQ 2<<16 (0x2_0000) = 0x0302_0000
+    const d = R('IDR6').value(0x0302_0000n);
+    assertFields(d, { LOG2NUMP: 3n, LOG2NUMQ: 2n });
+    assertClean(d);
+    assertRanges(R('IDR6'), [
+      ['LOG2NUMQ', 19, 16],
+      ['LOG2NUMP', 27, 24],
+    ]);
+    assert.deepEqual(
+      R('IDR6')
+        .value(0x3ffn)
+        .res0.map((x) => x.bits),
+      ['[9:0]'],
+    );
+  });
+});

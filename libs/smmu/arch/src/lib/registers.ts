@@ -116,7 +116,7 @@ const cr0Fields = (ack: boolean): FieldSpec[] => {
     b('EVENTQEN', 2, `event queue enable${s}`),
     b('CMDQEN', 3, `command queue enable${s}`),
     b('ATSCHK', 4, `ATS-translated traffic checked against the STE, only if IDR0.ATS${s}`),
-    f('VMW', 8, 6, `VMID wildcard for TLB invalidation, only if IDR0.VMW${s}`),
+    f('VMW', 8, 6, `VMID wildcard for TLB invalidation, only if IDR0.VMW${s}`, { reserved: [reserved(5, 7, 'reserved, behaves as 0b000 (exact VMID match)')] }),
     b('DPT_WALK_EN', 10, `DPT walks enabled, only if IDR3.DPT${s}`),
   ];
 };
@@ -304,7 +304,7 @@ export const REGISTERS: readonly RegisterLayout[] = [
       b('HAD', 2, 'hierarchical attribute disable'),
       b('PBHA', 3, 'page-based hardware attributes'),
       b('XNX', 4, 'EL0/EL1 execute-never distinction at stage 2'),
-      b('PPS', 5, 'PRI page request with PASID'),
+      b('PPS', 5, 'PASID used on PRI auto-generated overflow responses whatever STE.PPAR says'),
       b('MPAM', 7, 'MPAM supported'),
       b('FWB', 8, 'stage-2 forced write-back'),
       b('STT', 9, 'small translation tables (T0SZ up to 48)'),
@@ -600,9 +600,8 @@ export const REGISTERS: readonly RegisterLayout[] = [
     width: 32,
     access: 'RO',
     reset: 'IMPDEF',
-    doc: 'enhanced command queue (ECMDQ) geometry, only if IDR1.ECMDQ (Linux ECMDQ series IDR6_*)',
+    doc: 'enhanced command queue (ECMDQ) geometry, only if IDR1.ECMDQ; bits [15:0] RES0',
     fields: [
-      f('BA_DOORBELLS', 9, 0, 'ECMDQ doorbell pages base offset, in 64KB units'),
       f('LOG2NUMQ', 19, 16, 'CMDQ_CONTROL_PAGE_LOG2NUMQ: log2 of the ECMDQs per control page'),
       f('LOG2NUMP', 27, 24, 'CMDQ_CONTROL_PAGE_LOG2NUMP: log2 of the number of control pages'),
     ],
