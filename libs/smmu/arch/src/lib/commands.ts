@@ -5,7 +5,7 @@
 import { MEMATTR, SHAREABILITY, SHAREABILITY_RESERVED } from './enums';
 import { addr, bit, fld, type FieldSpec, Layout, reserved, structure } from './layout';
 
-/** Every opcode the architecture defines (IHI0070 ch.4), Linux CMDQ_OP_* where it has one. */
+/** Every opcode the architecture defines (IHI0070 4.1.1), Linux CMDQ_OP_* where it has one. */
 export const OPCODES = {
   PREFETCH_CONFIG: 0x01,
   PREFETCH_ADDR: 0x02,
@@ -44,9 +44,9 @@ export const OPCODES = {
 } as const;
 export type OpcodeName = keyof typeof OPCODES;
 
-/** CMD_SYNC.CS (IHI0070 ch.4 CMD_SYNC): Linux CMDQ_SYNC_0_CS_*. */
+/** CMD_SYNC.CS (IHI0070 4.7.3): Linux CMDQ_SYNC_0_CS_*. */
 export const SYNC_CS = { NONE: 0, IRQ: 1, SEV: 2 } as const;
-/** PRI_RESP.Resp (IHI0070 ch.4 CMD_PRI_RESP): Linux PRI_RESP_DENY/FAIL/SUCC. */
+/** PRI_RESP.Resp (IHI0070 4.5.2): Linux PRI_RESP_DENY/FAIL/SUCC. */
 export const PRI_RESP_CODE = { DENY: 0, FAIL: 1, SUCC: 2 } as const;
 
 const opcode = (op: number): FieldSpec => fld('Opcode', 0, 7, 0, 'command opcode', { values: OPCODES, fixed: BigInt(op) });
@@ -68,9 +68,46 @@ const va = addr('Address', 1, 63, 12, 'virtual address [63:12]');
 const ipa = addr('Address', 1, 55, 12, 'IPA [55:12] (Linux CMDQ_TLBI_1_IPA_MASK [51:12])');
 const pa = addr('Address', 1, 55, 12, 'physical address [55:12]');
 
-// IHI0070 chapter 4 describes each command under its CMD_ name.
+/** The IHI0070 sub-section that describes each command (the opcode table is 4.1.1). */
+export const COMMAND_SECTIONS: Readonly<Record<OpcodeName, string>> = {
+  PREFETCH_CONFIG: '4.2.1',
+  PREFETCH_ADDR: '4.2.2',
+  CFGI_STE: '4.3.1',
+  CFGI_STE_RANGE: '4.3.2',
+  CFGI_CD: '4.3.3',
+  CFGI_CD_ALL: '4.3.4',
+  CFGI_VMS_PIDM: '4.3.5',
+  TLBI_NH_ALL: '4.4.2.1',
+  TLBI_NH_ASID: '4.4.2.2',
+  TLBI_NH_VAA: '4.4.2.3',
+  TLBI_NH_VA: '4.4.2.4',
+  TLBI_EL3_ALL: '4.4.2.5',
+  TLBI_EL3_VA: '4.4.2.6',
+  TLBI_EL2_ALL: '4.4.2.7',
+  TLBI_EL2_VA: '4.4.2.8',
+  TLBI_EL2_VAA: '4.4.2.9',
+  TLBI_EL2_ASID: '4.4.2.10',
+  TLBI_S_EL2_ALL: '4.4.2.11',
+  TLBI_S_EL2_VA: '4.4.2.12',
+  TLBI_S_EL2_VAA: '4.4.2.13',
+  TLBI_S_EL2_ASID: '4.4.2.14',
+  TLBI_S2_IPA: '4.4.3.1',
+  TLBI_S12_VMALL: '4.4.3.2',
+  TLBI_S_S2_IPA: '4.4.3.3',
+  TLBI_S_S12_VMALL: '4.4.3.4',
+  TLBI_NSNH_ALL: '4.4.4.1',
+  TLBI_SNH_ALL: '4.4.4.2',
+  ATC_INV: '4.5.1',
+  PRI_RESP: '4.5.2',
+  DPTI_ALL: '4.6.1',
+  DPTI_PA: '4.6.2',
+  RESUME: '4.7.1',
+  STALL_TERM: '4.7.2',
+  CMD_SYNC: '4.7.3',
+};
+
 const cmd = (name: OpcodeName, doc: string, fields: FieldSpec[]): Layout =>
-  structure(`cmd-${name}`, 16, `IHI0070 ch.4 CMD_${name}`, doc, [opcode(OPCODES[name]), ...fields]);
+  structure(`cmd-${name}`, 16, `IHI0070 ${COMMAND_SECTIONS[name]}`, doc, [opcode(OPCODES[name]), ...fields]);
 
 /** One table per command, keyed by name. CFGI_ALL is CFGI_STE_RANGE with Range=31. */
 export const COMMANDS: readonly Layout[] = [
@@ -91,7 +128,7 @@ export const COMMANDS: readonly Layout[] = [
     sid,
     fld('Range', 1, 4, 0, 'log2(number of StreamIDs) - 1; 31 = all', { values: { ALL: 31 } }),
   ]),
-  structure('cmd-CFGI_ALL', 16, 'IHI0070 ch.4 CMD_CFGI_ALL', 'invalidate every cached configuration: CFGI_STE_RANGE with Range=31 (Linux CMDQ_OP_CFGI_ALL)', [
+  structure('cmd-CFGI_ALL', 16, 'IHI0070 4.3.6', 'invalidate every cached configuration: CFGI_STE_RANGE with Range=31 (Linux CMDQ_OP_CFGI_ALL)', [
     opcode(OPCODES.CFGI_STE_RANGE),
     ssec,
     sid,
@@ -167,7 +204,7 @@ export const COMMANDS: readonly Layout[] = [
 ];
 
 /** Generic command entry: the opcode and the StreamID common to most commands. */
-export const CMD = structure('cmd', 16, 'IHI0070 ch.4 command queue entry', 'any command queue entry; decode dispatches on the opcode to cmd-<OPCODE>', [
+export const CMD = structure('cmd', 16, 'IHI0070 4.1.1', 'any command queue entry; decode dispatches on the opcode to cmd-<OPCODE>', [
   fld('Opcode', 0, 7, 0, 'command opcode', {
     values: OPCODES,
     reserved: reservedRanges(Object.values(OPCODES), 0xff, 'reserved opcode (CERROR_ILL)', { min: 0x80, max: 0x8f, rule: 'IMPLEMENTATION DEFINED opcode' }),

@@ -1,11 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
-// Event queue records (IHI0070 chapter 7): 32 bytes, dw0[7:0] the event ID. One table per event
+// Event queue records (IHI0070 7.3): 32 bytes, dw0[7:0] the event ID. One table per event
 // type with the fields that type records; `evt` alone decodes any record by its ID.
 
 import { addr, bit, fld, type FieldSpec, Layout, structure } from './layout';
 import { reservedRanges } from './commands';
 
-/** Every event ID of IHI0070 ch.7 (Linux EVT_ID_* where defined). */
+/** Every event ID of IHI0070 7.3.2-7.3.21 (Linux EVT_ID_* where defined). */
 export const EVENT_IDS = {
   F_UUT: 0x01,
   C_BAD_STREAMID: 0x02,
@@ -29,7 +29,7 @@ export const EVENT_IDS = {
 } as const;
 export type EventName = keyof typeof EVENT_IDS;
 
-/** Event CLASS (IHI0070 ch.7): which access of the walk faulted. Linux EVTQ_1_CLASS. */
+/** Event CLASS (IHI0070 7.3): which access of the walk faulted. Linux EVTQ_1_CLASS. */
 export const EVENT_CLASS = { CD: 0, TT: 1, IN: 2 } as const;
 
 const eventId = (id: number): FieldSpec => fld('EventID', 0, 7, 0, 'event type', { values: EVENT_IDS, fixed: BigInt(id) });
@@ -55,9 +55,31 @@ const gpcf = bit('GPCF', 1, 16, 'the abort came from a granule protection check 
 const attrs = [pnu, ind, rnw];
 const translationFault = [...header, stag, stall, ...attrs, s2, cls, inputAddr, ipa];
 
-// IHI0070 chapter 7 describes each event record under its name.
+/** The IHI0070 sub-section that describes each event record. */
+export const EVENT_SECTIONS: Readonly<Record<EventName, string>> = {
+  F_UUT: '7.3.2',
+  C_BAD_STREAMID: '7.3.3',
+  F_STE_FETCH: '7.3.4',
+  C_BAD_STE: '7.3.5',
+  F_BAD_ATS_TREQ: '7.3.6',
+  F_STREAM_DISABLED: '7.3.7',
+  F_TRANSL_FORBIDDEN: '7.3.8',
+  C_BAD_SUBSTREAMID: '7.3.9',
+  F_CD_FETCH: '7.3.10',
+  C_BAD_CD: '7.3.11',
+  F_WALK_EABT: '7.3.12',
+  F_TRANSLATION: '7.3.13',
+  F_ADDR_SIZE: '7.3.14',
+  F_ACCESS: '7.3.15',
+  F_PERMISSION: '7.3.16',
+  F_TLB_CONFLICT: '7.3.17',
+  F_CFG_CONFLICT: '7.3.18',
+  E_PAGE_REQUEST: '7.3.19',
+  F_VMS_FETCH: '7.3.20',
+};
+
 const evt = (name: EventName, doc: string, fields: FieldSpec[]): Layout =>
-  structure(`evt-${name}`, 32, `IHI0070 ch.7 ${name}`, doc, [eventId(EVENT_IDS[name]), ...fields]);
+  structure(`evt-${name}`, 32, `IHI0070 ${EVENT_SECTIONS[name]}`, doc, [eventId(EVENT_IDS[name]), ...fields]);
 
 export const EVENTS: readonly Layout[] = [
   evt('F_UUT', 'unsupported upstream transaction; may be recorded while SMMUEN==0', [
@@ -106,7 +128,7 @@ export const EVENTS: readonly Layout[] = [
   evt('F_VMS_FETCH', 'external abort fetching the VMS', [...header, reason16, gpcf, fetchAddr]),
 ];
 
-export const EVT = structure('evt', 32, 'IHI0070 ch.7 event record', 'any event record; decode dispatches on the event ID to evt-<EVENT>', [
+export const EVT = structure('evt', 32, 'IHI0070 7.3', 'any event record; decode dispatches on the event ID to evt-<EVENT>', [
   fld('EventID', 0, 7, 0, 'event type', {
     values: EVENT_IDS,
     reserved: reservedRanges(Object.values(EVENT_IDS), 0xff, 'reserved event ID', { min: 0xe0, max: 0xef, rule: 'IMPLEMENTATION DEFINED event (IMPDEF_EVENTn)' }),

@@ -14,6 +14,7 @@ import {
   dwordsToBytes,
   findFormat,
   findRegister,
+  formatNames,
   L1STD,
   type Decoded,
   type Layout,
@@ -1378,5 +1379,35 @@ describe('registers against IHI0070 6.3', () => {
         .res0.map((x) => x.bits),
       ['[9:0]'],
     );
+  });
+});
+
+describe('sections cite the IHI0070 sub-section', () => {
+  const R = (n: string) => findRegister(n)!;
+
+  it('registers (6.3.x, read from each register heading)', () => {
+    const want: Record<string, string> = {
+      IDR0: '6.3.1', IDR5: '6.3.6', AIDR: '6.3.8', CR0: '6.3.9', CR0ACK: '6.3.10', CR1: '6.3.11', CR2: '6.3.12', STATUSR: '6.3.13', GBPA: '6.3.14',
+      IRQ_CTRL: '6.3.16', S2PII: '6.3.17', IRQ_CTRLACK: '6.3.18', GERROR: '6.3.19', GERRORN: '6.3.20', STRTAB_BASE: '6.3.24',
+      STRTAB_BASE_CFG: '6.3.25', CMDQ_CONS: '6.3.28', EVENTQ_BASE: '6.3.29', PRIQ_IRQ_CFG2: '6.3.36', GATOS_CTRL: '6.3.37', IDR6: '6.3.45',
+      EVENTQ_PROD: '6.3.95', EVENTQ_CONS: '6.3.96', PRIQ_PROD: '6.3.97', PRIQ_CONS: '6.3.98',
+      S_IDR0: '6.3.52', S_CR0: '6.3.57', S_INIT: '6.3.62', S_GERROR: '6.3.67', S_STRTAB_BASE: '6.3.72', S_EVENTQ_PROD: '6.3.78', S_GATOS_PAR: '6.3.86',
+    };
+    for (const [n, s] of Object.entries(want)) assert.equal(R(n).section, `IHI0070 ${s}`, n);
+    for (const f of formatNames()) {
+      const r = findRegister(f);
+      if (r) assert.match(r.section, /^IHI0070 6\.(3\.\d+|2\.1 ID_REGS)/, f);
+    }
+  });
+
+  it('structures (5.1-5.4, 4.x, 7.3.x)', () => {
+    const want: Record<string, string> = {
+      l1std: '5.1', ste: '5.2', cdl1: '5.3', cd: '5.4', cmd: '4.1.1', 'cmd-PREFETCH_ADDR': '4.2.2', 'cmd-CFGI_VMS_PIDM': '4.3.5', 'cmd-CFGI_ALL': '4.3.6',
+      'cmd-TLBI_EL3_ALL': '4.4.2.5', 'cmd-TLBI_EL3_VA': '4.4.2.6', 'cmd-TLBI_S_EL2_ASID': '4.4.2.14', 'cmd-TLBI_S_S2_IPA': '4.4.3.3', 'cmd-TLBI_SNH_ALL': '4.4.4.2',
+      'cmd-DPTI_ALL': '4.6.1', 'cmd-DPTI_PA': '4.6.2', 'cmd-CMD_SYNC': '4.7.3', evt: '7.3', 'evt-F_UUT': '7.3.2', 'evt-F_BAD_ATS_TREQ': '7.3.6',
+      'evt-F_TRANSLATION': '7.3.13', 'evt-F_PERMISSION': '7.3.16', 'evt-F_TLB_CONFLICT': '7.3.17', 'evt-E_PAGE_REQUEST': '7.3.19', 'evt-F_VMS_FETCH': '7.3.20',
+    };
+    for (const [n, s] of Object.entries(want)) assert.equal(fmt(n).section, `IHI0070 ${s}`, n);
+    for (const n of formatNames()) assert.doesNotMatch(fmt(n).section, /ch\./, n);
   });
 });

@@ -29,7 +29,7 @@ export interface FieldSpec {
   readonly fixed?: bigint;
   /**
    * The field is IGNORED (so its reserved encodings are harmless) while `field` holds one of
-   * `values`, e.g. CD.TG1 while EPD1==1 (IHI0070 ch.5 CD) or STE.S2TG while stage 2 bypasses (5.2).
+   * `values`, e.g. CD.TG1 while EPD1==1 (IHI0070 5.4) or STE.S2TG while stage 2 bypasses (5.2).
    */
   readonly ignoredWhen?: { readonly field: string; readonly values: readonly number[] };
   /** One line: meaning and the section it comes from. */

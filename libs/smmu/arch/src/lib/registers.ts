@@ -50,11 +50,105 @@ export interface RegisterSpecInput {
   readonly resetChoice?: bigint;
   /** A Secure programming interface register: RAZ/WI to the Non-secure accesses the twin models. */
   readonly secure?: boolean;
-  /** The IHI0070 section, when it is not "ch.6 SMMU_<name>" (e.g. "IHI0070 6.3.37"). */
+  /** The IHI0070 section, when REGISTER_SECTIONS has none for the name (e.g. "IHI0070 6.3.37"). */
   readonly section?: string;
   readonly guards?: readonly GuardRule[];
   readonly doc: string;
   readonly fields: readonly FieldSpec[];
+}
+
+/**
+ * The IHI0070 6.3 sub-section that describes each register (checked against the text: the
+ * numbering is not in offset order, e.g. S2PII is 6.3.17 and the page-1 registers 6.3.95-98).
+ */
+export const REGISTER_SECTIONS: Readonly<Record<string, string>> = {
+  IDR0: '6.3.1',
+  IDR1: '6.3.2',
+  IDR2: '6.3.3',
+  IDR3: '6.3.4',
+  IDR4: '6.3.5',
+  IDR5: '6.3.6',
+  IIDR: '6.3.7',
+  AIDR: '6.3.8',
+  CR0: '6.3.9',
+  CR0ACK: '6.3.10',
+  CR1: '6.3.11',
+  CR2: '6.3.12',
+  STATUSR: '6.3.13',
+  GBPA: '6.3.14',
+  AGBPA: '6.3.15',
+  IRQ_CTRL: '6.3.16',
+  S2PII: '6.3.17',
+  IRQ_CTRLACK: '6.3.18',
+  GERROR: '6.3.19',
+  GERRORN: '6.3.20',
+  GERROR_IRQ_CFG0: '6.3.21',
+  GERROR_IRQ_CFG1: '6.3.22',
+  GERROR_IRQ_CFG2: '6.3.23',
+  STRTAB_BASE: '6.3.24',
+  STRTAB_BASE_CFG: '6.3.25',
+  CMDQ_BASE: '6.3.26',
+  CMDQ_PROD: '6.3.27',
+  CMDQ_CONS: '6.3.28',
+  EVENTQ_BASE: '6.3.29',
+  EVENTQ_IRQ_CFG0: '6.3.30',
+  EVENTQ_IRQ_CFG1: '6.3.31',
+  EVENTQ_IRQ_CFG2: '6.3.32',
+  PRIQ_BASE: '6.3.33',
+  PRIQ_IRQ_CFG0: '6.3.34',
+  PRIQ_IRQ_CFG1: '6.3.35',
+  PRIQ_IRQ_CFG2: '6.3.36',
+  GATOS_CTRL: '6.3.37',
+  GATOS_SID: '6.3.38',
+  GATOS_ADDR: '6.3.39',
+  GATOS_PAR: '6.3.40',
+  MPAMIDR: '6.3.41',
+  GMPAM: '6.3.42',
+  GBPMPAM: '6.3.43',
+  IDR6: '6.3.45',
+  S_IDR0: '6.3.52',
+  S_IDR1: '6.3.53',
+  S_IDR2: '6.3.54',
+  S_IDR3: '6.3.55',
+  S_IDR4: '6.3.56',
+  S_CR0: '6.3.57',
+  S_CR0ACK: '6.3.58',
+  S_CR1: '6.3.59',
+  S_CR2: '6.3.60',
+  S_INIT: '6.3.62',
+  S_GBPA: '6.3.63',
+  S_AGBPA: '6.3.64',
+  S_IRQ_CTRL: '6.3.65',
+  S_IRQ_CTRLACK: '6.3.66',
+  S_GERROR: '6.3.67',
+  S_GERRORN: '6.3.68',
+  S_GERROR_IRQ_CFG0: '6.3.69',
+  S_GERROR_IRQ_CFG1: '6.3.70',
+  S_GERROR_IRQ_CFG2: '6.3.71',
+  S_STRTAB_BASE: '6.3.72',
+  S_STRTAB_BASE_CFG: '6.3.73',
+  S_CMDQ_BASE: '6.3.74',
+  S_CMDQ_PROD: '6.3.75',
+  S_CMDQ_CONS: '6.3.76',
+  S_EVENTQ_BASE: '6.3.77',
+  S_EVENTQ_PROD: '6.3.78',
+  S_EVENTQ_CONS: '6.3.79',
+  S_EVENTQ_IRQ_CFG0: '6.3.80',
+  S_EVENTQ_IRQ_CFG1: '6.3.81',
+  S_EVENTQ_IRQ_CFG2: '6.3.82',
+  S_GATOS_CTRL: '6.3.83',
+  S_GATOS_SID: '6.3.84',
+  S_GATOS_ADDR: '6.3.85',
+  S_GATOS_PAR: '6.3.86',
+  EVENTQ_PROD: '6.3.95',
+  EVENTQ_CONS: '6.3.96',
+  PRIQ_PROD: '6.3.97',
+  PRIQ_CONS: '6.3.98',
+};
+
+function sectionOf(name: string): string {
+  const s = REGISTER_SECTIONS[name];
+  return s === undefined ? `IHI0070 ch.6 SMMU_${name}` : `IHI0070 ${s}`;
 }
 
 export class RegisterLayout<N extends string = string> extends Layout<N> {
@@ -69,8 +163,7 @@ export class RegisterLayout<N extends string = string> extends Layout<N> {
   readonly secure: boolean;
 
   constructor(r: RegisterSpecInput) {
-    // IHI0070 chapter 6 describes each register under its SMMU_ name.
-    super({ name: r.name, kind: 'register', sizeBytes: r.width / 8, words: 1, wordBits: r.width, section: r.section ?? `IHI0070 ch.6 SMMU_${r.name}`, doc: r.doc, fields: r.fields });
+    super({ name: r.name, kind: 'register', sizeBytes: r.width / 8, words: 1, wordBits: r.width, section: r.section ?? sectionOf(r.name), doc: r.doc, fields: r.fields });
     this.secure = r.secure ?? false;
     this.offset = r.offset;
     this.page = r.page;
@@ -107,7 +200,7 @@ const irqOff = (field: string) => [off('IRQ_CTRL', field), off('IRQ_CTRLACK', fi
 
 const guardAll = (when: readonly GuardTerm[], rule: string): GuardRule[] => [{ fields: 'all', when, rule }];
 
-// CR0 and CR0ACK share a layout (IHI0070 ch.6 SMMU_CR0, SMMU_CR0ACK).
+// CR0 and CR0ACK share a layout (IHI0070 6.3.9, 6.3.10).
 const cr0Fields = (ack: boolean): FieldSpec[] => {
   const s = ack ? ' (acknowledged)' : '';
   return [
@@ -130,7 +223,7 @@ const irqCtrlFields = (ack: boolean): FieldSpec[] => {
   ];
 };
 
-// GERROR and GERRORN share a layout (IHI0070 ch.6 SMMU_GERROR, SMMU_GERRORN).
+// GERROR and GERRORN share a layout (IHI0070 6.3.19, 6.3.20).
 const gerrorFields = (n: boolean): FieldSpec[] => {
   const s = n ? ' acknowledge' : '';
   return [
@@ -222,7 +315,7 @@ const prodCons = (name: string, offset: number, page: 0 | 1, flag: 'OVFLG' | 'OV
     ],
   });
 
-/** Every register of IHI0070 chapter 6 the twin models, page 0 then page 1. */
+/** Every register of IHI0070 6.3 the twin models, page 0 then page 1. */
 export const REGISTERS: readonly RegisterLayout[] = [
   new RegisterLayout({
     name: 'IDR0',
@@ -635,7 +728,6 @@ function atosRegisters(): RegisterLayout[] {
       width: 32,
       access: 'RW',
       reset: 0n,
-      section: 'IHI0070 6.3.37',
       guards: [{ fields: ['RUN'], when: [{ register: 'CR0', field: 'SMMUEN', value: 1 }, off('GATOS_CTRL', 'RUN')], rule: 'RUN may only be set while SMMUEN==1 and RUN==0 (v3.2+: otherwise IGNORED)' }],
       doc: 'global ATOS control: software sets RUN after GATOS_SID/ADDR, the SMMU clears it when GATOS_PAR holds the result',
       fields: [b('RUN', 0, 'run the ATOS translation; cleared by the SMMU on completion')],
@@ -647,7 +739,6 @@ function atosRegisters(): RegisterLayout[] {
       width: 64,
       access: 'RW',
       reset: 'UNKNOWN',
-      section: 'IHI0070 6.3.38',
       guards: runOff,
       doc: 'StreamID and SubstreamID of the ATOS request',
       fields: [f('STREAMID', 31, 0, 'StreamID (bits above SIDSIZE RES0)'), f('SUBSTREAMID', 51, 32, 'SubstreamID (bits above SSIDSIZE RES0)'), b('SSID_VALID', 52, 'SubstreamID valid (RES0 when SSIDSIZE==0)')],
@@ -659,7 +750,6 @@ function atosRegisters(): RegisterLayout[] {
       width: 64,
       access: 'RW',
       reset: 'UNKNOWN',
-      section: 'IHI0070 6.3.39',
       guards: runOff,
       doc: 'ATOS input address and access attributes (not affected by STE.PRIVCFG/INSTCFG)',
       fields: [
@@ -678,7 +768,6 @@ function atosRegisters(): RegisterLayout[] {
       width: 64,
       access: 'RO',
       reset: 'UNKNOWN',
-      section: 'IHI0070 6.3.40',
       doc: 'ATOS result, FAULT==0 view (success); the FAULT==1 view is the gatos-par-fault format',
       fields: [
         b('FAULT', 0, '0: success (this view); 1: see gatos-par-fault'),
@@ -711,7 +800,6 @@ function mpamRegisters(): RegisterLayout[] {
       width: 32,
       access: 'RO',
       reset: 'IMPDEF',
-      section: 'IHI0070 6.3.41',
       doc: 'MPAM capabilities of the Non-secure state',
       fields: [f('PARTID_MAX', 15, 0, 'largest PARTID usable in Non-secure state'), f('PMG_MAX', 23, 16, 'largest PMG usable in Non-secure state')],
     }),
@@ -722,7 +810,6 @@ function mpamRegisters(): RegisterLayout[] {
       width: 32,
       access: 'RW',
       reset: 0n,
-      section: 'IHI0070 6.3.42',
       guards: update('GMPAM'),
       doc: 'MPAM labels of SMMU-originated accesses (L1STD/STE fetches, queues, MSIs); Update protocol as GBPA',
       fields: [f('SO_PARTID', 15, 0, 'PARTID of SMMU-originated accesses'), f('SO_PMG', 23, 16, 'PMG of SMMU-originated accesses'), b('Update', 31, 'update request; cleared by the SMMU when applied')],
@@ -734,7 +821,6 @@ function mpamRegisters(): RegisterLayout[] {
       width: 32,
       access: 'RW',
       reset: 0n,
-      section: 'IHI0070 6.3.43',
       guards: update('GBPMPAM'),
       doc: 'MPAM labels of global-bypass client traffic (SMMUEN==0, or ATS Translated with ATSCHK==0); Update protocol as GBPA',
       fields: [f('GBP_PARTID', 15, 0, 'PARTID of bypassing transactions'), f('GBP_PMG', 23, 16, 'PMG of bypassing transactions'), b('Update', 31, 'update request; cleared by the SMMU when applied')],
@@ -749,7 +835,7 @@ function mpamRegisters(): RegisterLayout[] {
  */
 function idRegisters(): RegisterLayout[] {
   const id = (name: string, offset: number, resetValue: bigint, doc: string, fields: FieldSpec[]) =>
-    new RegisterLayout({ name, offset, page: 0, width: 32, access: 'RO', reset: 'IMPDEF', resetChoice: resetValue, section: 'IHI0070 6.2 ID_REGS (CoreSight ID layout)', doc, fields });
+    new RegisterLayout({ name, offset, page: 0, width: 32, access: 'RO', reset: 'IMPDEF', resetChoice: resetValue, section: 'IHI0070 6.2.1 ID_REGS (CoreSight ID layout)', doc, fields });
   return [
     id('PIDR4', 0xfd0, 0x04n, 'peripheral ID 4', [f('DES_2', 3, 0, 'JEP106 continuation code'), f('SIZE', 7, 4, 'log2 of the 4KB blocks occupied')]),
     id('PIDR5', 0xfd4, 0n, 'peripheral ID 5 (RES0)', [f('RES0', 7, 0, 'reserved')]),

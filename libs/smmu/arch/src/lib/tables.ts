@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// In-memory configuration structures of IHI0070 chapter 5: STE (5.2), L1STD, CD, L1CD.
+// In-memory configuration structures of IHI0070 chapter 5: L1STD (5.1), STE (5.2), L1CD (5.3), CD (5.4).
 // Field names follow the architecture; the Linux macro is named in the doc where it differs.
 
 import {
@@ -38,7 +38,7 @@ const S2_OFF = { field: 'Config', values: [0, 1, 2, 3, 4, 5] };
 // stage 2 is enabled); with Config=0b0xx (abort) only CONT is used.
 const STRW_OFF = { field: 'Config', values: [0, 1, 2, 3, 4, 6, 7] };
 const ABORTING = { field: 'Config', values: [0, 1, 2, 3] };
-// IHI0070 ch.5 CD: with EPDx==1 the TTBx walk fields are IGNORED.
+// IHI0070 5.4 CD: with EPDx==1 the TTBx walk fields are IGNORED.
 const EPD0_SET = { field: 'EPD0', values: [1] };
 const EPD1_SET = { field: 'EPD1', values: [1] };
 
@@ -122,7 +122,7 @@ export const STE = structure('ste', 64, 'IHI0070 5.2', 'Stream Table Entry: 8 li
   fld('S2POI', 7, 63, 0, 'stage-2 permission overlay index'),
 ], 'V');
 
-export const L1STD = structure('l1std', 8, 'IHI0070 ch.5 Level 1 Stream Table Descriptor', 'Level-1 Stream Table Descriptor of a 2-level stream table', [
+export const L1STD = structure('l1std', 8, 'IHI0070 5.1', 'Level-1 Stream Table Descriptor of a 2-level stream table', [
   fld('Span', 0, 4, 0, 'L2 table holds 2^(Span-1) STEs; 0 invalid (Linux STRTAB_L1_DESC_SPAN; writes SPLIT+1 = 9)', {
     values: { INVALID: 0 },
     reserved: [reserved(12, 31, 'reserved, behaves as 0 (invalid)')],
@@ -130,7 +130,7 @@ export const L1STD = structure('l1std', 8, 'IHI0070 ch.5 Level 1 Stream Table De
   addr('L2Ptr', 0, 55, 6, 'L2 table address, aligned to its size (Linux STRTAB_L1_DESC_L2PTR_MASK [51:6])'),
 ]);
 
-export const CD = structure('cd', 64, 'IHI0070 ch.5 Context Descriptor', 'Context Descriptor: 8 little-endian dwords', [
+export const CD = structure('cd', 64, 'IHI0070 5.4', 'Context Descriptor: 8 little-endian dwords', [
   fld('T0SZ', 0, 5, 0, 'TTB0 region size 64-T0SZ (Linux CTXDESC_CD_0_TCR_T0SZ)'),
   fld('TG0', 0, 7, 6, 'TTB0 granule', { ignoredWhen: EPD0_SET, values: TG0_GRANULE, reserved: TG0_RESERVED }),
   fld('IR0', 0, 9, 8, 'TTB0 walk inner cacheability (IRGN0)', { values: TCR_CACHEABILITY }),
@@ -179,7 +179,7 @@ export const CD = structure('cd', 64, 'IHI0070 ch.5 Context Descriptor', 'Contex
   fld('PMG', 5, 55, 48, 'MPAM performance monitor group'),
 ], 'V');
 
-export const CD_L1 = structure('cdl1', 8, 'IHI0070 ch.5 Level 1 Context Descriptor', 'Level-1 Context Descriptor of a 2-level CD table', [
+export const CD_L1 = structure('cdl1', 8, 'IHI0070 5.3', 'Level-1 Context Descriptor of a 2-level CD table', [
   bit('V', 0, 0, 'valid; 0 gives C_BAD_SUBSTREAMID'),
   addr('L2Ptr', 0, 55, 12, 'L2 CD table address (Linux CTXDESC_L1_DESC_L2PTR_MASK [51:12])'),
 ]);
