@@ -48,6 +48,8 @@ export interface SmmuConfig {
   readonly httu: 0 | 1 | 2;
   /** IDR0.BTM. */
   readonly btm: boolean;
+  /** IDR0.VMW: VMID wildcard matching for invalidation, making CR0.VMW writable (RES0 otherwise). */
+  readonly vmw: boolean;
   /** IDR3.RIL: range invalidation. */
   readonly ril: boolean;
   /** IDR1.ATTR_TYPES_OVR / ATTR_PERMS_OVR. */
@@ -111,6 +113,7 @@ export const DEFAULT_SMMU_CONFIG: SmmuConfig = {
   termModel: 0,
   httu: 2,
   btm: false,
+  vmw: false,
   ril: true,
   attrTypesOverride: true,
   attrPermsOverride: true,
@@ -192,6 +195,7 @@ export function idRegisters(c: SmmuConfig): Record<'IDR0' | 'IDR1' | 'IDR2' | 'I
       MSI: b(c.msi),
       SEV: b(c.sev),
       PRI: b(c.pri),
+      VMW: b(c.vmw),
       VMID16: b(c.vmid16),
       CD2L: b(c.twoLevelCd),
       TTENDIAN: 'LITTLE',

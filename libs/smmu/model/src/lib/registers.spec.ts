@@ -88,6 +88,22 @@ describe('CR0/CR0ACK handshake (IHI0070 6.3.9; domain notes 1.3)', () => {
     assert.equal(f.reg('CR0'), BigInt(CR0.CMDQEN));
   });
 
+  it('CR0.VMW is RES0 unless IDR0.VMW; with it, the field is stored and acknowledged', () => {
+    const VMW = 0b010 << 6; // VMW = 0b010: match VMID[15:1] (IHI0070 6.3.9)
+    const off = fixture({ ackDelayNs: 0 });
+    assert.equal(off.field('IDR0', 'VMW'), 0);
+    off.w('CR0', VMW | CR0.CMDQEN);
+    assert.equal(off.reg('CR0'), BigInt(CR0.CMDQEN));
+    assert.equal(off.reg('CR0ACK'), BigInt(CR0.CMDQEN));
+    const on = fixture({ vmw: true, ackDelayNs: 0 });
+    assert.equal(on.field('IDR0', 'VMW'), 1);
+    on.w('CR0', VMW | CR0.CMDQEN);
+    assert.equal(on.reg('CR0'), BigInt(VMW | CR0.CMDQEN));
+    assert.equal(on.reg('CR0ACK'), BigInt(VMW | CR0.CMDQEN));
+    on.w('CR0', CR0.CMDQEN);
+    assert.equal(on.reg('CR0ACK'), BigInt(CR0.CMDQEN), 'and cleared again');
+  });
+
   it('IRQ_CTRL/IRQ_CTRLACK handshake the same way', () => {
     const f = fixture({ ackDelayNs: 300 });
     f.w('IRQ_CTRL', 0b101);

@@ -503,7 +503,7 @@ export class SmmuV3 {
     if (r === CR0) {
       if (!c.pri) res0Field('PRIQEN');
       if (!c.ats) res0Field('ATSCHK');
-      res0Field('VMW');
+      if (!c.vmw) res0Field('VMW');
       res0Field('DPT_WALK_EN');
     } else if (!c.pri) res0Field('PRIQ_IRQEN');
     const old = this.regs.get(r.name)!;
