@@ -67,4 +67,30 @@ describe('VirtualClock', () => {
     for (let i = 1; i < seen.length; i++) assert.ok(seen[i]! >= seen[i - 1]!);
     assert.equal(seen.length, 5000);
   });
+
+  it('refuses a fractional time instead of rounding now() past a due timer (integer nanoseconds)', () => {
+    // advanceTo(10.6) used to leave the timer due at 11 unrun while now() read 11.
+    const c = new VirtualClock();
+    let ran = false;
+    c.schedule(11, 'due at 11', () => (ran = true));
+    assert.throws(() => c.advanceTo(10.6), /advanceTo\(10\.6\): virtual time is an integer/);
+    assert.throws(() => c.advance(0.5), /advance\(0\.5\)/);
+    assert.throws(() => c.schedule(3.2, 'x', () => undefined), /schedule\(x\): time 3\.2/);
+    assert.throws(() => c.after(Number.NaN, 'y', () => undefined), /after\(y\)/);
+    assert.equal(c.now(), 0, 'nothing moved');
+    c.advanceTo(11);
+    assert.equal(ran, true);
+    assert.equal(c.now(), 11);
+  });
+
+  it('pendingTimers and timer(id) expose the (time, sequence) order a snapshot must keep', () => {
+    const c = new VirtualClock();
+    const b = c.schedule(5, 'b', () => undefined);
+    const a = c.schedule(5, 'a', () => undefined);
+    c.schedule(1, 'first', () => undefined);
+    assert.deepEqual(c.pendingTimers().map((t) => t.label), ['first', 'b', 'a']);
+    assert.ok(c.timer(b)!.seq < c.timer(a)!.seq);
+    c.cancel(a);
+    assert.equal(c.timer(a), undefined);
+  });
 });

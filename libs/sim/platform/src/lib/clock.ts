@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // Virtual time in integer nanoseconds, shared by every model, with timers ordered by
 // (time, scheduling sequence) in a binary heap. No wall clock anywhere (DESIGN.md, "Time and
-// determinism").
+// determinism"). Every time and delay is an integer: a fraction is refused with a RangeError
+// naming the call, so now() and the timers can never disagree about which nanosecond it is.
 
 interface Timer {
   readonly id: number;
@@ -22,15 +23,16 @@ export class VirtualClock {
     return this.t;
   }
 
-  /** Runs `fn` at absolute virtual time `atNs` (clamped to now). Returns a timer id. */
+  /** Runs `fn` at absolute virtual time `atNs` (an integer; clamped to now). Returns a timer id. */
   schedule(atNs: number, label: string, fn: () => void): number {
-    if (!Number.isFinite(atNs)) throw new RangeError(`schedule(${label}): time ${atNs} is not finite`);
+    if (!Number.isSafeInteger(atNs)) throw new RangeError(`schedule(${label}): time ${atNs} is not an integer number of nanoseconds`);
     const id = this.nextId++;
-    this.push({ id, at: Math.max(Math.round(atNs), this.t), seq: this.seq++, label, fn });
+    this.push({ id, at: Math.max(atNs, this.t), seq: this.seq++, label, fn });
     return id;
   }
 
   after(delayNs: number, label: string, fn: () => void): number {
+    if (!Number.isSafeInteger(delayNs)) throw new RangeError(`after(${label}): delay ${delayNs} is not an integer number of nanoseconds`);
     return this.schedule(this.t + delayNs, label, fn);
   }
 
@@ -50,16 +52,25 @@ export class VirtualClock {
     return this.heap[0]?.at;
   }
 
-  pendingTimers(): { id: number; at: number; label: string }[] {
+  /** Pending timers in the order they will run; `seq` is the scheduling sequence (the tie-break). */
+  pendingTimers(): { id: number; at: number; seq: number; label: string }[] {
     return this.heap
       .filter((x) => !this.cancelled.has(x.id))
       .sort((a, b) => a.at - b.at || a.seq - b.seq)
-      .map(({ id, at, label }) => ({ id, at, label }));
+      .map(({ id, at, seq, label }) => ({ id, at, seq, label }));
   }
 
-  /** Runs every timer due at or before `t` in (time, sequence) order, then sets now = t. */
+  /** When a pending timer runs and its tie-break sequence (snapshots keep timers in this order). */
+  timer(id: number): { at: number; seq: number; label: string } | undefined {
+    if (this.cancelled.has(id)) return undefined;
+    const x = this.heap.find((h) => h.id === id);
+    return x ? { at: x.at, seq: x.seq, label: x.label } : undefined;
+  }
+
+  /** Runs every timer due at or before `t` (an integer) in (time, sequence) order, then sets now = t. */
   advanceTo(t: number): void {
-    if (!(t >= this.t)) throw new RangeError(`advanceTo(${t}): virtual time cannot go back from ${this.t}`);
+    if (!Number.isSafeInteger(t)) throw new RangeError(`advanceTo(${t}): virtual time is an integer number of nanoseconds`);
+    if (t < this.t) throw new RangeError(`advanceTo(${t}): virtual time cannot go back from ${this.t}`);
     for (;;) {
       this.dropCancelled();
       const top = this.heap[0];
@@ -68,11 +79,11 @@ export class VirtualClock {
       this.t = top.at;
       top.fn();
     }
-    this.t = Math.round(t);
+    this.t = t;
   }
 
   advance(ns: number): void {
-    if (!(ns >= 0)) throw new RangeError(`advance(${ns}): a non-negative number of nanoseconds`);
+    if (!Number.isSafeInteger(ns) || ns < 0) throw new RangeError(`advance(${ns}): a non-negative integer number of nanoseconds`);
     this.advanceTo(this.t + ns);
   }
 
