@@ -73,6 +73,42 @@ describe('PhysicalMemory: sparse pages and regions', () => {
     assert.equal(m.writeLog().count, 2, 'the refused write is not logged');
   });
 
+  it('a backing-limit refusal is a simulator error (counted, with the bound in the message), not a fault kind', () => {
+    const { m, cpu, clock } = mem(4096);
+    assert.ok(m.write(0x8000_0000, new Uint8Array([1]), cpu).ok);
+    clock.advance(3);
+    assert.equal(m.writeDword(0x8000_1000, 1, 2, cpu), 'backing-limit');
+    assert.equal(m.write32(0x8000_2000, 1, cpu), 'backing-limit');
+    const e = m.simulatorErrors();
+    assert.equal(e.count, 2);
+    assert.deepEqual(
+      e.recent.map((x) => [x.time, x.address, x.length, x.writer.kind]),
+      [
+        [3, 0x8000_1000, 8, 'primary-cpu'],
+        [3, 0x8000_2000, 4, 'primary-cpu'],
+      ],
+    );
+    assert.match(e.last!.message, /^simulator limit: .*above memory\.maxBackedBytes=4096$/);
+    assert.equal(m.stats().simulatorErrors, 2);
+    // Architected faults are not simulator errors.
+    assert.equal(m.write32(0x0800_0000, 1, cpu), 'mmio');
+    assert.equal(m.simulatorErrors().count, 2);
+    const r = PhysicalMemory.restore(JSON.parse(JSON.stringify(m.snapshot())), new VirtualClock());
+    assert.deepEqual(r.simulatorErrors(), m.simulatorErrors(), 'kept by snapshots');
+  });
+
+  it('stats().heapBytes counts what the bound leaves out: the 4x shadow, the write log and page objects', () => {
+    const { m, dev } = mem(1 << 20);
+    for (let i = 0; i < 3000; i++) m.write(0x8000_0000 + (i % 64) * 64, new Uint8Array(64), dev);
+    const s = m.stats();
+    assert.equal(s.pages, 1);
+    assert.equal(s.backedBytes, 4096);
+    assert.equal(s.shadowBytes, 4 * 4096, 'a Uint32Array slot per byte');
+    assert.equal(s.logBytes, 4096 * 23, '3000 records in a log grown to 4096 records of 23 bytes');
+    assert.equal(s.heapBytes, 4096 + 4 * 4096 + 400 + 4096 * 23);
+    assert.ok(s.heapBytes > 25 * s.backedBytes, 'the backing bound is not a heap bound');
+  });
+
   it('bad configuration names the field and the rule', () => {
     const clock = new VirtualClock();
     assert.throws(() => new PhysicalMemory({ paBits: 60, maxBackedBytes: 4096 }, clock), (e: unknown) => e instanceof PlatformConfigError && e.field === 'memory.paBits');

@@ -5,6 +5,8 @@
 // epoch), so a report can say exactly which bytes a device corrupted after the crash.
 // Accesses never throw on addresses a driver or device can produce: they return the fault
 // (an external abort for the caller to turn into F_WALK_EABT, F_STE_FETCH, a completer abort...).
+// Running out of backing (maxBackedBytes) is not such a fault: it is a limit of the simulator,
+// refused with 'backing-limit' and recorded in simulatorErrors(), never an architected abort.
 
 import { Buffer } from 'node:buffer';
 import type { VirtualClock } from './clock';
@@ -60,6 +62,16 @@ export interface AttributedRun {
   readonly record?: WriteRecord;
 }
 
+/** A write the simulator refused because it would exceed memory.maxBackedBytes (not guest-visible behaviour). */
+export interface SimulatorError {
+  readonly time: number;
+  readonly address: number;
+  readonly length: number;
+  readonly writer: Writer;
+  /** Names the bound: "... above memory.maxBackedBytes=N". */
+  readonly message: string;
+}
+
 export interface MemorySnapshot {
   readonly version: 1;
   readonly paBits: number;
@@ -69,6 +81,8 @@ export interface MemorySnapshot {
   readonly writers: Writer[];
   readonly pages: { page: number; data: string; shadow: string }[];
   readonly log: { count: number; writer: string; epoch: string; time: string; address: string; length: string };
+  /** Backing-limit refusals (absent in older snapshots). */
+  readonly simulatorErrors?: { count: number; recent: SimulatorError[]; last?: SimulatorError };
 }
 
 export class PlatformConfigError extends Error {
@@ -83,6 +97,13 @@ export class PlatformConfigError extends Error {
 
 export const PAGE_SIZE = 4096;
 const ACCESSIBLE: ReadonlySet<RegionKind> = new Set(['ram', 'crashkernel', 'device-buffer']);
+/** At most this many backing-limit refusals are kept in detail (all are counted). */
+const MAX_SIMULATOR_ERRORS = 1000;
+/**
+ * Estimated heap bytes of one backed page beyond its two typed arrays: the Page object, the
+ * DataView, two ArrayBuffer headers and the Map entry (V8, 64-bit). An estimate, stated as one.
+ */
+export const PAGE_OBJECT_OVERHEAD_BYTES = 400;
 const EPOCHS: readonly Epoch[] = ['primary', 'kdump'];
 
 interface Page {
@@ -119,6 +140,9 @@ export class PhysicalMemory {
   private logAddress = new Float64Array(1024);
   private logLength = new Uint32Array(1024);
   private readonly scratch = new Uint8Array(8);
+  private simErrorCount = 0;
+  private readonly simErrorLog: SimulatorError[] = [];
+  private lastSimError: SimulatorError | undefined;
 
   constructor(
     config: MemoryConfig,
@@ -311,12 +335,11 @@ export class PhysicalMemory {
     let missing = 0;
     for (let p = first; p <= last; p++) if (!this.pages.has(p)) missing++;
     if (missing > 0 && (this.pages.size + missing) * PAGE_SIZE > this.maxBackedBytes) {
-      return {
-        ok: false,
-        fault: 'backing-limit',
-        address: pa,
-        message: `writing ${length} bytes at 0x${pa.toString(16)} needs ${missing} new page(s), above memory.maxBackedBytes=${this.maxBackedBytes}`,
-      };
+      const message = `simulator limit: writing ${length} bytes at 0x${pa.toString(16)} needs ${missing} new page(s), above memory.maxBackedBytes=${this.maxBackedBytes}`;
+      this.simErrorCount++;
+      this.lastSimError = { time: this.clock.now(), address: pa, length, writer: this.writers[writerId]!, message };
+      if (this.simErrorLog.length < MAX_SIMULATOR_ERRORS) this.simErrorLog.push(this.lastSimError);
+      return { ok: false, fault: 'backing-limit', address: pa, message };
     }
     const rec = this.append(writerId, pa, length) + 1;
     let src = 0;
@@ -464,9 +487,39 @@ export class PhysicalMemory {
     return this.pages.size * PAGE_SIZE;
   }
 
-  stats(): { backedBytes: number; pages: number; writes: number; writers: number; heapBytes: number } {
-    const heapBytes = this.pages.size * (PAGE_SIZE * 5) + this.logWriter.length * 23;
-    return { backedBytes: this.backedBytes(), pages: this.pages.size, writes: this.logCount, writers: this.writers.length, heapBytes };
+  /**
+   * Writes refused because they would exceed memory.maxBackedBytes: a simulator limit, not
+   * something the guest did. `count` counts every refusal; `recent` keeps the first 1000.
+   */
+  simulatorErrors(): { count: number; recent: readonly SimulatorError[]; last?: SimulatorError } {
+    return { count: this.simErrorCount, recent: this.simErrorLog, last: this.lastSimError };
+  }
+
+  /**
+   * What the memory costs the host. maxBackedBytes bounds only `backedBytes` (the guest-visible
+   * data pages); each backed page also carries a 4x shadow (16 KiB) for attribution, and the
+   * write log (23 bytes per record, capacity doubling) is unbounded: `heapBytes` is the sum of
+   * every typed array's byteLength plus an estimated per-page object overhead.
+   */
+  stats(): {
+    backedBytes: number;
+    shadowBytes: number;
+    logBytes: number;
+    pages: number;
+    writes: number;
+    writers: number;
+    heapBytes: number;
+    simulatorErrors: number;
+  } {
+    let data = 0;
+    let shadow = 0;
+    for (const p of this.pages.values()) {
+      data += p.data.byteLength;
+      shadow += p.shadow.byteLength;
+    }
+    const logBytes = this.logWriter.byteLength + this.logEpoch.byteLength + this.logTime.byteLength + this.logAddress.byteLength + this.logLength.byteLength;
+    const heapBytes = data + shadow + this.pages.size * PAGE_OBJECT_OVERHEAD_BYTES + logBytes;
+    return { backedBytes: data, shadowBytes: shadow, logBytes, pages: this.pages.size, writes: this.logCount, writers: this.writers.length, heapBytes, simulatorErrors: this.simErrorCount };
   }
 
   // --- snapshots -----------------------------------------------------------------------------
@@ -491,6 +544,11 @@ export class PhysicalMemory {
         time: b64(this.logTime, n * 8),
         address: b64(this.logAddress, n * 8),
         length: b64(this.logLength, n * 4),
+      },
+      simulatorErrors: {
+        count: this.simErrorCount,
+        recent: this.simErrorLog.map((e) => ({ ...e, writer: { ...e.writer } })),
+        ...(this.lastSimError ? { last: { ...this.lastSimError, writer: { ...this.lastSimError.writer } } } : {}),
       },
     };
   }
@@ -524,6 +582,11 @@ export class PhysicalMemory {
     m.logAddress = col(Float64Array, Float64Array, s.log.address);
     m.logLength = col(Uint32Array, Uint32Array, s.log.length);
     m.logCount = n;
+    if (s.simulatorErrors) {
+      m.simErrorCount = s.simulatorErrors.count;
+      m.simErrorLog.push(...s.simulatorErrors.recent.map((e) => ({ ...e, writer: { ...e.writer } })));
+      m.lastSimError = s.simulatorErrors.last ? { ...s.simulatorErrors.last, writer: { ...s.simulatorErrors.last.writer } } : undefined;
+    }
     return m;
   }
 }
