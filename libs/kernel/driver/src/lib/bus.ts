@@ -35,6 +35,11 @@ export interface BusPort {
   mmioWrite(offset: number, size: MmioSize, value: bigint): Promise<MmioOutcome>;
   memRead(pa: number, length: number): Promise<{ readonly ok: true; readonly data: Uint8Array } | MemFault>;
   memWrite(pa: number, data: Uint8Array): Promise<{ readonly ok: true } | MemFault>;
+  /**
+   * Optional: where an access of [pa, pa+length) would fault, without moving data (the kernel's
+   * memremap() range check). Without it the kernel reads the range in chunks.
+   */
+  memCheck?(pa: number, length: number): Promise<{ readonly ok: true } | MemFault>;
   now(): number;
   /** Lets `ns` of virtual time pass (the hardware runs meanwhile). */
   delay(ns: number): Promise<void>;
@@ -76,6 +81,11 @@ export class LocalBus implements BusPort {
   async memWrite(pa: number, data: Uint8Array): Promise<{ ok: true } | MemFault> {
     const r = this.memory.write(pa, data, this.writerId);
     return r.ok ? r : { ok: false, fault: r.fault, address: r.address };
+  }
+
+  async memCheck(pa: number, length: number): Promise<{ ok: true } | MemFault> {
+    const f = this.memory.check(pa, length);
+    return f ? { ok: false, fault: f.fault, address: f.address } : { ok: true };
   }
 
   now(): number {

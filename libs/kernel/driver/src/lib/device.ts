@@ -26,6 +26,11 @@ const IRQ = { GERROR: 1, PRIQ: 2, EVTQ: 4 } as const;
 const GBPA_ABORT = 1 << 20;
 const GBPA_UPDATE = 1 << 31;
 
+/** Linux's %pa on arm64 (phys_addr_t is 64-bit): 0x%016llx. */
+export function fmtPa(pa: number): string {
+  return `0x${pa.toString(16).padStart(16, '0')}`;
+}
+
 export interface DriverOptions {
   /** 'primary' or 'kdump' (is_kdump_kernel()). */
   readonly kernel: 'primary' | 'kdump';
@@ -435,19 +440,40 @@ export class ArmSmmuDevice {
     return ret;
   }
 
-  /** memremap(base, size, MEMREMAP_WB): NULL for non-RAM unless memremapNonRam='succeed'. */
+  /**
+   * memremap(base, size, MEMREMAP_WB) of crashed-kernel memory: the whole range is mapped or
+   * nothing (NULL). A range with any byte outside memory (a hole, MMIO) is NULL unless
+   * memremapNonRam='succeed', where the mapping exists and those bytes read as zeros.
+   */
   private async memremap(base: number, size: number): Promise<boolean> {
-    const r = await this.hw.bus.memRead(base, Math.min(size, 8));
-    return r.ok || this.opts.memremapNonRam === 'succeed';
+    return this.opts.memremapNonRam === 'succeed' || (await this.hw.accessible(base, size));
   }
 
-  /** Reads through a memremap()ed crashed-kernel mapping: a non-RAM mapping reads as zeros. */
+  /**
+   * Loads through a memremap()ed crashed-kernel mapping (the L1 table, adopted L2 and linear
+   * tables, the CD tables of the reservation scan). The mapping was checked whole, so with
+   * memremapNonRam='fail' nothing faults; with 'succeed' the words that are not memory read 0.
+   */
   private async readCrashed(pa: number, count: number): Promise<bigint[]> {
     try {
       return await this.hw.readWords(pa, count);
     } catch (e) {
-      if (e instanceof KernelError && this.opts.memremapNonRam === 'succeed') return new Array<bigint>(count).fill(0n);
-      throw e;
+      if (!(e instanceof KernelError) || this.opts.memremapNonRam !== 'succeed') throw e;
+      const out: bigint[] = [];
+      for (let i = 0; i < count; i++) {
+        const r = await this.hw.bus.memRead(pa + 8 * i, 8);
+        out.push(r.ok ? new DataView(r.data.buffer, r.data.byteOffset, 8).getBigUint64(0, true) : 0n);
+      }
+      return out;
+    }
+  }
+
+  /** A store through such a mapping: lost where the mapping is not memory ('succeed'). */
+  private async writeCrashed(pa: number, v: bigint): Promise<void> {
+    try {
+      await this.hw.write64(pa, v);
+    } catch (e) {
+      if (!(e instanceof KernelError) || this.opts.memremapNonRam !== 'succeed') throw e;
     }
   }
 
@@ -473,7 +499,7 @@ export class ArmSmmuDevice {
     }
     const n = 2 ** (log2size - split);
     if (this.series === 'v10' && base % Math.max(n * 8, 1) !== 0) {
-      this.dev('err', this.kexecMsg(`unaligned l1 stream table base 0x${base.toString(16)}`));
+      this.dev('err', this.kexecMsg(`unaligned l1 stream table base ${fmtPa(base)}`));
       return 'EINVAL';
     }
     if (!(await this.memremap(base, n * 8))) return 'ENOMEM';
@@ -488,7 +514,7 @@ export class ArmSmmuDevice {
           return 'EINVAL';
         }
         if (l2 === 0 || l2 % (STRTAB_NUM_L2_STES * 64) !== 0) {
-          this.dev('err', this.kexecMsg(`L1[${i}] bad l2 table base 0x${l2.toString(16)}`));
+          this.dev('err', this.kexecMsg(`L1[${i}] bad l2 table base ${fmtPa(l2)}`));
           return 'EINVAL';
         }
       } else {
@@ -521,7 +547,7 @@ export class ArmSmmuDevice {
     }
     const n = 2 ** log2size;
     if (this.series === 'v10' && base % (n * 64) !== 0) {
-      this.dev('err', this.kexecMsg(`unaligned stream table base 0x${base.toString(16)}`));
+      this.dev('err', this.kexecMsg(`unaligned stream table base ${fmtPa(base)}`));
       return 'EINVAL';
     }
     if (!(await this.memremap(base, n * 64))) return 'ENOMEM';
@@ -551,11 +577,11 @@ export class ArmSmmuDevice {
           return 'EINVAL';
         }
         if (l2 === 0 || l2 % (STRTAB_NUM_L2_STES * 64) !== 0) {
-          this.dev('err', this.kexecMsg(`L1[${i}] bad l2 table base 0x${l2.toString(16)}`));
+          this.dev('err', this.kexecMsg(`L1[${i}] bad l2 table base ${fmtPa(l2)}`));
           return 'EINVAL';
         }
         if (!(await this.memremap(l2, STRTAB_NUM_L2_STES * 64))) return 'ENOMEM';
-        const stes = await this.hw.readWords(l2, STRTAB_NUM_L2_STES * 8);
+        const stes = await this.readCrashed(l2, STRTAB_NUM_L2_STES * 8);
         for (let s = 0; s < STRTAB_NUM_L2_STES; s++) {
           const r = await this.reserveSte(stes.slice(8 * s, 8 * s + 3));
           if (r !== 0) return r;
@@ -589,7 +615,7 @@ export class ArmSmmuDevice {
     if (cd % tableSize !== 0) return 'EINVAL';
     const reserveCds = async (pa: number, count: number): Promise<0 | string> => {
       if (!(await this.memremap(pa, count * 64))) return 'ENOMEM';
-      const words = await this.hw.readWords(pa, count * 8);
+      const words = await this.readCrashed(pa, count * 8);
       const cdl = findFormat('cd')!;
       for (let i = 0; i < count; i++) {
         const d = words.slice(8 * i, 8 * i + 1);
@@ -602,7 +628,7 @@ export class ArmSmmuDevice {
     if (fmt === 0) return reserveCds(cd, ncd);
     const nl1 = Math.ceil(ncd / 1024);
     if (!(await this.memremap(cd, nl1 * 8))) return 'ENOMEM';
-    const l1 = await this.hw.readWords(cd, nl1);
+    const l1 = await this.readCrashed(cd, nl1);
     const leaf = Math.min(ncd, 1024);
     for (const d of l1) {
       if (CD_L1.get([d], 'V') === 0n) continue;
@@ -666,7 +692,7 @@ export class ArmSmmuDevice {
     const idx = Math.floor(sid / STRTAB_NUM_L2_STES);
     if (st.l2ptrs[idx] !== undefined) return 0;
     if (this.adopting) {
-      const d = await this.hw.read64(st.l1tab + 8 * idx);
+      const [d] = await this.readCrashed(st.l1tab + 8 * idx, 1);
       const span = Number(L1STD.get([d], 'Span'));
       const base = Number(d & 0x000f_ffff_ffff_ffc0n);
       const live = this.series === 'v10' ? span !== 0 : span !== 0 && base !== 0;
@@ -683,7 +709,7 @@ export class ArmSmmuDevice {
     await this.hw.writeWords(l2, words);
     st.l2ptrs[idx] = l2;
     // arm_smmu_write_strtab_l1_desc: one 64-bit store (into the live table when adopting).
-    await this.hw.write64(st.l1tab + 8 * idx, L1STD.build({ Span: STRTAB_SPLIT + 1, L2Ptr: BigInt(l2) })[0]!);
+    await this.writeCrashed(st.l1tab + 8 * idx, L1STD.build({ Span: STRTAB_SPLIT + 1, L2Ptr: BigInt(l2) })[0]!);
     return 0;
   }
 
@@ -695,12 +721,13 @@ export class ArmSmmuDevice {
     }
     const size = 2 ** (span - 1) * 64;
     if (this.series === 'v10' && (base === 0 || base % size !== 0)) {
-      this.dev('err', this.kexecMsg(`L1[${idx}] bad l2 table base 0x${base.toString(16)}`));
+      this.dev('err', this.kexecMsg(`L1[${idx}] bad l2 table base ${fmtPa(base)}`));
       return 'EINVAL';
     }
     if (!(await this.memremap(base, size))) {
+      // devm_memremap: ERR_PTR(-ENXIO) when memremap() returns NULL.
       this.dev('err', `kdump: failed to adopt l2 stream table for SID ${sid}`);
-      return 'ENOMEM';
+      return 'ENXIO';
     }
     st.l2ptrs[idx] = base;
     return 0;
@@ -1068,7 +1095,7 @@ export class ArmSmmuDevice {
       if (r !== 0) return { ok: false, errno: r };
     }
     const master: Master = { ...spec, attachDeferred: false, steShadow: new Map() };
-    for (const sid of spec.sids) master.steShadow.set(sid, await this.hw.readWords(this.stePa(sid)!, 8));
+    for (const sid of spec.sids) master.steShadow.set(sid, await this.readCrashed(this.stePa(sid)!, 8));
     master.attachDeferred = await this.isAttachDeferred(master);
     this.masters.set(spec.name, master);
     return { ok: true, master };
@@ -1078,7 +1105,7 @@ export class ArmSmmuDevice {
   async isAttachDeferred(m: Master): Promise<boolean> {
     if (!this.adopting) return false;
     for (const sid of m.sids) {
-      const w0 = await this.hw.read64(this.stePa(sid)!);
+      const [w0] = await this.readCrashed(this.stePa(sid)!, 1);
       if (STE.get([w0], 'V') === 1n && STE.get([w0], 'Config') !== 0n) return true;
     }
     return false;
@@ -1091,11 +1118,12 @@ export class ArmSmmuDevice {
   async writeSte(master: Master, sid: number, target: readonly bigint[]): Promise<number> {
     const pa = this.stePa(sid);
     if (pa === undefined) throw new KernelError('ERANGE', `no STE for SID ${sid}`);
-    const entry = await this.hw.readWords(pa, 8);
+    // The table may be the crashed kernel's (adopted): loads and stores through its mapping.
+    const entry = await this.readCrashed(pa, 8);
     const r = await writeEntry(
       {
         used: steUsed,
-        write: (i, v) => this.hw.write64(pa + 8 * i, v),
+        write: (i, v) => this.writeCrashed(pa + 8 * i, v),
         sync: async () => void (await this.issueCmdlist([ArmSmmuDevice.cmd('cmd-CFGI_STE', { StreamID: sid, Leaf: 1 })], true)),
       },
       entry,

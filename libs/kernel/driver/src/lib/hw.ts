@@ -244,6 +244,17 @@ export class Hw {
     return new DataView(r.data.buffer, r.data.byteOffset, 4).getUint32(0, true);
   }
 
+  /** Every byte of [pa, pa+length) is memory a load can reach (no hole, no MMIO). */
+  async accessible(pa: number, length: number): Promise<boolean> {
+    if (length <= 0) return true;
+    if (this.bus.memCheck) return (await this.bus.memCheck(pa, length)).ok;
+    const CHUNK = 1 << 20;
+    for (let at = pa; at < pa + length; at += CHUNK) {
+      if (!(await this.bus.memRead(at, Math.min(CHUNK, pa + length - at))).ok) return false;
+    }
+    return true;
+  }
+
   /** Zeroes `bytes` at `pa` (dma_alloc_coherent returns zeroed memory). */
   async zero(pa: number, bytes: number): Promise<void> {
     const r = await this.bus.memWrite(pa, new Uint8Array(bytes));
