@@ -53,6 +53,8 @@ export interface DriverOptions {
   readonly pageSize?: 4096 | 16384 | 65536;
   /** A kernel predating 2-level stream tables (S7a's crashed kernel): always linear. */
   readonly legacyLinearStrtab?: boolean;
+  /** Fault injection: these devm_request_(threaded_)irq calls fail ("failed to enable ... irq"). */
+  readonly failIrqRequest?: readonly IrqName[];
   /** Fault injection (S7c): devm_add_action_or_reset fails with -ENOMEM after adoption. */
   readonly failDevresAction?: boolean;
   /** Write the trace and log into these (shared by the kernels of one scenario). */
@@ -95,6 +97,18 @@ export interface Master extends MasterSpec {
   domain?: string;
 }
 
+export type IrqReturn = 'IRQ_NONE' | 'IRQ_HANDLED' | 'IRQ_WAKE_THREAD';
+export type IrqName = 'combined' | 'eventq' | 'priq' | 'gerror';
+
+export interface IrqRecord {
+  readonly time: number;
+  readonly source: BusInterrupt['source'];
+  readonly handler: 'combined' | 'gerror' | 'evtq';
+  readonly result: IrqReturn;
+  /** The threaded handler ran (combined thread, or the evtq thread). */
+  readonly thread: boolean;
+}
+
 export type ProbeOutcome = { readonly ok: true } | { readonly ok: false; readonly errno: string; readonly reason: string };
 
 export class ArmSmmuDevice {
@@ -124,8 +138,8 @@ export class ArmSmmuDevice {
   readonly masters = new Map<string, Master>();
   /** Which interrupt handlers are registered (request_irq / request_threaded_irq). */
   readonly irqs = { gerror: false, evtq: false, priq: false, combined: false as false | 'threaded' | 'plain' };
-  /** The last EVTQ PROD overflow flag the driver saw (queue_sync_prod_in). */
-  private evtqOvf = 0;
+  /** Every interrupt a registered handler took: the top half's return and whether a thread ran. */
+  readonly irqLog: IrqRecord[] = [];
   private readonly v10Prefix: string;
   readonly passthrough: boolean;
   private readonly vhe: boolean;
@@ -140,7 +154,7 @@ export class ArmSmmuDevice {
     this.log = opts.log ?? new Dmesg(opts.kernel, () => bus.now());
     this.trace = opts.trace ?? new MmioTrace();
     this.hw = new Hw(bus, opts.kernel, this.trace, this.log, new PageAllocator(opts.ram.base, opts.ram.size));
-    this.hw.irqHandler = (e) => this.handleIrq(e);
+    this.hw.irqHandler = (e) => this.interrupt(e);
     this.v10Prefix = opts.v10KexecPrefix ?? '';
     this.passthrough = opts.passthrough ?? false;
     this.vhe = opts.vhe ?? false;
@@ -149,6 +163,14 @@ export class ArmSmmuDevice {
   /** The series is in this kernel (adopt-v7 or adopt-v10). */
   get series(): 'v7' | 'v10' | undefined {
     return this.policy === 'adopt-v7' ? 'v7' : this.policy === 'adopt-v10' ? 'v10' : undefined;
+  }
+
+  /**
+   * The event queue exists: always in 6.12 and v7; in v10 while FEAT_EVTQ is set (it is cleared
+   * in a kdump kernel).
+   */
+  get hasEvtq(): boolean {
+    return this.series === 'v10' ? (this.features & FEAT.EVTQ) !== 0 : true;
   }
 
   get adopting(): boolean {
@@ -864,15 +886,18 @@ export class ArmSmmuDevice {
     }
   }
 
-  /** arm_smmu_setup_msis: clear the CFG0s; with an MSI domain, program doorbell, data, attrs. */
-  private async setupMsis(): Promise<void> {
+  /**
+   * arm_smmu_setup_msis: clear the CFG0s; with an MSI domain, program doorbell, data, attrs.
+   * Returns whether the evtq/gerror/priq interrupts are MSIs (else the wired lines, if any).
+   */
+  private async setupMsis(): Promise<boolean> {
     await this.hw.writeq('GERROR_IRQ_CFG0', 0n);
     await this.hw.writeq('EVENTQ_IRQ_CFG0', 0n);
     if (this.features & FEAT.PRI) await this.hw.writeq('PRIQ_IRQ_CFG0', 0n);
-    if (!(this.features & FEAT.MSI)) return;
+    if (!(this.features & FEAT.MSI)) return false;
     if (!this.fw.msiDomain) {
       this.dev('info', 'msi_domain absent - falling back to wired irqs');
-      return;
+      return false;
     }
     const vectors: [string, number][] = [
       ['EVENTQ', 0],
@@ -884,6 +909,48 @@ export class ArmSmmuDevice {
       await this.hw.writel(`${q}_IRQ_CFG1`, data);
       await this.hw.writel(`${q}_IRQ_CFG2`, 1); // ARM_SMMU_MEMATTR_DEVICE_nGnRE
     }
+    return true;
+  }
+
+  /** devm_request_(threaded_)irq: fails only by fault injection (`failIrqRequest`). */
+  private requestIrq(name: IrqName): boolean {
+    return !(this.opts.failIrqRequest ?? []).includes(name);
+  }
+
+  /**
+   * arm_smmu_setup_unique_irqs: 6.12 requests evtq, gerror, then priq; the series requests
+   * gerror first and, in a kdump kernel, stops there (v7 patch 3; v10 gates evtq/priq by
+   * FEAT_EVTQ/FEAT_PRI, cleared in kdump). A line that is neither an MSI nor wired is absent.
+   */
+  private async setupUniqueIrqs(): Promise<void> {
+    const msi = await this.setupMsis();
+    const present = (l: 'eventq' | 'priq' | 'gerror') => msi || this.fw.irqLines.includes(l);
+    const evtq = () => {
+      if (!present('eventq')) this.dev('warn', 'no evtq irq - events will not be reported!');
+      else if (!this.requestIrq('eventq')) this.dev('warn', 'failed to enable evtq irq');
+      else this.irqs.evtq = true;
+    };
+    const gerror = () => {
+      if (!present('gerror')) this.dev('warn', 'no gerr irq - errors will not be reported!');
+      else if (!this.requestIrq('gerror')) this.dev('warn', 'failed to enable gerror irq');
+      else this.irqs.gerror = true;
+    };
+    const priq = () => {
+      if (!(this.features & FEAT.PRI)) return;
+      if (!present('priq')) this.dev('warn', 'no priq irq - PRI will be broken');
+      else if (!this.requestIrq('priq')) this.dev('warn', 'failed to enable priq irq');
+      else this.irqs.priq = true;
+    };
+    if (!this.series) {
+      evtq();
+      gerror();
+      priq();
+      return;
+    }
+    gerror();
+    if (this.kdump && this.series === 'v7') return;
+    if (this.hasEvtq) evtq();
+    priq();
   }
 
   /** arm_smmu_setup_irqs (series v7 patch 3: gerror only in a kdump kernel with the series). */
@@ -895,18 +962,12 @@ export class ArmSmmuDevice {
     const series = this.kdump && this.series !== undefined;
     if (this.fw.combinedIrq) {
       // v7: a plain handler in kdump; v10: always threaded, the thread gated by FEAT_EVTQ/PRI.
-      this.irqs.combined = series && this.series === 'v7' ? 'plain' : 'threaded';
-    } else {
-      await this.setupMsis();
-      this.irqs.gerror = true;
-      if (!series) {
-        this.irqs.evtq = (this.features & FEAT.EVTQ) !== 0;
-        this.irqs.priq = (this.features & FEAT.PRI) !== 0;
-      }
-    }
+      if (!this.requestIrq('combined')) this.dev('warn', 'failed to enable combined irq');
+      else this.irqs.combined = series && this.series === 'v7' ? 'plain' : 'threaded';
+    } else await this.setupUniqueIrqs();
     let enables = IRQ.GERROR;
     if (!series) {
-      if (this.features & FEAT.EVTQ) enables |= IRQ.EVTQ;
+      if (this.hasEvtq) enables |= IRQ.EVTQ;
       if (this.features & FEAT.PRI) enables |= IRQ.PRIQ;
     }
     if (!(await this.writeRegSync(enables, 'IRQ_CTRL', 'IRQ_CTRLACK'))) this.dev('warn', 'failed to enable irqs');
@@ -1003,19 +1064,44 @@ export class ArmSmmuDevice {
   // -----------------------------------------------------------------------------------------
   // Interrupt handlers
 
-  private async handleIrq(e: BusInterrupt): Promise<void> {
+  /**
+   * The CPU takes an interrupt. CMD_SYNC completions (a SEV event, the MSI-poll store into the
+   * sync slot) are no interrupt line and run no handler. The combined line is a wire carrying
+   * GERROR, EVENTQ and PRIQ; otherwise each source runs its own registered handler.
+   */
+  async interrupt(e: BusInterrupt): Promise<void> {
+    if (e.source === 'CMD_SYNC') return;
     if (this.irqs.combined) {
-      // arm_smmu_combined_irq_handler: gerror first; in kdump with the series, no thread.
-      await this.gerrorHandler();
-      if (this.irqs.combined === 'threaded' && this.features & (FEAT.EVTQ | FEAT.PRI)) await this.evtqThread();
+      if (e.kind !== 'wired') return;
+      const result = await this.combinedIrqHandler();
+      const thread = result === 'IRQ_WAKE_THREAD';
+      if (thread) await this.evtqThread(); // arm_smmu_combined_irq_thread (PRIQ thread not modelled)
+      this.irqLog.push({ time: e.time, source: e.source, handler: 'combined', result, thread });
       return;
     }
-    if (e.source === 'GERROR' && this.irqs.gerror) await this.gerrorHandler();
-    else if (e.source === 'EVENTQ' && this.irqs.evtq) await this.evtqThread();
+    if (e.source === 'GERROR' && this.irqs.gerror) {
+      const result = await this.gerrorHandler();
+      this.irqLog.push({ time: e.time, source: e.source, handler: 'gerror', result, thread: false });
+    } else if (e.source === 'EVENTQ' && this.irqs.evtq) {
+      await this.evtqThread();
+      this.irqLog.push({ time: e.time, source: e.source, handler: 'evtq', result: 'IRQ_HANDLED', thread: true });
+    }
+  }
+
+  /**
+   * arm_smmu_combined_irq_handler (top half): the gerror handler, then IRQ_WAKE_THREAD; in a
+   * kdump kernel with v7 (plain handler, no thread) the gerror result; with v10 the gerror
+   * result whenever neither FEAT_EVTQ nor FEAT_PRI is set.
+   */
+  async combinedIrqHandler(): Promise<IrqReturn> {
+    const r = await this.gerrorHandler();
+    if (this.irqs.combined === 'plain') return r;
+    if (this.series === 'v10' && !this.hasEvtq && !(this.features & FEAT.PRI)) return r;
+    return 'IRQ_WAKE_THREAD';
   }
 
   /** arm_smmu_gerror_handler. Returns IRQ_NONE / IRQ_HANDLED. */
-  async gerrorHandler(): Promise<'IRQ_NONE' | 'IRQ_HANDLED'> {
+  async gerrorHandler(): Promise<IrqReturn> {
     const gerror = await this.hw.readl('GERROR');
     const gerrorn = await this.hw.readl('GERRORN');
     const active = (gerror ^ gerrorn) >>> 0;
@@ -1052,31 +1138,41 @@ export class ArmSmmuDevice {
     const cmd = await this.hw.readWords(slot, 2);
     this.dev('err', 'skipping command in error state:');
     for (const w of cmd) this.dev('err', `\t0x${w.toString(16).padStart(16, '0')}`);
-    await this.hw.writeWords(slot, ArmSmmuDevice.cmd('cmd-CMD_SYNC', { CS: 'NONE' }));
+    // arm_smmu_cmdq_build_cmd(CMD_SYNC) with no MSI address: CS=SEV, MSH=ISH, MSIATTR=OIWB.
+    // CS=NONE only for a queue that needs busy polling (tegra241 CMDQV's), never the main CMDQ.
+    await this.hw.writeWords(slot, ArmSmmuDevice.cmd('cmd-CMD_SYNC', { CS: 'SEV', MSH: 'ISH', MSIAttr: 0xf }));
   }
 
-  /** arm_smmu_evtq_thread: drain records, print them, report overflow, sync CONS.OVACKFLG. */
+  /**
+   * arm_smmu_evtq_thread (6.12): queue_remove_raw() drains against the cached PROD, advancing
+   * CONS and writing it out after every record (queue_sync_cons_out); then queue_sync_prod_in()
+   * reads PROD (an OVFLG change is an overflow) and the loop repeats until empty; finally
+   * queue_sync_cons_ovf() acknowledges the overflow flag with one more CONS write if needed.
+   */
   async evtqThread(): Promise<number> {
     const q = this.evtq;
-    if (!(this.features & FEAT.EVTQ) || q.base === 0) return 0;
-    const size = 2 ** q.shift;
+    if (!this.hasEvtq || q.base === 0) return 0;
+    const mask = 2 * 2 ** q.shift - 1; // WRP | IDX
+    const OVF = 0x8000_0000;
+    const empty = () => (q.prod & mask) === (q.cons & mask);
     let drained = 0;
-    for (let round = 0; round < 4; round++) {
-      const prodReg = await this.hw.readl('EVENTQ_PROD');
-      const prod = prodReg & (2 * size - 1);
-      const ovf = prodReg >>> 31;
-      if (ovf !== this.evtqOvf) this.dev('err', 'EVTQ overflow detected -- events lost');
-      this.evtqOvf = ovf;
-      if (prod === q.cons) break;
-      while (q.cons !== prod) {
+    do {
+      while (!empty()) {
         const evt = await this.hw.readWords(q.base + 32 * this.qIdx(q, q.cons), 4);
+        q.cons = ((q.cons & OVF) | (((q.cons & mask) + 1) & mask)) >>> 0;
+        await this.hw.writel('EVENTQ_CONS', q.cons);
         const id = Number(evt[0]! & 0xffn);
         this.dev('info', `event 0x${id.toString(16).padStart(2, '0')} received:`);
         for (const w of evt) this.dev('info', `\t0x${w.toString(16).padStart(16, '0')}`);
-        q.cons = (q.cons + 1) % (2 * size);
         drained++;
       }
-      await this.hw.writel('EVENTQ_CONS', (q.cons | (this.evtqOvf << 31)) >>> 0);
+      const prod = await this.hw.readl('EVENTQ_PROD');
+      if ((prod & OVF) !== (q.prod & OVF)) this.dev('err', 'EVTQ overflow detected -- events lost');
+      q.prod = prod >>> 0;
+    } while (!empty());
+    if ((q.prod & OVF) !== (q.cons & OVF)) {
+      q.cons = ((q.prod & OVF) | (q.cons & mask)) >>> 0;
+      await this.hw.writel('EVENTQ_CONS', q.cons);
     }
     return drained;
   }

@@ -5,7 +5,7 @@
 // through io-pgtable, stage-2 and nested domains, and the TLB invalidations Linux issues.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { CD, STE } from '@kdump-twin/smmu-arch';
+import { CD, findFormat, STE } from '@kdump-twin/smmu-arch';
 import { OPT } from './features';
 import { Machine } from './machine';
 
@@ -34,6 +34,7 @@ describe('command submission', () => {
 
   it('an illegal command: GERROR interrupt, "CMDQ error ... Illegal command", replaced by a CMD_SYNC, queue resumes', async () => {
     const { m, k } = await booted();
+    const slot = k.smmu.cmdq.base + 16 * (k.smmu.cmdq.prod & (2 ** k.smmu.cmdq.shift - 1));
     const ok = await k.smmu.issueCmdlist([[0x7fn, 0n]], true);
     assert.equal(ok, true, 'the sync after the skipped command completes');
     assert.equal(k.log.grep('unexpected global error reported (0x00000001), this could be serious').length, 1);
@@ -41,6 +42,14 @@ describe('command submission', () => {
     assert.equal(k.log.grep('skipping command in error state:').length, 1);
     assert.equal(k.log.grep('\t0x000000000000007f').length, 1);
     assert.equal(m.smmu.register('GERROR'), m.smmu.register('GERRORN'));
+    // __arm_smmu_cmdq_skip_err rebuilds it with arm_smmu_cmdq_build_cmd: CS=SEV, MSH=ISH,
+    // MSIATTR=OIWB, no MSI address (CS=NONE is only for tegra241 CMDQV's busy-polled queues).
+    const sync = await k.smmu.hw.readWords(slot, 2);
+    const f = findFormat('cmd-CMD_SYNC')!;
+    assert.deepEqual(
+      ['Opcode', 'CS', 'MSH', 'MSIAttr', 'MSIAddress'].map((n) => f.get(sync, n)),
+      [0x46n, 2n, 3n, 0xfn, 0n],
+    );
   });
 
   it('a CMD_SYNC that never completes (SFM) times out after 1 s of virtual time with Linux\'s message', async () => {
@@ -65,6 +74,72 @@ describe('event queue draining (arm_smmu_evtq_thread)', () => {
     assert.equal(k.log.grep('event 0x10 received:').length, 1);
     assert.equal(k.log.grep('\t0x0000010000000010').length, 1, 'dw0: StreamID 0x100, F_TRANSLATION');
     assert.equal(m.smmu.field('EVENTQ_CONS', 'RD'), m.smmu.field('EVENTQ_PROD', 'WR'));
+  });
+
+  it('queue_remove_raw writes EVENTQ_CONS after every record; PROD is read once the cached copy is drained', async () => {
+    const { m, k } = await booted();
+    await k.probeDevice({ name: 'nic', sids: [0x100] });
+    for (let i = 0; i < 3; i++) m.smmu.dma({ sid: 0x100, address: 0x1234_5000 + i * 0x1000, write: true }, new Uint8Array(4));
+    const from = m.trace.all().length;
+    await k.serviceInterrupts();
+    const acc = m.trace
+      .all()
+      .slice(from)
+      .filter((a) => a.register.startsWith('EVENTQ_'))
+      .map((a) => `${a.dir} ${a.register} ${a.value}${a.repeat > 1 ? ` x${a.repeat}` : ''}`);
+    // First run: the cached PROD says empty, so PROD is read; three records, three CONS writes;
+    // PROD again: nothing new, done (the twin raised one MSI for the three records).
+    assert.deepEqual(acc, ['read EVENTQ_PROD 3', 'write EVENTQ_CONS 1', 'write EVENTQ_CONS 2', 'write EVENTQ_CONS 3', 'read EVENTQ_PROD 3']);
+    assert.equal(k.log.grep(/^event 0x10 received:$/).length, 3);
+  });
+});
+
+describe('interrupt lines (arm_smmu_setup_irqs, arm_smmu_setup_unique_irqs)', () => {
+  const noLines = { firmware: { msiDomain: false, irqLines: [] } };
+
+  it('no MSI domain and no wired lines: Linux\'s warnings in 6.12\'s order (evtq, gerror, priq)', async () => {
+    const { k } = await booted(new Machine(), noLines);
+    assert.deepEqual(
+      k.log.all().filter((l) => l.level === 'warn' || l.text.includes('msi_domain')).map((l) => l.text),
+      ['msi_domain absent - falling back to wired irqs', 'no evtq irq - events will not be reported!', 'no gerr irq - errors will not be reported!', 'no priq irq - PRI will be broken'],
+    );
+    assert.deepEqual(k.smmu.irqs, { gerror: false, evtq: false, priq: false, combined: false });
+  });
+
+  it('the series in a kdump kernel requests the gerror line only, so only its absence is reported', async () => {
+    const m = new Machine();
+    await m.primary().probeSmmu();
+    m.crash();
+    const k = m.kdump('adopt-v7', noLines);
+    await k.probeSmmu();
+    assert.deepEqual(k.log.grep(/^(no \w+ irq|failed to enable)/).map((l) => l.text), ['no gerr irq - errors will not be reported!']);
+  });
+
+  it('a failed request: "failed to enable ... irq", the handler is not registered', async () => {
+    const { k } = await booted(new Machine(), { failIrqRequest: ['gerror', 'priq'] });
+    assert.deepEqual(k.log.grep(/^failed to enable/).map((l) => l.text), ['failed to enable gerror irq', 'failed to enable priq irq']);
+    assert.deepEqual(k.smmu.irqs, { gerror: false, evtq: true, priq: false, combined: false });
+    const c = await booted(new Machine(), { firmware: { combinedIrq: true }, failIrqRequest: ['combined'] });
+    assert.deepEqual(c.k.log.grep(/^failed to enable/).map((l) => l.text), ['failed to enable combined irq']);
+    assert.equal(c.k.smmu.irqs.combined, false);
+  });
+
+  it('combined line: CMD_SYNC completions run no handler (no GERROR/GERRORN reads), a wired GERROR does', async () => {
+    const { m, k } = await booted(new Machine(), { firmware: { combinedIrq: true } });
+    await k.probeDevice({ name: 'nic', sids: [0x100] });
+    await k.dmaMap('nic', 0x9000_0000, 4096);
+    assert.ok(m.smmu.counters.syncs >= 5, 'reset and attach completed several CMD_SYNCs');
+    assert.equal(m.trace.of('primary', { register: 'GERROR' }).length, 0);
+    assert.equal(m.trace.of('primary', { register: 'GERRORN' }).length, 0);
+    assert.equal(k.smmu.irqLog.length, 0);
+    m.smmu.injectGlobalError('CMDQ_ERR');
+    await k.serviceInterrupts();
+    assert.deepEqual(
+      k.smmu.irqLog.map((r) => [r.source, r.handler, r.result, r.thread]),
+      [['GERROR', 'combined', 'IRQ_WAKE_THREAD', true]],
+      'mainline: gerror handled in the top half, then the thread',
+    );
+    assert.equal(m.trace.of('primary', { dir: 'read', register: 'GERROR' }).length, 1);
   });
 });
 

@@ -61,6 +61,8 @@ export interface Firmware {
   readonly rmrSids: readonly number[];
   /** One "combined" interrupt line (Cavium ThunderX2) instead of eventq/priq/gerror lines. */
   readonly combinedIrq: boolean;
+  /** The wired lines the firmware describes ("eventq", "priq", "gerror"); MSIs replace them. */
+  readonly irqLines: readonly ('eventq' | 'priq' | 'gerror')[];
   /** An MSI domain (GIC ITS) exists: queue and GERROR interrupts are MSIs to `msiDoorbell`. */
   readonly msiDomain: boolean;
   readonly msiDoorbell: number;
@@ -72,6 +74,7 @@ export const DEFAULT_FIRMWARE: Firmware = {
   coherent: true,
   rmrSids: [],
   combinedIrq: false,
+  irqLines: ['eventq', 'priq', 'gerror'],
   msiDomain: true,
   msiDoorbell: 0x0801_0040,
   devName: 'arm-smmu-v3 arm-smmu-v3.0.auto',

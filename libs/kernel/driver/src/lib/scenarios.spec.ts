@@ -231,16 +231,28 @@ describe('R7 (Pranjal): lazy devm_memremap, cleanup, linear on 2-level hardware'
 describe('R8 (Pranjal): the combined IRQ in kdump', () => {
   const combined = { firmware: { combinedIrq: true } };
 
-  it('S8a: combined line with no active GERROR: IRQ_NONE; v7 requests a plain handler, v10 a threaded one whose thread never runs', async () => {
-    for (const [policy, kind] of [
-      ['adopt-v7', 'plain'],
-      ['adopt-v10', 'threaded'],
+  it('S8a: combined line with no active GERROR: the top half returns IRQ_NONE; v7 registers a plain handler, v10 a threaded one whose thread never runs', async () => {
+    for (const [policy, kind, result, thread] of [
+      ['adopt-v7', 'plain', 'IRQ_NONE', false],
+      ['adopt-v10', 'threaded', 'IRQ_NONE', false],
+      ['status-quo', 'threaded', 'IRQ_WAKE_THREAD', true], // mainline: the thread always runs
     ] as const) {
       const c = await crashedMachine({ primary: combined });
       const k = await kdump(c, policy, combined);
-      assert.equal(k.smmu.irqs.combined, kind);
-      assert.equal(await k.smmu.gerrorHandler(), 'IRQ_NONE');
-      assert.equal(k.smmu.features & (FEAT.EVTQ | FEAT.PRI), policy === 'adopt-v10' ? 0 : FEAT.EVTQ | FEAT.PRI, 'v10 clears FEAT_EVTQ and FEAT_PRI in kdump');
+      assert.equal(k.smmu.irqs.combined, kind, policy);
+      assert.equal(k.smmu.irqLog.length, 0, `${policy}: the probe's CMD_SYNC completions ran no handler`);
+      // The line asserts with nothing active (a spurious interrupt).
+      await k.smmu.interrupt({ time: c.m.clock.now(), source: 'EVENTQ', kind: 'wired' });
+      assert.deepEqual(
+        k.smmu.irqLog.map((r) => [r.handler, r.result, r.thread]),
+        [['combined', result, thread]],
+        policy,
+      );
+      if (policy !== 'status-quo') {
+        // GERROR/GERRORN read twice by the probe (hw_probe, reset) and once by the handler.
+        assert.equal(c.m.trace.of('kdump', { dir: 'read', register: 'GERROR' }).length, 3, policy);
+        assert.equal(k.smmu.hasEvtq, policy === 'adopt-v7', 'v10 clears FEAT_EVTQ (and FEAT_PRI) in kdump; v7 has no such bit');
+      }
     }
   });
 
