@@ -220,8 +220,9 @@ export class ArmSmmuDevice {
 
   async hwProbe(): Promise<void> {
     const coherent = this.fw.coherent;
-    // The event queue always exists (series v10 makes that FEAT_EVTQ, set unconditionally first).
-    this.features |= FEAT.EVTQ;
+    // Series v10 adds FEAT_EVTQ, set unconditionally first ("the event queue is architecturally
+    // mandatory"); 6.12 and v7 have no such bit and always have the queue (see hasEvtq).
+    if (this.series === 'v10') this.features |= FEAT.EVTQ;
     let reg = await this.hw.readl('IDR0');
     const f0 = (n: string) => Hw.field('IDR0', reg, n);
     if (f0('ST_LEVEL') === 1) this.features |= FEAT.TWO_LVL_STRTAB;
@@ -230,11 +231,8 @@ export class ArmSmmuDevice {
       case 0:
         this.features |= FEAT.TT_LE | FEAT.TT_BE;
         break;
-      case 2:
+      case 2: // IDR0_TTENDIAN_LE on a little-endian kernel; BE (3) is unsupported there
         this.features |= FEAT.TT_LE;
-        break;
-      case 3:
-        this.features |= FEAT.TT_BE;
         break;
       default:
         this.dev('err', 'unknown/unsupported TT endianness!');
@@ -251,10 +249,14 @@ export class ArmSmmuDevice {
       this.features |= FEAT.HYP;
       if (this.vhe) this.features |= FEAT.E2H;
     }
-    if (f0('HTTU') >= 1 && coherent) {
+    // arm_smmu_get_httu with a DT node: the IDR0.HTTU features, not gated on coherency.
+    if (f0('HTTU') >= 1) {
       this.features |= FEAT.HA;
       if (f0('HTTU') >= 2) this.features |= FEAT.HD;
     }
+    // BTM only if the SMMU can tag EL2-E2H entries when the CPU runs VHE.
+    if (f0('BTM') && (!this.vhe || f0('Hyp'))) this.features |= FEAT.BTM;
+    // FEAT_COHERENCY comes from the firmware (DT dma-coherent / IORT COHACC override).
     if (coherent) this.features |= FEAT.COHERENCY;
     if (!!f0('COHACC') !== coherent) this.dev('warn', `IDR0.COHACC overridden by FW configuration (${coherent ? 'true' : 'false'})`);
     switch (f0('STALL_MODEL')) {
@@ -374,7 +376,7 @@ export class ArmSmmuDevice {
   private async initQueues(): Promise<void> {
     await this.initOneQueue(this.cmdq);
     // series v10: FEAT_EVTQ gates the event queue; v7 and mainline always allocate it.
-    if (this.features & FEAT.EVTQ) await this.initOneQueue(this.evtq);
+    if (this.hasEvtq) await this.initOneQueue(this.evtq);
     if (this.features & FEAT.PRI) await this.initOneQueue(this.priq);
   }
 
@@ -848,7 +850,7 @@ export class ArmSmmuDevice {
     await this.issueCmdWithSync('cmd-TLBI_NSNH_ALL', {});
     // Event and PRI queues: never set up in a kdump kernel with the series (v7 patch 4).
     const skipQueues = this.kdump && series;
-    if (!skipQueues && this.features & FEAT.EVTQ) {
+    if (!skipQueues && this.hasEvtq) {
       await this.hw.writeq('EVENTQ_BASE', this.evtq.qBase);
       await this.hw.writel('EVENTQ_PROD', this.evtq.prod);
       await this.hw.writel('EVENTQ_CONS', this.evtq.cons);

@@ -174,6 +174,22 @@ describe('section 3.4 invariants on the MMIO trace of every path', () => {
   });
 });
 
+describe('hw_probe of each kdump kernel: the features line and the event queue', () => {
+  for (const [policy, features, evtq] of [
+    ['status-quo', '0x00f09ff7', true],
+    ['adopt-v7', '0x00f09ff7', true], // no FEAT_EVTQ in 6.12 or v7: the queue always exists
+    ['adopt-v10', '0x00f09fe7', false], // FEAT_EVTQ set first, then cleared with FEAT_PRI in kdump
+  ] as const) {
+    it(`${policy}: "(features ${features})", event queue ${evtq ? 'allocated' : 'not allocated'}`, async () => {
+      const r = await run(policy);
+      assert.deepEqual(r.k.log.grep(/features/).map((l) => l.text), [`ias 48-bit, oas 48-bit (features ${features})`]);
+      assert.equal(r.k.smmu.features & FEAT.EVTQ, 0, 'bit 24 is never left set in a kdump kernel');
+      assert.equal(r.k.smmu.evtq.base !== 0, evtq);
+      assert.equal(r.k.smmu.hasEvtq, evtq);
+    });
+  }
+});
+
 describe('section 3.3a register access summary, reproduced from the traces', () => {
   /** One line per register group, summarising what `kernel` did to it during the probe. */
   async function summary(r: Run): Promise<Record<string, string>> {

@@ -14,7 +14,9 @@ describe('primary boot (arm_smmu_device_probe on a server SMMU)', () => {
     assert.deepEqual(r, { ok: true });
     assert.ok(m.clock.now() < 100_000, `the probe takes tens of microseconds of virtual time, not poll timeouts (${m.clock.now()} ns)`);
     assert.equal(m.trace.all().filter((a) => a.repeat > 100).length, 0, 'no poll ran long');
-    assert.match(k.log.format(), /ias 48-bit, oas 48-bit \(features 0x[0-9a-f]{8}\)/);
+    // 2_LVL_STRTAB..MSI, COHERENCY, TRANS_S1/S2, STALLS, HYP, RANGE_INV, ATTR_TYPES_OVR, HA, HD,
+    // S2FWB: no bit 24 (FEAT_EVTQ exists only in the v10 series).
+    assert.deepEqual(k.log.grep(/features/).map((l) => l.text), ['ias 48-bit, oas 48-bit (features 0x00f09ff7)']);
     assert.ok(k.smmu.features & FEAT.TWO_LVL_STRTAB);
     // CR1 0xD75, CR2 0x6, a 2-level STRTAB_BASE_CFG 0x10210 for 16 SID bits (domain notes 1.7).
     const w = (reg: string) => m.trace.of('primary', { dir: 'write', register: reg }).map((a) => a.value);
@@ -50,6 +52,15 @@ describe('primary boot (arm_smmu_device_probe on a server SMMU)', () => {
     assert.equal(after.translations[0]!.event, 'F_TRANSLATION');
     // The TLBI was a range command (RIL): one TLBI_NH_VA for 2 pages.
     assert.equal(m.smmu.violations().length, 0);
+  });
+
+  it('HA/HD come from IDR0.HTTU whatever the coherency (arm_smmu_get_httu, DT)', async () => {
+    const m = new Machine({ smmu: { coherent: false } });
+    const k = m.primary({ firmware: { coherent: false } });
+    await k.probeSmmu();
+    assert.equal(k.smmu.features & (FEAT.HA | FEAT.HD), FEAT.HA | FEAT.HD);
+    assert.equal(k.smmu.features & FEAT.COHERENCY, 0);
+    assert.deepEqual(k.log.grep(/features/).map((l) => l.text), ['ias 48-bit, oas 48-bit (features 0x00f09ef7)']);
   });
 
   it('a linear stream table when SIDSIZE <= 8', async () => {
