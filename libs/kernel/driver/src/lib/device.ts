@@ -57,6 +57,23 @@ export interface DriverOptions {
   readonly failIrqRequest?: readonly IrqName[];
   /** Fault injection (S7c): devm_add_action_or_reset fails with -ENOMEM after adoption. */
   readonly failDevresAction?: boolean;
+  /**
+   * When arm_smmu_domain_finalise runs (io-pgtable, ASID or VMID): 'alloc' (default, 6.12:
+   * domain_alloc_paging(dev) finalises the default domain when iommu_probe_device allocates it,
+   * so a deferred device holds its ID from probe on) or 'attach' (at the first attach).
+   */
+  readonly finaliseAt?: 'alloc' | 'attach';
+  /**
+   * The kernel's page allocator, shared by every SMMU one kernel drives; without it the device
+   * makes its own over `ram`.
+   */
+  readonly pages?: PageAllocator;
+  /**
+   * A shared ASID space: 6.12 and the v7 series have one global arm_smmu_asid_xa for all SMMUs
+   * of a kernel, so pass the same map to each. Ignored under adopt-v10, whose asid_map is per
+   * SMMU.
+   */
+  readonly asids?: Map<number, string>;
   /** Write the trace and log into these (shared by the kernels of one scenario). */
   readonly trace?: MmioTrace;
   readonly log?: Dmesg;
@@ -92,6 +109,10 @@ export interface MasterSpec {
 export interface Master extends MasterSpec {
   /** Set by the iommu core from is_attach_deferred() right after probe_device. */
   attachDeferred: boolean;
+  /** The errno of the last failed attach of its default domain (at probe or the deferred attach). */
+  attachError?: string;
+  /** ATS is enabled on the device (master->ats_enabled). */
+  atsEnabled?: boolean;
   /** The STE the kernel last wrote for each SID (its shadow copy), keyed by SID. */
   readonly steShadow: Map<number, bigint[]>;
   domain?: string;
@@ -131,8 +152,11 @@ export class ArmSmmuDevice {
   readonly evtq: Queue = { name: 'evtq', base: 0, shift: 0, entBytes: 32, qBase: 0n, prod: 0, cons: 0 };
   readonly priq: Queue = { name: 'priq', base: 0, shift: 0, entBytes: 16, qBase: 0n, prod: 0, cons: 0 };
   strtab: StrtabCfg = { kind: 'none' };
-  /** ASIDs in use or reserved (arm_smmu_asid_xa / asid_map); value 'reserved' for adopted IDs. */
-  readonly asids = new Map<number, string>();
+  /**
+   * ASIDs in use or reserved: arm_smmu_asid_xa (6.12, v7: one per kernel, `DriverOptions.asids`)
+   * or v10's per-SMMU asid_map; value 'reserved' for the crashed kernel's IDs.
+   */
+  readonly asids: Map<number, string>;
   /** VMIDs in use or reserved (vmid_map ida). */
   readonly vmids = new Map<number, string>();
   readonly masters = new Map<string, Master>();
@@ -153,7 +177,8 @@ export class ArmSmmuDevice {
     this.policy = this.kdump ? (opts.policy ?? 'status-quo') : undefined;
     this.log = opts.log ?? new Dmesg(opts.kernel, () => bus.now());
     this.trace = opts.trace ?? new MmioTrace();
-    this.hw = new Hw(bus, opts.kernel, this.trace, this.log, new PageAllocator(opts.ram.base, opts.ram.size));
+    this.hw = new Hw(bus, opts.kernel, this.trace, this.log, opts.pages ?? new PageAllocator(opts.ram.base, opts.ram.size));
+    this.asids = opts.asids && this.policy !== 'adopt-v10' ? opts.asids : new Map();
     this.hw.irqHandler = (e) => this.interrupt(e);
     this.v10Prefix = opts.v10KexecPrefix ?? '';
     this.passthrough = opts.passthrough ?? false;
@@ -172,6 +197,16 @@ export class ArmSmmuDevice {
   get hasEvtq(): boolean {
     return this.series === 'v10' ? (this.features & FEAT.EVTQ) !== 0 : true;
   }
+
+  /**
+   * iommu_device_register ran: the kernel has an IOMMU for the devices behind this SMMU. Not
+   * without the driver, after a failed probe, or when gbpa-bypass leaves the SMMU disabled.
+   */
+  get registered(): boolean {
+    return this.isRegistered;
+  }
+
+  private isRegistered = false;
 
   get adopting(): boolean {
     return (this.options & OPT.KDUMP_ADOPT) !== 0;
@@ -208,6 +243,7 @@ export class ArmSmmuDevice {
         return r;
       }
       await this.hw.serviceInterrupts();
+      this.isRegistered = true;
       return { ok: true };
     } catch (e) {
       if (e instanceof KernelError) return { ok: false, errno: e.errno, reason: e.message };
@@ -1187,7 +1223,7 @@ export class ArmSmmuDevice {
    * adopted geometry, lazy L2), then the iommu core's is_attach_deferred().
    */
   async probeDevice(spec: MasterSpec): Promise<{ ok: true; master: Master } | { ok: false; errno: string }> {
-    if (this.policy === 'no-smmu-driver') return { ok: false, errno: 'ENODEV' };
+    if (!this.registered) return { ok: false, errno: 'ENODEV' };
     for (const sid of spec.sids) {
       const r = await this.initSidStrtab(sid);
       if (r !== 0) return { ok: false, errno: r };

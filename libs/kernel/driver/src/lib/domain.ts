@@ -105,18 +105,22 @@ export class DomainOps {
     return b & 0x1000 ? '4k' : b & 0x4000 ? '16k' : '64k';
   }
 
-  /** arm_smmu_domain_alloc: the domain exists; its tables and ID come at first attach. */
+  /**
+   * The iommu core allocating a device's domain. 6.12's arm_smmu_domain_alloc_paging(dev)
+   * finalises it right away (finaliseAt 'alloc', the default): io-pgtable and the ASID or VMID
+   * are taken at iommu_probe_device, even for a device whose attach is deferred. With
+   * finaliseAt 'attach' they come at the first attach instead. Throws a KernelError (-ENOSPC,
+   * -ENOMEM) when finalising fails: the domain is not allocated.
+   */
   async alloc(type: DomainType): Promise<Domain> {
-    return new Domain(type, `${type}-${++this.seq}`);
+    const d = new Domain(type, `${type}-${++this.seq}`);
+    if ((this.smmu.opts.finaliseAt ?? 'alloc') === 'alloc') await this.finalise(d);
+    return d;
   }
 
-  /**
-   * arm_smmu_domain_finalise, at the first attach (6.12): io-pgtable and the ASID (stage 1) or
-   * VMID (stage 2). A deferred device therefore takes no ID until its driver's first DMA use.
-   */
+  /** arm_smmu_domain_finalise: io-pgtable and the ASID (stage 1) or VMID (stage 2). */
   private async finalise(d: Domain): Promise<void> {
     if (d.finalised) return;
-    d.finalised = true;
     const type = d.type;
     const coherent = (this.smmu.features & FEAT.COHERENCY) !== 0;
     if (type === 'dma') {
@@ -131,6 +135,7 @@ export class DomainOps {
       d.vmid = this.allocVmid(d.name);
       d.iovad = new IovaAllocator(2 ** { '4k': 12, '16k': 14, '64k': 16 }[this.granule()], 2 ** 32);
     }
+    d.finalised = true;
   }
 
   /** arm_smmu_alloc_cd_tables: linear up to 1024 CDs or without CD2L, else 2-level (64K leaves). */

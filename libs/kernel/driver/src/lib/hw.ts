@@ -23,7 +23,7 @@ export const MMIO_WRITE_NS = 50;
 
 export class KernelError extends Error {
   constructor(
-    readonly errno: 'ETIMEDOUT' | 'ENOMEM' | 'EINVAL' | 'ERANGE' | 'ENXIO' | 'EBUSY' | 'EFAULT' | 'ENOSPC',
+    readonly errno: 'ETIMEDOUT' | 'ENOMEM' | 'EINVAL' | 'ERANGE' | 'ENXIO' | 'EBUSY' | 'EFAULT' | 'ENOSPC' | 'ENODEV',
     message: string,
   ) {
     super(`-${errno}: ${message}`);
@@ -31,7 +31,10 @@ export class KernelError extends Error {
   }
 }
 
-/** A physical page allocator over one contiguous range of the kernel's RAM (bump, aligned). */
+/**
+ * A physical page allocator over one contiguous range of the kernel's RAM (bump, aligned). One
+ * kernel driving several SMMUs shares one (DriverOptions.pages), so no page is handed out twice.
+ */
 export class PageAllocator {
   private next: number;
   constructor(

@@ -466,32 +466,72 @@ describe('R10 (Mostafa): errors, corrupted structures, TLB state, firmware', () 
 
   it('S10h (v7): the kdump kernel reuses a crashed ASID; the new domain hits the crashed translation', async () => {
     const c = await crashedMachine();
+    const asidOf = (k: LinuxKernel, dev: string) => k.defaultDomain(dev)!.asid;
+    // The crashed kernel: the NIC's domain took ASID 1 and the NVMe's ASID 2, each when the
+    // iommu core allocated it at probe.
+    assert.deepEqual([asidOf(c.p, NIC.name), asidOf(c.p, NVME.name)], [1, 2]);
     const nvme = c.maps.get(NVME.name)!;
     const t = dmaTicker(c.m, nvme.sid, nvme.iova, 250, 40);
     const k = await kdump(c, 'adopt-v7');
-    await k.probeDevice(NVME);
+    // 6.12 finalises the default domain at allocation: the deferred NVMe still takes ASID 1 at
+    // probe, and the GPU's new domain gets ASID 2, the NVMe's crashed ASID.
+    assert.equal((await k.probeDevice(NVME)).deferred, true);
+    assert.equal(asidOf(k, NVME.name), 1);
     await k.probeDevice({ name: 'gpu', sids: [0x300] });
     c.m.clock.advance(20_000);
     t.stop();
-    // The NVMe's crashed domain had ASID 2; the GPU's new domain gets ASID 1, the NIC's crashed one.
-    const gpu = k.domains.domainOf(k.master('gpu')!)!;
-    assert.equal(gpu.asid, 1);
-    const nic = c.maps.get(NIC.name)!;
-    c.m.smmu.dma({ sid: nic.sid, address: nic.iova, write: true }, new Uint8Array(4)); // the NIC still DMAs (adopted STE)
-    const r = c.m.smmu.dma({ sid: 0x300, address: nic.iova, write: true }, new Uint8Array(4));
+    assert.equal(asidOf(k, 'gpu'), 2);
+    // The NVMe's in-flight DMA (adopted STE) refilled the TLB with ASID 2 entries after the reset TLBI.
+    const r = c.m.smmu.dma({ sid: 0x300, address: nvme.iova, write: true }, new Uint8Array(4));
     assert.equal(r.completion, 'ok', 'the GPU translated an IOVA it never mapped');
-    assert.equal(r.translations[0]!.pa, nic.buf, 'into the crashed NIC buffer');
+    assert.deepEqual([r.translations[0]!.pa, r.translations[0]!.tlbHit], [nvme.buf, true], 'into the crashed NVMe buffer');
   });
 
-  it('S10i (v10): the crashed ASIDs are reserved, the new domain gets a clean one, no alias', async () => {
+  it('S10h (v7) with finaliseAt=attach: a deferred device takes no ASID at probe, so the GPU gets ASID 1 (the NIC\'s)', async () => {
     const c = await crashedMachine();
-    const k = await kdump(c, 'adopt-v10');
-    assert.deepEqual([...k.smmu.asids.entries()].filter(([, v]) => v === 'reserved').map(([a]) => a).sort(), [1, 2]);
-    await k.probeDevice({ name: 'gpu', sids: [0x300] });
-    assert.equal(k.domains.domainOf(k.master('gpu')!)!.asid, 3);
     const nic = c.maps.get(NIC.name)!;
-    c.m.smmu.dma({ sid: nic.sid, address: nic.iova, write: true }, new Uint8Array(4));
-    assert.equal(c.m.smmu.dma({ sid: 0x300, address: nic.iova, write: true }, new Uint8Array(4)).completion, 'abort');
+    const k = await kdump(c, 'adopt-v7', { finaliseAt: 'attach' });
+    await k.probeDevice(NVME);
+    assert.equal(k.defaultDomain(NVME.name)!.asid, undefined, 'not finalised until its first attach');
+    await k.probeDevice({ name: 'gpu', sids: [0x300] });
+    assert.equal(k.defaultDomain('gpu')!.asid, 1);
+    c.m.smmu.dma({ sid: nic.sid, address: nic.iova, write: true }, new Uint8Array(4)); // the NIC still DMAs (adopted STE)
+    const r = c.m.smmu.dma({ sid: 0x300, address: nic.iova, write: true }, new Uint8Array(4));
+    assert.deepEqual([r.completion, r.translations[0]!.pa], ['ok', nic.buf], 'into the crashed NIC buffer');
+  });
+
+  it('S10i (v10): the crashed ASIDs are reserved, new domains get clean ones, no alias', async () => {
+    for (const [finaliseAt, nicAsid, gpuAsid] of [
+      ['alloc', 3, 4], // the deferred NIC's default domain takes ASID 3 at probe, the GPU's 4
+      ['attach', undefined, 3],
+    ] as const) {
+      const c = await crashedMachine();
+      const k = await kdump(c, 'adopt-v10', { finaliseAt });
+      assert.deepEqual([...k.smmu.asids.entries()].filter(([, v]) => v === 'reserved').map(([a]) => a).sort(), [1, 2]);
+      assert.equal((await k.probeDevice(NIC)).deferred, true);
+      assert.equal(k.defaultDomain(NIC.name)!.asid, nicAsid, finaliseAt);
+      await k.probeDevice({ name: 'gpu', sids: [0x300] });
+      assert.equal(k.defaultDomain('gpu')!.asid, gpuAsid, finaliseAt);
+      const nic = c.maps.get(NIC.name)!;
+      c.m.smmu.dma({ sid: nic.sid, address: nic.iova, write: true }, new Uint8Array(4));
+      assert.equal(c.m.smmu.dma({ sid: 0x300, address: nic.iova, write: true }, new Uint8Array(4)).completion, 'abort');
+    }
+  });
+
+  it('S10i (v10): the crashed S2 domain\'s VMID is reserved; v7 hands it out again', async () => {
+    for (const [policy, vmid] of [
+      ['adopt-v10', 2],
+      ['adopt-v7', 1],
+    ] as const) {
+      const c = await crashedMachine({ devices: [], crash: false });
+      await c.p.probeDevice({ name: 'vf', sids: [0x700] }, 's2');
+      assert.equal(c.p.defaultDomain('vf')!.vmid, 1);
+      c.m.crash();
+      const k = await kdump(c, policy);
+      assert.equal(k.smmu.vmids.get(1), policy === 'adopt-v10' ? 'reserved' : undefined);
+      await k.probeDevice({ name: 'vf2', sids: [0x701] }, 's2');
+      assert.equal(k.defaultDomain('vf2')!.vmid, vmid, policy);
+    }
   });
 
   it('S10j: after device_reset CFGI_ALL and TLBI_NSNH_ALL (and TLBI_EL2_ALL with Hyp) ran; caches refill from the adopted tables', async () => {
