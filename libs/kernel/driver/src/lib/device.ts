@@ -64,6 +64,12 @@ export interface DriverOptions {
    */
   readonly finaliseAt?: 'alloc' | 'attach';
   /**
+   * The gbpa-bypass policy (cover letter case (b)): 'stay-disabled' (default) sets GBPA to
+   * bypass, clears CR0 and leaves the SMMU disabled (no IOMMU: every device uses dma-direct);
+   * 'reset-window' runs the status-quo reset with GBPA at bypass only during the window.
+   */
+  readonly gbpaBypass?: 'stay-disabled' | 'reset-window';
+  /**
    * The kernel's page allocator, shared by every SMMU one kernel drives; without it the device
    * makes its own over `ram`.
    */
@@ -233,6 +239,11 @@ export class ArmSmmuDevice {
     // A kernel without the driver prints nothing and touches nothing.
     if (this.policy === 'no-smmu-driver') return { ok: true };
     try {
+      if (this.policy === 'gbpa-bypass' && (this.opts.gbpaBypass ?? 'stay-disabled') === 'stay-disabled') {
+        await this.hwProbe();
+        await this.bypassAndDisable();
+        return { ok: true };
+      }
       await this.hwProbe();
       await this.initStructures();
       await this.rmrInstallBypassSte();
@@ -836,6 +847,19 @@ export class ArmSmmuDevice {
     return r.ok;
   }
 
+  /**
+   * gbpa-bypass, 'stay-disabled': the opening of arm_smmu_device_reset with GBPA set to bypass
+   * (ABORT cleared by the update protocol) instead of abort, then CR0 <- 0, and nothing more: no
+   * tables, no queues, no iommu_device_register. The twin's reading of the cover letter's case
+   * (b); no Linux tree does this, so the only message is the reset's own warning.
+   */
+  private async bypassAndDisable(): Promise<void> {
+    const cr0 = await this.hw.readl('CR0');
+    if (cr0 & CR0.SMMUEN) this.dev('warn', 'SMMU currently enabled! Resetting...');
+    await this.updateGbpa(0, GBPA_ABORT);
+    await this.deviceDisable();
+  }
+
   /** arm_smmu_device_disable: CR0 <- 0, synced. */
   async deviceDisable(): Promise<boolean> {
     const ok = await this.writeRegSync(0, 'CR0', 'CR0ACK');
@@ -858,7 +882,7 @@ export class ArmSmmuDevice {
     } else {
       if (cr0 & CR0.SMMUEN) {
         this.dev('warn', 'SMMU currently enabled! Resetting...');
-        // gbpa-bypass baseline (cover letter case (b)): the window bypasses instead of aborting.
+        // gbpa-bypass 'reset-window' (cover letter case (b)): the window bypasses instead of aborting.
         if (this.policy === 'gbpa-bypass') await this.updateGbpa(0, GBPA_ABORT);
         else await this.updateGbpa(GBPA_ABORT, 0);
       }

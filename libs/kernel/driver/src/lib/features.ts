@@ -47,7 +47,10 @@ export const OPT = {
  * - adopt-v7: the seven v7 patches;
  * - adopt-v10: the post-v7 deltas (section 5: alignment and L2Ptr checks, ASID/VMID
  *   reservation, CR0 retention of live fields, FEAT_EVTQ);
- * - gbpa-bypass: the cover letter's case (b), the status-quo reset with GBPA left at bypass;
+ * - gbpa-bypass: the cover letter's case (b), "disable the SMMU with GBPA bypass": GBPA set to
+ *   bypass, CR0.SMMUEN cleared and the SMMU left disabled, so the kernel has no IOMMU and DMA
+ *   goes untranslated (DriverOptions.gbpaBypass 'reset-window': bypass only during the
+ *   status-quo reset, then a fresh table);
  * - no-smmu-driver: a kdump kernel that never touches the SMMU.
  */
 export type KdumpPolicy = 'status-quo' | 'adopt-v7' | 'adopt-v10' | 'gbpa-bypass' | 'no-smmu-driver';

@@ -275,12 +275,49 @@ describe('section 3.3a register access summary, reproduced from the traces', () 
   });
 });
 
+describe('gbpa-bypass: the cover letter\'s case (b)', () => {
+  it('stay-disabled (default): GBPA bypass by the update protocol, CR0 <- 0, and nothing else; no IOMMU', async () => {
+    const r = await run('gbpa-bypass');
+    const t = r.m.trace;
+    assert.deepEqual(writes(t, 'kdump', 'GBPA'), [0x8000_1000n], 'SHCFG=incoming kept, ABORT clear, UPDATE');
+    assert.deepEqual(writes(t, 'kdump', 'CR0'), [0n]);
+    assert.deepEqual(
+      t.of('kdump', { dir: 'write' }).map((a) => a.register),
+      ['GBPA', 'CR0'],
+      'no CR1/CR2, no stream table, no queues, no IRQ_CTRL',
+    );
+    assert.equal(reads(t, 'kdump', 'GBPA').length >= 2, true, 'polled before and after the write');
+    assert.deepEqual(r.k.probeResult, { ok: true });
+    assert.equal(r.k.smmu.registered, false);
+    assert.equal(r.m.smmu.register('CR0ACK'), 0n);
+    assert.equal(r.k.log.grep('SMMU currently enabled! Resetting...').length, 1);
+    assert.deepEqual(await r.k.dmaMapResult(NIC.name, 0xe800_0000, 4096), { ok: true, iova: 0xe800_0000 }, 'dma-direct');
+  });
+
+  it('reset-window: the status-quo reset with GBPA at bypass during the window, then a fresh table', async () => {
+    const c = await crashedMachine();
+    const nic = c.maps.get(NIC.name)!;
+    const tick = dmaTicker(c.m, nic.sid, nic.iova, 250);
+    const k = c.m.kdump('gbpa-bypass', { gbpaBypass: 'reset-window' });
+    await k.probeSmmu();
+    const p = await k.probeDevice(NIC);
+    tick.stop();
+    assert.deepEqual(writes(c.m.trace, 'kdump', 'GBPA'), [0x8000_1000n]);
+    assert.deepEqual(writes(c.m.trace, 'kdump', 'CR0'), [0n, 0x8n, 0xcn, 0xen, 0x1en, 0x19n]);
+    assert.deepEqual([p.grouped, p.deferred], [true, false]);
+    const paths = tick.ticks.map((x) => `${x.completion}/${x.path}`);
+    const firstBypass = paths.indexOf('ok/gbpa');
+    assert.ok(firstBypass > 0 && paths.lastIndexOf('ok/gbpa') < paths.length - 1, paths.join());
+    assert.ok(paths.slice(paths.lastIndexOf('ok/gbpa') + 1).every((x) => x.startsWith('abort')), 'then the fresh table aborts it');
+  });
+});
+
 describe('in-flight DMA across the kdump probe (section 1.3)', () => {
   for (const [policy, expect] of [
     ['status-quo', 'aborted from the GBPA write until the device gets a new domain'],
     ['adopt-v7', 'translated with the crashed STE throughout'],
     ['adopt-v10', 'translated with the crashed STE throughout'],
-    ['gbpa-bypass', 'untranslated (IOVA used as PA) during the window'],
+    ['gbpa-bypass', 'untranslated (IOVA used as PA) from the GBPA write on, for good'],
     ['no-smmu-driver', 'translated with the crashed STE forever'],
   ] as const) {
     it(`${policy}: ${expect}`, async () => {
@@ -298,9 +335,17 @@ describe('in-flight DMA across the kdump probe (section 1.3)', () => {
         assert.ok(paths.has('abort/gbpa'), [...paths].join());
         assert.ok(!paths.has('ok/s1') || t.ticks.findIndex((x) => x.path === 'gbpa') > 0, 'translation stops at the GBPA write');
       } else if (policy === 'gbpa-bypass') {
-        assert.ok(paths.has('ok/gbpa'), [...paths].join());
-        const bypassed = t.ticks.find((x) => x.path === 'gbpa')!;
-        assert.equal(bypassed.pa, nic.iova, 'the IOVA was used as a physical address');
+        // Translated until GBPA reads bypass, then CR0 <- 0: bypassed, never aborted.
+        const first = t.ticks.findIndex((x) => x.path === 'gbpa');
+        assert.ok(first > 0, [...paths].join());
+        assert.deepEqual(new Set(t.ticks.slice(0, first).map((x) => `${x.completion}/${x.path}`)), new Set(['ok/s1']));
+        for (const x of t.ticks.slice(first)) assert.deepEqual([x.completion, x.path, x.pa], ['ok', 'gbpa', nic.iova], 'the IOVA used as a physical address');
+        // The SMMU stays disabled for the rest of the kdump kernel's life: no IOMMU group, dma-direct.
+        const p = await k.probeDevice(NVME);
+        assert.deepEqual([p.grouped, p.errno], [false, 'ENODEV']);
+        c.m.clock.advance(1_000_000_000);
+        const later = c.m.smmu.dma({ sid: nic.sid, address: nic.iova, write: true }, new Uint8Array(8));
+        assert.deepEqual([later.completion, later.translations[0]!.path, later.translations[0]!.pa], ['ok', 'gbpa', nic.iova]);
       } else {
         assert.deepEqual([...paths], ['ok/s1']);
         for (const x of t.ticks) assert.equal(x.pa, nic.buf, 'lands in the crashed kernel\'s buffer');
