@@ -221,14 +221,17 @@ export class DomainOps {
       target = makeS2Ste(f, { vmid: d.vmid!, vtcr: pt.vtcr(), vttbr: BigInt(pt.root) }, { ats, stallEnabled: m.stallEnabled });
     } else if (d.type === 'identity') target = makeBypassSte(f);
     else target = makeAbortSte();
-    if (ats) {
-      // Before the device may use ATS: invalidate its whole ATC (ATC_INV_SIZE_ALL).
+    for (const sid of m.sids) await this.smmu.writeSte(m, sid, target);
+    // arm_smmu_attach_commit, after the STE install: enabling ATS (arm_smmu_enable_ats), keeping
+    // it across a domain change, or turning it off each invalidate the whole ATC of the master
+    // (arm_smmu_atc_inv_master with IOMMU_NO_PASID: ATC_INV_SIZE_ALL), then CMD_SYNC.
+    if (ats || m.atsEnabled) {
       await this.smmu.issueCmdlist(
         m.sids.map((sid) => ArmSmmuDevice.cmd('cmd-ATC_INV', { StreamID: sid, Size: 52 })),
         true,
       );
     }
-    for (const sid of m.sids) await this.smmu.writeSte(m, sid, target);
+    m.atsEnabled = ats;
     const old = this.domains.get(m);
     old?.masters.delete(m);
     d.masters.add(m);

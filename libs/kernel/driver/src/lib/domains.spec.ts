@@ -198,6 +198,25 @@ describe('DMA domains, CD tables and io-pgtable granules', () => {
     assert.equal(m.smmu.counters.commandsConsumed - before, 5, 'four TLBI_NH_VA and a CMD_SYNC');
   });
 
+  it('an ATS master: the ATC is invalidated in attach_commit, after the STE install (and its PREFETCH_CONFIG)', async () => {
+    const { k } = await booted();
+    const q = k.smmu.cmdq;
+    const from = q.prod;
+    await k.probeDevice({ name: 'nic', sids: [0x100], ats: true });
+    const ops: string[] = [];
+    const f = findFormat('cmd')!;
+    for (let p = from; p !== q.prod; p = (p + 1) % (2 * 2 ** q.shift)) {
+      const w = await k.smmu.hw.readWords(q.base + 16 * (p % 2 ** q.shift), 2);
+      // A completed MSI-polled CMD_SYNC has had its first 32 bits overwritten by the MSI (data 0).
+      ops.push(f.decode(w).names.Opcode ?? ((w[0]! & 0xffff_ffffn) === 0n ? 'CMD_SYNC' : '?'));
+    }
+    const lastSte = ops.lastIndexOf('CFGI_STE');
+    assert.ok(lastSte > 0, ops.join());
+    assert.deepEqual(ops.slice(lastSte), ['CFGI_STE', 'CMD_SYNC', 'PREFETCH_CONFIG', 'ATC_INV', 'CMD_SYNC']);
+    assert.equal(ops.indexOf('ATC_INV'), ops.length - 2, 'the only ATC_INV');
+    assert.equal(k.master('nic')!.atsEnabled, true);
+  });
+
   it('identity and blocked domains write bypass and abort STEs', async () => {
     const { m, k } = await booted();
     await k.probeDevice({ name: 'id', sids: [0x100] }, 'identity');
