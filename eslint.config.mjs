@@ -41,6 +41,10 @@ export default tseslint.config(
             { sourceTag: 'scope:proto', onlyDependOnLibsWithTags: [] },
             { sourceTag: 'scope:sim', onlyDependOnLibsWithTags: ['scope:sim', 'scope:shared'] },
             { sourceTag: 'scope:kernel', onlyDependOnLibsWithTags: ['scope:kernel', 'scope:smmu', 'scope:sim', 'scope:shared', 'scope:proto'] },
+            // Endpoints know the platform and the SMMU formats, never the kernel or the SMMU model.
+            { sourceTag: 'scope:endpoint', onlyDependOnLibsWithTags: ['scope:endpoint', 'scope:sim', 'scope:shared', 'type:codec'] },
+            // Scenarios assemble everything pure: platform, SMMU, kernels, endpoints.
+            { sourceTag: 'scope:scenario', onlyDependOnLibsWithTags: ['scope:scenario', 'scope:endpoint', 'scope:kernel', 'scope:smmu', 'scope:sim', 'scope:shared'] },
             // Workspace tooling (benchmarks, demo, generators) may use any pure library, never an app.
             { sourceTag: 'type:tooling', onlyDependOnLibsWithTags: pureDeps },
             { sourceTag: 'scope:workspace', onlyDependOnLibsWithTags: ['*'] },

@@ -1,0 +1,373 @@
+// SPDX-License-Identifier: Apache-2.0
+// The host side of each device: the driver that allocates its rings and buffers through the
+// DMA API, posts work with CPU stores and doorbells, and cleans completions on a poll timer.
+// In the primary kernel the drivers keep the devices busy until the panic stops the CPUs;
+// afterwards nobody refills a ring or consumes a completion. In the kdump kernel a driver
+// probes, quiesces its device (function-level reset) before its first DMA-API use, and sets
+// it up again in the crashkernel carve-out; the NVMe driver then writes the vmcore.
+
+import { CopyEngine } from './copy';
+import type { Endpoint } from './endpoint';
+import { COPY_JOB, entryBytes, NIC_DESC, num, NVME_CQE, NVME_OPC, NVME_SC, NVME_SQE, readEntry } from './formats';
+import { Nic } from './nic';
+import { Nvme } from './nvme';
+import type { Scheduler } from './types';
+
+/** What a device driver needs from its kernel. */
+export interface HostKernel {
+  readonly kernel: 'primary' | 'kdump';
+  /** The kernel still runs (false once it panicked). */
+  alive(): boolean;
+  /** dma_alloc_coherent(dev, bytes): zeroed memory of this kernel, mapped for `device`. */
+  dmaAlloc(device: string, bytes: number): Promise<{ ok: true; pa: number; iova: number } | { ok: false; errno: string }>;
+  cpuWrite(pa: number, data: Uint8Array): void;
+  cpuRead(pa: number, length: number): Uint8Array | undefined;
+  log(level: 'err' | 'warn' | 'info', device: string, text: string): void;
+}
+
+export interface DmaBuffer {
+  readonly pa: number;
+  readonly iova: number;
+  readonly bytes: number;
+}
+
+export interface NicDriverConfig {
+  readonly rxEntries: number;
+  readonly rxBufBytes: number;
+  readonly txEntries: number;
+  readonly txBufBytes: number;
+  /** The host posts one transmit descriptor every `txIntervalNs` (0: no transmit traffic). */
+  readonly txIntervalNs: number;
+  readonly pollNs: number;
+}
+
+export interface NvmeDriverConfig {
+  readonly sqEntries: number;
+  readonly cqEntries: number;
+  /** Commands the host keeps submitted. */
+  readonly outstanding: number;
+  readonly ioBytes: number;
+  /** Every `readEvery`-th command is a READ (device writes host memory), the rest WRITEs. */
+  readonly readEvery: number;
+  readonly pollNs: number;
+}
+
+export interface CopyDriverConfig {
+  readonly ringEntries: number;
+  /** Jobs the host keeps queued. */
+  readonly queued: number;
+  readonly jobBytes: number;
+  readonly pollNs: number;
+}
+
+/** A driver whose probe or setup failed says why. */
+export type SetupResult = { readonly ok: true } | { readonly ok: false; readonly errno: string; readonly step: string };
+
+/** The common part: allocation through the kernel's DMA API and the poll loop. */
+abstract class Driver<E extends Endpoint> {
+  readonly buffers: DmaBuffer[] = [];
+  protected polling = false;
+
+  constructor(
+    readonly dev: E,
+    protected readonly host: HostKernel,
+    protected readonly sched: Scheduler,
+    private readonly pollNs: number,
+  ) {}
+
+  protected async alloc(bytes: number, step: string): Promise<DmaBuffer | { errno: string; step: string }> {
+    const r = await this.host.dmaAlloc(this.dev.name, bytes);
+    if (!r.ok) {
+      this.host.log('err', this.dev.name, `${step}: DMA allocation of ${bytes} bytes failed (-${r.errno})`);
+      return { errno: r.errno, step };
+    }
+    const b = { pa: r.pa, iova: r.iova, bytes };
+    this.buffers.push(b);
+    return b;
+  }
+
+  /** The driver's poll loop (NAPI, CQ polling) while its kernel runs and its device generation holds. */
+  protected startPolling(): void {
+    if (this.polling) return;
+    this.polling = true;
+    const gen = this.dev.generation;
+    const tick = () => {
+      if (!this.host.alive() || this.dev.generation !== gen) {
+        this.polling = false;
+        return;
+      }
+      this.poll();
+      this.sched.after(this.pollNs, `${this.dev.name} poll`, tick);
+    };
+    this.sched.after(this.pollNs, `${this.dev.name} poll`, tick);
+  }
+
+  protected abstract poll(): void;
+
+  /** The kdump kernel's probe: quiesce before the first DMA-API use, then set the device up again. */
+  async probeKdump(): Promise<SetupResult> {
+    this.dev.flr();
+    return this.setup();
+  }
+
+  abstract setup(): Promise<SetupResult>;
+}
+
+function isBuffer(b: DmaBuffer | { errno: string; step: string }): b is DmaBuffer {
+  return 'iova' in b;
+}
+
+export class NicDriver extends Driver<Nic> {
+  private rx: DmaBuffer | undefined;
+  private tx: DmaBuffer | undefined;
+  private rxPool: DmaBuffer | undefined;
+  private txPool: DmaBuffer | undefined;
+  private rxClean = 0;
+  private txNext = 0;
+  private txClean = 0;
+
+  constructor(
+    dev: Nic,
+    host: HostKernel,
+    sched: Scheduler,
+    readonly cfg: NicDriverConfig,
+  ) {
+    super(dev, host, sched, cfg.pollNs);
+  }
+
+  async setup(): Promise<SetupResult> {
+    const c = this.cfg;
+    const rx = await this.alloc(c.rxEntries * NIC_DESC.sizeBytes, 'rx ring');
+    if (!isBuffer(rx)) return { ok: false, ...rx };
+    const rxPool = await this.alloc(c.rxEntries * c.rxBufBytes, 'rx buffers');
+    if (!isBuffer(rxPool)) return { ok: false, ...rxPool };
+    const tx = await this.alloc(c.txEntries * NIC_DESC.sizeBytes, 'tx ring');
+    if (!isBuffer(tx)) return { ok: false, ...tx };
+    const txPool = await this.alloc(c.txEntries * c.txBufBytes, 'tx buffers');
+    if (!isBuffer(txPool)) return { ok: false, ...txPool };
+    const stats = await this.alloc(64, 'stats block');
+    if (!isBuffer(stats)) return { ok: false, ...stats };
+    Object.assign(this, { rx, rxPool, tx, txPool, rxClean: 0, txNext: 0, txClean: 0 });
+    for (let i = 0; i < c.rxEntries; i++) this.host.cpuWrite(rx.pa + i * 16, entryBytes(NIC_DESC, { BufferAddress: rxPool.iova + i * c.rxBufBytes }));
+    const payload = new Uint8Array(c.txBufBytes).fill(0x7e);
+    for (let i = 0; i < c.txEntries; i++) this.host.cpuWrite(txPool.pa + i * c.txBufBytes, payload);
+    this.dev.configureRx(rx.iova, c.rxEntries);
+    this.dev.setRxTail(c.rxEntries - 1);
+    this.dev.configureTx(tx.iova, c.txEntries);
+    this.dev.setStatsAddress(stats.iova);
+    this.dev.start();
+    this.startPolling();
+    if (c.txIntervalNs > 0) this.startTx();
+    return { ok: true };
+  }
+
+  private startTx(): void {
+    const gen = this.dev.generation;
+    const c = this.cfg;
+    const post = () => {
+      if (!this.host.alive() || this.dev.generation !== gen) return;
+      const next = (this.txNext + 1) % c.txEntries;
+      if (next !== this.txClean) {
+        this.host.cpuWrite(this.tx!.pa + this.txNext * 16, entryBytes(NIC_DESC, { BufferAddress: this.txPool!.iova + this.txNext * c.txBufBytes, Length: Math.min(c.txBufBytes, 1500) }));
+        this.txNext = next;
+        this.dev.setTxTail(this.txNext);
+      }
+      this.sched.after(c.txIntervalNs, `${this.dev.name} xmit`, post);
+    };
+    this.sched.after(c.txIntervalNs, `${this.dev.name} xmit`, post);
+  }
+
+  /** NAPI: hand received buffers to the stack, re-arm their descriptors, move the tail; reclaim sent ones. */
+  protected poll(): void {
+    const c = this.cfg;
+    let moved = false;
+    for (let n = 0; n < c.rxEntries; n++) {
+      const d = this.host.cpuRead(this.rx!.pa + this.rxClean * 16, 16);
+      if (!d || num(NIC_DESC, readEntry(NIC_DESC, d), 'DD') === 0) break;
+      this.host.cpuWrite(this.rx!.pa + this.rxClean * 16, entryBytes(NIC_DESC, { BufferAddress: this.rxPool!.iova + this.rxClean * c.rxBufBytes }));
+      this.rxClean = (this.rxClean + 1) % c.rxEntries;
+      moved = true;
+    }
+    if (moved) this.dev.setRxTail((this.rxClean + c.rxEntries - 1) % c.rxEntries);
+    while (this.txClean !== this.txNext) {
+      const d = this.host.cpuRead(this.tx!.pa + this.txClean * 16, 16);
+      if (!d || num(NIC_DESC, readEntry(NIC_DESC, d), 'DD') === 0) break;
+      this.txClean = (this.txClean + 1) % c.txEntries;
+    }
+  }
+}
+
+export class NvmeDriver extends Driver<Nvme> {
+  private sq: DmaBuffer | undefined;
+  private cq: DmaBuffer | undefined;
+  private pool: DmaBuffer | undefined;
+  private sqTail = 0;
+  private cqHead = 0;
+  private phase = 1;
+  private nextLba = 0;
+  private issued = 0;
+  /** Commands in flight by CID: their completion callback. */
+  private readonly inflight = new Map<number, (sc: number) => void>();
+  private readonly freeCids: number[] = [];
+  /** The kdump kernel's driver submits only what it is asked to (the vmcore writes). */
+  private workload = true;
+  readonly completions = { ok: 0, error: 0 };
+
+  constructor(
+    dev: Nvme,
+    host: HostKernel,
+    sched: Scheduler,
+    readonly cfg: NvmeDriverConfig,
+  ) {
+    super(dev, host, sched, cfg.pollNs);
+  }
+
+  async setup(): Promise<SetupResult> {
+    const c = this.cfg;
+    const sq = await this.alloc(c.sqEntries * NVME_SQE.sizeBytes, 'submission queue');
+    if (!isBuffer(sq)) return { ok: false, ...sq };
+    const cq = await this.alloc(c.cqEntries * NVME_CQE.sizeBytes, 'completion queue');
+    if (!isBuffer(cq)) return { ok: false, ...cq };
+    const pool = await this.alloc(c.outstanding * c.ioBytes, 'I/O buffers');
+    if (!isBuffer(pool)) return { ok: false, ...pool };
+    Object.assign(this, { sq, cq, pool, sqTail: 0, cqHead: 0, phase: 1 });
+    this.inflight.clear();
+    this.freeCids.length = 0;
+    for (let i = c.outstanding - 1; i >= 0; i--) this.freeCids.push(i);
+    this.dev.configureQueues(sq.iova, c.sqEntries, cq.iova, c.cqEntries);
+    this.dev.enable();
+    this.startPolling();
+    if (this.host.kernel === 'primary' && this.workload) {
+      for (let i = 0; i < c.outstanding; i++) this.submitIo();
+    }
+    return { ok: true };
+  }
+
+  override async probeKdump(): Promise<SetupResult> {
+    this.workload = false;
+    this.dev.recordWrites = true;
+    return super.probeKdump();
+  }
+
+  /** Submits one command; `done` gets its status code. Returns false when no slot is free. */
+  submit(opc: number, lba: number, data: Uint8Array | undefined, bytes: number, done: (sc: number) => void): boolean {
+    const c = this.cfg;
+    const cid = this.freeCids.pop();
+    if (cid === undefined || (this.sqTail + 1) % c.sqEntries === this.sqHeadGuess()) {
+      if (cid !== undefined) this.freeCids.push(cid);
+      return false;
+    }
+    const buf = this.pool!.iova + cid * c.ioBytes;
+    if (data) this.host.cpuWrite(this.pool!.pa + cid * c.ioBytes, data);
+    const nlb = Math.ceil(bytes / this.dev.cfg.lbaBytes) - 1;
+    this.host.cpuWrite(this.sq!.pa + this.sqTail * 64, entryBytes(NVME_SQE, { OPC: opc, CID: cid, NSID: 1, PRP1: buf, SLBA: lba, NLB: nlb }));
+    this.inflight.set(cid, done);
+    this.sqTail = (this.sqTail + 1) % c.sqEntries;
+    this.dev.ringSq(this.sqTail);
+    this.issued++;
+    return true;
+  }
+
+  /** The host does not read SQHD back; at most `outstanding` (< sqEntries) are in flight, so the ring never fills. */
+  private sqHeadGuess(): number {
+    return (this.sqTail + this.cfg.sqEntries - this.inflight.size) % this.cfg.sqEntries;
+  }
+
+  private submitIo(): void {
+    const c = this.cfg;
+    const read = this.issued % c.readEvery === 0;
+    const lba = this.nextLba;
+    this.nextLba += c.ioBytes / this.dev.cfg.lbaBytes;
+    this.submit(read ? NVME_OPC.READ : NVME_OPC.WRITE, lba, undefined, c.ioBytes, () => {
+      if (this.host.alive() && this.workload) this.submitIo();
+    });
+  }
+
+  get canSubmit(): boolean {
+    return this.freeCids.length > 0 && this.pool !== undefined;
+  }
+
+  get buffersPerCommand(): number {
+    return this.cfg.ioBytes;
+  }
+
+  /** Reaps completions whose phase tag matches, then rings the CQ head doorbell. */
+  protected poll(): void {
+    const c = this.cfg;
+    let reaped = false;
+    for (let n = 0; n < c.cqEntries; n++) {
+      const d = this.host.cpuRead(this.cq!.pa + this.cqHead * 16, 16);
+      if (!d) break;
+      const w = readEntry(NVME_CQE, d);
+      if (num(NVME_CQE, w, 'P') !== this.phase) break;
+      const cid = num(NVME_CQE, w, 'CID');
+      const sc = num(NVME_CQE, w, 'SC');
+      this.cqHead = (this.cqHead + 1) % c.cqEntries;
+      if (this.cqHead === 0) this.phase ^= 1;
+      reaped = true;
+      const done = this.inflight.get(cid);
+      if (!done) continue;
+      this.inflight.delete(cid);
+      this.freeCids.push(cid);
+      if (sc === NVME_SC.SUCCESS) this.completions.ok++;
+      else this.completions.error++;
+      done(sc);
+    }
+    if (reaped) this.dev.ringCq(this.cqHead);
+  }
+}
+
+export class CopyDriver extends Driver<CopyEngine> {
+  private ring: DmaBuffer | undefined;
+  private src: DmaBuffer | undefined;
+  private dst: DmaBuffer | undefined;
+  private fence: DmaBuffer | undefined;
+  private tail = 0;
+  private submitted = 0;
+
+  constructor(
+    dev: CopyEngine,
+    host: HostKernel,
+    sched: Scheduler,
+    readonly cfg: CopyDriverConfig,
+  ) {
+    super(dev, host, sched, cfg.pollNs);
+  }
+
+  async setup(): Promise<SetupResult> {
+    const c = this.cfg;
+    const ring = await this.alloc(c.ringEntries * COPY_JOB.sizeBytes, 'job ring');
+    if (!isBuffer(ring)) return { ok: false, ...ring };
+    const src = await this.alloc(c.jobBytes, 'copy source');
+    if (!isBuffer(src)) return { ok: false, ...src };
+    const dst = await this.alloc(c.jobBytes, 'copy destination');
+    if (!isBuffer(dst)) return { ok: false, ...dst };
+    const fence = await this.alloc(8, 'fence');
+    if (!isBuffer(fence)) return { ok: false, ...fence };
+    Object.assign(this, { ring, src, dst, fence, tail: 0, submitted: 0 });
+    this.host.cpuWrite(src.pa, new Uint8Array(Math.min(c.jobBytes, 64 * 1024)).fill(0x3c));
+    this.dev.configureRing(ring.iova, c.ringEntries);
+    this.dev.start();
+    this.refill(0);
+    this.startPolling();
+    return { ok: true };
+  }
+
+  private refill(completed: number): void {
+    const c = this.cfg;
+    while (this.submitted - completed < c.queued && (this.tail + 1) % c.ringEntries !== (this.tail + c.ringEntries - c.queued) % c.ringEntries) {
+      const id = ++this.submitted;
+      this.host.cpuWrite(this.ring!.pa + this.tail * 32, entryBytes(COPY_JOB, { Src: this.src!.iova, Dst: this.dst!.iova, Length: c.jobBytes, JobId: id, Fence: this.fence!.iova }));
+      this.tail = (this.tail + 1) % c.ringEntries;
+    }
+    this.dev.ringTail(this.tail);
+  }
+
+  /** Reads the fence: every job up to its value is done; queue more. */
+  protected poll(): void {
+    const f = this.host.cpuRead(this.fence!.pa, 8);
+    if (!f) return;
+    const done = new DataView(f.buffer, f.byteOffset, 8).getUint32(0, true);
+    if (done !== 0xffffffff) this.refill(done);
+  }
+}
