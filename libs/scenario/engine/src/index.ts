@@ -1,0 +1,13 @@
+// SPDX-License-Identifier: Apache-2.0
+export * from './lib/schema';
+export * from './lib/spec';
+export * from './lib/collect';
+export * from './lib/bus';
+export * from './lib/port';
+export * from './lib/world';
+export * from './lib/invariants';
+export * from './lib/predict';
+export * from './lib/vmcore';
+export * from './lib/report';
+export * from './lib/runner';
+export * from './catalogue';

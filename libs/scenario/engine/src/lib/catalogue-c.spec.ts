@@ -1,0 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+// Catalogue, part 3: the code-path scenarios S11..S22 of kdump-adopt-series.md section 4.
+import { catalogueTests } from '../testing/catalogue';
+
+catalogueTests((e) => /^S(1[1-9]|2[0-2])-/.test(e.id));

@@ -1,0 +1,486 @@
+// SPDX-License-Identifier: Apache-2.0
+// The outcome report: a documented JSON contract (REPORT_SCHEMA, published as
+// report.schema.json) built from one run, with no wall-clock field, so the same scenario and
+// seed give the same bytes; and its human forms: the per-run summary and the policy-by-scenario
+// matrix a kernel engineer pastes into a review thread.
+
+import { OPT, type LinuxKernel } from '@kdump-twin/kernel';
+import { findRegister, STE } from '@kdump-twin/smmu-arch';
+import type { Corruption, DmaCounts } from './collect';
+import { evaluateInvariants, type InvariantResult } from './invariants';
+import { evaluate, type Check, type CheckResult } from './predict';
+import { arr, bool, int, map, nullable, obj, oneOf, opt, str, toJsonSchema, type Schema } from './schema';
+import { POLICIES, SCENARIO_SCHEMA } from './spec';
+import type { VmcoreResult } from './vmcore';
+import type { World } from './world';
+
+export const REPORT_SCHEMA_VERSION = 1;
+
+export interface LogEntry {
+  readonly t: number;
+  readonly kernel: string;
+  readonly level: string;
+  readonly device: string;
+  readonly msg: string;
+}
+
+export interface AdoptionReport {
+  readonly attempted: boolean;
+  readonly adopted: boolean;
+  readonly fallbackReason: string | null;
+}
+
+export interface DeviceReport {
+  readonly name: string;
+  readonly kind: string;
+  readonly smmu: number;
+  readonly rid: string;
+  readonly sids: readonly string[];
+  readonly ats: boolean;
+  readonly kdumpDriver: string;
+  readonly primary: { readonly grouped: boolean; readonly domain: string | null; readonly setup: string };
+  readonly kdump: { readonly grouped: boolean; readonly deferred: boolean; readonly errno: string | null; readonly probedAt: number | null; readonly attachedAt: number | null; readonly quiescedAt: number | null; readonly setup: string };
+  readonly dma: { readonly total: DmaCounts; readonly afterCrash: DmaCounts; readonly beforeQuiesce: DmaCounts; readonly failurePaths: Record<string, number>; readonly steOrigin: { readonly crashed: number; readonly kdump: number }; readonly inFlightAtCrash: number; readonly jobsInFlightAtCrash: number; readonly firstFailureAfterCrash: number | null };
+  readonly jobs: { readonly ok: number; readonly failed: number; readonly dropped: number };
+  readonly aer: { readonly correctable: number; readonly nonFatal: number; readonly fatal: number };
+  readonly aerResets: number;
+  readonly corruptedBytes: number;
+  readonly halted: string | null;
+}
+
+export interface SmmuReport {
+  readonly name: string;
+  /** Event records by fate (written, disabled: discarded while EVENTQEN=0, overflow, ...). */
+  readonly events: Record<string, number>;
+  readonly gerrorActive: readonly string[];
+  readonly sfm: boolean;
+  readonly smmuen: boolean;
+  readonly cr0: string;
+  readonly atschk: boolean;
+  /** The kdump kernel's stream table: what it adopted or allocated. */
+  readonly strtab: { readonly kind: string; readonly adopted: boolean; readonly entries: number; readonly l2Mapped: number };
+  readonly irqs: { readonly gerror: boolean; readonly evtq: boolean; readonly priq: boolean; readonly combined: string };
+  /** Commands the kdump kernel put on its command queue, by opcode. */
+  readonly kdumpCommands: Record<string, number>;
+  /** IORT RMR StreamIDs and the STE the SMMU finds for each at the end. */
+  readonly rmr: readonly { readonly sid: string; readonly valid: boolean; readonly config: string }[];
+  readonly unbind: { readonly freed: string; readonly registerAccesses: number } | null;
+}
+
+export interface Report {
+  readonly schemaVersion: number;
+  readonly scenario: string;
+  readonly scenarioVersion: number;
+  readonly title: string;
+  readonly policy: string;
+  readonly series: 'v7' | 'v10' | null;
+  readonly seed: number | string;
+  readonly ras: string;
+  readonly timeline: { readonly bootDoneAt: number; readonly crashAt: number | null; readonly crashReason: string | null; readonly kdumpAt: number | null; readonly endAt: number };
+  readonly primaryBoot: { readonly ok: boolean; readonly reason: string | null };
+  readonly adoption: AdoptionReport & { readonly smmus: readonly (AdoptionReport & { readonly smmu: string; readonly probe: string })[] };
+  readonly dma: DmaCounts & { readonly inFlightAtCrash: number; readonly jobsInFlightAtCrash: number; readonly afterCrash: DmaCounts & { readonly beforeQuiesce: DmaCounts } };
+  readonly aer: { readonly correctable: number; readonly nonFatal: number; readonly fatal: number };
+  readonly serror: number;
+  readonly kdumpPanicked: boolean;
+  readonly panic: { readonly at: number; readonly reason: string; readonly beforeBoot: boolean } | null;
+  readonly corruption: Omit<Corruption, 'byDevice' | 'intervals'>;
+  readonly vmcore: VmcoreResult;
+  readonly mmio: { readonly accesses: number; readonly writes: number; readonly writesTo: Record<string, number>; readonly violations: readonly { t: number; smmu: string; register: string; attempted: string; rule: string; section: string }[]; readonly primaryViolations: number };
+  readonly smmus: readonly SmmuReport[];
+  readonly devices: readonly DeviceReport[];
+  readonly invariants: readonly InvariantResult[];
+  readonly invariantsHold: boolean;
+  readonly injections: readonly string[];
+  readonly log: readonly LogEntry[];
+  readonly prediction: { readonly met: boolean; readonly checks: readonly CheckResult[] } | null;
+}
+
+const counts = (): Schema => obj({ issued: int(), completedOk: int(), aborted: int(), bypassed: int(), faulted: int(), stalled: int() }, 'transactions: issued, and how each ended');
+const aerCounts = () => obj({ correctable: int(), nonFatal: int(), fatal: int() });
+const adoptionFields = { attempted: bool(undefined, 'the series was in the kdump kernel and found the SMMU enabled'), adopted: bool(undefined, "the kdump kernel kept the crashed kernel's stream table"), fallbackReason: nullable(str(undefined, 'the message that explains a refusal or a fallback')) };
+
+/** The report contract. Keys in `nullable` may hold null. */
+export const REPORT_SCHEMA: Schema = obj(
+  {
+    schemaVersion: int(undefined, 1, 1),
+    scenario: str(undefined, 'catalogue id'),
+    scenarioVersion: int(),
+    title: str(),
+    policy: oneOf(POLICIES, undefined, 'the kdump policy'),
+    series: nullable(oneOf(['v7', 'v10'])),
+    seed: { t: 'seed' },
+    ras: str(undefined, 'the platform RAS policy'),
+    timeline: obj({ bootDoneAt: int(), crashAt: nullable(int()), crashReason: nullable(str()), kdumpAt: nullable(int()), endAt: int() }, 'virtual nanoseconds'),
+    primaryBoot: obj({ ok: bool(), reason: nullable(str()) }),
+    adoption: obj({ ...adoptionFields, smmus: arr(obj({ smmu: str(), probe: str(undefined, 'ok or the errno and reason of a failed probe'), ...adoptionFields })) }),
+    dma: obj(
+      {
+        issued: int(),
+        completedOk: int(),
+        aborted: int(),
+        bypassed: int(),
+        faulted: int(),
+        stalled: int(),
+        inFlightAtCrash: int(undefined, 0, undefined, 'non-posted transactions outstanding at the panic'),
+        jobsInFlightAtCrash: int(undefined, 0, undefined, 'descriptors, commands and copies started and not finished at the panic'),
+        afterCrash: obj({ issued: int(), completedOk: int(), aborted: int(), bypassed: int(), faulted: int(), stalled: int(), beforeQuiesce: counts() }, 'transactions issued after the panic; beforeQuiesce: before the device was reset by its kdump driver'),
+      },
+      'every DMA transaction the fleet issued',
+    ),
+    aer: aerCounts(),
+    serror: int(undefined, 0, undefined, 'fatal escalations by firmware (SError / fatal GHES)'),
+    kdumpPanicked: bool(),
+    panic: nullable(obj({ at: int(), reason: str(), beforeBoot: bool() })),
+    corruption: obj(
+      {
+        totalBytes: int(),
+        carveoutBytes: int(undefined, 0, undefined, 'in the crashkernel carve-out (the kdump kernel)'),
+        crashedKernelBytes: int(undefined, 0, undefined, "in the crashed kernel's RAM (the dump)"),
+        otherBytes: int(),
+        regions: arr(obj({ region: str(), kind: str(), owner: opt(str()), bucket: oneOf(['carveout', 'crashedKernel', 'other']), bytes: int(), ranges: arr(str()), devices: arr(str()) })),
+      },
+      'bytes written by DMA where no kernel had mapped them for that device at that time',
+    ),
+    vmcore: obj({
+      attempted: bool(),
+      saved: bool(),
+      reason: opt(str()),
+      target: opt(str()),
+      pages: int(),
+      savedPages: int(),
+      bytes: int(),
+      corruptedBytes: int(),
+      mismatchedBytes: int(),
+      modifiedBeforeReadBytes: int(),
+      kdumpWrittenBytes: int(),
+      startedAt: opt(int()),
+      finishedAt: opt(int()),
+    }),
+    mmio: obj({
+      accesses: int(undefined, 0, undefined, "the kdump kernel's MMIO accesses (polls counted each time)"),
+      writes: int(),
+      writesTo: map(int(), 'kdump-kernel writes per register'),
+      violations: arr(obj({ t: int(), smmu: str(), register: str(), attempted: str(), rule: str(), section: str() }), undefined, 'architecture rules the kdump kernel broke'),
+      primaryViolations: int(),
+    }),
+    smmus: arr(
+      obj({
+        name: str(),
+        events: map(int(), 'event records by fate (disabled: discarded while EVENTQEN=0)'),
+        gerrorActive: arr(str()),
+        sfm: bool(),
+        smmuen: bool(),
+        cr0: str(),
+        atschk: bool(),
+        strtab: obj({ kind: str(), adopted: bool(), entries: int(), l2Mapped: int() }),
+        irqs: obj({ gerror: bool(), evtq: bool(), priq: bool(), combined: str() }),
+        kdumpCommands: map(int(), 'commands the kdump kernel queued, by opcode'),
+        rmr: arr(obj({ sid: str(), valid: bool(), config: str() })),
+        unbind: nullable(obj({ freed: str(), registerAccesses: int() })),
+      }),
+    ),
+    devices: arr(
+      obj({
+        name: str(),
+        kind: str(),
+        smmu: int(),
+        rid: str(),
+        sids: arr(str()),
+        ats: bool(),
+        kdumpDriver: str(),
+        primary: obj({ grouped: bool(), domain: nullable(str()), setup: str() }),
+        kdump: obj({ grouped: bool(), deferred: bool(), errno: nullable(str()), probedAt: nullable(int()), attachedAt: nullable(int()), quiescedAt: nullable(int()), setup: str() }),
+        dma: obj({ total: counts(), afterCrash: counts(), beforeQuiesce: counts(), failurePaths: map(int()), steOrigin: obj({ crashed: int(), kdump: int() }), inFlightAtCrash: int(), jobsInFlightAtCrash: int(), firstFailureAfterCrash: nullable(int()) }),
+        jobs: obj({ ok: int(), failed: int(), dropped: int() }),
+        aer: aerCounts(),
+        aerResets: int(),
+        corruptedBytes: int(),
+        halted: nullable(str()),
+      }),
+    ),
+    invariants: arr(obj({ id: str(), smmu: str(), text: str(), applies: bool(), holds: bool(), detail: opt(str()) }), undefined, 'kdump-adopt-series.md section 3.4'),
+    invariantsHold: bool(),
+    injections: arr(str()),
+    log: arr(obj({ t: int(), kernel: str(), level: str(), device: str(), msg: str() }), undefined, 'every kernel and platform message, in time order'),
+    prediction: nullable(obj({ met: bool(), checks: arr(obj({ path: str(), op: str(), expected: { t: 'any' }, actual: { t: 'any' }, ok: bool() }, undefined, ['path', 'op', 'ok'])) })),
+  },
+  'kdump-twin outcome report',
+);
+
+const GERROR_FIELDS = findRegister('GERROR')!.fields.map((f) => f.name);
+
+function adoptionOf(w: World, k: LinuxKernel, i: number, probe: { ok: true } | { ok: false; errno: string; reason: string } | undefined): AdoptionReport & { smmu: string; probe: string } {
+  const smmu = w.smmus[i]!.name;
+  const series = k.smmu.series !== undefined;
+  const firstCr0 = w.trace.all().find((a) => a.kernel === 'kdump' && a.smmu === smmu && a.dir === 'read' && a.register === 'CR0');
+  const attempted = series && firstCr0 !== undefined && (firstCr0.value & 1n) === 1n;
+  const opt = (k.smmu.options & OPT.KDUMP_ADOPT) !== 0;
+  const adopted = attempted && opt && probe?.ok === true;
+  let reason: string | null = null;
+  if (attempted && !adopted) {
+    const lines = k.log.all().filter((l) => l.device === k.smmu.fw.devName && (l.level === 'err' || l.level === 'warn'));
+    const fb = lines.findIndex((l) => l.text === 'kdump: falling back to full reset');
+    const cause = fb > 0 ? lines.slice(0, fb).reverse().find((l) => l.text.includes('kdump') || !l.text.startsWith('SMMU currently enabled')) : undefined;
+    reason = (cause ?? lines[fb] ?? lines.find((l) => l.text.startsWith('kdump:')) ?? lines[0])?.text ?? (probe && !probe.ok ? probe.reason : 'adoption did not take');
+    if (probe && !probe.ok && fb < 0) reason = lines.at(-1)?.text ?? probe.reason;
+  }
+  return { smmu, probe: probe === undefined ? 'not probed' : probe.ok ? 'ok' : `-${probe.errno}: ${probe.reason}`, attempted, adopted, fallbackReason: reason };
+}
+
+export interface ReportInputs {
+  readonly primaryBoot: { ok: boolean; reason?: string };
+  readonly smmuProbes: readonly ({ ok: true } | { ok: false; errno: string; reason: string } | undefined)[];
+  readonly vmcore: VmcoreResult;
+  readonly corruption: Corruption;
+}
+
+export function buildReport(w: World, x: ReportInputs, predict?: readonly Check[]): Report {
+  const s = w.spec;
+  const policy = s.kdump.policy;
+  const series = policy === 'adopt-v7' ? 'v7' : policy === 'adopt-v10' ? 'v10' : null;
+  const perSmmu = w.kdump ? w.kdump.kernels.map((k, i) => adoptionOf(w, k, i, x.smmuProbes[i])) : [];
+  const attempted = perSmmu.some((a) => a.attempted);
+  const adoption = {
+    attempted,
+    adopted: attempted && perSmmu.filter((a) => a.attempted).every((a) => a.adopted),
+    fallbackReason: perSmmu.find((a) => a.fallbackReason)?.fallbackReason ?? null,
+    smmus: perSmmu,
+  };
+  const c = w.collector;
+  const devices = [...w.devices.values()].sort((a, b) => (a.spec.name < b.spec.name ? -1 : 1));
+  const kdumpAcc = w.trace.all().filter((a) => a.kernel === 'kdump');
+  const writesTo: Record<string, number> = {};
+  for (const a of kdumpAcc) if (a.dir === 'write') writesTo[a.register] = (writesTo[a.register] ?? 0) + 1;
+  const crashAt = w.crashAt ?? Infinity;
+  const violations = w.smmus.flatMap((m) => m.violations().filter((v) => v.time >= crashAt).map((v) => ({ t: v.time, smmu: v.smmu, register: v.register, attempted: `0x${v.attempted.toString(16)}`, rule: v.rule, section: v.section })));
+  const logs = [w.primary.log, ...(w.kdump ? [w.kdump.log] : []), w.platformLog]
+    .flatMap((l, order) => l.all().map((e, i) => ({ e, order, i })))
+    .sort((a, b) => a.e.time - b.e.time || a.order - b.order || a.i - b.i)
+    .map(({ e }) => ({ t: e.time, kernel: e.kernel, level: e.level, device: e.device, msg: e.text }));
+  const hexs = (n: number) => `0x${n.toString(16)}`;
+  const invariants = evaluateInvariants(w);
+  const report: Report = {
+    schemaVersion: REPORT_SCHEMA_VERSION,
+    scenario: s.id,
+    scenarioVersion: s.version,
+    title: s.title,
+    policy,
+    series,
+    seed: s.seed,
+    ras: s.platform.ras,
+    timeline: { bootDoneAt: w.bootDoneAt, crashAt: w.crashAt ?? null, crashReason: w.crashReason ?? null, kdumpAt: w.kdumpAt ?? null, endAt: w.clock.now() },
+    primaryBoot: { ok: x.primaryBoot.ok, reason: x.primaryBoot.reason ?? null },
+    adoption,
+    dma: {
+      ...c.sum((d) => d.total),
+      inFlightAtCrash: devices.reduce((n, d) => n + d.outstandingAtCrash, 0),
+      jobsInFlightAtCrash: devices.reduce((n, d) => n + d.jobsAtCrash, 0),
+      afterCrash: { ...c.sum((d) => d.afterCrash), beforeQuiesce: c.sum((d) => d.beforeQuiesce) },
+    },
+    aer: { ...w.ras.counts },
+    serror: w.serrors.length,
+    kdumpPanicked: w.panic !== undefined,
+    panic: w.panic ? { ...w.panic } : null,
+    corruption: { totalBytes: x.corruption.totalBytes, carveoutBytes: x.corruption.carveoutBytes, crashedKernelBytes: x.corruption.crashedKernelBytes, otherBytes: x.corruption.otherBytes, regions: x.corruption.regions },
+    vmcore: x.vmcore,
+    mmio: {
+      accesses: kdumpAcc.reduce((n, a) => n + a.repeat, 0),
+      writes: kdumpAcc.filter((a) => a.dir === 'write').length,
+      writesTo,
+      violations,
+      primaryViolations: w.smmus.reduce((n, m) => n + m.violations().filter((v) => v.time < crashAt).length, 0),
+    },
+    smmus: w.smmus.map((m, i) => smmuReport(w, m, i)),
+    devices: devices.map((d): DeviceReport => {
+      const dd = c.device(d.spec.name);
+      const setup = (r: typeof d.primarySetup) => (r === undefined ? 'not probed' : r.ok ? 'ok' : `${r.step}: -${r.errno}`);
+      return {
+        name: d.spec.name,
+        kind: d.spec.kind,
+        smmu: d.spec.smmu,
+        rid: hexs(d.rid),
+        sids: d.sids.map(hexs),
+        ats: d.spec.ats,
+        kdumpDriver: d.spec.kdumpDriver.present ? d.spec.kdumpDriver.role : 'none',
+        primary: { grouped: d.primaryProbe?.grouped ?? false, domain: d.primaryProbe?.domain ?? null, setup: setup(d.primarySetup) },
+        kdump: {
+          grouped: d.kdumpProbe?.grouped ?? false,
+          deferred: d.kdumpProbe?.deferred ?? false,
+          errno: d.kdumpProbe?.errno ?? null,
+          probedAt: d.kdumpProbeAt ?? null,
+          attachedAt: d.kdumpAttachedAt ?? null,
+          quiescedAt: d.quiescedAt ?? null,
+          setup: d.spec.kdumpDriver.present ? setup(d.kdumpSetup) : 'no driver',
+        },
+        dma: { total: dd.total, afterCrash: dd.afterCrash, beforeQuiesce: dd.beforeQuiesce, failurePaths: sortKeys(dd.failurePaths), steOrigin: dd.steOrigin, inFlightAtCrash: d.outstandingAtCrash, jobsInFlightAtCrash: d.jobsAtCrash, firstFailureAfterCrash: dd.firstFailureAfterCrash ?? null },
+        jobs: { ok: d.endpoint.counters.jobsOk, failed: d.endpoint.counters.jobsFailed, dropped: d.endpoint.counters.dropped },
+        aer: { ...d.aer },
+        aerResets: d.aerResets,
+        corruptedBytes: x.corruption.byDevice.get(d.spec.name) ?? 0,
+        halted: d.endpoint.halted ?? null,
+      };
+    }),
+    invariants,
+    invariantsHold: invariants.every((r) => r.holds),
+    injections: w.injectedFaults(),
+    log: logs,
+    prediction: null,
+  };
+  if (!predict) return report;
+  const checks = evaluate(report, predict);
+  return { ...report, prediction: { met: checks.every((r) => r.ok), checks } };
+}
+
+const CR0_REG = findRegister('CR0')!;
+
+function smmuReport(w: World, m: World['smmus'][number], i: number): SmmuReport {
+  const events: Record<string, number> = {};
+  for (const e of m.events()) events[e.fate] = (events[e.fate] ?? 0) + 1;
+  const active = m.register('GERROR') ^ m.register('GERRORN');
+  const k = w.kdump?.kernels[i];
+  const st = k?.smmu.strtab;
+  const strtab = !st || st.kind === 'none' ? { kind: 'none', adopted: false, entries: 0, l2Mapped: 0 } : st.kind === 'linear' ? { kind: 'linear', adopted: st.adopted, entries: st.numEnts, l2Mapped: 0 } : { kind: '2lvl', adopted: st.adopted, entries: st.numL1, l2Mapped: st.l2ptrs.filter((x) => x !== undefined).length };
+  const kdumpCommands = w.kdump ? { ...w.kdump.commands[i]!.counts } : {};
+  const rmr = w.spec.platform.smmus[i]!.firmware.rmrSids.map((sid) => {
+    const pa = w.locateSte(i, sid);
+    const ste = pa === undefined ? undefined : w.readWords(pa, 1);
+    return { sid: `0x${sid.toString(16)}`, valid: ste !== undefined && STE.get(ste, 'V') === 1n, config: ste ? (Object.entries(STE.field('Config')!.values ?? {}).find(([, v]) => BigInt(v) === STE.get(ste, 'Config'))?.[0] ?? String(STE.get(ste, 'Config'))) : 'none' };
+  });
+  const cr0 = m.register('CR0');
+  return {
+    name: m.name,
+    events: sortKeys(events),
+    gerrorActive: GERROR_FIELDS.filter((f) => findRegister('GERROR')!.get([active], f) !== 0n),
+    sfm: m.inServiceFailureMode(),
+    smmuen: m.field('CR0ACK', 'SMMUEN') === 1,
+    cr0: `0x${cr0.toString(16)}`,
+    atschk: CR0_REG.get([cr0], 'ATSCHK') === 1n,
+    strtab,
+    irqs: k ? { gerror: k.smmu.irqs.gerror, evtq: k.smmu.irqs.evtq, priq: k.smmu.irqs.priq, combined: String(k.smmu.irqs.combined) } : { gerror: false, evtq: false, priq: false, combined: 'false' },
+    kdumpCommands: sortKeys(kdumpCommands),
+    rmr,
+    unbind: ((u) => (u ? { freed: u.freed, registerAccesses: u.registerAccesses } : null))(w.unbinds.find((u) => u.smmu === m.name)),
+  };
+}
+
+function sortKeys(o: Record<string, number>): Record<string, number> {
+  return Object.fromEntries(Object.entries(o).sort(([a], [b]) => (a < b ? -1 : 1)));
+}
+
+/** The report as JSON text: stable key order, two-space indent, newline-terminated. */
+export function reportJson(r: Report): string {
+  return `${JSON.stringify(r, null, 2)}\n`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Human forms
+
+const pad = (s: string, n: number) => (s.length >= n ? s : s + ' '.repeat(n - s.length));
+const lpad = (s: string, n: number) => (s.length >= n ? s : ' '.repeat(n - s.length) + s);
+
+function table(head: readonly string[], rows: readonly (readonly string[])[], right: ReadonlySet<number> = new Set()): string {
+  const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (r: readonly string[]) => r.map((c, i) => (right.has(i) ? lpad(c, w[i]!) : pad(c, w[i]!))).join('  ').trimEnd();
+  return [line(head), w.map((n) => '-'.repeat(n)).join('  '), ...rows.map(line)].join('\n');
+}
+
+export function bytesText(n: number): string {
+  if (n === 0) return '0 B';
+  if (n < 1024) return `${n} B`;
+  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KiB`;
+  return `${(n / 1024 / 1024).toFixed(1)} MiB`;
+}
+
+function adoptionText(r: Report): string {
+  if (!r.adoption.attempted) return r.series ? 'not attempted (SMMU off)' : '-';
+  return r.adoption.adopted ? 'adopted' : 'fell back';
+}
+
+/** The one-run summary `twinctl run` prints. */
+export function formatReport(r: Report, o: { log?: 'kdump' | 'all' | 'none' } = {}): string {
+  const out: string[] = [];
+  out.push(`scenario ${r.scenario} v${r.scenarioVersion}  policy ${r.policy}  seed ${r.seed}  ras ${r.ras}`);
+  if (r.title) out.push(r.title);
+  out.push(`crash: ${r.timeline.crashReason ?? '-'}`);
+  if (!r.primaryBoot.ok) out.push(`primary boot FAILED: ${r.primaryBoot.reason}`);
+  out.push(`adoption: ${adoptionText(r)}${r.adoption.fallbackReason ? ` (${r.adoption.fallbackReason})` : ''}`);
+  const d = r.dma;
+  const row = (name: string, c: DmaCounts) => [name, String(c.issued), String(c.completedOk), String(c.bypassed), String(c.aborted), String(c.faulted), String(c.stalled)];
+  out.push('');
+  out.push(table(['DMA', 'issued', 'ok', 'bypassed', 'aborted', 'faulted', 'stalled'], [row('all', d), row('after panic', d.afterCrash), row('  until quiesce', d.afterCrash.beforeQuiesce)], new Set([1, 2, 3, 4, 5, 6])));
+  out.push(`in flight at the panic: ${d.inFlightAtCrash} transactions, ${d.jobsInFlightAtCrash} jobs`);
+  out.push(`AER: ${r.aer.correctable} correctable, ${r.aer.nonFatal} non-fatal, ${r.aer.fatal} fatal; SError ${r.serror}; kdump ${r.kdumpPanicked ? `PANICKED (${r.panic?.reason})` : 'survived'}`);
+  out.push(`corruption: ${bytesText(r.corruption.totalBytes)} (carve-out ${bytesText(r.corruption.carveoutBytes)}, crashed kernel ${bytesText(r.corruption.crashedKernelBytes)}, other ${bytesText(r.corruption.otherBytes)})`);
+  for (const g of r.corruption.regions) out.push(`  ${g.region}: ${bytesText(g.bytes)} by ${g.devices.join(', ')} ${g.ranges.slice(0, 2).join(' ')}`);
+  const v = r.vmcore;
+  out.push(`vmcore: ${v.saved ? `saved (${v.savedPages} pages, ${bytesText(v.corruptedBytes)} corrupted)` : `NOT saved${v.reason ? ` (${v.reason})` : ''}`}${v.kdumpWrittenBytes ? `; the kdump kernel wrote ${v.kdumpWrittenBytes} B of crashed memory` : ''}`);
+  const wr = Object.entries(r.mmio.writesTo)
+    .map(([k, n]) => `${k}×${n}`)
+    .join(' ');
+  out.push(`kdump MMIO: ${r.mmio.accesses} accesses, writes: ${wr || 'none'}; violations: ${r.mmio.violations.length}`);
+  for (const x of r.mmio.violations.slice(0, 5)) out.push(`  t=${x.t} ${x.register} <- ${x.attempted}: ${x.rule}`);
+  const broken = r.invariants.filter((i) => i.applies && !i.holds);
+  out.push(`section 3.4 invariants: ${r.invariants.filter((i) => i.applies).length} apply, ${broken.length ? `${broken.length} BROKEN: ${broken.map((b) => `${b.id} (${b.detail ?? ''})`).join('; ')}` : 'all hold'}`);
+  out.push('');
+  out.push(
+    table(
+      ['device', 'kind', 'SIDs', 'kdump', 'after panic ok/byp/abort/fault', 'AER c/nf/f', 'corrupt'],
+      r.devices.map((x) => [
+        x.name,
+        x.kind,
+        x.sids.join(','),
+        `${x.kdump.grouped ? (x.kdump.deferred ? 'deferred' : 'attached') : x.kdump.errno ? `-${x.kdump.errno}` : 'no group'}${x.kdumpDriver !== 'none' ? ` ${x.kdumpDriver}` : ''}`,
+        `${x.dma.afterCrash.completedOk}/${x.dma.afterCrash.bypassed}/${x.dma.afterCrash.aborted}/${x.dma.afterCrash.faulted}`,
+        `${x.aer.correctable}/${x.aer.nonFatal}/${x.aer.fatal}`,
+        bytesText(x.corruptedBytes),
+      ]),
+    ),
+  );
+  if (r.prediction) {
+    out.push('');
+    out.push(`prediction: ${r.prediction.met ? 'MET' : 'NOT MET'}`);
+    for (const ch of r.prediction.checks) out.push(`  ${ch.ok ? 'ok ' : 'FAIL'} ${ch.path} ${ch.op} ${JSON.stringify(ch.expected)}${ch.ok ? '' : ` (got ${JSON.stringify(ch.actual)})`}`);
+  }
+  const which = o.log ?? 'kdump';
+  if (which !== 'none') {
+    const lines = r.log.filter((l) => (which === 'all' || l.kernel !== 'primary') && l.level !== 'debug');
+    if (lines.length) {
+      out.push('');
+      out.push(`log (${which === 'all' ? 'all kernels' : 'kdump kernel and platform'}):`);
+      for (const l of lines.slice(0, 60)) out.push(`[${(l.t / 1e9).toFixed(6).padStart(12)}] ${l.kernel === 'platform' ? '' : `${l.kernel}: `}${l.device}: ${l.msg}`);
+      if (lines.length > 60) out.push(`... ${lines.length - 60} more lines (--json has them all)`);
+    }
+  }
+  return out.join('\n');
+}
+
+/** The policy-by-scenario comparison table. */
+export function formatMatrix(reports: readonly Report[]): string {
+  const rows = reports.map((r) => {
+    const a = r.dma.afterCrash.beforeQuiesce;
+    return [
+      r.scenario,
+      r.policy,
+      adoptionText(r),
+      String(a.completedOk),
+      String(a.bypassed),
+      String(a.aborted + a.faulted),
+      `${r.aer.correctable}/${r.aer.nonFatal}/${r.aer.fatal}`,
+      r.kdumpPanicked ? 'PANIC' : 'no',
+      bytesText(r.corruption.totalBytes),
+      r.vmcore.saved ? (r.vmcore.corruptedBytes ? `saved, ${bytesText(r.vmcore.corruptedBytes)} bad` : 'saved') : 'LOST',
+      r.prediction ? (r.prediction.met ? 'met' : 'NOT MET') : '-',
+    ];
+  });
+  return table(['scenario', 'policy', 'adoption', 'in-flight ok', 'bypassed', 'aborted', 'AER c/nf/f', 'kdump panic', 'corrupted', 'vmcore', 'prediction'], rows, new Set([3, 4, 5]));
+}
+
+/** The published JSON Schemas (schema/*.json in this library), as the generator writes them. */
+export function schemaDocuments(): Record<string, string> {
+  const text = (o: unknown) => `${JSON.stringify(o, null, 2)}\n`;
+  return {
+    'report.schema.json': text(toJsonSchema(REPORT_SCHEMA, 'https://kdump-twin.dev/schema/report.schema.json', `kdump-twin outcome report, schema version ${REPORT_SCHEMA_VERSION}`)),
+    'scenario.schema.json': text(toJsonSchema(SCENARIO_SCHEMA, 'https://kdump-twin.dev/schema/scenario.schema.json', 'kdump-twin crash scenario')),
+  };
+}
