@@ -414,6 +414,8 @@ export class ArmSmmuDevice {
       }
       q.shift--;
     }
+    // dmam_alloc_coherent returns zeroed memory (the carve-out may hold an earlier kernel's queue).
+    await this.hw.zero(q.base, 2 ** q.shift * q.entBytes);
     q.prod = 0;
     q.cons = 0;
     // Q_BASE_RWA | (base & Q_BASE_ADDR_MASK) | LOG2SIZE, through the field table.
@@ -460,6 +462,8 @@ export class ArmSmmuDevice {
       this.dev('err', `failed to allocate l1 stream table (${l1size} bytes)`);
       throw new KernelError('ENOMEM', 'l1 stream table');
     }
+    // dmam_alloc_coherent zeroes it: every L1 descriptor starts invalid (Span=0).
+    await this.hw.zero(l1tab, l1size);
     this.strtab = { kind: '2lvl', l1tab, numL1, l2ptrs: new Array(numL1).fill(undefined), adopted: false };
   }
 

@@ -5,10 +5,13 @@
 // arm_smmu_write_reg_sync, 64-bit memory loads and stores, and a physical page allocator over
 // the kernel's own RAM (primary RAM, or the crashkernel carve-out for a kdump kernel).
 
+import { Buffer } from 'node:buffer';
 import { findRegister, type Layout, type RegisterLayout } from '@kdump-twin/smmu-arch';
 import type { BusInterrupt, BusPort, MmioOutcome } from './bus';
 import type { Dmesg } from './log';
 import type { MmioTrace } from './trace';
+
+const ZERO_PAGE = Buffer.alloc(4096);
 
 /** ARM_SMMU_POLL_TIMEOUT_US in nanoseconds. */
 export const POLL_TIMEOUT_NS = 1_000_000_000;
@@ -258,10 +261,26 @@ export class Hw {
     return true;
   }
 
-  /** Zeroes `bytes` at `pa` (dma_alloc_coherent returns zeroed memory). */
+  /**
+   * Zeroes `bytes` at `pa` (dma_alloc_coherent returns zeroed memory). Pages that already read
+   * as zero are skipped, so a 4 MiB queue costs the twin nothing unless an earlier kernel left
+   * data there (the bytes read the same; untouched pages keep no writer).
+   */
   async zero(pa: number, bytes: number): Promise<void> {
-    const r = await this.bus.memWrite(pa, new Uint8Array(bytes));
-    if (!r.ok) throw new KernelError('EFAULT', `kernel store to 0x${pa.toString(16)} faulted (${r.fault})`);
+    if (bytes <= 4096) {
+      const r = await this.bus.memWrite(pa, new Uint8Array(bytes));
+      if (!r.ok) throw new KernelError('EFAULT', `kernel store to 0x${pa.toString(16)} faulted (${r.fault})`);
+      return;
+    }
+    const cur = await this.bus.memRead(pa, bytes);
+    if (!cur.ok) throw new KernelError('EFAULT', `kernel store to 0x${pa.toString(16)} faulted (${cur.fault})`);
+    const data = Buffer.from(cur.data.buffer, cur.data.byteOffset, cur.data.length);
+    for (let off = 0; off < bytes; off += 4096) {
+      const n = Math.min(4096, bytes - off);
+      if (data.subarray(off, off + n).equals(ZERO_PAGE.subarray(0, n))) continue;
+      const r = await this.bus.memWrite(pa + off, ZERO_PAGE.subarray(0, n));
+      if (!r.ok) throw new KernelError('EFAULT', `kernel store to 0x${(pa + off).toString(16)} faulted (${r.fault})`);
+    }
   }
 }
 

@@ -174,6 +174,31 @@ describe('section 3.4 invariants on the MMIO trace of every path', () => {
   });
 });
 
+describe('fresh tables and queues are zeroed (dma_alloc_coherent)', () => {
+  it('a second kdump kernel in the same carve-out gets an all-invalid L1 table and clean queues', async () => {
+    const c = await crashedMachine();
+    const k1 = c.m.kdump('status-quo');
+    await k1.probeSmmu();
+    await k1.probeDevice(NIC); // writes L1[1] of k1's fresh table
+    const st1 = k1.smmu.strtab;
+    assert.ok(st1.kind === '2lvl');
+    assert.notEqual(await k1.smmu.hw.read64(st1.l1tab + 8), 0n);
+    // An event record k1's queue held (written by the SMMU), then k1 panics too.
+    const w = c.m.memory.internWriter({ kind: 'smmu', device: 'smmu0' });
+    c.m.memory.writeDword(k1.smmu.evtq.base + 0x100, 0x10, 0x100, w);
+    const k2 = c.m.kdump('status-quo');
+    await k2.probeSmmu();
+    const st2 = k2.smmu.strtab;
+    assert.ok(st2.kind === '2lvl');
+    assert.equal(st2.l1tab, st1.l1tab, 'the same pages of the carve-out');
+    assert.equal(k2.smmu.evtq.base, k1.smmu.evtq.base);
+    assert.deepEqual(await k2.smmu.hw.readWords(st2.l1tab, 4), [0n, 0n, 0n, 0n], 'no stale L1[1] pointing at k1\'s L2');
+    assert.deepEqual(await k2.smmu.hw.readWords(k2.smmu.evtq.base + 0x100, 1), [0n]);
+    const r = c.m.smmu.dma({ sid: NIC.sids[0]!, address: 0x1000, write: true }, new Uint8Array(4));
+    assert.equal(r.translations[0]!.path !== 's1', true, 'the NIC is not translated through k1\'s domain');
+  });
+});
+
 describe('hw_probe of each kdump kernel: the features line and the event queue', () => {
   for (const [policy, features, evtq] of [
     ['status-quo', '0x00f09ff7', true],
