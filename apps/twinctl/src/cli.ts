@@ -13,6 +13,7 @@ import {
   RegisterLayout,
   resolveFormat,
 } from '@kdump-twin/smmu-arch';
+import { SCENARIO_USAGE } from './scenarios';
 import { toDecodedFormat, toFormatLayout } from './wire';
 
 export interface CliResult {
@@ -24,7 +25,7 @@ export interface CliResult {
 /** Exit codes: 0 success, 1 a value or field was rejected, 2 bad usage (unknown command or format). */
 export const EXIT = { OK: 0, REJECTED: 1, USAGE: 2 } as const;
 
-export const USAGE = `twinctl: SMMUv3 formats of the kdump-twin
+export const USAGE = `twinctl: the command line of kdump-twin
 
 usage:
   twinctl layout --list [--json]              names of every format
@@ -35,6 +36,8 @@ usage:
   twinctl encode <format> Field=value ... [--json]
                                               build the dwords / register value; values are
                                               decimal, 0x hex, 0b binary or an enumeration name
+
+${SCENARIO_USAGE}
 
 formats: registers by architecture name without SMMU_ (CR0, STRTAB_BASE_CFG, EVENTQ_PROD, ...),
 ste, cd, l1std, cdl1, evt and evt-<EVENT>, cmd and cmd-<OPCODE>, pte-<s1|s2>-<4k|16k|64k>-<table|page|block-l1|block-l2>.

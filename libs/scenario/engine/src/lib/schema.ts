@@ -14,7 +14,7 @@ export type Schema =
   | { readonly t: 'obj'; readonly fields: Readonly<Record<string, Schema>>; readonly required?: readonly string[]; readonly doc?: string; readonly open?: boolean }
   | { readonly t: 'arr'; readonly of: Schema; readonly min?: number; readonly max?: number; readonly def?: readonly unknown[]; readonly doc?: string }
   | { readonly t: 'map'; readonly of: Schema; readonly keys?: string; readonly doc?: string }
-  | { readonly t: 'union'; readonly tag: string; readonly variants: Readonly<Record<string, Extract<Schema, { t: 'obj' }>>>; readonly doc?: string }
+  | { readonly t: 'union'; readonly tag: string; readonly variants: Readonly<Record<string, Extract<Schema, { t: 'obj' }>>>; readonly doc?: string; readonly def?: Readonly<Record<string, unknown>> }
   | { readonly t: 'opt'; readonly of: Schema }
   /** `of` or null (the key must be present). */
   | { readonly t: 'nullable'; readonly of: Schema }
@@ -46,7 +46,7 @@ function hasDefault(s: Schema): boolean {
   if (s.t === 'opt' || s.t === 'any') return true;
   if (s.t === 'obj') return Object.entries(s.fields).every(([k, f]) => !(s.required ?? []).includes(k) && hasDefault(f));
   if (s.t === 'map') return true;
-  if (s.t === 'union') return false;
+  if (s.t === 'union') return s.def !== undefined;
   return 'def' in s && s.def !== undefined;
 }
 
@@ -67,8 +67,9 @@ function check(s: Schema, value: unknown, path: string, issues: SchemaIssue[]): 
   if (s.t === 'opt') return value === undefined ? undefined : check(s.of, value, path, issues);
   if (value === undefined) {
     if (s.t === 'obj') return check(s, {}, path, issues);
+    if (s.t === 'union' && s.def) return check(s, structuredClone(s.def), path, issues);
     if (s.t === 'map') return {};
-    if ('def' in s && s.def !== undefined) return s.t === 'arr' ? structuredClone(s.def) : s.def;
+    if ('def' in s && s.def !== undefined) return s.t === 'arr' ? check(s, structuredClone(s.def), path, issues) : s.def;
     issues.push({ path, rule: 'required' });
     return undefined;
   }
@@ -230,6 +231,7 @@ function toJson(s: Schema): { [k: string]: Json } {
     case 'union':
       return doc(
         {
+          ...(s.def ? { default: s.def as { [k: string]: Json } } : {}),
           oneOf: Object.entries(s.variants).map(([k, v]) => {
             const j = toJson(v);
             (j.properties as { [k: string]: Json })[s.tag] = { const: k };
@@ -257,4 +259,4 @@ export const arr = (of: Schema, def?: readonly unknown[], doc?: string, min?: nu
 export const opt = (of: Schema): Schema => ({ t: 'opt', of });
 export const nullable = (of: Schema): Schema => ({ t: 'nullable', of });
 export const map = (of: Schema, doc?: string, keys?: string): Schema => ({ t: 'map', of, doc, keys });
-export const union = (tag: string, variants: Record<string, Extract<Schema, { t: 'obj' }>>, doc?: string): Schema => ({ t: 'union', tag, variants, doc });
+export const union = (tag: string, variants: Record<string, Extract<Schema, { t: 'obj' }>>, doc?: string, def?: Record<string, unknown>): Schema => ({ t: 'union', tag, variants, doc, def });

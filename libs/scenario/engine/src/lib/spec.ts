@@ -176,6 +176,7 @@ const TRIGGER = union(
     'mid-unmap': obj({ kind: str(), device: str(undefined, undefined, BDF), atNs: int(100 * US, 1, 1_000_000 * MS), buffer: int(0, 0, 1 << 20, 'device buffer index') }, 'the panic in the middle of dma_unmap: PTEs cleared, TLBI never issued', ['device']),
   },
   'what makes the primary kernel panic',
+  { kind: 'time', atNs: 200 * US },
 );
 
 export const SCENARIO_SCHEMA = obj(
