@@ -55,6 +55,8 @@ export interface DriverOptions {
   readonly legacyLinearStrtab?: boolean;
   /** Fault injection: these devm_request_(threaded_)irq calls fail ("failed to enable ... irq"). */
   readonly failIrqRequest?: readonly IrqName[];
+  /** Fault injection (S15): adopt_2lvl's kcalloc of the l2ptrs array fails (-ENOMEM). */
+  readonly failKcalloc?: boolean;
   /** Fault injection (S7c): devm_add_action_or_reset fails with -ENOMEM after adoption. */
   readonly failDevresAction?: boolean;
   /**
@@ -481,7 +483,10 @@ export class ArmSmmuDevice {
     let ret: 0 | string;
     if (fmt === 1) {
       if (!wasTwoLvl) {
-        this.dev('warn', 'WARNING: kdump: 2-level stream table on linear-only hardware (WARN_ON)');
+        // WARN_ON(): a plain printk with the location (the twin cannot know the line number).
+        const file = this.series === 'v10' ? 'arm-smmu-v3-kdump.c' : 'arm-smmu-v3.c';
+        this.log.log('warn', '', '------------[ cut here ]------------');
+        this.log.log('warn', '', `WARNING: CPU: 0 PID: 1 at drivers/iommu/arm/arm-smmu-v3/${file} arm_smmu_kdump_adopt_strtab`);
         ret = 'EINVAL';
       } else ret = await this.adopt2lvl(cfgReg, base);
     } else if (fmt === 0) {
@@ -578,6 +583,7 @@ export class ArmSmmuDevice {
       return 'EINVAL';
     }
     if (!(await this.memremap(base, n * 8))) return 'ENOMEM';
+    if (this.opts.failKcalloc) return 'ENOMEM'; // kcalloc(l2ptrs) failed: no message of its own
     const l1 = await this.readCrashed(base, n);
     for (let i = 0; i < n; i++) {
       const span = Number(L1STD.get([l1[i]!], 'Span'));

@@ -10,7 +10,7 @@ export interface LogLine {
   /** 'primary' or 'kdump'. */
   readonly kernel: string;
   readonly level: LogLevel;
-  /** Linux's dev_name prefix, e.g. "arm-smmu-v3 arm-smmu-v3.0.auto". */
+  /** Linux's dev_name prefix, e.g. "arm-smmu-v3 arm-smmu-v3.0.auto"; '' for a plain printk (a WARNING). */
   readonly device: string;
   readonly text: string;
 }
@@ -40,7 +40,7 @@ export class Dmesg {
   format(debug = false): string {
     return this.lines
       .filter((l) => debug || l.level !== 'debug')
-      .map((l) => `[${(l.time / 1e9).toFixed(6).padStart(12)}] ${l.device}: ${l.text}`)
+      .map((l) => `[${(l.time / 1e9).toFixed(6).padStart(12)}] ${l.device ? `${l.device}: ` : ''}${l.text}`)
       .join('\n');
   }
 }

@@ -201,7 +201,10 @@ describe('R7 (Pranjal): lazy devm_memremap, cleanup, linear on 2-level hardware'
     const c = await crashedMachine({ smmu: { sidBits: 8 }, devices: [{ name: 'x', sids: [3] }] });
     c.m.smmu.injectRegister('STRTAB_BASE_CFG', 0x10208n); // TWO_LEVEL, SPLIT 8, LOG2SIZE 8
     const k = await kdump(c, 'adopt-v7');
-    assert.equal(k.log.grep('WARN_ON').length, 1);
+    // WARN_ON() prints a plain (device-less) WARNING with its location, then the fallback.
+    const warn = k.log.all().findIndex((l) => l.text === 'WARNING: CPU: 0 PID: 1 at drivers/iommu/arm/arm-smmu-v3/arm-smmu-v3.c arm_smmu_kdump_adopt_strtab');
+    assert.ok(warn > 0, k.log.format());
+    assert.deepEqual([k.log.all()[warn - 1]!.text, k.log.all()[warn]!.device], ['------------[ cut here ]------------', '']);
     assert.equal(fellBack(k), true);
     assert.equal(k.smmu.strtab.kind, 'linear');
   });
@@ -632,6 +635,19 @@ describe('code-path scenarios S11..S22', () => {
     const r = c.m.smmu.dma({ sid: nic.sid, address: nic.iova, write: true }, new Uint8Array(8));
     assert.equal(r.translations[0]!.path, 'gbpa');
     assert.equal(r.completion, 'ok', 'GBPA was never set to abort in adopt mode: the worst case, bypass');
+  });
+
+  it('S15: the kcalloc of l2ptrs fails at adopt time (failKcalloc): -ENOMEM, fallback with no specific message', async () => {
+    const c = await crashedMachine();
+    const k = await kdump(c, 'adopt-v7', { failKcalloc: true });
+    assert.equal(fellBack(k), true);
+    assert.equal(adopted(k), false);
+    assert.equal(k.log.all().filter((l) => l.level === 'err').length, 0);
+    assert.deepEqual(
+      k.log.all().filter((l) => l.text.startsWith('kdump:')).map((l) => l.text),
+      ["kdump: adopting crashed kernel's stream table", 'kdump: falling back to full reset'],
+    );
+    assert.deepEqual(written(c, 'STRTAB_BASE_CFG'), [0x10210n], 'then the fresh 2-level table');
   });
 
   it('S15: memremap fails at adopt time: -ENOMEM, fallback with no specific message', async () => {
