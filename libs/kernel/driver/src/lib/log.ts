@@ -21,10 +21,14 @@ export class Dmesg {
   constructor(
     readonly kernel: string,
     private readonly now: () => number,
+    /** A log that also receives every line (a machine's timeline of all its kernels). */
+    private readonly sink?: Dmesg,
   ) {}
 
   log(level: LogLevel, device: string, text: string): void {
-    this.lines.push({ time: this.now(), kernel: this.kernel, level, device, text });
+    const line = { time: this.now(), kernel: this.kernel, level, device, text };
+    this.lines.push(line);
+    this.sink?.lines.push(line);
   }
 
   all(): readonly LogLine[] {

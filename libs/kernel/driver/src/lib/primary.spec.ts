@@ -70,4 +70,20 @@ describe('primary boot (arm_smmu_device_probe on a server SMMU)', () => {
     assert.equal(k.smmu.strtab.kind, 'linear');
     assert.deepEqual(m.trace.of('primary', { dir: 'write', register: 'STRTAB_BASE_CFG' }).map((a) => a.value), [8n]);
   });
+
+  it('the machine\'s log is one timeline of every kernel; each kernel keeps its own', async () => {
+    const m = new Machine();
+    const p = m.primary();
+    await p.probeSmmu();
+    m.crash();
+    const k = m.kdump('adopt-v7');
+    await k.probeSmmu();
+    assert.ok(p.log.all().every((l) => l.kernel === 'primary'));
+    assert.ok(k.log.all().every((l) => l.kernel === 'kdump'));
+    assert.deepEqual(
+      m.log.all().map((l) => `${l.kernel}: ${l.text}`),
+      [...p.log.all(), ...k.log.all()].map((l) => `${l.kernel}: ${l.text}`),
+    );
+    assert.ok(m.log.all().length >= 3);
+  });
 });
