@@ -4,6 +4,7 @@
 // the numbers).
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { benchScale } from './scale';
 import { benchTranslate } from './translate';
 
 describe('npm run bench -- translate', () => {
@@ -13,5 +14,15 @@ describe('npm run bench -- translate', () => {
       assert.ok(r[k].opsPerSec > 0 && r[k].floorOpsPerSec > 0, k);
       assert.equal(r[k].ratio, Number((r[k].opsPerSec / r[k].floorOpsPerSec).toFixed(3)));
     }
+  });
+});
+
+describe('npm run bench -- scale', () => {
+  it('runs each size in a child process and reports per-device ratios against the smallest', () => {
+    const rows = benchScale([2, 6]);
+    assert.deepEqual(rows.map((r) => r.devices), [2, 6]);
+    assert.equal(rows[0]!.timeRatio, 1);
+    assert.equal(rows[0]!.memoryRatio, 1);
+    for (const r of rows) assert.ok(r.wallMs > 0 && r.maxRssMiB > 0 && r.transactions > 0);
   });
 });

@@ -30,6 +30,7 @@ export interface CatalogueEntry {
 }
 
 export { baselineDocument };
+export { scaleBdf, scaleDocument } from './scale';
 
 function isObj(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
