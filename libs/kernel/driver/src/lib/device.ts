@@ -159,7 +159,21 @@ export class ArmSmmuDevice {
   readonly cmdq: Queue = { name: 'cmdq', base: 0, shift: 0, entBytes: 16, qBase: 0n, prod: 0, cons: 0 };
   readonly evtq: Queue = { name: 'evtq', base: 0, shift: 0, entBytes: 32, qBase: 0n, prod: 0, cons: 0 };
   readonly priq: Queue = { name: 'priq', base: 0, shift: 0, entBytes: 16, qBase: 0n, prod: 0, cons: 0 };
-  strtab: StrtabCfg = { kind: 'none' };
+  private strtabCfg: StrtabCfg = { kind: 'none' };
+  /**
+   * Every value the strtab_cfg union took, in order: 'adopted 2lvl', 'adopted linear', 'fresh
+   * 2lvl', 'fresh linear', or 'none' (zeroed: a tossed adoption, an unbind).
+   */
+  readonly strtabHistory: string[] = [];
+
+  get strtab(): StrtabCfg {
+    return this.strtabCfg;
+  }
+
+  set strtab(v: StrtabCfg) {
+    this.strtabCfg = v;
+    this.strtabHistory.push(v.kind === 'none' ? 'none' : `${v.adopted ? 'adopted' : 'fresh'} ${v.kind}`);
+  }
   /**
    * ASIDs in use or reserved: arm_smmu_asid_xa (6.12, v7: one per kernel, `DriverOptions.asids`)
    * or v10's per-SMMU asid_map; value 'reserved' for the crashed kernel's IDs.
