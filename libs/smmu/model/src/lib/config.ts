@@ -25,6 +25,11 @@ export interface SmmuConfig {
   /** IDR0.Hyp: EL2 StreamWorld. */
   readonly hyp: boolean;
   readonly ats: boolean;
+  /**
+   * Split-stage ATS (STE.EATS=0b10: translation requests return the stage-1 IPA, translated
+   * traffic is translated by stage 2). IDR0.NS1ATS reports its absence: NS1ATS = !splitStageAts.
+   */
+  readonly splitStageAts: boolean;
   readonly pri: boolean;
   /** IDR0.S1P / S2P. */
   readonly stage1: boolean;
@@ -99,6 +104,7 @@ export const DEFAULT_SMMU_CONFIG: SmmuConfig = {
   vmid16: true,
   hyp: true,
   ats: true,
+  splitStageAts: true,
   pri: true,
   stage1: true,
   stage2: true,
@@ -191,6 +197,7 @@ export function idRegisters(c: SmmuConfig): Record<'IDR0' | 'IDR1' | 'IDR2' | 'I
       HTTU: c.httu,
       Hyp: b(c.hyp),
       ATS: b(c.ats),
+      NS1ATS: b(c.ats && !c.splitStageAts),
       ASID16: b(c.asid16),
       MSI: b(c.msi),
       SEV: b(c.sev),

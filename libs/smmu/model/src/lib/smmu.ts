@@ -1139,7 +1139,7 @@ export class SmmuV3 {
     let fmt = Number(STRTAB_BASE_CFG.get([cfg], 'FMT'));
     if (fmt > 1 || (fmt === 1 && !this.config.twoLevelStrtab)) fmt = 0; // reserved: behaves as linear
     let split = Number(STRTAB_BASE_CFG.get([cfg], 'SPLIT'));
-    if (![6, 8, 10].includes(split)) split = 8; // reserved SPLIT: CONSTRAINED UNPREDICTABLE, the twin uses 8
+    if (split !== 6 && split !== 8 && split !== 10) split = 6; // reserved SPLIT values behave as 6 (IHI0070 6.3.25)
     const written = Number(STRTAB_BASE_CFG.get([cfg], 'LOG2SIZE'));
     const addr = Number(STRTAB_BASE.get([this.regs.get('STRTAB_BASE')!], 'ADDR'));
     const alignBits = fmt === 0 ? written + 6 : Math.max(6, written - split + 3);

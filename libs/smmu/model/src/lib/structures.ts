@@ -30,6 +30,10 @@ export interface DecodedSte {
   readonly s1CdMax: number;
   readonly s1Dss: number;
   readonly s1StallD: boolean;
+  /**
+   * STE.EATS as the SMMU uses it: 0 none, 1 full ATS, 2 split-stage. 0b11 (DPT, IDR3.DPT=0) is
+   * reserved and behaves as 0b00. EATS=0b10 is further effective only while CR0.ATSCHK=1.
+   */
   readonly eats: number;
   readonly world: StreamWorld;
   readonly privcfg: number;
@@ -98,7 +102,11 @@ export function decodeSte(c: SmmuConfig, words: readonly bigint[], e2h: boolean)
   if (s2on && !c.stage2) return bad('Config enables stage 2 but IDR0.S2P=0');
   const vmid = c.stage2 ? g('S2VMID') : 0;
   if (!c.vmid16 && vmid > 0xff) return bad('S2VMID[15:8] non-zero without IDR0.VMID16');
-  const eats = c.ats ? g('EATS') : 0;
+  // IHI0070 5.2 EATS: IGNORED without IDR0.ATS; 0b11 (DPT) is reserved without IDR3.DPT and behaves as 0b00.
+  let eats = c.ats ? g('EATS') : 0;
+  if (eats === 3) eats = 0;
+  // S2S is checked by the EATS rules even when stage 2 bypasses (5.2: "STE.S2S is not IGNORED").
+  const s2sBit = g('S2S') === 1;
   let world: StreamWorld = 'NS-EL1';
   if (s1 && !s2on && c.hyp) {
     const strw = g('STRW');
@@ -127,7 +135,7 @@ export function decodeSte(c: SmmuConfig, words: readonly bigint[], e2h: boolean)
     const s2s = g('S2S') === 1;
     if (s2s && c.stallModel === 1) return bad('S2S=1 while IDR0.STALL_MODEL=1 (terminate only)');
     if (!s2s && c.stallModel === 2) return bad('S2S=0 while IDR0.STALL_MODEL=2 (stall forced)');
-    if (eats === 1 && s2s) return bad('EATS=1 with S2S=1');
+    if (eats === 1 && s2s) return bad('EATS=0b01 (full ATS) with S2S=1 and stage 2 enabled');
     if (g('S2AA64') === 0) return bad('S2AA64=0: AArch32 stage-2 tables are not supported (IDR0.TTF=AArch64)');
     if (g('S2ENDI') === 1) return bad('S2ENDI=1 but IDR0.TTENDIAN is little-endian only');
     if ((g('S2HA') || g('S2HD')) && c.httu === 0) return bad('S2HA/S2HD set without IDR0.HTTU');
@@ -135,7 +143,8 @@ export function decodeSte(c: SmmuConfig, words: readonly bigint[], e2h: boolean)
     const granule = TG0[g('S2TG')];
     if (!granuleOk(c, granule)) return bad(`S2TG=${g('S2TG')} is reserved or not supported in IDR5`);
     const t0sz = g('S2T0SZ');
-    const minT0sz = Math.max(16, 64 - c.oasBits);
+    // 64 - IAS (IAS = OAS without AArch32 LPAE); 12 is the floor with 64KB and 52-bit addresses.
+    const minT0sz = Math.max(granule === '64k' ? 12 : 16, 64 - c.oasBits);
     if (t0sz < minT0sz || t0sz > 39) return bad(`S2T0SZ=${t0sz} outside ${minT0sz}..39`);
     const inputBits = 64 - t0sz;
     const level = s2StartLevel(granule, g('S2SL0'));
@@ -166,11 +175,18 @@ export function decodeSte(c: SmmuConfig, words: readonly bigint[], e2h: boolean)
         had: true,
         wxn: false,
         xnx: c.archMinor >= 1,
+        lpa: c.oasBits >= 52,
       },
     };
   }
+  // IHI0070 5.2 EATS=0b01: SMMUv3.0 makes S2S=1 ILLEGAL whatever Config; from v3.1 only with stage
+  // 2 enabled (checked above). For a stage-2-bypassing Config that check is CONSTRAINED
+  // UNPREDICTABLE: the twin follows Arm's recommendation and does not apply it.
+  if (eats === 1 && s2sBit && !s2on && c.archMinor === 0) return bad('EATS=0b01 (full ATS) with S2S=1 (SMMUv3.0)');
+  // EATS=0b10 (split-stage ATS) is ILLEGAL unless Config=0b111, S2S=0 and IDR0.NS1ATS=0.
   if (eats === 2 && config !== 7) return bad('EATS=0b10 (split-stage ATS) needs Config=0b111');
-  if (eats === 3) return bad('EATS=0b11 (DPT) but IDR3.DPT=0');
+  if (eats === 2 && s2sBit) return bad('EATS=0b10 (split-stage ATS) with S2S=1');
+  if (eats === 2 && !c.splitStageAts) return bad('EATS=0b10 (split-stage ATS) but IDR0.NS1ATS=1');
   const kind: SteKind = s1 && s2on ? 'nested' : s1 ? 's1' : 's2';
   return { ...base, kind, s1Fmt, s1ContextPtr, s1CdMax, s1Dss, s1StallD, eats, world, privcfg, instcfg, vmid, s2 };
 }
@@ -228,6 +244,9 @@ export function decodeCd(c: SmmuConfig, words: readonly bigint[], ste: DecodedSt
       affd: g('AFFD') === 1,
       had: g('HAD0') === 1,
       wxn: g('WXN') === 1,
+      lpa: c.oasBits >= 52,
+      // PAN is IGNORED in a one-EL (any-EL2) StreamWorld (IHI0070 5.4).
+      pan: g('PAN') === 1 && ste.world !== 'NS-EL2',
     };
   }
   return { valid: true, asid, epd0, walk, inputBits, stall: s, record: g('R') === 1, abort: a || c.termModel === 1, words };

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { findFormat } from '@kdump-twin/smmu-arch';
-import { bringUp, cd, drainEvents, eventName, fixture, HOLE_BASE, l1cd, l1std, PageTables, s2Fields, ste, submit, cmd, type Fixture, type Queues } from '../testing/fixture';
+import { bringUp, build, cd, drainEvents, eventName, fixture, HOLE_BASE, l1cd, l1std, PageTables, RAM_BASE, s2Fields, ste, submit, cmd, type Fixture, type Queues } from '../testing/fixture';
 
 const EVT = (name: string) => findFormat(`evt-${name}`)!;
 const rd = (sid: number, address: number, extra: object = {}) => ({ sid, address, size: 4, write: false, ...extra });
@@ -92,19 +92,35 @@ describe('StreamID range and stream table formats (IHI0070 3.3; domain notes 2)'
 });
 
 describe('STE validity (IHI0070 5.2; domain notes 3 "Validity rules")', () => {
-  const cases: [string, object, Record<string, string | number | bigint>][] = [
-    ['V=0', {}, { V: 0 }],
-    ['S1STALLD=1 with STALL_MODEL=1', { stallModel: 1 }, { Config: 'S1_TRANS', S1STALLD: 1 }],
-    ['STRW=0b01', {}, { Config: 'S1_TRANS', STRW: 1 }],
-    ['S1CDMax above SSIDSIZE', { ssidBits: 4 }, { Config: 'S1_TRANS', S1CDMax: 5 }],
-    ['stage 2 without S2P', { stage2: false }, { Config: 'S2_TRANS' }],
-    ['S2T0SZ below 64-OAS', {}, { Config: 'S2_TRANS', S2T0SZ: 15, S2SL0: 2, S2AA64: 1 }],
-    ['S2AA64=0', {}, { Config: 'S2_TRANS', S2T0SZ: 24, S2SL0: 1, S2AA64: 0 }],
-    ['S2SL0 inconsistent', {}, { Config: 'S2_TRANS', S2T0SZ: 16, S2SL0: 0, S2AA64: 1 }],
-    ['S2TG reserved', {}, { Config: 'S2_TRANS', S2T0SZ: 24, S2SL0: 1, S2AA64: 1, S2TG: 3 }],
-    ['EATS=1 with S2S=1', {}, { Config: 'S2_TRANS', S2T0SZ: 24, S2SL0: 1, S2AA64: 1, EATS: 1, S2S: 1 }],
+  // Each case breaks exactly one rule, and the test checks that rule is the one reported (`why`):
+  // with another rule deleted the case would otherwise still pass on a different rule.
+  // A valid 4K stage-2 base: 40-bit IPA (S2T0SZ=24) from level 1 with two concatenated tables.
+  const s2ok = { Config: 'S2_TRANS', S2T0SZ: 24, S2SL0: 1, S2AA64: 1, S2TTB: BigInt(RAM_BASE) };
+  const cases: [string, object, Record<string, string | number | bigint>, RegExp][] = [
+    ['V=0', {}, { V: 0 }, /^STE V=0$/],
+    ['S1STALLD=1 with STALL_MODEL=1', { stallModel: 1 }, { Config: 'S1_TRANS', S1STALLD: 1 }, /S1STALLD=1 while IDR0\.STALL_MODEL != 0/],
+    ['STRW=0b01', {}, { Config: 'S1_TRANS', STRW: 1 }, /STRW=0bx1/],
+    ['S1CDMax above SSIDSIZE', { ssidBits: 4 }, { Config: 'S1_TRANS', S1CDMax: 5 }, /S1CDMax=5 above IDR1\.SSIDSIZE=4/],
+    ['S1Fmt 2-level without CD2L', { twoLevelCd: false }, { Config: 'S1_TRANS', S1CDMax: 4, S1Fmt: 'L2_4K' }, /IDR0\.CD2L=0/],
+    ['stage 2 without S2P', { stage2: false }, { ...s2ok }, /IDR0\.S2P=0/],
+    // 64K granule, 49-bit IPA from level 1 (7 index bits): only S2T0SZ < 64-IAS (16) is wrong.
+    ['S2T0SZ below 64-IAS', {}, { ...s2ok, S2TG: 'G64K', S2T0SZ: 15, S2SL0: 2 }, /S2T0SZ=15 outside 16\.\.39/],
+    ['S2T0SZ above 39', {}, { ...s2ok, S2T0SZ: 40, S2SL0: 0 }, /S2T0SZ=40 outside/],
+    ['S2AA64=0', {}, { ...s2ok, S2AA64: 0 }, /S2AA64=0/],
+    ['S2SL0 inconsistent (48-bit IPA from level 2)', {}, { ...s2ok, S2T0SZ: 16, S2SL0: 0 }, /S2SL0=0 inconsistent with S2T0SZ=16/],
+    ['S2SL0=3 reserved', {}, { ...s2ok, S2SL0: 3 }, /S2SL0=3 inconsistent/],
+    ['S2TG reserved', {}, { ...s2ok, S2TG: 3 }, /S2TG=3 is reserved/],
+    ['S2TG not in IDR5', { granules: { '16k': false } }, { ...s2ok, S2TG: 'G16K' }, /S2TG=2 is reserved or not supported/],
+    ['S2TTB beyond S2PS', {}, { ...s2ok, S2PS: 'PA32', S2TTB: 0x1_0000_0000n }, /S2TTB=0x100000000 outside the effective S2PS/],
+    ['S2HA without HTTU', { httu: 0 }, { ...s2ok, S2HA: 1 }, /S2HA\/S2HD set without IDR0\.HTTU/],
+    ['S2S=1 with STALL_MODEL=1', { stallModel: 1 }, { ...s2ok, S2S: 1 }, /S2S=1 while IDR0\.STALL_MODEL=1/],
+    ['EATS=0b01 with S2S=1 and stage 2 on', {}, { ...s2ok, EATS: 'TRANS', S2S: 1 }, /EATS=0b01 \(full ATS\) with S2S=1 and stage 2 enabled/],
+    ['EATS=0b10 without Config=0b111', {}, { ...s2ok, EATS: 'S1CHK' }, /EATS=0b10 \(split-stage ATS\) needs Config=0b111/],
+    ['EATS=0b10 with S2S=1', {}, { ...s2ok, Config: 'NESTED', EATS: 'S1CHK', S2S: 1 }, /EATS=0b10 \(split-stage ATS\) with S2S=1/],
+    ['EATS=0b10 with IDR0.NS1ATS=1', { splitStageAts: false }, { ...s2ok, Config: 'NESTED', EATS: 'S1CHK' }, /IDR0\.NS1ATS=1/],
+    ['S2VMID above 8 bits without VMID16', { vmid16: false }, { ...s2ok, S2VMID: 0x100 }, /S2VMID\[15:8\]/],
   ];
-  for (const [name, config, fields] of cases) {
+  for (const [name, config, fields, why] of cases) {
     it(`C_BAD_STE: ${name}`, () => {
       const f = fixture(config);
       const q = bringUp(f);
@@ -112,8 +128,38 @@ describe('STE validity (IHI0070 5.2; domain notes 3 "Validity rules")', () => {
       const r = f.smmu.translate(rd(9, 0x1000));
       assert.equal(r.outcome, 'aborted');
       assert.equal(r.event, 'C_BAD_STE', r.why);
+      assert.match(r.why, why);
     });
   }
+
+  it('the valid base of those cases is valid (so each case breaks only its own rule)', () => {
+    const f = fixture();
+    const q = bringUp(f);
+    f.writeWords(q.strtab + 64 * 9, ste(s2ok));
+    assert.equal(f.smmu.translate(rd(9, 0x1000)).event, 'F_TRANSLATION', 'reaches the (empty) stage-2 walk');
+  });
+
+  it('EATS=0b01 with S2S=1 and stage 2 bypassed is not ILLEGAL from v3.1 (CONSTRAINED UNPREDICTABLE; Arm recommends no check), but is in v3.0', () => {
+    const pt = (f: Fixture) => new PageTables(f, 1, '4k', 48);
+    for (const [config, expected] of [
+      [{}, 'F_TRANSLATION'],
+      [{ archMinor: 0, ril: false }, 'C_BAD_STE'],
+    ] as const) {
+      const f = fixture(config);
+      const q = bringUp(f);
+      s1Stream(f, q, 9, pt(f), 1, {}, { EATS: 'TRANS', S2S: 1 });
+      assert.equal(f.smmu.translate(rd(9, 0x1000)).event, expected, JSON.stringify(config));
+    }
+  });
+
+  it('EATS=0b11 (DPT) without IDR3.DPT behaves as 0b00: a valid STE (IHI0070 5.2 EATS)', () => {
+    const f = fixture();
+    const q = bringUp(f);
+    const pt = new PageTables(f, 1, '4k', 48);
+    pt.map(0x1000, 0x8800_0000);
+    s1Stream(f, q, 9, pt, 1, {}, { EATS: 3 });
+    assert.equal(f.smmu.translate(rd(9, 0x1000)).outcome, 'translated');
+  });
 });
 
 describe('stage-1 walks: every granule and start level (Arm ARM D8.2; domain notes 7 step 7)', () => {
@@ -514,5 +560,94 @@ describe('DMA through the SMMU into memory (platform attribution)', () => {
     const r = f.smmu.dma({ sid: 8, address: 0x1000, write: true }, new Uint8Array(8));
     assert.equal(r.completion, 'completer-abort');
     assert.equal(r.faultAddress, 0x0800_0000);
+  });
+});
+
+describe('descriptor encodings tied to the OA size (Arm ARM D8.3.1)', () => {
+  for (const [oasBits, outcome] of [
+    [48, 'aborted'],
+    [52, 'translated'],
+  ] as const) {
+    it(`a 64K-granule level-1 block (4 TB) with a ${oasBits}-bit OAS: ${oasBits === 52 ? 'valid (FEAT_LPA)' : 'a translation fault'}`, () => {
+      const f = fixture({ oasBits });
+      const q = bringUp(f);
+      const pt = new PageTables(f, 1, '64k', 48);
+      pt.map(0, 0, 1);
+      s1Stream(f, q, 3, pt, 1);
+      const r = f.smmu.translate(rd(3, 0x8000_1000));
+      assert.equal(r.outcome, outcome, r.why);
+      if (outcome === 'translated') assert.equal(r.pa, 0x8000_1000);
+      else {
+        assert.equal(r.event, 'F_TRANSLATION');
+        assert.match(r.why, /level-1 block .*64KB granule needs a 52-bit OA/);
+      }
+    });
+  }
+
+  it('the same holds at stage 2', () => {
+    const f = fixture();
+    const q = bringUp(f);
+    const pt = new PageTables(f, 2, '64k', 48, 1);
+    pt.map(0, 0, 1);
+    f.writeWords(q.strtab + 64 * 12, ste({ Config: 'S2_TRANS', ...s2Fields(pt, 7) }));
+    const r = f.smmu.translate(rd(12, 0x8000_1000));
+    assert.equal(r.event, 'F_TRANSLATION');
+    assert.equal(r.recorded, true);
+  });
+});
+
+describe('CD.PAN (IHI0070 5.4 PAN; domain notes 7 step 7.5)', () => {
+  function setup(pan: number) {
+    const f = fixture();
+    const q = bringUp(f);
+    const pt = new PageTables(f, 1, '4k', 48);
+    pt.map(0x1000, 0x8800_0000, 3, { AP: 'RW_ANY' }); // EL0 read/write
+    pt.map(0x2000, 0x8800_1000, 3, { AP: 'RW_EL1' }); // EL1 only
+    pt.map(0x3000, 0x8800_2000, 3, { AP: 'RO_ANY' }); // EL0 readable, EL1 executable
+    s1Stream(f, q, 8, pt, 3, { PAN: pan });
+    return f;
+  }
+
+  it('PAN=1: a privileged data access to a page unprivileged accesses may use is a permission fault', () => {
+    const f = setup(1);
+    assert.equal(f.smmu.translate(rd(8, 0x1000, { privileged: true })).event, 'F_PERMISSION');
+    assert.equal(f.smmu.translate(wr(8, 0x1000, { privileged: true })).event, 'F_PERMISSION');
+    assert.equal(f.smmu.translate(rd(8, 0x3000, { privileged: true })).event, 'F_PERMISSION', 'EL0-readable is enough');
+  });
+
+  it('PAN=1 leaves unprivileged accesses, EL1-only pages and privileged instruction fetches alone', () => {
+    const f = setup(1);
+    assert.equal(f.smmu.translate(rd(8, 0x1000)).outcome, 'translated');
+    assert.equal(f.smmu.translate(wr(8, 0x2000, { privileged: true })).outcome, 'translated');
+    assert.equal(f.smmu.translate(rd(8, 0x3000, { privileged: true, instruction: true })).outcome, 'translated');
+  });
+
+  it('PAN=0: the privileged data access passes', () => {
+    const f = setup(0);
+    assert.equal(f.smmu.translate(wr(8, 0x1000, { privileged: true })).outcome, 'translated');
+  });
+
+  it('PAN is ignored in a one-EL (NS-EL2) StreamWorld', () => {
+    const f = fixture();
+    const q = bringUp(f);
+    const pt = new PageTables(f, 1, '4k', 48);
+    pt.map(0x1000, 0x8800_0000, 3, { AP: 'RW_ANY' });
+    s1Stream(f, q, 8, pt, 3, { PAN: 1 }, { STRW: 'EL2' });
+    assert.equal(f.smmu.translate(wr(8, 0x1000)).outcome, 'translated');
+  });
+});
+
+describe('reserved STRTAB_BASE_CFG values (IHI0070 6.3.25)', () => {
+  it('a reserved SPLIT (7) behaves as 6', () => {
+    const f = fixture();
+    const q = bringUp(f, { strtabLog2: 16, twoLevel: { split: 6 } });
+    f.cr0(0);
+    f.w('STRTAB_BASE_CFG', build('STRTAB_BASE_CFG', { FMT: 'TWO_LEVEL', SPLIT: 7, LOG2SIZE: 16 })[0]!);
+    f.cr0(0b1101);
+    const l2 = f.alloc(64 * 64, 4096);
+    f.writeWords(l2 + 64 * 5, ste({ Config: 'BYPASS' }));
+    f.writeWords(q.strtab + 8 * 1, l1std(l2, 7)); // L1 index 1 under SPLIT=6 is SIDs 64..127
+    const r = f.smmu.translate(rd(64 + 5, 0x8000_0000));
+    assert.equal(r.outcome, 'bypassed', r.why);
   });
 });

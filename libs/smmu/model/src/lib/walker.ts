@@ -80,6 +80,16 @@ export interface WalkParams {
   /** Stage 2: XN is two bits (IDR3.XNX, EL0/EL1 execute-never distinction). */
   readonly xnx?: boolean;
   /**
+   * 64KB granule: level-1 block descriptors (4TB) exist only with a 52-bit OA (FEAT_LPA, an
+   * IDR5.OAS of 52 bits); without it that encoding is a Translation fault (Arm ARM D8.3.1).
+   */
+  readonly lpa?: boolean;
+  /**
+   * Stage 1 in a two-EL regime: CD.PAN. Privileged data reads and writes to a page that stage 1
+   * lets unprivileged accesses read or write are denied (IHI0070 5.4 CD.PAN; Arm ARM D8.4.1).
+   */
+  readonly pan?: boolean;
+  /**
    * Stage 1 of a nested configuration: every descriptor address is an IPA, translated here by
    * stage 2 (a fault there is reported as a stage-2 fault with CLASS=TT).
    */
@@ -244,7 +254,12 @@ export function s2Perms(s2ap: number, xn: number, xnx: boolean): number {
 }
 
 function fault(p: WalkParams, name: WalkFaultName, level: number, why: string, fetchAddress?: number): WalkFault {
-  return { ok: false, fault: name, stage: p.stage, level, fetchAddress, cls: p.stage === 1 ? 'IN' : 'IN', why };
+  return { ok: false, fault: name, stage: p.stage, level, fetchAddress, cls: 'IN', why };
+}
+
+/** PAN (IHI0070 5.4): no privileged data access where stage 1 grants unprivileged data access. */
+function applyPan(p: WalkParams, perms: number): number {
+  return p.pan && (perms & (PERM.UR | PERM.UW)) !== 0 ? perms & ~(PERM.PR | PERM.PW) : perms;
 }
 
 /**
@@ -307,6 +322,9 @@ export function walk(mem: WalkMemory, p: WalkParams, input: number, write: boole
     if (!isPage && !(type === 0 && rd.blockLevels.includes(level))) {
       return fault(p, 'F_TRANSLATION', level, `level-${level} descriptor at 0x${descPa.toString(16)} has a reserved encoding (${type === 0 ? 'block' : 'page'} not allowed at this level)`);
     }
+    if (!isPage && level === 1 && p.granule === '64k' && !p.lpa) {
+      return fault(p, 'F_TRANSLATION', level, `level-1 block descriptor at 0x${descPa.toString(16)} with the 64KB granule needs a 52-bit OA (FEAT_LPA)`);
+    }
     let oa = rd.oa[level]!(halves);
     if (rd.oaHi) oa += rd.oaHi(halves) * 2 ** 48;
     if (rd.oaRes0 && rd.oaRes0(halves) !== 0) oa += 2 ** 48;
@@ -339,10 +357,10 @@ export function walk(mem: WalkMemory, p: WalkParams, input: number, write: boole
       if (!xn && !(p.wxn && (one & PERM.PW) !== 0)) one |= PERM.PX | PERM.UX;
       perms = one;
     } else if (p.stage === 1) {
-      perms = applyTableLimits(s1Perms(apv, rd.pxn!(halves), rd.uxn!(halves), p.wxn), apTable, uxnTable, pxnTable);
+      perms = applyPan(p, applyTableLimits(s1Perms(apv, rd.pxn!(halves), rd.uxn!(halves), p.wxn), apTable, uxnTable, pxnTable));
       // Dirty state (Arm ARM D8.5.2): DBM=1 with HD makes AP[2]=1 mean writable-clean.
       if (p.hd && rd.dbm(halves) === 1 && (apv & 2) !== 0) {
-        const asWritable = applyTableLimits(s1Perms(apv & 1, rd.pxn!(halves), rd.uxn!(halves), p.wxn), apTable, uxnTable, pxnTable);
+        const asWritable = applyPan(p, applyTableLimits(s1Perms(apv & 1, rd.pxn!(halves), rd.uxn!(halves), p.wxn), apTable, uxnTable, pxnTable));
         if (write && (asWritable & (PERM.PW | PERM.UW)) !== 0) {
           const w = leaf.with([BigInt(lo) | (BigInt(hi) << 32n)], 'AP', BigInt(apv & 1))[0]!;
           lo = Number(w & 0xffffffffn);
