@@ -35,6 +35,7 @@ import type {
   InterruptSource,
   MmioResult,
   Path,
+  SimulatorError,
   StallResolution,
   SteOrigin,
   Transaction,
@@ -46,6 +47,7 @@ import { walk, type WalkFault, type WalkParams } from './walker';
 const PAGE1 = 0x10000;
 const MAX_VIOLATIONS = 10_000;
 const MAX_EVENT_LOG = 10_000;
+const MAX_SIMULATOR_ERRORS = 1000;
 
 const REG_BY_OFFSET = new Map<number, RegisterLayout>(REGISTERS.map((r) => [r.absoluteOffset, r]));
 const REG_BY_NAME = new Map<string, RegisterLayout>(REGISTERS.map((r) => [r.name, r]));
@@ -80,8 +82,12 @@ export interface EventLogEntry {
   readonly name: EventName;
   readonly sid: number;
   readonly words: readonly bigint[];
-  /** written: in the queue; then why it is not: disabled, full (overflow), abort, sfm, pending (stall buffered). */
-  readonly fate: 'written' | 'disabled' | 'overflow' | 'queue-abort' | 'sfm' | 'buffered';
+  /**
+   * written: in the queue; then why it is not: disabled, full (overflow), abort, sfm, buffered
+   * (a stall record waiting for a writable queue), simulator-limit (the platform's backing bound
+   * refused the write: a simulator error, not an architected loss).
+   */
+  readonly fate: 'written' | 'disabled' | 'overflow' | 'queue-abort' | 'sfm' | 'buffered' | 'simulator-limit';
 }
 
 export interface SmmuCounters {
@@ -103,6 +109,8 @@ export interface SmmuCounters {
   wiredIrqs: number;
   violations: number;
   gerrorCoalesced: number;
+  /** Simulator limits met (see simulatorErrors()); never architected behaviour. */
+  simulatorErrors: number;
 }
 
 interface PendingAck {
@@ -229,9 +237,11 @@ export class SmmuV3 {
     wiredIrqs: 0,
     violations: 0,
     gerrorCoalesced: 0,
+    simulatorErrors: 0,
   };
   private readonly violationLog: Violation[] = [];
   private readonly eventLog: EventLogEntry[] = [];
+  private readonly simErrorLog: SimulatorError[] = [];
   private readonly irqListeners: Listener<InterruptEvent>[] = [];
   private readonly atcListeners: ((inv: AtcInvalidation) => boolean)[] = [];
   private readonly stallListeners: Listener<StallResolution>[] = [];
@@ -344,6 +354,23 @@ export class SmmuV3 {
 
   events(): readonly EventLogEntry[] {
     return this.eventLog;
+  }
+
+  /**
+   * Simulator limits the SMMU met (today: the platform refused a write for memory.maxBackedBytes),
+   * each with what the SMMU was doing and the platform's message naming the bound. They are not
+   * architected behaviour: no GERROR, no event record, no external abort is made of them.
+   */
+  simulatorErrors(): readonly SimulatorError[] {
+    return this.simErrorLog;
+  }
+
+  /** Records a simulator limit; returns its message. */
+  private simulatorError(what: string): string {
+    const message = this.memory.simulatorErrors().last?.message ?? 'simulator limit: memory.maxBackedBytes';
+    this.counters.simulatorErrors++;
+    if (this.simErrorLog.length < MAX_SIMULATOR_ERRORS) this.simErrorLog.push({ time: this.clock.now(), smmu: this.config.name, what, message });
+    return message;
   }
 
   inServiceFailureMode(): boolean {
@@ -706,6 +733,11 @@ export class SmmuV3 {
       return;
     }
     const err = this.memory.write32(address, data >>> 0, this.smmuWriter);
+    if (err === 'backing-limit') {
+      // The platform ran out of backing memory: a simulator limit, not an aborted MSI.
+      this.simulatorError(`${source} MSI write to ${hex(address)}`);
+      return;
+    }
     if (err !== undefined) {
       this.raiseGerror(abortErr);
       return;
@@ -1087,14 +1119,19 @@ export class SmmuV3 {
       return 'overflow';
     }
     const slot = base + (prod % size) * 32;
-    for (let i = 0; i < 4; i++) {
-      const w = words[i] ?? 0n;
-      const err = this.memory.writeDword(slot + 8 * i, Number(w & 0xffffffffn), Number(w >> 32n), this.smmuWriter);
-      if (err !== undefined) {
-        this.raiseGerror('EVENTQ_ABT_ERR');
-        this.counters.eventsDroppedAbort++;
-        return 'queue-abort';
-      }
+    const rec = new Uint8Array(32);
+    const view = new DataView(rec.buffer);
+    for (let i = 0; i < 4; i++) view.setBigUint64(8 * i, words[i] ?? 0n, true);
+    const w = this.memory.write(slot, rec, this.smmuWriter);
+    if (!w.ok && w.fault === 'backing-limit') {
+      // Not an aborted queue write: the simulator could not back the page. PROD stays put.
+      this.simulatorError(`event record write at ${hex(slot)}`);
+      return 'simulator-limit';
+    }
+    if (!w.ok) {
+      this.raiseGerror('EVENTQ_ABT_ERR');
+      this.counters.eventsDroppedAbort++;
+      return 'queue-abort';
     }
     const wasEmpty = prod === cons;
     const nextProd = (prod + 1) & wrapMask;
@@ -1123,7 +1160,7 @@ export class SmmuV3 {
     if (how === 'retry') result = this.translate(s.txn);
     else {
       const outcome = how === 'terminate' ? 'raz-wi' : 'aborted';
-      result = { outcome, pa: -1, path: 's1', recorded: false, why: `stalled transaction ${how === 'disabled' ? 'aborted by SMMUEN=0' : how === 'terminate' ? 'terminated (RAZ/WI)' : 'aborted'}`, tlbHit: false, steCached: false, stag: s.stag };
+      result = mk(outcome, -1, 's1', `stalled transaction ${how === 'disabled' ? 'aborted by SMMUEN=0' : how === 'terminate' ? 'terminated (RAZ/WI)' : 'aborted'}`, undefined, false, s.stag, false, false, undefined, undefined);
     }
     const e: StallResolution = { time: this.clock.now(), sid: s.sid, stag: s.stag, transaction: s.txn, result, how };
     for (const l of [...this.stallListeners]) l(e);
@@ -1231,7 +1268,7 @@ export class SmmuV3 {
     else if (outcome === 'aborted') c.aborted++;
     else if (outcome === 'raz-wi') c.razWi++;
     else c.stalled++;
-    return mk(outcome, extra.pa ?? -1, path, why, extra.event, extra.recorded ?? false, extra.stag, extra.tlbHit ?? false, extra.steCached ?? false, extra.ste);
+    return mk(outcome, extra.pa ?? -1, path, why, extra.event, extra.recorded ?? false, extra.stag, extra.tlbHit ?? false, extra.steCached ?? false, extra.ste, extra.simulatorError);
   }
 
   private header(t: Transaction): Record<string, number> {
@@ -1295,7 +1332,7 @@ export class SmmuV3 {
               this.tlb.hit(owner, hit);
               this.counters.transactions++;
               this.counters.translated++;
-              return mk('translated', hit.out + (t.address - hit.base), e!.s1Path, 'TLB hit', undefined, false, undefined, true, true, e!.origin);
+              return mk('translated', hit.out + (t.address - hit.base), e!.s1Path, 'TLB hit', undefined, false, undefined, true, true, e!.origin, undefined);
             }
           }
         }
@@ -1488,7 +1525,7 @@ export class SmmuV3 {
     const hit = this.tlb.lookup(ce.ctx!, ce.global, t.address);
     if (hit !== undefined && (hit.perms & need) === need) {
       this.counters.translated++;
-      return mk('translated', hit.out + (t.address - hit.base), path, 'TLB hit', undefined, false, undefined, true, steCached, e.origin);
+      return mk('translated', hit.out + (t.address - hit.base), path, 'TLB hit', undefined, false, undefined, true, steCached, e.origin, undefined);
     }
     const acc = this.attrs(t, e.ste);
     if (hit !== undefined && !(t.write && hit.dirtyOnWrite)) {
@@ -1538,7 +1575,7 @@ export class SmmuV3 {
     const hit = this.tlb.lookup(ctx, undefined, t.address);
     if (hit !== undefined && (hit.perms & need) === need) {
       this.counters.translated++;
-      return mk('translated', hit.out + (t.address - hit.base), path, 'TLB hit', undefined, false, undefined, true, steCached, e.origin);
+      return mk('translated', hit.out + (t.address - hit.base), path, 'TLB hit', undefined, false, undefined, true, steCached, e.origin, undefined);
     }
     const acc = this.attrs(t, e.ste);
     if (path === 's1-bypass' && t.address + t.size > 2 ** this.config.oasBits) {
@@ -1563,6 +1600,10 @@ export class SmmuV3 {
    */
   private translationFault(t: Transaction, e: SteCacheEntry, f: WalkFault, acc: { PnU: number; InD: number; RnW: number }, path: Path, cd: DecodedCd | undefined, steCached = false): TranslateResult {
     const name: EventName = f.fault;
+    if (f.simulator) {
+      const message = this.simulatorError('HTTU update of a descriptor');
+      return this.result('aborted', 'simulator', `${f.why}: ${message}`, { ste: e.origin, steCached, simulatorError: message });
+    }
     const s2 = f.stage === 2 ? e.ste.s2 : undefined;
     const fields: Record<string, number> = {
       ...this.header(t),
@@ -1599,7 +1640,8 @@ export class SmmuV3 {
   /**
    * A device DMA access of `size` bytes (data for writes): split at 4 KiB boundaries, each
    * chunk translated, then performed on memory with the device as the attributed writer. A PA
-   * in an MMIO or unbacked hole is a completer abort; an SMMU abort is an abort.
+   * in an MMIO or unbacked hole is a completer abort; an SMMU abort is an abort; memory the
+   * platform cannot back (memory.maxBackedBytes) is 'simulator-error', recorded in simulatorErrors().
    */
   dma(t: Omit<Transaction, 'size'> & { readonly size?: number }, data?: Uint8Array): DmaResult {
     const size = data ? data.length : (t.size ?? 0);
@@ -1617,6 +1659,10 @@ export class SmmuV3 {
         const bypass = r.path === 'gbpa' || r.path === 'ste-bypass' || r.path === 's1-bypass' || r.path === 'ats-translated';
         if (t.write) {
           const w = this.memory.write(r.pa, data!.subarray(off, off + chunk), this.deviceWriter(t.sid, bypass));
+          if (!w.ok && w.fault === 'backing-limit') {
+            this.simulatorError(`DMA write of ${chunk} bytes at ${hex(r.pa)} for StreamID ${t.sid}`);
+            return { completion: 'simulator-error', translations, faultAddress: w.address };
+          }
           if (!w.ok) return { completion: 'completer-abort', translations, faultAddress: w.address };
         } else {
           const rd = this.memory.read(r.pa, chunk);
@@ -1734,8 +1780,9 @@ function mk(
   tlbHit: boolean,
   steCached: boolean,
   ste: SteOrigin | undefined,
+  simulatorError: string | undefined,
 ): TranslateResult {
-  return { outcome, pa, path, event, recorded, why, stag, tlbHit, steCached, ste };
+  return { outcome, pa, path, event, recorded, why, stag, tlbHit, steCached, ste, simulatorError };
 }
 
 function cdKey(sid: number, ssid: number): number {

@@ -26,6 +26,16 @@ export interface Transaction {
   readonly ats?: 'untranslated' | 'translated' | 'request';
 }
 
+/** A limit of the simulator met while the SMMU worked (never guest-visible architected behaviour). */
+export interface SimulatorError {
+  readonly time: number;
+  readonly smmu: string;
+  /** What the SMMU was doing: 'event record', 'MSI', 'HTTU update', 'DMA write'. */
+  readonly what: string;
+  /** The platform's message, naming the bound (memory.maxBackedBytes). */
+  readonly message: string;
+}
+
 /**
  * translated: SMMU translation gave `pa`; bypassed: output = input (GBPA, STE bypass, or ATS
  * translated traffic allowed through); aborted: the device gets an abort (UR/CA);
@@ -49,7 +59,8 @@ export type Path =
   | 's2'
   | 'nested'
   | 'ats-translated'
-  | 'ats-request';
+  | 'ats-request'
+  | 'simulator';
 
 /** Who wrote the STE that decided a transaction (for "STE origin" in traces and reports). */
 export interface SteOrigin {
@@ -79,10 +90,15 @@ export interface TranslateResult {
   /** The STE came from the configuration cache. */
   readonly steCached: boolean;
   readonly ste?: SteOrigin;
+  /** Set when a simulator limit (not the architecture) decided the outcome; see simulatorErrors(). */
+  readonly simulatorError?: string;
 }
 
-/** What a device sees at the end of a DMA access. */
-export type Completion = 'ok' | 'abort' | 'completer-abort' | 'stalled';
+/**
+ * What a device sees at the end of a DMA access. 'simulator-error': the platform ran out of
+ * backing memory (memory.maxBackedBytes), a limit of the twin, not an architected completion.
+ */
+export type Completion = 'ok' | 'abort' | 'completer-abort' | 'stalled' | 'simulator-error';
 
 export interface DmaResult {
   readonly completion: Completion;

@@ -30,6 +30,11 @@ export interface WalkFault {
   /** TTRnW: the stage-2 fault happened on a descriptor read (1) or an HTTU write (0). */
   readonly ttRead?: boolean;
   readonly why: string;
+  /**
+   * Not an architected fault: the HTTU write was refused by the simulator's backing bound
+   * (memory.maxBackedBytes). The SMMU records a simulator error instead of an event.
+   */
+  readonly simulator?: boolean;
 }
 
 export interface WalkOk {
@@ -389,6 +394,9 @@ export function walk(mem: WalkMemory, p: WalkParams, input: number, write: boole
         if (!t.ok) return { ...t, cls: 'TT', ttRead: false };
       }
       const werr = mem.writeDword(descPa, wlo, whi, smmuWriter);
+      if (werr === 'backing-limit') {
+        return { ...fault(p, 'F_WALK_EABT', level, `simulator limit on the hardware update of the descriptor at 0x${descPa.toString(16)}`, descPa), simulator: true };
+      }
       if (werr !== undefined) {
         return fault(p, 'F_WALK_EABT', level, `external abort (${werr}) on the hardware update of the descriptor at 0x${descPa.toString(16)}`, descPa);
       }
