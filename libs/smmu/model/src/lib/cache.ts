@@ -29,6 +29,8 @@ export class BoundedCache<K, V> {
     readonly name: string,
     private capacity: number,
     replacement: Replacement,
+    /** Called for every entry that leaves the cache (eviction, invalidation, replacement). */
+    private readonly onRemove?: (k: K, v: V) => void,
   ) {
     this.lru = replacement === 'lru';
   }
@@ -67,20 +69,29 @@ export class BoundedCache<K, V> {
 
   insert(k: K, v: V): void {
     this.version++;
-    if (this.map.has(k)) this.map.delete(k);
+    const old = this.map.get(k);
+    if (old !== undefined) {
+      this.map.delete(k);
+      if (old !== v) this.onRemove?.(k, old);
+    }
     this.map.set(k, v);
     this.counters.inserts++;
     while (this.map.size > this.capacity) {
-      const first = this.map.keys().next().value as K;
+      const [first, victim] = this.map.entries().next().value as [K, V];
       this.map.delete(first);
+      this.onRemove?.(first, victim);
       this.counters.evictions++;
     }
   }
 
   delete(k: K): boolean {
     this.version++;
+    const v = this.map.get(k);
     const had = this.map.delete(k);
-    if (had) this.counters.invalidations++;
+    if (had) {
+      this.counters.invalidations++;
+      this.onRemove?.(k, v!);
+    }
     return had;
   }
 
@@ -90,6 +101,7 @@ export class BoundedCache<K, V> {
     for (const [k, v] of this.map) {
       if (pred(k, v)) {
         this.map.delete(k);
+        this.onRemove?.(k, v);
         n++;
       }
     }
@@ -100,6 +112,7 @@ export class BoundedCache<K, V> {
   clear(): number {
     this.version++;
     const n = this.map.size;
+    if (this.onRemove) for (const [k, v] of this.map) this.onRemove(k, v);
     this.map.clear();
     this.counters.invalidations += n;
     return n;

@@ -58,6 +58,27 @@ describe('configuration cache: stale until CFGI + CMD_SYNC', () => {
     assert.equal(f.smmu.cacheStats().ste.size, 0);
   });
 
+  it('CD cache statistics count the hits of transactions without SSID, and the cache bound holds for them (IHI0070 16.2)', () => {
+    const f = fixture({ configCacheEntries: 2 });
+    const q = bringUp(f);
+    const pt = new PageTables(f, 1, '4k', 48);
+    pt.map(0x1000, 0x8c00_0000);
+    for (const sid of [1, 2, 3]) {
+      const cdAddr = f.alloc(64, 64);
+      f.writeWords(cdAddr, cd(pt, sid));
+      f.writeWords(q.strtab + 64 * sid, ste({ Config: 'S1_TRANS', S1ContextPtr: BigInt(cdAddr), S1STALLD: 1 }));
+    }
+    for (let i = 0; i < 3; i++) f.smmu.translate(rd(1, 0x1000)); // 1 miss, then 2 hits (fast path)
+    let c = f.smmu.cacheStats().cd;
+    assert.deepEqual([c.hits, c.misses, c.size], [2, 1, 1]);
+    f.smmu.translate(rd(2, 0x1000));
+    f.smmu.translate(rd(3, 0x1000)); // evicts SID 1's CD
+    c = f.smmu.cacheStats().cd;
+    assert.deepEqual([c.size, c.evictions], [2, 1]);
+    f.smmu.translate(rd(1, 0x1000));
+    assert.equal(f.smmu.cacheStats().cd.misses, 4, 'the evicted CD is a miss again, not served from beside the cache');
+  });
+
   it('a CD changed in memory stays cached until CFGI_CD + CMD_SYNC', () => {
     const f = fixture();
     const q = bringUp(f);

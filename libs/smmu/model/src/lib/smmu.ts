@@ -23,7 +23,7 @@ import {
 } from '@kdump-twin/smmu-arch';
 import { SeededRng, type Epoch, type PhysicalMemory, type WriterKind } from '@kdump-twin/platform';
 import type { VirtualClock } from '@kdump-twin/platform';
-import { BoundedCache, PERM, Tlb, type TlbContext, type TlbEntry, type TlbEntrySnapshot } from './cache';
+import { BoundedCache, PERM, Tlb, type CacheCounters, type TlbContext, type TlbEntry, type TlbEntrySnapshot } from './cache';
 import { idRegisters, smmuConfig, type SmmuConfig } from './config';
 import { decodeCd, decodeSte, type DecodedCd, type DecodedSte } from './structures';
 import type {
@@ -132,7 +132,12 @@ interface SteCacheEntry {
   readonly origin: SteOrigin;
   /** TLB contexts for S2-only streams (and S1DSS-bypass nested streams). */
   readonly s2ctx?: TlbContext;
-  /** Default CD (no SSID) resolution cached with the STE for the hit path. */
+  /**
+   * A memo of the CD cache entry for transactions without SSID, for the hit path. Not a cache of
+   * its own: it is used only while the CD cache still holds this very entry under its key, and
+   * each use counts as a CD cache hit, so the CD cache's bound, counters and snapshots are the
+   * whole truth.
+   */
   cd0?: CdCacheEntry;
   /** PERM bits an unprivileged data read / write needs under this STE's overrides. */
   readonly needRead: number;
@@ -158,8 +163,10 @@ interface CdCacheEntry {
   readonly key: number;
   readonly cd: DecodedCd;
   readonly address: number;
-  readonly ctx?: TlbContext;
-  readonly global?: TlbContext;
+  readonly ctx: TlbContext | undefined;
+  readonly global: TlbContext | undefined;
+  /** In the CD cache; cleared when it leaves (eviction or invalidation), which retires cd0 memos. */
+  live: boolean;
 }
 
 interface L1Entry {
@@ -167,16 +174,24 @@ interface L1Entry {
   readonly l2ptr: number;
 }
 
+/**
+ * A pending timer of the SMMU: when it runs and `seq`, its position in the clock's run order at
+ * the snapshot, so a restore re-arms every timer (of every SMMU) in the order the original clock
+ * would have run them.
+ */
+export type SmmuTimerSnapshot =
+  | { readonly kind: 'ack'; readonly at: number; readonly seq: number; readonly register: 'CR0ACK' | 'IRQ_CTRLACK'; readonly mask: string; readonly value: string }
+  | { readonly kind: 'gbpa' | 'cmdq'; readonly at: number; readonly seq: number };
+
 /** A point-in-time, JSON-serialisable copy of everything an SMMU holds (see snapshot()). */
 export interface SmmuSnapshot {
-  readonly version: 1;
+  readonly version: 2;
   readonly config: SmmuConfig;
   readonly registers: Record<string, string>;
   readonly gbpaEffective: string;
   readonly sfm: boolean;
-  readonly pendingAcks: { register: string; mask: string; value: string; at: number }[];
-  readonly gbpaUpdateAt: number | null;
-  readonly cmdqScheduledAt: number | null;
+  /** Pending acks, GBPA update and command consumer, in the clock's (time, sequence) order. */
+  readonly timers: SmmuTimerSnapshot[];
   readonly pendingInvalidations: string[][];
   readonly atcFailed: boolean;
   readonly stalls: { sid: number; stag: number; txn: Transaction }[];
@@ -187,10 +202,16 @@ export interface SmmuSnapshot {
   readonly l1cd: [number, number][];
   readonly cd: { sid: number; key: number; address: number; words: string[] }[];
   readonly tlb: TlbEntrySnapshot[];
+  readonly cacheCounters: Record<'l1std' | 'ste' | 'l1cd' | 'cd' | 'tlb', CacheCounters>;
   readonly counters: SmmuCounters;
   readonly violations: (Omit<Violation, 'attempted'> & { attempted: string })[];
   readonly events: { time: number; name: EventName; sid: number; words: string[]; fate: EventLogEntry['fate'] }[];
   readonly rng: number[];
+  /** Fault injections: the log, and the stuck-acknowledge state they leave (injectStuckAck). */
+  readonly injections: { time: number; what: string }[];
+  readonly stuckAck: string;
+  readonly stuckAckTo: 0 | 1 | null;
+  readonly simulatorErrors: SimulatorError[];
 }
 
 type Listener<T> = (e: T) => void;
@@ -251,6 +272,13 @@ export class SmmuV3 {
   private readonly bypassWriters = new Map<number, number>();
   private readonly ids: ReturnType<typeof idRegisters>;
   private readonly scratch = { lo: 0, hi: 0 };
+  /**
+   * Hits of the fast path with FIFO replacement (which needs no recency update): each one is an
+   * STE, a CD and a TLB hit, folded into those counters whenever they are read (cacheStats,
+   * snapshots), so one increment stands for three.
+   */
+  private fastHits = 0;
+  private readonly lru: boolean;
   private memoSid = -1;
   private memoSte: SteCacheEntry | undefined;
   private memoVersion = -1;
@@ -277,8 +305,9 @@ export class SmmuV3 {
     this.l1std = new BoundedCache('l1std', c.configCacheEntries, c.replacement);
     this.steCache = new BoundedCache('ste', c.configCacheEntries, c.replacement);
     this.l1cd = new BoundedCache('l1cd', c.configCacheEntries, c.replacement);
-    this.cdCache = new BoundedCache('cd', c.configCacheEntries, c.replacement);
+    this.cdCache = new BoundedCache<number, CdCacheEntry>('cd', c.configCacheEntries, c.replacement, (_k, v) => (v.live = false));
     this.tlb = new Tlb(c.tlbEntries, c.replacement);
+    this.lru = c.replacement === 'lru';
     this.smmuWriter = memory.internWriter({ kind: 'smmu', device: c.name });
     this.reset();
   }
@@ -381,11 +410,16 @@ export class SmmuV3 {
     const s = (size: number, c: { hits: number; misses: number; inserts: number; evictions: number; invalidations: number }) => ({ size, ...c });
     return {
       l1std: s(this.l1std.size, this.l1std.counters),
-      ste: s(this.steCache.size, this.steCache.counters),
+      ste: s(this.steCache.size, this.withFastHits(this.steCache.counters)),
       l1cd: s(this.l1cd.size, this.l1cd.counters),
-      cd: s(this.cdCache.size, this.cdCache.counters),
-      tlb: s(this.tlb.size, this.tlb.counters),
+      cd: s(this.cdCache.size, this.withFastHits(this.cdCache.counters)),
+      tlb: s(this.tlb.size, this.withFastHits(this.tlb.counters)),
     };
+  }
+
+  /** A cache's counters with the fast path's FIFO hits folded in. */
+  private withFastHits(c: CacheCounters): CacheCounters {
+    return { ...c, hits: c.hits + this.fastHits };
   }
 
   /** The STE the configuration cache holds for `sid` (stale or not), for inspection. */
@@ -605,19 +639,21 @@ export class SmmuV3 {
       return { result: 'ok' };
     }
     this.regs.set('GBPA', value);
-    const complete = () => {
-      this.gbpaTimer = undefined;
-      const stored = this.regs.get('GBPA')!;
-      const done = GBPA.with([stored], 'Update', 0n)[0]!;
-      this.regs.set('GBPA', done);
-      this.gbpaEffective = done;
-    };
-    if (this.config.gbpaDelayNs === 0) complete();
-    else {
-      const at = this.clock.now() + this.config.gbpaDelayNs;
-      this.gbpaTimer = { at, id: this.clock.schedule(at, `${this.config.name} GBPA.Update`, complete) };
-    }
+    if (this.config.gbpaDelayNs === 0) this.completeGbpa();
+    else this.scheduleGbpa(this.clock.now() + this.config.gbpaDelayNs);
     return { result: 'ok' };
+  }
+
+  private scheduleGbpa(at: number): void {
+    this.gbpaTimer = { at, id: this.clock.schedule(at, `${this.config.name} GBPA.Update`, () => this.completeGbpa()) };
+  }
+
+  /** The GBPA update completes: Update reads 0 and the written attributes apply. */
+  private completeGbpa(): void {
+    this.gbpaTimer = undefined;
+    const done = GBPA.with([this.regs.get('GBPA')!], 'Update', 0n)[0]!;
+    this.regs.set('GBPA', done);
+    this.gbpaEffective = done;
   }
 
   /** GERRORN acknowledge (IHI0070 6.3.17; domain notes 1.5). */
@@ -767,7 +803,10 @@ export class SmmuV3 {
 
   private kickCmdq(): void {
     if (this.cmdqTimer) return;
-    const at = this.clock.now() + this.config.cmdqLatencyNs;
+    this.scheduleCmdq(this.clock.now() + this.config.cmdqLatencyNs);
+  }
+
+  private scheduleCmdq(at: number): void {
     this.cmdqTimer = { at, id: this.clock.schedule(at, `${this.config.name} CMDQ`, () => this.consumeOne()) };
   }
 
@@ -804,10 +843,7 @@ export class SmmuV3 {
     this.counters.commandsConsumed++;
     const nextCons = (cons + 1) & wrapMask;
     this.regs.set('CMDQ_CONS', CMDQ_CONS.with([this.regs.get('CMDQ_CONS')!], 'RD', BigInt(nextCons))[0]!);
-    if (nextCons !== prod) {
-      const at = this.clock.now() + this.config.cmdNs;
-      this.cmdqTimer = { at, id: this.clock.schedule(at, `${this.config.name} CMDQ`, () => this.consumeOne()) };
-    }
+    if (nextCons !== prod) this.scheduleCmdq(this.clock.now() + this.config.cmdNs);
   }
 
   /** CMDQ_CONS.ERR then GERROR.CMDQ_ERR; consumption stops until acknowledged (IHI0070 3.5.3). */
@@ -980,20 +1016,15 @@ export class SmmuV3 {
       case OPCODES.CFGI_CD: {
         const sid = num('StreamID');
         const ssid = num('SubstreamID');
+        // The STE's cd0 memo is only used while the CD cache holds the same entry: no separate drop.
         this.cdCache.delete(cdKey(sid, ssid));
-        const ste = this.steCache.peek(sid);
-        if (ste?.cd0 && ste.cd0.key === cdKey(sid, ssid)) ste.cd0 = undefined;
         if (num('Leaf') === 0) this.l1cd.deleteWhere((k) => Math.floor(k / 2 ** 20) === sid);
-        // A CD with no SSID resolves through SSID 0 (S1DSS=SSID0 or S1CDMax=0).
-        if (ste?.cd0) ste.cd0 = undefined;
         return;
       }
       case OPCODES.CFGI_CD_ALL: {
         const sid = num('StreamID');
         this.cdCache.deleteWhere((k) => Math.floor(k / 2 ** 20) === sid);
         this.l1cd.deleteWhere((k) => Math.floor(k / 2 ** 20) === sid);
-        const ste = this.steCache.peek(sid);
-        if (ste) ste.cd0 = undefined;
         return;
       }
       case OPCODES.TLBI_NH_ALL: {
@@ -1317,7 +1348,7 @@ export class SmmuV3 {
           this.memoVersion = this.steCache.version;
         }
         const ce = e?.cd0;
-        if (ce !== undefined && ce.ctx !== undefined) {
+        if (ce !== undefined && ce.live && ce.ctx !== undefined) {
           const ste = e!.ste;
           let owner = ce.ctx;
           let hit = owner.find(t.address);
@@ -1328,8 +1359,11 @@ export class SmmuV3 {
           if (hit !== undefined) {
             const need = t.privileged === true || t.instruction === true ? permNeeded(t, ste, ste.world === 'NS-EL2') : t.write ? e!.needWrite : e!.needRead;
             if ((hit.perms & need) === need) {
-              this.steCache.hit(t.sid, e!);
-              this.tlb.hit(owner, hit);
+              if (this.lru) {
+                this.steCache.hit(t.sid, e!);
+                this.cdCache.hit(ce.key, ce);
+                this.tlb.hit(owner, hit);
+              } else this.fastHits++;
               this.counters.transactions++;
               this.counters.translated++;
               return mk('translated', hit.out + (t.address - hit.base), e!.s1Path, 'TLB hit', undefined, false, undefined, true, true, e!.origin, undefined);
@@ -1455,7 +1489,6 @@ export class SmmuV3 {
   private cdFor(t: Transaction, e: SteCacheEntry, ssid: number): CdCacheEntry | TranslateResult {
     const ste = e.ste;
     const key = cdKey(t.sid, ssid);
-    if (t.ssid === undefined && e.cd0) return e.cd0;
     const hit = this.cdCache.lookup(key);
     if (hit) {
       if (t.ssid === undefined) e.cd0 = hit;
@@ -1498,20 +1531,22 @@ export class SmmuV3 {
     const words = this.readWords(where.pa, 8);
     if (!Array.isArray(words)) return this.configFault(t, 'F_CD_FETCH', 'cd', `external abort (${words.fault}) fetching the CD at ${hex(where.pa)}`, { FetchAddr: words.address }, e.origin);
     const cd = decodeCd(this.config, words, ste);
-    let ctx: TlbContext | undefined;
-    let global: TlbContext | undefined;
-    if (cd.valid) {
-      const stage = nested ? 's12' : 's1';
-      const oneEl = ste.world === 'NS-EL2';
-      ctx = this.tlb.context(ste.world, ste.vmid, oneEl ? -1 : cd.asid, stage);
-      global = oneEl ? undefined : this.tlb.context(ste.world, ste.vmid, -1, stage);
-    }
-    const entry: CdCacheEntry = { key, cd, address: where.pa, ctx, global };
-    if (cd.valid || this.config.cacheInvalid) {
+    const c = this.cdContexts(ste, cd);
+    const cache = cd.valid || this.config.cacheInvalid;
+    const entry: CdCacheEntry = { key, cd, address: where.pa, ctx: c.ctx, global: c.global, live: cache };
+    if (cache) {
       this.cdCache.insert(key, entry);
       if (t.ssid === undefined) e.cd0 = entry;
     }
     return entry;
+  }
+
+  /** The TLB contexts a valid CD translates into under `ste`. */
+  private cdContexts(ste: DecodedSte, cd: DecodedCd): { ctx?: TlbContext; global?: TlbContext } {
+    if (!cd.valid) return {};
+    const stage = ste.kind === 'nested' ? 's12' : 's1';
+    const oneEl = ste.world === 'NS-EL2';
+    return { ctx: this.tlb.context(ste.world, ste.vmid, oneEl ? -1 : cd.asid, stage), global: oneEl ? undefined : this.tlb.context(ste.world, ste.vmid, -1, stage) };
   }
 
   /** Stage-1 (and nested stage-2) translation through the TLB (domain notes 7 steps 7-9). */
@@ -1683,15 +1718,26 @@ export class SmmuV3 {
   /** Everything this SMMU holds, as plain JSON-serialisable data (memory is the platform's). */
   snapshot(): SmmuSnapshot {
     const words = (w: readonly bigint[]) => w.map((x) => hex(x));
+    // A timer's position in the clock's run order (time, then scheduling sequence): comparable
+    // across a restore, unlike the clock's raw sequence numbers.
+    const rank = new Map(this.clock.pendingTimers().map((x, i) => [x.id, i]));
+    const seq = (id: number) => rank.get(id) ?? 0;
+    const timers: SmmuTimerSnapshot[] = [];
+    for (const p of this.pendingAcks) {
+      const id = this.ackTimers.get(p);
+      if (id !== undefined) timers.push({ kind: 'ack', at: p.at, seq: seq(id), register: p.register, mask: hex(p.mask), value: hex(p.value) });
+    }
+    if (this.gbpaTimer) timers.push({ kind: 'gbpa', at: this.gbpaTimer.at, seq: seq(this.gbpaTimer.id) });
+    if (this.cmdqTimer) timers.push({ kind: 'cmdq', at: this.cmdqTimer.at, seq: seq(this.cmdqTimer.id) });
+    timers.sort((a, b) => a.at - b.at || a.seq - b.seq);
+    const counters = (c: CacheCounters): CacheCounters => ({ ...c });
     return {
-      version: 1,
+      version: 2,
       config: this.config,
       registers: Object.fromEntries([...this.regs].map(([k, v]) => [k, hex(v)])),
       gbpaEffective: hex(this.gbpaEffective),
       sfm: this.sfm,
-      pendingAcks: this.pendingAcks.map((p) => ({ register: p.register, mask: hex(p.mask), value: hex(p.value), at: p.at })),
-      gbpaUpdateAt: this.gbpaTimer?.at ?? null,
-      cmdqScheduledAt: this.cmdqTimer?.at ?? null,
+      timers,
       pendingInvalidations: this.pendingInvalidations.map(words),
       atcFailed: this.atcFailed,
       stalls: [...this.stalls.values()].map((s) => ({ sid: s.sid, stag: s.stag, txn: s.txn })),
@@ -1702,36 +1748,56 @@ export class SmmuV3 {
       l1cd: [...this.l1cd.entries()],
       cd: [...this.cdCache.entries()].map(([key, e]) => ({ sid: Math.floor(key / 2 ** 20), key, address: e.address, words: words(e.cd.words) })),
       tlb: this.tlb.snapshot(),
+      cacheCounters: {
+        l1std: counters(this.l1std.counters),
+        ste: this.withFastHits(this.steCache.counters),
+        l1cd: counters(this.l1cd.counters),
+        cd: this.withFastHits(this.cdCache.counters),
+        tlb: this.withFastHits(this.tlb.counters),
+      },
       counters: { ...this.counters },
       violations: this.violationLog.map((v) => ({ ...v, attempted: hex(v.attempted) })),
       events: this.eventLog.map((e) => ({ time: e.time, name: e.name, sid: e.sid, words: words(e.words), fate: e.fate })),
       rng: this.rng.getState(),
+      injections: this.injections.map((i) => ({ ...i })),
+      stuckAck: hex(this.stuckAck),
+      stuckAckTo: this.stuckAckTo ?? null,
+      simulatorErrors: this.simErrorLog.map((e) => ({ ...e })),
     };
   }
 
   /** Rebuilds an SMMU from a snapshot on a restored clock and memory. */
   static restore(clock: VirtualClock, memory: PhysicalMemory, s: SmmuSnapshot): SmmuV3 {
-    if (s.version !== 1) throw new RangeError(`snapshot version ${String(s.version)} is not supported (expected 1)`);
+    return SmmuV3.restoreAll(clock, memory, [s])[0]!;
+  }
+
+  /**
+   * Rebuilds several SMMUs sharing one clock, re-arming all their pending timers in the order the
+   * original clock would have run them (time, then scheduling sequence), so timers due at the same
+   * nanosecond (an ack and the command consumer, or two SMMUs' acks) keep their order.
+   */
+  static restoreAll(clock: VirtualClock, memory: PhysicalMemory, snaps: readonly SmmuSnapshot[]): SmmuV3[] {
+    const smmus = snaps.map((s) => SmmuV3.restoreState(clock, memory, s));
+    const timers = smmus.flatMap((m, i) => snaps[i]!.timers.map((t) => ({ m, t })));
+    timers.sort((a, b) => a.t.at - b.t.at || a.t.seq - b.t.seq);
+    for (const { m, t } of timers) m.armTimer(t);
+    return smmus;
+  }
+
+  private armTimer(t: SmmuTimerSnapshot): void {
+    if (t.kind === 'ack') this.scheduleAck({ register: t.register, mask: BigInt(t.mask), value: BigInt(t.value), at: t.at });
+    else if (t.kind === 'gbpa') this.scheduleGbpa(t.at);
+    else this.scheduleCmdq(t.at);
+  }
+
+  private static restoreState(clock: VirtualClock, memory: PhysicalMemory, s: SmmuSnapshot): SmmuV3 {
+    if (s.version !== 2) throw new RangeError(`snapshot version ${String(s.version)} is not supported (expected 2)`);
     const m = new SmmuV3(clock, memory, s.config, SeededRng.fromState(s.rng));
     const big = (x: string) => BigInt(x);
     for (const [k, v] of Object.entries(s.registers)) m.regs.set(k, big(v));
     m.gbpaEffective = big(s.gbpaEffective);
     m.refreshEnables();
     m.sfm = s.sfm;
-    for (const p of s.pendingAcks) m.scheduleAck({ register: p.register as PendingAck['register'], mask: big(p.mask), value: big(p.value), at: p.at });
-    if (s.gbpaUpdateAt !== null) {
-      const at = s.gbpaUpdateAt;
-      m.gbpaTimer = {
-        at,
-        id: clock.schedule(at, `${m.config.name} GBPA.Update`, () => {
-          m.gbpaTimer = undefined;
-          const done = GBPA.with([m.regs.get('GBPA')!], 'Update', 0n)[0]!;
-          m.regs.set('GBPA', done);
-          m.gbpaEffective = done;
-        }),
-      };
-    }
-    if (s.cmdqScheduledAt !== null) m.cmdqTimer = { at: s.cmdqScheduledAt, id: clock.schedule(s.cmdqScheduledAt, `${m.config.name} CMDQ`, () => m.consumeOne()) };
     m.pendingInvalidations = s.pendingInvalidations.map((w) => w.map(big));
     m.atcFailed = s.atcFailed;
     for (const st of s.stalls) m.stalls.set(`${st.sid}/${st.stag}`, { sid: st.sid, stag: st.stag, txn: st.txn });
@@ -1746,24 +1812,27 @@ export class SmmuV3 {
     }
     for (const [k, v] of s.l1cd) m.l1cd.insert(k, v);
     for (const c of s.cd) {
-      const steEntry = m.steCache.peek(c.sid);
-      const ste = steEntry?.ste ?? decodeSte(m.config, [], e2h);
+      const owner = m.steCache.peek(c.sid);
+      const ste = owner?.ste ?? decodeSte(m.config, [], e2h);
       const cd = decodeCd(m.config, c.words.map(big), ste);
-      let ctx: TlbContext | undefined;
-      let global: TlbContext | undefined;
-      if (cd.valid && steEntry) {
-        const stage = ste.kind === 'nested' ? 's12' : 's1';
-        const oneEl = ste.world === 'NS-EL2';
-        ctx = m.tlb.context(ste.world, ste.vmid, oneEl ? -1 : cd.asid, stage);
-        global = oneEl ? undefined : m.tlb.context(ste.world, ste.vmid, -1, stage);
-      }
-      m.cdCache.insert(c.key, { key: c.key, cd, address: c.address, ctx, global });
+      const x = owner ? m.cdContexts(ste, cd) : {};
+      m.cdCache.insert(c.key, { key: c.key, cd, address: c.address, ctx: x.ctx, global: x.global, live: true });
     }
     m.tlb.restore(s.tlb);
+    // Counters last: the re-inserts above must not count.
+    const cc = s.cacheCounters;
+    Object.assign(m.l1std.counters, cc.l1std);
+    Object.assign(m.steCache.counters, cc.ste);
+    Object.assign(m.l1cd.counters, cc.l1cd);
+    Object.assign(m.cdCache.counters, cc.cd);
+    Object.assign(m.tlb.counters, cc.tlb);
     Object.assign(m.counters, s.counters);
-    for (const c of [m.l1std, m.steCache, m.l1cd, m.cdCache]) c.counters.inserts = 0;
     m.violationLog.push(...s.violations.map((v) => ({ ...v, attempted: BigInt(v.attempted) })));
     m.eventLog.push(...s.events.map((e) => ({ time: e.time, name: e.name, sid: e.sid, words: e.words.map(big), fate: e.fate })));
+    m.injections.push(...s.injections.map((i) => ({ ...i })));
+    m.stuckAck = big(s.stuckAck);
+    m.stuckAckTo = s.stuckAckTo ?? undefined;
+    m.simErrorLog.push(...s.simulatorErrors.map((e) => ({ ...e })));
     return m;
   }
 }

@@ -15,7 +15,7 @@ export interface SystemConfig {
 
 export interface SystemSnapshot {
   readonly kind: 'kdump-twin/smmu-system';
-  readonly version: 1;
+  readonly version: 2;
   readonly time: number;
   readonly rng: number[];
   readonly memory: MemorySnapshot;
@@ -51,7 +51,7 @@ export class SmmuSystem {
   snapshot(): SystemSnapshot {
     return {
       kind: 'kdump-twin/smmu-system',
-      version: 1,
+      version: 2,
       time: this.clock.now(),
       rng: this.rng.getState(),
       memory: this.memory.snapshot(),
@@ -62,12 +62,13 @@ export class SmmuSystem {
   /** Rebuilds a system from snapshot(); throws a RangeError naming the field when it is not one. */
   static restore(s: SystemSnapshot): SmmuSystem {
     if (s?.kind !== 'kdump-twin/smmu-system') throw new RangeError("snapshot.kind: expected 'kdump-twin/smmu-system'");
-    if (s.version !== 1) throw new RangeError(`snapshot.version: ${String(s.version)} is not supported (expected 1)`);
+    if (s.version !== 2) throw new RangeError(`snapshot.version: ${String(s.version)} is not supported (expected 2)`);
     if (!Number.isSafeInteger(s.time) || s.time < 0) throw new RangeError('snapshot.time: a non-negative integer of virtual nanoseconds');
     const clock = new VirtualClock();
     clock.advanceTo(s.time);
     const memory = PhysicalMemory.restore(s.memory, clock);
-    const smmus = s.smmus.map((x) => SmmuV3.restore(clock, memory, x));
+    // One call for all SMMUs: their pending timers share the clock and keep their joint order.
+    const smmus = SmmuV3.restoreAll(clock, memory, s.smmus);
     return new SmmuSystem(clock, SeededRng.fromState(s.rng), memory, smmus);
   }
 }

@@ -190,7 +190,11 @@ export const cmd = {
   tlbiS12Vmall: (vmid: number) => build('cmd-TLBI_S12_VMALL', { VMID: vmid }),
 };
 
-/** A page-table builder (VMSAv8-64, Arm ARM D8.3) for tests, writing descriptors to memory. */
+/**
+ * A page-table builder (VMSAv8-64, Arm ARM D8.3) for tests, writing descriptors to memory. With
+ * `space`, table descriptors hold `space.toIpa(pa)` (a nested guest's stage-1 tables live in IPA
+ * space) and are read back through `space.toPa`.
+ */
 export class PageTables {
   readonly root: number;
   readonly startLevel: number;
@@ -201,6 +205,7 @@ export class PageTables {
     readonly granule: Granule,
     readonly inputBits: number,
     startLevel?: number,
+    private readonly space?: { toIpa(pa: number): number; toPa(ipa: number): number },
   ) {
     this.g = GRANULE_SHIFT[granule];
     const per = this.g - 3;
@@ -226,11 +231,12 @@ export class PageTables {
       const at = t + idx * 8;
       const cur = this.f.read64(at);
       if ((cur & 3n) === 3n) {
-        t = Number(findFormat(`pte-${s}-${this.granule}-table`)!.get([cur], 'NextLevelTable'));
+        const ta = Number(findFormat(`pte-${s}-${this.granule}-table`)!.get([cur], 'NextLevelTable'));
+        t = this.space ? this.space.toPa(ta) : ta;
         continue;
       }
       const next = this.f.alloc(2 ** this.g, 2 ** this.g);
-      this.f.write64(at, build(`pte-${s}-${this.granule}-table`, { Valid: 1, NextLevelTable: BigInt(next), ...table })[0]!);
+      this.f.write64(at, build(`pte-${s}-${this.granule}-table`, { Valid: 1, NextLevelTable: BigInt(this.space ? this.space.toIpa(next) : next), ...table })[0]!);
       t = next;
     }
     const idx = Math.floor(va / 2 ** this.shift(level)) % 2 ** (level === this.startLevel ? this.inputBits - this.shift(level) : this.g - 3);
@@ -239,6 +245,38 @@ export class PageTables {
     const at = t + idx * 8;
     this.f.write64(at, build(`pte-${s}-${this.granule}-${kind}`, { Valid: 1, OutputAddress: BigInt(pa), ...defaults, ...leaf })[0]!);
     return at;
+  }
+}
+
+/**
+ * A nested (Config=0b111) guest: stage 2 (4K, 40-bit IPA from level 1, VMID `vmid`) maps the IPA
+ * window [GUEST_IPA, +128 MiB) onto PA [RAM_BASE, +128 MiB) with 2 MiB blocks, where the fixture
+ * allocates; the guest's stage-1 tables and CD live there and are referenced by IPA.
+ */
+export const GUEST_IPA = 0x4000_0000;
+export class NestedGuest {
+  readonly s2: PageTables;
+  readonly s1: PageTables;
+  readonly cdPa: number;
+  constructor(
+    private readonly f: Fixture,
+    readonly vmid = 3,
+    s1Granule: Granule = '4k',
+  ) {
+    this.s2 = new PageTables(f, 2, '4k', 40, 1);
+    for (let i = 0; i < 64; i++) this.s2.map(GUEST_IPA + i * 0x20_0000, RAM_BASE + i * 0x20_0000, 2);
+    this.s1 = new PageTables(f, 1, s1Granule, 48, undefined, { toIpa: (pa) => this.toIpa(pa), toPa: (ipa) => ipa - GUEST_IPA + RAM_BASE });
+    this.cdPa = f.alloc(64, 64);
+  }
+  toIpa(pa: number): number {
+    return pa - RAM_BASE + GUEST_IPA;
+  }
+  /** Writes the guest CD (TTB0 as an IPA) and the STE at `sid`; returns the STE words. */
+  install(q: Queues, sid: number, cdExtra: Record<string, FieldInput> = {}, steExtra: Record<string, FieldInput> = {}, s2Extra: Record<string, FieldInput> = {}): bigint[] {
+    this.f.writeWords(this.cdPa, cd(this.s1, 9, { TTB0: BigInt(this.toIpa(this.s1.root)), ...cdExtra }));
+    const words = ste({ Config: 'NESTED', S1ContextPtr: BigInt(this.toIpa(this.cdPa)), S1STALLD: 1, ...s2Fields(this.s2, this.vmid), ...s2Extra, ...steExtra });
+    this.f.writeWords(q.strtab + 64 * sid, words);
+    return words;
   }
 }
 
