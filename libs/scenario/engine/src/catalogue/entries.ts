@@ -55,12 +55,15 @@ export const ENTRIES: CatalogueEntry[] = [
     version: 1,
     title: 'healthy server, primary kernel panics while every device is mid-DMA',
     source: 'kdump-adopt-series.md 1.1, 1.3 (cover letter cases (a) and (b))',
-    outcome: 'adopt: no in-flight DMA aborted or bypassed before its driver quiesces the device, no corruption; status quo: GBPA abort and fresh tables abort in-flight DMA, AER, a fatal escalation panics the kdump kernel; GBPA bypass: in-flight DMA lands on PA = IOVA, in the carve-out',
+    outcome:
+      "adopt: no in-flight DMA aborted or bypassed before its driver quiesces the device, no corruption; v7 gives the kdump kernel's domains the crashed ASIDs, so drivers that rebuild their rings at the same IOVAs hit the crashed TLB entries and the dump is lost; v10 saves it; status quo: GBPA abort and fresh tables abort in-flight DMA, AER, a fatal escalation panics the kdump kernel; GBPA bypass: in-flight DMA lands on PA = IOVA, in the carve-out",
     headline: true,
+    inference:
+      "v7's hazard here follows from 6.12 taking ASIDs lowest-free at default-domain allocation in probe order (the crashed kernel's order) and the DMA API handing out the same top-down IOVAs; the TLB keeps what in-flight DMA refilled after the reset's TLBI_NSNH_ALL. A larger or adversarial TLB (platform.smmus[0].config.refetchProbability) changes how much of it survives",
     doc: {},
     predict: {
-      'adopt-v7': [...ADOPTED, ['dma.afterCrash.beforeQuiesce.bypassed', '=', 0], ['dma.afterCrash.beforeQuiesce.faulted', '=', 0], ['aer.fatal', '=', 0], ['kdumpPanicked', '=', false]],
-      'adopt-v10': [...ADOPTED, ['dma.afterCrash.beforeQuiesce.bypassed', '=', 0], ['dma.afterCrash.beforeQuiesce.faulted', '=', 0], ['corruption.totalBytes', '=', 0], ['kdumpPanicked', '=', false], ['vmcore.saved', '=', true], ['vmcore.corruptedBytes', '=', 0]],
+      'adopt-v7': [...ADOPTED, ['dma.afterCrash.beforeQuiesce.bypassed', '=', 0], ['dma.afterCrash.beforeQuiesce.faulted', '=', 0], ['corruption.totalBytes', '=', 0], ['aer.fatal', '=', 0], ['kdumpPanicked', '=', false], ['smmus[0].reusedCrashedIds.asids', '!=', []], ['corruption.staleAfterQuiesceBytes', '>', 0], ['vmcore.saved', '=', false]],
+      'adopt-v10': [...ADOPTED, ['dma.afterCrash.beforeQuiesce.bypassed', '=', 0], ['dma.afterCrash.beforeQuiesce.faulted', '=', 0], ['corruption.totalBytes', '=', 0], ['smmus[0].reusedCrashedIds.asids', '=', []], ['corruption.staleAfterQuiesceBytes', '=', 0], ['kdumpPanicked', '=', false], ['vmcore.saved', '=', true], ['vmcore.corruptedBytes', '=', 0]],
       'status-quo': [...STATUS_QUO_RESET, ['aer.fatal', '>', 0], ['kdumpPanicked', '=', true], ['vmcore.saved', '=', false]],
       'gbpa-bypass': [['dma.afterCrash.beforeQuiesce.bypassed', '>', 0], ['corruption.carveoutBytes', '>', 0]],
       'no-smmu-driver': [['dma.afterCrash.beforeQuiesce.aborted', '=', 0], ['mmio.accesses', '=', 0], ['vmcore.saved', '=', false]],
@@ -303,8 +306,8 @@ export const ENTRIES: CatalogueEntry[] = [
     doc: { devices: PAIR, platform: { ras: 'firmware-first-no-os' } },
     predict: {
       'status-quo': [['kdumpPanicked', '=', true], ['serror', '>', 0]],
-      'adopt-v7': [['kdumpPanicked', '=', false], ['dma.afterCrash.beforeQuiesce.aborted', '=', 0], ['vmcore.saved', '=', true]],
-      'adopt-v10': [['kdumpPanicked', '=', false], ['vmcore.saved', '=', true]],
+      'adopt-v7': [['kdumpPanicked', '=', false], ['dma.afterCrash.beforeQuiesce.aborted', '=', 0]],
+      'adopt-v10': [['kdumpPanicked', '=', false], ['dma.afterCrash.beforeQuiesce.aborted', '=', 0], ['vmcore.saved', '=', true]],
     },
   },
   {
@@ -494,8 +497,8 @@ export const ENTRIES: CatalogueEntry[] = [
       ],
     },
     predict: {
-      'adopt-v7': [['adoption.adopted', '=', true], ['corruption.crashedKernelBytes', '>', 0]],
-      'adopt-v10': [['adoption.adopted', '=', true], ['corruption.totalBytes', '=', 0], ['invariantsHold', '=', true]],
+      'adopt-v7': [['adoption.adopted', '=', true], ['smmus[0].reusedCrashedIds.asids', '!=', []], ['corruption.crashedKernelBytes', '>', 0]],
+      'adopt-v10': [['adoption.adopted', '=', true], ['smmus[0].reusedCrashedIds.asids', '=', []], ['corruption.totalBytes', '=', 0], ['corruption.staleAfterQuiesceBytes', '=', 0], ['invariantsHold', '=', true]],
     },
   },
   {
@@ -505,7 +508,7 @@ export const ENTRIES: CatalogueEntry[] = [
     source: 'kdump-adopt-series.md 4 R10 M3 S10i',
     outcome: 'no kdump-kernel domain takes a crashed ASID or VMID: no alias',
     doc: { devices: [{ ...PAIR[0], defaultDomain: 's2' }, PAIR[1], { kind: 'gpu', name: GPU, kdumpDriver: { present: false } }] },
-    predict: { 'adopt-v10': [['adoption.adopted', '=', true], ['corruption.totalBytes', '=', 0], ['invariantsHold', '=', true]] },
+    predict: { 'adopt-v10': [['adoption.adopted', '=', true], ['smmus[0].reusedCrashedIds.asids', '=', []], ['smmus[0].reusedCrashedIds.vmids', '=', []], ['corruption.totalBytes', '=', 0], ['invariantsHold', '=', true]], 'adopt-v7': [['smmus[0].reusedCrashedIds.asids', '!=', []], ['smmus[0].reusedCrashedIds.vmids', '=', []]] },
   },
   {
     id: 'S10j-reset-time-invalidation',
@@ -552,7 +555,8 @@ export const ENTRIES: CatalogueEntry[] = [
     title: 'the panic comes in the middle of dma_unmap: PTEs cleared, the TLBI never issued',
     source: 'kdump-adopt-series.md 4 R10 M3 ("TLB state is unknown")',
     outcome: "the stale TLB entry keeps translating the unmapped buffer until the kdump kernel's TLBI_NSNH_ALL; with adopt the device then faults on it",
-    doc: { devices: PAIR, crash: { trigger: { kind: 'mid-unmap', device: NIC, atNs: 100 * US, buffer: 1 } } },
+    // After 1.2 ms the RX ring has wrapped: every receive buffer's translation is in the TLB.
+    doc: { devices: PAIR, crash: { trigger: { kind: 'mid-unmap', device: NIC, atNs: 1_200 * US, buffer: 1 } } },
     predict: {
       'adopt-v7': [['adoption.adopted', '=', true], ['corruption.crashedKernelBytes', '>', 0], [`devices[${NIC}].dma.beforeQuiesce.faulted`, '>', 0]],
     },

@@ -98,10 +98,7 @@ export class DmaCollector {
   }
 }
 
-/**
- * A physical range a kernel mapped for a device, valid from `from` until `to`: an unmap, or,
- * for the crashed kernel's mappings, the moment the kdump kernel's driver reset the device.
- */
+/** A physical range a kernel mapped for a device, valid from `from` until `to` (an unmap). */
 export interface Mapping {
   readonly kernel: 'primary' | 'kdump';
   readonly pa: number;
@@ -131,8 +128,15 @@ export interface Corruption {
   readonly otherBytes: number;
   readonly regions: readonly CorruptRegion[];
   readonly byDevice: ReadonlyMap<string, number>;
-  /** Every corrupted interval with the time of the first write that made it, for the vmcore check. */
-  readonly intervals: readonly { start: number; end: number; time: number; device: string }[];
+  /**
+   * Bytes a device wrote after its kdump driver reset it into memory the crashed kernel had
+   * mapped for it: misdirected by stale translations (a reused ASID hitting the crashed
+   * kernel's TLB entries, a stale ATC), not counted as corruption by the definition above.
+   */
+  readonly staleAfterQuiesceBytes: number;
+  readonly staleByDevice: ReadonlyMap<string, number>;
+  /** Every corrupted or stale interval with the time of the write, for the vmcore check. */
+  readonly intervals: readonly { start: number; end: number; time: number; device: string; stale: boolean }[];
 }
 
 /** Union length of half-open intervals. */
@@ -154,9 +158,15 @@ const hex = (n: number) => `0x${n.toString(16)}`;
  * time of the write, classified by the region they landed in (the crashkernel carve-out, the
  * crashed kernel's RAM, anything else), exact to the byte, from the platform's write log.
  */
-export function computeCorruption(memory: PhysicalMemory, owner: (smmu: string, sid: number) => string | undefined, mappings: ReadonlyMap<string, readonly Mapping[]>): Corruption {
+export function computeCorruption(
+  memory: PhysicalMemory,
+  owner: (smmu: string, sid: number) => string | undefined,
+  mappings: ReadonlyMap<string, readonly Mapping[]>,
+  quiescedAt: (device: string) => number | undefined = () => undefined,
+): Corruption {
   const log = memory.writeLog();
   const bad: { start: number; end: number; time: number; device: string }[] = [];
+  const stale: { start: number; end: number; time: number; device: string }[] = [];
   for (let i = 0; i < log.count; i++) {
     const rec = log.get(i);
     const k = rec.writer.kind;
@@ -166,8 +176,11 @@ export function computeCorruption(memory: PhysicalMemory, owner: (smmu: string, 
     const end = rec.address + rec.length;
     // Subtract every mapping of this device valid at the time of the write.
     let parts = [{ start, end }];
+    const q = dev ? quiescedAt(dev) : undefined;
     for (const m of (dev && mappings.get(dev)) || []) {
       if (rec.time < m.from || rec.time > m.to) continue;
+      // After the device's reset, a landing in one of the crashed kernel's mappings is stale.
+      const isStale = q !== undefined && rec.time > q && m.kernel === 'primary';
       const ms = m.pa;
       const me = m.pa + m.bytes;
       const next: { start: number; end: number }[] = [];
@@ -176,6 +189,7 @@ export function computeCorruption(memory: PhysicalMemory, owner: (smmu: string, 
         else {
           if (p.start < ms) next.push({ start: p.start, end: ms });
           if (me < p.end) next.push({ start: me, end: p.end });
+          if (isStale) stale.push({ start: Math.max(p.start, ms), end: Math.min(p.end, me), time: rec.time, device: dev! });
         }
       }
       parts = next;
@@ -215,6 +229,14 @@ export function computeCorruption(memory: PhysicalMemory, owner: (smmu: string, 
   }
   const dev = new Map<string, number>();
   for (const [name, iv] of byDevice) dev.set(name, mergeLen(iv).len);
+  const staleDev = new Map<string, { start: number; end: number }[]>();
+  for (const x of stale) {
+    let l = staleDev.get(x.device);
+    if (!l) staleDev.set(x.device, (l = []));
+    l.push({ start: x.start, end: x.end });
+  }
+  const staleBy = new Map<string, number>();
+  for (const [name, iv] of staleDev) staleBy.set(name, mergeLen(iv).len);
   return {
     totalBytes: totals.carveout + totals.crashedKernel + totals.other,
     carveoutBytes: totals.carveout,
@@ -222,6 +244,8 @@ export function computeCorruption(memory: PhysicalMemory, owner: (smmu: string, 
     otherBytes: totals.other,
     regions: out,
     byDevice: dev,
-    intervals: bad,
+    staleAfterQuiesceBytes: mergeLen(stale.map((x) => ({ start: x.start, end: x.end }))).len,
+    staleByDevice: staleBy,
+    intervals: [...bad.map((b) => ({ ...b, stale: false })), ...stale.map((b) => ({ ...b, stale: true }))],
   };
 }

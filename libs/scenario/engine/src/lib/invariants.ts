@@ -120,7 +120,7 @@ function gerrorAckedBeforeCmdq(acc: readonly MmioAccess[]): { applies: boolean; 
   return { applies: true, holds: active === 0n, detail: `GERROR ^ GERRORN = ${hex(active)} when CMDQEN was set${acked ? '' : ' (no GERRORN write)'}` };
 }
 
-function crashedIds(k: LinuxKernel): { asids: Set<number>; vmids: Set<number> } {
+export function crashedIds(k: LinuxKernel): { asids: Set<number>; vmids: Set<number> } {
   const asids = new Set<number>();
   const vmids = new Set<number>();
   for (const m of k.smmu.masters.values()) {
@@ -131,7 +131,7 @@ function crashedIds(k: LinuxKernel): { asids: Set<number>; vmids: Set<number> } 
   return { asids, vmids };
 }
 
-function kdumpIds(k: LinuxKernel): { asids: number[]; vmids: number[] } {
+export function kdumpIds(k: LinuxKernel): { asids: number[]; vmids: number[] } {
   const asids: number[] = [];
   const vmids: number[] = [];
   for (const m of k.smmu.masters.values()) {

@@ -7,7 +7,7 @@
 import { OPT, type LinuxKernel } from '@kdump-twin/kernel';
 import { findRegister, STE } from '@kdump-twin/smmu-arch';
 import type { Corruption, DmaCounts } from './collect';
-import { evaluateInvariants, type InvariantResult } from './invariants';
+import { crashedIds, evaluateInvariants, kdumpIds, type InvariantResult } from './invariants';
 import { evaluate, type Check, type CheckResult } from './predict';
 import { arr, bool, int, map, nullable, obj, oneOf, opt, str, toJsonSchema, type Schema } from './schema';
 import { POLICIES, SCENARIO_SCHEMA } from './spec';
@@ -45,6 +45,7 @@ export interface DeviceReport {
   readonly aer: { readonly correctable: number; readonly nonFatal: number; readonly fatal: number };
   readonly aerResets: number;
   readonly corruptedBytes: number;
+  readonly staleAfterQuiesceBytes: number;
   readonly halted: string | null;
 }
 
@@ -65,6 +66,8 @@ export interface SmmuReport {
   /** IORT RMR StreamIDs and the STE the SMMU finds for each at the end. */
   readonly rmr: readonly { readonly sid: string; readonly valid: boolean; readonly config: string }[];
   readonly unbind: { readonly freed: string; readonly registerAccesses: number } | null;
+  /** IDs a kdump-kernel domain got that the crashed kernel's domains were using on this SMMU (the v7 hazard, M3). */
+  readonly reusedCrashedIds: { readonly asids: readonly number[]; readonly vmids: readonly number[] };
 }
 
 export interface Report {
@@ -84,7 +87,7 @@ export interface Report {
   readonly serror: number;
   readonly kdumpPanicked: boolean;
   readonly panic: { readonly at: number; readonly reason: string; readonly beforeBoot: boolean } | null;
-  readonly corruption: Omit<Corruption, 'byDevice' | 'intervals'>;
+  readonly corruption: Omit<Corruption, 'byDevice' | 'intervals' | 'staleByDevice'>;
   readonly vmcore: VmcoreResult;
   readonly mmio: { readonly accesses: number; readonly writes: number; readonly writesTo: Record<string, number>; readonly violations: readonly { t: number; smmu: string; register: string; attempted: string; rule: string; section: string }[]; readonly primaryViolations: number };
   readonly smmus: readonly SmmuReport[];
@@ -138,6 +141,7 @@ export const REPORT_SCHEMA: Schema = obj(
         carveoutBytes: int(undefined, 0, undefined, 'in the crashkernel carve-out (the kdump kernel)'),
         crashedKernelBytes: int(undefined, 0, undefined, "in the crashed kernel's RAM (the dump)"),
         otherBytes: int(),
+        staleAfterQuiesceBytes: int(undefined, 0, undefined, "not corruption by the definition above: bytes a device wrote after its kdump driver reset it into memory the crashed kernel had mapped for it (stale translations: a reused ASID, a stale ATC)"),
         regions: arr(obj({ region: str(), kind: str(), owner: opt(str()), bucket: oneOf(['carveout', 'crashedKernel', 'other']), bytes: int(), ranges: arr(str()), devices: arr(str()) })),
       },
       'bytes written by DMA where no kernel had mapped them for that device at that time',
@@ -178,6 +182,7 @@ export const REPORT_SCHEMA: Schema = obj(
         kdumpCommands: map(int(), 'commands the kdump kernel queued, by opcode'),
         rmr: arr(obj({ sid: str(), valid: bool(), config: str() })),
         unbind: nullable(obj({ freed: str(), registerAccesses: int() })),
+        reusedCrashedIds: obj({ asids: arr(int()), vmids: arr(int()) }, "kdump-kernel domain IDs the crashed kernel's domains were using (the v7 hazard, kdump-adopt-series.md M3)"),
       }),
     ),
     devices: arr(
@@ -196,6 +201,7 @@ export const REPORT_SCHEMA: Schema = obj(
         aer: aerCounts(),
         aerResets: int(),
         corruptedBytes: int(),
+        staleAfterQuiesceBytes: int(),
         halted: nullable(str()),
       }),
     ),
@@ -282,7 +288,7 @@ export function buildReport(w: World, x: ReportInputs, predict?: readonly Check[
     serror: w.serrors.length,
     kdumpPanicked: w.panic !== undefined,
     panic: w.panic ? { ...w.panic } : null,
-    corruption: { totalBytes: x.corruption.totalBytes, carveoutBytes: x.corruption.carveoutBytes, crashedKernelBytes: x.corruption.crashedKernelBytes, otherBytes: x.corruption.otherBytes, regions: x.corruption.regions },
+    corruption: { totalBytes: x.corruption.totalBytes, carveoutBytes: x.corruption.carveoutBytes, crashedKernelBytes: x.corruption.crashedKernelBytes, otherBytes: x.corruption.otherBytes, staleAfterQuiesceBytes: x.corruption.staleAfterQuiesceBytes, regions: x.corruption.regions },
     vmcore: x.vmcore,
     mmio: {
       accesses: kdumpAcc.reduce((n, a) => n + a.repeat, 0),
@@ -318,6 +324,7 @@ export function buildReport(w: World, x: ReportInputs, predict?: readonly Check[
         aer: { ...d.aer },
         aerResets: d.aerResets,
         corruptedBytes: x.corruption.byDevice.get(d.spec.name) ?? 0,
+        staleAfterQuiesceBytes: x.corruption.staleByDevice.get(d.spec.name) ?? 0,
         halted: d.endpoint.halted ?? null,
       };
     }),
@@ -361,6 +368,13 @@ function smmuReport(w: World, m: World['smmus'][number], i: number): SmmuReport 
     kdumpCommands: sortKeys(kdumpCommands),
     rmr,
     unbind: ((u) => (u ? { freed: u.freed, registerAccesses: u.registerAccesses } : null))(w.unbinds.find((u) => u.smmu === m.name)),
+    reusedCrashedIds: ((): { asids: number[]; vmids: number[] } => {
+      if (!k) return { asids: [], vmids: [] };
+      const crashed = crashedIds(w.primary.kernels[i]!);
+      const mine = kdumpIds(k);
+      const uniq = (l: number[]) => [...new Set(l)].sort((a, b) => a - b);
+      return { asids: uniq(mine.asids.filter((a) => crashed.asids.has(a))), vmids: uniq(mine.vmids.filter((v) => crashed.vmids.has(v))) };
+    })(),
   };
 }
 
@@ -411,7 +425,7 @@ export function formatReport(r: Report, o: { log?: 'kdump' | 'all' | 'none' } = 
   out.push(table(['DMA', 'issued', 'ok', 'bypassed', 'aborted', 'faulted', 'stalled'], [row('all', d), row('after panic', d.afterCrash), row('  until quiesce', d.afterCrash.beforeQuiesce)], new Set([1, 2, 3, 4, 5, 6])));
   out.push(`in flight at the panic: ${d.inFlightAtCrash} transactions, ${d.jobsInFlightAtCrash} jobs`);
   out.push(`AER: ${r.aer.correctable} correctable, ${r.aer.nonFatal} non-fatal, ${r.aer.fatal} fatal; SError ${r.serror}; kdump ${r.kdumpPanicked ? `PANICKED (${r.panic?.reason})` : 'survived'}`);
-  out.push(`corruption: ${bytesText(r.corruption.totalBytes)} (carve-out ${bytesText(r.corruption.carveoutBytes)}, crashed kernel ${bytesText(r.corruption.crashedKernelBytes)}, other ${bytesText(r.corruption.otherBytes)})`);
+  out.push(`corruption: ${bytesText(r.corruption.totalBytes)} (carve-out ${bytesText(r.corruption.carveoutBytes)}, crashed kernel ${bytesText(r.corruption.crashedKernelBytes)}, other ${bytesText(r.corruption.otherBytes)})${r.corruption.staleAfterQuiesceBytes ? `; stale DMA after quiesce into the crashed kernel's own buffers: ${bytesText(r.corruption.staleAfterQuiesceBytes)}` : ''}`);
   for (const g of r.corruption.regions) out.push(`  ${g.region}: ${bytesText(g.bytes)} by ${g.devices.join(', ')} ${g.ranges.slice(0, 2).join(' ')}`);
   const v = r.vmcore;
   out.push(`vmcore: ${v.saved ? `saved (${v.savedPages} pages, ${bytesText(v.corruptedBytes)} corrupted)` : `NOT saved${v.reason ? ` (${v.reason})` : ''}`}${v.kdumpWrittenBytes ? `; the kdump kernel wrote ${v.kdumpWrittenBytes} B of crashed memory` : ''}`);

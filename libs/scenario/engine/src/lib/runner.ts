@@ -137,9 +137,6 @@ async function runKdump(w: World): Promise<{ smmuProbes: ({ ok: true } | { ok: f
     if (w.panic) break;
     d.kdumpDriver = createDriver(d.endpoint, d.params, host, w.clock);
     d.quiescedAt = w.clock.now();
-    // Once the kdump kernel's driver reset the device, the crashed kernel's mappings are no
-    // longer the device's: DMA into them from now on is DMA where no live kernel mapped it.
-    for (const m of w.primaryBuffers(d.spec.name)) m.to = Math.min(m.to, d.quiescedAt);
     const r = await set.guarded(() => d.kdumpDriver!.probeKdump());
     if (!r) break;
     d.kdumpSetup = r;
@@ -173,9 +170,9 @@ export async function runScenario(spec: ScenarioSpec, o: RunOptions = {}): Promi
   w.scheduleTimedInjections();
   const boot = await bootPrimary(w);
   w.bootDoneAt = w.clock.now();
-  if (!boot.ok) return buildReport(w, { primaryBoot: boot, smmuProbes: [], vmcore: noSave('the primary kernel did not boot'), corruption: computeCorruption(w.memory, (smmu, sid) => w.ownerOf(smmu, sid), w.mappings) }, o.predict);
+  if (!boot.ok) return buildReport(w, { primaryBoot: boot, smmuProbes: [], vmcore: noSave('the primary kernel did not boot'), corruption: computeCorruption(w.memory, (smmu, sid) => w.ownerOf(smmu, sid), w.mappings, (dev) => w.devices.get(dev)?.quiescedAt) }, o.predict);
   await crash(w);
   const k = await runKdump(w);
-  const corruption = computeCorruption(w.memory, (smmu, sid) => w.ownerOf(smmu, sid), w.mappings);
+  const corruption = computeCorruption(w.memory, (smmu, sid) => w.ownerOf(smmu, sid), w.mappings, (dev) => w.devices.get(dev)?.quiescedAt);
   return buildReport(w, { primaryBoot: boot, smmuProbes: k.smmuProbes, vmcore: k.vmcore(corruption), corruption }, o.predict);
 }

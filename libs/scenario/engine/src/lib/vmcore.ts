@@ -22,7 +22,7 @@ export interface VmcoreResult {
   readonly corruptedBytes: number;
   /** Of which: bytes the device read back differently from what the CPU copied (bounce buffer or save DMA). */
   readonly mismatchedBytes: number;
-  /** Of which: bytes of crashed memory rogue DMA overwrote after the panic and before the dump read them. */
+  /** Of which: bytes of crashed memory DMA overwrote after the panic, before the dump read them, where no live mapping allowed it (corruption or stale DMA). */
   readonly modifiedBeforeReadBytes: number;
   /** Bytes of the crashed kernel's memory the kdump kernel itself wrote (e.g. an L2 pointer into the live L1 table). */
   readonly kdumpWrittenBytes: number;

@@ -22,7 +22,7 @@ import {
   type KernelPhase,
   type SetupResult,
 } from '@kdump-twin/endpoint';
-import { Dmesg, KernelError, LinuxKernel, LocalBus, MmioTrace, PageAllocator, type DeviceProbe, type DriverOptions, type KdumpPolicy, type MasterSpec } from '@kdump-twin/kernel';
+import { Dmesg, LinuxKernel, LocalBus, MmioTrace, PageAllocator, type DeviceProbe, type KdumpPolicy, type MasterSpec } from '@kdump-twin/kernel';
 import { defaultServerMemoryLayout, PhysicalMemory, SeededRng, VirtualClock, type Region } from '@kdump-twin/platform';
 import { CD, CD_L1, commandForOpcode, findFormat, findRegister, GRANULE_SHIFT, L1STD, STE } from '@kdump-twin/smmu-arch';
 import { SmmuConfigError, SmmuV3, type SmmuConfig } from '@kdump-twin/smmu-model';
@@ -87,7 +87,7 @@ export class KernelSet {
   /** Per SMMU: the commands this kernel queued, by name. */
   readonly commands: CommandTap[] = [];
   /** The kernel's page allocator, shared by every SMMU driver instance and every device driver. */
-  private readonly shared: PageAllocator;
+  readonly pages: PageAllocator;
   readonly log: Dmesg;
   halted: string | undefined;
 
@@ -97,7 +97,7 @@ export class KernelSet {
     ram: Region,
     policy: KdumpPolicy | undefined,
   ) {
-    this.shared = new PageAllocator(ram.base, ram.size);
+    this.pages = new PageAllocator(ram.base, ram.size);
     this.log = new Dmesg(name, () => world.clock.now());
     const asids = new Map<number, string>();
     world.smmus.forEach((smmu, i) => {
@@ -112,18 +112,13 @@ export class KernelSet {
       bus.tap = (pa, data) => tap.store(pa, data);
       const firmware = { coherent: s.firmware.coherent ?? (s.config.coherent as boolean | undefined) ?? true, rmrSids: s.firmware.rmrSids, combinedIrq: s.firmware.combinedIrq, msiDomain: s.firmware.msiDomain, devName: `arm-smmu-v3 arm-smmu-v3.${i}.auto` };
       const k = world.spec.kdump;
-      const common = { ram: { base: ram.base, size: ram.size }, pages: this.shared, asids, trace: world.trace, log: this.log, firmware } as Partial<DriverOptions>;
+      const common = { ram: { base: ram.base, size: ram.size }, pages: this.pages, asids, trace: world.trace, log: this.log, firmware };
       this.kernels.push(
         name === 'primary'
-          ? new LinuxKernel(bus, { kernel: 'primary', ram: common.ram!, passthrough: world.spec.primary.passthrough, pageSize: world.spec.primary.pageSize, legacyLinearStrtab: world.spec.primary.legacyLinearStrtab, ...common })
-          : new LinuxKernel(bus, { kernel: 'kdump', ram: common.ram!, policy, passthrough: k.passthrough, pageSize: world.spec.primary.pageSize, memremapNonRam: k.memremapNonRam, failDevresAction: k.failDevresAction, ...({ gbpaBypass: k.gbpaBypass } as Partial<DriverOptions>), v10KexecPrefix: k.v10KexecPrefix, ...common }),
+          ? new LinuxKernel(bus, { kernel: 'primary', passthrough: world.spec.primary.passthrough, pageSize: world.spec.primary.pageSize, legacyLinearStrtab: world.spec.primary.legacyLinearStrtab, ...common })
+          : new LinuxKernel(bus, { kernel: 'kdump', policy, passthrough: k.passthrough, pageSize: world.spec.primary.pageSize, memremapNonRam: k.memremapNonRam, failDevresAction: k.failDevresAction, gbpaBypass: k.gbpaBypass, v10KexecPrefix: k.v10KexecPrefix, ...common }),
       );
     });
-  }
-
-  /** The allocator the drivers actually use (the shared one once the driver model takes it). */
-  get pages(): PageAllocator {
-    return this.kernels[0]?.smmu.hw.pages ?? this.shared;
   }
 
   kernelOf(d: DeviceState): LinuxKernel {
@@ -145,25 +140,6 @@ export class KernelSet {
       if (e instanceof CpuHalted) return undefined;
       throw e;
     }
-  }
-}
-
-/**
- * dma_map through the kernel's DMA API: the IOVA in the device's domain (attaching a deferred
- * default domain first), or the PA itself (dma-direct) when the device has no IOMMU group or an
- * identity domain. Per-device failures come back as an errno.
- */
-async function dmaMapFor(k: LinuxKernel, name: string, pa: number, size: number): Promise<{ ok: true; iova: number } | { ok: false; errno: string }> {
-  const m = k.master(name);
-  if (!m || k.smmu.policy === 'no-smmu-driver') return { ok: true, iova: pa };
-  try {
-    await k.firstDmaUse(name);
-    const d = k.domains.domainOf(m);
-    if (!d || d.type === 'identity') return { ok: true, iova: pa };
-    return { ok: true, iova: await k.domains.dmaMap(m, pa, size) };
-  } catch (e) {
-    if (e instanceof KernelError) return { ok: false, errno: e.errno };
-    throw e;
   }
 }
 
@@ -193,7 +169,7 @@ class Host implements HostKernel {
     // dma_alloc_coherent returns zeroed memory: the carve-out may hold what stray DMA left there.
     if (this.set.name === 'kdump') this.cpuWrite(pa, new Uint8Array(Math.ceil(bytes / 4096) * 4096));
     const k = this.set.kernelOf(d);
-    const r = await this.set.guarded(() => dmaMapFor(k, device, pa, bytes));
+    const r = await this.set.guarded(() => k.dmaMapResult(device, pa, bytes));
     if (r === undefined) return { ok: false, errno: 'EHALTED' };
     if (!r.ok) return { ok: false, errno: r.errno };
     this.world.addMapping(device, { kernel: this.set.name, pa, bytes, iova: r.iova, from: this.world.clock.now(), to: Infinity });
