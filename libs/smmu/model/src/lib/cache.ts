@@ -130,6 +130,8 @@ export type TlbStage = 's1' | 's2' | 's12';
 
 /** Access permissions of a cached translation, as bits: privileged/unprivileged x R/W/X. */
 export const PERM = { PR: 1, PW: 2, PX: 4, UR: 8, UW: 16, UX: 32 } as const;
+/** Every PERM bit: the stage-2 permissions of an entry no stage 2 limits (and vice versa). */
+export const PERM_ALL = 63;
 
 export interface TlbEntry {
   /** Input address of the first byte the entry covers (VA or IPA), aligned to 2^shift. */
@@ -138,8 +140,17 @@ export interface TlbEntry {
   readonly shift: number;
   /** Output address of `base`. */
   readonly out: number;
-  /** PERM bits after hierarchical and stage-2 limits. */
+  /** PERM bits after hierarchical and stage-2 limits: s1Perms & s2Perms (the hit path's check). */
   readonly perms: number;
+  /**
+   * The two stages' permissions kept apart, so a cached entry that denies an access reports the
+   * stage that denied it (a stage-2 permission fault is S2=1 with the IPA, under STE.S2R/S2S).
+   * PERM_ALL for a stage that does not translate.
+   */
+  readonly s1Perms: number;
+  readonly s2Perms: number;
+  /** Nested (s12) entries: the IPA of `base` (stage-1 output), for stage-2 fault records; else -1. */
+  readonly ipa: number;
   /** A writable-on-demand page (DBM with HD): a write re-walks to update the descriptor. */
   readonly dirtyOnWrite: boolean;
   readonly level: number;

@@ -11,6 +11,7 @@ import {
   CD_L1,
   CMD,
   commandForOpcode,
+  EVENT_CLASS,
   EVENT_IDS,
   findFormat,
   findRegister,
@@ -23,12 +24,13 @@ import {
 } from '@kdump-twin/smmu-arch';
 import { SeededRng, type Epoch, type PhysicalMemory, type WriterKind } from '@kdump-twin/platform';
 import type { VirtualClock } from '@kdump-twin/platform';
-import { BoundedCache, PERM, Tlb, type CacheCounters, type TlbContext, type TlbEntry, type TlbEntrySnapshot } from './cache';
+import { BoundedCache, PERM, PERM_ALL, Tlb, type CacheCounters, type TlbContext, type TlbEntry, type TlbEntrySnapshot } from './cache';
 import { idRegisters, smmuConfig, type SmmuConfig } from './config';
 import { decodeCd, decodeSte, type DecodedCd, type DecodedSte } from './structures';
 import type {
   AccessResult,
   AtcInvalidation,
+  AtsCompletion,
   Completion,
   DmaResult,
   InterruptEvent,
@@ -1191,7 +1193,7 @@ export class SmmuV3 {
     if (how === 'retry') result = this.translate(s.txn);
     else {
       const outcome = how === 'terminate' ? 'raz-wi' : 'aborted';
-      result = mk(outcome, -1, 's1', `stalled transaction ${how === 'disabled' ? 'aborted by SMMUEN=0' : how === 'terminate' ? 'terminated (RAZ/WI)' : 'aborted'}`, undefined, false, s.stag, false, false, undefined, undefined);
+      result = mk(outcome, -1, 's1', `stalled transaction ${how === 'disabled' ? 'aborted by SMMUEN=0' : how === 'terminate' ? 'terminated (RAZ/WI)' : 'aborted'}`, undefined, false, s.stag, false, false, undefined, undefined, undefined);
     }
     const e: StallResolution = { time: this.clock.now(), sid: s.sid, stag: s.stag, transaction: s.txn, result, how };
     for (const l of [...this.stallListeners]) l(e);
@@ -1299,7 +1301,7 @@ export class SmmuV3 {
     else if (outcome === 'aborted') c.aborted++;
     else if (outcome === 'raz-wi') c.razWi++;
     else c.stalled++;
-    return mk(outcome, extra.pa ?? -1, path, why, extra.event, extra.recorded ?? false, extra.stag, extra.tlbHit ?? false, extra.steCached ?? false, extra.ste, extra.simulatorError);
+    return mk(outcome, extra.pa ?? -1, path, why, extra.event, extra.recorded ?? false, extra.stag, extra.tlbHit ?? false, extra.steCached ?? false, extra.ste, extra.ats, extra.simulatorError);
   }
 
   private header(t: Transaction): Record<string, number> {
@@ -1318,10 +1320,73 @@ export class SmmuV3 {
     return { PnU: priv, InD: inst, RnW: t.write ? 0 : 1 };
   }
 
-  /** A configuration error or non-configurable fault: abort and try to record (IHI0070 7.3). */
+  /**
+   * A configuration error or non-configurable fault: abort and try to record (IHI0070 7.3). For
+   * ATS traffic (IHI0070 3.9.1.2-3) a Translation Request completes with CA and a checked
+   * Translated transaction aborts; either records the event only with CR2.REC_CFG_ATS=1 (for a
+   * request's C_BAD_STREAMID, also CR2.RECINVSID=1).
+   */
   private configFault(t: Transaction, name: EventName, path: Path, why: string, fields: Record<string, number> = {}, origin?: SteOrigin, steCached = false): TranslateResult {
+    if (t.ats === 'request' || t.ats === 'translated') {
+      let rec = this.field('CR2', 'REC_CFG_ATS') === 1;
+      if (name === 'C_BAD_STREAMID' && t.ats === 'request') rec = rec && this.field('CR2', 'RECINVSID') === 1;
+      const fate = rec ? this.recordEvent(name, { ...this.header(t), ...fields }) : undefined;
+      const how = t.ats === 'request' ? 'ATS translation request completed with CA' : 'ATS-translated transaction aborted';
+      return this.result('aborted', path, `${why}: ${how}${rec ? '' : ' (not recorded: CR2.REC_CFG_ATS=0)'}`, {
+        event: name,
+        recorded: fate === 'written',
+        ste: origin,
+        steCached,
+        ats: t.ats === 'request' ? ATS_CA : undefined,
+      });
+    }
     const fate = this.recordEvent(name, { ...this.header(t), ...fields });
     return this.result('aborted', path, why, { event: name, recorded: fate === 'written', ste: origin, steCached });
+  }
+
+  /** An ATS Translation Request refused with Unsupported Request (IHI0070 3.9.1.2), with F_BAD_ATS_TREQ or silently. */
+  private atsUnsupported(t: Transaction, why: string, record: boolean, e?: SteCacheEntry, steCached = false): TranslateResult {
+    const fate = record ? this.recordEvent('F_BAD_ATS_TREQ', { ...this.header(t), ...this.attrs(t, e?.ste), InputAddr: t.address }) : undefined;
+    return this.result('aborted', 'ats-request', `${why}: Unsupported Request`, { event: record ? 'F_BAD_ATS_TREQ' : undefined, recorded: fate === 'written', ste: e?.origin, steCached, ats: ATS_UR });
+  }
+
+  /**
+   * A translation-related fault met by an ATS Translation Request: a Success completion granting
+   * nothing (R=W=0), no event, never a stall (IHI0070 3.9.1: the SMMU does not record fault
+   * events for ATS translation failures).
+   */
+  private atsNoAccess(path: Path, why: string, e?: SteCacheEntry, steCached = false): TranslateResult {
+    return this.result('aborted', path, `${why}: ATS completion with R=W=0, no event`, { ste: e?.origin, steCached, ats: ATS_NONE });
+  }
+
+  /** The ATS Translation Completion for a successful translation with `perms` (IHI0070 13.7.1). */
+  private atsGranted(t: Transaction, e: SteCacheEntry, perms: number, oneEl: boolean, pa: number, ipa: boolean, path: Path, steCached: boolean, tlbHit: boolean): TranslateResult {
+    const g = atsGrant(t, e.ste, perms, oneEl);
+    if (!g.r && !g.w && !g.x) return this.atsNoAccess(path, 'the translation grants none of the requested permissions', e, steCached);
+    const what = `ATS completion: ${ipa ? 'IPA (split-stage)' : 'PA'} ${hex(pa)} R=${+g.r} W=${+g.w} X=${+g.x}`;
+    return this.result('translated', path, what, { pa, ste: e.origin, steCached, tlbHit, ats: { status: 'SC', ...g, ipa } });
+  }
+
+  /**
+   * F_UUT (IHI0070 7.3.2, 16.7.1): a transaction the twin's upstream interface cannot express: a
+   * burst crossing a 4KB boundary (dma() splits them), an empty or fractional size, or an address
+   * that is not a non-negative integer. Aborted and recorded if possible (also while SMMUEN=0),
+   * with the incoming PnU/InD and Reason 1 (crosses 4KB) or 2 (malformed). An ATS-translated one
+   * aborts with no event (3.9.1.3); an ATS request gets UR with no event.
+   */
+  private unsupported(t: Transaction, why: string, reason: number): TranslateResult {
+    if (t.ats === 'request') return this.result('aborted', 'uut', `${why}: Unsupported Request, no event`, { ats: ATS_UR });
+    if (t.ats === 'translated') return this.result('aborted', 'uut', `${why}: aborted, no event for ATS-translated traffic`);
+    const fields = {
+      ...this.header(t),
+      Reason: reason,
+      PnU: t.privileged ? 1 : 0,
+      InD: t.instruction && !t.write ? 1 : 0,
+      RnW: t.write ? 0 : 1,
+      InputAddr: Number.isSafeInteger(t.address) && t.address >= 0 ? t.address : 0,
+    };
+    const fate = this.recordEvent('F_UUT', fields);
+    return this.result('aborted', 'uut', why, { event: 'F_UUT', recorded: fate === 'written' });
   }
 
   /**
@@ -1330,11 +1395,13 @@ export class SmmuV3 {
    */
   translate(t: Transaction): TranslateResult {
     if (this.config.refetchProbability > 0 && this.rng.chance(this.config.refetchProbability)) this.forget(t);
-    // Fast path: an enabled SMMU, an untranslated transaction without SSID, its STE and default
-    // CD cached, and a TLB hit with the permissions it needs. Everything else, and every miss,
-    // takes translateFull(), which applies each step of the flow in order. Both give the same
-    // result for the same state; the fast path only skips checks whose outcome is cached.
-    if (!this.sfm && this.en.smmuen && t.ats === undefined && t.ssid === undefined) {
+    // Fast path: an enabled SMMU, an untranslated transaction without SSID inside one 4KB page,
+    // its STE and default CD cached, and a TLB hit with the permissions it needs. Everything
+    // else, and every miss, takes translateFull(), which applies each step of the flow in order.
+    // Both give the same result and count the same cache hits for the same state; the fast path
+    // only skips checks whose outcome is cached.
+    // (`& 4095` gives the page offset of any non-negative integer below 2^53.)
+    if (!this.sfm && this.en.smmuen && t.ats === undefined && t.ssid === undefined && t.size > 0 && (t.address & 4095) + t.size <= 4096) {
       const g = this.strtabGeom;
       if (g !== undefined && t.sid < g.sidLimit) {
         // A one-entry memo of the last StreamID's STE (a per-port micro-cache: DMA comes in
@@ -1366,7 +1433,7 @@ export class SmmuV3 {
               } else this.fastHits++;
               this.counters.transactions++;
               this.counters.translated++;
-              return mk('translated', hit.out + (t.address - hit.base), e!.s1Path, 'TLB hit', undefined, false, undefined, true, true, e!.origin, undefined);
+              return mk('translated', hit.out + (t.address - hit.base), e!.s1Path, 'TLB hit', undefined, false, undefined, true, true, e!.origin, undefined, undefined);
             }
           }
         }
@@ -1378,13 +1445,16 @@ export class SmmuV3 {
   /** The translation flow, step by step (domain notes section 7). */
   private translateFull(t: Transaction): TranslateResult {
     this.counters.transactions++;
-    if (this.sfm) return this.result('aborted', 'sfm', 'Service Failure Mode: all traffic terminated');
+    if (this.sfm) return this.result('aborted', 'sfm', 'Service Failure Mode: all traffic terminated', { ats: t.ats === 'request' ? ATS_CA : undefined });
     const ats = t.ats ?? 'untranslated';
+    if (!Number.isSafeInteger(t.address) || t.address < 0 || !Number.isSafeInteger(t.size) || t.size < 1) {
+      return this.unsupported(t, `malformed transaction (address ${String(t.address)}, size ${String(t.size)})`, 2);
+    }
+    if ((t.address % 4096) + t.size > 4096) return this.unsupported(t, `transaction of ${t.size} bytes at ${hex(t.address)} crosses a 4KB boundary`, 1);
+    // Translated transactions carry no PASID here (IDR3.PASIDTT=0): Data, Unprivileged, SSV=0 (IHI0070 3.9.1.3).
+    if (ats === 'translated' && (t.ssid !== undefined || t.privileged || t.instruction)) t = { sid: t.sid, address: t.address, size: t.size, write: t.write, ats };
     if (!this.en.smmuen) {
-      if (ats === 'request') {
-        const fate = this.recordEvent('F_BAD_ATS_TREQ', { ...this.header(t), ...this.attrs(t), InputAddr: t.address });
-        return this.result('aborted', 'ats-request', 'ATS translation request while SMMUEN=0: Unsupported Request', { event: 'F_BAD_ATS_TREQ', recorded: fate === 'written' });
-      }
+      if (ats === 'request') return this.atsUnsupported(t, 'ATS translation request while SMMUEN=0', true);
       if (ats === 'translated') {
         const fate = this.recordEvent('F_TRANSL_FORBIDDEN', { ...this.header(t), RnW: t.write ? 0 : 1, InputAddr: t.address });
         return this.result('aborted', 'ats-translated', 'ATS-translated transaction while SMMUEN=0', { event: 'F_TRANSL_FORBIDDEN', recorded: fate === 'written' });
@@ -1394,6 +1464,10 @@ export class SmmuV3 {
       if (t.address + t.size > 2 ** this.config.oasBits) return this.result('aborted', 'gbpa', `GBPA bypass: address above the ${this.config.oasBits}-bit OAS`);
       return this.result('bypassed', 'gbpa', 'SMMUEN=0: GBPA bypass', { pa: t.address });
     }
+    // CR0.ATSCHK=0: Translated traffic is not checked against any configuration, so neither the
+    // StreamID range nor the stream table is consulted (IHI0070 6.3.9, 3.9.1.3); only the
+    // address-size check applies (3.9.1.1).
+    if (ats === 'translated' && !this.en.atschk) return this.atsTranslatedPass(t, undefined, false, 'ATS-translated, CR0.ATSCHK=0: passed through unchecked');
     // Step 2: StreamID range (IHI0070 3.3.2).
     if (!this.sidInRange(t.sid)) return this.badStreamId(t, `StreamID ${t.sid} >= 2^${this.strtab().log2}`);
     let e = this.steCache.lookup(t.sid);
@@ -1409,25 +1483,34 @@ export class SmmuV3 {
     }
     const ste = e.ste;
     if (ste.kind === 'invalid') return this.configFault(t, 'C_BAD_STE', 'ste', `STE ${ste.illegal === 'V=0' ? 'V=0' : `ILLEGAL: ${ste.illegal}`}`, {}, e.origin, steCached);
-    if (ste.kind === 'abort') return this.result('aborted', 'ste-abort', 'STE.Config=abort: terminated without an event', { ste: e.origin, steCached });
-    // ATS (IHI0070 3.9): translated traffic is checked against the STE when CR0.ATSCHK=1.
+    if (ste.kind === 'abort') {
+      if (ats === 'request') return this.atsUnsupported(t, 'ATS translation request to an STE with Config=abort', false, e, steCached);
+      return this.result('aborted', 'ste-abort', 'STE.Config=abort: terminated without an event', { ste: e.origin, steCached });
+    }
+    // ATS (IHI0070 3.9.1.3): with CR0.ATSCHK=1, translated traffic is checked against STE.EATS.
     if (ats === 'translated') {
-      if (!this.en.atschk) return this.result('bypassed', 'ats-translated', 'ATS-translated, CR0.ATSCHK=0: passed through unchecked', { pa: t.address, ste: e.origin, steCached });
       if (ste.kind === 'bypass' || ste.eats === 0) {
         const fate = this.recordEvent('F_TRANSL_FORBIDDEN', { ...this.header(t), RnW: t.write ? 0 : 1, InputAddr: t.address });
         return this.result('aborted', 'ats-translated', `ATS-translated with CR0.ATSCHK=1 and ${ste.kind === 'bypass' ? 'a bypass STE' : 'STE.EATS=0'}`, { event: 'F_TRANSL_FORBIDDEN', recorded: fate === 'written', ste: e.origin, steCached });
       }
-      return this.result('bypassed', 'ats-translated', 'ATS-translated, allowed by STE.EATS', { pa: t.address, ste: e.origin, steCached });
+      // Split-stage ATS (13.6.3): the address is an IPA the endpoint got from a translation
+      // request; stage 2 translates it, with faults recorded as for any transaction.
+      if (ste.eats === 2) return this.stage2Only(t, e, steCached, 'ats-translated');
+      return this.atsTranslatedPass(t, e, steCached, 'ATS-translated, allowed by STE.EATS=0b01');
     }
-    if (ats === 'request' && (ste.kind === 'bypass' || ste.eats === 0)) {
-      const fate = this.recordEvent('F_BAD_ATS_TREQ', { ...this.header(t), ...this.attrs(t, ste), InputAddr: t.address });
-      return this.result('aborted', 'ats-request', 'ATS translation request with effective EATS=0: Unsupported Request', { event: 'F_BAD_ATS_TREQ', recorded: fate === 'written', ste: e.origin, steCached });
+    // An ATS Translation Request needs an effective EATS != 0 (IHI0070 3.9.1.2): Config=bypass
+    // makes it 0, and EATS=0b10 behaves as 0b00 while CR0.ATSCHK=0 (5.2 EATS).
+    let split = false;
+    if (ats === 'request') {
+      if (ste.kind === 'bypass') return this.atsUnsupported(t, 'ATS translation request to a bypass STE (effective EATS=0)', true, e, steCached);
+      if (ste.eats === 0 || (ste.eats === 2 && !this.en.atschk)) {
+        return this.atsUnsupported(t, `ATS translation request with effective EATS=0${ste.eats === 2 ? ' (split-stage needs CR0.ATSCHK=1)' : ''}`, true, e, steCached);
+      }
+      split = ste.eats === 2;
     }
     if (ste.kind === 'bypass') {
       if (t.ssid !== undefined) return this.configFault(t, 'C_BAD_SUBSTREAMID', 'ste-bypass', 'SubstreamID on a bypass STE', {}, e.origin, steCached);
-      if (t.address + t.size > 2 ** this.config.oasBits) {
-        return this.configFault(t, 'F_ADDR_SIZE', 'ste-bypass', `bypass input above the ${this.config.oasBits}-bit OAS`, { ...this.attrs(t, ste), InputAddr: t.address }, e.origin, steCached);
-      }
+      if (t.address + t.size > 2 ** this.config.oasBits) return this.bypassAddressSize(t, e, steCached, 'ste-bypass', `bypass input above the ${this.config.oasBits}-bit OAS`);
       return this.result('bypassed', 'ste-bypass', 'STE.Config=bypass', { pa: t.address, ste: e.origin, steCached });
     }
     if (ste.kind === 's2') {
@@ -1444,15 +1527,42 @@ export class SmmuV3 {
     } else if (ste.s1CdMax > 0) {
       if (ste.s1Dss === 0) return this.configFault(t, 'F_STREAM_DISABLED', 'cd', 'no SubstreamID and S1DSS=terminate', {}, e.origin, steCached);
       if (ste.s1Dss === 1) {
-        // S1DSS=bypass: stage 1 bypassed; stage 2 if nested.
-        if (ste.kind === 'nested') return this.stage2Only(t, e, steCached, 's1-bypass');
-        if (t.address + t.size > 2 ** this.config.oasBits) return this.configFault(t, 'F_ADDR_SIZE', 's1-bypass', 'stage-1 bypass input above the IAS', { ...this.attrs(t, ste), InputAddr: t.address }, e.origin, steCached);
+        // S1DSS=bypass: stage 1 bypassed; stage 2 if nested (IHI0070 13.6.4-13.6.5 for ATS).
+        if (ste.kind === 'nested') return this.stage2Only(t, e, steCached, 's1-bypass', split);
+        if (t.address + t.size > 2 ** this.config.oasBits) return this.bypassAddressSize(t, e, steCached, 's1-bypass', `stage-1 bypass input above the ${this.config.oasBits}-bit IAS`);
+        if (ats === 'request') {
+          // 13.6.4: an identity-mapped completion, U=0, R=W=1.
+          return this.result('translated', 's1-bypass', 'S1DSS=bypass with stage 1 only: identity-mapped ATS completion', { pa: t.address, ste: e.origin, steCached, ats: ATS_IDENTITY });
+        }
         return this.result('bypassed', 's1-bypass', 'S1DSS=bypass for a transaction without SubstreamID', { pa: t.address, ste: e.origin, steCached });
       }
     }
     const cdr = this.cdFor(t, e, ssidIndex);
     if ('outcome' in cdr) return cdr;
-    return this.stage1(t, e, cdr, steCached);
+    return this.stage1(t, e, cdr, steCached, split);
+  }
+
+  /**
+   * ATS-translated traffic that bypasses (CR0.ATSCHK=0, or ATSCHK=1 with full ATS): the address
+   * is a PA, checked only against the OAS (IHI0070 3.9.1, 3.9.1.1). Above it the twin takes the
+   * first IMPLEMENTATION DEFINED choice of 3.9.1.1: abort, no event (not truncation).
+   */
+  private atsTranslatedPass(t: Transaction, e: SteCacheEntry | undefined, steCached: boolean, why: string): TranslateResult {
+    if (t.address + t.size > 2 ** this.config.oasBits) {
+      return this.result('aborted', 'ats-translated', `ATS-translated address ${hex(t.address)} above the ${this.config.oasBits}-bit OAS: aborted, no event`, { ste: e?.origin, steCached });
+    }
+    return this.result('bypassed', 'ats-translated', why, { pa: t.address, ste: e?.origin, steCached });
+  }
+
+  /**
+   * F_ADDR_SIZE for an input above the OAS of a bypass STE or the IAS of a bypassed stage 1
+   * (domain notes 7 steps 4 and 8.8): reported as stage 1 (S2=0), CLASS=IN; there is no CD to
+   * configure it, so it aborts and is recorded. An ATS request gets R=W=0 instead (3.9.1.2).
+   */
+  private bypassAddressSize(t: Transaction, e: SteCacheEntry, steCached: boolean, path: Path, why: string): TranslateResult {
+    if (t.ats === 'request') return this.atsNoAccess(path, `F_ADDR_SIZE: ${why}`, e, steCached);
+    const fate = this.recordEvent('F_ADDR_SIZE', { ...this.header(t), ...this.attrs(t, e.ste), S2: 0, CLASS: EVENT_CLASS.IN, InputAddr: t.address });
+    return this.result('aborted', path, why, { event: 'F_ADDR_SIZE', recorded: fate === 'written', ste: e.origin, steCached });
   }
 
   /** Adversarial mode: drop what this transaction would use from the caches, so it re-reads memory. */
@@ -1464,11 +1574,12 @@ export class SmmuV3 {
     const t2 = this.strtabGeom ?? this.strtab();
     if (t2.fmt === 1) this.l1std.delete(Math.floor(t.sid / 2 ** t2.split));
     const ctxs = [e?.cd0?.ctx, e?.cd0?.global, e?.s2ctx].filter((c): c is TlbContext => c !== undefined);
-    if (ctxs.length) this.tlb.invalidateRange((c) => ctxs.includes(c), t.address, t.size);
+    if (ctxs.length && Number.isFinite(t.address) && Number.isFinite(t.size)) this.tlb.invalidateRange((c) => ctxs.includes(c), t.address, Math.max(1, t.size));
   }
 
   private badStreamId(t: Transaction, why: string): TranslateResult {
-    if (this.field('CR2', 'RECINVSID') === 1) return this.configFault(t, 'C_BAD_STREAMID', 'sid-range', why);
+    // ATS traffic: governed by CR2.REC_CFG_ATS (configFault); a Translated one ignores RECINVSID.
+    if (t.ats === 'request' || t.ats === 'translated' || this.field('CR2', 'RECINVSID') === 1) return this.configFault(t, 'C_BAD_STREAMID', 'sid-range', why);
     return this.result('aborted', 'sid-range', `${why} (not recorded: CR2.RECINVSID=0)`);
   }
 
@@ -1549,22 +1660,37 @@ export class SmmuV3 {
     return { ctx: this.tlb.context(ste.world, ste.vmid, oneEl ? -1 : cd.asid, stage), global: oneEl ? undefined : this.tlb.context(ste.world, ste.vmid, -1, stage) };
   }
 
-  /** Stage-1 (and nested stage-2) translation through the TLB (domain notes 7 steps 7-9). */
-  private stage1(t: Transaction, e: SteCacheEntry, ce: CdCacheEntry, steCached: boolean): TranslateResult {
+  /**
+   * Stage-1 (and nested stage-2) translation through the TLB (domain notes 7 steps 7-9). The two
+   * stages' permissions are checked apart, stage 1 first (a stage-1 fault comes before stage 2
+   * translates its output): a stage-2 denial is a stage-2 fault (S2=1, CLASS=IN, IPA = stage-1
+   * output) under STE.S2R/S2S. `split`: an ATS request under split-stage ATS, answered with the IPA.
+   */
+  private stage1(t: Transaction, e: SteCacheEntry, ce: CdCacheEntry, steCached: boolean, split = false): TranslateResult {
     const cd = ce.cd;
     if (!cd.valid) return this.configFault(t, 'C_BAD_CD', 'cd', `CD ${cd.illegal === 'V=0' ? 'V=0' : `ILLEGAL: ${cd.illegal}`}`, {}, e.origin, steCached);
     const nested = e.ste.kind === 'nested';
     const path: Path = nested ? 'nested' : 's1';
     const oneEl = e.ste.world === 'NS-EL2';
+    const req = t.ats === 'request';
     const need = permNeeded(t, e.ste, oneEl);
-    const hit = this.tlb.lookup(ce.ctx!, ce.global, t.address);
-    if (hit !== undefined && (hit.perms & need) === need) {
-      this.counters.translated++;
-      return mk('translated', hit.out + (t.address - hit.base), path, 'TLB hit', undefined, false, undefined, true, steCached, e.origin, undefined);
-    }
     const acc = this.attrs(t, e.ste);
-    if (hit !== undefined && !(t.write && hit.dirtyOnWrite)) {
-      return this.permissionFault(t, e, cd, acc, 1, hit.level, steCached, path);
+    const hit = this.tlb.lookup(ce.ctx!, ce.global, t.address);
+    if (hit !== undefined) {
+      const off = t.address - hit.base;
+      if (!req && (hit.perms & need) === need) {
+        this.counters.translated++;
+        return mk('translated', hit.out + off, path, 'TLB hit', undefined, false, undefined, true, steCached, e.origin, undefined, undefined);
+      }
+      // A write to a writable-clean entry (DBM with HD) re-walks to update the descriptor.
+      if (!(t.write && hit.dirtyOnWrite)) {
+        if (req) {
+          if (!anyGrant(atsGrant(t, e.ste, hit.s1Perms, oneEl))) return this.atsNoAccess(path, 'stage-1 permissions grant none of the requested permissions', e, steCached);
+          return this.atsGranted(t, e, hit.perms, oneEl, split ? hit.ipa + off : hit.out + off, split, path, steCached, true);
+        }
+        if ((hit.s1Perms & need) !== need) return this.permissionFault(t, e, cd, acc, 1, hit.level, steCached, path);
+        return this.permissionFault(t, e, cd, acc, 2, hit.level, steCached, path, hit.ipa + off);
+      }
     }
     if (cd.walk === undefined) {
       return this.translationFault(t, e, { ok: false, fault: 'F_TRANSLATION', stage: 1, level: 0, cls: 'IN', why: 'EPD0=1: no walks through TTB0' }, acc, path, cd, steCached);
@@ -1575,86 +1701,123 @@ export class SmmuV3 {
     const params: WalkParams = nested || oneEl ? { ...cd.walk, oneEl, tableAddress: nested ? (ipa, w) => this.s2TableWalk(e, ipa, w) : undefined } : cd.walk;
     const r1 = walk(this.memory, params, t.address, t.write, this.smmuWriter);
     if (!r1.ok) return this.translationFault(t, e, r1, acc, path, cd, steCached);
+    if (req) {
+      if (!anyGrant(atsGrant(t, e.ste, r1.perms, oneEl))) return this.atsNoAccess(path, 'stage-1 permissions grant none of the requested permissions', e, steCached);
+    } else if ((r1.perms & need) !== need) return this.permissionFault(t, e, cd, acc, 1, r1.level, steCached, path);
     let out = r1.out;
-    let perms = r1.perms;
+    let s2Perms = PERM_ALL;
     let base = t.address - (t.address % 2 ** r1.shift);
-    let outBase = r1.outBase;
     let shift = r1.shift;
     let dirty = r1.dirtyOnWrite;
+    let ipa = -1;
     if (nested) {
       const s2 = e.ste.s2!;
       const r2 = walk(this.memory, s2.walk, r1.out, t.write, this.smmuWriter);
       if (!r2.ok) return this.translationFault(t, e, { ...r2, ipa: r1.out }, acc, path, cd, steCached);
+      if (!req && (r2.perms & need) !== need) return this.permissionFault(t, e, cd, acc, 2, r2.level, steCached, path, r1.out);
       out = r2.out;
-      perms &= r2.perms;
+      s2Perms = r2.perms;
       dirty = dirty || r2.dirtyOnWrite;
       // The combined entry covers the smaller of the two mappings.
       if (r2.shift < shift) {
         shift = r2.shift;
         base = t.address - (t.address % 2 ** shift);
       }
-      outBase = out - (t.address - base);
+      ipa = r1.out - (t.address - base);
     }
-    if ((perms & need) !== need) return this.permissionFault(t, e, cd, acc, 1, r1.level, steCached, path);
+    const perms = r1.perms & s2Perms;
     if (r1.global || ce.ctx) {
-      const entry: TlbEntry = { base, shift, out: outBase, perms, dirtyOnWrite: dirty, level: r1.level, leafAddress: r1.leafAddress, attr: r1.attr };
+      const entry: TlbEntry = { base, shift, out: out - (t.address - base), perms, s1Perms: r1.perms, s2Perms, ipa, dirtyOnWrite: dirty, level: r1.level, leafAddress: r1.leafAddress, attr: r1.attr };
       this.tlb.insert(r1.global && ce.global ? ce.global : ce.ctx!, entry);
     }
+    if (req) return this.atsGranted(t, e, perms, oneEl, split ? r1.out : out, split, path, steCached, false);
     return this.result('translated', path, `${nested ? 'nested' : 'stage-1'} walk, level ${r1.level}`, { pa: out, ste: e.origin, steCached });
   }
 
-  private stage2Only(t: Transaction, e: SteCacheEntry, steCached: boolean, path: Path = 's2'): TranslateResult {
+  /**
+   * Stage-2-only translation: Config=0b110, S1DSS=bypass on a nested STE, or a split-stage ATS
+   * Translated transaction (path 'ats-translated', whose address is already a stage-1 output).
+   * `ipaOut`: an ATS request under split-stage ATS skipping stage 1, answered with the IPA (13.6.5).
+   */
+  private stage2Only(t: Transaction, e: SteCacheEntry, steCached: boolean, path: Path = 's2', ipaOut = false): TranslateResult {
     const s2 = e.ste.s2!;
+    const acc = this.attrs(t, e.ste);
+    // Stage 1 bypassed: an input above the IAS is a stage-1 Address Size fault, before stage 2
+    // runs (domain notes 7 step 8.8).
+    if (path !== 'ats-translated' && t.address + t.size > 2 ** this.config.oasBits) {
+      return this.bypassAddressSize(t, e, steCached, path, `stage-1 bypass input above the ${this.config.oasBits}-bit IAS`);
+    }
+    const req = t.ats === 'request';
     const need = permNeeded(t, e.ste, false);
     const ctx = e.s2ctx!;
     const hit = this.tlb.lookup(ctx, undefined, t.address);
-    if (hit !== undefined && (hit.perms & need) === need) {
-      this.counters.translated++;
-      return mk('translated', hit.out + (t.address - hit.base), path, 'TLB hit', undefined, false, undefined, true, steCached, e.origin, undefined);
-    }
-    const acc = this.attrs(t, e.ste);
-    if (path === 's1-bypass' && t.address + t.size > 2 ** this.config.oasBits) {
-      return this.configFault(t, 'F_ADDR_SIZE', path, 'stage-1 bypass input above the IAS', { ...acc, InputAddr: t.address }, e.origin, steCached);
+    if (hit !== undefined) {
+      if (req) {
+        if (!(t.write && hit.dirtyOnWrite)) return this.atsGranted(t, e, hit.perms, false, ipaOut ? t.address : hit.out + (t.address - hit.base), ipaOut, path, steCached, true);
+      } else if ((hit.perms & need) === need) {
+        this.counters.translated++;
+        return mk('translated', hit.out + (t.address - hit.base), path, 'TLB hit', undefined, false, undefined, true, steCached, e.origin, undefined, undefined);
+      }
     }
     const r = walk(this.memory, s2.walk, t.address, t.write, this.smmuWriter);
     if (!r.ok) return this.translationFault(t, e, { ...r, ipa: t.address }, acc, path, undefined, steCached);
-    if ((r.perms & need) !== need) {
+    if (!req && (r.perms & need) !== need) {
       return this.translationFault(t, e, { ok: false, fault: 'F_PERMISSION', stage: 2, level: r.level, cls: 'IN', ipa: t.address, why: 'stage-2 permission fault' }, acc, path, undefined, steCached);
     }
-    this.tlb.insert(ctx, { base: t.address - (t.address % 2 ** r.shift), shift: r.shift, out: r.outBase, perms: r.perms, dirtyOnWrite: r.dirtyOnWrite, level: r.level, leafAddress: r.leafAddress, attr: r.attr });
+    this.tlb.insert(ctx, {
+      base: t.address - (t.address % 2 ** r.shift),
+      shift: r.shift,
+      out: r.outBase,
+      perms: r.perms,
+      s1Perms: PERM_ALL,
+      s2Perms: r.perms,
+      ipa: -1,
+      dirtyOnWrite: r.dirtyOnWrite,
+      level: r.level,
+      leafAddress: r.leafAddress,
+      attr: r.attr,
+    });
+    if (req) return this.atsGranted(t, e, r.perms, false, ipaOut ? t.address : r.out, ipaOut, path, steCached, false);
     return this.result('translated', path, `stage-2 walk, level ${r.level}`, { pa: r.out, ste: e.origin, steCached });
   }
 
-  private permissionFault(t: Transaction, e: SteCacheEntry, cd: DecodedCd, acc: { PnU: number; InD: number; RnW: number }, stage: 1 | 2, level: number, steCached: boolean, path: Path): TranslateResult {
-    return this.translationFault(t, e, { ok: false, fault: 'F_PERMISSION', stage, level, cls: 'IN', why: `stage-${stage} permission fault (${t.write ? 'write' : acc.InD ? 'instruction fetch' : 'read'}, ${acc.PnU ? 'privileged' : 'unprivileged'})` }, acc, path, cd, steCached);
+  private permissionFault(t: Transaction, e: SteCacheEntry, cd: DecodedCd, acc: { PnU: number; InD: number; RnW: number }, stage: 1 | 2, level: number, steCached: boolean, path: Path, ipa?: number): TranslateResult {
+    const what = `stage-${stage} permission fault (${t.write ? 'write' : acc.InD ? 'instruction fetch' : 'read'}, ${acc.PnU ? 'privileged' : 'unprivileged'}${ipa !== undefined ? `, IPA ${hex(ipa)}` : ''})`;
+    return this.translationFault(t, e, { ok: false, fault: 'F_PERMISSION', stage, level, cls: 'IN', ipa, why: what }, acc, path, cd, steCached);
   }
 
   /**
    * A translation-related fault (IHI0070 3.12; domain notes 6.3): stall, or terminate as abort
-   * or RAZ/WI, recording per CD.R/S2R; F_WALK_EABT is not configurable and always aborts.
+   * or RAZ/WI, recording per CD.R/S/A at stage 1 and STE.S2R/S2S at stage 2 (which always
+   * aborts); F_WALK_EABT is not configurable and always aborts. An ATS Translation Request never
+   * records or stalls here (3.9.1.2): R=W=0, or CA for an external abort.
    */
   private translationFault(t: Transaction, e: SteCacheEntry, f: WalkFault, acc: { PnU: number; InD: number; RnW: number }, path: Path, cd: DecodedCd | undefined, steCached = false): TranslateResult {
     const name: EventName = f.fault;
+    const origin = { ste: e.origin, steCached };
     if (f.simulator) {
       const message = this.simulatorError('HTTU update of a descriptor');
-      return this.result('aborted', 'simulator', `${f.why}: ${message}`, { ste: e.origin, steCached, simulatorError: message });
+      return this.result('aborted', 'simulator', `${f.why}: ${message}`, { ...origin, simulatorError: message });
     }
-    const s2 = f.stage === 2 ? e.ste.s2 : undefined;
     const fields: Record<string, number> = {
       ...this.header(t),
       ...acc,
       S2: f.stage === 2 ? 1 : 0,
-      CLASS: f.cls === 'CD' ? 0 : f.cls === 'TT' ? 1 : 2,
+      CLASS: f.cls === 'CD' ? EVENT_CLASS.CD : f.cls === 'TT' ? EVENT_CLASS.TT : EVENT_CLASS.IN,
       InputAddr: t.address,
     };
     if (f.ipa !== undefined && f.stage === 2) fields['IPA'] = f.ipa - (f.ipa % 4096);
     if (f.fetchAddress !== undefined) fields['FetchAddr'] = f.fetchAddress - (f.fetchAddress % 8);
     if (name === 'F_PERMISSION' && f.cls === 'TT') fields['TTRnW'] = f.ttRead === false ? 0 : 1;
-    const origin = { ste: e.origin, steCached };
+    if (t.ats === 'request') {
+      if (name === 'F_WALK_EABT') return this.configFault(t, name, path, f.why, fields, e.origin, steCached);
+      return this.atsNoAccess(path, `${name} at stage ${f.stage}: ${f.why}`, e, steCached);
+    }
     if (name === 'F_WALK_EABT') {
       const fate = this.recordEvent(name, fields);
       return this.result('aborted', path, f.why, { event: name, recorded: fate === 'written', ...origin });
     }
+    const s2 = f.stage === 2 ? e.ste.s2 : undefined;
     const stall = f.stage === 2 ? (s2?.stall ?? false) : (cd?.stall ?? false);
     const record = f.stage === 2 ? (s2?.record ?? true) : (cd?.record ?? true);
     const abort = f.stage === 2 ? true : (cd?.abort ?? true);
@@ -1666,7 +1829,8 @@ export class SmmuV3 {
       return this.result('stalled', path, `${f.why}: stalled (STAG ${stag})`, { event: name, recorded: fate === 'written', stag, ...origin });
     }
     const fate = record ? this.recordEvent(name, fields) : undefined;
-    return this.result(abort ? 'aborted' : 'raz-wi', path, `${f.why}${record ? '' : ' (not recorded: R=0)'}`, { event: name, recorded: fate === 'written', ...origin });
+    const off = f.stage === 2 ? 'S2R=0' : 'R=0';
+    return this.result(abort ? 'aborted' : 'raz-wi', path, `${f.why}${record ? '' : ` (not recorded: ${off})`}`, { event: name, recorded: fate === 'written', ...origin });
   }
 
   // ---------------------------------------------------------------------------------------
@@ -1674,9 +1838,11 @@ export class SmmuV3 {
 
   /**
    * A device DMA access of `size` bytes (data for writes): split at 4 KiB boundaries, each
-   * chunk translated, then performed on memory with the device as the attributed writer. A PA
-   * in an MMIO or unbacked hole is a completer abort; an SMMU abort is an abort; memory the
-   * platform cannot back (memory.maxBackedBytes) is 'simulator-error', recorded in simulatorErrors().
+   * chunk translated, then performed on memory with the device as the attributed writer
+   * (`device-bypass` when the SMMU passed the address through, `device-translated` when a stage
+   * translated it). A PA in an MMIO or unbacked hole is a completer abort; an SMMU abort is an
+   * abort; memory the platform cannot back (memory.maxBackedBytes) is 'simulator-error', recorded
+   * in simulatorErrors(). ATS translation requests only translate: they access no memory.
    */
   dma(t: Omit<Transaction, 'size'> & { readonly size?: number }, data?: Uint8Array): DmaResult {
     const size = data ? data.length : (t.size ?? 0);
@@ -1690,8 +1856,8 @@ export class SmmuV3 {
       translations.push(r);
       if (r.outcome === 'aborted') return { completion: 'abort', translations };
       if (r.outcome === 'stalled') return { completion: 'stalled', translations };
-      if (r.outcome !== 'raz-wi' && chunk > 0) {
-        const bypass = r.path === 'gbpa' || r.path === 'ste-bypass' || r.path === 's1-bypass' || r.path === 'ats-translated';
+      if (r.outcome !== 'raz-wi' && chunk > 0 && t.ats !== 'request') {
+        const bypass = r.outcome === 'bypassed';
         if (t.write) {
           const w = this.memory.write(r.pa, data!.subarray(off, off + chunk), this.deviceWriter(t.sid, bypass));
           if (!w.ok && w.fault === 'backing-limit') {
@@ -1849,9 +2015,41 @@ function mk(
   tlbHit: boolean,
   steCached: boolean,
   ste: SteOrigin | undefined,
+  ats: AtsCompletion | undefined,
   simulatorError: string | undefined,
 ): TranslateResult {
-  return { outcome, pa, path, event, recorded, why, stag, tlbHit, steCached, ste, simulatorError };
+  return { outcome, pa, path, event, recorded, why, stag, tlbHit, steCached, ste, ats, simulatorError };
+}
+
+const ATS_UR: AtsCompletion = { status: 'UR', r: false, w: false, x: false, ipa: false };
+const ATS_CA: AtsCompletion = { status: 'CA', r: false, w: false, x: false, ipa: false };
+/** Success with no permission: what a translation-related fault gives an ATS request. */
+const ATS_NONE: AtsCompletion = { status: 'SC', r: false, w: false, x: false, ipa: false };
+/** Full ATS skipping stage 1 with stage 2 off: identity, U=0, R=W=1 (IHI0070 13.6.4). */
+const ATS_IDENTITY: AtsCompletion = { status: 'SC', r: true, w: true, x: false, ipa: false };
+
+/**
+ * R, W and Exe an ATS Translation Completion grants from a translation's PERM bits (IHI0070
+ * 13.7.1): Priv and Exe come with a PASID only (else Unprivileged, Data); STE.PRIVCFG overrides
+ * the privilege checked against, STE.INSTCFG how Exe and R relate to the X permission.
+ */
+function atsGrant(t: Transaction, ste: DecodedSte, perms: number, oneEl: boolean): { r: boolean; w: boolean; x: boolean } {
+  const pasid = t.ssid !== undefined;
+  const exe = pasid && t.instruction === true;
+  let priv = pasid && t.privileged === true;
+  if (ste.privcfg === 2) priv = false;
+  else if (ste.privcfg === 3) priv = true;
+  if (oneEl) priv = true;
+  const r = (perms & (priv ? PERM.PR : PERM.UR)) !== 0;
+  const w = (perms & (priv ? PERM.PW : PERM.UW)) !== 0;
+  const x = (perms & (priv ? PERM.PX : PERM.UX)) !== 0;
+  if (ste.instcfg === 3) return { r: x, w, x: exe && x };
+  if (ste.instcfg === 2) return { r, w, x: exe && r };
+  return { r, w, x: exe && r && x };
+}
+
+function anyGrant(g: { r: boolean; w: boolean; x: boolean }): boolean {
+  return g.r || g.w || g.x;
 }
 
 function cdKey(sid: number, ssid: number): number {

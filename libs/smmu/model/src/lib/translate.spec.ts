@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { findFormat } from '@kdump-twin/smmu-arch';
-import { bringUp, build, cd, drainEvents, eventName, fixture, HOLE_BASE, l1cd, l1std, PageTables, RAM_BASE, s2Fields, ste, submit, cmd, type Fixture, type Queues } from '../testing/fixture';
+import { bringUp, build, cd, drainEvents, eventName, fixture, GUEST_IPA, HOLE_BASE, l1cd, l1std, NestedGuest, PageTables, RAM_BASE, s2Fields, ste, submit, cmd, type Fixture, type Queues } from '../testing/fixture';
 
 const EVT = (name: string) => findFormat(`evt-${name}`)!;
 const rd = (sid: number, address: number, extra: object = {}) => ({ sid, address, size: 4, write: false, ...extra });
@@ -152,13 +152,14 @@ describe('STE validity (IHI0070 5.2; domain notes 3 "Validity rules")', () => {
     }
   });
 
-  it('EATS=0b11 (DPT) without IDR3.DPT behaves as 0b00: a valid STE (IHI0070 5.2 EATS)', () => {
+  it('EATS=0b11 (DPT) without IDR3.DPT behaves as 0b00: valid STE, ATS requests refused (IHI0070 5.2 EATS)', () => {
     const f = fixture();
     const q = bringUp(f);
     const pt = new PageTables(f, 1, '4k', 48);
     pt.map(0x1000, 0x8800_0000);
     s1Stream(f, q, 9, pt, 1, {}, { EATS: 3 });
     assert.equal(f.smmu.translate(rd(9, 0x1000)).outcome, 'translated');
+    assert.equal(f.smmu.translate({ ...rd(9, 0x1000), ats: 'request' }).ats?.status, 'UR');
   });
 });
 
@@ -563,6 +564,135 @@ describe('DMA through the SMMU into memory (platform attribution)', () => {
   });
 });
 
+describe('nested: stage-1 and stage-2 permissions are checked apart (IHI0070 3.4, 7.3.16; domain notes 6.3 and 7 step 8.7)', () => {
+  const DATA_IPA = 0x6000_0000;
+  /** A nested stream whose VA 0x7000 maps to DATA_IPA, which stage 2 maps read-only. */
+  function setup(cdExtra = {}, steExtra = {}) {
+    const f = fixture();
+    const q = bringUp(f);
+    const g = new NestedGuest(f);
+    g.s2.map(DATA_IPA, 0x9000_0000, 2, { S2AP: 'READ' });
+    g.s1.map(0x7000, DATA_IPA);
+    g.install(q, 20, { R: 0, ...cdExtra }, steExtra); // CD.R=0: stage-1 faults are not recorded
+    return { f, q, g };
+  }
+  const fields = (rec: bigint[]) => {
+    const e = EVT('F_PERMISSION');
+    return Object.fromEntries(['S2', 'CLASS', 'IPA', 'InputAddr', 'RnW', 'StreamID'].map((n) => [n, e.get(rec, n)]));
+  };
+  const expected = { S2: 1n, CLASS: 2n, IPA: BigInt(DATA_IPA), InputAddr: 0x7010n, RnW: 0n, StreamID: 20n };
+
+  it('a write stage 1 allows but stage 2 forbids is a stage-2 F_PERMISSION: S2=1, CLASS=IN, IPA = stage-1 output, recorded per STE.S2R', () => {
+    const { f, q } = setup();
+    const r = f.smmu.translate(wr(20, 0x7010));
+    assert.equal(r.event, 'F_PERMISSION');
+    assert.equal(r.recorded, true, 'S2R=1 records it although CD.R=0');
+    assert.match(r.why, /stage-2 permission fault/);
+    const [rec] = drainEvents(f, q);
+    assert.deepEqual(fields(rec!), expected);
+  });
+
+  it('the same fault from a cached TLB entry (filled by a read) is still a stage-2 fault: the entry remembers which stage limited it', () => {
+    const { f, q } = setup();
+    assert.equal(f.smmu.translate(rd(20, 0x7010)).pa, 0x9000_0010);
+    const r = f.smmu.translate(wr(20, 0x7010));
+    assert.equal(r.event, 'F_PERMISSION');
+    assert.equal(r.recorded, true);
+    const [rec] = drainEvents(f, q);
+    assert.deepEqual(fields(rec!), expected);
+  });
+
+  it('S2R=0 leaves a stage-2 fault unrecorded even with CD.R=1; a stage-1 denial stays S2=0 under CD.R', () => {
+    const a = setup({ R: 1 }, { S2R: 0 });
+    const r = a.f.smmu.translate(wr(20, 0x7010));
+    assert.equal(r.event, 'F_PERMISSION');
+    assert.equal(r.recorded, false);
+    assert.match(r.why, /not recorded: S2R=0/);
+    const b = setup({ R: 1 });
+    b.g.s1.map(0x8000, DATA_IPA, 3, { AP: 'RO_ANY' });
+    const s1 = b.f.smmu.translate(wr(20, 0x8010));
+    assert.equal(s1.event, 'F_PERMISSION');
+    const [rec] = drainEvents(b.f, b.q);
+    assert.equal(EVT('F_PERMISSION').get(rec!, 'S2'), 0n, 'stage 1 denied it');
+    assert.equal(EVT('F_PERMISSION').get(rec!, 'IPA'), 0n);
+  });
+
+  it('STE.S2S=1 stalls a stage-2 fault of a nested stream: Stall=1 and STAG; RESUME with Ab=1 aborts it (IHI0070 4.6.2)', () => {
+    const { f, q } = setup({}, { S2S: 1 });
+    const r = f.smmu.translate(wr(20, 0x7010));
+    assert.equal(r.outcome, 'stalled');
+    const [rec] = drainEvents(f, q);
+    assert.equal(EVT('F_PERMISSION').get(rec!, 'Stall'), 1n);
+    assert.equal(EVT('F_PERMISSION').get(rec!, 'S2'), 1n);
+    assert.equal(Number(EVT('F_PERMISSION').get(rec!, 'STAG')), r.stag);
+    const seen: string[] = [];
+    f.smmu.onStallResolved((s) => seen.push(`${s.how}:${s.result.outcome}`));
+    submit(f, q, [findFormat('cmd-RESUME')!.build({ StreamID: 20, STAG: r.stag!, Ac: 0, Ab: 1 }), cmd.sync()]);
+    assert.deepEqual(seen, ['abort:aborted']);
+  });
+
+  it('stage-1 permissions are checked before stage 2 translates the output: a stage-1 denial wins over an unmapped IPA', () => {
+    const { f, q, g } = setup({ R: 1 });
+    g.s1.map(0x9000, 0x7000_0000, 3, { AP: 'RO_ANY' }); // IPA not mapped at stage 2
+    assert.equal(f.smmu.translate(wr(20, 0x9000)).event, 'F_PERMISSION');
+    const [rec] = drainEvents(f, q);
+    assert.equal(EVT('F_PERMISSION').get(rec!, 'S2'), 0n);
+    assert.equal(f.smmu.translate(rd(20, 0x9000)).event, 'F_TRANSLATION', 'a read reaches stage 2, which has no mapping');
+  });
+});
+
+describe('stage-1 bypass address-size check (domain notes 7 steps 4 and 8.8; IHI0070 3.4)', () => {
+  const addrFields = (rec: bigint[]) => {
+    const e = EVT('F_ADDR_SIZE');
+    return Object.fromEntries(['S2', 'CLASS', 'InputAddr', 'RnW', 'StreamID', 'SSV'].map((n) => [n, e.get(rec, n)]));
+  };
+
+  it('Config=S2_TRANS: an input above the 48-bit IAS is F_ADDR_SIZE reported at stage 1 (S2=0, CLASS=IN), before stage 2', () => {
+    const f = fixture();
+    const q = bringUp(f);
+    const pt = new PageTables(f, 2, '4k', 40, 1);
+    f.writeWords(q.strtab + 64 * 12, ste({ Config: 'S2_TRANS', ...s2Fields(pt, 7) }));
+    const r = f.smmu.translate(rd(12, 2 ** 49));
+    assert.equal(r.event, 'F_ADDR_SIZE', r.why);
+    const [rec] = drainEvents(f, q);
+    assert.deepEqual(addrFields(rec!), { S2: 0n, CLASS: 2n, InputAddr: 2n ** 49n, RnW: 1n, StreamID: 12n, SSV: 0n });
+    // Below the IAS but above the stage-2 input range it is a stage-2 translation fault.
+    assert.equal(f.smmu.translate(rd(12, 2 ** 41)).event, 'F_TRANSLATION');
+    const [rec2] = drainEvents(f, q);
+    assert.equal(EVT('F_TRANSLATION').get(rec2!, 'S2'), 1n);
+  });
+
+  it('S1DSS=bypass on a nested STE: the same stage-1 F_ADDR_SIZE', () => {
+    const f = fixture();
+    const q = bringUp(f);
+    const g = new NestedGuest(f);
+    g.install(q, 21, {}, { S1CDMax: 4, S1DSS: 'BYPASS' });
+    assert.equal(f.smmu.translate(wr(21, 2 ** 48)).event, 'F_ADDR_SIZE');
+    const [rec] = drainEvents(f, q);
+    assert.deepEqual(addrFields(rec!), { S2: 0n, CLASS: 2n, InputAddr: 2n ** 48n, RnW: 0n, StreamID: 21n, SSV: 0n });
+    assert.equal(f.smmu.translate(rd(21, GUEST_IPA + 0x10)).pa, RAM_BASE + 0x10, 'below the IAS stage 2 translates');
+  });
+
+  it('bypass STE (Config=0b100): an input above the OAS is F_ADDR_SIZE with CLASS=IN (not CD)', () => {
+    const f = fixture();
+    const q = bringUp(f);
+    f.writeWords(q.strtab + 64 * 6, ste({ Config: 'BYPASS' }));
+    assert.equal(f.smmu.translate(rd(6, 2 ** 49)).event, 'F_ADDR_SIZE');
+    const [rec] = drainEvents(f, q);
+    assert.deepEqual(addrFields(rec!), { S2: 0n, CLASS: 2n, InputAddr: 2n ** 49n, RnW: 1n, StreamID: 6n, SSV: 0n });
+  });
+
+  it('S1DSS=bypass with stage 1 only: CLASS=IN too', () => {
+    const f = fixture();
+    const q = bringUp(f);
+    const t = f.alloc(64 * 16, 1024);
+    f.writeWords(q.strtab + 64 * 4, ste({ Config: 'S1_TRANS', S1ContextPtr: BigInt(t), S1CDMax: 4, S1DSS: 'BYPASS', S1STALLD: 1 }));
+    assert.equal(f.smmu.translate(wr(4, 2 ** 48 + 0x40)).event, 'F_ADDR_SIZE');
+    const [rec] = drainEvents(f, q);
+    assert.deepEqual(addrFields(rec!), { S2: 0n, CLASS: 2n, InputAddr: 2n ** 48n + 0x40n, RnW: 0n, StreamID: 4n, SSV: 0n });
+  });
+});
+
 describe('descriptor encodings tied to the OA size (Arm ARM D8.3.1)', () => {
   for (const [oasBits, outcome] of [
     [48, 'aborted'],
@@ -649,5 +779,37 @@ describe('reserved STRTAB_BASE_CFG values (IHI0070 6.3.25)', () => {
     f.writeWords(q.strtab + 8 * 1, l1std(l2, 7)); // L1 index 1 under SPLIT=6 is SIDs 64..127
     const r = f.smmu.translate(rd(64 + 5, 0x8000_0000));
     assert.equal(r.outcome, 'bypassed', r.why);
+  });
+});
+
+describe('F_UUT: transactions the upstream interface cannot carry (IHI0070 7.3.2, 16.7.1)', () => {
+  it('a burst crossing a 4KB boundary aborts with F_UUT (Reason 1, incoming PnU/InD), even while SMMUEN=0', () => {
+    const f = fixture();
+    const q = bringUp(f);
+    const r = f.smmu.translate({ sid: 3, ssid: 7, address: 0x1ff0, size: 32, write: false, privileged: true, instruction: true });
+    assert.equal(r.event, 'F_UUT');
+    assert.equal(r.path, 'uut');
+    const [rec] = drainEvents(f, q);
+    const e = EVT('F_UUT');
+    assert.deepEqual(
+      ['StreamID', 'SSV', 'SubstreamID', 'Reason', 'PnU', 'InD', 'RnW', 'InputAddr'].map((n) => e.get(rec!, n)),
+      [3n, 1n, 7n, 1n, 1n, 1n, 1n, 0x1ff0n],
+    );
+    f.cr0(0b1100);
+    assert.equal(f.smmu.translate({ sid: 3, address: 0xfff, size: 2, write: true }).event, 'F_UUT');
+    assert.equal(f.smmu.translate({ sid: 3, address: 0x8000_0000, size: 4096, write: true }).path, 'gbpa', 'a whole aligned page is fine');
+  });
+
+  it('a malformed size or address is F_UUT with Reason 2; dma() never produces one', () => {
+    const f = fixture();
+    const q = bringUp(f);
+    assert.equal(f.smmu.translate({ sid: 1, address: 0x1000, size: 0, write: false }).event, 'F_UUT');
+    assert.equal(f.smmu.translate({ sid: 1, address: 4096.5, size: 4, write: false }).event, 'F_UUT');
+    const recs = drainEvents(f, q);
+    assert.deepEqual(recs.map((x) => EVT('F_UUT').get(x, 'Reason')), [2n, 2n]);
+    f.writeWords(q.strtab + 64 * 6, ste({ Config: 'BYPASS' }));
+    const d = f.smmu.dma({ sid: 6, address: 0x8000_0ff0, write: true }, new Uint8Array(64));
+    assert.equal(d.completion, 'ok');
+    assert.equal(d.translations.length, 2);
   });
 });

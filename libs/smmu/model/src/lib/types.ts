@@ -21,9 +21,26 @@ export interface Transaction {
   readonly instruction?: boolean;
   /**
    * PCIe ATS: 'untranslated' (default), 'translated' (AT=10b, the address is already a PA from
-   * the device's ATC) or 'request' (a translation request: no data access).
+   * the device's ATC, or an IPA under split-stage ATS) or 'request' (a translation request: no
+   * data access; `write` is NW=0, `instruction` Exe and `privileged` Priv, the last two only with
+   * a PASID, i.e. an `ssid`). Translated transactions carry no PASID here (IDR3.PASIDTT=0): their
+   * ssid, privileged and instruction are ignored (IHI0070 3.9.1.3).
    */
   readonly ats?: 'untranslated' | 'translated' | 'request';
+}
+
+/**
+ * The completion of an ATS Translation Request (IHI0070 3.9.1.2, 13.7.1). SC with R/W/X granted
+ * (all false for a translation-related fault: no event is recorded), UR (ATS disabled for the
+ * stream) or CA (a configuration error).
+ */
+export interface AtsCompletion {
+  readonly status: 'SC' | 'UR' | 'CA';
+  readonly r: boolean;
+  readonly w: boolean;
+  readonly x: boolean;
+  /** Split-stage ATS (STE.EATS=0b10): the TranslatedAddress is the stage-1 output, an IPA. */
+  readonly ipa: boolean;
 }
 
 /** A limit of the simulator met while the SMMU worked (never guest-visible architected behaviour). */
@@ -38,7 +55,8 @@ export interface SimulatorError {
 
 /**
  * translated: SMMU translation gave `pa`; bypassed: output = input (GBPA, STE bypass, or ATS
- * translated traffic allowed through); aborted: the device gets an abort (UR/CA);
+ * translated traffic allowed through); aborted: the device gets an abort (UR/CA) or, for an ATS
+ * Translation Request, a completion granting nothing (`ats` says which);
  * raz-wi: terminated with reads-as-zero, writes-ignored (CD.A=0, TERM_MODEL=0);
  * stalled: held until CMD_RESUME / STALL_TERM / SMMUEN=0.
  */
@@ -60,6 +78,7 @@ export type Path =
   | 'nested'
   | 'ats-translated'
   | 'ats-request'
+  | 'uut'
   | 'simulator';
 
 /** Who wrote the STE that decided a transaction (for "STE origin" in traces and reports). */
@@ -90,6 +109,8 @@ export interface TranslateResult {
   /** The STE came from the configuration cache. */
   readonly steCached: boolean;
   readonly ste?: SteOrigin;
+  /** ATS Translation Requests only: the completion the endpoint receives. */
+  readonly ats?: AtsCompletion;
   /** Set when a simulator limit (not the architecture) decided the outcome; see simulatorErrors(). */
   readonly simulatorError?: string;
 }
