@@ -4,7 +4,9 @@
 // kdump kernel finds. Replacement is deterministic and counters are exposed.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { bringUp, cd, cmd, CR0, fixture, l1std, PageTables, ste, submit } from '../testing/fixture';
+import { SeededRng } from '@kdump-twin/platform';
+import { SmmuSystem } from './system';
+import { bringUp, build, cd, cmd, CR0, fixture, l1cd, l1std, NestedGuest, PageTables, regions, s2Fields, ste, submit, type Fixture, type Queues } from '../testing/fixture';
 
 const rd = (sid: number, address: number) => ({ sid, address, size: 4, write: false });
 
@@ -48,14 +50,57 @@ describe('configuration cache: stale until CFGI + CMD_SYNC', () => {
     assert.equal(f.smmu.translate(rd(0x105, 0)).outcome, 'bypassed');
   });
 
-  it('CFGI_ALL drops every STE, L1STD and CD', () => {
+  it('CFGI_ALL drops every STE, L1STD, L1CD and CD (IHI0070 4.3.2), and no TLB entry', () => {
+    const f = fixture();
+    const q = bringUp(f, { strtabLog2: 16, twoLevel: { split: 8 } });
+    const l2 = f.alloc(64 * 256, 16384);
+    for (let i = 0; i < 256; i++) f.writeWords(l2 + 64 * i, ste({ Config: 'ABORT' }));
+    f.writeWords(q.strtab, l1std(l2, 9));
+    const pt = new PageTables(f, 1, '4k', 48);
+    pt.map(0x1000, 0x8c00_0000);
+    const root = f.alloc(8 * 64, 64);
+    const leaf = f.alloc(64 * 64, 4096);
+    f.writeWords(root, l1cd(leaf));
+    for (const ssid of [1, 2]) f.writeWords(leaf + 64 * ssid, cd(pt, 9));
+    f.writeWords(l2 + 64 * 3, ste({ Config: 'S1_TRANS', S1ContextPtr: BigInt(root), S1CDMax: 12, S1Fmt: 'L2_4K', S1DSS: 'SSID0', S1STALLD: 1 }));
+    for (const sid of [1, 2]) f.writeWords(l2 + 64 * sid, ste({ Config: 'BYPASS' }));
+    for (const sid of [1, 2]) f.smmu.translate(rd(sid, 0));
+    for (const ssid of [1, 2]) assert.equal(f.smmu.translate({ ...rd(3, 0x1000), ssid }).outcome, 'translated');
+    const before = f.smmu.cacheStats();
+    assert.deepEqual([before.l1std.size, before.ste.size, before.l1cd.size, before.cd.size, before.tlb.size], [1, 3, 1, 2, 1]);
+    submit(f, q, [cmd.cfgiAll(), cmd.sync()]);
+    const after = f.smmu.cacheStats();
+    assert.deepEqual([after.l1std.size, after.ste.size, after.l1cd.size, after.cd.size, after.tlb.size], [0, 0, 0, 0, 1], 'CFGI does not touch the TLB');
+    assert.deepEqual([after.l1std.invalidations, after.ste.invalidations, after.l1cd.invalidations, after.cd.invalidations], [1, 3, 1, 2]);
+  });
+
+  it('CFGI_STE_RANGE drops the 2^(Range+1) aligned StreamIDs only; CFGI_CD_ALL every CD of one StreamID only (IHI0070 4.3.2, 4.3.5)', () => {
     const f = fixture();
     const q = bringUp(f);
-    for (const sid of [1, 2, 3]) f.writeWords(q.strtab + 64 * sid, ste({ Config: 'BYPASS' }));
-    for (const sid of [1, 2, 3]) f.smmu.translate(rd(sid, 0));
-    assert.equal(f.smmu.cacheStats().ste.size, 3);
-    submit(f, q, [cmd.cfgiAll(), cmd.sync()]);
-    assert.equal(f.smmu.cacheStats().ste.size, 0);
+    for (let sid = 0; sid < 12; sid++) f.writeWords(q.strtab + 64 * sid, ste({ Config: 'BYPASS' }));
+    for (let sid = 0; sid < 12; sid++) f.smmu.translate(rd(sid, 0));
+    for (let sid = 0; sid < 12; sid++) f.writeWords(q.strtab + 64 * sid, ste({ Config: 'ABORT' }));
+    submit(f, q, [build('cmd-CFGI_STE_RANGE', { StreamID: 5, Range: 1 }), cmd.sync()]); // SIDs 4..7
+    const now = [...Array(12).keys()].map((sid) => f.smmu.translate(rd(sid, 0)).outcome);
+    assert.deepEqual(now, ['bypassed', 'bypassed', 'bypassed', 'bypassed', 'aborted', 'aborted', 'aborted', 'aborted', 'bypassed', 'bypassed', 'bypassed', 'bypassed']);
+    // CFGI_CD_ALL
+    const pt = new PageTables(f, 1, '4k', 48);
+    pt.map(0x1000, 0x8c00_0000);
+    const other = new PageTables(f, 1, '4k', 48);
+    other.map(0x1000, 0x8d00_0000);
+    const tables = [20, 21].map((sid) => {
+      const t = f.alloc(64 * 16, 1024);
+      for (const ssid of [1, 2]) f.writeWords(t + 64 * ssid, cd(pt, sid));
+      f.writeWords(q.strtab + 64 * sid, ste({ Config: 'S1_TRANS', S1ContextPtr: BigInt(t), S1CDMax: 4, S1DSS: 'SSID0', S1STALLD: 1 }));
+      return t;
+    });
+    for (const sid of [20, 21]) for (const ssid of [1, 2]) f.smmu.translate({ ...rd(sid, 0x1000), ssid });
+    tables.forEach((t, i) => {
+      for (const ssid of [1, 2]) f.writeWords(t + 64 * ssid, cd(other, 40 + i)); // new ASIDs: no stale TLB hit
+    });
+    submit(f, q, [build('cmd-CFGI_CD_ALL', { StreamID: 20 }), cmd.sync()]);
+    const pas = [20, 21].flatMap((sid) => [1, 2].map((ssid) => f.smmu.translate({ ...rd(sid, 0x1000), ssid }).pa));
+    assert.deepEqual(pas, [0x8d00_0000, 0x8d00_0000, 0x8c00_0000, 0x8c00_0000]);
   });
 
   it('CD cache statistics count the hits of transactions without SSID, and the cache bound holds for them (IHI0070 16.2)', () => {
@@ -230,5 +275,110 @@ describe('adversarial caching (domain notes 7.2: the SMMU may re-read memory at 
     assert.deepEqual(run(), a);
     assert.ok(new Set(a).size === 2, 'some re-reads happened and some did not');
   });
+
+  it('through SmmuSystem the re-read stream is forked from the system seed (same seed, same run; another seed, another run)', () => {
+    const run = (seed: number) => {
+      const sys = SmmuSystem.create({ seed, memory: { paBits: 48, maxBackedBytes: 64 << 20, regions: regions() }, smmus: [{ refetchProbability: 0.5 }] });
+      return sys.smmus[0]!.snapshot().rng;
+    };
+    assert.deepEqual(run(1), run(1));
+    assert.notDeepEqual(run(1), run(2));
+    assert.deepEqual(run(1), new SeededRng(1).fork('smmu/smmu0').getState());
+  });
 });
 
+
+describe('TLB invalidation scope of every TLBI (IHI0070 4.4; domain notes 5 and 7.2)', () => {
+  /** Stage-1 streams (SID, ASID, VMID 0), each mapping 0x1000-0x4fff; one access each fills the TLB. */
+  function s1Streams(f: Fixture, q: Queues, streams: [number, number][], steExtra = {}) {
+    const pt = new PageTables(f, 1, '4k', 48);
+    for (let i = 1; i <= 4; i++) pt.map(0x1000 * i, 0x8c00_0000 + 0x1000 * i);
+    for (const [sid, asid] of streams) {
+      const cdAddr = f.alloc(64, 64);
+      f.writeWords(cdAddr, cd(pt, asid));
+      f.writeWords(q.strtab + 64 * sid, ste({ Config: 'S1_TRANS', S1ContextPtr: BigInt(cdAddr), S1STALLD: 1, ...steExtra }));
+    }
+    return pt;
+  }
+  const fill = (f: Fixture, sids: number[]) => {
+    for (const sid of sids) for (let i = 1; i <= 4; i++) f.smmu.translate(rd(sid, 0x1000 * i));
+  };
+  const hits = (f: Fixture, sids: number[]) => sids.map((sid) => [1, 2, 3, 4].map((i) => (f.smmu.translate(rd(sid, 0x1000 * i)).tlbHit ? 1 : 0)).join(''));
+
+  it('TLBI_NH_ALL drops every NS-EL1 stage-1 entry of its VMID', () => {
+    const f = fixture();
+    const q = bringUp(f);
+    s1Streams(f, q, [[1, 1], [2, 2]]);
+    fill(f, [1, 2]);
+    submit(f, q, [build('cmd-TLBI_NH_ALL', { VMID: 1 }), cmd.sync()]);
+    assert.deepEqual(hits(f, [1, 2]), ['1111', '1111'], 'another VMID: nothing');
+    submit(f, q, [build('cmd-TLBI_NH_ALL', { VMID: 0 }), cmd.sync()]);
+    assert.deepEqual([f.smmu.cacheStats().tlb.size, f.smmu.cacheStats().tlb.invalidations], [0, 8]);
+    assert.deepEqual(hits(f, [1, 2]), ['0000', '0000']);
+  });
+
+  it('TLBI_NH_VAA drops one VA for every ASID; a range TLBI covers (NUM+1) * 2^SCALE granules (IHI0070 4.4.1)', () => {
+    const f = fixture();
+    const q = bringUp(f);
+    s1Streams(f, q, [[1, 1], [2, 2]]);
+    fill(f, [1, 2]);
+    submit(f, q, [build('cmd-TLBI_NH_VAA', { VMID: 0, Address: 0x2000n, Leaf: 1 }), cmd.sync()]);
+    assert.deepEqual(hits(f, [1, 2]), ['1011', '1011']);
+    // TG=4K, SCALE=1, NUM=0: 2 pages from 0x2000 (0x2000, 0x3000), for ASID 1 only.
+    submit(f, q, [build('cmd-TLBI_NH_VA', { VMID: 0, ASID: 1, Address: 0x2000n, TG: 1, SCALE: 1, NUM: 0, Leaf: 1 }), cmd.sync()]);
+    assert.deepEqual(hits(f, [1, 2]), ['1001', '1111']);
+    // NUM=2, SCALE=0: 3 pages from 0x1000.
+    submit(f, q, [build('cmd-TLBI_NH_VA', { VMID: 0, ASID: 2, Address: 0x1000n, TG: 1, SCALE: 0, NUM: 2, Leaf: 1 }), cmd.sync()]);
+    assert.deepEqual(hits(f, [1, 2]), ['1111', '0001']);
+  });
+
+  it('TLBI_EL2_*: EL2_ALL drops NS-EL2 entries only; EL2_VA and EL2_VAA drop one VA of them (IHI0070 4.4.4-4.4.7)', () => {
+    const f = fixture();
+    const q = bringUp(f);
+    s1Streams(f, q, [[1, 1]]);
+    s1Streams(f, q, [[2, 2]], { STRW: 'EL2' });
+    fill(f, [1, 2]);
+    submit(f, q, [build('cmd-TLBI_EL2_VA', { ASID: 0, Address: 0x3000n, Leaf: 1 }), cmd.sync()]);
+    assert.deepEqual(hits(f, [1, 2]), ['1111', '1101'], 'CR2.E2H=0: the NS-EL2 regime, any ASID');
+    submit(f, q, [build('cmd-TLBI_EL2_VAA', { Address: 0x1000n, Leaf: 1 }), cmd.sync()]);
+    assert.deepEqual(hits(f, [1, 2]), ['1111', '0111']);
+    submit(f, q, [build('cmd-TLBI_EL2_ALL', {}), cmd.sync()]);
+    assert.deepEqual(hits(f, [1, 2]), ['1111', '0000']);
+  });
+
+  it('TLBI_EL2_ASID drops EL2-E2H entries of one ASID (CR2.E2H=1)', () => {
+    const f = fixture();
+    const q = bringUp(f, { enable: false });
+    f.w('CR2', 0x7); // + E2H
+    f.cr0(CR0.CMDQEN | CR0.EVENTQEN | CR0.SMMUEN);
+    s1Streams(f, q, [[1, 1], [2, 2]], { STRW: 'EL2' });
+    fill(f, [1, 2]);
+    submit(f, q, [build('cmd-TLBI_EL2_ASID', { ASID: 2 }), cmd.sync()]);
+    assert.deepEqual(hits(f, [1, 2]), ['1111', '0000']);
+    submit(f, q, [build('cmd-TLBI_NH_ASID', { ASID: 1, VMID: 0 }), cmd.sync()]);
+    assert.deepEqual(hits(f, [1]), ['1111'], 'an NS-EL1 TLBI does not touch EL2-E2H entries');
+  });
+
+  function s2AndNested() {
+    const f = fixture();
+    const q = bringUp(f);
+    const pt = new PageTables(f, 2, '4k', 40, 1);
+    for (let i = 1; i <= 4; i++) pt.map(0x1000 * i, 0x8c00_0000 + 0x1000 * i);
+    f.writeWords(q.strtab + 64 * 12, ste({ Config: 'S2_TRANS', ...s2Fields(pt, 7) }));
+    const g = new NestedGuest(f, 7);
+    for (let i = 1; i <= 4; i++) g.s1.map(0x1000 * i, 0x4000_0000 + 0x1000 * i);
+    g.install(q, 13);
+    return { f, q };
+  }
+
+  it('TLBI_S2_IPA drops stage-2-only entries by IPA, not combined nested entries; TLBI_S12_VMALL drops both (IHI0070 4.4.9, 4.4.8)', () => {
+    const { f, q } = s2AndNested();
+    fill(f, [12, 13]);
+    submit(f, q, [build('cmd-TLBI_S2_IPA', { VMID: 7, Address: 0x2000n, Leaf: 1 }), cmd.sync()]);
+    assert.deepEqual(hits(f, [12, 13]), ['1011', '1111']);
+    submit(f, q, [build('cmd-TLBI_S2_IPA', { VMID: 8, Address: 0x1000n, Leaf: 1 }), cmd.sync()]);
+    assert.deepEqual(hits(f, [12]), ['1111'], 'another VMID');
+    submit(f, q, [build('cmd-TLBI_S12_VMALL', { VMID: 7 }), cmd.sync()]);
+    assert.deepEqual(hits(f, [12, 13]), ['0000', '0000']);
+  });
+});

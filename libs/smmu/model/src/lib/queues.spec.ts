@@ -4,7 +4,7 @@
 // disabled, queue interrupts.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { bringUp, cmd, CR0, drainEvents, eventName, fixture, HOLE_BASE, runCmdq, submit } from '../testing/fixture';
+import { bringUp, build, cd, cmd, CR0, drainEvents, eventName, fixture, HOLE_BASE, PageTables, runCmdq, ste, submit } from '../testing/fixture';
 import type { InterruptEvent } from './types';
 
 describe('CMD_SYNC completion (IHI0070 4.7.3; domain notes 5 "CMD_SYNC in Linux")', () => {
@@ -227,5 +227,55 @@ describe('event queue (IHI0070 3.5.4, 7.2; domain notes 1.6)', () => {
     badSte(f, q, 2);
     f.smmu.translate({ sid: 2, address: 0, size: 4, write: false });
     assert.deepEqual(seen.map((e) => [e.source, e.kind, e.address, e.data]), [['EVENTQ', 'msi', 0x0801_0040, 0x1234]]);
+  });
+});
+
+describe('RESUME outcomes (IHI0070 4.6.2)', () => {
+  /** A stalled read on SID 8 (CD.S=1), its STAG, and the resolutions seen. */
+  function stalled(config = {}) {
+    const f = fixture(config);
+    const q = bringUp(f);
+    const pt = new PageTables(f, 1, '4k', 48);
+    const cdAddr = f.alloc(64, 64);
+    f.writeWords(cdAddr, cd(pt, 3, { S: 1 }));
+    f.writeWords(q.strtab + 64 * 8, ste({ Config: 'S1_TRANS', S1ContextPtr: BigInt(cdAddr), S1STALLD: 0 }));
+    const r = f.smmu.translate({ sid: 8, address: 0x2000, size: 4, write: false });
+    assert.equal(r.outcome, 'stalled');
+    const seen: string[] = [];
+    f.smmu.onStallResolved((s) => seen.push(`${s.how}:${s.result.outcome}`));
+    return { f, q, stag: r.stag!, seen };
+  }
+  const resume = (sid: number, stag: number, ac: number, ab: number) => build('cmd-RESUME', { StreamID: sid, STAG: stag, Ac: ac, Ab: ab });
+
+  it('Ac=0, Ab=0 terminates with RAZ/WI when TERM_MODEL=0; Ab=1 aborts', () => {
+    const a = stalled();
+    submit(a.f, a.q, [resume(8, a.stag, 0, 0), cmd.sync()]);
+    assert.deepEqual(a.seen, ['terminate:raz-wi']);
+    const b = stalled();
+    submit(b.f, b.q, [resume(8, b.stag, 0, 1), cmd.sync()]);
+    assert.deepEqual(b.seen, ['abort:aborted']);
+  });
+
+  it('TERM_MODEL=1 always aborts a terminated stall', () => {
+    const a = stalled({ termModel: 1 });
+    submit(a.f, a.q, [resume(8, a.stag, 0, 0), cmd.sync()]);
+    assert.deepEqual(a.seen, ['abort:aborted']);
+  });
+
+  it('a RESUME for another StreamID or STAG is a no-op; the stall stays until a matching one', () => {
+    const a = stalled();
+    submit(a.f, a.q, [resume(9, a.stag, 1, 0), resume(8, a.stag + 1, 1, 0), cmd.sync()]);
+    assert.deepEqual(a.seen, []);
+    submit(a.f, a.q, [resume(8, a.stag, 1, 0), cmd.sync()]);
+    assert.deepEqual(a.seen, ['retry:stalled'], 'retried afresh: the page is still unmapped, so it stalls again');
+  });
+
+  it('STALL_MODEL=1 makes RESUME and STALL_TERM CERROR_ILL', () => {
+    for (const c of [resume(8, 1, 1, 0), build('cmd-STALL_TERM', { StreamID: 8 })]) {
+      const f = fixture({ stallModel: 1 });
+      const q = bringUp(f);
+      submit(f, q, [c]);
+      assert.equal(f.field('CMDQ_CONS', 'ERR'), 1);
+    }
   });
 });

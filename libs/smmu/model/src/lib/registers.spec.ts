@@ -286,3 +286,57 @@ describe('MMIO access rules (IHI0070 6.2)', () => {
     assert.equal(f.smmu.mmioRead(0x100ac, 4).value, 3n);
   });
 });
+
+describe('more guarded registers (IHI0070 6.3.18-6.3.23, 6.3.12, 6.3.27; domain notes 1.1)', () => {
+  it('*_IRQ_CFG0/1/2 are read-only while their IRQ_CTRL enable or its ACK is 1, each guarded by its own enable', () => {
+    const f = fixture({ ackDelayNs: 1000 });
+    f.w('IRQ_CTRL', 0b001); // GERROR_IRQEN, ack still in flight
+    for (const r of ['GERROR_IRQ_CFG0', 'GERROR_IRQ_CFG1', 'GERROR_IRQ_CFG2']) {
+      const res = f.w(r, 0x8000_0040);
+      assert.equal(res.result, 'ignored-guard', r);
+      assert.match(res.rule!, /IRQ_CTRL\.GERROR_IRQEN==0 and IRQ_CTRLACK\.GERROR_IRQEN==0/);
+      assert.equal(f.reg(r), 0n);
+    }
+    assert.equal(f.w('EVENTQ_IRQ_CFG1', 0x1234).result, 'ok', 'the event queue enable is still 0');
+    assert.equal(f.reg('EVENTQ_IRQ_CFG1'), 0x1234n);
+    f.clock.advance(1000);
+    f.w('IRQ_CTRL', 0b101);
+    f.clock.advance(1000);
+    assert.equal(f.w('EVENTQ_IRQ_CFG0', 0x8000_0080).result, 'ignored-guard');
+    assert.equal(f.w('PRIQ_IRQ_CFG2', 1).result, 'ok');
+    f.w('IRQ_CTRL', 0b111);
+    assert.equal(f.w('PRIQ_IRQ_CFG2', 0).result, 'ignored-guard', 'from the IRQ_CTRL write on');
+  });
+
+  it('CR2 is read-only while SMMUEN or its ACK is 1', () => {
+    const f = fixture();
+    bringUp(f);
+    const before = f.reg('CR2');
+    const r = f.w('CR2', 0);
+    assert.equal(r.result, 'ignored-guard');
+    assert.match(r.rule!, /CR0\.SMMUEN==0 and CR0ACK\.SMMUEN==0/);
+    assert.equal(f.reg('CR2'), before);
+  });
+
+  it('CMDQ_CONS is read-only while CMDQEN or its ACK is 1; CMDQ_PROD stays writable', () => {
+    const f = fixture();
+    bringUp(f);
+    assert.equal(f.w('CMDQ_CONS', 5).result, 'ignored-guard');
+    assert.equal(f.field('CMDQ_CONS', 'RD'), 0);
+    assert.equal(f.w('CMDQ_PROD', 0).result, 'ok');
+  });
+
+  it('PRIQ_BASE and PRIQ_PROD are guarded by CR0.PRIQEN (from the write, before the ack); PRIQ_CONS is always writable', () => {
+    const f = fixture({ ackDelayNs: 1000 });
+    assert.equal(f.w('PRIQ_BASE', 0x8010_0000n | 4n).result, 'ok');
+    f.w('CR0', CR0.PRIQEN);
+    for (const r of ['PRIQ_BASE', 'PRIQ_PROD'] as const) {
+      const res = f.w(r, 0);
+      assert.equal(res.result, 'ignored-guard', r);
+      assert.match(res.rule!, /CR0\.PRIQEN==0 and CR0ACK\.PRIQEN==0/);
+    }
+    assert.equal(f.reg('PRIQ_BASE'), 0x8010_0000n | 4n);
+    assert.equal(f.w('PRIQ_CONS', 3).result, 'ok');
+    assert.equal(f.field('PRIQ_CONS', 'RD'), 3);
+  });
+});

@@ -5,7 +5,7 @@
 // RAZ/WI, HTTU, ATS.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { findFormat } from '@kdump-twin/smmu-arch';
+import { findFormat, STE } from '@kdump-twin/smmu-arch';
 import { bringUp, build, cd, drainEvents, eventName, fixture, GUEST_IPA, HOLE_BASE, l1cd, l1std, NestedGuest, PageTables, RAM_BASE, s2Fields, ste, submit, cmd, type Fixture, type Queues } from '../testing/fixture';
 
 const EVT = (name: string) => findFormat(`evt-${name}`)!;
@@ -397,7 +397,17 @@ describe('substreams and CD tables (IHI0070 3.3.3, 5.4; domain notes 2.4 and 7 s
       assert.equal(f.smmu.translate(rd(2, 0x1000, { ssid: 1500 })).pa, 0x8a00_0000);
       assert.equal(f.smmu.translate(rd(2, 0x1000, { ssid: 0 })).event, 'F_STREAM_DISABLED', 'SSID 0 with S1DSS=SSID0');
       assert.equal(f.smmu.translate(rd(2, 0x1000, { ssid: 4096 })).event, 'C_BAD_SUBSTREAMID', 'SSID >= 2^S1CDMax');
-      assert.equal(f.smmu.translate(rd(2, 0x1000, { ssid: 1499 })).event, fmt === 'linear' || fmt === 'L2_64K' ? 'C_BAD_CD' : 'C_BAD_CD');
+      // SSID 1499 shares its leaf table with SSID 1500 in every format, but its CD was never
+      // written: V=0, C_BAD_CD.
+      const r = f.smmu.translate(rd(2, 0x1000, { ssid: 1499 }));
+      assert.equal(r.event, 'C_BAD_CD', r.why);
+      assert.match(r.why, /^CD V=0$/);
+      // SSID 3000's leaf table was never installed: its L1CD is V=0 under the 2-level formats
+      // (C_BAD_SUBSTREAMID, IHI0070 5.2 S1Fmt); a linear table just holds another empty CD.
+      const l1 = { L2_4K: 3000 >> 6, L2_64K: 3000 >> 10 } as Record<string, number>;
+      const far = f.smmu.translate(rd(2, 0x1000, { ssid: 3000 }));
+      assert.equal(far.event, fmt === 'linear' ? 'C_BAD_CD' : 'C_BAD_SUBSTREAMID', far.why);
+      if (fmt !== 'linear') assert.match(far.why, new RegExp(`L1CD ${l1[fmt]} has V=0`));
     });
   }
 
@@ -782,6 +792,104 @@ describe('reserved STRTAB_BASE_CFG values (IHI0070 6.3.25)', () => {
   });
 });
 
+describe('walks not covered elsewhere (Arm ARM D8.2; domain notes 7 steps 7-8)', () => {
+  for (const [granule, g] of [
+    ['16k', 16384],
+    ['64k', 65536],
+  ] as const) {
+    it(`${granule.toUpperCase()} stage 1 with T0SZ=39 starts at level 3`, () => {
+      const f = fixture();
+      const q = bringUp(f);
+      const pt = new PageTables(f, 1, granule, 25);
+      assert.equal(pt.startLevel, 3);
+      const va = 2 ** 25 - g;
+      pt.map(va, 0x8800_0000 + g);
+      s1Stream(f, q, 4, pt, 42);
+      const r = f.smmu.translate(wr(4, va + 8));
+      assert.equal(r.pa, 0x8800_0000 + g + 8, r.why);
+      assert.match(r.why, /level 3/);
+    });
+  }
+
+  for (const [name, granule, ipaBits, start, sl0] of [
+    ['16K, 36-bit IPA from level 2 (SL0=1)', '16k', 36, 2, 1],
+    ['4K, 48-bit IPA from level 0 (SL0=2)', '4k', 48, 0, 2],
+    ['4K, 34-bit IPA from level 2 with 16 concatenated tables (SL0=0)', '4k', 34, 2, 0],
+  ] as const) {
+    it(`stage 2: ${name}`, () => {
+      const f = fixture();
+      const q = bringUp(f);
+      const pt = new PageTables(f, 2, granule, ipaBits, start);
+      const ipa = 2 ** ipaBits - 0x10_0000; // top of the range: every index bit, the last concatenated table
+      pt.map(ipa, 0x8900_0000);
+      const fields = s2Fields(pt, 7);
+      assert.equal(fields['S2SL0'], sl0);
+      f.writeWords(q.strtab + 64 * 12, ste({ Config: 'S2_TRANS', ...fields }));
+      const r = f.smmu.translate(wr(12, ipa + 4));
+      assert.equal(r.pa, 0x8900_0004, r.why);
+      assert.equal(f.smmu.translate(rd(12, ipa + 8)).tlbHit, true);
+    });
+  }
+
+  it('S2PTW: a stage-1 table in stage-2 Device memory is a stage-2 F_PERMISSION, CLASS=TT, TTRnW=1', () => {
+    const f = fixture();
+    const q = bringUp(f);
+    const g = new NestedGuest(f);
+    g.s1.map(0x7000, GUEST_IPA + 0x10_0000);
+    // Remap the 2 MiB block holding the stage-1 tables as Device-nGnRE (MemAttr 0b0001).
+    const rootIpa = g.toIpa(g.s1.root);
+    const block = rootIpa - (rootIpa % 0x20_0000);
+    g.s2.map(block, block - GUEST_IPA + RAM_BASE, 2, { MemAttr: 1 });
+    const e = EVT('F_PERMISSION');
+    // The guest's CD sits in the same Device block: its fetch faults first, CLASS=CD.
+    const steWords = g.install(q, 22, {}, { S2PTW: 1 });
+    assert.equal(f.smmu.translate(rd(22, 0x7000)).event, 'F_PERMISSION');
+    const [cdRec] = drainEvents(f, q);
+    assert.deepEqual([e.get(cdRec!, 'S2'), e.get(cdRec!, 'CLASS'), e.get(cdRec!, 'IPA')], [1n, 0n, BigInt(g.toIpa(g.cdPa) - (g.toIpa(g.cdPa) % 4096))]);
+    // Move the CD to the next (Normal) block: now the stage-1 table read faults, CLASS=TT.
+    const cdPa = f.alloc(64, 0x20_0000);
+    f.writeWords(cdPa, cd(g.s1, 9, { TTB0: BigInt(rootIpa) }));
+    f.writeWords(q.strtab + 64 * 26, [STE.with(steWords, 'S1ContextPtr', BigInt(g.toIpa(cdPa)))[0]!, ...steWords.slice(1)]);
+    const r = f.smmu.translate(rd(26, 0x7000));
+    assert.equal(r.event, 'F_PERMISSION', r.why);
+    const [rec] = drainEvents(f, q);
+    assert.deepEqual([e.get(rec!, 'S2'), e.get(rec!, 'CLASS'), e.get(rec!, 'TTRnW'), e.get(rec!, 'IPA')], [1n, 1n, 1n, BigInt(rootIpa - (rootIpa % 4096))]);
+    g.install(q, 23);
+    assert.equal(f.smmu.translate(rd(23, 0x7000)).outcome, 'translated', 'S2PTW=0: Device memory is fine for walks');
+  });
+
+  it('nested: a stage-2 fault fetching the CD is CLASS=CD, fetching a stage-1 table CLASS=TT, both with the IPA', () => {
+    const f = fixture();
+    const q = bringUp(f);
+    const g = new NestedGuest(f);
+    g.install(q, 24, {}, { S1ContextPtr: 0x7000_0040n }); // CD IPA not mapped at stage 2
+    assert.equal(f.smmu.translate(rd(24, 0x7000)).event, 'F_TRANSLATION');
+    const [cdRec] = drainEvents(f, q);
+    const e = EVT('F_TRANSLATION');
+    assert.deepEqual([e.get(cdRec!, 'S2'), e.get(cdRec!, 'CLASS'), e.get(cdRec!, 'IPA'), e.get(cdRec!, 'InputAddr')], [1n, 0n, 0x7000_0000n, 0x7000n]);
+    g.install(q, 25, { TTB0: 0x7100_0000n }); // stage-1 root IPA not mapped at stage 2
+    assert.equal(f.smmu.translate(rd(25, 0x7000)).event, 'F_TRANSLATION');
+    const [ttRec] = drainEvents(f, q);
+    assert.deepEqual([e.get(ttRec!, 'S2'), e.get(ttRec!, 'CLASS'), e.get(ttRec!, 'IPA')], [1n, 1n, 0x7100_0000n]);
+  });
+
+  it('S2-only STE with S2S=1 stalls a stage-2 translation fault; STALL_TERM aborts every stall of the StreamID (IHI0070 4.6.3)', () => {
+    const f = fixture();
+    const q = bringUp(f);
+    const pt = new PageTables(f, 2, '4k', 40, 1);
+    f.writeWords(q.strtab + 64 * 12, ste({ Config: 'S2_TRANS', ...s2Fields(pt, 7), S2S: 1 }));
+    const a = f.smmu.translate(rd(12, 0x1000));
+    const b = f.smmu.translate(rd(12, 0x2000));
+    assert.deepEqual([a.outcome, b.outcome], ['stalled', 'stalled']);
+    const recs = drainEvents(f, q);
+    assert.deepEqual(recs.map((x) => [EVT('F_TRANSLATION').get(x, 'Stall'), EVT('F_TRANSLATION').get(x, 'S2')]), [[1n, 1n], [1n, 1n]]);
+    const seen: string[] = [];
+    f.smmu.onStallResolved((s) => seen.push(`${s.stag}:${s.how}`));
+    submit(f, q, [findFormat('cmd-STALL_TERM')!.build({ StreamID: 12 }), cmd.sync()]);
+    assert.deepEqual(seen, [`${a.stag}:abort`, `${b.stag}:abort`]);
+  });
+});
+
 describe('F_UUT: transactions the upstream interface cannot carry (IHI0070 7.3.2, 16.7.1)', () => {
   it('a burst crossing a 4KB boundary aborts with F_UUT (Reason 1, incoming PnU/InD), even while SMMUEN=0', () => {
     const f = fixture();
@@ -811,5 +919,99 @@ describe('F_UUT: transactions the upstream interface cannot carry (IHI0070 7.3.2
     const d = f.smmu.dma({ sid: 6, address: 0x8000_0ff0, write: true }, new Uint8Array(64));
     assert.equal(d.completion, 'ok');
     assert.equal(d.translations.length, 2);
+  });
+});
+
+describe('event record fields against hand-computed values (IHI0070 7.3.6-7.3.16)', () => {
+  /** The named fields of the only record in the queue. */
+  function only(f: Fixture, q: Queues, name: string, names: string[]): Record<string, bigint> {
+    const recs = drainEvents(f, q);
+    assert.deepEqual(recs.map(eventName), [name]);
+    return Object.fromEntries(names.map((n) => [n, EVT(name).get(recs[0]!, n)]));
+  }
+  const XLATE = ['StreamID', 'SSV', 'SubstreamID', 'Stall', 'STAG', 'PnU', 'InD', 'RnW', 'S2', 'CLASS', 'InputAddr', 'IPA'];
+
+  /** SID 8: a linear table of 16 CDs, CD 3 over `pt` (nothing mapped yet). */
+  function withSsid() {
+    const f = fixture();
+    const q = bringUp(f);
+    const pt = new PageTables(f, 1, '4k', 48);
+    const table = f.alloc(64 * 16, 1024);
+    f.writeWords(table + 64 * 3, cd(pt, 5));
+    f.writeWords(q.strtab + 64 * 8, ste({ Config: 'S1_TRANS', S1ContextPtr: BigInt(table), S1CDMax: 4, S1DSS: 'SSID0', S1STALLD: 1 }));
+    return { f, q, pt, table };
+  }
+
+  it('F_TRANSLATION: a privileged instruction fetch with SSID 3 (SSV=1, PnU=1, InD=1, RnW=1, S2=0, CLASS=IN)', () => {
+    const { f, q } = withSsid();
+    f.smmu.translate({ sid: 8, ssid: 3, address: 0x12_3456_7890, size: 4, write: false, privileged: true, instruction: true });
+    assert.deepEqual(only(f, q, 'F_TRANSLATION', XLATE), { StreamID: 8n, SSV: 1n, SubstreamID: 3n, Stall: 0n, STAG: 0n, PnU: 1n, InD: 1n, RnW: 1n, S2: 0n, CLASS: 2n, InputAddr: 0x12_3456_7890n, IPA: 0n });
+  });
+
+  it('F_PERMISSION: an unprivileged write to a read-only page (RnW=0, InD=0 for writes); STE.PRIVCFG=PRIVILEGED gives PnU=1', () => {
+    const { f, q, pt, table } = withSsid();
+    pt.map(0x5000, 0x8800_0000, 3, { AP: 'RO_ANY' });
+    f.smmu.translate({ sid: 8, ssid: 3, address: 0x5008, size: 8, write: true, instruction: true });
+    assert.deepEqual(only(f, q, 'F_PERMISSION', [...XLATE, 'TTRnW']), { StreamID: 8n, SSV: 1n, SubstreamID: 3n, Stall: 0n, STAG: 0n, PnU: 0n, InD: 0n, RnW: 0n, S2: 0n, CLASS: 2n, InputAddr: 0x5008n, IPA: 0n, TTRnW: 0n });
+    f.writeWords(q.strtab + 64 * 9, ste({ Config: 'S1_TRANS', S1ContextPtr: BigInt(table), S1CDMax: 4, S1DSS: 'SSID0', S1STALLD: 1, PRIVCFG: 'PRIVILEGED' }));
+    f.smmu.translate({ sid: 9, ssid: 3, address: 0x5010, size: 8, write: true });
+    assert.equal(only(f, q, 'F_PERMISSION', ['PnU'])['PnU'], 1n, 'post-override PnU');
+  });
+
+  it('F_ACCESS: AF=0 without HA/AFFD', () => {
+    const { f, q, pt } = withSsid();
+    pt.map(0x6000, 0x8800_0000, 3, { AF: 0 });
+    f.smmu.translate({ sid: 8, ssid: 3, address: 0x6ffc, size: 4, write: false });
+    assert.deepEqual(only(f, q, 'F_ACCESS', XLATE), { StreamID: 8n, SSV: 1n, SubstreamID: 3n, Stall: 0n, STAG: 0n, PnU: 0n, InD: 0n, RnW: 1n, S2: 0n, CLASS: 2n, InputAddr: 0x6ffcn, IPA: 0n });
+  });
+
+  it('F_ADDR_SIZE: a leaf output above the CD.IPS (32 bits) of a stage-1 walk', () => {
+    const { f, q, pt, table } = withSsid();
+    pt.map(0x1000, 0x1_0000_0000);
+    f.writeWords(table + 64 * 3, cd(pt, 5, { IPS: 'PA32' }));
+    f.smmu.translate({ sid: 8, ssid: 3, address: 0x1020, size: 4, write: true });
+    assert.deepEqual(only(f, q, 'F_ADDR_SIZE', XLATE), { StreamID: 8n, SSV: 1n, SubstreamID: 3n, Stall: 0n, STAG: 0n, PnU: 0n, InD: 0n, RnW: 0n, S2: 0n, CLASS: 2n, InputAddr: 0x1020n, IPA: 0n });
+  });
+
+  it('F_TRANSLATION at stage 2 (S2-only): S2=1, CLASS=IN, IPA = the faulting IPA [55:12]', () => {
+    const f = fixture();
+    const q = bringUp(f);
+    const pt = new PageTables(f, 2, '4k', 40, 1);
+    f.writeWords(q.strtab + 64 * 12, ste({ Config: 'S2_TRANS', ...s2Fields(pt, 7) }));
+    f.smmu.translate(wr(12, 0x12_3456_7898));
+    assert.deepEqual(only(f, q, 'F_TRANSLATION', XLATE), { StreamID: 12n, SSV: 0n, SubstreamID: 0n, Stall: 0n, STAG: 0n, PnU: 0n, InD: 0n, RnW: 0n, S2: 1n, CLASS: 2n, InputAddr: 0x12_3456_7898n, IPA: 0x12_3456_7000n });
+  });
+
+  it('F_CD_FETCH: FetchAddr is the CD address in the hole (and the L1CD address for a 2-level table)', () => {
+    const f = fixture();
+    const q = bringUp(f);
+    f.writeWords(q.strtab + 64 * 5, ste({ Config: 'S1_TRANS', S1ContextPtr: BigInt(HOLE_BASE + 0x1c0), S1CDMax: 4, S1DSS: 'SSID0', S1STALLD: 1 }));
+    f.smmu.translate({ sid: 5, ssid: 2, address: 0, size: 4, write: false });
+    // Linear table of 16 CDs aligned to 1 KiB: CD 2 at HOLE_BASE + 0x000 + 2*64.
+    assert.deepEqual(only(f, q, 'F_CD_FETCH', ['StreamID', 'SSV', 'SubstreamID', 'FetchAddr']), { StreamID: 5n, SSV: 1n, SubstreamID: 2n, FetchAddr: BigInt(HOLE_BASE + 0x80) });
+    f.writeWords(q.strtab + 64 * 6, ste({ Config: 'S1_TRANS', S1ContextPtr: BigInt(HOLE_BASE + 0x4000), S1CDMax: 12, S1Fmt: 'L2_4K', S1DSS: 'SSID0', S1STALLD: 1 }));
+    f.smmu.translate({ sid: 6, ssid: 0x1c5, address: 0, size: 4, write: false });
+    // L1 index 0x1c5 >> 6 = 7: the L1CD at base + 7*8.
+    assert.deepEqual(only(f, q, 'F_CD_FETCH', ['StreamID', 'SubstreamID', 'FetchAddr']), { StreamID: 6n, SubstreamID: 0x1c5n, FetchAddr: BigInt(HOLE_BASE + 0x4000 + 56) });
+  });
+
+  it('F_BAD_ATS_TREQ: a PASID-tagged privileged write request (NW=0) to an EATS=0 stream', () => {
+    const f = fixture();
+    const q = bringUp(f);
+    const pt = new PageTables(f, 1, '4k', 48);
+    s1Stream(f, q, 8, pt, 1);
+    const r = f.smmu.translate({ sid: 8, ssid: 5, address: 0xabc_d000, size: 4096, write: true, privileged: true, ats: 'request' });
+    assert.equal(r.ats?.status, 'UR');
+    assert.deepEqual(only(f, q, 'F_BAD_ATS_TREQ', ['StreamID', 'SSV', 'SubstreamID', 'PnU', 'InD', 'RnW', 'InputAddr']), { StreamID: 8n, SSV: 1n, SubstreamID: 5n, PnU: 1n, InD: 0n, RnW: 0n, InputAddr: 0xabc_d000n });
+  });
+
+  it('F_TRANSL_FORBIDDEN: a translated read with CR0.ATSCHK=1 to an EATS=0 stream; no PASID is carried (SSV=0)', () => {
+    const f = fixture();
+    const q = bringUp(f);
+    f.cr0(0b11101);
+    const pt = new PageTables(f, 1, '4k', 48);
+    s1Stream(f, q, 8, pt, 1);
+    f.smmu.translate({ sid: 8, ssid: 5, address: 0x8800_0040, size: 64, write: false, ats: 'translated' });
+    assert.deepEqual(only(f, q, 'F_TRANSL_FORBIDDEN', ['StreamID', 'SSV', 'SubstreamID', 'RnW', 'InputAddr']), { StreamID: 8n, SSV: 0n, SubstreamID: 0n, RnW: 1n, InputAddr: 0x8800_0040n });
   });
 });
