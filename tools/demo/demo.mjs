@@ -57,6 +57,18 @@ process.stdout.write(kd.stdout);
 process.stderr.write(kd.stderr);
 if (kd.status !== 0) failed++;
 
+// The crash scenarios: the policy-by-scenario comparison on the headline scenarios.
+console.log('\n# Crash scenarios: every kdump policy on the catalogue\'s headline scenarios (in process, virtual time)');
+console.log('$ twinctl matrix');
+const mx = spawnSync(process.execPath, ['--conditions=kdump-twin-source', '-r', '@swc-node/register', join(root, 'tools/demo/matrix-demo.ts')], {
+  cwd: root,
+  encoding: 'utf8',
+  env: { ...process.env, SWC_NODE_PROJECT: join(root, 'tsconfig.base.json') },
+});
+process.stdout.write(mx.stdout);
+process.stderr.write(mx.stderr);
+if (mx.status !== 0) failed++;
+
 if (failed) {
   console.error(`\ndemo: ${failed} command(s) failed`);
   process.exit(1);

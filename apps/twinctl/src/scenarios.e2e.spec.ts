@@ -90,7 +90,7 @@ describe('twinctl matrix', () => {
     const r = twinctl('matrix', 'S2-non-coherent-smmu', 'S10c-bad-split', '--policies', 'status-quo,adopt-v7');
     assert.equal(r.code, 0, r.err);
     const lines = r.out.trim().split('\n');
-    assert.match(lines[0]!, /^scenario +policy +adoption +in-flight ok +bypassed +aborted +AER c\/nf\/f +kdump panic +corrupted +vmcore +prediction$/);
+    assert.match(lines[0]!, /^scenario +policy +adoption +in-flight ok +bypassed +aborted +AER c\/nf\/f +kdump panic +corrupted +stale DMA +vmcore +prediction$/);
     assert.equal(lines.length, 2 + 4);
     assert.match(r.out, /S10c-bad-split +adopt-v7 +fell back/);
     const rows = JSON.parse(twinctl('matrix', 'S10c-bad-split', '--policies', 'adopt-v7,adopt-v10', '--json').out);

@@ -161,7 +161,7 @@ function matrixRow(r: Report) {
     aer: r.aer,
     kdumpPanicked: r.kdumpPanicked,
     panicReason: r.panic?.reason ?? null,
-    corruption: { totalBytes: r.corruption.totalBytes, carveoutBytes: r.corruption.carveoutBytes, crashedKernelBytes: r.corruption.crashedKernelBytes },
+    corruption: { totalBytes: r.corruption.totalBytes, carveoutBytes: r.corruption.carveoutBytes, crashedKernelBytes: r.corruption.crashedKernelBytes, staleAfterQuiesceBytes: r.corruption.staleAfterQuiesceBytes },
     vmcore: { saved: r.vmcore.saved, corruptedBytes: r.vmcore.corruptedBytes },
     predictionMet: r.prediction ? r.prediction.met : null,
   };

@@ -483,11 +483,12 @@ export function formatMatrix(reports: readonly Report[]): string {
       `${r.aer.correctable}/${r.aer.nonFatal}/${r.aer.fatal}`,
       r.kdumpPanicked ? 'PANIC' : 'no',
       bytesText(r.corruption.totalBytes),
+      bytesText(r.corruption.staleAfterQuiesceBytes),
       r.vmcore.saved ? (r.vmcore.corruptedBytes ? `saved, ${bytesText(r.vmcore.corruptedBytes)} bad` : 'saved') : 'LOST',
       r.prediction ? (r.prediction.met ? 'met' : 'NOT MET') : '-',
     ];
   });
-  return table(['scenario', 'policy', 'adoption', 'in-flight ok', 'bypassed', 'aborted', 'AER c/nf/f', 'kdump panic', 'corrupted', 'vmcore', 'prediction'], rows, new Set([3, 4, 5]));
+  return table(['scenario', 'policy', 'adoption', 'in-flight ok', 'bypassed', 'aborted', 'AER c/nf/f', 'kdump panic', 'corrupted', 'stale DMA', 'vmcore', 'prediction'], rows, new Set([3, 4, 5]));
 }
 
 /** The published JSON Schemas (schema/*.json in this library), as the generator writes them. */
