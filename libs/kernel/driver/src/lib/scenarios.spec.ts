@@ -6,9 +6,11 @@
 // makes and the option that changes it.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { CD, L1STD, STE } from '@kdump-twin/smmu-arch';
+import { CD, findFormat, L1STD, STE } from '@kdump-twin/smmu-arch';
 import { crashedMachine, dmaTicker, NIC, NVME, type Crashed } from '../testing/scenario';
 import { fmtPa } from './device';
+import { PageAllocator } from './hw';
+import { Machine } from './machine';
 import { FEAT, OPT, type KdumpPolicy } from './features';
 import type { LinuxKernel } from './kernel';
 
@@ -25,6 +27,38 @@ const strtabBase = (c: Crashed) => Number(c.m.smmu.register('STRTAB_BASE') & 0x0
 function poke(c: Crashed, pa: number, v: bigint): void {
   const w = c.m.memory.internWriter({ kind: 'device-bypass', sid: 0xfff });
   c.m.memory.writeDword(pa, Number(v & 0xffffffffn), Number(v >> 32n), w);
+}
+
+/**
+ * The status-quo reset's register accesses (series document 3.2 and 3.3): GBPA polled, written
+ * with ABORT|UPDATE and polled again if SMMUEN was set; CR0 <- 0 first; CR1, CR2 and the fresh
+ * STRTAB_BASE/_CFG written once; the CR0 steps (with the series no EVTQEN/PRIQEN).
+ */
+function assertFullReset(c: Crashed, o: { gbpa: boolean; series: boolean; strtabCfg?: bigint }): void {
+  const gbpa = c.m.trace.of('kdump', { register: 'GBPA' });
+  if (o.gbpa) {
+    assert.deepEqual(gbpa.map((a) => a.dir).slice(0, 2), ['read', 'write'], 'poll Update==0, then write');
+    assert.deepEqual([gbpa[1]!.value, gbpa.at(-1)!.dir, gbpa.at(-1)!.value & 0x8000_0000n], [0x8010_1000n, 'read', 0n], 'ABORT|UPDATE, polled until Update clears');
+  } else assert.deepEqual(gbpa, [], 'GBPA untouched');
+  assert.deepEqual(written(c, 'CR0'), o.series ? [0n, 0x8n, 0x18n, 0x19n] : [0n, 0x8n, 0xcn, 0xen, 0x1en, 0x19n]);
+  assert.deepEqual(written(c, 'CR1'), [0xd75n]);
+  assert.deepEqual(written(c, 'CR2'), [0x6n]);
+  assert.equal(written(c, 'STRTAB_BASE').length, 1);
+  assert.deepEqual(written(c, 'STRTAB_BASE_CFG'), [o.strtabCfg ?? 0x10210n]);
+  if (o.series) for (const r of ['EVENTQ_BASE', 'EVENTQ_PROD', 'EVENTQ_CONS', 'PRIQ_BASE', 'PRIQ_PROD', 'PRIQ_CONS']) assert.deepEqual(written(c, r), [], r);
+}
+
+/** Adoption's register accesses (3.1): none of GBPA, CR1, CR2, STRTAB_BASE(_CFG) written; the CR0 steps. */
+function assertAdoptReset(c: Crashed, cr0: bigint[]): void {
+  for (const r of ['GBPA', 'CR1', 'CR2', 'STRTAB_BASE', 'STRTAB_BASE_CFG']) assert.deepEqual(written(c, r), [], r);
+  assert.deepEqual(written(c, 'CR0'), cr0);
+}
+
+/** The crashed kernel's STE for `sid` in its 2-level table: address and words. */
+async function crashedSte(c: Crashed, sid: number): Promise<{ pa: number; ste: bigint[] }> {
+  const l2 = Number((await c.p.smmu.hw.read64(strtabBase(c) + 8 * (sid >> 8))) & 0x000f_ffff_ffff_ffc0n);
+  const pa = l2 + 64 * (sid & 0xff);
+  return { pa, ste: await c.p.smmu.hw.readWords(pa, 8) };
 }
 
 async function kdump(c: Crashed, policy: KdumpPolicy, opts: Parameters<Crashed['m']['kdump']>[1] = {}): Promise<LinuxKernel> {
@@ -74,7 +108,14 @@ describe('R2 (Jason): memremap WB is wrong for a non-coherent SMMU', () => {
     t.stop();
     assert.equal(k.log.grep('kdump: non-coherent SMMU unsupported; reset to block all DMAs').length, 1);
     assert.equal(adopted(k), false);
+    assert.equal(fellBack(k), false, 'refused at detection: no adoption was attempted');
     assert.ok(t.ticks.some((x) => x.completion === 'abort' && x.path === 'gbpa'));
+    assertFullReset(c, { gbpa: true, series: true });
+    // Detection read CR0 and stopped at the coherency check: no GERROR/GERRORN read at hw_probe.
+    // (The trace folds the two identical CR0 reads, hw_probe's and device_reset's, into one record.)
+    const acc = c.m.trace.of('kdump', { dir: 'read' });
+    const i = acc.findIndex((a) => a.register === 'IIDR');
+    assert.deepEqual(acc.slice(i + 1, i + 3).map((a) => `${a.register} x${a.repeat}`), ['CR0 x2', 'GBPA x1']);
   });
 });
 
@@ -93,13 +134,23 @@ describe('R3 (Jason, Sashiko): the L2 guard in is_attach_deferred is dead code',
 });
 
 describe('R4 (Kevin): warnings, no enable-then-disable of EVTQ/PRIQ', () => {
-  it('S4: on the kdump fallback path CR0.EVTQEN/PRIQEN are never observed as 1', async () => {
-    const c = await crashedMachine({ smmu: { coherent: false }, primary: { firmware: { coherent: false } } });
-    const k = await kdump(c, 'adopt-v7', { firmware: { coherent: false } });
-    assert.ok(fellBack(k) || k.log.grep('non-coherent').length === 1);
-    for (const a of c.m.trace.of('kdump', { register: 'CR0ACK' })) assert.equal(a.value & 6n, 0n);
-    for (const v of written(c, 'CR0')) assert.equal(v & 6n, 0n);
-    assert.equal(k.log.grep('SMMU currently enabled! Resetting...').length, 1, 'the warning comes after the kdump check');
+  it('S4: on the kdump fallback paths (refused, tossed) CR0.EVTQEN/PRIQEN are never observed as 1', async () => {
+    for (const [name, setup, first] of [
+      ['refused: non-coherent', { smmu: { coherent: false }, primary: { firmware: { coherent: false } } }, 'kdump: non-coherent SMMU unsupported; reset to block all DMAs'],
+      ['tossed: L1[1] span 4', {}, 'kdump: falling back to full reset'],
+    ] as const) {
+      const c = await crashedMachine(setup);
+      if (name.startsWith('tossed')) poke(c, strtabBase(c) + 8, ((await c.p.smmu.hw.read64(strtabBase(c) + 8)) & ~0x1fn) | 4n);
+      const k = await kdump(c, 'adopt-v7', name.startsWith('refused') ? { firmware: { coherent: false } } : {});
+      assert.equal(adopted(k), false, name);
+      const acks = c.m.trace.of('kdump', { register: 'CR0ACK' });
+      assert.ok(acks.length >= 4, name);
+      for (const a of acks) assert.equal(a.value & 6n, 0n, name);
+      assertFullReset(c, { gbpa: true, series: true });
+      // Kevin: the status-quo warning comes after the kdump decision, not before it.
+      const texts = k.log.all().map((l) => l.text);
+      assert.ok(texts.indexOf(first) >= 0 && texts.indexOf(first) < texts.indexOf('SMMU currently enabled! Resetting...'), `${name}: ${texts.join(' | ')}`);
+    }
   });
 });
 
@@ -121,8 +172,10 @@ describe('R6 (Jason): no physical-address vetting in the driver (v6+)', () => {
     c.m.smmu.injectRegister('STRTAB_BASE', 0xe000_0000n); // the crashkernel carve-out: zeros
     const k = await kdump(c, 'adopt-v7');
     assert.equal(adopted(k), true, 'every L1 descriptor reads Span=0: an empty but valid table');
+    assertAdoptReset(c, [0x11n, 0x19n, 0x19n]);
     const p = await k.probeDevice(NIC);
     assert.equal(p.deferred, false, 'unused slot: a fresh abort L2, device attached at once');
+    assert.equal(c.m.memory.lastWriteAt(0xe000_0000 + 8)!.writer.kind, 'kdump-cpu', 'its L1 descriptor written into the kernel\'s own RAM');
   });
 
   it('S6b: STRTAB_BASE = 0: memremap(0) fails [INF, twin default] and adoption falls back', async () => {
@@ -130,6 +183,7 @@ describe('R6 (Jason): no physical-address vetting in the driver (v6+)', () => {
     c.m.smmu.injectRegister('STRTAB_BASE', 0n);
     const k = await kdump(c, 'adopt-v7');
     assert.equal(fellBack(k), true);
+    assertFullReset(c, { gbpa: true, series: true });
   });
 
   it('S6b: STRTAB_BASE = 0 with memremapNonRam=succeed: zeros are parsed and adoption proceeds [INF]', async () => {
@@ -137,6 +191,7 @@ describe('R6 (Jason): no physical-address vetting in the driver (v6+)', () => {
     c.m.smmu.injectRegister('STRTAB_BASE', 0n);
     const k = await kdump(c, 'adopt-v7', { memremapNonRam: 'succeed' });
     assert.equal(adopted(k), true);
+    assertAdoptReset(c, [0x11n, 0x19n, 0x19n]);
   });
 });
 
@@ -193,6 +248,7 @@ describe('R7 (Pranjal): lazy devm_memremap, cleanup, linear on 2-level hardware'
     assert.equal(adopted(k), true);
     assert.equal(k.smmu.features & FEAT.TWO_LVL_STRTAB, 0, 'FEAT_2_LVL_STRTAB cleared to follow the crashed table');
     assert.equal(k.smmu.strtab.kind, 'linear');
+    assertAdoptReset(c, [0x11n, 0x19n, 0x19n]);
     assert.equal((await k.probeDevice(NIC)).deferred, true);
     assert.equal((await k.probeDevice({ name: 'far', sids: [0x1000] })).errno, 'ERANGE');
   });
@@ -207,16 +263,20 @@ describe('R7 (Pranjal): lazy devm_memremap, cleanup, linear on 2-level hardware'
     assert.deepEqual([k.log.all()[warn - 1]!.text, k.log.all()[warn]!.device], ['------------[ cut here ]------------', '']);
     assert.equal(fellBack(k), true);
     assert.equal(k.smmu.strtab.kind, 'linear');
+    assertFullReset(c, { gbpa: true, series: true, strtabCfg: 8n }); // the fresh linear table: LOG2SIZE 8
   });
 
-  it('S7c: devm_add_action_or_reset fails: warn, FEAT_2_LVL_STRTAB restored, fallback', async () => {
+  it('S7c: devm_add_action_or_reset fails after a linear adoption: warn, FEAT_2_LVL_STRTAB restored, fallback', async () => {
     for (const policy of ['adopt-v7', 'adopt-v10'] as const) {
-      const c = await crashedMachine();
+      // S7a's setup: the linear adoption clears FEAT_2_LVL_STRTAB, so the restore is what matters.
+      const c = await crashedMachine({ primary: { legacyLinearStrtab: true } });
       const k = await kdump(c, policy, { failDevresAction: true });
       assert.equal(k.log.grep('kdump: failed to set up cleanup action').length, 1);
       assert.equal(fellBack(k), true);
-      assert.ok(k.smmu.features & FEAT.TWO_LVL_STRTAB);
-      assert.equal([...k.smmu.asids.values()].filter((v) => v === 'reserved').length, 0);
+      assert.deepEqual(k.smmu.strtabHistory, ['adopted linear', 'none', 'fresh 2lvl'], policy);
+      assert.ok(k.smmu.features & FEAT.TWO_LVL_STRTAB, `${policy}: restored (v7 in the devres branch, v10 at fail:)`);
+      assert.equal([...k.smmu.asids.values(), ...k.smmu.vmids.values()].filter((v) => v === 'reserved').length, 0);
+      assertFullReset(c, { gbpa: true, series: true });
     }
   });
 
@@ -325,28 +385,51 @@ describe('R10 (Mostafa): errors, corrupted structures, TLB state, firmware', () 
     assert.equal(aborts['adopt-v7'], 0);
   });
 
-  describe('S10c: geometry fuzz, each with its message, then fallback', () => {
-    const cases: [string, bigint, string, KdumpPolicy[]][] = [
-      ['FMT=2', 0x20210n, 'kdump: invalid STRTAB format 2', ['adopt-v7']],
-      ['FMT=3', 0x30210n, 'kdump: invalid STRTAB format 3', ['adopt-v7']],
-      ['2-level LOG2SIZE < SPLIT', 0x10206n, 'kdump: log2size 6 out of range [8, 16]', ['adopt-v7']],
-      ['2-level LOG2SIZE > sid_bits', 0x10211n, 'kdump: log2size 17 out of range [8, 16]', ['adopt-v7']],
-      ['SPLIT != 8', 0x10190n, 'kdump: unsupported STRTAB_SPLIT 6 (expected 8)', ['adopt-v7']],
-      ['linear LOG2SIZE above the cap', 0x0001an, 'kdump: unsupported log2size 26 (> 25)', ['adopt-v7']],
-      ['v10: LOG2SIZE above the cap (linear)', 0x00011n, 'unsupported log2size 17 (> 16)', ['adopt-v10']],
+  describe('S10c: geometry fuzz, each with its message, then fallback to the status-quo reset', () => {
+    // [name, STRTAB_BASE_CFG, v7 text, v10 text (arm-smmu-v3-kexec.c: printed with v10KexecPrefix), SMMU SID bits]
+    const cases: [string, bigint, string | undefined, string | undefined, number][] = [
+      ['FMT=2', 0x20210n, 'kdump: invalid STRTAB format 2', 'invalid STRTAB format 2', 16],
+      ['FMT=3', 0x30210n, 'kdump: invalid STRTAB format 3', 'invalid STRTAB format 3', 16],
+      ['2-level LOG2SIZE < SPLIT', 0x10206n, 'kdump: log2size 6 out of range [8, 16]', 'log2size 6 out of range [8, 16]', 16],
+      ['2-level LOG2SIZE > sid_bits', 0x10211n, 'kdump: log2size 17 out of range [8, 16]', 'log2size 17 out of range [8, 16]', 16],
+      ['SPLIT != 8', 0x10190n, 'kdump: unsupported STRTAB_SPLIT 6 (expected 8)', 'unsupported STRTAB_SPLIT 6 (expected 8)', 16],
+      // LOG2SIZE 26 on a 32-bit-SID SMMU: 2^18 L1 entries; v7 shifts then compares, v10 compares the exponent.
+      ['2-level L1 entries above 2^17', 0x1021an, 'kdump: l1 entries 262144 exceeds max 131072', 'l1 entries 2^18 exceeds max 131072', 32],
+      ['linear LOG2SIZE above the cap (25 on 2-level hardware)', 0x0001an, 'kdump: unsupported log2size 26 (> 25)', 'unsupported log2size 26 (> 25)', 32],
+      // v10 caps by sid_bits first; v7's cap on 2-level hardware is 25, so it adopts this one.
+      ['linear LOG2SIZE above sid_bits', 0x00011n, undefined, 'unsupported log2size 17 (> 16)', 16],
     ];
-    for (const [name, cfg, msg, policies] of cases) {
-      for (const policy of policies) {
+    for (const [name, cfg, v7, v10, sidBits] of cases) {
+      for (const [policy, msg] of [['adopt-v7', v7], ['adopt-v10', v10]] as const) {
+        if (msg === undefined) continue;
         it(`${name} (${policy}): "${msg}"`, async () => {
-          const c = await crashedMachine();
+          const c = await crashedMachine({ smmu: { sidBits } });
           c.m.smmu.injectRegister('STRTAB_BASE_CFG', cfg);
           const k = await kdump(c, policy);
-          assert.equal(k.log.grep(msg).length, 1, k.log.format(true));
+          assert.equal(said(k, msg), 1, k.log.format(true));
           assert.equal(fellBack(k), true);
           assert.equal(adopted(k), false);
+          // The fresh 2-level table: LOG2SIZE 16, or 25 (2^17 L1 entries) for 32 SID bits.
+          assertFullReset(c, { gbpa: true, series: true, strtabCfg: sidBits === 32 ? 0x10219n : 0x10210n });
         });
       }
     }
+
+    it('v10: the kexec-helper messages take v10KexecPrefix (none in the tree read, "kexec: " in another)', async () => {
+      for (const [cfg, text] of [
+        [0x20210n, 'invalid STRTAB format 2'],
+        [0x10206n, 'log2size 6 out of range [8, 16]'],
+        [0x10190n, 'unsupported STRTAB_SPLIT 6 (expected 8)'],
+      ] as const) {
+        for (const prefix of ['', 'kexec: ']) {
+          const c = await crashedMachine();
+          c.m.smmu.injectRegister('STRTAB_BASE_CFG', cfg);
+          const k = await kdump(c, 'adopt-v10', { v10KexecPrefix: prefix });
+          assert.equal(said(k, `${prefix}${text}`), 1, k.log.format());
+          assert.equal(said(k, 'kdump: falling back to full reset'), 1, 'arm-smmu-v3-kdump.c keeps its "kdump: " prefix');
+        }
+      }
+    });
 
     it('v10: a misaligned L1 table base: "unaligned l1 stream table base"', async () => {
       const c = await crashedMachine();
@@ -355,9 +438,27 @@ describe('R10 (Mostafa): errors, corrupted structures, TLB state, firmware', () 
       // The crashed L1 table is at 0x80c00000; %pa on arm64 is 0x%016llx.
       assert.equal(said(k, 'unaligned l1 stream table base 0x0000000080c00040'), 1, k.log.format());
       assert.equal(fellBack(k), true);
+      assertFullReset(c, { gbpa: true, series: true });
       const c7 = await crashedMachine();
       c7.m.smmu.injectRegister('STRTAB_BASE', c7.m.smmu.register('STRTAB_BASE') + 0x40n);
       assert.equal(adopted(await kdump(c7, 'adopt-v7')), true, 'v7 has no alignment check');
+    });
+
+    it('v10: a misaligned linear table base: "unaligned stream table base"; v7 adopts it', async () => {
+      for (const policy of ['adopt-v10', 'adopt-v7'] as const) {
+        const c = await crashedMachine({ primary: { legacyLinearStrtab: true } });
+        const base = strtabBase(c) + 0x40;
+        c.m.smmu.injectRegister('STRTAB_BASE', BigInt(base));
+        const k = await kdump(c, policy);
+        if (policy === 'adopt-v7') {
+          assert.equal(adopted(k), true);
+          continue;
+        }
+        assert.equal(said(k, `unaligned stream table base ${fmtPa(base)}`), 1, k.log.format());
+        assert.match(fmtPa(base), /^0x0{8}[0-9a-f]{8}$/);
+        assert.equal(fellBack(k), true);
+        assertFullReset(c, { gbpa: true, series: true });
+      }
     });
   });
 
@@ -368,8 +469,9 @@ describe('R10 (Mostafa): errors, corrupted structures, TLB state, firmware', () 
         const at = strtabBase(c) + 8;
         poke(c, at, ((await c.p.smmu.hw.read64(at)) & ~0x1fn) | 4n);
         const k = await kdump(c, policy);
-        assert.equal(k.log.grep(/L1\[1\] unsupported span 4 \(vs 9\)/).length, 1);
+        assert.equal(said(k, `${policy === 'adopt-v7' ? 'kdump: ' : ''}L1[1] unsupported span 4 (vs 9)`), 1, k.log.format());
         assert.equal(fellBack(k), true);
+        assertFullReset(c, { gbpa: true, series: true });
       }
     });
 
@@ -388,6 +490,7 @@ describe('R10 (Mostafa): errors, corrupted structures, TLB state, firmware', () 
       const k10 = await kdump(c10, 'adopt-v10');
       assert.equal(said(k10, 'L1[1] bad l2 table base 0x0000000000000000'), 1);
       assert.equal(fellBack(k10), true);
+      assertFullReset(c10, { gbpa: true, series: true });
     });
 
     it('SPAN=9, L2Ptr not 16 KiB aligned: v7 accepts, v10 falls back', async () => {
@@ -427,6 +530,24 @@ describe('R10 (Mostafa): errors, corrupted structures, TLB state, firmware', () 
       assert.equal(p.grouped, true);
     });
 
+    it('v10: L2Ptr changed to a misaligned address: "bad l2 table base", that device\'s probe fails', async () => {
+      const c = await crashedMachine();
+      const k = await kdump(c, 'adopt-v10');
+      const at = strtabBase(c) + 8;
+      const d = (await k.smmu.hw.read64(at)) + 0x2000n; // 8 KiB off a 16 KiB boundary, span still 9
+      poke(c, at, d);
+      const p = await k.probeDevice(NIC);
+      assert.deepEqual([p.grouped, p.errno], [false, 'EINVAL']);
+      assert.equal(said(k, `L1[1] bad l2 table base ${fmtPa(Number(d & 0x000f_ffff_ffff_ffc0n))}`), 1, k.log.format());
+      assert.equal((await k.probeDevice(NVME)).deferred, true, 'bus 2 unaffected');
+      assert.equal(c.m.smmu.register('CR0ACK') & 1n, 1n);
+      // v7 has no such check at lazy time: it maps the misaligned table and reads STEs from it.
+      const c7 = await crashedMachine();
+      const k7 = await kdump(c7, 'adopt-v7');
+      poke(c7, strtabBase(c7) + 8, (await k7.smmu.hw.read64(strtabBase(c7) + 8)) + 0x2000n);
+      assert.equal((await k7.probeDevice(NIC)).grouped, true);
+    });
+
     it('v10: L2Ptr changed to 0: "bad l2 table base", device probe fails', async () => {
       const c = await crashedMachine();
       const k = await kdump(c, 'adopt-v10');
@@ -454,17 +575,82 @@ describe('R10 (Mostafa): errors, corrupted structures, TLB state, firmware', () 
     }
   });
 
-  it('S10g (v10): a valid CD with ASID 0 makes the reservation scan toss the adoption', async () => {
-    const c = await crashedMachine();
-    const l2 = Number((await c.p.smmu.hw.read64(strtabBase(c) + 8)) & 0x000f_ffff_ffff_ffc0n);
-    const ste = await c.p.smmu.hw.readWords(l2, 8);
-    const cdPa = Number(STE.get(ste, 'S1ContextPtr'));
-    const cd = await c.p.smmu.hw.readWords(cdPa, 8);
-    poke(c, cdPa, CD.with(cd, 'ASID', 0n)[0]!);
-    const k = await kdump(c, 'adopt-v10');
-    assert.equal(k.log.grep('kdump: failed to reserve in-use ASIDs/VMIDs').length, 1);
-    assert.equal(fellBack(k), true);
-    assert.equal(adopted(await kdump(await crashedMachineWithCd0(), 'adopt-v7')), true, 'v7 never reads CDs');
+  describe('S10g (v10): CD/STE fuzz makes the reservation scan toss the adoption', () => {
+    /** Each case: the crashed machine, then a corruption of the crashed kernel's structures. */
+    const cases: [string, Parameters<typeof crashedMachine>[0], (c: Crashed) => Promise<void>][] = [
+      ['a valid CD with ASID 0', {}, async (c) => {
+        const { ste } = await crashedSte(c, 0x100);
+        const cdPa = Number(STE.get(ste, 'S1ContextPtr'));
+        poke(c, cdPa, CD.with(await c.p.smmu.hw.readWords(cdPa, 8), 'ASID', 0n)[0]!);
+      }],
+      ['a valid CD with ASID >= 2^asid_bits (8-bit ASIDs, ASID 0x100)', { smmu: { asid16: false } }, async (c) => {
+        const { ste } = await crashedSte(c, 0x100);
+        const cdPa = Number(STE.get(ste, 'S1ContextPtr'));
+        poke(c, cdPa, CD.with(await c.p.smmu.hw.readWords(cdPa, 8), 'ASID', 0x100n)[0]!);
+      }],
+      ['an S1 STE with S1ContextPtr 0', {}, async (c) => {
+        const { pa, ste } = await crashedSte(c, 0x100);
+        poke(c, pa, STE.with(ste, 'S1ContextPtr', 0n)[0]!);
+      }],
+      ['S1CDMax 21 > ssid_bits 20', {}, async (c) => {
+        const { pa, ste } = await crashedSte(c, 0x100);
+        poke(c, pa, STE.with(ste, 'S1CDMax', 21n)[0]!);
+      }],
+      ['S1Fmt 1 (reserved)', {}, async (c) => {
+        const { pa, ste } = await crashedSte(c, 0x100);
+        poke(c, pa, STE.with(ste, 'S1Fmt', 1n)[0]!);
+      }],
+      ['S1Fmt 2 (64K leaves) without IDR0.CD2L', { smmu: { twoLevelCd: false } }, async (c) => {
+        const { pa, ste } = await crashedSte(c, 0x100);
+        poke(c, pa, STE.with(ste, 'S1Fmt', 2n)[0]!);
+      }],
+      ['a linear CD table not aligned to its size (2 CDs at +0x40)', {}, async (c) => {
+        const { pa, ste } = await crashedSte(c, 0x100);
+        const ptr = STE.get(ste, 'S1ContextPtr');
+        poke(c, pa, STE.with(STE.with(ste, 'S1CDMax', 1n), 'S1ContextPtr', ptr + 0x40n)[0]!);
+      }],
+      ['a CD L1 descriptor V=1 with L2Ptr 0', { devices: [{ ...NIC, ssidBits: 20 }] }, async (c) => {
+        const { ste } = await crashedSte(c, 0x100);
+        poke(c, Number(STE.get(ste, 'S1ContextPtr')), 1n);
+      }],
+      ['a CD L1 descriptor V=1 with L2Ptr not 64 KiB aligned', { devices: [{ ...NIC, ssidBits: 20 }] }, async (c) => {
+        const { ste } = await crashedSte(c, 0x100);
+        const l1 = Number(STE.get(ste, 'S1ContextPtr'));
+        poke(c, l1, (await c.p.smmu.hw.read64(l1)) + 0x1000n);
+      }],
+      ['an S2 STE with VMID 0', { devices: [] }, async (c) => {
+        const { pa, ste } = await crashedSte(c, 0x700);
+        poke(c, pa + 16, STE.with(ste, 'S2VMID', 0n)[2]!);
+      }],
+      ['an S2 STE with VMID >= 2^vmid_bits (8-bit VMIDs, VMID 0x100)', { devices: [], smmu: { vmid16: false } }, async (c) => {
+        const { pa, ste } = await crashedSte(c, 0x700);
+        poke(c, pa + 16, STE.with(ste, 'S2VMID', 0x100n)[2]!);
+      }],
+    ];
+    for (const [name, setup, corrupt] of cases) {
+      it(`${name}: "failed to reserve in-use ASIDs/VMIDs", tossed, status-quo reset`, async () => {
+        const crashed = async () => {
+          const c = await crashedMachine({ ...setup, crash: false });
+          if (name.includes('S2 STE')) await c.p.probeDevice({ name: 'vf', sids: [0x700] }, 's2');
+          c.m.crash();
+          return c;
+        };
+        assert.equal(adopted(await kdump(await crashed(), 'adopt-v10')), true, 'the same crash without the corruption is adopted');
+        const c = await crashed();
+        await corrupt(c);
+        const k = await kdump(c, 'adopt-v10');
+        assert.equal(said(k, 'kdump: failed to reserve in-use ASIDs/VMIDs'), 1, k.log.format());
+        assert.equal(fellBack(k), true);
+        assert.equal([...k.smmu.asids.values(), ...k.smmu.vmids.values()].filter((v) => v === 'reserved').length, 0, 'unreserved');
+        assertFullReset(c, { gbpa: true, series: true });
+      });
+    }
+
+    it('v7 never reads CDs: the same ASID-0 CD is adopted', async () => {
+      const c = await crashedMachine();
+      await cases[0]![2](c);
+      assert.equal(adopted(await kdump(c, 'adopt-v7')), true);
+    });
   });
 
   it('S10h (v7): the kdump kernel reuses a crashed ASID; the new domain hits the crashed translation', async () => {
@@ -537,30 +723,107 @@ describe('R10 (Mostafa): errors, corrupted structures, TLB state, firmware', () 
     }
   });
 
-  it('S10j: after device_reset CFGI_ALL and TLBI_NSNH_ALL (and TLBI_EL2_ALL with Hyp) ran; caches refill from the adopted tables', async () => {
-    const c = await crashedMachine();
-    const nic = c.maps.get(NIC.name)!;
-    c.m.smmu.dma({ sid: nic.sid, address: nic.iova, write: true }, new Uint8Array(4));
-    assert.ok(c.m.smmu.cacheStats().ste.size > 0);
-    c.m.clock.advance(1_000); // the crashed kernel's last PREFETCH_CONFIG is consumed first
-    const consumed = c.m.smmu.counters.commandsConsumed;
-    await kdump(c, 'adopt-v7');
-    assert.equal(c.m.smmu.counters.commandsConsumed - consumed, 6, 'CFGI_ALL, TLBI_EL2_ALL, TLBI_NSNH_ALL, each with a CMD_SYNC');
-    assert.equal(c.m.smmu.cacheStats().ste.size, 0);
-    assert.equal(c.m.smmu.cacheStats().tlb.size, 0);
-    const r = c.m.smmu.dma({ sid: nic.sid, address: nic.iova, write: true }, new Uint8Array(4));
-    assert.equal(r.translations[0]!.steCached, false);
-    assert.equal(r.translations[0]!.pa, nic.buf);
+  it('S10j: after device_reset CFGI_ALL and TLBI_NSNH_ALL (and TLBI_EL2_ALL with Hyp) ran, in that order; caches refill from the adopted tables', async () => {
+    for (const [hyp, expect] of [
+      [true, ['CFGI_ALL', 'CMD_SYNC', 'TLBI_EL2_ALL', 'CMD_SYNC', 'TLBI_NSNH_ALL', 'CMD_SYNC']],
+      [false, ['CFGI_ALL', 'CMD_SYNC', 'TLBI_NSNH_ALL', 'CMD_SYNC']],
+    ] as const) {
+      const c = await crashedMachine({ smmu: { hyp } });
+      const nic = c.maps.get(NIC.name)!;
+      c.m.smmu.dma({ sid: nic.sid, address: nic.iova, write: true }, new Uint8Array(4));
+      assert.ok(c.m.smmu.cacheStats().ste.size > 0);
+      assert.ok(c.m.smmu.cacheStats().tlb.size > 0);
+      c.m.clock.advance(1_000); // the crashed kernel's last PREFETCH_CONFIG is consumed first
+      const consumed = c.m.smmu.counters.commandsConsumed;
+      const k = await kdump(c, 'adopt-v7');
+      assert.equal(adopted(k), true);
+      assert.equal(c.m.smmu.counters.commandsConsumed - consumed, expect.length, `hyp=${hyp}`);
+      assert.deepEqual(await ringOps(k, 0, k.smmu.cmdq.prod), expect, `hyp=${hyp}`);
+      assert.equal(c.m.smmu.cacheStats().ste.size, 0);
+      assert.equal(c.m.smmu.cacheStats().tlb.size, 0);
+      const r = c.m.smmu.dma({ sid: nic.sid, address: nic.iova, write: true }, new Uint8Array(4));
+      assert.deepEqual([r.translations[0]!.steCached, r.translations[0]!.tlbHit, r.translations[0]!.pa], [false, false, nic.buf], 'refilled from the adopted STE, CD and page table');
+    }
   });
 
-  it('S10k (v10): reservations are per SMMU: two SMMUs seeing the same ASID both adopt', async () => {
-    const a = await crashedMachine();
-    const b = await crashedMachine();
-    const ka = await kdump(a, 'adopt-v10');
-    const kb = await kdump(b, 'adopt-v10');
-    assert.equal(adopted(ka) && adopted(kb), true);
-    assert.equal(ka.smmu.asids.get(1), 'reserved');
-    assert.equal(kb.smmu.asids.get(1), 'reserved');
+  describe('S10k: two SMMUs in one kdump kernel (a shared page allocator; v7 a global ASID space, v10 per-SMMU asid_maps)', () => {
+    /**
+     * One primary kernel with two SMMUs (one page allocator): the NIC behind smmu0 and the NVMe
+     * behind smmu1, whose domains both got ASID 1 (a crashed kernel with per-SMMU ASIDs, as v10
+     * has). Then one kdump kernel drives both SMMUs.
+     */
+    async function twoSmmus(policy: KdumpPolicy) {
+      const m = new Machine();
+      const s1 = m.addSmmu();
+      const fw1 = { firmware: { devName: 'arm-smmu-v3 arm-smmu-v3.1.auto' } };
+      const ram = m.memory.region('primary-ram')!;
+      const ppages = new PageAllocator(ram.base, ram.size);
+      const pa = m.primary({ pages: ppages });
+      const pb = m.primary({ pages: ppages, ...fw1 }, s1);
+      await pa.probeSmmu();
+      await pb.probeSmmu();
+      await pa.probeDevice(NIC);
+      await pb.probeDevice(NVME);
+      assert.deepEqual([pa.defaultDomain(NIC.name)!.asid, pb.defaultDomain(NVME.name)!.asid], [1, 1]);
+      const nicIova = await pa.dmaMap(NIC.name, 0x9000_0000, 4096);
+      const nvmeIova = await pb.dmaMap(NVME.name, 0x9010_0000, 4096);
+      m.crash();
+      const crash = m.memory.region('crashkernel')!;
+      const kpages = new PageAllocator(crash.base, crash.size);
+      const global = new Map<number, string>(); // arm_smmu_asid_xa (6.12, v7)
+      const ka = m.kdump(policy, { pages: kpages, asids: global });
+      const kb = m.kdump(policy, { pages: kpages, asids: global, ...fw1 }, s1);
+      await ka.probeSmmu();
+      await kb.probeSmmu();
+      return { m, s1, ka, kb, global, nicIova, nvmeIova };
+    }
+
+    it('v10: each SMMU reserves its own crashed ASID 1 and hands out ASIDs independently', async () => {
+      const { ka, kb, global, m } = await twoSmmus('adopt-v10');
+      assert.equal(adopted(ka) && adopted(kb), true);
+      assert.notEqual(ka.smmu.asids, kb.smmu.asids, 'per-SMMU asid_map');
+      assert.equal(global.size, 0, 'the global map is not used by v10');
+      assert.deepEqual([ka.smmu.asids.get(1), kb.smmu.asids.get(1)], ['reserved', 'reserved']);
+      await ka.probeDevice({ name: 'gpu', sids: [0x300] });
+      await kb.probeDevice({ name: 'fpga', sids: [0x300] });
+      assert.deepEqual([ka.defaultDomain('gpu')!.asid, kb.defaultDomain('fpga')!.asid], [2, 2], 'the same number on both: no cross-SMMU interaction');
+      assert.deepEqual([...new Set(m.trace.of('kdump').map((a) => a.smmu))], ['smmu0', 'smmu1']);
+    });
+
+    it('v7: one global ASID space and no reservation: the first kdump domain takes ASID 1 on smmu0, the next ASID 2 on smmu1', async () => {
+      const { m, s1, ka, kb, global, nicIova, nvmeIova } = await twoSmmus('adopt-v7');
+      assert.equal(adopted(ka) && adopted(kb), true);
+      assert.equal(ka.smmu.asids, global);
+      assert.equal(kb.smmu.asids, global);
+      // Both crashed domains keep DMAing through their adopted STEs (TLB entries tagged ASID 1).
+      m.smmu.dma({ sid: NIC.sids[0]!, address: nicIova, write: true }, new Uint8Array(4));
+      s1.dma({ sid: NVME.sids[0]!, address: nvmeIova, write: true }, new Uint8Array(4));
+      await ka.probeDevice({ name: 'gpu', sids: [0x300] });
+      await kb.probeDevice({ name: 'fpga', sids: [0x300] });
+      assert.deepEqual([ka.defaultDomain('gpu')!.asid, kb.defaultDomain('fpga')!.asid], [1, 2]);
+      assert.deepEqual([...global.keys()].sort(), [1, 2], 'never the same ASID twice across the SMMUs');
+      // smmu0's GPU got crashed ASID 1 and hits the NIC's translation (S10h); smmu1's FPGA got 2 and does not alias.
+      const a = m.smmu.dma({ sid: 0x300, address: nicIova, write: true }, new Uint8Array(4));
+      const b = s1.dma({ sid: 0x300, address: nvmeIova, write: true }, new Uint8Array(4));
+      assert.deepEqual([a.completion, a.translations[0]!.pa], ['ok', 0x9000_0000]);
+      assert.equal(b.completion, 'abort');
+    });
+
+    it("the shared allocator hands no page out twice: the two drivers' queues and tables are disjoint", async () => {
+      const { ka, kb } = await twoSmmus('status-quo');
+      const spans = (k: LinuxKernel) => {
+        const st = k.smmu.strtab;
+        assert.ok(st.kind === '2lvl');
+        return [
+          [k.smmu.cmdq.base, 2 ** k.smmu.cmdq.shift * 16],
+          [k.smmu.evtq.base, 2 ** k.smmu.evtq.shift * 32],
+          [k.smmu.priq.base, 2 ** k.smmu.priq.shift * 16],
+          [st.l1tab, st.numL1 * 8],
+        ] as const;
+      };
+      for (const [a0, al] of spans(ka)) for (const [b0, bl] of spans(kb)) assert.ok(a0 + al <= b0 || b0 + bl <= a0, `0x${a0.toString(16)} overlaps 0x${b0.toString(16)}`);
+      assert.ok(kb.smmu.cmdq.base > ka.smmu.cmdq.base);
+    });
   });
 
   it('S10l: no OS participant for AER in the kdump window: the aborts reach the device only, nothing reaches the kernel', async () => {
@@ -599,6 +862,9 @@ describe('code-path scenarios S11..S22', () => {
     assert.equal(k.log.grep('SMMU currently enabled').length, 0);
     assert.deepEqual(written(c, 'GBPA'), []);
     assert.equal(k.smmu.strtab.kind === 'none' ? false : k.smmu.strtab.adopted, false);
+    assertFullReset(c, { gbpa: false, series: true });
+    // Detection stopped at CR0.SMMUEN=0: no GERROR read at hw_probe, one at reset (ack check).
+    assert.equal(c.m.trace.of('kdump', { dir: 'read', register: 'GERROR' }).length, 1);
   });
 
   it('S12: SFM active: "must reset", status-quo reset, GERRORN <- GERROR in kdump', async () => {
@@ -607,8 +873,10 @@ describe('code-path scenarios S11..S22', () => {
     const k = await kdump(c, 'adopt-v7');
     assert.equal(k.log.grep('kdump: SMMU in Service Failure Mode, must reset').length, 1);
     assert.equal(adopted(k), false);
-    assert.equal(written(c, 'GBPA').length, 1);
+    assertFullReset(c, { gbpa: true, series: true });
     assert.deepEqual(written(c, 'GERRORN'), [c.m.smmu.register('GERROR')]);
+    const w = c.m.trace.of('kdump', { dir: 'write' }).map((a) => a.register);
+    assert.ok(w.indexOf('GERRORN') < w.indexOf('CMDQ_BASE'), 'acked before the command queue is set up');
     // The twin's SFM persists until an SMMU reset, so the reset's commands time out [INF].
     assert.ok(k.log.grep('CMD_SYNC timeout').length > 0);
   });
@@ -619,8 +887,15 @@ describe('code-path scenarios S11..S22', () => {
       c.m.smmu.injectGlobalError('CMDQ_ERR');
       const k = await kdump(c, policy);
       const timeouts = k.log.grep('CMD_SYNC timeout').length;
-      if (policy === 'adopt-v7') assert.equal(timeouts, 0);
-      else assert.ok(timeouts >= 1, 'CFGI_ALL never completes');
+      if (policy === 'adopt-v7') {
+        assert.equal(timeouts, 0);
+        assert.deepEqual(written(c, 'GERRORN'), [1n], 'GERRORN <- GERROR (CMDQ_ERR toggled)');
+      } else {
+        assert.ok(timeouts >= 1, 'CFGI_ALL never completes');
+        const w = c.m.trace.of('kdump', { dir: 'write' });
+        const ack = w.findIndex((a) => a.register === 'GERRORN');
+        assert.ok(ack < 0 || ack > w.findIndex((a) => a.register === 'CR0' && (a.value & 8n) !== 0n), 'no acknowledgement before CMDQEN');
+      }
     }
   });
 
@@ -632,6 +907,10 @@ describe('code-path scenarios S11..S22', () => {
     assert.equal(k.probeResult?.ok, false);
     assert.equal(k.log.grep('failed to enable command queue').length, 1);
     assert.equal(c.m.smmu.register('CR0ACK') & 1n, 0n, 'SMMUEN dropped');
+    // Retain (0x11), the CMDQEN write whose ack never comes, then arm_smmu_device_disable's CR0 <- 0.
+    assertAdoptReset(c, [0x11n, 0x19n, 0n]);
+    assert.equal(k.smmu.registered, false);
+    assert.equal((await k.probeDevice(NIC)).errno, 'ENODEV');
     const r = c.m.smmu.dma({ sid: nic.sid, address: nic.iova, write: true }, new Uint8Array(8));
     assert.equal(r.translations[0]!.path, 'gbpa');
     assert.equal(r.completion, 'ok', 'GBPA was never set to abort in adopt mode: the worst case, bypass');
@@ -656,19 +935,23 @@ describe('code-path scenarios S11..S22', () => {
     const k = await kdump(c, 'adopt-v7');
     assert.equal(fellBack(k), true);
     assert.equal(k.log.all().filter((l) => l.level === 'err').length, 0);
+    assertFullReset(c, { gbpa: true, series: true });
   });
 
   it('S16: a crashed CR0.ATSCHK=0 stays 0 with adopt; the status quo sets it when FEAT_ATS', async () => {
     for (const policy of ['adopt-v7', 'adopt-v10', 'status-quo'] as const) {
       const c = await crashedMachine();
-      c.m.smmu.injectRegister('CR0', 0xdn);
+      c.m.smmu.injectRegister('CR0', 0xdn); // SMMUEN|EVTQEN|CMDQEN, no ATSCHK
       await kdump(c, policy);
       const atschk = (c.m.smmu.register('CR0ACK') & 16n) !== 0n;
       assert.equal(atschk, policy === 'status-quo', policy);
+      // v7 keeps SMMUEN|ATSCHK as found, v10 every field but the queue enables: 0x1 either way.
+      if (policy === 'status-quo') assert.deepEqual(written(c, 'CR0'), [0n, 0x8n, 0xcn, 0xen, 0x1en, 0x19n]);
+      else assertAdoptReset(c, [0x1n, 0x9n, 0x9n]);
     }
   });
 
-  it('S17: RMR SIDs: a translating adopted STE is left alone and deferred; an abort one stays abort', async () => {
+  it('S17: RMR SIDs: a translating adopted STE is left alone and deferred; an adopted abort STE stays abort', async () => {
     const fw = { firmware: { rmrSids: [0x300, 0x301] } };
     const c = await crashedMachine({ primary: fw, devices: [NIC, { name: 'bmc', sids: [0x300] }] });
     const k = await kdump(c, 'adopt-v7', fw);
@@ -676,17 +959,23 @@ describe('code-path scenarios S11..S22', () => {
     assert.equal((await k.probeDevice({ name: 'bmc', sids: [0x300] })).deferred, true);
     assert.equal(await steOf(0x300), 5, 'still the crashed S1 STE, not bypass');
     assert.equal(await steOf(0x301), 4, 'the crashed kernel\'s RMR bypass STE is untouched too');
-    // An RMR SID the crashed kernel left aborting: adoption installs no bypass STE (v7 patch 6),
-    // whereas the fallback's fresh table gets one. (Its later default domain takes the RMR
-    // direct mappings from the reserved regions, which the twin does not model yet.)
+    // An RMR SID whose adopted STE aborts: the crashed kernel had no RMR for 0x301, but used its
+    // L1 slot (the BMC at 0x300), so 0x301's abort STE sits in an adopted L2. Adoption installs
+    // no bypass STE there (v7 patch 6); the fallback's fresh table gets one. (Its later default
+    // domain would take the RMR direct mappings from the reserved regions, not modelled.)
     for (const [policy, cfg] of [
       ['adopt-v7', 0],
       ['status-quo', 4],
     ] as const) {
-      const f = await crashedMachine({ primary: { firmware: { rmrSids: [] } } });
-      const kf = await kdump(f, policy, fw);
-      await kf.smmu.initSidStrtab(0x301);
-      assert.equal(Number(STE.get([await kf.smmu.hw.read64(kf.smmu.stePa(0x301)!)], 'Config')), cfg, policy);
+      const f = await crashedMachine({ devices: [NIC, { name: 'bmc', sids: [0x300] }] });
+      const { pa: crashedPa, ste } = await crashedSte(f, 0x301);
+      assert.equal(STE.get(ste, 'Config'), 0n, 'the crashed kernel\'s STE for 0x301 aborts');
+      const kf = await kdump(f, policy, { firmware: { rmrSids: [0x301] } });
+      assert.equal(await kf.smmu.initSidStrtab(0x301), 0);
+      const pa = kf.smmu.stePa(0x301)!;
+      assert.equal(pa === crashedPa, policy === 'adopt-v7', `${policy}: ${policy === 'adopt-v7' ? 'the adopted L2' : 'a fresh L2'}`);
+      assert.equal(Number(STE.get([await kf.smmu.hw.read64(pa)], 'Config')), cfg, policy);
+      assert.equal(kf.log.grep('RMR SID').length, 0);
     }
   });
 
@@ -695,8 +984,11 @@ describe('code-path scenarios S11..S22', () => {
     await c.p.probeDevice({ name: 'vf', sids: [0x401] }, 's2');
     c.m.crash();
     const k = await kdump(c, 'adopt-v7');
+    const crashed = [0x400, 0x401].map((sid) => c.p.smmu.stePa(sid)!);
     const p = await k.probeDevice({ name: 'dual', sids: [0x400, 0x401] });
     assert.equal(p.deferred, true);
+    assert.deepEqual([0x400, 0x401].map((sid) => k.smmu.stePa(sid)), crashed, 'both STEs in the adopted L2');
+    assert.deepEqual(await Promise.all(crashed.map(async (pa) => STE.get(await k.smmu.hw.readWords(pa, 1), 'Config'))), [0n, 6n], 'abort and S2, both kept');
   });
 
   it('S19: a SID beyond the adopted range gets -ERANGE; its DMA is rejected by the enabled SMMU [INF]', async () => {
@@ -705,7 +997,10 @@ describe('code-path scenarios S11..S22', () => {
     const k = await kdump(c, 'adopt-v7');
     const p = await k.probeDevice({ name: 'hi', sids: [0x900] });
     assert.deepEqual([p.grouped, p.errno], [false, 'ERANGE']);
-    const r = c.m.smmu.dma({ sid: 0x900, address: 0x1000, write: true }, new Uint8Array(4));
+    // No IOMMU group: its driver's DMA API is dma-direct, so it DMAs to the PA untranslated.
+    const m = await k.dmaMapResult('hi', 0xe800_0000, 4096);
+    assert.deepEqual(m, { ok: true, iova: 0xe800_0000 });
+    const r = c.m.smmu.dma({ sid: 0x900, address: 0xe800_0000, write: true }, new Uint8Array(4));
     assert.equal(r.completion, 'abort');
     assert.equal(r.translations[0]!.event, 'C_BAD_STREAMID');
   });
@@ -717,6 +1012,11 @@ describe('code-path scenarios S11..S22', () => {
     assert.deepEqual([p.deferred, p.grouped, p.domain !== undefined], [false, true, true]);
     const rec = c.m.memory.lastWriteAt(strtabBase(c) + 8 * 5)!;
     assert.deepEqual([rec.length, rec.writer.kind, rec.epoch], [8, 'kdump-cpu', 'kdump']);
+    const l1 = await k.smmu.hw.read64(strtabBase(c) + 8 * 5);
+    assert.equal(Number(L1STD.get([l1], 'Span')), 9);
+    assert.equal(Number(l1 & 0x000f_ffff_ffff_ffc0n), k.smmu.stePa(0x500)!, 'pointing at the fresh L2 (SID 0x500 is its first STE)');
+    assert.ok(k.smmu.stePa(0x500)! >= 0xe000_0000, 'in the carve-out');
+    assertAdoptReset(c, [0x11n, 0x19n, 0x19n]);
   });
 
   it('S21: a later SFM in kdump: "device has entered Service Failure Mode!" and device_disable', async () => {
@@ -726,6 +1026,8 @@ describe('code-path scenarios S11..S22', () => {
     await k.serviceInterrupts();
     assert.equal(k.log.grep('device has entered Service Failure Mode!').length, 1);
     assert.equal(c.m.smmu.register('CR0') & 1n, 0n);
+    assert.deepEqual(written(c, 'CR0').slice(-1), [0n], 'arm_smmu_device_disable: CR0 <- 0');
+    assert.deepEqual(written(c, 'GERRORN').slice(-1), [c.m.smmu.register('GERROR')], 'then acknowledged');
   });
 
   it('S22: a live device without a kdump driver never attaches: its STE and DMA into crashed memory stay; v10 keeps its IDs', async () => {
@@ -757,12 +1059,16 @@ async function leafPte(c: Crashed, dev: string, iova: number): Promise<number> {
   throw new Error('unreachable');
 }
 
-async function crashedMachineWithCd0(): Promise<Crashed> {
-  const c = await crashedMachine();
-  const l2 = Number((await c.p.smmu.hw.read64(strtabBase(c) + 8)) & 0x000f_ffff_ffff_ffc0n);
-  const ste = await c.p.smmu.hw.readWords(l2, 8);
-  const cdPa = Number(STE.get(ste, 'S1ContextPtr'));
-  poke(c, cdPa, CD.with(await c.p.smmu.hw.readWords(cdPa, 8), 'ASID', 0n)[0]!);
-  return c;
+/** The opcodes in `k`'s command queue between two PROD values (a completed MSI-polled CMD_SYNC reads opcode 0). */
+async function ringOps(k: LinuxKernel, from: number, to: number): Promise<string[]> {
+  const q = k.smmu.cmdq;
+  const f = findFormat('cmd')!;
+  const out: string[] = [];
+  for (let p = from; p !== to; p = (p + 1) % (2 * 2 ** q.shift)) {
+    const w = await k.smmu.hw.readWords(q.base + 16 * (p % 2 ** q.shift), 2);
+    const op = f.decode(w).names.Opcode ?? ((w[0]! & 0xffff_ffffn) === 0n ? 'CMD_SYNC' : '?');
+    // CFGI_ALL is CFGI_STE_RANGE with Range=31 (the same opcode).
+    out.push(op === 'CFGI_STE_RANGE' && findFormat('cmd-CFGI_STE_RANGE')!.get(w, 'Range') === 31n ? 'CFGI_ALL' : op);
+  }
+  return out;
 }
-
