@@ -12,6 +12,7 @@ import { Nvme } from './nvme';
 import { CopyEngine } from './copy';
 import type { AerError, DmaCompletion, DmaPort, DmaRecord, DmaRequest } from './types';
 import { ENDPOINT_DEFAULTS } from './fleet';
+import type { EndpointConfig } from './endpoint';
 
 /** Identity "SMMU": device address = PA; `fail(req)` makes a request abort (UR). */
 class IdentityPort implements DmaPort {
@@ -60,8 +61,8 @@ function rig() {
     },
     log: () => undefined,
   };
-  const base = { name: '0000:01:00.0', rid: 0x100, sids: [0x100], ...ENDPOINT_DEFAULTS, onReadError: 'continue' as const };
-  const make = (p: DeviceParams, extra: Partial<typeof base> = {}) => {
+  const base: EndpointConfig = { name: '0000:01:00.0', rid: 0x100, sids: [0x100], ...ENDPOINT_DEFAULTS, onReadError: 'continue' };
+  const make = (p: DeviceParams, extra: Partial<EndpointConfig> = {}) => {
     const dev = createDevice({ ...base, ...extra }, p, clock, port, obs);
     return { dev, drv: createDriver(dev, p, host, clock) };
   };
