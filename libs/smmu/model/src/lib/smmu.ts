@@ -1401,7 +1401,7 @@ export class SmmuV3 {
     // Both give the same result and count the same cache hits for the same state; the fast path
     // only skips checks whose outcome is cached.
     // (`& 4095` gives the page offset of any non-negative integer below 2^53.)
-    if (!this.sfm && this.en.smmuen && t.ats === undefined && t.ssid === undefined && t.size > 0 && (t.address & 4095) + t.size <= 4096) {
+    if (!this.sfm && this.en.smmuen && t.ats === undefined && t.ssid === undefined && t.size > 0 && (t.address & 4095) + t.size <= 4096 && Number.isInteger(t.address) && Number.isInteger(t.size)) {
       const g = this.strtabGeom;
       if (g !== undefined && t.sid < g.sidLimit) {
         // A one-entry memo of the last StreamID's STE (a per-port micro-cache: DMA comes in

@@ -913,8 +913,16 @@ describe('F_UUT: transactions the upstream interface cannot carry (IHI0070 7.3.2
     const q = bringUp(f);
     assert.equal(f.smmu.translate({ sid: 1, address: 0x1000, size: 0, write: false }).event, 'F_UUT');
     assert.equal(f.smmu.translate({ sid: 1, address: 4096.5, size: 4, write: false }).event, 'F_UUT');
+    // Also when the page is in the TLB: the hit path must not let a malformed transaction through.
+    const pt = new PageTables(f, 1, '4k', 48);
+    pt.map(0x1000, 0x8800_0000);
+    s1Stream(f, q, 4, pt, 1);
+    assert.equal(f.smmu.translate(rd(4, 0x1000)).outcome, 'translated');
+    assert.equal(f.smmu.translate(rd(4, 0x1000)).tlbHit, true);
+    assert.equal(f.smmu.translate({ sid: 4, address: 4096.5, size: 4, write: false }).event, 'F_UUT');
+    assert.equal(f.smmu.translate({ sid: 4, address: 0x1000, size: 2.5, write: false }).event, 'F_UUT');
     const recs = drainEvents(f, q);
-    assert.deepEqual(recs.map((x) => EVT('F_UUT').get(x, 'Reason')), [2n, 2n]);
+    assert.deepEqual(recs.map((x) => EVT('F_UUT').get(x, 'Reason')), [2n, 2n, 2n, 2n]);
     f.writeWords(q.strtab + 64 * 6, ste({ Config: 'BYPASS' }));
     const d = f.smmu.dma({ sid: 6, address: 0x8000_0ff0, write: true }, new Uint8Array(64));
     assert.equal(d.completion, 'ok');
