@@ -3,3 +3,4 @@ export * from './lib/clock';
 export * from './lib/rng';
 export * from './lib/memory';
 export * from './lib/platform';
+export * from './lib/sequencer';

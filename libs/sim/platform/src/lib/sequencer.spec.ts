@@ -1,0 +1,108 @@
+// SPDX-License-Identifier: Apache-2.0
+// The sequencer's one order: timers, then actors, then tasks at equal times; one task at a time;
+// sleeping tasks wake in time and registration order; halting an owner ends its tasks; remote
+// tasks park themselves and are resumed the same way.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { VirtualClock } from './clock';
+import { Sequencer, TaskHalted } from './sequencer';
+
+describe('Sequencer', () => {
+  it('runs timers, then actors, then tasks at the same instant, and tasks one at a time', async () => {
+    const clock = new VirtualClock();
+    const s = new Sequencer(clock);
+    const log: string[] = [];
+    let actorNext: number | undefined = 100;
+    s.addActor({ nextEventTime: () => actorNext, step: async (t) => void (log.push(`actor@${t}`), (actorNext = t === 100 ? 200 : undefined)) });
+    clock.schedule(100, 'timer', () => log.push(`timer@${clock.now()}`));
+    let ended = false;
+    s.spawn('a', 'k', async (ctx) => {
+      log.push(`a@${ctx.now()}`);
+      await ctx.sleep(100);
+      log.push(`a@${ctx.now()}`);
+      await ctx.sleep(100);
+      log.push(`a@${ctx.now()}`);
+    });
+    s.spawn('b', 'k', async (ctx) => {
+      await ctx.sleep(100);
+      log.push(`b@${ctx.now()}`);
+      ended = true;
+    });
+    await s.run(() => ended && s.nextEventTime() === undefined);
+    assert.deepEqual(log, ['a@0', 'timer@100', 'actor@100', 'a@100', 'b@100', 'actor@200', 'a@200']);
+  });
+
+  it('nothing else happens while a task runs, even across awaits that are not sleeps', async () => {
+    const clock = new VirtualClock();
+    const s = new Sequencer(clock);
+    const log: string[] = [];
+    s.spawn('slow', 'k', async (ctx) => {
+      log.push('slow start');
+      await new Promise((r) => setImmediate(r));
+      await Promise.resolve();
+      log.push(`slow end @${ctx.now()}`);
+    });
+    s.spawn('other', 'k', async () => void log.push('other'));
+    await s.run(() => false);
+    assert.deepEqual(log, ['slow start', 'slow end @0', 'other']);
+  });
+
+  it('a halted owner\'s tasks get TaskHalted at their next turn and end', async () => {
+    const clock = new VirtualClock();
+    const s = new Sequencer(clock);
+    const seen: string[] = [];
+    s.spawn('poll', 'primary', async (ctx) => {
+      for (;;) {
+        try {
+          await ctx.sleep(10);
+        } catch (e) {
+          seen.push((e as TaskHalted).reason);
+          return;
+        }
+      }
+    });
+    s.spawn('panic', 'runner', async (ctx) => {
+      await ctx.sleep(35);
+      s.halt('primary', 'panic');
+    });
+    await s.run(() => false);
+    assert.deepEqual(seen, ['panic']);
+    assert.equal(s.nextEventTime(), undefined, 'no task left');
+  });
+
+  it('a remote task parks with sleep(id, 0), is resumed in its turn, and says when it ends', async () => {
+    const clock = new VirtualClock();
+    const s = new Sequencer(clock);
+    const log: string[] = [];
+    const id = s.spawn('remote', 'kdump');
+    // Its code lives "elsewhere": it parks later than its spawn, from outside the loop.
+    setImmediate(async () => {
+      await s.sleep(id, 0);
+      log.push(`remote@${s.now()}`);
+      await s.sleep(id, 50);
+      log.push(`remote@${s.now()}`);
+      s.finish(id);
+    });
+    s.spawn('local', 'runner', async (ctx) => {
+      await ctx.sleep(20);
+      log.push(`local@${ctx.now()}`);
+    });
+    await s.run(() => false);
+    assert.deepEqual(log, ['remote@0', 'local@20', 'remote@50']);
+  });
+
+  it('nextEventTime is the earliest of timers, actors and parked tasks; bad sleeps are refused', async () => {
+    const clock = new VirtualClock();
+    const s = new Sequencer(clock);
+    clock.schedule(70, 't', () => undefined);
+    s.addActor({ nextEventTime: () => 40, step: async () => undefined });
+    const id = s.spawn('x', 'k');
+    assert.equal(s.nextEventTime(), 0);
+    await assert.rejects(s.sleep(999, 1), /no task 999/);
+    s.finish(id);
+    assert.equal(s.nextEventTime(), 40);
+    const t = s.spawn('y', 'k', async (ctx) => void (await ctx.sleep(1.5)));
+    await assert.rejects(s.run(() => false, 0), /sleep\(1\.5\)/);
+    assert.ok(t > 0);
+  });
+});
