@@ -9,7 +9,7 @@
 import { Endpoint, type EndpointConfig } from './endpoint';
 import { COPY_JOB, num, readEntry } from './formats';
 import type { SeededRng } from '@kdump-twin/platform';
-import type { DmaPort, EndpointObserver, Scheduler } from './types';
+import type { DeviceControl, DmaPort, EndpointObserver, Scheduler } from './types';
 
 export interface CopyEngineConfig extends EndpointConfig {
   /** Bytes one chunk moves (one read, then one write). */
@@ -53,6 +53,11 @@ export class CopyEngine extends Endpoint {
     rng?: SeededRng,
   ) {
     super(cfg, sched, port, obs, rng);
+  }
+
+  protected controlKind(c: DeviceControl): void {
+    if (c.op === 'configureRing') this.configureRing(c.base, c.entries);
+    else if (c.op === 'ringTail') this.ringTail(c.tail);
   }
 
   configureRing(base: number, entries: number): void {

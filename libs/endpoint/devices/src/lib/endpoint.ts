@@ -6,7 +6,7 @@
 // traffic on it.
 
 import type { SeededRng } from '@kdump-twin/platform';
-import type { AerSeverity, DmaCompletion, DmaPhase, DmaPort, DmaRequest, EndpointObserver, Scheduler } from './types';
+import type { AerSeverity, DeviceControl, DmaCompletion, DmaPhase, DmaPort, DmaRequest, EndpointObserver, Scheduler } from './types';
 
 export type DeviceKind = 'nic' | 'nvme' | 'gpu';
 
@@ -196,12 +196,25 @@ export abstract class Endpoint {
     this.obs.aer?.({ time: this.sched.now(), device: this.name, bdf: this.bdf, type, severity: this.cfg.aer[type], role, phase, address });
   }
 
-  /** One request on the port at the current time, recorded. */
-  private send(phase: DmaPhase, job: number, req: DmaRequest, completedAt: number): DmaCompletion {
-    const c = this.port.access(req);
-    this.obs.dma?.({ time: this.sched.now(), completedAt, device: this.name, phase, job, req, completion: c, generation: this.generation });
-    return c;
+  /** One request out on the port now; `done` gets its completion `latencyNs` later. */
+  private send(phase: DmaPhase, job: number, req: DmaRequest, latencyNs: number, done: (c: DmaCompletion) => void): void {
+    this.port.submit({ ...req, device: this.name, phase, job, generation: this.generation, latencyNs }, done);
   }
+
+  /**
+   * A register write from the host (through the BAR): doorbells, queue setup, the reset. The
+   * kinds handle their own registers; here the ones every endpoint has.
+   */
+  control(c: DeviceControl): void {
+    if (c.op === 'flr') this.flr();
+    else if (c.op === 'start') this.start();
+    else if (c.op === 'setAts') this.atsEnabled = c.enabled && this.cfg.ats;
+    else if (c.op === 'atcInvalidate') this.atcInvalidate(c.address, c.all ? Number.POSITIVE_INFINITY : c.bytes);
+    else this.controlKind(c);
+  }
+
+  /** Registers of the device kind; unknown ones are ignored, as a write to an unimplemented register is. */
+  protected abstract controlKind(c: DeviceControl): void;
 
   /** Runs `fn` once a PCIe tag is free (at once if one is). */
   private withTag(fn: () => void): void {
@@ -227,8 +240,7 @@ export abstract class Endpoint {
   private readOnce(phase: DmaPhase, job: number, req: DmaRequest, done: (c: DmaCompletion) => void): void {
     const gen = this.generation;
     this.withTag(() => {
-      const c = this.send(phase, job, req, this.sched.now() + this.cfg.readLatencyNs);
-      this.sched.after(this.cfg.readLatencyNs, `${this.name} ${phase}`, () => {
+      this.send(phase, job, req, this.cfg.readLatencyNs, (c) => {
         if (gen !== this.generation) return;
         this.releaseTag();
         if (c.status === 'stalled') return; // held by the SMMU; the device waits forever for it
@@ -297,8 +309,9 @@ export abstract class Endpoint {
         if (!t.ok) ok = false;
         else {
           const req: DmaRequest = { sid: this.sid, address: t.address, size: p.size, write: true, ats: t.ats ? 'translated' : undefined, data: data.subarray(p.offset, p.offset + p.size) };
-          const c = this.send(phase, job, req, this.sched.now());
-          if (c.status !== 'SC' && c.status !== 'stalled') this.raiseAer(c, phase, 'completer', t.address, false);
+          this.send(phase, job, req, 0, (c) => {
+            if (c.status !== 'SC' && c.status !== 'stalled') this.raiseAer(c, phase, 'completer', t.address, false);
+          });
         }
         if (--left === 0) done?.(ok);
       });

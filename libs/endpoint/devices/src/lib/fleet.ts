@@ -3,13 +3,13 @@
 // would show, the factory that builds a device and its driver, and the fleet itself (devices
 // by name and by StreamID, ATS invalidations routed to the device that owns the StreamID).
 
+import { VirtualClock, type SeededRng } from '@kdump-twin/platform';
 import { CopyEngine, type CopyEngineConfig } from './copy';
 import type { Endpoint, EndpointConfig } from './endpoint';
 import { CopyDriver, NicDriver, NvmeDriver, type CopyDriverConfig, type HostKernel, type NicDriverConfig, type NvmeDriverConfig } from './host';
 import { Nic, type NicConfig } from './nic';
 import { Nvme, type NvmeConfig } from './nvme';
-import type { SeededRng } from '@kdump-twin/platform';
-import type { DmaPort, EndpointObserver, Scheduler } from './types';
+import type { AerError, DeviceControl, DmaCompletion, DmaPort, DmaSubmission, EndpointObserver, JobRecord, Scheduler } from './types';
 
 type Own<T> = Omit<T, keyof EndpointConfig>;
 
@@ -71,55 +71,118 @@ export const READ_ERROR_DEFAULT = { nic: 'continue', nvme: 'halt', gpu: 'halt' }
 
 export type DeviceParams = ({ kind: 'nic' } & NicParams) | ({ kind: 'nvme' } & NvmeParams) | ({ kind: 'gpu' } & GpuParams);
 
-export interface FleetMember {
-  readonly device: Endpoint;
-  /** The driver in the primary kernel. */
-  readonly primary: NicDriver | NvmeDriver | CopyDriver;
-}
-
 export function createDevice(base: EndpointConfig, p: DeviceParams, sched: Scheduler, port: DmaPort, obs: EndpointObserver, rng?: SeededRng): Endpoint {
   if (p.kind === 'nic') return new Nic({ ...base, ...p }, sched, port, obs, rng);
   if (p.kind === 'nvme') return new Nvme({ ...base, ...p }, sched, port, obs, rng);
   return new CopyEngine({ ...base, ...p }, sched, port, obs, rng);
 }
 
-/** The driver for `dev` in `host`'s kernel. */
-export function createDriver(dev: Endpoint, p: DeviceParams, host: HostKernel, sched: Scheduler): NicDriver | NvmeDriver | CopyDriver {
-  if (dev instanceof Nic && p.kind === 'nic') return new NicDriver(dev, host, sched, p);
-  if (dev instanceof Nvme && p.kind === 'nvme') return new NvmeDriver(dev, host, sched, p);
-  if (dev instanceof CopyEngine && p.kind === 'gpu') return new CopyDriver(dev, host, sched, p);
-  throw new TypeError(`${dev.name}: parameters of kind ${p.kind} for a ${dev.kind}`);
+/** The driver for device `name` of kind `p.kind` in `host`'s kernel. */
+export function createDriver(name: string, p: DeviceParams, host: HostKernel): NicDriver | NvmeDriver | CopyDriver {
+  if (p.kind === 'nic') return new NicDriver(name, host, p);
+  if (p.kind === 'nvme') return new NvmeDriver(name, host, p);
+  return new CopyDriver(name, host, p);
 }
 
-/** Devices by name and StreamID. */
-export class Fleet {
-  private readonly byName = new Map<string, Endpoint>();
-  private readonly bySid = new Map<number, Endpoint>();
+// ---------------------------------------------------------------------------------------------
+// The fleet's side of the co-simulation (docs/services.md): devices on their own clock, stepped
+// by the platform one instant at a time.
 
-  add(dev: Endpoint): void {
-    if (this.byName.has(dev.name)) throw new RangeError(`device ${dev.name} exists`);
-    for (const sid of dev.cfg.sids) {
-      const other = this.bySid.get(sid);
-      if (other) throw new RangeError(`StreamID 0x${sid.toString(16)} of ${dev.name} already belongs to ${other.name}`);
-    }
-    this.byName.set(dev.name, dev);
-    for (const sid of dev.cfg.sids) this.bySid.set(sid, dev);
+/** A request as it leaves the fleet: the submission and the ticket its completion comes back under. */
+export interface FleetRequest extends DmaSubmission {
+  readonly ticket: number;
+}
+
+/** What the platform hands the fleet for a slice: completions and register writes, each due at a time. */
+export interface FleetSliceIn {
+  readonly t: number;
+  readonly completions: readonly { readonly ticket: number; readonly due: number; readonly completion: DmaCompletion }[];
+  readonly controls: readonly { readonly device: string; readonly due: number; readonly control: DeviceControl }[];
+}
+
+/** What the fleet did at t: the DMA it issued (in order), the AER errors and job records it raised, its next event. */
+export interface FleetSliceOut {
+  readonly requests: readonly FleetRequest[];
+  readonly aer: readonly AerError[];
+  readonly jobs: readonly JobRecord[];
+  readonly next: number | undefined;
+}
+
+export interface FleetDevice {
+  readonly base: EndpointConfig;
+  readonly params: DeviceParams;
+}
+
+/** Every endpoint of a run, with its own clock; `slice(t)` runs whatever is due at exactly t. */
+export class FleetSim {
+  readonly clock = new VirtualClock();
+  private readonly devices = new Map<string, Endpoint>();
+  private readonly pending = new Map<number, (c: DmaCompletion) => void>();
+  private outbox: FleetRequest[] = [];
+  private aer: AerError[] = [];
+  private jobs: JobRecord[] = [];
+  private ticket = 0;
+  private readonly port: DmaPort = {
+    submit: (s, done) => {
+      const ticket = ++this.ticket;
+      this.pending.set(ticket, done);
+      this.outbox.push({ ...s, ticket });
+    },
+  };
+  private readonly obs: EndpointObserver = { aer: (e) => this.aer.push(e), job: (r) => this.jobs.push(r) };
+
+  /** Adds a device; `rng` is its own random stream (forked from the scenario seed by the caller). */
+  add(d: FleetDevice, rng?: SeededRng): Endpoint {
+    if (this.devices.has(d.base.name)) throw new RangeError(`device ${d.base.name} exists`);
+    const e = createDevice(d.base, d.params, this.clock, this.port, this.obs, rng);
+    this.devices.set(d.base.name, e);
+    return e;
   }
 
   get(name: string): Endpoint | undefined {
-    return this.byName.get(name);
-  }
-
-  owner(sid: number): Endpoint | undefined {
-    return this.bySid.get(sid);
+    return this.devices.get(name);
   }
 
   all(): Endpoint[] {
-    return [...this.byName.values()];
+    return [...this.devices.values()];
   }
 
-  /** CMD_ATC_INV reaching the device that owns `sid`; a StreamID with no device completes trivially. */
-  atcInvalidate(sid: number, address: number, bytes: number): boolean {
-    return this.bySid.get(sid)?.atcInvalidate(address, bytes) ?? true;
+  nextEventTime(): number | undefined {
+    return this.clock.nextDeadline();
+  }
+
+  slice(input: FleetSliceIn): FleetSliceOut {
+    for (const c of input.completions) {
+      this.clock.schedule(Math.max(c.due, this.clock.now()), 'completion', () => {
+        const done = this.pending.get(c.ticket);
+        this.pending.delete(c.ticket);
+        done?.(c.completion);
+      });
+    }
+    for (const c of input.controls) {
+      const dev = this.devices.get(c.device);
+      if (dev) this.clock.schedule(Math.max(c.due, this.clock.now()), `control ${c.control.op}`, () => dev.control(c.control));
+    }
+    this.clock.advanceTo(input.t);
+    const out: FleetSliceOut = { requests: this.outbox, aer: this.aer, jobs: this.jobs, next: this.clock.nextDeadline() };
+    this.outbox = [];
+    this.aer = [];
+    this.jobs = [];
+    return out;
+  }
+
+  /** The state the report reads per device. */
+  stats(): Record<string, { kind: string; jobsOk: number; jobsFailed: number; dropped: number; halted: string | null; outstanding: number; jobsInFlight: number; flrs: number }> {
+    const out: Record<string, { kind: string; jobsOk: number; jobsFailed: number; dropped: number; halted: string | null; outstanding: number; jobsInFlight: number; flrs: number }> = {};
+    for (const [name, e] of [...this.devices.entries()].sort(([a], [b]) => (a < b ? -1 : 1))) {
+      out[name] = { kind: e.kind, jobsOk: e.counters.jobsOk, jobsFailed: e.counters.jobsFailed, dropped: e.counters.dropped, halted: e.halted ?? null, outstanding: e.outstanding, jobsInFlight: e.jobsInFlight, flrs: e.counters.flrs };
+    }
+    return out;
+  }
+
+  /** WRITE data an NVMe kept (the vmcore on its "disk"), by LBA. */
+  disk(name: string): ReadonlyMap<number, Uint8Array> | undefined {
+    const e = this.devices.get(name);
+    return e instanceof Nvme ? e.disk : undefined;
   }
 }

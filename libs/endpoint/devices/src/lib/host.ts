@@ -6,22 +6,33 @@
 // probes, quiesces its device (function-level reset) before its first DMA-API use, and sets
 // it up again in the crashkernel carve-out; the NVMe driver then writes the vmcore.
 
-import { CopyEngine } from './copy';
-import type { Endpoint } from './endpoint';
 import { COPY_JOB, entryBytes, NIC_DESC, num, NVME_CQE, NVME_OPC, NVME_SC, NVME_SQE, readEntry } from './formats';
-import { Nic } from './nic';
-import { Nvme } from './nvme';
-import type { Scheduler } from './types';
+import type { DeviceControl } from './types';
 
-/** What a device driver needs from its kernel. */
+/** A concurrent thread of kernel code (a poll loop) in virtual time. */
+export interface TaskContext {
+  /** Yields until `ns` of virtual time have passed. */
+  sleep(ns: number): Promise<void>;
+  now(): number;
+}
+
+/**
+ * What a device driver needs from its kernel: the DMA API, CPU loads and stores, register
+ * writes to its device (through the BAR: posted, they reach the device in the same instant but
+ * after the code that made them), and threads for its poll loops.
+ */
 export interface HostKernel {
   readonly kernel: 'primary' | 'kdump';
   /** The kernel still runs (false once it panicked). */
   alive(): boolean;
+  now(): number;
   /** dma_alloc_coherent(dev, bytes): zeroed memory of this kernel, mapped for `device`. */
   dmaAlloc(device: string, bytes: number): Promise<{ ok: true; pa: number; iova: number } | { ok: false; errno: string }>;
-  cpuWrite(pa: number, data: Uint8Array): void;
-  cpuRead(pa: number, length: number): Uint8Array | undefined;
+  cpuWrite(pa: number, data: Uint8Array): Promise<void>;
+  cpuRead(pa: number, length: number): Promise<Uint8Array | undefined>;
+  control(device: string, c: DeviceControl): Promise<void>;
+  /** Starts `body` as a thread of this kernel; it ends when the body returns or the kernel dies. */
+  spawn(name: string, body: (t: TaskContext) => Promise<void>): void;
   log(level: 'err' | 'warn' | 'info', device: string, text: string): void;
 }
 
@@ -64,21 +75,22 @@ export interface CopyDriverConfig {
 export type SetupResult = { readonly ok: true } | { readonly ok: false; readonly errno: string; readonly step: string };
 
 /** The common part: allocation through the kernel's DMA API and the poll loop. */
-abstract class Driver<E extends Endpoint> {
+abstract class Driver {
   readonly buffers: DmaBuffer[] = [];
-  protected polling = false;
+  /** Each setup (primary, or the kdump kernel's after the reset) starts a new poll loop. */
+  private incarnation = 0;
 
   constructor(
-    readonly dev: E,
+    /** The device's PCI name. */
+    readonly device: string,
     protected readonly host: HostKernel,
-    protected readonly sched: Scheduler,
     private readonly pollNs: number,
   ) {}
 
   protected async alloc(bytes: number, step: string): Promise<DmaBuffer | { errno: string; step: string }> {
-    const r = await this.host.dmaAlloc(this.dev.name, bytes);
+    const r = await this.host.dmaAlloc(this.device, bytes);
     if (!r.ok) {
-      this.host.log('err', this.dev.name, `${step}: DMA allocation of ${bytes} bytes failed (-${r.errno})`);
+      this.host.log('err', this.device, `${step}: DMA allocation of ${bytes} bytes failed (-${r.errno})`);
       return { errno: r.errno, step };
     }
     const b = { pa: r.pa, iova: r.iova, bytes };
@@ -86,27 +98,27 @@ abstract class Driver<E extends Endpoint> {
     return b;
   }
 
-  /** The driver's poll loop (NAPI, CQ polling) while its kernel runs and its device generation holds. */
-  protected startPolling(): void {
-    if (this.polling) return;
-    this.polling = true;
-    const gen = this.dev.generation;
-    const tick = () => {
-      if (!this.host.alive() || this.dev.generation !== gen) {
-        this.polling = false;
-        return;
-      }
-      this.poll();
-      this.sched.after(this.pollNs, `${this.dev.name} poll`, tick);
-    };
-    this.sched.after(this.pollNs, `${this.dev.name} poll`, tick);
+  protected control(c: DeviceControl): Promise<void> {
+    return this.host.control(this.device, c);
   }
 
-  protected abstract poll(): void;
+  /** The driver's poll loop (NAPI, CQ reaping, fences) while its kernel runs. */
+  protected startPolling(): void {
+    const mine = ++this.incarnation;
+    this.host.spawn(`${this.device} poll`, async (t) => {
+      while (this.host.alive() && this.incarnation === mine) {
+        await t.sleep(this.pollNs);
+        if (!this.host.alive() || this.incarnation !== mine) return;
+        await this.poll(t);
+      }
+    });
+  }
+
+  protected abstract poll(t: TaskContext): Promise<void>;
 
   /** The kdump kernel's probe: quiesce before the first DMA-API use, then set the device up again. */
   async probeKdump(): Promise<SetupResult> {
-    this.dev.flr();
+    await this.control({ op: 'flr' });
     return this.setup();
   }
 
@@ -117,7 +129,7 @@ function isBuffer(b: DmaBuffer | { errno: string; step: string }): b is DmaBuffe
   return 'iova' in b;
 }
 
-export class NicDriver extends Driver<Nic> {
+export class NicDriver extends Driver {
   private rx: DmaBuffer | undefined;
   private tx: DmaBuffer | undefined;
   private rxPool: DmaBuffer | undefined;
@@ -127,12 +139,11 @@ export class NicDriver extends Driver<Nic> {
   private txClean = 0;
 
   constructor(
-    dev: Nic,
+    device: string,
     host: HostKernel,
-    sched: Scheduler,
     readonly cfg: NicDriverConfig,
   ) {
-    super(dev, host, sched, cfg.pollNs);
+    super(device, host, cfg.pollNs);
   }
 
   async setup(): Promise<SetupResult> {
@@ -148,56 +159,58 @@ export class NicDriver extends Driver<Nic> {
     const stats = await this.alloc(64, 'stats block');
     if (!isBuffer(stats)) return { ok: false, ...stats };
     Object.assign(this, { rx, rxPool, tx, txPool, rxClean: 0, txNext: 0, txClean: 0 });
-    for (let i = 0; i < c.rxEntries; i++) this.host.cpuWrite(rx.pa + i * 16, entryBytes(NIC_DESC, { BufferAddress: rxPool.iova + i * c.rxBufBytes }));
-    const payload = new Uint8Array(c.txBufBytes).fill(0x7e);
-    for (let i = 0; i < c.txEntries; i++) this.host.cpuWrite(txPool.pa + i * c.txBufBytes, payload);
-    this.dev.configureRx(rx.iova, c.rxEntries);
-    this.dev.setRxTail(c.rxEntries - 1);
-    this.dev.configureTx(tx.iova, c.txEntries);
-    this.dev.setStatsAddress(stats.iova);
-    this.dev.start();
+    const ring = new Uint8Array(c.rxEntries * NIC_DESC.sizeBytes);
+    for (let i = 0; i < c.rxEntries; i++) ring.set(entryBytes(NIC_DESC, { BufferAddress: rxPool.iova + i * c.rxBufBytes }), i * NIC_DESC.sizeBytes);
+    await this.host.cpuWrite(rx.pa, ring);
+    await this.host.cpuWrite(txPool.pa, new Uint8Array(c.txEntries * c.txBufBytes).fill(0x7e));
+    await this.control({ op: 'configureRx', base: rx.iova, entries: c.rxEntries });
+    await this.control({ op: 'setRxTail', tail: c.rxEntries - 1 });
+    await this.control({ op: 'configureTx', base: tx.iova, entries: c.txEntries });
+    await this.control({ op: 'setStatsAddress', iova: stats.iova });
+    await this.control({ op: 'start' });
     this.startPolling();
     if (c.txIntervalNs > 0) this.startTx();
     return { ok: true };
   }
 
+  /** The stack hands the driver a packet to send every txIntervalNs. */
   private startTx(): void {
-    const gen = this.dev.generation;
     const c = this.cfg;
-    const post = () => {
-      if (!this.host.alive() || this.dev.generation !== gen) return;
-      const next = (this.txNext + 1) % c.txEntries;
-      if (next !== this.txClean) {
-        this.host.cpuWrite(this.tx!.pa + this.txNext * 16, entryBytes(NIC_DESC, { BufferAddress: this.txPool!.iova + this.txNext * c.txBufBytes, Length: Math.min(c.txBufBytes, 1500) }));
+    const tx = this.tx!;
+    this.host.spawn(`${this.device} xmit`, async (t) => {
+      while (this.host.alive() && this.tx === tx) {
+        await t.sleep(c.txIntervalNs);
+        if (!this.host.alive() || this.tx !== tx) return;
+        const next = (this.txNext + 1) % c.txEntries;
+        if (next === this.txClean) continue;
+        await this.host.cpuWrite(tx.pa + this.txNext * 16, entryBytes(NIC_DESC, { BufferAddress: this.txPool!.iova + this.txNext * c.txBufBytes, Length: Math.min(c.txBufBytes, 1500) }));
         this.txNext = next;
-        this.dev.setTxTail(this.txNext);
+        await this.control({ op: 'setTxTail', tail: this.txNext });
       }
-      this.sched.after(c.txIntervalNs, `${this.dev.name} xmit`, post);
-    };
-    this.sched.after(c.txIntervalNs, `${this.dev.name} xmit`, post);
+    });
   }
 
   /** NAPI: hand received buffers to the stack, re-arm their descriptors, move the tail; reclaim sent ones. */
-  protected poll(): void {
+  protected async poll(): Promise<void> {
     const c = this.cfg;
     let moved = false;
     for (let n = 0; n < c.rxEntries; n++) {
-      const d = this.host.cpuRead(this.rx!.pa + this.rxClean * 16, 16);
+      const d = await this.host.cpuRead(this.rx!.pa + this.rxClean * 16, 16);
       if (!d || num(NIC_DESC, readEntry(NIC_DESC, d), 'DD') === 0) break;
-      this.host.cpuWrite(this.rx!.pa + this.rxClean * 16, entryBytes(NIC_DESC, { BufferAddress: this.rxPool!.iova + this.rxClean * c.rxBufBytes }));
+      await this.host.cpuWrite(this.rx!.pa + this.rxClean * 16, entryBytes(NIC_DESC, { BufferAddress: this.rxPool!.iova + this.rxClean * c.rxBufBytes }));
       this.rxClean = (this.rxClean + 1) % c.rxEntries;
       moved = true;
     }
-    if (moved) this.dev.setRxTail((this.rxClean + c.rxEntries - 1) % c.rxEntries);
+    if (moved) await this.control({ op: 'setRxTail', tail: (this.rxClean + c.rxEntries - 1) % c.rxEntries });
     while (this.txClean !== this.txNext) {
-      const d = this.host.cpuRead(this.tx!.pa + this.txClean * 16, 16);
+      const d = await this.host.cpuRead(this.tx!.pa + this.txClean * 16, 16);
       if (!d || num(NIC_DESC, readEntry(NIC_DESC, d), 'DD') === 0) break;
       this.txClean = (this.txClean + 1) % c.txEntries;
     }
   }
 }
 
-export class NvmeDriver extends Driver<Nvme> {
+export class NvmeDriver extends Driver {
   private sq: DmaBuffer | undefined;
   private cq: DmaBuffer | undefined;
   private pool: DmaBuffer | undefined;
@@ -214,12 +227,11 @@ export class NvmeDriver extends Driver<Nvme> {
   readonly completions = { ok: 0, error: 0 };
 
   constructor(
-    dev: Nvme,
+    device: string,
     host: HostKernel,
-    sched: Scheduler,
-    readonly cfg: NvmeDriverConfig,
+    readonly cfg: NvmeDriverConfig & { readonly lbaBytes: number },
   ) {
-    super(dev, host, sched, cfg.pollNs);
+    super(device, host, cfg.pollNs);
   }
 
   async setup(): Promise<SetupResult> {
@@ -234,54 +246,50 @@ export class NvmeDriver extends Driver<Nvme> {
     this.inflight.clear();
     this.freeCids.length = 0;
     for (let i = c.outstanding - 1; i >= 0; i--) this.freeCids.push(i);
-    this.dev.configureQueues(sq.iova, c.sqEntries, cq.iova, c.cqEntries);
-    this.dev.enable();
+    await this.control({ op: 'configureQueues', sqBase: sq.iova, sqEntries: c.sqEntries, cqBase: cq.iova, cqEntries: c.cqEntries });
+    await this.control({ op: 'enable' });
     this.startPolling();
     if (this.host.kernel === 'primary' && this.workload) {
-      for (let i = 0; i < c.outstanding; i++) this.submitIo();
+      for (let i = 0; i < c.outstanding; i++) await this.submitIo();
     }
     return { ok: true };
   }
 
   override async probeKdump(): Promise<SetupResult> {
     this.workload = false;
-    this.dev.recordWrites = true;
-    return super.probeKdump();
+    const r = await super.probeKdump();
+    await this.control({ op: 'recordWrites' });
+    return r;
   }
 
   /** Submits one command; `done` gets its status code. Returns false when no slot is free. */
-  submit(opc: number, lba: number, data: Uint8Array | undefined, bytes: number, done: (sc: number) => void): boolean {
+  async submit(opc: number, lba: number, data: Uint8Array | undefined, bytes: number, done: (sc: number) => void): Promise<boolean> {
     const c = this.cfg;
     const cid = this.freeCids.pop();
-    if (cid === undefined || (this.sqTail + 1) % c.sqEntries === this.sqHeadGuess()) {
-      if (cid !== undefined) this.freeCids.push(cid);
-      return false;
-    }
+    if (cid === undefined) return false;
     const buf = this.pool!.iova + cid * c.ioBytes;
-    if (data) this.host.cpuWrite(this.pool!.pa + cid * c.ioBytes, data);
-    const nlb = Math.ceil(bytes / this.dev.cfg.lbaBytes) - 1;
-    this.host.cpuWrite(this.sq!.pa + this.sqTail * 64, entryBytes(NVME_SQE, { OPC: opc, CID: cid, NSID: 1, PRP1: buf, SLBA: lba, NLB: nlb }));
+    if (data) await this.host.cpuWrite(this.pool!.pa + cid * c.ioBytes, data);
+    const nlb = Math.ceil(bytes / c.lbaBytes) - 1;
+    await this.host.cpuWrite(this.sq!.pa + this.sqTail * 64, entryBytes(NVME_SQE, { OPC: opc, CID: cid, NSID: 1, PRP1: buf, SLBA: lba, NLB: nlb }));
     this.inflight.set(cid, done);
     this.sqTail = (this.sqTail + 1) % c.sqEntries;
-    this.dev.ringSq(this.sqTail);
+    await this.control({ op: 'ringSq', tail: this.sqTail });
     this.issued++;
     return true;
   }
 
-  /** The host does not read SQHD back; at most `outstanding` (< sqEntries) are in flight, so the ring never fills. */
-  private sqHeadGuess(): number {
-    return (this.sqTail + this.cfg.sqEntries - this.inflight.size) % this.cfg.sqEntries;
-  }
-
-  private submitIo(): void {
+  private async submitIo(): Promise<void> {
     const c = this.cfg;
     const read = this.issued % c.readEvery === 0;
     const lba = this.nextLba;
-    this.nextLba += c.ioBytes / this.dev.cfg.lbaBytes;
-    this.submit(read ? NVME_OPC.READ : NVME_OPC.WRITE, lba, undefined, c.ioBytes, () => {
-      if (this.host.alive() && this.workload) this.submitIo();
+    this.nextLba += c.ioBytes / c.lbaBytes;
+    await this.submit(read ? NVME_OPC.READ : NVME_OPC.WRITE, lba, undefined, c.ioBytes, () => {
+      if (this.host.alive() && this.workload) this.resubmit++;
     });
   }
+
+  /** Completions reaped that the workload replaces with new commands (from the poll loop). */
+  private resubmit = 0;
 
   get canSubmit(): boolean {
     return this.freeCids.length > 0 && this.pool !== undefined;
@@ -291,12 +299,12 @@ export class NvmeDriver extends Driver<Nvme> {
     return this.cfg.ioBytes;
   }
 
-  /** Reaps completions whose phase tag matches, then rings the CQ head doorbell. */
-  protected poll(): void {
+  /** Reaps completions whose phase tag matches, rings the CQ head doorbell, refills the workload. */
+  protected async poll(): Promise<void> {
     const c = this.cfg;
     let reaped = false;
     for (let n = 0; n < c.cqEntries; n++) {
-      const d = this.host.cpuRead(this.cq!.pa + this.cqHead * 16, 16);
+      const d = await this.host.cpuRead(this.cq!.pa + this.cqHead * 16, 16);
       if (!d) break;
       const w = readEntry(NVME_CQE, d);
       if (num(NVME_CQE, w, 'P') !== this.phase) break;
@@ -313,11 +321,15 @@ export class NvmeDriver extends Driver<Nvme> {
       else this.completions.error++;
       done(sc);
     }
-    if (reaped) this.dev.ringCq(this.cqHead);
+    if (reaped) await this.control({ op: 'ringCq', head: this.cqHead });
+    while (this.resubmit > 0 && this.host.alive()) {
+      this.resubmit--;
+      await this.submitIo();
+    }
   }
 }
 
-export class CopyDriver extends Driver<CopyEngine> {
+export class CopyDriver extends Driver {
   private ring: DmaBuffer | undefined;
   private src: DmaBuffer | undefined;
   private dst: DmaBuffer | undefined;
@@ -326,12 +338,11 @@ export class CopyDriver extends Driver<CopyEngine> {
   private submitted = 0;
 
   constructor(
-    dev: CopyEngine,
+    device: string,
     host: HostKernel,
-    sched: Scheduler,
     readonly cfg: CopyDriverConfig,
   ) {
-    super(dev, host, sched, cfg.pollNs);
+    super(device, host, cfg.pollNs);
   }
 
   async setup(): Promise<SetupResult> {
@@ -345,29 +356,32 @@ export class CopyDriver extends Driver<CopyEngine> {
     const fence = await this.alloc(8, 'fence');
     if (!isBuffer(fence)) return { ok: false, ...fence };
     Object.assign(this, { ring, src, dst, fence, tail: 0, submitted: 0 });
-    this.host.cpuWrite(src.pa, new Uint8Array(Math.min(c.jobBytes, 64 * 1024)).fill(0x3c));
-    this.dev.configureRing(ring.iova, c.ringEntries);
-    this.dev.start();
-    this.refill(0);
+    await this.host.cpuWrite(src.pa, new Uint8Array(Math.min(c.jobBytes, 64 * 1024)).fill(0x3c));
+    await this.control({ op: 'configureRing', base: ring.iova, entries: c.ringEntries });
+    await this.control({ op: 'start' });
+    await this.refill(0);
     this.startPolling();
     return { ok: true };
   }
 
-  private refill(completed: number): void {
+  /** Keeps `queued` jobs ahead of the last completed one, in the ring. */
+  private async refill(completed: number): Promise<void> {
     const c = this.cfg;
-    while (this.submitted - completed < c.queued && (this.tail + 1) % c.ringEntries !== (this.tail + c.ringEntries - c.queued) % c.ringEntries) {
+    let wrote = false;
+    while (this.submitted - completed < c.queued && this.submitted - completed < c.ringEntries - 1) {
       const id = ++this.submitted;
-      this.host.cpuWrite(this.ring!.pa + this.tail * 32, entryBytes(COPY_JOB, { Src: this.src!.iova, Dst: this.dst!.iova, Length: c.jobBytes, JobId: id, Fence: this.fence!.iova }));
+      await this.host.cpuWrite(this.ring!.pa + this.tail * 32, entryBytes(COPY_JOB, { Src: this.src!.iova, Dst: this.dst!.iova, Length: c.jobBytes, JobId: id, Fence: this.fence!.iova }));
       this.tail = (this.tail + 1) % c.ringEntries;
+      wrote = true;
     }
-    this.dev.ringTail(this.tail);
+    if (wrote) await this.control({ op: 'ringTail', tail: this.tail });
   }
 
   /** Reads the fence: every job up to its value is done; queue more. */
-  protected poll(): void {
-    const f = this.host.cpuRead(this.fence!.pa, 8);
+  protected async poll(): Promise<void> {
+    const f = await this.host.cpuRead(this.fence!.pa, 8);
     if (!f) return;
     const done = new DataView(f.buffer, f.byteOffset, 8).getUint32(0, true);
-    if (done !== 0xffffffff) this.refill(done);
+    if (done !== 0xffffffff) await this.refill(done);
   }
 }

@@ -9,7 +9,7 @@
 import { Endpoint, type EndpointConfig } from './endpoint';
 import { entryBytes, NIC_DESC, num, readEntry } from './formats';
 import type { SeededRng } from '@kdump-twin/platform';
-import type { DmaPort, EndpointObserver, Scheduler } from './types';
+import type { DeviceControl, DmaPort, EndpointObserver, Scheduler } from './types';
 
 export interface NicConfig extends EndpointConfig {
   /** Wire arrivals: one packet every `rxIntervalNs` (0: none). */
@@ -67,6 +67,14 @@ export class Nic extends Endpoint {
   }
 
   // ---- registers the host driver writes through the BAR ----
+
+  protected controlKind(c: DeviceControl): void {
+    if (c.op === 'configureRx') this.configureRx(c.base, c.entries);
+    else if (c.op === 'configureTx') this.configureTx(c.base, c.entries);
+    else if (c.op === 'setRxTail') this.setRxTail(c.tail);
+    else if (c.op === 'setTxTail') this.setTxTail(c.tail);
+    else if (c.op === 'setStatsAddress') this.setStatsAddress(c.iova);
+  }
 
   configureRx(base: number, entries: number): void {
     this.rx = { ...ring(), base, entries };

@@ -9,7 +9,7 @@
 import { Endpoint, type EndpointConfig } from './endpoint';
 import { entryBytes, NVME_CQE, NVME_OPC, NVME_SC, NVME_SQE, num, readEntry } from './formats';
 import type { SeededRng } from '@kdump-twin/platform';
-import type { DmaPort, EndpointObserver, Scheduler } from './types';
+import type { DeviceControl, DmaPort, EndpointObserver, Scheduler } from './types';
 
 export interface NvmeConfig extends EndpointConfig {
   /** Commands the controller works on at once. */
@@ -45,6 +45,14 @@ export class Nvme extends Endpoint {
     rng?: SeededRng,
   ) {
     super(cfg, sched, port, obs, rng);
+  }
+
+  protected controlKind(c: DeviceControl): void {
+    if (c.op === 'configureQueues') this.configureQueues(c.sqBase, c.sqEntries, c.cqBase, c.cqEntries);
+    else if (c.op === 'enable') this.enable();
+    else if (c.op === 'ringSq') this.ringSq(c.tail);
+    else if (c.op === 'ringCq') this.ringCq(c.head);
+    else if (c.op === 'recordWrites') this.recordWrites = true;
   }
 
   /** Create I/O queue pair (the host's admin commands, folded into register writes). */

@@ -52,10 +52,38 @@ export interface DmaCompletion {
   readonly steWriter?: string;
 }
 
-/** Where the device's requests go: performs the request at the current virtual time. */
-export interface DmaPort {
-  access(req: DmaRequest): DmaCompletion;
+/**
+ * One request as it leaves the device: what it is for, and when its completion is due back at
+ * the device (`latencyNs` after it was issued; posted writes 0: only AER depends on them).
+ */
+export interface DmaSubmission extends DmaRequest {
+  readonly device: string;
+  readonly phase: DmaPhase;
+  readonly job: number;
+  readonly generation: number;
+  readonly latencyNs: number;
 }
+
+/**
+ * Where the device's requests go. The SMMU sees each at the time it is submitted; `done` runs
+ * later (never within the call), `latencyNs` after submission: a device never needs a
+ * completion in the same instant, which is what lets requests travel in batches.
+ */
+export interface DmaPort {
+  submit(s: DmaSubmission, done: (c: DmaCompletion) => void): void;
+}
+
+/** A register write the host makes through the device's BAR (a doorbell, a queue base, a reset). */
+export type DeviceControl =
+  | { readonly op: 'configureRx' | 'configureTx' | 'configureRing'; readonly base: number; readonly entries: number }
+  | { readonly op: 'setRxTail' | 'setTxTail' | 'ringSq' | 'ringTail'; readonly tail: number }
+  | { readonly op: 'ringCq'; readonly head: number }
+  | { readonly op: 'setStatsAddress'; readonly iova: number }
+  | { readonly op: 'configureQueues'; readonly sqBase: number; readonly sqEntries: number; readonly cqBase: number; readonly cqEntries: number }
+  | { readonly op: 'enable' | 'start' | 'flr' | 'recordWrites' }
+  | { readonly op: 'setAts'; readonly enabled: boolean }
+  /** An ATS Invalidate Request from the SMMU (CMD_ATC_INV): [address, address + bytes), or everything. */
+  | { readonly op: 'atcInvalidate'; readonly address: number; readonly bytes: number; readonly all: boolean };
 
 /** What a transaction was for. */
 export type DmaPhase =
@@ -74,7 +102,7 @@ export type DmaPhase =
   | 'fence'
   | 'ats-request';
 
-/** One transaction as observers (the outcome report, traces) see it. */
+/** One transaction as observers (the outcome report, traces) see it, where it was applied. */
 export interface DmaRecord {
   /** Issue time: when the SMMU saw it. */
   readonly time: number;
@@ -117,7 +145,6 @@ export interface AerError {
 }
 
 export interface EndpointObserver {
-  dma?(r: DmaRecord): void;
   job?(r: JobRecord): void;
   aer?(e: AerError): void;
 }

@@ -608,11 +608,12 @@ export const ENTRIES: CatalogueEntry[] = [
   },
   {
     id: 'S14-cmdq-enable-timeout',
-    version: 1,
+    version: 2,
     title: 'CR0ACK.CMDQEN never follows CR0 in adopt mode',
     source: 'kdump-adopt-series.md 4 S14',
     outcome: '"failed to enable command queue", the probe calls device_disable: CR0 <- 0, SMMUEN drops, in-flight DMA follows GBPA (the worst case)',
-    doc: { devices: QUIET, injections: [at({ kind: 'stuck-ack', fields: ['CMDQEN'], to: 1 })] },
+    // The CMDQEN poll runs its full 1 s timeout; the NIC's kdump driver comes 50 ms after it gave up, so the statistics DMA in between meets GBPA.
+    doc: { devices: QUIET.map((d) => ({ ...d, kdumpDriver: { ...d.kdumpDriver, probeAtNs: 1_050 * MS } })), run: { endAfterKdumpNs: 1_100 * MS }, injections: [at({ kind: 'stuck-ack', fields: ['CMDQEN'], to: 1 })] },
     predict: { 'adopt-v7': [['log', 'logs', 'failed to enable command queue'], ['adoption.adopted', '=', false], ['smmus[0].smmuen', '=', false], ['dma.afterCrash.beforeQuiesce.bypassed', '>', 0]] },
   },
   {

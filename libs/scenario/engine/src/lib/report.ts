@@ -4,15 +4,17 @@
 // seed give the same bytes; and its human forms: the per-run summary and the policy-by-scenario
 // matrix a kernel engineer pastes into a review thread.
 
-import { OPT, type LinuxKernel } from '@kdump-twin/kernel';
+import type { SetupResult } from '@kdump-twin/endpoint';
+import { OPT } from '@kdump-twin/kernel';
 import { findRegister, STE } from '@kdump-twin/smmu-arch';
 import type { Corruption, DmaCounts } from './collect';
-import { crashedIds, evaluateInvariants, kdumpIds, type InvariantResult } from './invariants';
+import { evaluateInvariants, type InvariantResult } from './invariants';
+import type { PlatformRole } from './platform-role';
 import { evaluate, type Check, type CheckResult } from './predict';
 import { arr, bool, int, map, nullable, obj, oneOf, opt, str, toJsonSchema, type Schema } from './schema';
 import { POLICIES, SCENARIO_SCHEMA } from './spec';
-import type { VmcoreResult } from './vmcore';
-import type { World } from './world';
+import { vmcoreResult, type VmcoreResult } from './vmcore';
+import type { FleetView, KernelView } from './views';
 
 export const REPORT_SCHEMA_VERSION = 1;
 
@@ -216,16 +218,18 @@ export const REPORT_SCHEMA: Schema = obj(
 
 const GERROR_FIELDS = findRegister('GERROR')!.fields.map((f) => f.name);
 
-function adoptionOf(w: World, k: LinuxKernel, i: number, probe: { ok: true } | { ok: false; errno: string; reason: string } | undefined): AdoptionReport & { smmu: string; probe: string } {
-  const smmu = w.smmus[i]!.name;
-  const series = k.smmu.series !== undefined;
-  const firstCr0 = w.trace.all().find((a) => a.kernel === 'kdump' && a.smmu === smmu && a.dir === 'read' && a.register === 'CR0');
-  const attempted = series && firstCr0 !== undefined && (firstCr0.value & 1n) === 1n;
-  const opt = (k.smmu.options & OPT.KDUMP_ADOPT) !== 0;
+type SmmuProbe = { ok: true } | { ok: false; errno: string; reason: string } | undefined;
+
+function adoptionOf(p: PlatformRole, kdump: KernelView, i: number, probe: SmmuProbe): AdoptionReport & { smmu: string; probe: string } {
+  const smmu = p.smmus[i]!.name;
+  const k = kdump.smmus[i]!;
+  const firstCr0 = kdump.trace.find((a) => a.kernel === 'kdump' && a.smmu === smmu && a.dir === 'read' && a.register === 'CR0');
+  const attempted = k.series !== null && firstCr0 !== undefined && (BigInt(firstCr0.value) & 1n) === 1n;
+  const opt = (k.options & OPT.KDUMP_ADOPT) !== 0;
   const adopted = attempted && opt && probe?.ok === true;
   let reason: string | null = null;
   if (attempted && !adopted) {
-    const lines = k.log.all().filter((l) => l.device === k.smmu.fw.devName && (l.level === 'err' || l.level === 'warn'));
+    const lines = kdump.log.filter((l) => l.device === k.devName && (l.level === 'err' || l.level === 'warn'));
     const fb = lines.findIndex((l) => l.text === 'kdump: falling back to full reset');
     const cause = fb > 0 ? lines.slice(0, fb).reverse().find((l) => l.text.includes('kdump') || !l.text.startsWith('SMMU currently enabled')) : undefined;
     reason = (cause ?? lines[fb] ?? lines.find((l) => l.text.startsWith('kdump:')) ?? lines[0])?.text ?? (probe && !probe.ok ? probe.reason : 'adoption did not take');
@@ -234,18 +238,26 @@ function adoptionOf(w: World, k: LinuxKernel, i: number, probe: { ok: true } | {
   return { smmu, probe: probe === undefined ? 'not probed' : probe.ok ? 'ok' : `-${probe.errno}: ${probe.reason}`, attempted, adopted, fallbackReason: reason };
 }
 
+/** What the report is built from: the platform (the hub), and what each other role reported. */
 export interface ReportInputs {
-  readonly primaryBoot: { ok: boolean; reason?: string };
-  readonly smmuProbes: readonly ({ ok: true } | { ok: false; errno: string; reason: string } | undefined)[];
-  readonly vmcore: VmcoreResult;
+  readonly platform: PlatformRole;
+  readonly primary: KernelView;
+  readonly kdump: KernelView | null;
+  readonly fleet: FleetView;
   readonly corruption: Corruption;
+  readonly boot: { ok: boolean; reason?: string };
+  readonly smmuProbes: readonly SmmuProbe[];
+  readonly vmcoreSkipped?: { reason: string; target: string | null };
 }
 
-export function buildReport(w: World, x: ReportInputs, predict?: readonly Check[]): Report {
-  const s = w.spec;
+const ZERO_AER = { correctable: 0, nonFatal: 0, fatal: 0 } as const;
+
+export function buildReport(x: ReportInputs, predict?: readonly Check[]): Report {
+  const p = x.platform;
+  const s = p.spec;
   const policy = s.kdump.policy;
   const series = policy === 'adopt-v7' ? 'v7' : policy === 'adopt-v10' ? 'v10' : null;
-  const perSmmu = w.kdump ? w.kdump.kernels.map((k, i) => adoptionOf(w, k, i, x.smmuProbes[i])) : [];
+  const perSmmu = x.kdump ? x.kdump.smmus.map((_, i) => adoptionOf(p, x.kdump!, i, x.smmuProbes[i])) : [];
   const attempted = perSmmu.some((a) => a.attempted);
   const adoption = {
     attempted,
@@ -253,19 +265,21 @@ export function buildReport(w: World, x: ReportInputs, predict?: readonly Check[
     fallbackReason: perSmmu.find((a) => a.fallbackReason)?.fallbackReason ?? null,
     smmus: perSmmu,
   };
-  const c = w.collector;
-  const devices = [...w.devices.values()].sort((a, b) => (a.spec.name < b.spec.name ? -1 : 1));
-  const kdumpAcc = w.trace.all().filter((a) => a.kernel === 'kdump');
+  const c = p.collector;
+  const kdumpAcc = (x.kdump?.trace ?? []).filter((a) => a.kernel === 'kdump');
   const writesTo: Record<string, number> = {};
   for (const a of kdumpAcc) if (a.dir === 'write') writesTo[a.register] = (writesTo[a.register] ?? 0) + 1;
-  const crashAt = w.crashAt ?? Infinity;
-  const violations = w.smmus.flatMap((m) => m.violations().filter((v) => v.time >= crashAt).map((v) => ({ t: v.time, smmu: v.smmu, register: v.register, attempted: `0x${v.attempted.toString(16)}`, rule: v.rule, section: v.section })));
-  const logs = [w.primary.log, ...(w.kdump ? [w.kdump.log] : []), w.platformLog]
-    .flatMap((l, order) => l.all().map((e, i) => ({ e, order, i })))
+  const crashAt = p.crashAt ?? Infinity;
+  const violations = p.smmus.flatMap((m) => m.violations().filter((v) => v.time >= crashAt).map((v) => ({ t: v.time, smmu: v.smmu, register: v.register, attempted: `0x${v.attempted.toString(16)}`, rule: v.rule, section: v.section })));
+  // Each kernel's own lines, then what the platform printed on its console, then firmware's.
+  const logs = [x.primary.log, p.logs.primary.all(), x.kdump?.log ?? [], p.logs.kdump.all(), p.logs.platform.all()]
+    .flatMap((l, order) => l.map((e, i) => ({ e, order, i })))
     .sort((a, b) => a.e.time - b.e.time || a.order - b.order || a.i - b.i)
     .map(({ e }) => ({ t: e.time, kernel: e.kernel, level: e.level, device: e.device, msg: e.text }));
   const hexs = (n: number) => `0x${n.toString(16)}`;
-  const invariants = evaluateInvariants(w);
+  const invariants = evaluateInvariants(p, x.primary, x.kdump);
+  const atCrash = (name: string) => p.atCrash.get(name) ?? { outstanding: 0, jobs: 0 };
+  const vmcore = vmcoreResult(p, x.kdump, x.fleet, x.corruption, x.vmcoreSkipped);
   const report: Report = {
     schemaVersion: REPORT_SCHEMA_VERSION,
     scenario: s.id,
@@ -275,62 +289,65 @@ export function buildReport(w: World, x: ReportInputs, predict?: readonly Check[
     series,
     seed: s.seed,
     ras: s.platform.ras,
-    timeline: { bootDoneAt: w.bootDoneAt, crashAt: w.crashAt ?? null, crashReason: w.crashReason ?? null, kdumpAt: w.kdumpAt ?? null, endAt: w.clock.now() },
-    primaryBoot: { ok: x.primaryBoot.ok, reason: x.primaryBoot.reason ?? null },
+    timeline: { bootDoneAt: p.bootDoneAt, crashAt: p.crashAt ?? null, crashReason: p.crashReason ?? null, kdumpAt: p.kdumpAt ?? null, endAt: p.clock.now() },
+    primaryBoot: { ok: x.boot.ok, reason: x.boot.reason ?? null },
     adoption,
     dma: {
       ...c.sum((d) => d.total),
-      inFlightAtCrash: devices.reduce((n, d) => n + d.outstandingAtCrash, 0),
-      jobsInFlightAtCrash: devices.reduce((n, d) => n + d.jobsAtCrash, 0),
+      inFlightAtCrash: p.devices.reduce((n, d) => n + atCrash(d.name).outstanding, 0),
+      jobsInFlightAtCrash: p.devices.reduce((n, d) => n + atCrash(d.name).jobs, 0),
       afterCrash: { ...c.sum((d) => d.afterCrash), beforeQuiesce: c.sum((d) => d.beforeQuiesce) },
     },
-    aer: { ...w.ras.counts },
-    serror: w.serrors.length,
-    kdumpPanicked: w.panic !== undefined,
-    panic: w.panic ? { ...w.panic } : null,
+    aer: { ...p.ras.counts },
+    serror: p.serrors.length,
+    kdumpPanicked: p.panic !== undefined,
+    panic: p.panic ? { ...p.panic } : null,
     corruption: { totalBytes: x.corruption.totalBytes, carveoutBytes: x.corruption.carveoutBytes, crashedKernelBytes: x.corruption.crashedKernelBytes, otherBytes: x.corruption.otherBytes, staleAfterQuiesceBytes: x.corruption.staleAfterQuiesceBytes, regions: x.corruption.regions },
-    vmcore: x.vmcore,
+    vmcore,
     mmio: {
       accesses: kdumpAcc.reduce((n, a) => n + a.repeat, 0),
       writes: kdumpAcc.filter((a) => a.dir === 'write').length,
       writesTo,
       violations,
-      primaryViolations: w.smmus.reduce((n, m) => n + m.violations().filter((v) => v.time < crashAt).length, 0),
+      primaryViolations: p.smmus.reduce((n, m) => n + m.violations().filter((v) => v.time < crashAt).length, 0),
     },
-    smmus: w.smmus.map((m, i) => smmuReport(w, m, i)),
-    devices: devices.map((d): DeviceReport => {
-      const dd = c.device(d.spec.name);
-      const setup = (r: typeof d.primarySetup) => (r === undefined ? 'not probed' : r.ok ? 'ok' : `${r.step}: -${r.errno}`);
+    smmus: p.smmus.map((_, i) => smmuReport(p, x.primary, x.kdump, i)),
+    devices: p.devices.map((d): DeviceReport => {
+      const dd = c.device(d.name);
+      const pv = x.primary.devices[d.name];
+      const kv = x.kdump?.devices[d.name];
+      const fv = x.fleet.devices[d.name];
+      const setup = (r: SetupResult | null | undefined) => (!r ? 'not probed' : r.ok ? 'ok' : `${r.step}: -${r.errno}`);
       return {
-        name: d.spec.name,
+        name: d.name,
         kind: d.spec.kind,
-        smmu: d.spec.smmu,
+        smmu: d.smmu,
         rid: hexs(d.rid),
         sids: d.sids.map(hexs),
         ats: d.spec.ats,
         kdumpDriver: d.spec.kdumpDriver.present ? d.spec.kdumpDriver.role : 'none',
-        primary: { grouped: d.primaryProbe?.grouped ?? false, domain: d.primaryProbe?.domain ?? null, setup: setup(d.primarySetup) },
+        primary: { grouped: pv?.probe?.grouped ?? false, domain: pv?.probe?.domain ?? null, setup: setup(pv?.setup) },
         kdump: {
-          grouped: d.kdumpProbe?.grouped ?? false,
-          deferred: d.kdumpProbe?.deferred ?? false,
-          errno: d.kdumpProbe?.errno ?? null,
-          probedAt: d.kdumpProbeAt ?? null,
-          attachedAt: d.kdumpAttachedAt ?? null,
-          quiescedAt: d.quiescedAt ?? null,
-          setup: d.spec.kdumpDriver.present ? setup(d.kdumpSetup) : 'no driver',
+          grouped: kv?.probe?.grouped ?? false,
+          deferred: kv?.probe?.deferred ?? false,
+          errno: kv?.probe?.errno ?? null,
+          probedAt: kv?.probedAt ?? null,
+          attachedAt: kv?.attachedAt ?? null,
+          quiescedAt: kv?.quiescedAt ?? null,
+          setup: d.spec.kdumpDriver.present ? setup(kv?.setup) : 'no driver',
         },
-        dma: { total: dd.total, afterCrash: dd.afterCrash, beforeQuiesce: dd.beforeQuiesce, failurePaths: sortKeys(dd.failurePaths), steOrigin: dd.steOrigin, inFlightAtCrash: d.outstandingAtCrash, jobsInFlightAtCrash: d.jobsAtCrash, firstFailureAfterCrash: dd.firstFailureAfterCrash ?? null },
-        jobs: { ok: d.endpoint.counters.jobsOk, failed: d.endpoint.counters.jobsFailed, dropped: d.endpoint.counters.dropped },
-        aer: { ...d.aer },
-        aerResets: d.aerResets,
-        corruptedBytes: x.corruption.byDevice.get(d.spec.name) ?? 0,
-        staleAfterQuiesceBytes: x.corruption.staleByDevice.get(d.spec.name) ?? 0,
-        halted: d.endpoint.halted ?? null,
+        dma: { total: dd.total, afterCrash: dd.afterCrash, beforeQuiesce: dd.beforeQuiesce, failurePaths: sortKeys(dd.failurePaths), steOrigin: dd.steOrigin, inFlightAtCrash: atCrash(d.name).outstanding, jobsInFlightAtCrash: atCrash(d.name).jobs, firstFailureAfterCrash: dd.firstFailureAfterCrash ?? null },
+        jobs: { ok: fv?.jobsOk ?? 0, failed: fv?.jobsFailed ?? 0, dropped: fv?.dropped ?? 0 },
+        aer: { ...(p.aerByDevice.get(d.name) ?? ZERO_AER) },
+        aerResets: p.aerResets.get(d.name) ?? 0,
+        corruptedBytes: x.corruption.byDevice.get(d.name) ?? 0,
+        staleAfterQuiesceBytes: x.corruption.staleByDevice.get(d.name) ?? 0,
+        halted: fv?.halted ?? null,
       };
     }),
     invariants,
     invariantsHold: invariants.every((r) => r.holds),
-    injections: w.injectedFaults(),
+    injections: p.injectedFaults(),
     log: logs,
     prediction: null,
   };
@@ -340,21 +357,22 @@ export function buildReport(w: World, x: ReportInputs, predict?: readonly Check[
 }
 
 const CR0_REG = findRegister('CR0')!;
+const NO_STRTAB = { kind: 'none', adopted: false, entries: 0, l2Mapped: 0 } as const;
+const NO_IRQS = { gerror: false, evtq: false, priq: false, combined: 'false' } as const;
 
-function smmuReport(w: World, m: World['smmus'][number], i: number): SmmuReport {
+function smmuReport(p: PlatformRole, primary: KernelView, kdump: KernelView | null, i: number): SmmuReport {
+  const m = p.smmus[i]!;
   const events: Record<string, number> = {};
   for (const e of m.events()) events[e.fate] = (events[e.fate] ?? 0) + 1;
   const active = m.register('GERROR') ^ m.register('GERRORN');
-  const k = w.kdump?.kernels[i];
-  const st = k?.smmu.strtab;
-  const strtab = !st || st.kind === 'none' ? { kind: 'none', adopted: false, entries: 0, l2Mapped: 0 } : st.kind === 'linear' ? { kind: 'linear', adopted: st.adopted, entries: st.numEnts, l2Mapped: 0 } : { kind: '2lvl', adopted: st.adopted, entries: st.numL1, l2Mapped: st.l2ptrs.filter((x) => x !== undefined).length };
-  const kdumpCommands = w.kdump ? { ...w.kdump.commands[i]!.counts } : {};
-  const rmr = w.spec.platform.smmus[i]!.firmware.rmrSids.map((sid) => {
-    const pa = w.locateSte(i, sid);
-    const ste = pa === undefined ? undefined : w.readWords(pa, 1);
+  const k = kdump?.smmus[i];
+  const rmr = p.spec.platform.smmus[i]!.firmware.rmrSids.map((sid) => {
+    const pa = p.hwStrtab(i, sid).ste;
+    const ste = pa === undefined ? undefined : p.readWords(pa, 1);
     return { sid: `0x${sid.toString(16)}`, valid: ste !== undefined && STE.get(ste, 'V') === 1n, config: ste ? (Object.entries(STE.field('Config')!.values ?? {}).find(([, v]) => BigInt(v) === STE.get(ste, 'Config'))?.[0] ?? String(STE.get(ste, 'Config'))) : 'none' };
   });
   const cr0 = m.register('CR0');
+  const crashed = primary.smmus[i]?.domainIds ?? { asids: [], vmids: [] };
   return {
     name: m.name,
     events: sortKeys(events),
@@ -363,18 +381,12 @@ function smmuReport(w: World, m: World['smmus'][number], i: number): SmmuReport 
     smmuen: m.field('CR0ACK', 'SMMUEN') === 1,
     cr0: `0x${cr0.toString(16)}`,
     atschk: CR0_REG.get([cr0], 'ATSCHK') === 1n,
-    strtab,
-    irqs: k ? { gerror: k.smmu.irqs.gerror, evtq: k.smmu.irqs.evtq, priq: k.smmu.irqs.priq, combined: String(k.smmu.irqs.combined) } : { gerror: false, evtq: false, priq: false, combined: 'false' },
-    kdumpCommands: sortKeys(kdumpCommands),
+    strtab: k ? { ...k.strtab } : { ...NO_STRTAB },
+    irqs: k ? { ...k.irqs } : { ...NO_IRQS },
+    kdumpCommands: k ? { ...k.commands } : {},
     rmr,
-    unbind: ((u) => (u ? { freed: u.freed, registerAccesses: u.registerAccesses } : null))(w.unbinds.find((u) => u.smmu === m.name)),
-    reusedCrashedIds: ((): { asids: number[]; vmids: number[] } => {
-      if (!k) return { asids: [], vmids: [] };
-      const crashed = crashedIds(w.primary.kernels[i]!);
-      const mine = kdumpIds(k);
-      const uniq = (l: number[]) => [...new Set(l)].sort((a, b) => a - b);
-      return { asids: uniq(mine.asids.filter((a) => crashed.asids.has(a))), vmids: uniq(mine.vmids.filter((v) => crashed.vmids.has(v))) };
-    })(),
+    unbind: k?.unbind ? { ...k.unbind } : null,
+    reusedCrashedIds: k ? { asids: k.domainIds.asids.filter((a) => crashed.asids.includes(a)), vmids: k.domainIds.vmids.filter((v) => crashed.vmids.includes(v)) } : { asids: [], vmids: [] },
   };
 }
 

@@ -1,178 +1,207 @@
 // SPDX-License-Identifier: Apache-2.0
-// The scenario timeline, in virtual time: the primary kernel boots (SMMU probe, every device's
-// default domain, every driver's rings and buffers), the devices run, the panic comes (at a
-// time, after N transactions, between two stores of an STE update, in the middle of an unmap),
-// kexec, the kdump kernel's SMMU probe under its policy, the iommu core's probe of every device,
-// the endpoint drivers' probes (quiesce, then the first DMA-API use), the vmcore save, the end.
+// The scenario timeline, as a task of the sequencer (docs/services.md): the primary kernel
+// boots (SMMU probe, every device's default domain, every driver's rings and buffers), the
+// devices run, the panic comes (at a time, after N transactions, between two stores of an STE
+// update, inside dma_unmap), kexec, the kdump kernel's SMMU probe under its policy, the iommu
+// core's probe of every device, the endpoint drivers' probes (reset, then first DMA-API use),
+// the vmcore, the end. The same code runs in one process (local links) and across the four
+// services (remote links); the report is built from what each role reports.
 
-import { createDriver } from '@kdump-twin/endpoint';
-import type { DeviceProbe } from '@kdump-twin/kernel';
-import { computeCorruption, type Corruption } from './collect';
+import { FleetSim } from '@kdump-twin/endpoint';
+import { SeededRng } from '@kdump-twin/platform';
+import { computeCorruption } from './collect';
+import { deviceTable } from './devices';
+import { KernelRole } from './kernel-role';
+import type { FleetLink, KernelLink, PlatformPort } from './links';
+import { PlatformRole } from './platform-role';
 import type { Check } from './predict';
 import { buildReport, type Report } from './report';
 import type { ScenarioSpec } from './spec';
-import { noSave, saveVmcore, type VmcoreResult } from './vmcore';
-import { World, type DeviceState } from './world';
+import type { FleetView, KernelView } from './views';
+import { pageDigest } from './kernel-role';
+
+/** How the platform reaches the other roles: direct objects in one process, RPC clients between services. */
+export interface RunLinks {
+  readonly fleet: FleetLink;
+  primary(platform: PlatformPort, p: PlatformRole): KernelLink;
+  kdump(platform: PlatformPort, p: PlatformRole): KernelLink;
+}
 
 export interface RunOptions {
-  /** Called with the world before anything runs (telemetry adapters add observers here). */
-  readonly onWorld?: (w: World) => void;
+  /** Called with the platform before anything runs (telemetry adapters add observers here). */
+  readonly onPlatform?: (p: PlatformRole) => void;
   /** The predicted outcome to check the report against (a catalogue entry's, for this policy). */
   readonly predict?: readonly Check[];
+  /** The other roles; default: all in this process. */
+  readonly links?: RunLinks;
 }
 
-const byName = (a: DeviceState, b: DeviceState) => (a.spec.name < b.spec.name ? -1 : a.spec.name > b.spec.name ? 1 : 0);
+/** The fleet in this process. */
+export class LocalFleet implements FleetLink {
+  readonly sim = new FleetSim();
 
-async function bootPrimary(w: World): Promise<{ ok: boolean; reason?: string }> {
-  const set = w.primary;
-  for (const [i, k] of set.kernels.entries()) {
-    const r = await k.probeSmmu();
-    if (!r.ok) return { ok: false, reason: `smmu${i}: ${r.reason}` };
+  constructor(spec: ScenarioSpec) {
+    const rng = new SeededRng(spec.seed);
+    for (const d of deviceTable(spec)) this.sim.add({ base: d.base, params: d.params }, rng.fork(`device ${d.name}`));
   }
-  const devices = [...w.devices.values()].filter((d) => d.spec.inPrimary).sort(byName);
-  for (const d of devices) {
-    const type = w.spec.primary.passthrough || d.spec.defaultDomain === 'identity' ? 'identity' : d.spec.defaultDomain;
-    d.primaryProbe = await set.kernelOf(d).probeDevice(w.master(d), type);
+
+  async slice(input: Parameters<FleetSim['slice']>[0]) {
+    return this.sim.slice(input);
   }
-  const host = w.host(set);
-  for (const d of devices) {
-    d.primaryDriver = createDriver(d.endpoint, d.params, host, w.clock);
-    d.primarySetup = await d.primaryDriver.setup();
+
+  nextEventTime(): number | undefined {
+    return this.sim.nextEventTime();
   }
-  return { ok: true };
+
+  async view(expected?: { device: string; pages: Readonly<Record<string, string>> }): Promise<FleetView> {
+    return fleetView(this.sim, expected);
+  }
 }
 
-/** Waits for the crash trigger and makes the primary kernel panic. */
-async function crash(w: World): Promise<void> {
-  const t = w.spec.crash.trigger;
-  const set = w.primary;
-  const at = w.bootDoneAt + ('atNs' in t ? t.atNs : 0);
-  switch (t.kind) {
-    case 'time':
-      await w.advanceTo(at);
-      w.crash(`panic at t=${w.clock.now()} ns (the scenario's crash time)`);
-      return;
-    case 'transactions': {
-      const base = w.collector.transactions;
-      w.collector.onTransaction = () => {
-        if (w.crashAt === undefined && w.collector.transactions - base >= t.count) w.crash(`panic after ${t.count} DMA transactions`);
-      };
-      await w.advanceUntil(() => w.crashAt !== undefined, w.bootDoneAt + 1_000_000_000);
-      w.collector.onTransaction = undefined;
-      if (w.crashAt === undefined) w.crash(`panic after 1 s of virtual time: only ${w.collector.transactions - base} of ${t.count} transactions happened`);
-      return;
-    }
-    case 'mid-ste-update': {
-      await w.advanceTo(at);
-      const d = w.devices.get(t.device)!;
-      const k = set.kernelOf(d);
-      const m = k.master(t.device);
-      const stes = d.sids.map((sid) => k.smmu.stePa(sid)).filter((x): x is number => x !== undefined);
-      let stores = 0;
-      const bus = set.buses[d.spec.smmu]!;
-      bus.onHalt = (why) => w.crash(why);
-      bus.hook = {
-        after: (a) => {
-          if (a.op !== 'mem-write' || !stes.some((s) => a.pa < s + 64 && a.pa + a.length > s)) return undefined;
-          return ++stores >= t.afterStores ? `panic during the STE update of ${t.device} (after ${stores} STE store${stores === 1 ? '' : 's'}, moving it to a ${t.domain} domain)` : undefined;
-        },
-      };
-      if (m) {
-        await set.guarded(async () => {
-          const dom = await k.domains.alloc(t.domain);
-          await k.domains.attach(m, dom);
-        });
+/** The fleet's contribution to the report (also what the fleet service answers). */
+export function fleetView(sim: FleetSim, expected?: { device: string; pages: Readonly<Record<string, string>> }): FleetView {
+  let disk: FleetView['disk'] = null;
+  if (expected) {
+    const blocks = sim.disk(expected.device);
+    const lbaBytes = (sim.get(expected.device)?.cfg as { lbaBytes?: number } | undefined)?.lbaBytes ?? 4096;
+    let mismatched = 0;
+    let missing = 0;
+    for (const [lba, digest] of Object.entries(expected.pages)) {
+      // A WRITE command's data is kept under its starting LBA; find the page inside it.
+      let hit: string | undefined;
+      for (const [start, data] of blocks ?? []) {
+        const off = (Number(lba) - start) * lbaBytes;
+        if (off >= 0 && off + 4096 <= data.length) {
+          hit = pageDigest(data.subarray(off, off + 4096));
+          break;
+        }
       }
-      bus.hook = undefined;
-      if (w.crashAt === undefined) w.crash(`panic after the STE update of ${t.device} completed (${stores} STE stores, fewer than ${t.afterStores})`);
-      return;
+      if (hit === undefined) missing++;
+      else if (hit !== digest) mismatched++;
     }
-    case 'mid-unmap': {
-      await w.advanceTo(at);
-      const d = w.devices.get(t.device)!;
-      const k = set.kernelOf(d);
-      const buf = w.primaryBuffers(t.device)[t.buffer];
-      const bus = set.buses[d.spec.smmu]!;
-      bus.onHalt = (why) => w.crash(why);
-      if (buf) {
-        // The DMA API considers the buffer unmapped from the moment dma_unmap starts.
-        buf.to = w.clock.now();
-        bus.hook = { before: (a) => (a.op === 'mmio-write' ? `panic during dma_unmap of ${t.device} buffer ${t.buffer} (PTEs cleared, TLBI not issued)` : undefined) };
-        await set.guarded(() => k.dmaUnmap(t.device, buf.iova, buf.bytes));
-      }
-      bus.hook = undefined;
-      if (w.crashAt === undefined) w.crash(buf ? `panic after dma_unmap of ${t.device} completed` : `panic (${t.device} has no buffer ${t.buffer})`);
-      return;
-    }
+    disk = { mismatchedPages: mismatched, missingPages: missing };
   }
+  return { devices: sim.stats(), disk };
 }
 
-/** The kdump kernel: SMMU probe, every device's iommu probe, endpoint drivers, the vmcore. */
-async function runKdump(w: World): Promise<{ smmuProbes: ({ ok: true } | { ok: false; errno: string; reason: string } | undefined)[]; vmcore: (c: Corruption) => VmcoreResult }> {
-  const s = w.spec;
-  await w.advanceTo(w.crashAt! + s.crash.kexecDelayNs);
-  if (w.panic) return { smmuProbes: [], vmcore: () => noSave(`the kdump kernel never booted: ${w.panic!.reason}`) };
-  w.startKdump();
-  const set = w.kdump!;
-  w.injections('before-kdump-probe');
-  await w.advanceTo(w.kdumpAt! + s.crash.smmuProbeDelayNs);
-  const smmuProbes: ({ ok: true } | { ok: false; errno: string; reason: string } | undefined)[] = [];
-  for (const k of set.kernels) smmuProbes.push(await set.guarded(() => k.probeSmmu()));
-  w.injections('after-smmu-probe');
-  const devices = [...w.devices.values()].sort(byName);
-  for (const d of devices) {
-    if (w.panic) break;
-    const k = set.kernelOf(d);
-    const type = s.kdump.passthrough ? 'identity' : 'dma';
-    d.kdumpProbeAt = w.clock.now();
-    const r: DeviceProbe | undefined = await set.guarded(() => k.probeDevice(w.master(d), type));
-    if (!r) break;
-    d.kdumpProbe = r;
-    if (r.grouped && !r.deferred && !r.errno) d.kdumpAttachedAt = w.clock.now();
-  }
-  const host = w.host(set);
-  const drivers = devices.filter((d) => d.spec.kdumpDriver.present).sort((a, b) => a.spec.kdumpDriver.probeAtNs - b.spec.kdumpDriver.probeAtNs || byName(a, b));
-  for (const d of drivers) {
-    await w.advanceTo(w.kdumpAt! + d.spec.kdumpDriver.probeAtNs);
-    if (w.panic) break;
-    d.kdumpDriver = createDriver(d.endpoint, d.params, host, w.clock);
-    d.quiescedAt = w.clock.now();
-    const r = await set.guarded(() => d.kdumpDriver!.probeKdump());
-    if (!r) break;
-    d.kdumpSetup = r;
-    if (d.kdumpAttachedAt === undefined && r.ok) d.kdumpAttachedAt = w.clock.now();
-  }
-  const end = w.kdumpAt! + s.run.endAfterKdumpNs;
-  let vm: (c: Corruption) => VmcoreResult = () => noSave('vmcore save disabled by the scenario');
-  if (s.run.vmcore.save && !w.panic) {
-    const target = devices.find((d) => d.spec.kdumpDriver.present && d.spec.kdumpDriver.role === 'dump-target');
-    if (!target) vm = () => noSave('no device is the dump target (kdumpDriver.role = dump-target)');
-    else if (!target.kdumpSetup?.ok) {
-      const why = target.kdumpSetup && !target.kdumpSetup.ok ? `${target.kdumpSetup.step}: -${target.kdumpSetup.errno}` : 'its driver did not probe';
-      vm = () => noSave(`the dump target's kdump driver failed (${why})`, target.spec.name);
-    } else vm = (await saveVmcore(w, target, s.run.vmcore.maxPages, end)).finish;
-  } else if (w.panic) vm = () => noSave(`the kdump kernel panicked: ${w.panic!.reason}`);
-  await w.advanceTo(end);
-  if (s.kdump.unbindAtEnd && !w.panic) {
-    for (const [i, k] of set.kernels.entries()) {
-      const before = w.trace.all().length;
-      const r = k.smmu.unbind();
-      w.unbinds.push({ smmu: w.smmus[i]!.name, freed: r.freed, registerAccesses: w.trace.all().length - before });
-    }
-  }
-  return { smmuProbes, vmcore: vm };
+/** Both kernels in this process, over the platform object itself. */
+export function localLinks(spec: ScenarioSpec): RunLinks {
+  return {
+    fleet: new LocalFleet(spec),
+    primary: (port, p) => new KernelRole('primary', spec, port, p.region('primary-ram'), p.smmuNames()),
+    kdump: (port, p) => new KernelRole('kdump', spec, port, p.region('crashkernel'), p.smmuNames()),
+  };
+}
+
+interface Outcome {
+  boot: { ok: boolean; reason?: string };
+  smmuProbes: ({ ok: true } | { ok: false; errno: string; reason: string } | undefined)[];
+  vmcoreSkipped?: { reason: string; target: string | null };
 }
 
 /** Runs a validated scenario to its report. Same spec, same seed: the same report, byte for byte. */
 export async function runScenario(spec: ScenarioSpec, o: RunOptions = {}): Promise<Report> {
-  const w = new World(spec);
-  o.onWorld?.(w);
-  w.scheduleTimedInjections();
-  const boot = await bootPrimary(w);
-  w.bootDoneAt = w.clock.now();
-  if (!boot.ok) return buildReport(w, { primaryBoot: boot, smmuProbes: [], vmcore: noSave('the primary kernel did not boot'), corruption: computeCorruption(w.memory, (smmu, sid) => w.ownerOf(smmu, sid), w.mappings, (dev) => w.devices.get(dev)?.quiescedAt) }, o.predict);
-  await crash(w);
-  const k = await runKdump(w);
-  const corruption = computeCorruption(w.memory, (smmu, sid) => w.ownerOf(smmu, sid), w.mappings, (dev) => w.devices.get(dev)?.quiescedAt);
-  return buildReport(w, { primaryBoot: boot, smmuProbes: k.smmuProbes, vmcore: k.vmcore(corruption), corruption }, o.predict);
+  const links = o.links ?? localLinks(spec);
+  const p = new PlatformRole(spec, links.fleet);
+  o.onPlatform?.(p);
+  const primary = links.primary(p, p);
+  p.kernels.primary = primary;
+  let kdump: KernelLink | undefined;
+  p.scheduleTimedInjections();
+  const out: Outcome = { boot: { ok: false }, smmuProbes: [] };
+  let done = false;
+  p.seq.spawn('scenario', 'runner', async (ctx) => {
+    try {
+      await timeline(spec, p, primary, () => kdump, (k) => (kdump = k), links, ctx, out);
+    } finally {
+      done = true;
+    }
+  });
+  await p.seq.run(() => done);
+  const primaryView = await primary.view();
+  const kdumpView: KernelView | null = kdump ? await kdump.view() : null;
+  const vm = kdumpView?.vmcore;
+  const fleet = await links.fleet.view(vm && vm.attempted && vm.target ? { device: vm.target, pages: vm.expected } : undefined);
+  const corruption = computeCorruption(p.memory, (smmu, sid) => p.ownerOf(smmu, sid), p.mappings, (dev) => p.quiesced.get(dev));
+  return buildReport({ platform: p, primary: primaryView, kdump: kdumpView, fleet, corruption, boot: out.boot, smmuProbes: out.smmuProbes, vmcoreSkipped: out.vmcoreSkipped }, o.predict);
+}
+
+async function timeline(
+  spec: ScenarioSpec,
+  p: PlatformRole,
+  primary: KernelLink,
+  kdumpOf: () => KernelLink | undefined,
+  setKdump: (k: KernelLink) => void,
+  links: RunLinks,
+  ctx: { id: number; sleep(ns: number): Promise<void> },
+  out: Outcome,
+): Promise<void> {
+  const T = ctx.id;
+  const live = (): KernelLink | undefined => (p.phase === 'primary' ? primary : p.phase === 'kdump' && !p.panic ? kdumpOf() : undefined);
+  /** Lets virtual time pass to `t`; the running kernel takes its interrupts every 50 us. */
+  const until = async (t: number, step = 50_000) => {
+    while (p.now() < t && !p.panic) {
+      await ctx.sleep(Math.min(step, t - p.now()));
+      await live()?.serviceIrqs(T);
+    }
+  };
+
+  out.boot = await primary.boot(T);
+  p.bootDoneAt = p.now();
+  if (!out.boot.ok) return;
+  await primary.setupDrivers(T);
+
+  const t = spec.crash.trigger;
+  const at = p.bootDoneAt + ('atNs' in t ? t.atNs : 0);
+  if (t.kind === 'time') {
+    await until(at);
+    p.crash(`panic at t=${p.now()} ns (the scenario's crash time)`);
+  } else if (t.kind === 'transactions') {
+    p.crashAfter(t.count);
+    const base = p.collector.transactions;
+    while (p.crashAt === undefined && p.now() < p.bootDoneAt + 1_000_000_000) {
+      await ctx.sleep(10_000);
+      if (p.crashAt === undefined) await primary.serviceIrqs(T);
+    }
+    if (p.crashAt === undefined) p.crash(`panic after 1 s of virtual time: only ${p.collector.transactions - base} of ${t.count} transactions happened`);
+  } else if (t.kind === 'mid-ste-update') {
+    await until(at);
+    await primary.reattach(T, t.device, t.domain, t.afterStores);
+    if (p.crashAt === undefined) p.crash(`panic after the STE update of ${t.device} completed (fewer than ${t.afterStores} STE stores)`);
+  } else {
+    await until(at);
+    await primary.unmap(T, t.device, t.buffer);
+    if (p.crashAt === undefined) p.crash(`panic after dma_unmap of ${t.device} completed`);
+  }
+
+  await until(p.crashAt! + spec.crash.kexecDelayNs);
+  if (p.panic) return;
+  const kdump = links.kdump(p, p);
+  setKdump(kdump);
+  p.startKdump(kdump);
+  p.injections('before-kdump-probe');
+  await until(p.kdumpAt! + spec.crash.smmuProbeDelayNs);
+  out.smmuProbes = await kdump.probeSmmus(T);
+  p.injections('after-smmu-probe');
+  await kdump.probeDevices(T);
+  const devices = deviceTable(spec);
+  const drivers = devices.filter((d) => d.spec.kdumpDriver.present).sort((a, b) => a.spec.kdumpDriver.probeAtNs - b.spec.kdumpDriver.probeAtNs || (a.name < b.name ? -1 : 1));
+  const setups = new Map<string, Awaited<ReturnType<KernelLink['probeDriver']>>>();
+  for (const d of drivers) {
+    await until(p.kdumpAt! + d.spec.kdumpDriver.probeAtNs);
+    if (p.panic) break;
+    p.quiesced.set(d.name, p.now());
+    setups.set(d.name, await kdump.probeDriver(T, d.name));
+  }
+  const end = p.kdumpAt! + spec.run.endAfterKdumpNs;
+  if (!spec.run.vmcore.save) out.vmcoreSkipped = { reason: 'vmcore save disabled by the scenario', target: null };
+  else if (!p.panic) {
+    const target = drivers.find((d) => d.spec.kdumpDriver.role === 'dump-target');
+    const setup = target ? setups.get(target.name) : undefined;
+    if (!target) out.vmcoreSkipped = { reason: 'no device is the dump target (kdumpDriver.role = dump-target)', target: null };
+    else if (!setup?.ok) out.vmcoreSkipped = { reason: `the dump target's kdump driver failed (${setup && !setup.ok ? `${setup.step}: -${setup.errno}` : 'its driver did not probe'})`, target: target.name };
+    else await kdump.saveVmcore(T, target.name, spec.run.vmcore.maxPages, end);
+  }
+  await until(end);
+  if (spec.kdump.unbindAtEnd && !p.panic) await kdump.unbind();
 }

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { buildScenario, scaleBdf, scaleDocument } from '../catalogue';
 import { runScenario } from './runner';
-import { World } from './world';
+import type { PlatformRole } from './platform-role';
 
 describe('scale', () => {
   it('device names cover every bus before reusing one', () => {
@@ -19,8 +19,8 @@ describe('scale', () => {
   });
 
   it('2048 devices over 256 buses: a full 2-level table adopted lazily, every device deferred, the vmcore saved', async () => {
-    let world: World | undefined;
-    const r = await runScenario(buildScenario(scaleDocument(2048)), { onWorld: (w) => (world = w) });
+    let world: PlatformRole | undefined;
+    const r = await runScenario(buildScenario(scaleDocument(2048)), { onPlatform: (w) => (world = w) });
     assert.equal(r.devices.length, 2048);
     assert.equal(r.adoption.adopted, true);
     assert.equal(r.smmus[0]!.strtab.kind, '2lvl');

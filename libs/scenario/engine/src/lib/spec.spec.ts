@@ -6,7 +6,8 @@ import { baselineDocument, buildScenario, entryDocument, findEntry, merge } from
 import { runScenario } from './runner';
 import { SchemaError } from './schema';
 import { applyOverrides, parseScenario } from './spec';
-import { World } from './world';
+import { localLinks } from './runner';
+import { PlatformRole } from './platform-role';
 
 function rejects(doc: unknown, path: string, rule: RegExp): void {
   assert.throws(
@@ -70,7 +71,7 @@ describe('scenario validation', () => {
   it('SMMU configurations the hardware model rejects are reported under the scenario key', () => {
     const spec = buildScenario(baselineDocument(), { sets: ['platform.smmus[0].config.twoLevelStrtab=false'] });
     assert.throws(
-      () => new World(spec),
+      () => new PlatformRole(spec, localLinks(spec).fleet),
       (e: unknown) => e instanceof SchemaError && /platform\.smmus\[0\]\.config\.twoLevelStrtab: IDR0\.ST_LEVEL/.test(e.message),
     );
   });

@@ -1,26 +1,28 @@
 // SPDX-License-Identifier: Apache-2.0
-// makedumpfile in the kdump kernel: the crashed kernel's memory (its pages in use, as -d 31
-// keeps them) is read by the CPU, copied into the dump target's bounce buffers in the carve-out
-// and written out by NVMe WRITE commands, whose data the device fetches by DMA through the SMMU.
-// The saved image is then compared, byte for byte, with what the CPU copied; and every byte of
-// the dump a device corrupted after the panic, before the dump read it, is counted too.
+// The vmcore as the report states it, from three views: what makedumpfile did in the kdump
+// kernel (pages, when each was read, a digest of what the CPU copied), what landed on the dump
+// target's disk (the fleet compares digests, page by page), and what the platform saw happen
+// to the crashed kernel's memory after the panic (DMA no live mapping allowed, before the dump
+// read the page; stores of the kdump kernel itself).
 
-import { NVME_OPC, NVME_SC, NvmeDriver, type Nvme } from '@kdump-twin/endpoint';
 import type { Corruption } from './collect';
-import type { DeviceState, World } from './world';
+import type { PlatformRole } from './platform-role';
+import type { FleetView, KernelView } from './views';
+
+const PAGE = 4096;
 
 export interface VmcoreResult {
   readonly attempted: boolean;
   readonly saved: boolean;
   readonly reason?: string;
   readonly target?: string;
-  /** Pages makedumpfile selected, and how many reached the disk intact or not. */
+  /** Pages makedumpfile selected, and how many reached the disk. */
   readonly pages: number;
   readonly savedPages: number;
   readonly bytes: number;
   /** Bytes of the saved image that differ from the crashed kernel's memory for a reason other than DMA it had mapped. */
   readonly corruptedBytes: number;
-  /** Of which: bytes the device read back differently from what the CPU copied (bounce buffer or save DMA). */
+  /** Of which: pages (as bytes) the disk holds differently from what the CPU copied (a bounce buffer overwritten, save DMA misdirected). */
   readonly mismatchedBytes: number;
   /** Of which: bytes of crashed memory DMA overwrote after the panic, before the dump read them, where no live mapping allowed it (corruption or stale DMA). */
   readonly modifiedBeforeReadBytes: number;
@@ -30,28 +32,14 @@ export interface VmcoreResult {
   readonly finishedAt?: number;
 }
 
-const PAGE = 4096;
-
-function crashedRam(world: World) {
-  return world.memory.regions().filter((r) => r.kind === 'ram' && r.owner === 'primary-kernel');
+export function noSave(reason: string, target?: string): VmcoreResult {
+  return { attempted: false, saved: false, reason, ...(target ? { target } : {}), pages: 0, savedPages: 0, bytes: 0, corruptedBytes: 0, mismatchedBytes: 0, modifiedBeforeReadBytes: 0, kdumpWrittenBytes: 0 };
 }
 
-/** The crashed kernel's pages in use (non-zero pages: every page anyone wrote), ascending. */
-export function dumpablePages(world: World): number[] {
-  const ram = crashedRam(world);
-  const pages = new Set<number>();
-  const log = world.memory.writeLog();
-  for (let i = 0; i < log.count; i++) {
-    const r = log.get(i);
-    if (!ram.some((x) => r.address < x.base + x.size && r.address + r.length > x.base)) continue;
-    for (let p = r.address - (r.address % PAGE); p < r.address + r.length; p += PAGE) pages.add(p);
-  }
-  return [...pages].filter((p) => ram.some((x) => p >= x.base && p < x.base + x.size)).sort((a, b) => a - b);
-}
-
-function kdumpWritten(world: World): number {
-  const ram = crashedRam(world);
-  const log = world.memory.writeLog();
+/** Bytes of the crashed kernel's RAM the kdump kernel's CPU wrote. */
+function kdumpWritten(p: PlatformRole): number {
+  const ram = p.memory.regions().filter((r) => r.kind === 'ram' && r.owner === 'primary-kernel');
+  const log = p.memory.writeLog();
   const iv: [number, number][] = [];
   for (let i = 0; i < log.count; i++) {
     const r = log.get(i);
@@ -77,101 +65,37 @@ function kdumpWritten(world: World): number {
   return n;
 }
 
-export function noSave(reason: string, target?: string): VmcoreResult {
-  return { attempted: false, saved: false, reason, target, pages: 0, savedPages: 0, bytes: 0, corruptedBytes: 0, mismatchedBytes: 0, modifiedBeforeReadBytes: 0, kdumpWrittenBytes: 0 };
-}
-
-/** Runs the save on `target` (an NVMe whose kdump driver is set up) until done, the deadline, or a panic. */
-export async function saveVmcore(world: World, target: DeviceState, maxPages: number, deadline: number): Promise<{ finish(c: Corruption): VmcoreResult }> {
-  const driver = target.kdumpDriver;
-  if (!(driver instanceof NvmeDriver)) return { finish: () => noSave('the dump target is not an NVMe controller', target.spec.name) };
-  const nvme = target.endpoint as Nvme;
-  const pages = dumpablePages(world).slice(0, maxPages);
-  const perCmd = Math.max(1, Math.floor(driver.buffersPerCommand / PAGE));
-  const readAt = new Map<number, number>();
-  const expected = new Map<number, Uint8Array>();
-  const startedAt = world.clock.now();
-  let next = 0;
-  let inflight = 0;
-  let savedPages = 0;
-  let failed: string | undefined;
-  let mismatched = 0;
-  const host = world.host(world.kdump!);
-  const offlinedRegion = (pa: number) => world.memory.regionAt(pa)?.name;
-
-  const pump = (): void => {
-    while (!failed && !world.panic && next < pages.length && driver.canSubmit) {
-      const batch = pages.slice(next, next + perCmd);
-      const data = new Uint8Array(batch.length * PAGE);
-      for (const [j, p] of batch.entries()) {
-        const region = offlinedRegion(p);
-        const touch = region ? world.ras.touch(region) : undefined;
-        if (touch && touch.kind === 'panic') {
-          for (const l of touch.lines) world.kdump!.log.log('err', 'kernel', l);
-          world.serrors.push({ at: world.clock.now(), reason: touch.reason });
-          world.kdumpPanics(touch.reason);
-          return;
-        }
-        readAt.set(p, world.clock.now());
-        const bytes = host.cpuRead(p, PAGE);
-        if (bytes) data.set(bytes, j * PAGE);
-      }
-      const lba = (next * PAGE) / nvme.cfg.lbaBytes;
-      expected.set(lba, data);
-      const count = batch.length;
-      next += count;
-      inflight++;
-      const ok = driver.submit(NVME_OPC.WRITE, lba, data, data.length, (sc) => {
-        inflight--;
-        if (sc !== NVME_SC.SUCCESS) failed = `NVMe WRITE of LBA ${lba} completed with status 0x${sc.toString(16)}`;
-        else {
-          savedPages += count;
-          const got = nvme.disk.get(lba);
-          const want = expected.get(lba)!;
-          for (let b = 0; b < want.length; b++) if (!got || got[b] !== want[b]) mismatched++;
-        }
-        pump();
-      });
-      if (!ok) {
-        next -= count;
-        inflight--;
-        break;
-      }
+export function vmcoreResult(p: PlatformRole, kdump: KernelView | null, fleet: FleetView, c: Corruption, skipped?: { reason: string; target: string | null }): VmcoreResult {
+  const written = kdumpWritten(p);
+  const v = kdump?.vmcore;
+  if (!v || !v.attempted) {
+    const reason = p.panic ? (p.panic.beforeBoot ? `the kdump kernel never booted: ${p.panic.reason}` : `the kdump kernel panicked: ${p.panic.reason}`) : (v?.reason ?? skipped?.reason ?? (!kdump ? 'the kdump kernel never ran' : 'the vmcore was not saved'));
+    return { ...noSave(reason, v?.target ?? skipped?.target ?? undefined), kdumpWrittenBytes: written };
+  }
+  let before = 0;
+  for (const iv of c.intervals) {
+    if (p.crashAt === undefined || iv.time < p.crashAt) continue;
+    for (let pg = iv.start - (iv.start % PAGE); pg < iv.end; pg += PAGE) {
+      const at = v.readAt[String(pg)];
+      if (at === undefined || iv.time >= at) continue;
+      before += Math.min(iv.end, pg + PAGE) - Math.max(iv.start, pg);
     }
-  };
-  pump();
-  await world.advanceUntil(() => failed !== undefined || (next >= pages.length && inflight === 0) || nvme.halted !== undefined, deadline);
-  const finishedAt = world.clock.now();
+  }
+  const mismatched = (fleet.disk?.mismatchedPages ?? 0) * PAGE;
+  const saved = v.done && !p.panic;
   return {
-    finish: (c: Corruption): VmcoreResult => {
-      let before = 0;
-      for (const iv of c.intervals) {
-        if (world.crashAt === undefined || iv.time < world.crashAt) continue;
-        for (let p = iv.start - (iv.start % PAGE); p < iv.end; p += PAGE) {
-          const at = readAt.get(p);
-          if (at === undefined || iv.time >= at) continue;
-          before += Math.min(iv.end, p + PAGE) - Math.max(iv.start, p);
-        }
-      }
-      const done = next >= pages.length && inflight === 0 && !failed;
-      const reason = world.panic
-        ? `the kdump kernel panicked: ${world.panic.reason}`
-        : failed ?? (nvme.halted ? `${target.spec.name} stopped: ${nvme.halted}` : !done ? `timed out after ${savedPages} of ${pages.length} pages` : undefined);
-      return {
-        attempted: true,
-        saved: done && !world.panic,
-        reason,
-        target: target.spec.name,
-        pages: pages.length,
-        savedPages,
-        bytes: savedPages * PAGE,
-        corruptedBytes: mismatched + before,
-        mismatchedBytes: mismatched,
-        modifiedBeforeReadBytes: before,
-        kdumpWrittenBytes: kdumpWritten(world),
-        startedAt,
-        finishedAt,
-      };
-    },
+    attempted: true,
+    saved,
+    ...(v.reason ? { reason: v.reason } : {}),
+    ...(v.target ? { target: v.target } : {}),
+    pages: v.pages,
+    savedPages: v.savedPages,
+    bytes: v.savedPages * PAGE,
+    corruptedBytes: mismatched + before,
+    mismatchedBytes: mismatched,
+    modifiedBeforeReadBytes: before,
+    kdumpWrittenBytes: written,
+    ...(v.startedAt !== null ? { startedAt: v.startedAt } : {}),
+    ...(v.finishedAt !== null ? { finishedAt: v.finishedAt } : {}),
   };
 }

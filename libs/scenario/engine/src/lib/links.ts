@@ -1,0 +1,84 @@
+// SPDX-License-Identifier: Apache-2.0
+// The seams between the roles of a run (docs/services.md): what a kernel reaches on the platform,
+// what the runner asks of a kernel, what the platform asks of the fleet. In one process each is
+// a direct call; between services each is an RPC. Everything crossing them is plain data.
+
+import type { DeviceControl, FleetSliceIn, FleetSliceOut, SetupResult } from '@kdump-twin/endpoint';
+import type { BusInterrupt, MemFault, MmioOutcome, MmioSize, ProbeOutcome } from '@kdump-twin/kernel';
+import type { Mapping } from './collect';
+import type { FleetView, KernelView } from './views';
+
+export type Owner = 'primary' | 'kdump' | 'runner';
+export type KernelName = 'primary' | 'kdump';
+
+/** What a kernel's CPUs and drivers reach on the platform (the hub). */
+export interface PlatformPort {
+  /** CPU accesses of `kernel`; a kernel whose CPUs stopped gets CpuHalted. */
+  mmioRead(kernel: KernelName, smmu: number, offset: number, size: MmioSize): Promise<MmioOutcome>;
+  mmioWrite(kernel: KernelName, smmu: number, offset: number, size: MmioSize, value: bigint): Promise<MmioOutcome>;
+  memRead(kernel: KernelName, pa: number, length: number): Promise<{ readonly ok: true; readonly data: Uint8Array } | MemFault>;
+  memWrite(kernel: KernelName, pa: number, data: Uint8Array): Promise<{ readonly ok: true } | MemFault>;
+  /** Virtual time now, and the next pending event (answers carry both; they do not change while a task runs). */
+  now(): number;
+  nextEventTime(): number | undefined;
+  /** Parks task `task` until `ns` from now (its first call, with 0, waits for its first turn). */
+  sleep(task: number, ns: number): Promise<void>;
+  /** A new task of `owner`, first running now, after the current one. */
+  spawn(name: string, owner: Owner): number;
+  finish(task: number): void;
+  /** A register write to a device's BAR: it reaches the device in this instant, after the running task. */
+  control(device: string, c: DeviceControl): void;
+  /** The kernel mapped `m` for `device` (corruption is what lands outside every live mapping). */
+  addMapping(device: string, m: Mapping): void;
+  /** The kernel unmapped the mapping at `iova` (its bytes stop being the device's now). */
+  endMapping(device: string, iova: number): void;
+  onInterrupt(smmu: number, listener: (e: BusInterrupt) => void): () => void;
+  /** A CPU hook in the primary kernel decided it panics now (between two accesses). */
+  panicNow(reason: string): void;
+  /**
+   * The crashed kernel's pages in use, ascending, at most `limit` (what vmcoreinfo tells
+   * makedumpfile; the twin takes every page of the crashed kernel's RAM anyone wrote).
+   */
+  crashedPages(limit: number): Promise<number[]>;
+}
+
+export interface BootResult {
+  readonly ok: boolean;
+  readonly reason?: string;
+}
+
+/** What the runner asks of a kernel; `task` is the runner's task the work runs on. */
+export interface KernelLink {
+  /** Primary: probe every SMMU, then every device's iommu probe and default domain. */
+  boot(task: number): Promise<BootResult>;
+  /** Primary: every device's driver sets up its rings and buffers and starts its device. */
+  setupDrivers(task: number): Promise<void>;
+  /** Primary: move `device` to a new domain; the CPU panics after `afterStores` stores into its STE. */
+  reattach(task: number, device: string, domain: 'identity' | 'blocked' | 'dma', afterStores: number): Promise<void>;
+  /** Primary: dma_unmap of the device's buffer `buffer`; the CPU panics before the TLBI is issued. */
+  unmap(task: number, device: string, buffer: number): Promise<void>;
+  /** kdump: arm_smmu_device_probe of every SMMU under the policy. */
+  probeSmmus(task: number): Promise<(ProbeOutcome | undefined)[]>;
+  /** kdump: the iommu core probes every device (insert_master, default domain, deferral). */
+  probeDevices(task: number): Promise<void>;
+  /** kdump: the device's endpoint driver probes: reset (FLR), then its first DMA-API use (undefined if the CPU halted). */
+  probeDriver(task: number, device: string): Promise<SetupResult | undefined>;
+  /** kdump: makedumpfile writes the vmcore through the dump target until done or `deadline`. */
+  saveVmcore(task: number, target: string, maxPages: number, deadline: number): Promise<void>;
+  /** The running kernel takes the interrupts the SMMUs raised. */
+  serviceIrqs(task: number): Promise<void>;
+  /** kdump: unbind the SMMU driver (devres cleanup). */
+  unbind(): Promise<void>;
+  /** The platform says this kernel's CPUs stopped (its panic, or an escalated fatal error). */
+  halt(reason: string): Promise<void>;
+  view(): Promise<KernelView>;
+}
+
+/** What the platform asks of the fleet. */
+export interface FleetLink {
+  slice(input: FleetSliceIn): Promise<FleetSliceOut>;
+  /** The fleet's next event, as of its last answer. */
+  nextEventTime(): number | undefined;
+  /** Device counters, and how the dump target's disk compares with what was meant to be written. */
+  view(expected?: { device: string; pages: Readonly<Record<string, string>> }): Promise<FleetView>;
+}
