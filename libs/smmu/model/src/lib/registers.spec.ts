@@ -205,7 +205,7 @@ describe('GBPA update protocol (IHI0070 6.3.14; domain notes 1.4)', () => {
   });
 });
 
-describe('GERROR/GERRORN (IHI0070 6.3.16-17; domain notes 1.5)', () => {
+describe('GERROR/GERRORN (IHI0070 6.3.19-20; domain notes 1.5)', () => {
   it('an illegal command activates CMDQ_ERR by toggling GERROR; a second error is not recorded until acknowledged', () => {
     const f = fixture();
     const q = bringUp(f);

@@ -658,7 +658,7 @@ export class SmmuV3 {
     this.gbpaEffective = done;
   }
 
-  /** GERRORN acknowledge (IHI0070 6.3.17; domain notes 1.5). */
+  /** GERRORN acknowledge (IHI0070 6.3.20; domain notes 1.5). */
   private writeGerrorn(v: bigint, offset: number): { result: AccessResult; rule?: string } {
     const gerror = this.regs.get('GERROR')!;
     const old = this.regs.get('GERRORN')!;
@@ -669,7 +669,7 @@ export class SmmuV3 {
     let result: { result: AccessResult; rule?: string } = { result: 'ok' };
     if (toggledInactive !== 0n) {
       const rule = `GERRORN toggles bits ${hex(toggledInactive)} whose errors are not active (CONSTRAINED UNPREDICTABLE; the twin ignores those bits)`;
-      this.violation('GERRORN', offset, v, rule, 'IHI0070 6.3.17');
+      this.violation('GERRORN', offset, v, rule, 'IHI0070 6.3.20');
       next = (next & ~toggledInactive) | (old & toggledInactive);
       result = { result: 'ignored-guard', rule };
     }
@@ -688,7 +688,7 @@ export class SmmuV3 {
     return GERROR.get([g ^ n], name) === 1n;
   }
 
-  /** Activates a global error by toggling GERROR[x] if it is not already active (IHI0070 6.3.16). */
+  /** Activates a global error by toggling GERROR[x] if it is not already active (IHI0070 6.3.19). */
   private raiseGerror(name: string): void {
     if (this.gerrorActive(name)) {
       this.counters.gerrorCoalesced++;
