@@ -8,3 +8,4 @@ export * from './lib/copy';
 export * from './lib/host';
 export * from './lib/ras';
 export * from './lib/fleet';
+export * from './lib/coupler';

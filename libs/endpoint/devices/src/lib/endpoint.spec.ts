@@ -5,7 +5,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { PhysicalMemory, Sequencer, VirtualClock } from '@kdump-twin/platform';
-import { NIC_DEFAULTS, NVME_DEFAULTS, GPU_DEFAULTS, createDriver, FleetSim, type DeviceParams, type FleetSliceIn } from './fleet';
+import { FleetCoupler } from './coupler';
+import { NIC_DEFAULTS, NVME_DEFAULTS, GPU_DEFAULTS, createDriver, FleetSim, type DeviceParams } from './fleet';
 import { NIC_DESC, NVME_CQE, num, readEntry } from './formats';
 import type { HostKernel } from './host';
 import { Nvme } from './nvme';
@@ -28,8 +29,6 @@ function rig() {
   const cpu = mem.internWriter({ kind: 'primary-cpu' });
   const records: DmaRecord[] = [];
   const aer: AerError[] = [];
-  let completions: FleetSliceIn['completions'][number][] = [];
-  let controls: FleetSliceIn['controls'][number][] = [];
   const port = { fail: (_r: DmaRequest) => false };
   const apply = (req: DmaRequest): DmaCompletion => {
     if (port.fail(req)) return { status: 'UR', outcome: 'aborted', pa: -1, path: 'ste-abort' };
@@ -39,20 +38,13 @@ function rig() {
     const r = mem.read(pa, req.size);
     return r.ok ? { status: 'SC', outcome: 'translated', pa, path: 's1', data: r.data } : { status: 'CA', outcome: 'completer-abort', pa, path: 's1' };
   };
-  seq.addActor({
-    nextEventTime: () => Math.min(fleet.nextEventTime() ?? Infinity, ...completions.map((c) => c.due), ...controls.map((c) => c.due)) === Infinity ? undefined : Math.min(fleet.nextEventTime() ?? Infinity, ...completions.map((c) => c.due), ...controls.map((c) => c.due)),
-    step: async (t) => {
-      const out = fleet.slice({ t, completions, controls });
-      completions = [];
-      controls = [];
-      for (const req of out.requests) {
-        const c = apply(req);
-        records.push({ time: t, completedAt: t + req.latencyNs, device: req.device, phase: req.phase, job: req.job, req, completion: c, generation: req.generation });
-        completions.push({ ticket: req.ticket, due: t + req.latencyNs, completion: c });
-      }
-      aer.push(...out.aer);
-    },
-  });
+  const actor = { nextEventTime: () => coupler.nextEventTime(), step: (t: number) => coupler.step(t) };
+  const coupler: FleetCoupler = new FleetCoupler(
+    { slice: async (i) => fleet.slice(i), nextEventTime: () => fleet.nextEventTime() },
+    { at: (t) => t > clock.now() && clock.advanceTo(t), horizon: () => seq.horizon(actor), apply, record: (x) => records.push(x), aer: (e) => aer.push(e) },
+    (name) => fleet.get(name)?.cfg,
+  );
+  seq.addActor(actor);
   let next = 0x1000_0000;
   let alive = true;
   const host: HostKernel = {
@@ -69,7 +61,7 @@ function rig() {
       const r = mem.read(pa, n);
       return r.ok ? r.data : undefined;
     },
-    control: async (device, control) => void controls.push({ device, due: clock.now(), control }),
+    control: async (device, control) => coupler.control(device, control, clock.now()),
     spawn: (name, body) => void seq.spawn(name, 'primary', async (ctx) => body(ctx)),
     log: () => undefined,
   };

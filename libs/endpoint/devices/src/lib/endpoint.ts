@@ -191,7 +191,7 @@ export abstract class Endpoint {
     this.obs.job?.({ time: this.sched.now(), device: this.name, job, kind: this.kind, event: 'end', ok, generation: this.generation });
   }
 
-  private raiseAer(c: DmaCompletion, phase: DmaPhase, role: 'requester' | 'completer', address: number, ats: boolean): void {
+  private raiseAer(c: DmaCompletion, phase: DmaPhase, role: 'requester', address: number, ats: boolean): void {
     const type = ats ? 'ATS' : c.status === 'CA' ? 'CA' : 'UR';
     this.obs.aer?.({ time: this.sched.now(), device: this.name, bdf: this.bdf, type, severity: this.cfg.aer[type], role, phase, address });
   }
@@ -295,7 +295,8 @@ export abstract class Endpoint {
 
   /**
    * Writes `data` at `iova` as posted writes, page by page. The device learns nothing of a
-   * failure (no completion for posted writes): the Root Complex logs it as AER. `done` runs
+   * failure (no completion for posted writes): the Root Complex, on the platform, logs it as
+   * AER (FleetCoupler). `done` runs
    * once every page went out (after an ATS translation, when one was needed).
    */
   protected dmaWrite(phase: DmaPhase, job: number, iova: number, data: Uint8Array, done?: (sentOk: boolean) => void): void {
@@ -309,9 +310,7 @@ export abstract class Endpoint {
         if (!t.ok) ok = false;
         else {
           const req: DmaRequest = { sid: this.sid, address: t.address, size: p.size, write: true, ats: t.ats ? 'translated' : undefined, data: data.subarray(p.offset, p.offset + p.size) };
-          this.send(phase, job, req, 0, (c) => {
-            if (c.status !== 'SC' && c.status !== 'stalled') this.raiseAer(c, phase, 'completer', t.address, false);
-          });
+          this.send(phase, job, req, 0, () => undefined);
         }
         if (--left === 0) done?.(ok);
       });

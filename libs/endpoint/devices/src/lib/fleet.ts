@@ -88,23 +88,32 @@ export function createDriver(name: string, p: DeviceParams, host: HostKernel): N
 // The fleet's side of the co-simulation (docs/services.md): devices on their own clock, stepped
 // by the platform one instant at a time.
 
-/** A request as it leaves the fleet: the submission and the ticket its completion comes back under. */
+/** A request as it leaves the fleet: when it was issued, and the ticket its completion comes back under. */
 export interface FleetRequest extends DmaSubmission {
+  readonly time: number;
   readonly ticket: number;
 }
 
-/** What the platform hands the fleet for a slice: completions and register writes, each due at a time. */
+/**
+ * What the platform hands the fleet for a slice: completions and register writes, each due at a
+ * time, and the horizon: the first instant at which anything outside the fleet may happen
+ * (a platform timer, a kernel task, a completion already due). The fleet runs the instant `t`
+ * and then on, instant by instant, while it issues only posted writes and raises no error, up
+ * to (not including) `until`: nothing it could be told in between would change what it does.
+ */
 export interface FleetSliceIn {
   readonly t: number;
+  readonly until?: number;
   readonly completions: readonly { readonly ticket: number; readonly due: number; readonly completion: DmaCompletion }[];
   readonly controls: readonly { readonly device: string; readonly due: number; readonly control: DeviceControl }[];
 }
 
-/** What the fleet did at t: the DMA it issued (in order), the AER errors and job records it raised, its next event. */
+/** What the fleet did: the DMA it issued (in time order), AER errors and job records it raised, the last instant it ran, its next event. */
 export interface FleetSliceOut {
   readonly requests: readonly FleetRequest[];
   readonly aer: readonly AerError[];
   readonly jobs: readonly JobRecord[];
+  readonly reached: number;
   readonly next: number | undefined;
 }
 
@@ -125,11 +134,23 @@ export class FleetSim {
   private readonly port: DmaPort = {
     submit: (s, done) => {
       const ticket = ++this.ticket;
-      this.pending.set(ticket, done);
-      this.outbox.push({ ...s, ticket });
+      // A posted write gets no completion (the Root Complex, on the platform, reports its failure).
+      if (s.latencyNs > 0) {
+        this.pending.set(ticket, done);
+        this.waitsOnPlatform = true;
+      }
+      this.outbox.push({ ...s, time: this.clock.now(), ticket });
     },
   };
-  private readonly obs: EndpointObserver = { aer: (e) => this.aer.push(e), job: (r) => this.jobs.push(r) };
+  /** Set when the running instant issued a non-posted request or raised an error: the slice ends after it. */
+  private waitsOnPlatform = false;
+  private readonly obs: EndpointObserver = {
+    aer: (e) => {
+      this.aer.push(e);
+      this.waitsOnPlatform = true;
+    },
+    job: (r) => this.jobs.push(r),
+  };
 
   /** Adds a device; `rng` is its own random stream (forked from the scenario seed by the caller). */
   add(d: FleetDevice, rng?: SeededRng): Endpoint {
@@ -163,8 +184,14 @@ export class FleetSim {
       const dev = this.devices.get(c.device);
       if (dev) this.clock.schedule(Math.max(c.due, this.clock.now()), `control ${c.control.op}`, () => dev.control(c.control));
     }
+    this.waitsOnPlatform = false;
     this.clock.advanceTo(input.t);
-    const out: FleetSliceOut = { requests: this.outbox, aer: this.aer, jobs: this.jobs, next: this.clock.nextDeadline() };
+    for (;;) {
+      const n = this.clock.nextDeadline();
+      if (this.waitsOnPlatform || n === undefined || input.until === undefined || n >= input.until) break;
+      this.clock.advanceTo(n);
+    }
+    const out: FleetSliceOut = { requests: this.outbox, aer: this.aer, jobs: this.jobs, reached: this.clock.now(), next: this.clock.nextDeadline() };
     this.outbox = [];
     this.aer = [];
     this.jobs = [];

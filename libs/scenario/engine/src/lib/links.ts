@@ -3,7 +3,7 @@
 // what the runner asks of a kernel, what the platform asks of the fleet. In one process each is
 // a direct call; between services each is an RPC. Everything crossing them is plain data.
 
-import type { DeviceControl, FleetSliceIn, FleetSliceOut, SetupResult } from '@kdump-twin/endpoint';
+import type { DeviceControl, FleetLink as FleetSliceLink, SetupResult } from '@kdump-twin/endpoint';
 import type { BusInterrupt, MemFault, MmioOutcome, MmioSize, ProbeOutcome } from '@kdump-twin/kernel';
 import type { Mapping } from './collect';
 import type { FleetView, KernelView } from './views';
@@ -74,11 +74,8 @@ export interface KernelLink {
   view(): Promise<KernelView>;
 }
 
-/** What the platform asks of the fleet. */
-export interface FleetLink {
-  slice(input: FleetSliceIn): Promise<FleetSliceOut>;
-  /** The fleet's next event, as of its last answer. */
-  nextEventTime(): number | undefined;
+/** What the platform asks of the fleet: its slices (the coupler's link), and its view for the report. */
+export interface FleetLink extends FleetSliceLink {
   /** Device counters, and how the dump target's disk compares with what was meant to be written. */
   view(expected?: { device: string; pages: Readonly<Record<string, string>> }): Promise<FleetView>;
 }

@@ -4,7 +4,7 @@
 // (its DMA applied here, in order, with the statistics the report reads), the interrupts the
 // SMMUs raise, the RAS engine, fault injections, and the panic, kexec and escalation state.
 
-import { PlatformRas, type AerError, type DeviceControl, type DmaRecord, type FleetSliceIn, type JobRecord, type KernelPhase } from '@kdump-twin/endpoint';
+import { FleetCoupler, PlatformRas, type AerError, type DeviceControl, type DmaRecord, type JobRecord, type KernelPhase } from '@kdump-twin/endpoint';
 import { Dmesg, type BusInterrupt, type MmioSize } from '@kdump-twin/kernel';
 import { defaultServerMemoryLayout, PhysicalMemory, SeededRng, Sequencer, VirtualClock, type Region } from '@kdump-twin/platform';
 import { CD, CD_L1, findFormat, findRegister, GRANULE_SHIFT, L1STD, STE } from '@kdump-twin/smmu-arch';
@@ -57,11 +57,7 @@ export class PlatformRole implements PlatformPort {
   private readonly writers: Record<KernelName, number>;
   private readonly injector: number;
   private readonly injected: string[] = [];
-  private completions: FleetSliceIn['completions'][number][] = [];
-  private controls: FleetSliceIn['controls'][number][] = [];
-  /** Requests whose completion is still ahead, by device (in-flight transactions), and open jobs. */
-  private readonly inflight = new Map<string, Map<number, number>>();
-  private readonly openJobs = new Map<string, Set<string>>();
+  private readonly coupler: FleetCoupler;
   private escalating = false;
   private countTrigger: { base: number; count: number } | undefined;
 
@@ -111,7 +107,24 @@ export class PlatformRole implements PlatformPort {
     }
     this.ras = new PlatformRas(spec.platform.ras, cxl);
     this.collector = new DmaCollector((name) => this.quiesced.get(name));
-    this.seq.addActor({ nextEventTime: () => this.fleetNext(), step: (t) => this.fleetStep(t) });
+    const actor = { nextEventTime: () => this.coupler.nextEventTime(), step: (t: number) => this.coupler.step(t) };
+    this.coupler = new FleetCoupler(
+      fleet,
+      {
+        at: (t) => {
+          if (t > this.clock.now()) this.clock.advanceTo(t);
+        },
+        horizon: () => this.seq.horizon(actor),
+        apply: (req) => applyDma(this.smmus[this.byName.get(req.device)!.smmu]!, req),
+        record: (r) => this.onDma(r),
+        aer: (e) => this.onAer(e),
+        job: (j) => {
+          for (const o of this.observers) o.job?.(j);
+        },
+      },
+      (name) => this.byName.get(name)?.base,
+    );
+    this.seq.addActor(actor);
   }
 
   region(name: 'primary-ram' | 'crashkernel'): Region {
@@ -128,44 +141,12 @@ export class PlatformRole implements PlatformPort {
     return this.owners.get(`${smmu}/${sid}`);
   }
 
-  // ---- the fleet, stepped one instant at a time ----
+  // ---- the fleet, stepped through the coupler ----
 
-  private fleetNext(): number | undefined {
-    let t = this.fleet.nextEventTime();
-    for (const c of this.completions) if (t === undefined || c.due < t) t = c.due;
-    for (const c of this.controls) if (t === undefined || c.due < t) t = c.due;
-    return t;
-  }
-
-  private async fleetStep(t: number): Promise<void> {
-    const out = await this.fleet.slice({ t, completions: this.completions, controls: this.controls });
-    this.completions = [];
-    this.controls = [];
-    for (const req of out.requests) {
-      const dev = this.byName.get(req.device);
-      if (!dev) continue;
-      const c = applyDma(this.smmus[dev.smmu]!, req);
-      const due = t + req.latencyNs;
-      const r: DmaRecord = { time: t, completedAt: due, device: req.device, phase: req.phase, job: req.job, req, completion: c, generation: req.generation };
-      let q = this.inflight.get(req.device);
-      if (!q) this.inflight.set(req.device, (q = new Map()));
-      if (req.latencyNs > 0) q.set(req.ticket, due);
-      this.completions.push({ ticket: req.ticket, due, completion: c });
-      this.collector.record(r);
-      for (const o of this.observers) o.dma?.(r);
-      if (this.countTrigger && this.crashAt === undefined && this.collector.transactions - this.countTrigger.base >= this.countTrigger.count) this.crash(`panic after ${this.countTrigger.count} DMA transactions`);
-    }
-    for (const j of out.jobs) {
-      let s = this.openJobs.get(j.device);
-      if (!s) this.openJobs.set(j.device, (s = new Set()));
-      const key = `${j.generation}/${j.job}`;
-      if (j.event === 'start') s.add(key);
-      else s.delete(key);
-      for (const o of this.observers) o.job?.(j);
-    }
-    for (const e of out.aer) this.onAer(e);
-    // Drop in-flight entries whose completion time has come.
-    for (const q of this.inflight.values()) for (const [k, due] of q) if (due <= t) q.delete(k);
+  private onDma(r: DmaRecord): void {
+    this.collector.record(r);
+    for (const o of this.observers) o.dma?.(r);
+    if (this.countTrigger && this.crashAt === undefined && this.collector.transactions - this.countTrigger.base >= this.countTrigger.count) this.crash(`panic after ${this.countTrigger.count} DMA transactions`);
   }
 
   // ---- PlatformPort ----
@@ -227,7 +208,7 @@ export class PlatformRole implements PlatformPort {
   }
 
   control(device: string, c: DeviceControl): void {
-    this.controls.push({ device, due: this.clock.now(), control: c });
+    this.coupler.control(device, c, this.clock.now());
   }
 
   addMapping(device: string, m: Mapping): void {
@@ -287,9 +268,7 @@ export class PlatformRole implements PlatformPort {
     this.seq.halt('primary', reason);
     void this.kernels.primary?.halt(reason);
     this.collector.crashAt = this.crashAt;
-    for (const d of this.devices) {
-      this.atCrash.set(d.name, { outstanding: [...(this.inflight.get(d.name)?.values() ?? [])].filter((due) => due > this.crashAt!).length, jobs: this.openJobs.get(d.name)?.size ?? 0 });
-    }
+    for (const d of this.devices) this.atCrash.set(d.name, this.coupler.inFlight(d.name, this.crashAt));
     this.injections('at-crash');
   }
 

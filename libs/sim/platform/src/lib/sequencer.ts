@@ -59,6 +59,8 @@ export class Sequencer {
   private yielded: (() => void) | undefined;
   private readonly halted = new Map<string, string>();
   private failure: unknown;
+  /** The limit of the run() in progress, if it has one. */
+  private limit: number | undefined;
 
   constructor(readonly clock: VirtualClock) {}
 
@@ -163,8 +165,18 @@ export class Sequencer {
 
   /** When the next thing other than the running task is due: what a polling task may skip to. */
   nextEventTime(): number | undefined {
-    let best = this.clock.nextDeadline();
+    return this.horizon();
+  }
+
+  /**
+   * The first instant at which anything other than `except` (an actor being stepped) and the
+   * running task may happen: timers, other actors, parked tasks.
+   */
+  horizon(except?: SteppedActor): number | undefined {
+    // Nothing may run beyond the limit of the current run() (events at the limit still run).
+    let best = this.limit === undefined ? this.clock.nextDeadline() : Math.min(this.clock.nextDeadline() ?? Infinity, this.limit + 1);
     for (const a of this.actors) {
+      if (a === except) continue;
       const t = a.nextEventTime();
       if (t !== undefined && (best === undefined || t < best)) best = t;
     }
@@ -189,6 +201,15 @@ export class Sequencer {
    * the next event lies beyond `limit`. Rethrows the first error a task's code raised.
    */
   async run(done: () => boolean, limit = Number.MAX_SAFE_INTEGER): Promise<void> {
+    this.limit = limit < Number.MAX_SAFE_INTEGER ? limit : undefined;
+    try {
+      await this.loop(done, limit);
+    } finally {
+      this.limit = undefined;
+    }
+  }
+
+  private async loop(done: () => boolean, limit: number): Promise<void> {
     while (!done()) {
       if (this.failure) throw this.failure;
       const tc = this.clock.nextDeadline();

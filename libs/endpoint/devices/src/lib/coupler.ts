@@ -1,0 +1,117 @@
+// SPDX-License-Identifier: Apache-2.0
+// The platform's end of the fleet link (docs/services.md): a stepped actor of the platform's
+// sequencer that asks the fleet for a slice whenever the fleet (or something due to it) has an
+// event, applies the DMA the fleet issued in the order and at the time it was issued, hands the
+// completions back a latency later, and plays the Root Complex for posted writes (their
+// failures are its AER, not the device's). The same code couples a fleet in this process and
+// one across NATS, which is why both give the same run.
+
+import type { EndpointConfig } from './endpoint';
+import type { FleetRequest, FleetSliceIn, FleetSliceOut } from './fleet';
+import type { AerError, DeviceControl, DmaCompletion, DmaRecord, JobRecord } from './types';
+
+/** The fleet as the platform reaches it: a direct object, or an RPC client. */
+export interface FleetLink {
+  slice(input: FleetSliceIn): Promise<FleetSliceOut>;
+  /** The fleet's next event, as of its last answer. */
+  nextEventTime(): number | undefined;
+}
+
+export interface CouplerHooks {
+  /** Moves the platform's clock to `t` (requests of one slice carry their own issue times). */
+  at(t: number): void;
+  /** The first instant at which something other than the fleet may happen (timers, tasks). */
+  horizon(): number | undefined;
+  /** The platform performs one request (translation, memory access) and answers it. */
+  apply(req: FleetRequest): DmaCompletion;
+  /** After each request: the record observers and statistics read. */
+  record?(r: DmaRecord): void;
+  aer?(e: AerError): void;
+  job?(j: JobRecord): void;
+}
+
+type Completion = FleetSliceIn['completions'][number];
+type Control = FleetSliceIn['controls'][number];
+
+export class FleetCoupler {
+  private completions: Completion[] = [];
+  private controls: Control[] = [];
+  /** Where the fleet's clock is: nothing can be delivered to it earlier. */
+  private fleetNow = 0;
+  /** Per device: completion times of non-posted requests still ahead, by ticket; open jobs. */
+  private readonly inflight = new Map<string, Map<number, number>>();
+  private readonly openJobs = new Map<string, Set<string>>();
+
+  constructor(
+    private readonly link: FleetLink,
+    private readonly hooks: CouplerHooks,
+    /** A device's AER severities (the Root Complex reports its failed posted writes with them); its name is its BDF. */
+    private readonly deviceOf: (name: string) => Pick<EndpointConfig, 'aer'> | undefined,
+  ) {}
+
+  /** A register write to a device's BAR, due at `due` (the fleet gets it at once if it is behind). */
+  control(device: string, control: DeviceControl, due: number): void {
+    this.controls.push({ device, due: Math.max(due, this.fleetNow), control });
+  }
+
+  nextEventTime(): number | undefined {
+    let t = this.link.nextEventTime();
+    for (const c of this.completions) if (t === undefined || c.due < t) t = c.due;
+    for (const c of this.controls) if (t === undefined || c.due < t) t = c.due;
+    return t;
+  }
+
+  /** Non-posted requests of `device` whose completion is after `t`, and its jobs started and not ended. */
+  inFlight(device: string, t: number): { outstanding: number; jobs: number } {
+    return { outstanding: [...(this.inflight.get(device)?.values() ?? [])].filter((due) => due > t).length, jobs: this.openJobs.get(device)?.size ?? 0 };
+  }
+
+  async step(t: number): Promise<void> {
+    const horizon = this.hooks.horizon();
+    const out = await this.link.slice({ t, ...(horizon !== undefined ? { until: horizon } : {}), completions: this.completions, controls: this.controls });
+    this.completions = [];
+    this.controls = [];
+    this.fleetNow = Math.max(this.fleetNow, out.reached);
+    // Requests and the device's own errors, in time order (a request before an error of the same instant).
+    let a = 0;
+    for (const req of out.requests) {
+      for (; a < out.aer.length && out.aer[a]!.time < req.time; a++) this.raise(out.aer[a]!);
+      this.perform(req);
+    }
+    for (; a < out.aer.length; a++) this.raise(out.aer[a]!);
+    for (const j of out.jobs) {
+      let s = this.openJobs.get(j.device);
+      if (!s) this.openJobs.set(j.device, (s = new Set()));
+      const key = `${j.generation}/${j.job}`;
+      if (j.event === 'start') s.add(key);
+      else s.delete(key);
+      this.hooks.job?.(j);
+    }
+    for (const q of this.inflight.values()) for (const [k, due] of q) if (due <= out.reached) q.delete(k);
+  }
+
+  private raise(e: AerError): void {
+    this.hooks.at(e.time);
+    this.hooks.aer?.(e);
+  }
+
+  private perform(req: FleetRequest): void {
+    this.hooks.at(req.time);
+    const c = this.hooks.apply(req);
+    const due = req.time + req.latencyNs;
+    this.hooks.record?.({ time: req.time, completedAt: due, device: req.device, phase: req.phase, job: req.job, req, completion: c, generation: req.generation });
+    if (req.latencyNs > 0) {
+      let q = this.inflight.get(req.device);
+      if (!q) this.inflight.set(req.device, (q = new Map()));
+      q.set(req.ticket, due);
+      this.completions.push({ ticket: req.ticket, due: Math.max(due, this.fleetNow), completion: c });
+      return;
+    }
+    // A posted write: the device learns nothing; the Root Complex reports a failed one (PCIe completer abort / UR).
+    const d = this.deviceOf(req.device);
+    if (d && c.status !== 'SC' && c.status !== 'stalled') {
+      const type = c.status === 'CA' ? 'CA' : 'UR';
+      this.raise({ time: req.time, device: req.device, bdf: req.device, type, severity: d.aer[type], role: 'completer', phase: req.phase, address: req.address });
+    }
+  }
+}
