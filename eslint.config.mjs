@@ -36,6 +36,9 @@ export default tseslint.config(
             { sourceTag: 'type:model', onlyDependOnLibsWithTags: pureDeps, bannedExternalImports: transportAndTelemetry },
             { sourceTag: 'type:util', onlyDependOnLibsWithTags: ['type:util'], bannedExternalImports: transportAndTelemetry },
             { sourceTag: 'type:contracts', onlyDependOnLibsWithTags: [] },
+            // Transport adapters carry pure libraries' data between processes; they may import NATS.
+            { sourceTag: 'type:transport', onlyDependOnLibsWithTags: [...pureDeps, 'type:transport'] },
+            { sourceTag: 'scope:transport', onlyDependOnLibsWithTags: ['scope:transport', 'scope:scenario', 'scope:endpoint', 'scope:kernel', 'scope:smmu', 'scope:sim', 'scope:shared', 'scope:proto'] },
             { sourceTag: 'type:app', onlyDependOnLibsWithTags: ['type:codec', 'type:model', 'type:util', 'type:contracts', 'type:feature', 'type:transport'] },
             { sourceTag: 'scope:smmu', onlyDependOnLibsWithTags: ['scope:smmu', 'scope:sim', 'scope:shared', 'scope:proto'] },
             { sourceTag: 'scope:proto', onlyDependOnLibsWithTags: [] },

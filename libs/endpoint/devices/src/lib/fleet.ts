@@ -98,8 +98,9 @@ export interface FleetRequest extends DmaSubmission {
  * What the platform hands the fleet for a slice: completions and register writes, each due at a
  * time, and the horizon: the first instant at which anything outside the fleet may happen
  * (a platform timer, a kernel task, a completion already due). The fleet runs the instant `t`
- * and then on, instant by instant, while it issues only posted writes and raises no error, up
- * to (not including) `until`: nothing it could be told in between would change what it does.
+ * and then on, instant by instant, up to (not including) `until` or the earliest completion due
+ * for a request it issued in the slice, and stops after an instant that raised an error:
+ * nothing it could be told in between would change what it does.
  */
 export interface FleetSliceIn {
   readonly t: number;
@@ -137,13 +138,16 @@ export class FleetSim {
       // A posted write gets no completion (the Root Complex, on the platform, reports its failure).
       if (s.latencyNs > 0) {
         this.pending.set(ticket, done);
-        this.waitsOnPlatform = true;
+        // Its completion can come no earlier: the fleet may go on until then.
+        this.completionBound = Math.min(this.completionBound, this.clock.now() + s.latencyNs);
       }
       this.outbox.push({ ...s, time: this.clock.now(), ticket });
     },
   };
-  /** Set when the running instant issued a non-posted request or raised an error: the slice ends after it. */
+  /** Set when the running instant raised an error: the platform may answer it (a reset) at once, so the slice ends after it. */
   private waitsOnPlatform = false;
+  /** The earliest completion due for a request of this slice: the slice ends before it. */
+  private completionBound = Infinity;
   private readonly obs: EndpointObserver = {
     aer: (e) => {
       this.aer.push(e);
@@ -185,10 +189,11 @@ export class FleetSim {
       if (dev) this.clock.schedule(Math.max(c.due, this.clock.now()), `control ${c.control.op}`, () => dev.control(c.control));
     }
     this.waitsOnPlatform = false;
+    this.completionBound = Infinity;
     this.clock.advanceTo(input.t);
     for (;;) {
       const n = this.clock.nextDeadline();
-      if (this.waitsOnPlatform || n === undefined || input.until === undefined || n >= input.until) break;
+      if (this.waitsOnPlatform || n === undefined || input.until === undefined || n >= Math.min(input.until, this.completionBound)) break;
       this.clock.advanceTo(n);
     }
     const out: FleetSliceOut = { requests: this.outbox, aer: this.aer, jobs: this.jobs, reached: this.clock.now(), next: this.clock.nextDeadline() };

@@ -28,6 +28,9 @@ export interface BusInterrupt {
 
 export type MemFault = { readonly ok: false; readonly fault: string; readonly address: number };
 
+/** The access a CPU makes right after a delay: a load of memory, or an MMIO read of this port's SMMU. */
+export type NextAccess = { readonly pa: number; readonly length: number } | { readonly offset: number; readonly size: MmioSize };
+
 export interface BusPort {
   /** The SMMU this port reaches. */
   readonly smmu: string;
@@ -41,8 +44,11 @@ export interface BusPort {
    */
   memCheck?(pa: number, length: number): Promise<{ readonly ok: true } | MemFault>;
   now(): number;
-  /** Lets `ns` of virtual time pass (the hardware runs meanwhile). */
-  delay(ns: number): Promise<void>;
+  /**
+   * Lets `ns` of virtual time pass (the hardware runs meanwhile). `next` names the access the
+   * CPU makes right after (a poll loop's next read): a hint a remote bus answers with the wake-up.
+   */
+  delay(ns: number, next?: NextAccess): Promise<void>;
   /**
    * When the next hardware event is due (an ack, a queue step), or undefined when nothing is
    * scheduled: a poll loop may skip ahead to it, since no register changes before then.
@@ -92,7 +98,7 @@ export class LocalBus implements BusPort {
     return this.clock.now();
   }
 
-  async delay(ns: number): Promise<void> {
+  async delay(ns: number, _next?: NextAccess): Promise<void> {
     this.clock.advance(ns);
   }
 

@@ -7,7 +7,7 @@
 
 import { Buffer } from 'node:buffer';
 import { findRegister, type Layout, type RegisterLayout } from '@kdump-twin/smmu-arch';
-import type { BusInterrupt, BusPort, MmioOutcome } from './bus';
+import type { BusInterrupt, BusPort, MmioOutcome, NextAccess } from './bus';
 import type { Dmesg } from './log';
 import type { MmioTrace } from './trace';
 
@@ -157,7 +157,7 @@ export class Hw {
     const deadline = this.bus.now() + timeoutNs;
     for (;;) {
       await this.serviceInterrupts();
-      await this.bus.delay(MMIO_READ_NS);
+      await this.bus.delay(MMIO_READ_NS, { offset: r.absoluteOffset, size: 4 });
       const o = await this.bus.mmioRead(r.absoluteOffset, 4);
       this.traced(name, r, 'read', 4, o);
       const v = Number(o.value & 0xffffffffn);
@@ -175,11 +175,11 @@ export class Hw {
       const v = await this.read32(pa);
       if (cond(v)) return { ok: true, value: v };
       if (this.bus.now() >= deadline) return { ok: false, value: v };
-      await this.waitStep(deadline, () => undefined);
+      await this.waitStep(deadline, () => undefined, { pa, length: 4 });
     }
   }
 
-  private async waitStep(deadline: number, skipped: (n: number) => void): Promise<void> {
+  private async waitStep(deadline: number, skipped: (n: number) => void, then?: NextAccess): Promise<void> {
     const now = this.bus.now();
     const next = this.bus.nextHardwareEvent();
     const target = Math.min(next ?? deadline, deadline);
@@ -187,8 +187,8 @@ export class Hw {
       // Nothing can change the value before `target`: the reads in between all see the same.
       const steps = Math.floor((target - now) / POLL_STEP_NS);
       skipped(steps - 1);
-      await this.bus.delay(steps * POLL_STEP_NS);
-    } else await this.bus.delay(POLL_STEP_NS);
+      await this.bus.delay(steps * POLL_STEP_NS, then);
+    } else await this.bus.delay(POLL_STEP_NS, then);
   }
 
   /** arm_smmu_write_reg_sync: write, then poll the ACK register until it equals the value. */

@@ -5,7 +5,7 @@
 // CpuHalted, which unwinds whatever the kernel was doing, and the hardware keeps the state the
 // last completed access left.
 
-import type { BusInterrupt, BusPort, MmioOutcome, MmioSize } from '@kdump-twin/kernel';
+import type { BusInterrupt, BusPort, MmioOutcome, MmioSize, NextAccess } from '@kdump-twin/kernel';
 
 export class CpuHalted extends Error {
   constructor(readonly reason: string) {
@@ -89,9 +89,9 @@ export class HaltableBus implements BusPort {
     return this.inner.now();
   }
 
-  async delay(ns: number): Promise<void> {
+  async delay(ns: number, next?: NextAccess): Promise<void> {
     if (this.halted !== undefined) throw new CpuHalted(this.halted);
-    await this.inner.delay(ns);
+    await this.inner.delay(ns, next);
     if (this.halted !== undefined) throw new CpuHalted(this.halted);
   }
 

@@ -6,7 +6,7 @@
 // runner asks for, a task per poll loop for the drivers.
 
 import { createDriver, NVME_OPC, NVME_SC, NvmeDriver, type HostKernel, type SetupResult, type TaskContext } from '@kdump-twin/endpoint';
-import { Dmesg, LinuxKernel, MmioTrace, PageAllocator, type BusInterrupt, type BusPort, type DeviceProbe, type KdumpPolicy, type MasterSpec, type MmioSize, type ProbeOutcome } from '@kdump-twin/kernel';
+import { Dmesg, LinuxKernel, MmioTrace, PageAllocator, type BusInterrupt, type BusPort, type NextAccess, type DeviceProbe, type KdumpPolicy, type MasterSpec, type MmioSize, type ProbeOutcome } from '@kdump-twin/kernel';
 import type { Region } from '@kdump-twin/platform';
 import { TaskHalted } from '@kdump-twin/platform';
 import { commandForOpcode, findFormat, STE } from '@kdump-twin/smmu-arch';
@@ -73,8 +73,8 @@ class SimBus implements BusPort {
     return this.port.now();
   }
 
-  delay(ns: number): Promise<void> {
-    return this.port.sleep(this.task(), ns);
+  delay(ns: number, next?: NextAccess): Promise<void> {
+    return this.port.sleep(this.task(), ns, next && 'offset' in next ? { smmu: this.index, offset: next.offset, size: next.size } : next);
   }
 
   nextHardwareEvent(): number | undefined {
@@ -209,7 +209,7 @@ export class KernelRole implements KernelLink {
     void (async () => {
       try {
         await this.port.sleep(id, 0);
-        await body({ sleep: (ns) => this.port.sleep(id, ns), now: () => this.port.now() });
+        await body({ sleep: (ns, next) => this.port.sleep(id, ns, next), now: () => this.port.now() });
       } catch (e) {
         if (!(e instanceof CpuHalted || e instanceof TaskHalted)) throw e;
       } finally {

@@ -11,6 +11,9 @@ import type { FleetView, KernelView } from './views';
 export type Owner = 'primary' | 'kdump' | 'runner';
 export type KernelName = 'primary' | 'kdump';
 
+/** The access a task makes first when it wakes: a load of memory, or an MMIO read of an SMMU. */
+export type NextLoad = { readonly pa: number; readonly length: number } | { readonly smmu: number; readonly offset: number; readonly size: MmioSize };
+
 /** What a kernel's CPUs and drivers reach on the platform (the hub). */
 export interface PlatformPort {
   /** CPU accesses of `kernel`; a kernel whose CPUs stopped gets CpuHalted. */
@@ -21,8 +24,11 @@ export interface PlatformPort {
   /** Virtual time now, and the next pending event (answers carry both; they do not change while a task runs). */
   now(): number;
   nextEventTime(): number | undefined;
-  /** Parks task `task` until `ns` from now (its first call, with 0, waits for its first turn). */
-  sleep(task: number, ns: number): Promise<void>;
+  /**
+   * Parks task `task` until `ns` from now (its first call, with 0, waits for its first turn).
+   * `next`: the task's first load after it wakes, a hint a remote platform answers with the wake-up.
+   */
+  sleep(task: number, ns: number, next?: NextLoad): Promise<void>;
   /** A new task of `owner`, first running now, after the current one. */
   spawn(name: string, owner: Owner): number;
   finish(task: number): void;

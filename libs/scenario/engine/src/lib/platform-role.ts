@@ -5,14 +5,14 @@
 // SMMUs raise, the RAS engine, fault injections, and the panic, kexec and escalation state.
 
 import { FleetCoupler, PlatformRas, type AerError, type DeviceControl, type DmaRecord, type JobRecord, type KernelPhase } from '@kdump-twin/endpoint';
-import { Dmesg, type BusInterrupt, type MmioSize } from '@kdump-twin/kernel';
+import { Dmesg, type BusInterrupt, type MmioOutcome, type MmioSize } from '@kdump-twin/kernel';
 import { defaultServerMemoryLayout, PhysicalMemory, SeededRng, Sequencer, VirtualClock, type Region } from '@kdump-twin/platform';
 import { CD, CD_L1, findFormat, findRegister, GRANULE_SHIFT, L1STD, STE } from '@kdump-twin/smmu-arch';
 import { SmmuConfigError, SmmuV3, type SmmuConfig } from '@kdump-twin/smmu-model';
 import { CpuHalted } from './bus';
 import { DmaCollector, type Mapping } from './collect';
 import { deviceTable, type DeviceInfo } from './devices';
-import type { FleetLink, KernelLink, KernelName, Owner, PlatformPort } from './links';
+import type { FleetLink, KernelLink, KernelName, NextLoad, Owner, PlatformPort } from './links';
 import { applyDma } from './port';
 import { SchemaError } from './schema';
 import type { Fault, Injection, ScenarioSpec } from './spec';
@@ -179,6 +179,19 @@ export class PlatformRole implements PlatformPort {
     }
     const r = this.memory.read(pa, length);
     return r.ok ? r : { ok: false as const, fault: r.fault, address: r.address };
+  }
+
+  /**
+   * What `kernel`'s load would return now, if it is a plain one (no fault, no offlined memory;
+   * MMIO reads have no side effects): what a remote platform sends with a wake-up (PlatformPort.sleep).
+   */
+  peek(kernel: KernelName, at: NextLoad): Uint8Array | MmioOutcome | undefined {
+    if (kernel === 'kdump' ? this.panic : this.crashAt !== undefined) return undefined;
+    if ('smmu' in at) return this.smmus[at.smmu]?.mmioRead(at.offset, at.size);
+    const region = this.memory.regionAt(at.pa)?.name;
+    if (region && this.ras.touch(region)) return undefined;
+    const r = this.memory.read(at.pa, at.length);
+    return r.ok ? r.data : undefined;
   }
 
   async memWrite(kernel: KernelName, pa: number, data: Uint8Array) {

@@ -23,8 +23,12 @@ import { pageDigest } from './kernel-role';
 /** How the platform reaches the other roles: direct objects in one process, RPC clients between services. */
 export interface RunLinks {
   readonly fleet: FleetLink;
-  primary(platform: PlatformPort, p: PlatformRole): KernelLink;
-  kdump(platform: PlatformPort, p: PlatformRole): KernelLink;
+  /** The primary kernel, created before the boot (a service opens its session here). */
+  primary(platform: PlatformPort, p: PlatformRole): KernelLink | Promise<KernelLink>;
+  /** The kdump kernel, created at the kexec hand-off. */
+  kdump(platform: PlatformPort, p: PlatformRole): KernelLink | Promise<KernelLink>;
+  /** Ends the run's sessions in the other roles (after the report's views were fetched). */
+  close?(): Promise<void>;
 }
 
 export interface RunOptions {
@@ -104,7 +108,7 @@ export async function runScenario(spec: ScenarioSpec, o: RunOptions = {}): Promi
   const links = o.links ?? localLinks(spec);
   const p = new PlatformRole(spec, links.fleet);
   o.onPlatform?.(p);
-  const primary = links.primary(p, p);
+  const primary = await links.primary(p, p);
   p.kernels.primary = primary;
   let kdump: KernelLink | undefined;
   p.scheduleTimedInjections();
@@ -117,11 +121,18 @@ export async function runScenario(spec: ScenarioSpec, o: RunOptions = {}): Promi
       done = true;
     }
   });
-  await p.seq.run(() => done);
-  const primaryView = await primary.view();
-  const kdumpView: KernelView | null = kdump ? await kdump.view() : null;
-  const vm = kdumpView?.vmcore;
-  const fleet = await links.fleet.view(vm && vm.attempted && vm.target ? { device: vm.target, pages: vm.expected } : undefined);
+  let primaryView: KernelView;
+  let kdumpView: KernelView | null;
+  let fleet: FleetView;
+  try {
+    await p.seq.run(() => done);
+    primaryView = await primary.view();
+    kdumpView = kdump ? await kdump.view() : null;
+    const vm = kdumpView?.vmcore;
+    fleet = await links.fleet.view(vm && vm.attempted && vm.target ? { device: vm.target, pages: vm.expected } : undefined);
+  } finally {
+    await links.close?.();
+  }
   const corruption = computeCorruption(p.memory, (smmu, sid) => p.ownerOf(smmu, sid), p.mappings, (dev) => p.quiesced.get(dev));
   return buildReport({ platform: p, primary: primaryView, kdump: kdumpView, fleet, corruption, boot: out.boot, smmuProbes: out.smmuProbes, vmcoreSkipped: out.vmcoreSkipped }, o.predict);
 }
@@ -176,7 +187,7 @@ async function timeline(
 
   await until(p.crashAt! + spec.crash.kexecDelayNs);
   if (p.panic) return;
-  const kdump = links.kdump(p, p);
+  const kdump = await links.kdump(p, p);
   setKdump(kdump);
   p.startKdump(kdump);
   p.injections('before-kdump-probe');

@@ -1,0 +1,108 @@
+// SPDX-License-Identifier: Apache-2.0
+// The endpoint fleet in a service (dma-fleet): one FleetSim per session, built from the
+// scenario exactly as in one process, answering the platform's slices; and the platform's
+// client of it.
+
+import type { FleetSliceIn, FleetSliceOut } from '@kdump-twin/endpoint';
+import { LocalFleet, type FleetLink, type FleetView, type ScenarioSpec } from '@kdump-twin/scenario';
+import type { Subscription } from 'nats';
+import { SUBJECTS } from './protocol';
+import type { Rpc } from './rpc';
+
+type FleetCall = { readonly call: 'init'; readonly spec: ScenarioSpec } | { readonly call: 'slice'; readonly input: FleetSliceIn } | { readonly call: 'view'; readonly expected?: { device: string; pages: Record<string, string> } } | { readonly call: 'close' };
+
+interface Session {
+  readonly id: string;
+  readonly sub: Subscription;
+  fleet?: LocalFleet;
+}
+
+/** The fleet service's engine. */
+export class FleetHost {
+  readonly sessions = new Map<string, Session>();
+
+  constructor(
+    private readonly rpc: Rpc,
+    private readonly log: (msg: string) => void = () => undefined,
+  ) {}
+
+  start(queue: string): void {
+    this.rpc.serve(SUBJECTS.fleetOpen, (b) => this.open(b as { session: string }), { queue });
+  }
+
+  private open(b: { session: string }): { ok: true } {
+    if (typeof b?.session !== 'string' || !/^[A-Za-z0-9_-]{1,64}$/.test(b.session)) throw new RangeError('session: 1-64 letters, digits, - or _');
+    if (this.sessions.has(b.session)) throw new RangeError(`session ${b.session} is already open here`);
+    const sub = this.rpc.serve(SUBJECTS.fleet(b.session), (m) => this.handle(b.session, m as FleetCall));
+    this.sessions.set(b.session, { id: b.session, sub });
+    this.log(`session ${b.session}: fleet opened`);
+    return { ok: true };
+  }
+
+  private handle(id: string, m: FleetCall): unknown {
+    const s = this.sessions.get(id)!;
+    switch (m?.call) {
+      case 'init':
+        s.fleet = new LocalFleet(m.spec);
+        return { next: s.fleet.nextEventTime() ?? null, devices: s.fleet.sim.all().length };
+      case 'slice':
+        if (!s.fleet) throw new RangeError(`session ${id}: slice before init`);
+        return s.fleet.sim.slice(m.input);
+      case 'view':
+        if (!s.fleet) throw new RangeError(`session ${id}: view before init`);
+        return s.fleet.view(m.expected);
+      case 'close':
+        s.sub.unsubscribe();
+        this.sessions.delete(id);
+        this.log(`session ${id}: fleet closed`);
+        return null;
+      default:
+        throw new RangeError(`call: one of init, slice, view, close (got ${JSON.stringify((m as { call?: unknown })?.call)})`);
+    }
+  }
+
+  dropAll(why: string): void {
+    for (const s of this.sessions.values()) {
+      s.sub.unsubscribe();
+      this.log(`session ${s.id}: dropped (${why})`);
+    }
+    this.sessions.clear();
+  }
+}
+
+/** The platform's client of a session's fleet. */
+export class RemoteFleet implements FleetLink {
+  private next: number | undefined;
+
+  private constructor(
+    private readonly rpc: Rpc,
+    private readonly subject: string,
+  ) {}
+
+  /** Opens the session on a fleet replica and builds its devices. */
+  static async open(rpc: Rpc, session: string, spec: ScenarioSpec): Promise<RemoteFleet> {
+    await rpc.call(SUBJECTS.fleetOpen, { session });
+    const f = new RemoteFleet(rpc, SUBJECTS.fleet(session));
+    const r = await rpc.call<{ next: number | null }>(f.subject, { call: 'init', spec });
+    f.next = r.next ?? undefined;
+    return f;
+  }
+
+  async slice(input: FleetSliceIn): Promise<FleetSliceOut> {
+    const out = await this.rpc.call<FleetSliceOut & { next: number | null }>(this.subject, { call: 'slice', input });
+    this.next = out.next ?? undefined;
+    return { ...out, next: this.next };
+  }
+
+  nextEventTime(): number | undefined {
+    return this.next;
+  }
+
+  view(expected?: { device: string; pages: Readonly<Record<string, string>> }): Promise<FleetView> {
+    return this.rpc.call<FleetView>(this.subject, { call: 'view', ...(expected ? { expected } : {}) });
+  }
+
+  async close(): Promise<void> {
+    await this.rpc.call(this.subject, { call: 'close' });
+  }
+}

@@ -1,0 +1,210 @@
+// SPDX-License-Identifier: Apache-2.0
+// The platform's end of a run across services (smmu-twin): it opens the run's session on a
+// fleet replica and on kernel replicas, serves the kernels' bus on the session's platform
+// subject, and calls into the kernels as the runner's timeline asks. The runner and the
+// platform are the same objects as in one process; only the links are remote.
+
+import type { BusInterrupt } from '@kdump-twin/kernel';
+import { TaskHalted } from '@kdump-twin/platform';
+import { CpuHalted, type BootResult, type KernelLink, type KernelName, type KernelView, type PlatformRole, type RunLinks, type ScenarioSpec } from '@kdump-twin/scenario';
+import type { Subscription } from 'nats';
+import { RemoteFleet } from './fleet-side';
+import type { KernelReply, KernelToPlatform, PlatformToKernel, PostedOp, TimeContext } from './protocol';
+import { SUBJECTS } from './protocol';
+import type { Rpc } from './rpc';
+
+/** The platform's client of one kernel of a session. */
+class RemoteKernel implements KernelLink {
+  constructor(
+    private readonly session: PlatformSession,
+    readonly kernel: KernelName,
+  ) {}
+
+  private call<T>(call: PlatformToKernel['call'], ...args: unknown[]): Promise<T> {
+    return this.session.callKernel<T>(this.kernel, call, args);
+  }
+
+  boot(task: number): Promise<BootResult> {
+    return this.call('boot', task);
+  }
+  setupDrivers(task: number): Promise<void> {
+    return this.call('setupDrivers', task);
+  }
+  reattach(task: number, device: string, domain: 'identity' | 'blocked' | 'dma', afterStores: number): Promise<void> {
+    return this.call('reattach', task, device, domain, afterStores);
+  }
+  unmap(task: number, device: string, buffer: number): Promise<void> {
+    return this.call('unmap', task, device, buffer);
+  }
+  probeSmmus(task: number) {
+    return this.call<Awaited<ReturnType<KernelLink['probeSmmus']>>>('probeSmmus', task);
+  }
+  probeDevices(task: number): Promise<void> {
+    return this.call('probeDevices', task);
+  }
+  probeDriver(task: number, device: string) {
+    return this.call<Awaited<ReturnType<KernelLink['probeDriver']>>>('probeDriver', task, device);
+  }
+  saveVmcore(task: number, target: string, maxPages: number, deadline: number): Promise<void> {
+    return this.call('saveVmcore', task, target, maxPages, deadline);
+  }
+  serviceIrqs(task: number): Promise<void> {
+    return this.call('serviceIrqs', task);
+  }
+  unbind(): Promise<void> {
+    return this.call('unbind');
+  }
+  halt(reason: string): Promise<void> {
+    // The platform does not wait for it (a panic is not a conversation): a lost kernel fails the run.
+    return this.call<void>('halt', reason).catch((e: Error) => void (this.session.failure ??= e));
+  }
+  view(): Promise<KernelView> {
+    return this.call('view');
+  }
+}
+
+/**
+ * One run's session on the platform side. `links()` gives the runner remote links; the
+ * platform subject is served once the platform exists (`attach`).
+ */
+export class PlatformSession {
+  private p: PlatformRole | undefined;
+  private sub: Subscription | undefined;
+  private readonly irqs: Record<KernelName, { smmu: number; e: BusInterrupt }[]> = { primary: [], kdump: [] };
+  /** Threads a kernel spawned: its local id to the sequencer's. */
+  private readonly tasks: Record<KernelName, Map<number, number>> = { primary: new Map(), kdump: new Map() };
+  private readonly open = new Set<KernelName>();
+  private fleet: RemoteFleet | undefined;
+  /** Set when NATS dropped or a peer vanished: the run cannot be trusted any more. */
+  failure: Error | undefined;
+
+  constructor(
+    private readonly rpc: Rpc,
+    readonly id: string,
+    private readonly spec: ScenarioSpec,
+  ) {}
+
+  /** Opens the fleet session and returns the links for runScenario. */
+  async links(): Promise<RunLinks> {
+    this.fleet = await RemoteFleet.open(this.rpc, this.id, this.spec);
+    return {
+      fleet: this.fleet,
+      primary: (_port, p) => this.kernel('primary', p),
+      kdump: (_port, p) => this.kernel('kdump', p),
+      close: () => this.close(),
+    };
+  }
+
+  private attach(p: PlatformRole): void {
+    if (this.p) return;
+    this.p = p;
+    this.sub = this.rpc.serve(SUBJECTS.platform(this.id), (b) => this.handle(b as KernelToPlatform));
+  }
+
+  private async kernel(k: KernelName, p: PlatformRole): Promise<KernelLink> {
+    this.attach(p);
+    await this.rpc.call(SUBJECTS.kernelOpen(k), { session: this.id });
+    this.open.add(k);
+    // Interrupts from now on reach this kernel with its next message (in one process: as they are raised).
+    p.smmus.forEach((_, i) => p.onInterrupt(i, (e) => this.irqs[k].push({ smmu: i, e })));
+    const region = p.region(k === 'primary' ? 'primary-ram' : 'crashkernel');
+    await this.callKernel(k, 'init', [this.spec, region, p.smmuNames()]);
+    return new RemoteKernel(this, k);
+  }
+
+  ctx(k: KernelName): TimeContext {
+    const p = this.p!;
+    const irqs = this.irqs[k];
+    this.irqs[k] = [];
+    return { now: p.now(), next: p.nextEventTime() ?? null, irqs };
+  }
+
+  async callKernel<T>(k: KernelName, call: PlatformToKernel['call'], args: readonly unknown[]): Promise<T> {
+    const body: PlatformToKernel = { call, args, ctx: this.ctx(k) };
+    const r = await this.rpc.call<KernelReply>(SUBJECTS.kernel(this.id, k), body, 3_600_000);
+    this.applyPosted(k, r.posted);
+    return r.value as T;
+  }
+
+  private applyPosted(k: KernelName, ops: readonly PostedOp[]): void {
+    const p = this.p!;
+    for (const op of ops) {
+      switch (op.o) {
+        case 'memWrite':
+          void p.memWrite(k, op.pa, op.data).catch(() => undefined);
+          break;
+        case 'control':
+          p.control(op.device, op.c);
+          break;
+        case 'addMapping':
+          p.addMapping(op.device, op.m);
+          break;
+        case 'endMapping':
+          p.endMapping(op.device, op.iova);
+          break;
+        case 'spawn':
+          this.tasks[k].set(op.local, p.spawn(op.name, op.owner));
+          break;
+        case 'finish':
+          p.finish(this.task(k, op.task));
+          break;
+        case 'panicNow':
+          p.panicNow(op.reason);
+          break;
+      }
+    }
+  }
+
+  private task(k: KernelName, id: number): number {
+    return id < 0 ? (this.tasks[k].get(id) ?? 0) : id;
+  }
+
+  /** A kernel's message: its posted operations, then the one it waits on. */
+  private handle(b: KernelToPlatform): unknown {
+    const k = b.k;
+    if (k !== 'primary' && k !== 'kdump') throw new RangeError(`k: 'primary' or 'kdump' (got ${JSON.stringify(k)})`);
+    const p = this.p!;
+    this.applyPosted(k, b.posted ?? []);
+    const op = b.op;
+    if (!op) return undefined;
+    const answer = (v: Promise<unknown>) =>
+      v.then(
+        (value) => ({ ctx: this.ctx(k), value }),
+        (e) => {
+          throw halted(e);
+        },
+      );
+    switch (op.o) {
+      case 'mmioRead':
+        return answer(p.mmioRead(k, op.smmu, op.offset, op.size));
+      case 'mmioWrite':
+        return answer(p.mmioWrite(k, op.smmu, op.offset, op.size, BigInt(op.value)));
+      case 'memRead':
+        return answer(p.memRead(k, op.pa, op.length));
+      case 'sleep': {
+        // With the wake-up, the bytes of the task's first load (read as the task resumes: nothing else runs until it yields).
+        const next = op.next;
+        return answer(p.sleep(this.task(k, op.task), op.ns).then(() => (next ? (p.peek(k, next) ?? null) : null)));
+      }
+      case 'crashedPages':
+        return answer(p.crashedPages(op.limit));
+      default:
+        throw new RangeError(`op: one of mmioRead, mmioWrite, memRead, sleep, crashedPages (got ${JSON.stringify((op as { o?: unknown }).o)})`);
+    }
+  }
+
+  async close(): Promise<void> {
+    const calls: Promise<unknown>[] = [];
+    for (const k of this.open) calls.push(this.rpc.call(SUBJECTS.kernel(this.id, k), { call: 'close', args: [], ctx: { now: 0, next: null, irqs: [] } }).catch(() => undefined));
+    if (this.fleet) calls.push(this.fleet.close().catch(() => undefined));
+    await Promise.all(calls);
+    this.sub?.unsubscribe();
+  }
+}
+
+/** CpuHalted and TaskHalted travel as error replies with their reason (the kernel rethrows them). */
+function halted(e: unknown): unknown {
+  if (e instanceof CpuHalted) return Object.assign(new Error(e.message), { name: 'CpuHalted', details: { reason: e.reason } });
+  if (e instanceof TaskHalted) return Object.assign(new Error(e.message), { name: 'TaskHalted', details: { owner: e.owner, reason: e.reason } });
+  return e;
+}

@@ -1,0 +1,72 @@
+// SPDX-License-Identifier: Apache-2.0
+// The co-simulation protocol on NATS (docs/services.md): subjects, and the messages on them.
+// Every run is a session with its own subjects, so one set of services runs many at once and
+// replicas share the work through queue groups.
+
+import type { DeviceControl } from '@kdump-twin/endpoint';
+import type { BusInterrupt, MmioSize } from '@kdump-twin/kernel';
+import type { KernelName, Mapping, NextLoad, Owner } from '@kdump-twin/scenario';
+
+/** Subject prefix of this protocol's version. */
+export const PROTOCOL = 'twin.v1';
+
+export const SUBJECTS = {
+  /** Queue-grouped: a fleet replica takes a new session. */
+  fleetOpen: `${PROTOCOL}.fleet.open`,
+  /** Queue-grouped: a kernel replica ('primary' is the crash generator, 'kdump' the kdump driver) takes a new session. */
+  kernelOpen: (k: KernelName) => `${PROTOCOL}.kernel.${k}.open`,
+  /** The platform's side of a session: the kernels' bus, tasks and posted operations. */
+  platform: (session: string) => `${PROTOCOL}.run.${session}.platform`,
+  fleet: (session: string) => `${PROTOCOL}.run.${session}.fleet`,
+  kernel: (session: string, k: KernelName) => `${PROTOCOL}.run.${session}.kernel.${k}`,
+  /** Published by the platform: a run's milestones (boot, crash, kexec, end), for watchers. */
+  events: (session: string) => `${PROTOCOL}.run.${session}.events`,
+} as const;
+
+/** Queue groups, one per service kind. */
+export const QUEUES = { fleet: 'dma-fleet', primary: 'crash-generator', kdump: 'kdump-driver' } as const;
+
+/** What every platform answer to a kernel carries: the time, the next event, the interrupts raised since its last answer. */
+export interface TimeContext {
+  readonly now: number;
+  readonly next: number | null;
+  readonly irqs: readonly { readonly smmu: number; readonly e: BusInterrupt }[];
+}
+
+/** Operations a kernel makes without waiting: they ride on its next message to the platform, in order. */
+export type PostedOp =
+  | { readonly o: 'memWrite'; readonly pa: number; readonly data: Uint8Array }
+  | { readonly o: 'control'; readonly device: string; readonly c: DeviceControl }
+  | { readonly o: 'addMapping'; readonly device: string; readonly m: Mapping }
+  | { readonly o: 'endMapping'; readonly device: string; readonly iova: number }
+  | { readonly o: 'spawn'; readonly local: number; readonly name: string; readonly owner: Owner }
+  | { readonly o: 'finish'; readonly task: number }
+  | { readonly o: 'panicNow'; readonly reason: string };
+
+/** Operations a kernel waits on. */
+export type SyncOp =
+  | { readonly o: 'mmioRead'; readonly smmu: number; readonly offset: number; readonly size: MmioSize }
+  | { readonly o: 'mmioWrite'; readonly smmu: number; readonly offset: number; readonly size: MmioSize; readonly value: bigint }
+  | { readonly o: 'memRead'; readonly pa: number; readonly length: number }
+  | { readonly o: 'sleep'; readonly task: number; readonly ns: number; readonly next?: NextLoad }
+  | { readonly o: 'crashedPages'; readonly limit: number };
+
+/** A kernel's message to the platform: posted operations first, then at most one it waits on. */
+export interface KernelToPlatform {
+  readonly k: KernelName;
+  readonly posted: readonly PostedOp[];
+  readonly op?: SyncOp;
+}
+
+/** The platform's call into a kernel (a KernelLink method, on the runner's task). */
+export interface PlatformToKernel {
+  readonly call: 'init' | 'boot' | 'setupDrivers' | 'reattach' | 'unmap' | 'probeSmmus' | 'probeDevices' | 'probeDriver' | 'saveVmcore' | 'serviceIrqs' | 'unbind' | 'halt' | 'view' | 'close';
+  readonly args: readonly unknown[];
+  readonly ctx: TimeContext;
+}
+
+/** A kernel's answer: what it posted while working, then the call's value. */
+export interface KernelReply {
+  readonly posted: readonly PostedOp[];
+  readonly value: unknown;
+}

@@ -1,0 +1,200 @@
+// SPDX-License-Identifier: Apache-2.0
+// Request/reply over NATS for the co-simulation: one JSON body each way (codec.ts), errors as
+// replies that name the problem, and bodies larger than the server's max_payload split into
+// parts (a request is sent as parts, the last one asking for the reply; a reply too large is
+// fetched part by part), so a 4096-device scenario or a full MMIO trace crosses a stock
+// nats-server. A handler runs as its message arrives, in arrival order: whatever it does before
+// its first await is ordered exactly as the sender sent it.
+
+import { headers as natsHeaders, type Msg, type MsgHdrs, type NatsConnection, type Subscription } from 'nats';
+import { CodecError, decode, encode } from './codec';
+
+/** An error the other side answered with (its name, its message, and what it says about the input). */
+export class RemoteError extends Error {
+  constructor(
+    readonly subject: string,
+    readonly remoteName: string,
+    message: string,
+    readonly details?: unknown,
+  ) {
+    super(message);
+    this.name = 'RemoteError';
+  }
+}
+
+/** The other side is gone (no responder, or no answer in time): a service stopped or restarted. */
+export class PeerLost extends Error {
+  constructor(
+    readonly subject: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'PeerLost';
+  }
+}
+
+const PART = 'kdt-part';
+const FETCH = 'kdt-fetch';
+
+interface Envelope {
+  readonly r?: unknown;
+  readonly e?: { readonly name: string; readonly message: string; readonly details?: unknown };
+  /** A reply too large for one message: fetch `n` parts under `key`. */
+  readonly chunks?: { readonly key: string; readonly n: number };
+}
+
+export type Handler = (body: unknown, msg: Msg) => unknown;
+
+export interface ServeOptions {
+  /** A queue group: replicas share the subject, each message goes to one. */
+  readonly queue?: string;
+}
+
+let keySeq = 0;
+
+export class Rpc {
+  /** Largest body sent in one message (the server's max_payload, less room for headers). */
+  readonly limit: number;
+  private readonly uploads = new Map<string, Uint8Array[]>();
+  private readonly replies = new Map<string, { parts: Uint8Array[]; left: number }>();
+  private readonly subs: Subscription[] = [];
+
+  constructor(
+    readonly nc: NatsConnection,
+    o: { limit?: number } = {},
+  ) {
+    this.limit = o.limit ?? Math.max(4096, (nc.info?.max_payload ?? 1024 * 1024) - 8192);
+  }
+
+  /** Sends `body` to `subject` and resolves with the reply body; RemoteError or PeerLost when it fails. */
+  async call<T = unknown>(subject: string, body: unknown, timeoutMs = 30_000): Promise<T> {
+    const data = encode(body);
+    let m: Msg;
+    try {
+      if (data.length <= this.limit) m = await this.nc.request(subject, data, { timeout: timeoutMs });
+      else {
+        const key = `${process.pid}.${++keySeq}`;
+        const n = Math.ceil(data.length / this.limit);
+        for (let i = 0; i < n - 1; i++) this.nc.publish(subject, data.subarray(i * this.limit, (i + 1) * this.limit), { headers: hdr(PART, `${key} ${i} ${n}`) });
+        m = await this.nc.request(subject, data.subarray((n - 1) * this.limit), { timeout: timeoutMs, headers: hdr(PART, `${key} ${n - 1} ${n}`) });
+      }
+    } catch (e) {
+      throw lost(subject, e);
+    }
+    const env = decode<Envelope>(m.data);
+    if (env.chunks) {
+      const parts: Uint8Array[] = [];
+      for (let i = 0; i < env.chunks.n; i++) {
+        try {
+          parts.push((await this.nc.request(subject, new Uint8Array(0), { timeout: timeoutMs, headers: hdr(FETCH, `${env.chunks.key} ${i}`) })).data);
+        } catch (e) {
+          throw lost(subject, e);
+        }
+      }
+      return unwrap<T>(subject, decode<Envelope>(Buffer.concat(parts)));
+    }
+    return unwrap<T>(subject, env);
+  }
+
+  /** Sends `body` to `subject` with no reply wanted. */
+  post(subject: string, body: unknown): void {
+    this.nc.publish(subject, encode(body));
+  }
+
+  /** Answers requests on `subject` with `handler` (its value, or its error as an error reply). */
+  serve(subject: string, handler: Handler, o: ServeOptions = {}): Subscription {
+    const sub = this.nc.subscribe(subject, { ...(o.queue ? { queue: o.queue } : {}), callback: (err, m) => (err ? undefined : this.dispatch(m, handler)) });
+    this.subs.push(sub);
+    return sub;
+  }
+
+  private dispatch(m: Msg, handler: Handler): void {
+    const h = m.headers;
+    const fetch = h?.get(FETCH);
+    if (fetch) {
+      const [key, i] = fetch.split(' ');
+      const st = this.replies.get(key!);
+      const part = st?.parts[Number(i)];
+      if (!st || !part) {
+        m.respond(encode({ e: { name: 'RangeError', message: `no reply part ${fetch}` } }));
+        return;
+      }
+      if (--st.left === 0) this.replies.delete(key!);
+      m.respond(part);
+      return;
+    }
+    let data = m.data;
+    const part = h?.get(PART);
+    if (part) {
+      const [key, i, n] = part.split(' ');
+      let l = this.uploads.get(key!);
+      if (!l) this.uploads.set(key!, (l = []));
+      l[Number(i)] = m.data;
+      if (Number(i) !== Number(n) - 1) return;
+      this.uploads.delete(key!);
+      data = Buffer.concat(l);
+    }
+    let body: unknown;
+    try {
+      body = decode(data);
+    } catch (e) {
+      this.answer(m, { e: errorOf(e) });
+      return;
+    }
+    let r: unknown;
+    try {
+      r = handler(body, m);
+    } catch (e) {
+      this.answer(m, { e: errorOf(e) });
+      return;
+    }
+    if (r instanceof Promise) r.then((v) => this.answer(m, { r: v }), (e) => this.answer(m, { e: errorOf(e) }));
+    else this.answer(m, { r });
+  }
+
+  private answer(m: Msg, env: Envelope): void {
+    if (!m.reply) return;
+    const data = encode(env);
+    if (data.length <= this.limit) {
+      m.respond(data);
+      return;
+    }
+    const key = `${process.pid}.r${++keySeq}`;
+    const parts: Uint8Array[] = [];
+    for (let i = 0; i < data.length; i += this.limit) parts.push(data.subarray(i, i + this.limit));
+    this.replies.set(key, { parts, left: parts.length });
+    m.respond(encode({ chunks: { key, n: parts.length } }));
+  }
+
+  /** Stops serving (the connection stays open). */
+  close(): void {
+    for (const s of this.subs.splice(0)) s.unsubscribe();
+  }
+}
+
+function hdr(k: string, v: string): MsgHdrs {
+  const h = natsHeaders();
+  h.set(k, v);
+  return h;
+}
+
+function unwrap<T>(subject: string, env: Envelope): T {
+  if (env.e) throw new RemoteError(subject, env.e.name, env.e.message, env.e.details);
+  return env.r as T;
+}
+
+function errorOf(e: unknown): { name: string; message: string; details?: unknown } {
+  if (e instanceof CodecError) return { name: 'CodecError', message: e.message };
+  if (e instanceof Error) {
+    const details = (e as { details?: unknown }).details ?? (e as { issues?: unknown }).issues;
+    return { name: e.name, message: e.message, ...(details !== undefined ? { details } : {}) };
+  }
+  return { name: 'Error', message: String(e) };
+}
+
+function lost(subject: string, e: unknown): Error {
+  const code = (e as { code?: string }).code;
+  if (code === '503') return new PeerLost(subject, `no service answers on ${subject} (it stopped, restarted, or never opened this session)`);
+  if (code === 'TIMEOUT') return new PeerLost(subject, `no answer on ${subject} in time (the service is stuck or gone)`);
+  return e instanceof Error ? e : new Error(String(e));
+}

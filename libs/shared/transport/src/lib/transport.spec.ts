@@ -1,0 +1,129 @@
+// SPDX-License-Identifier: Apache-2.0
+// The co-simulation protocol against a real nats-server (started here on 127.0.0.1, a port
+// chosen now): the wire format, request/reply with errors and parts, and whole scenarios run
+// with the fleet and both kernels across NATS, whose reports equal the in-process ones byte
+// for byte.
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { connect, type NatsConnection } from 'nats';
+import { buildScenario, entryDocument, findEntry, reportJson, runScenario } from '@kdump-twin/scenario';
+import { startNatsServer, type NatsServer } from '../testing/nats-server';
+import { runOverNats, startRoles, type Roles } from '../testing/services';
+import { CodecError, decode, encode } from './codec';
+import { PeerLost, RemoteError, Rpc } from './rpc';
+
+let server: NatsServer;
+const conns: NatsConnection[] = [];
+
+before(async () => {
+  server = await startNatsServer();
+});
+
+after(async () => {
+  for (const c of conns) await c.close();
+  await server.stop();
+});
+
+async function rpc(limit?: number): Promise<Rpc> {
+  const nc = await connect({ servers: server.url, noAsyncTraces: true });
+  conns.push(nc);
+  return new Rpc(nc, limit ? { limit } : {});
+}
+
+describe('wire format', () => {
+  it('round-trips 64-bit values, bytes and infinities exactly', () => {
+    const v = { a: 0xffff_ffff_ffff_ffffn, b: new Uint8Array([0, 1, 254, 255]), c: [Infinity, -Infinity, 1.5], d: { $u64: 'not a tag: has a sibling', x: 1 }, e: null };
+    const back = decode<typeof v>(encode(v));
+    assert.equal(back.a, 0xffff_ffff_ffff_ffffn);
+    assert.deepEqual([...back.b], [0, 1, 254, 255]);
+    assert.deepEqual(back.c, [Infinity, -Infinity, 1.5]);
+    assert.deepEqual(back.d, { $u64: 'not a tag: has a sibling', x: 1 });
+    assert.equal(back.e, null);
+  });
+
+  it('a message that is not JSON is a CodecError that says so', () => {
+    assert.throws(() => decode(new TextEncoder().encode('{"a":')), (e: unknown) => e instanceof CodecError && /malformed message/.test(e.message));
+  });
+});
+
+describe('request/reply', () => {
+  it("answers with the handler's value, and with its error named", async () => {
+    const a = await rpc();
+    const b = await rpc();
+    b.serve('t.echo', (m) => m);
+    b.serve('t.fail', () => {
+      throw new RangeError('offset: 0x10 is not a register');
+    });
+    b.serve('t.async', async (m) => ({ got: m }));
+    await b.nc.flush();
+    assert.deepEqual(await a.call('t.echo', { x: 1n }), { x: 1n });
+    assert.deepEqual(await a.call('t.async', 7), { got: 7 });
+    await assert.rejects(a.call('t.fail', {}), (e: unknown) => e instanceof RemoteError && e.remoteName === 'RangeError' && /0x10 is not a register/.test(e.message));
+  });
+
+  it('a malformed body gets an error reply, and the server keeps serving', async () => {
+    const a = await rpc();
+    const b = await rpc();
+    b.serve('t.bad', (m) => m);
+    await b.nc.flush();
+    const m = await a.nc.request('t.bad', new TextEncoder().encode('not json'), { timeout: 2000 });
+    assert.match(new TextDecoder().decode(m.data), /CodecError.*malformed message/);
+    assert.equal(await a.call('t.bad', 'still here'), 'still here');
+  });
+
+  it('no responder is PeerLost naming the subject, at once', async () => {
+    const a = await rpc();
+    await assert.rejects(a.call('t.nobody', {}), (e: unknown) => e instanceof PeerLost && /no service answers on t\.nobody/.test(e.message));
+  });
+
+  it('bodies larger than a message travel in parts, both ways', async () => {
+    const a = await rpc(1000);
+    const b = await rpc(1000);
+    b.serve('t.big', (m) => ({ back: m, extra: new Uint8Array(5000).fill(7) }));
+    await b.nc.flush();
+    const big = new Uint8Array(12_345).map((_, i) => i & 0xff);
+    const r = await a.call<{ back: Uint8Array; extra: Uint8Array }>('t.big', big);
+    assert.deepEqual([...r.back], [...big]);
+    assert.equal(r.extra.length, 5000);
+  });
+
+  it('handlers run in the order the messages were sent', async () => {
+    const a = await rpc();
+    const b = await rpc();
+    const seen: number[] = [];
+    b.serve('t.order', (m) => void seen.push(m as number));
+    await b.nc.flush();
+    for (let i = 0; i < 50; i++) a.post('t.order', i);
+    await a.call('t.order', 50);
+    assert.deepEqual(seen, Array.from({ length: 51 }, (_, i) => i));
+  });
+});
+
+describe('a scenario across NATS equals the in-process run', () => {
+  let roles: Roles;
+  let small: Roles;
+  before(async () => {
+    roles = await startRoles(server.url);
+    small = await startRoles(server.url, { limit: 16 * 1024 });
+  });
+  after(async () => {
+    await roles.close();
+    await small.close();
+  });
+
+  for (const [id, policy, viaSmall] of [
+    ['R10-M3-panic-mid-ste-update', 'adopt-v7', false],
+    ['S13-latched-cmdq-err', 'adopt-v10', true],
+  ] as const) {
+    it(`${id} under ${policy}${viaSmall ? ' (16 KiB messages: every view and large slice in parts)' : ''}`, async () => {
+      const e = findEntry(id)!;
+      const spec = buildScenario(entryDocument(e), { policy });
+      const local = await runScenario(spec, { predict: e.predict[policy] });
+      const remote = await runOverNats((viaSmall ? small : roles).platform, spec, { predict: e.predict[policy] });
+      assert.equal(reportJson(remote), reportJson(local));
+      assert.equal(remote.prediction?.met, true);
+      // Nothing is left open on the services' side.
+      for (const r of [roles, small]) assert.equal(r.fleet.sessions.size + r.primary.sessions.size + r.kdump.sessions.size, 0);
+    });
+  }
+});
