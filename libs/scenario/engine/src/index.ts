@@ -15,3 +15,4 @@ export * from './lib/vmcore';
 export * from './lib/report';
 export * from './lib/runner';
 export * from './catalogue';
+export * from './lib/session';

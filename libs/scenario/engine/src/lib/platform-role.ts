@@ -397,8 +397,12 @@ export class PlatformRole implements PlatformPort {
     return Number(CD_L1.get(l1, 'L2Ptr')) + (ssid % 1024) * 64;
   }
 
-  private inject(f: Fault, i: number): void {
-    const where = `injections[${i}]`;
+  /** A fault a script injects now (validated by parseFaults); `i` names it in errors. */
+  injectNow(f: Fault, i: number): void {
+    this.inject(f, i, `faults[${i}]`);
+  }
+
+  private inject(f: Fault, i: number, where = `injections[${i}]`): void {
     const smmu = 'smmu' in f ? this.smmus[f.smmu]! : undefined;
     const fail = (rule: string): never => {
       throw new SchemaError('scenario', [{ path: `${where}.fault`, rule }]);

@@ -97,7 +97,8 @@ export function localLinks(spec: ScenarioSpec): RunLinks {
   };
 }
 
-interface Outcome {
+/** What the timeline learned that only the runner knows: the boot's result, each SMMU probe's, why no vmcore was attempted. */
+export interface Outcome {
   boot: { ok: boolean; reason?: string };
   smmuProbes: ({ ok: true } | { ok: false; errno: string; reason: string } | undefined)[];
   vmcoreSkipped?: { reason: string; target: string | null };
@@ -121,20 +122,22 @@ export async function runScenario(spec: ScenarioSpec, o: RunOptions = {}): Promi
       done = true;
     }
   });
-  let primaryView: KernelView;
-  let kdumpView: KernelView | null;
-  let fleet: FleetView;
   try {
     await p.seq.run(() => done);
-    primaryView = await primary.view();
-    kdumpView = kdump ? await kdump.view() : null;
-    const vm = kdumpView?.vmcore;
-    fleet = await links.fleet.view(vm && vm.attempted && vm.target ? { device: vm.target, pages: vm.expected } : undefined);
+    return await collectReport(p, links.fleet, primary, kdump, out, o.predict);
   } finally {
     await links.close?.();
   }
+}
+
+/** The report of a run (or of a session so far) from the platform and what each role reports now. */
+export async function collectReport(p: PlatformRole, fleetLink: FleetLink, primary: KernelLink, kdump: KernelLink | undefined, out: Outcome, predict?: readonly Check[]): Promise<Report> {
+  const primaryView = await primary.view();
+  const kdumpView: KernelView | null = kdump ? await kdump.view() : null;
+  const vm = kdumpView?.vmcore;
+  const fleet = await fleetLink.view(vm && vm.attempted && vm.target ? { device: vm.target, pages: vm.expected } : undefined);
   const corruption = computeCorruption(p.memory, (smmu, sid) => p.ownerOf(smmu, sid), p.mappings, (dev) => p.quiesced.get(dev));
-  return buildReport({ platform: p, primary: primaryView, kdump: kdumpView, fleet, corruption, boot: out.boot, smmuProbes: out.smmuProbes, vmcoreSkipped: out.vmcoreSkipped }, o.predict);
+  return buildReport({ platform: p, primary: primaryView, kdump: kdumpView, fleet, corruption, boot: out.boot, smmuProbes: out.smmuProbes, vmcoreSkipped: out.vmcoreSkipped }, predict);
 }
 
 async function timeline(

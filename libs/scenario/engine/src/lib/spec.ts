@@ -354,6 +354,14 @@ function crossCheck(s: ScenarioSpec): { path: string; rule: string }[] {
 }
 
 /** Validates a scenario document (JSON-shaped), filling defaults. Throws SchemaError naming every bad key. */
+/** Faults a script injects now (the `fault` objects of injections[]), validated against `spec`. */
+export function parseFaults(input: unknown, spec: ScenarioSpec, what = 'injections'): Fault[] {
+  const faults = validate<Fault[]>(arr(FAULT, [], 'faults to inject now', 0, 256), input, what);
+  const issues = crossCheck({ ...spec, injections: faults.map((fault) => ({ when: 'at-crash' as const, fault })) });
+  if (issues.length) throw new SchemaError(what, issues.map((i) => ({ ...i, path: i.path.replace(/^injections\[(\d+)\]\.fault/, '[$1]') })));
+  return faults;
+}
+
 export function parseScenario(input: unknown, what = 'scenario'): ScenarioSpec {
   const s = validate<ScenarioSpec>(SCENARIO_SCHEMA, input, what);
   const more = crossCheck(s);
