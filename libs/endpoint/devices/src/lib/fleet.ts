@@ -66,6 +66,17 @@ export const GPU_DEFAULTS: GpuParams = {
   pollNs: 50_000,
 };
 
+/**
+ * Traffic parameters a script may change while a device runs (the rates of what the device
+ * does on its own); each takes effect at the device's next event of that kind. Ring sizes and
+ * driver parameters are fixed once the driver set the device up.
+ */
+export const LIVE_TRAFFIC: Readonly<Record<DeviceParams['kind'], Readonly<Record<string, readonly [number, number]>>>> = {
+  nic: { rxIntervalNs: [0, 1e9], rxJitterPct: [0, 100], statsIntervalNs: [0, 1e9] },
+  nvme: { mediaLatencyNs: [1, 1e9], mediaJitterPct: [0, 100] },
+  gpu: { chunkIntervalNs: [0, 1e9], chunksInFlight: [1, 256] },
+};
+
 /** What error a read failure makes each kind do by default. */
 export const READ_ERROR_DEFAULT = { nic: 'continue', nvme: 'halt', gpu: 'halt' } as const;
 
@@ -201,6 +212,28 @@ export class FleetSim {
     this.aer = [];
     this.jobs = [];
     return out;
+  }
+
+  /** Changes a running device's traffic (LIVE_TRAFFIC); a RangeError names the first bad key. */
+  setTraffic(name: string, changes: Readonly<Record<string, unknown>>): Record<string, number> {
+    const e = this.devices.get(name);
+    if (!e) throw new RangeError(`device: no device ${name} in the fleet`);
+    const live = LIVE_TRAFFIC[e.kind as DeviceParams['kind']];
+    for (const [k, v] of Object.entries(changes)) {
+      const range = live[k];
+      if (!range) throw new RangeError(`traffic.${k}: not a live traffic parameter of a ${e.kind} (one of ${Object.keys(live).join(', ')})`);
+      if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < range[0] || v > range[1]) throw new RangeError(`traffic.${k}: an integer in [${range[0]}, ${range[1]}] (got ${JSON.stringify(v)})`);
+    }
+    Object.assign(e.cfg as unknown as Record<string, unknown>, changes);
+    return this.traffic(name)!;
+  }
+
+  /** A device's live traffic parameters now. */
+  traffic(name: string): Record<string, number> | undefined {
+    const e = this.devices.get(name);
+    if (!e) return undefined;
+    const cfg = e.cfg as unknown as Record<string, number>;
+    return Object.fromEntries(Object.keys(LIVE_TRAFFIC[e.kind as DeviceParams['kind']]).map((k) => [k, cfg[k]!]));
   }
 
   /** The state the report reads per device. */

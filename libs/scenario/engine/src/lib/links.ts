@@ -82,6 +82,8 @@ export interface KernelLink {
 
 /** What the platform asks of the fleet: its slices (the coupler's link), and its view for the report. */
 export interface FleetLink extends FleetSliceLink {
+  /** Changes a device's live traffic parameters (between steps: nothing runs meanwhile). */
+  setTraffic(device: string, changes: Readonly<Record<string, unknown>>): Promise<Record<string, number>>;
   /** Device counters, and how the dump target's disk compares with what was meant to be written. */
   view(expected?: { device: string; pages: Readonly<Record<string, string>> }): Promise<FleetView>;
 }

@@ -38,6 +38,15 @@ export interface RunOptions {
   readonly predict?: readonly Check[];
   /** The other roles; default: all in this process. */
   readonly links?: RunLinks;
+  /** Called with every role's view at the end (a service keeps the MMIO traces for later queries). */
+  readonly onViews?: (v: RunViews) => void;
+}
+
+/** What each role reported at the end of a run. */
+export interface RunViews {
+  readonly primary: KernelView;
+  readonly kdump: KernelView | null;
+  readonly fleet: FleetView;
 }
 
 /** The fleet in this process. */
@@ -55,6 +64,10 @@ export class LocalFleet implements FleetLink {
 
   nextEventTime(): number | undefined {
     return this.sim.nextEventTime();
+  }
+
+  async setTraffic(device: string, changes: Readonly<Record<string, unknown>>): Promise<Record<string, number>> {
+    return this.sim.setTraffic(device, changes);
   }
 
   async view(expected?: { device: string; pages: Readonly<Record<string, string>> }): Promise<FleetView> {
@@ -124,18 +137,19 @@ export async function runScenario(spec: ScenarioSpec, o: RunOptions = {}): Promi
   });
   try {
     await p.seq.run(() => done);
-    return await collectReport(p, links.fleet, primary, kdump, out, o.predict);
+    return await collectReport(p, links.fleet, primary, kdump, out, o.predict, o.onViews);
   } finally {
     await links.close?.();
   }
 }
 
 /** The report of a run (or of a session so far) from the platform and what each role reports now. */
-export async function collectReport(p: PlatformRole, fleetLink: FleetLink, primary: KernelLink, kdump: KernelLink | undefined, out: Outcome, predict?: readonly Check[]): Promise<Report> {
+export async function collectReport(p: PlatformRole, fleetLink: FleetLink, primary: KernelLink, kdump: KernelLink | undefined, out: Outcome, predict?: readonly Check[], onViews?: (v: RunViews) => void): Promise<Report> {
   const primaryView = await primary.view();
   const kdumpView: KernelView | null = kdump ? await kdump.view() : null;
   const vm = kdumpView?.vmcore;
   const fleet = await fleetLink.view(vm && vm.attempted && vm.target ? { device: vm.target, pages: vm.expected } : undefined);
+  onViews?.({ primary: primaryView, kdump: kdumpView, fleet });
   const corruption = computeCorruption(p.memory, (smmu, sid) => p.ownerOf(smmu, sid), p.mappings, (dev) => p.quiesced.get(dev));
   return buildReport({ platform: p, primary: primaryView, kdump: kdumpView, fleet, corruption, boot: out.boot, smmuProbes: out.smmuProbes, vmcoreSkipped: out.vmcoreSkipped }, predict);
 }

@@ -184,6 +184,48 @@ export class Session {
     return this.step('saveVmcore', (T) => k.saveVmcore(T, target, maxPages, deadline));
   }
 
+  /**
+   * The rest of the scenario's kdump timeline: kexec (if not yet), the SMMU probe at
+   * smmuProbeDelayNs, the iommu core's probe, each endpoint driver at its probeAtNs, the vmcore
+   * through the dump target, until endAfterKdumpNs; as the runner does it.
+   */
+  async runKdump(): Promise<void> {
+    if (this.phase === 'crashed') {
+      await this.advance(Math.max(0, this.p.crashAt! + this.spec.crash.kexecDelayNs - this.now()));
+      if (this.p.panic) return;
+      await this.kexec();
+    }
+    this.needKdump('runKdump');
+    const at = (ns: number) => this.advance(Math.max(0, this.p.kdumpAt! + ns - this.now()));
+    await at(this.spec.crash.smmuProbeDelayNs);
+    if (this.p.panic) return;
+    await this.probeSmmus();
+    if (this.p.panic) return;
+    await this.probeDevices();
+    const drivers = this.spec.devices.filter((d) => d.kdumpDriver.present).sort((a, b) => a.kdumpDriver.probeAtNs - b.kdumpDriver.probeAtNs || (a.name < b.name ? -1 : 1));
+    const setups = new Map<string, SetupResult | undefined>();
+    for (const d of drivers) {
+      await at(d.kdumpDriver.probeAtNs);
+      if (this.p.panic) return;
+      setups.set(d.name, await this.probeDriver(d.name));
+    }
+    const end = this.p.kdumpAt! + this.spec.run.endAfterKdumpNs;
+    const target = drivers.find((d) => d.kdumpDriver.role === 'dump-target');
+    const setup = target ? setups.get(target.name) : undefined;
+    if (!this.spec.run.vmcore.save) this.out.vmcoreSkipped = { reason: 'vmcore save disabled by the scenario', target: null };
+    else if (!target) this.out.vmcoreSkipped = { reason: 'no device is the dump target (kdumpDriver.role = dump-target)', target: null };
+    else if (!setup?.ok) this.out.vmcoreSkipped = { reason: `the dump target's kdump driver failed (${setup && !setup.ok ? `${setup.step}: -${setup.errno}` : 'its driver did not probe'})`, target: target.name };
+    else if (!this.p.panic) await this.saveVmcore(target.name, this.spec.run.vmcore.maxPages, Math.max(0, end - this.now()));
+    if (!this.p.panic) await this.advance(Math.max(0, end - this.now()));
+  }
+
+  /** Changes a device's live traffic parameters (between steps). */
+  async setTraffic(device: string, changes: Readonly<Record<string, unknown>>): Promise<Record<string, number>> {
+    this.device(device);
+    if (this.busy) throw new SessionStateError(`setTraffic: the session is busy with ${this.busy}`);
+    return this.links.fleet.setTraffic(device, changes);
+  }
+
   /** A device-register write from outside the kernels (a script's FLR), in this instant. */
   control(device: string, c: Parameters<PlatformRole['control']>[1]): void {
     this.device(device);

@@ -9,7 +9,7 @@ import type { Subscription } from 'nats';
 import { SUBJECTS } from './protocol';
 import type { Rpc } from './rpc';
 
-type FleetCall = { readonly call: 'init'; readonly spec: ScenarioSpec } | { readonly call: 'slice'; readonly input: FleetSliceIn } | { readonly call: 'view'; readonly expected?: { device: string; pages: Record<string, string> } } | { readonly call: 'close' };
+type FleetCall = { readonly call: 'init'; readonly spec: ScenarioSpec } | { readonly call: 'slice'; readonly input: FleetSliceIn } | { readonly call: 'view'; readonly expected?: { device: string; pages: Record<string, string> } } | { readonly call: 'setTraffic'; readonly device: string; readonly changes: Record<string, unknown> } | { readonly call: 'close' };
 
 interface Session {
   readonly id: string;
@@ -51,13 +51,16 @@ export class FleetHost {
       case 'view':
         if (!s.fleet) throw new RangeError(`session ${id}: view before init`);
         return s.fleet.view(m.expected);
+      case 'setTraffic':
+        if (!s.fleet) throw new RangeError(`session ${id}: setTraffic before init`);
+        return s.fleet.sim.setTraffic(m.device, m.changes ?? {});
       case 'close':
         s.sub.unsubscribe();
         this.sessions.delete(id);
         this.log(`session ${id}: fleet closed`);
         return null;
       default:
-        throw new RangeError(`call: one of init, slice, view, close (got ${JSON.stringify((m as { call?: unknown })?.call)})`);
+        throw new RangeError(`call: one of init, slice, view, setTraffic, close (got ${JSON.stringify((m as { call?: unknown })?.call)})`);
     }
   }
 
@@ -100,6 +103,10 @@ export class RemoteFleet implements FleetLink {
 
   view(expected?: { device: string; pages: Readonly<Record<string, string>> }): Promise<FleetView> {
     return this.rpc.call<FleetView>(this.subject, { call: 'view', ...(expected ? { expected } : {}) });
+  }
+
+  setTraffic(device: string, changes: Readonly<Record<string, unknown>>): Promise<Record<string, number>> {
+    return this.rpc.call(this.subject, { call: 'setTraffic', device, changes });
   }
 
   async close(): Promise<void> {
