@@ -6,3 +6,4 @@ export * from './lib/walker';
 export * from './lib/structures';
 export * from './lib/smmu';
 export * from './lib/system';
+export * from './lib/machine';
