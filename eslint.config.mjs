@@ -48,8 +48,8 @@ export default tseslint.config(
             { sourceTag: 'scope:endpoint', onlyDependOnLibsWithTags: ['scope:endpoint', 'scope:sim', 'scope:shared', 'type:codec'] },
             // Scenarios assemble everything pure: platform, SMMU, kernels, endpoints.
             { sourceTag: 'scope:scenario', onlyDependOnLibsWithTags: ['scope:scenario', 'scope:endpoint', 'scope:kernel', 'scope:smmu', 'scope:sim', 'scope:shared'] },
-            // Workspace tooling (benchmarks, demo, generators) may use any pure library, never an app.
-            { sourceTag: 'type:tooling', onlyDependOnLibsWithTags: pureDeps },
+            // Workspace tooling (benchmarks, demo, generators, the service launcher) may use any pure or transport library, never an app.
+            { sourceTag: 'type:tooling', onlyDependOnLibsWithTags: [...pureDeps, 'type:transport'] },
             { sourceTag: 'scope:workspace', onlyDependOnLibsWithTags: ['*'] },
           ],
         },
@@ -61,7 +61,7 @@ export default tseslint.config(
     // telemetry imports, whether or not the package is installed (the Nx rule above only sees
     // packages in the project graph).
     files: ['libs/**/*.ts'],
-    ignores: ['libs/shared/transport/**', 'libs/shared/telemetry/**'],
+    ignores: ['libs/shared/transport/**', 'libs/shared/service/**', 'libs/shared/telemetry/**'],
     rules: {
       'no-restricted-imports': [
         'error',
@@ -70,9 +70,9 @@ export default tseslint.config(
     },
   },
   {
-    // Pure libraries: virtual time and seeded randomness only.
+    // Pure libraries: virtual time and seeded randomness only (the service glue logs wall-clock time).
     files: ['libs/**/*.ts'],
-    ignores: ['**/*.spec.ts', '**/testing/**'],
+    ignores: ['**/*.spec.ts', '**/testing/**', 'libs/shared/service/**'],
     rules: {
       'no-restricted-properties': [
         'error',

@@ -5,3 +5,4 @@ export * from './lib/protocol';
 export * from './lib/kernel-side';
 export * from './lib/fleet-side';
 export * from './lib/platform-side';
+export * from './lib/script';

@@ -48,6 +48,11 @@ export class Session {
     return s;
   }
 
+  /** The step running now, if any. */
+  get busyWith(): string | undefined {
+    return this.busy;
+  }
+
   get phase(): SessionPhase {
     if (this.closed) return 'closed';
     if (this.p.phase === 'kdump') return 'kdump';

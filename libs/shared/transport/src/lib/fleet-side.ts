@@ -9,7 +9,20 @@ import type { Subscription } from 'nats';
 import { SUBJECTS } from './protocol';
 import type { Rpc } from './rpc';
 
-type FleetCall = { readonly call: 'init'; readonly spec: ScenarioSpec } | { readonly call: 'slice'; readonly input: FleetSliceIn } | { readonly call: 'view'; readonly expected?: { device: string; pages: Record<string, string> } } | { readonly call: 'setTraffic'; readonly device: string; readonly changes: Record<string, unknown> } | { readonly call: 'close' };
+type FleetCall = { readonly call: 'init'; readonly spec: ScenarioSpec } | { readonly call: 'slice'; readonly input: FleetSliceIn } | { readonly call: 'view'; readonly expected?: { device: string; pages: Record<string, string> } } | { readonly call: 'setTraffic'; readonly device: string; readonly changes: Record<string, unknown> } | { readonly call: 'devices' } | { readonly call: 'close' };
+
+/** A device of a session as the fleet service lists it. */
+export interface FleetDeviceInfo {
+  readonly name: string;
+  readonly kind: string;
+  readonly traffic: Record<string, number>;
+  readonly jobsOk: number;
+  readonly jobsFailed: number;
+  readonly dropped: number;
+  readonly halted: string | null;
+  readonly outstanding: number;
+  readonly flrs: number;
+}
 
 interface Session {
   readonly id: string;
@@ -51,6 +64,11 @@ export class FleetHost {
       case 'view':
         if (!s.fleet) throw new RangeError(`session ${id}: view before init`);
         return s.fleet.view(m.expected);
+      case 'devices': {
+        if (!s.fleet) throw new RangeError(`session ${id}: devices before init`);
+        const sim = s.fleet.sim;
+        return Object.entries(sim.stats()).map(([name, x]): FleetDeviceInfo => ({ name, kind: x.kind, traffic: sim.traffic(name) ?? {}, jobsOk: x.jobsOk, jobsFailed: x.jobsFailed, dropped: x.dropped, halted: x.halted, outstanding: x.outstanding, flrs: x.flrs }));
+      }
       case 'setTraffic':
         if (!s.fleet) throw new RangeError(`session ${id}: setTraffic before init`);
         return s.fleet.sim.setTraffic(m.device, m.changes ?? {});
@@ -60,7 +78,7 @@ export class FleetHost {
         this.log(`session ${id}: fleet closed`);
         return null;
       default:
-        throw new RangeError(`call: one of init, slice, view, setTraffic, close (got ${JSON.stringify((m as { call?: unknown })?.call)})`);
+        throw new RangeError(`call: one of init, slice, view, devices, setTraffic, close (got ${JSON.stringify((m as { call?: unknown })?.call)})`);
     }
   }
 

@@ -19,8 +19,9 @@ export class MachineInputError extends Error {
     readonly field: string,
     readonly rule: string,
     readonly code: 'invalid' | 'out-of-range' | 'not-found' | 'precondition' = 'invalid',
+    cause?: unknown,
   ) {
-    super(`${field}: ${rule}`);
+    super(`${field}: ${rule}`, cause === undefined ? undefined : { cause });
     this.name = 'MachineInputError';
   }
 }
