@@ -28,6 +28,8 @@ export interface Stack {
   logs(name: ServiceName): string;
   /** Restarts one service (same port). */
   restart(name: ServiceName): Promise<void>;
+  /** Stops the stack's own nats-server and starts it again on the same port (reconnect tests). */
+  restartNats(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -42,7 +44,7 @@ export interface StackOptions {
   readonly log?: (line: string) => void;
 }
 
-async function pickNats(o: StackOptions): Promise<{ url: string; server?: NatsServer }> {
+async function pickNats(o: StackOptions): Promise<{ url: string; server?: NatsServer | undefined }> {
   if (!o.ownNats) {
     for (const url of [o.natsUrl, process.env['NATS_URL'], 'nats://127.0.0.1:4222']) {
       if (!url) continue;
@@ -135,6 +137,12 @@ export async function startStack(o: StackOptions = {}): Promise<Stack> {
       await stopOne(s);
       start(s);
       await ready(s);
+    },
+    restartNats: async () => {
+      if (!nats.server) throw new Error('restartNats: this stack uses a NATS it did not start');
+      const port = nats.server.port;
+      await nats.server.stop();
+      nats.server = await startNatsServer({ port });
     },
     stop,
   };

@@ -6,7 +6,7 @@
 
 import type { KdumpPolicy } from '@kdump-twin/kernel';
 import { buildScenario, CATALOGUE, entryDocument, findEntry, POLICIES, runScenario, Session, type CatalogueEntry, type Report, type RunViews, type ScenarioSpec } from '@kdump-twin/scenario';
-import { NotFound, type ServiceContext } from '@kdump-twin/service';
+import { Abandoned, NotFound, type ServiceContext } from '@kdump-twin/service';
 import { Machine } from '@kdump-twin/smmu-model';
 import { PlatformSession, serveScript } from '@kdump-twin/transport';
 import type { Subscription } from 'nats';
@@ -86,7 +86,7 @@ export class Registry {
     const ps = new PlatformSession(this.ctx.rpc, id, spec);
     let views: RunViews | undefined;
     let fail!: (why: string) => void;
-    const failed = new Promise<never>((_, reject) => (fail = (why) => reject(new Error(`run ${id} abandoned: ${why}`))));
+    const failed = new Promise<never>((_, reject) => (fail = (why) => reject(new Abandoned(`run ${id} abandoned: ${why}`))));
     this.inFlight.add(fail);
     try {
       const run = (async () => runScenario(spec, { links: await ps.links(), ...(checks ? { predict: checks } : {}), onViews: (v) => (views = v) }))();

@@ -19,6 +19,14 @@ export class NotFound extends Error {
   }
 }
 
+/** Work abandoned because the fabric under it failed (a NATS reconnect mid-run). */
+export class Abandoned extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'Abandoned';
+  }
+}
+
 export interface GrpcError {
   readonly code: status;
   readonly message: string;
@@ -31,6 +39,7 @@ const BY_NAME: Record<string, status> = {
   CodecError: status.INVALID_ARGUMENT,
   SessionStateError: status.FAILED_PRECONDITION,
   NotFound: status.NOT_FOUND,
+  Abandoned: status.ABORTED,
   ConfigError: status.INVALID_ARGUMENT,
 };
 
@@ -43,7 +52,7 @@ export function grpcError(e: unknown): GrpcError {
     const code = e.code === 'out-of-range' ? status.OUT_OF_RANGE : e.code === 'not-found' ? status.NOT_FOUND : e.code === 'precondition' ? status.FAILED_PRECONDITION : status.INVALID_ARGUMENT;
     return { code, message: e.message };
   }
-  if (e instanceof SchemaError || e instanceof SessionStateError || e instanceof NotFound || e instanceof ConfigError) return { code: BY_NAME[e.name]!, message: e.message };
+  if (e instanceof SchemaError || e instanceof SessionStateError || e instanceof NotFound || e instanceof Abandoned || e instanceof ConfigError) return { code: BY_NAME[e.name]!, message: e.message };
   if (e instanceof PeerLost) {
     // A session subject nobody serves: the session is gone (closed, or its service stopped).
     const m = /^twin\.v1\.run\.([^.]+)\.script$/.exec(e.subject);

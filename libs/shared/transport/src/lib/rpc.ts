@@ -185,6 +185,7 @@ function unwrap<T>(subject: string, env: Envelope): T {
 
 function errorOf(e: unknown): { name: string; message: string; details?: unknown } {
   if (e instanceof CodecError) return { name: 'CodecError', message: e.message };
+  if (e instanceof RemoteError) return { name: e.remoteName, message: e.message, ...(e.details !== undefined ? { details: e.details } : {}) };
   if (e instanceof Error) {
     const details = (e as { details?: unknown }).details ?? (e as { issues?: unknown }).issues;
     return { name: e.name, message: e.message, ...(details !== undefined ? { details } : {}) };

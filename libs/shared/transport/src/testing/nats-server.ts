@@ -52,9 +52,9 @@ export function natsServerBinary(): string | undefined {
 }
 
 /** Starts a private nats-server (preferred: tests own their server), else uses NATS_URL if it answers. */
-export async function startNatsServer(): Promise<NatsServer> {
+export async function startNatsServer(o: { port?: number } = {}): Promise<NatsServer> {
   const bin = natsServerBinary();
-  if (!bin) {
+  if (!bin && o.port === undefined) {
     const url = process.env['NATS_URL'];
     if (url) {
       const m = /^(?:nats:\/\/)?([^:/]+):(\d+)$/.exec(url);
@@ -62,7 +62,8 @@ export async function startNatsServer(): Promise<NatsServer> {
     }
     throw new Error('no nats-server binary on PATH (apt-get install nats-server) and no server answers at NATS_URL: the NATS tests cannot run');
   }
-  const port = await freePort();
+  if (!bin) throw new Error('no nats-server binary on PATH (apt-get install nats-server)');
+  const port = o.port ?? (await freePort());
   const store = mkdtempSync(join(tmpdir(), 'kdump-twin-nats-'));
   const args = ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', store];
   const child = spawn(bin, args, { stdio: ['ignore', 'ignore', 'pipe'] });
