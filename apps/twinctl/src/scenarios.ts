@@ -23,6 +23,7 @@ import {
   type Report,
 } from '@kdump-twin/scenario';
 import type { CliResult } from './cli';
+import { DEFAULT_SMMU_TWIN, RemoteFailure, ScenarioClient } from './remote';
 
 /** Exit codes of the scenario commands: 3 means the run finished but its predicted outcome did not hold. */
 export const SCENARIO_EXIT = { OK: 0, REJECTED: 1, USAGE: 2, PREDICTION_NOT_MET: 3 } as const;
@@ -31,10 +32,15 @@ export const SCENARIO_USAGE = `scenario commands:
   twinctl scenarios [--json]                  the catalogue, one line of purpose each
   twinctl run <scenario|file.json> [--policy P] [--series v7|v10] [--seed N]
               [--set key=value ...] [--json] [--log kdump|all|none]
-                                              run one scenario in process and print its report
-  twinctl matrix [scenario ...] [--policies P,P,...] [--json]
+              [--services [--smmu-twin host:port]]
+                                              run one scenario and print its report: in
+                                              process, or through the four services
+  twinctl matrix [scenario ...] [--policies P,P,...] [--json] [--services ...]
                                               the policy-by-scenario comparison table
                                               (default: the headline scenarios, every policy)
+
+--services runs through smmu-twin (and the other three over NATS) at --smmu-twin, else
+$KDUMP_TWIN_SMMU_TWIN, else ${DEFAULT_SMMU_TWIN}; the report is the same as in process.
 
 policies: ${POLICIES.join(', ')}; --policy adopt with --series v7|v10 picks the series version.
 --set takes dotted keys of the scenario document: crash.trigger.atNs=300000,
@@ -47,8 +53,8 @@ interface Args {
   values: Map<string, string[]>;
 }
 
-const VALUE_FLAGS = new Set(['--policy', '--series', '--seed', '--set', '--log', '--policies']);
-const BOOL_FLAGS = new Set(['--json', '--help', '-h']);
+const VALUE_FLAGS = new Set(['--policy', '--series', '--seed', '--set', '--log', '--policies', '--smmu-twin']);
+const BOOL_FLAGS = new Set(['--json', '--help', '-h', '--services']);
 
 function parseArgs(argv: readonly string[]): Args | string {
   const a: Args = { positional: [], flags: new Set(), values: new Map() };
@@ -124,10 +130,31 @@ function scenariosCmd(a: Args): CliResult {
   return { code: 0, stdout: `${lines.join('\n')}\n`, stderr: '' };
 }
 
-async function runOne(doc: Record<string, unknown>, entry: CatalogueEntry | undefined, policy: KdumpPolicy | undefined, seed: number | string | undefined, sets: readonly string[]): Promise<Report> {
-  const spec = buildScenario(doc, { policy, seed, sets });
-  const predict: readonly Check[] | undefined = entry?.predict[spec.kdump.policy];
-  return runScenario(spec, { predict });
+interface Runner {
+  run(doc: Record<string, unknown>, entry: CatalogueEntry | undefined, policy: KdumpPolicy | undefined, seed: number | string | undefined, sets: readonly string[]): Promise<Report>;
+  close(): void;
+}
+
+const LOCAL: Runner = {
+  run: async (doc, entry, policy, seed, sets) => {
+    const spec = buildScenario(doc, { policy, seed, sets });
+    const predict: readonly Check[] | undefined = entry?.predict[spec.kdump.policy];
+    return runScenario(spec, { predict });
+  },
+  close: () => undefined,
+};
+
+function runnerOf(a: Args): Runner | string {
+  const addr = one(a, '--smmu-twin');
+  if (!a.flags.has('--services')) return addr ? '--smmu-twin applies with --services' : LOCAL;
+  const address = addr ?? process.env['KDUMP_TWIN_SMMU_TWIN'] ?? DEFAULT_SMMU_TWIN;
+  if (!/^[^\s:]+:\d{1,5}$/.test(address)) return `--smmu-twin: host:port, got "${address}"`;
+  const c = new ScenarioClient(address);
+  return {
+    run: (doc, entry, policy, seed, sets) =>
+      c.run({ ...(entry ? { catalogueId: entry.id } : { documentJson: JSON.stringify(doc) }), ...(policy ? { policy } : {}), ...(seed !== undefined ? { seed: String(seed) } : {}), sets, predict: entry !== undefined && (policy ?? (doc as { kdump?: { policy?: string } }).kdump?.policy ?? 'status-quo') in entry.predict }),
+    close: () => c.close(),
+  };
 }
 
 async function runCmd(a: Args): Promise<CliResult> {
@@ -138,12 +165,16 @@ async function runCmd(a: Args): Promise<CliResult> {
   if (log !== 'kdump' && log !== 'all' && log !== 'none') return usage(`--log must be kdump, all or none, got "${log}"`);
   const loaded = loadScenario(a.positional[0]!);
   if (typeof loaded === 'string') return rejected(loaded);
+  const runner = runnerOf(a);
+  if (typeof runner === 'string') return usage(runner);
   let report: Report;
   try {
-    report = await runOne(loaded.doc, loaded.entry, policy as KdumpPolicy | undefined, parseSeed(one(a, '--seed')), a.values.get('--set') ?? []);
+    report = await runner.run(loaded.doc, loaded.entry, policy as KdumpPolicy | undefined, parseSeed(one(a, '--seed')), a.values.get('--set') ?? []);
   } catch (e) {
-    if (e instanceof SchemaError) return rejected(e.message);
+    if (e instanceof SchemaError || e instanceof RemoteFailure) return rejected(e.message);
     throw e;
+  } finally {
+    runner.close();
   }
   const code = report.prediction && !report.prediction.met ? SCENARIO_EXIT.PREDICTION_NOT_MET : SCENARIO_EXIT.OK;
   return { code, stdout: a.flags.has('--json') ? reportJson(report) : `${formatReport(report, { log })}\n`, stderr: '' };
@@ -178,16 +209,36 @@ async function matrixCmd(a: Args): Promise<CliResult> {
   const list = one(a, '--policies');
   const policies = list ? list.split(',').map((p) => p.trim()) : [...POLICIES];
   for (const p of policies) if (!(POLICIES as readonly string[]).includes(p)) return usage(`--policies: unknown policy "${p}" (one of ${POLICIES.join(', ')})`);
-  const reports: Report[] = [];
+  const runner = runnerOf(a);
+  if (typeof runner === 'string') return usage(runner);
+  let reports: Report[];
+  const jobs = entries.flatMap((e) => (policies as KdumpPolicy[]).map((p) => () => runner.run(entryDocument(e), e, p, parseSeed(one(a, '--seed')), a.values.get('--set') ?? [])));
   try {
-    for (const e of entries) for (const p of policies as KdumpPolicy[]) reports.push(await runOne(entryDocument(e), e, p, parseSeed(one(a, '--seed')), a.values.get('--set') ?? []));
+    // In process one at a time; through the services four at a time (the runs are independent sessions).
+    reports = await inOrder(jobs, runner === LOCAL ? 1 : 4);
   } catch (e) {
-    if (e instanceof SchemaError) return rejected(e.message);
+    if (e instanceof SchemaError || e instanceof RemoteFailure) return rejected(e.message);
     throw e;
+  } finally {
+    runner.close();
   }
   const notMet = reports.some((r) => r.prediction && !r.prediction.met);
   const stdout = a.flags.has('--json') ? `${JSON.stringify(reports.map(matrixRow), null, 2)}\n` : `${formatMatrix(reports)}\n`;
   return { code: notMet ? SCENARIO_EXIT.PREDICTION_NOT_MET : SCENARIO_EXIT.OK, stdout, stderr: '' };
+}
+
+/** Runs the jobs `width` at a time; the results in the jobs' order. */
+async function inOrder<T>(jobs: readonly (() => Promise<T>)[], width: number): Promise<T[]> {
+  const out: T[] = new Array(jobs.length);
+  let next = 0;
+  const lane = async () => {
+    while (next < jobs.length) {
+      const i = next++;
+      out[i] = await jobs[i]!();
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(width, jobs.length) }, lane));
+  return out;
 }
 
 export const SCENARIO_COMMANDS = new Set(['scenarios', 'run', 'matrix']);
