@@ -47,7 +47,7 @@ if (files.length === 0) {
 console.log(`\n== tests: ${files.length} spec file(s)`);
 const r = spawnSync(
   process.execPath,
-  ['--conditions=kdump-twin-source', '-r', '@swc-node/register', '--test', '--test-timeout=120000', '--test-reporter=tap', ...files],
+  ['--conditions=kdump-twin-source', '-r', '@swc-node/register', '--test', '--test-timeout=300000', '--test-reporter=tap', ...files],
   { cwd: root, stdio: 'inherit', env },
 );
 process.exit(r.status ?? 1);
