@@ -198,7 +198,8 @@ export abstract class Endpoint {
 
   /** One request out on the port now; `done` gets its completion `latencyNs` later. */
   private send(phase: DmaPhase, job: number, req: DmaRequest, latencyNs: number, done: (c: DmaCompletion) => void): void {
-    this.port.submit({ ...req, device: this.name, phase, job, generation: this.generation, latencyNs }, done);
+    // Field by field, not a spread followed by new keys (V8's slow runtime path: ~2 us a request on Node 20).
+    this.port.submit({ sid: req.sid, ssid: req.ssid, address: req.address, size: req.size, write: req.write, ats: req.ats, data: req.data, device: this.name, phase, job, generation: this.generation, latencyNs }, done);
   }
 
   /**

@@ -1847,7 +1847,8 @@ export class SmmuV3 {
   dma(t: Omit<Transaction, 'size'> & { readonly size?: number }, data?: Uint8Array): DmaResult {
     const size = data ? data.length : (t.size ?? 0);
     const translations: TranslateResult[] = [];
-    const out = t.write ? undefined : new Uint8Array(size);
+    // Read data: the memory's own copy when one chunk is the whole access (the common case), else assembled (RAZ chunks stay zero).
+    let out: Uint8Array | undefined;
     let off = 0;
     while (off < size || (size === 0 && off === 0)) {
       const addr = t.address + off;
@@ -1868,14 +1869,15 @@ export class SmmuV3 {
         } else {
           const rd = this.memory.read(r.pa, chunk);
           if (!rd.ok) return { completion: 'completer-abort', translations, faultAddress: rd.address };
-          out!.set(rd.data, off);
+          if (off === 0 && chunk === size) out = rd.data;
+          else (out ??= new Uint8Array(size)).set(rd.data, off);
         }
       }
       if (size === 0) break;
       off += chunk;
     }
     const completion: Completion = 'ok';
-    return { completion, translations, data: out };
+    return { completion, translations, data: t.write ? undefined : (out ?? new Uint8Array(size)) };
   }
 
   // ---------------------------------------------------------------------------------------
