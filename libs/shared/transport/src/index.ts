@@ -6,3 +6,4 @@ export * from './lib/kernel-side';
 export * from './lib/fleet-side';
 export * from './lib/platform-side';
 export * from './lib/script';
+export * from './lib/slice-pack';

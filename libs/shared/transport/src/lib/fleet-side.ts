@@ -8,8 +8,9 @@ import { LocalFleet, type FleetLink, type FleetView, type ScenarioSpec } from '@
 import type { Subscription } from 'nats';
 import { SUBJECTS } from './protocol';
 import type { Rpc } from './rpc';
+import { packSliceIn, packSliceOut, unpackSliceIn, unpackSliceOut, type WireSliceIn, type WireSliceOut } from './slice-pack';
 
-type FleetCall = { readonly call: 'init'; readonly spec: ScenarioSpec } | { readonly call: 'slice'; readonly input: FleetSliceIn } | { readonly call: 'view'; readonly expected?: { device: string; pages: Record<string, string> } } | { readonly call: 'setTraffic'; readonly device: string; readonly changes: Record<string, unknown> } | { readonly call: 'devices' } | { readonly call: 'close' };
+type FleetCall = { readonly call: 'init'; readonly spec: ScenarioSpec } | { readonly call: 'slice'; readonly input: WireSliceIn; readonly pack?: boolean } | { readonly call: 'view'; readonly expected?: { device: string; pages: Record<string, string> } } | { readonly call: 'setTraffic'; readonly device: string; readonly changes: Record<string, unknown> } | { readonly call: 'devices' } | { readonly call: 'close' };
 
 /** A device of a session as the fleet service lists it. */
 export interface FleetDeviceInfo {
@@ -58,9 +59,12 @@ export class FleetHost {
       case 'init':
         s.fleet = new LocalFleet(m.spec);
         return { next: s.fleet.nextEventTime() ?? null, devices: s.fleet.sim.all().length };
-      case 'slice':
+      case 'slice': {
         if (!s.fleet) throw new RangeError(`session ${id}: slice before init`);
-        return s.fleet.sim.slice(m.input);
+        // `pack: true` asks for the requests in columns (slice-pack.ts); without it (a script) the answer is plain JSON.
+        const out = s.fleet.sim.slice(unpackSliceIn(m.input));
+        return m.pack === true ? packSliceOut(out) : out;
+      }
       case 'view':
         if (!s.fleet) throw new RangeError(`session ${id}: view before init`);
         return s.fleet.view(m.expected);
@@ -110,8 +114,9 @@ export class RemoteFleet implements FleetLink {
   }
 
   async slice(input: FleetSliceIn): Promise<FleetSliceOut> {
-    const out = await this.rpc.call<FleetSliceOut & { next: number | null }>(this.subject, { call: 'slice', input });
-    this.next = out.next ?? undefined;
+    const raw = await this.rpc.call<WireSliceOut & { next: number | null }>(this.subject, { call: 'slice', input: packSliceIn(input), pack: true });
+    const out = unpackSliceOut(raw);
+    this.next = raw.next ?? undefined;
     return { ...out, next: this.next };
   }
 

@@ -67,6 +67,9 @@ export async function startNatsServer(o: { port?: number } = {}): Promise<NatsSe
   const store = mkdtempSync(join(tmpdir(), 'kdump-twin-nats-'));
   const args = ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', store];
   const child = spawn(bin, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  // Never outlive the process that started it, however that process ends short of a signal.
+  const reap = () => child.kill('SIGKILL');
+  process.once('exit', reap);
   let stderr = '';
   child.stderr!.on('data', (d) => (stderr += d.toString()));
   for (let i = 0; i < 100; i++) {
@@ -84,6 +87,7 @@ export async function startNatsServer(o: { port?: number } = {}): Promise<NatsSe
     port,
     child,
     stop: async () => {
+      process.removeListener('exit', reap);
       if (child.exitCode === null) {
         const gone = new Promise((r) => child.once('exit', r));
         child.kill('SIGTERM');
