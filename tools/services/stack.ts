@@ -73,7 +73,7 @@ export async function healthy(address: string, timeoutMs = 1000): Promise<boolea
 function launch(name: ServiceName, env: Record<string, string>, sink: (s: string) => void): ChildProcess {
   const p = spawn(process.execPath, ['--conditions=kdump-twin-source', '-r', '@swc-node/register', join(root, 'apps', name, 'src', 'main.ts')], {
     cwd: root,
-    env: { ...process.env, SWC_NODE_PROJECT: join(root, 'tsconfig.base.json'), ...env },
+    env: { ...process.env, SWC_NODE_PROJECT: join(root, 'tsconfig.base.json'), KDUMP_TWIN_EXIT_WITH_PARENT: '1', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   p.stdout!.on('data', (d) => sink(d.toString()));

@@ -146,6 +146,11 @@ export function serviceMain<V extends Record<string, VarSpec<unknown>>>(def: Ser
         );
       process.once('SIGTERM', bye);
       process.once('SIGINT', bye);
+      // Started by a test or tool that may itself be killed (a timed-out test file): follow it.
+      if (process.env['KDUMP_TWIN_EXIT_WITH_PARENT'] === '1') {
+        const parent = process.ppid;
+        setInterval(() => process.ppid !== parent && bye(), 500).unref();
+      }
     },
     (e: unknown) => {
       process.stderr.write(`${JSON.stringify({ time: new Date().toISOString(), level: 'error', service: def.name, msg: e instanceof Error ? e.message : String(e) })}\n`);

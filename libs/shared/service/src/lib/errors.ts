@@ -41,6 +41,8 @@ const BY_NAME: Record<string, status> = {
   NotFound: status.NOT_FOUND,
   Abandoned: status.ABORTED,
   ConfigError: status.INVALID_ARGUMENT,
+  // A peer lost by the service that answered us (a session step's kernel or fleet gone): still unavailable, not internal.
+  PeerLost: status.UNAVAILABLE,
 };
 
 export function grpcError(e: unknown): GrpcError {
