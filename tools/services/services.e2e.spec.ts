@@ -179,6 +179,7 @@ describe('scenarios through the services', () => {
     assert.ok(Number(c.crashAtNs) > 1_000_000);
     const end = await kdump.call.Probe!({ sessionId });
     const report = JSON.parse(end.reportJson);
+    assert.equal((await scen.call.GetReport!({ id: sessionId })).reportJson, end.reportJson, 'Probe gives the report in the bytes GetReport and RunScenario give');
     assert.equal(report.timeline.crashReason, 'scripted panic');
     assert.equal(report.adoption.adopted, true);
     assert.equal(report.vmcore.saved, true, report.vmcore.reason);
@@ -211,11 +212,12 @@ function twinctl(...args: string[]): Promise<{ code: number | null; out: string;
 }
 
 describe('twinctl --services', () => {
-  it('twinctl run --services prints the report the in-process run gives', async () => {
+  it('twinctl run --services prints the report the in-process run gives (a negative seed too)', async () => {
     const e = findEntry('S13-latched-cmdq-err')!;
-    const r = await twinctl('run', e.id, '--policy', 'adopt-v10', '--services', '--smmu-twin', stack.addresses['smmu-twin'], '--json');
+    const r = await twinctl('run', e.id, '--policy', 'adopt-v10', '--seed', '-3', '--services', '--smmu-twin', stack.addresses['smmu-twin'], '--json');
     assert.equal(r.code, 0, r.err);
-    const local = await runScenario(buildScenario(entryDocument(e), { policy: 'adopt-v10' }), { predict: e.predict['adopt-v10'] });
+    const local = await runScenario(buildScenario(entryDocument(e), { policy: 'adopt-v10', seed: -3 }), { predict: e.predict['adopt-v10'] });
+    assert.equal(JSON.parse(r.out).seed, -3);
     assert.equal(r.out, reportJson(local));
   });
 

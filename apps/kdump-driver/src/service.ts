@@ -7,6 +7,7 @@ import { kdumpV1 } from '@kdump-twin/contracts';
 import type { ServiceContext, ServiceDefinition } from '@kdump-twin/service';
 import { KernelHost, QUEUES, ScriptClient } from '@kdump-twin/transport';
 import type { ProbeOutcome } from '@kdump-twin/kernel';
+import { reportJson, type Report } from '@kdump-twin/scenario';
 import type { SetupResult } from '@kdump-twin/endpoint';
 
 const CTX = Symbol('service context');
@@ -62,8 +63,9 @@ class KdumpDriverController implements kdumpV1.KdumpDriverServiceController {
   }
 
   async probe(r: kdumpV1.ProbeRequest): Promise<kdumpV1.ProbeResponse> {
-    const s = await this.script.step<{ report: unknown }>(r.sessionId, { op: 'runKdump' });
-    return { reportJson: JSON.stringify(s.report) };
+    const s = await this.script.step<{ report: Report }>(r.sessionId, { op: 'runKdump' });
+    // The same bytes as RunScenario and GetReport give for the same report.
+    return { reportJson: reportJson(s.report) };
   }
 
   async getKdumpView(r: kdumpV1.GetKdumpViewRequest): Promise<kdumpV1.GetKdumpViewResponse> {

@@ -67,7 +67,8 @@ export class Registry {
       if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) throw new RangeError('scenario.document_json: a JSON object');
     } else throw new RangeError('scenario: one of catalogue_id or document_json');
     if (ref.policy && !POLICIES.includes(ref.policy as KdumpPolicy)) throw new RangeError(`scenario.policy: one of ${POLICIES.join(', ')}`);
-    const seed = ref.seed ? (/^\d+$/.test(ref.seed) ? Number(ref.seed) : ref.seed) : undefined;
+    // The seed as twinctl parses it: an integer (negative too) is a number, anything else a string seed.
+    const seed = ref.seed ? (/^-?\d+$/.test(ref.seed) ? Number(ref.seed) : ref.seed) : undefined;
     const spec = buildScenario(doc, { ...(ref.policy ? { policy: ref.policy as KdumpPolicy } : {}), ...(seed !== undefined ? { seed } : {}), sets: ref.sets ?? [] });
     return { spec, ...(entry ? { entry } : {}) };
   }
