@@ -1,9 +1,10 @@
 #!/usr/bin/env node
 // SPDX-License-Identifier: Apache-2.0
-// `npm run demo`. Until the services and the crash scenarios exist, the demo walks through what
-// the architecture library knows, as twinctl transcripts: the registers a kdump kernel reads
-// first, the values Linux's arm_smmu_device_reset writes, the STEs the crashed kernel left in
-// the stream table, and the commands and events that cross the queues.
+// `npm run demo`: twinctl transcripts of what the architecture library knows (the registers a
+// kdump kernel reads first, what arm_smmu_device_reset writes, the crashed kernel's STEs, the
+// commands and events on the queues), the SMMU and driver models in one process, and then the
+// main job: the policy comparison matrix on the headline scenarios through the four services
+// over NATS (tools/demo/matrix-demo.ts), with the reports under out/reports/.
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 
@@ -57,16 +58,14 @@ process.stdout.write(kd.stdout);
 process.stderr.write(kd.stderr);
 if (kd.status !== 0) failed++;
 
-// The crash scenarios: the policy-by-scenario comparison on the headline scenarios.
-console.log('\n# Crash scenarios: every kdump policy on the catalogue\'s headline scenarios (in process, virtual time)');
-console.log('$ twinctl matrix');
+// The main job: the policy-by-scenario comparison on the headline scenarios, through the services.
+console.log('\n# Crash scenarios through the four services: every kdump policy on the catalogue\'s headline scenarios');
+console.log('$ node tools/demo/matrix-demo.ts   # starts NATS if needed and smmu-twin, dma-fleet, crash-generator, kdump-driver');
 const mx = spawnSync(process.execPath, ['--conditions=kdump-twin-source', '-r', '@swc-node/register', join(root, 'tools/demo/matrix-demo.ts')], {
   cwd: root,
-  encoding: 'utf8',
+  stdio: 'inherit',
   env: { ...process.env, SWC_NODE_PROJECT: join(root, 'tsconfig.base.json') },
 });
-process.stdout.write(mx.stdout);
-process.stderr.write(mx.stderr);
 if (mx.status !== 0) failed++;
 
 if (failed) {
