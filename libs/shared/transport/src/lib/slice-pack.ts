@@ -5,14 +5,20 @@
 // repeats every key and prints every number. Packed, the numeric fields are one block of
 // little-endian float64 columns (every value is a JS number, so float64 is exact), strings are
 // indices into a table of the distinct values, and every payload byte of the batch is one
-// buffer; the codec carries both blocks as base64. Exact: unpack(pack(x)) has the same fields
-// and values as x, in the order the endpoint builds them; a request or completion with a field
-// this format does not know is not packed (the slice goes as plain JSON), so nothing is dropped.
+// buffer; the codec carries both blocks as binary attachments. Exact: unpack(pack(x)) has the
+// same fields and values as x (fields whose value is undefined are left out, as JSON leaves them).
 
 import type { DmaCompletion, FleetRequest, FleetSliceIn, FleetSliceOut } from '@kdump-twin/endpoint';
 
-const REQUEST_KEYS = new Set(['sid', 'ssid', 'address', 'size', 'write', 'ats', 'data', 'device', 'phase', 'job', 'generation', 'latencyNs', 'time', 'ticket']);
-const COMPLETION_KEYS = new Set(['status', 'outcome', 'pa', 'path', 'event', 'data', 'steEpoch', 'steWriter']);
+// Every field FleetRequest and DmaCompletion declare has its column: `satisfies` fails the build
+// when either type gains a field these lists lack, so packing never drops one. The objects packed
+// are built field by field from those types (FleetSim's DMA port, applyDma), so no undeclared
+// key can ride on them; checking each object's keys at run time cost as much as packing it.
+const REQUEST_FIELDS = { sid: 1, ssid: 1, address: 1, size: 1, write: 1, ats: 1, data: 1, device: 1, phase: 1, job: 1, generation: 1, latencyNs: 1, time: 1, ticket: 1 } as const satisfies Record<keyof FleetRequest, 1>;
+const COMPLETION_FIELDS = { status: 1, outcome: 1, pa: 1, path: 1, event: 1, data: 1, steEpoch: 1, steWriter: 1 } as const satisfies Record<keyof DmaCompletion, 1>;
+/** The field names, for tests and docs. */
+export const PACKED_REQUEST_FIELDS = Object.keys(REQUEST_FIELDS) as (keyof FleetRequest)[];
+export const PACKED_COMPLETION_FIELDS = Object.keys(COMPLETION_FIELDS) as (keyof DmaCompletion)[];
 const ATS = [undefined, 'translated', 'request'] as const;
 /** Request flags: bit 0 write; bits 1-2 the AT field (index in ATS); bit 3 has ssid; bit 4 has data; bit 5 has ats. */
 const F_WRITE = 1;
@@ -98,12 +104,14 @@ function check(p: unknown, what: string, columns: readonly string[], stringCols:
   if (!(o['num'] instanceof Uint8Array) || o['num'].length !== n * columns.length * 8) throw new RangeError(`${what}.num: ${n} x ${columns.length} little-endian float64 (${n * columns.length * 8} bytes)`);
   if (!(o['data'] instanceof Uint8Array)) throw new RangeError(`${what}.data: bytes`);
   const f = columnsOf(o['num']);
-  for (let c = 0; c < columns.length; c++) {
-    const isString = stringCols.includes(columns[c]!);
+  for (let j = 0; j < f.length; j++) {
+    if (!Number.isFinite(f[j]!)) throw new RangeError(`${what}.num: ${columns[Math.floor(j / n)]}[${j % n}] is not a finite number`);
+  }
+  for (const name of stringCols) {
+    const c = columns.indexOf(name);
     for (let i = 0; i < n; i++) {
       const v = f[c * n + i]!;
-      if (!Number.isFinite(v)) throw new RangeError(`${what}.num: ${columns[c]}[${i}] is not a finite number`);
-      if (isString && (!Number.isInteger(v) || v < -1 || v >= strings.length)) throw new RangeError(`${what}.num: ${columns[c]}[${i}] = ${v} is not an index into strings (or -1)`);
+      if (!Number.isInteger(v) || v < -1 || v >= strings.length) throw new RangeError(`${what}.num: ${name}[${i}] = ${v} is not an index into strings (or -1)`);
     }
   }
   const len = columns.indexOf('dataLen');
@@ -117,7 +125,7 @@ function check(p: unknown, what: string, columns: readonly string[], stringCols:
   return f;
 }
 
-/** The requests packed, or undefined if one carries a field this format does not know. */
+/** The requests packed, or undefined if one has an AT value outside the PCIe encodings (the slice then goes plain). */
 export function packRequests(rs: readonly FleetRequest[]): PackedBatch | undefined {
   const s = new Strings();
   const n = rs.length;
@@ -125,7 +133,6 @@ export function packRequests(rs: readonly FleetRequest[]): PackedBatch | undefin
   const col = f.f;
   for (let i = 0; i < n; i++) {
     const r = rs[i]!;
-    for (const k in r) if (!REQUEST_KEYS.has(k) && (r as unknown as Record<string, unknown>)[k] !== undefined) return undefined;
     const ats = r.ats === undefined ? 0 : r.ats === 'translated' ? 1 : r.ats === 'request' ? 2 : -1;
     if (ats < 0) return undefined;
     col[i] = r.sid;
@@ -181,16 +188,14 @@ export function unpackRequests(p: PackedBatch): FleetRequest[] {
 
 type Completion = FleetSliceIn['completions'][number];
 
-export function packCompletions(cs: readonly Completion[]): PackedBatch | undefined {
+export function packCompletions(cs: readonly Completion[]): PackedBatch {
   const s = new Strings();
   const n = cs.length;
   const f = new Columns(n, COMPLETION_COLUMNS.length);
   const col = f.f;
   for (let i = 0; i < n; i++) {
     const x = cs[i]!;
-    for (const k in x) if (k !== 'ticket' && k !== 'due' && k !== 'completion') return undefined;
     const d = x.completion;
-    for (const k in d) if (!COMPLETION_KEYS.has(k) && (d as unknown as Record<string, unknown>)[k] !== undefined) return undefined;
     col[i] = x.ticket;
     col[n + i] = x.due;
     col[2 * n + i] = s.of(d.status);
@@ -237,10 +242,8 @@ export type WireSliceIn = Omit<FleetSliceIn, 'completions'> & ({ readonly comple
 export type WireSliceOut = Omit<FleetSliceOut, 'requests'> & ({ readonly requests: readonly FleetRequest[] } | { readonly packed: PackedBatch });
 
 export function packSliceIn(x: FleetSliceIn): WireSliceIn {
-  const packed = packCompletions(x.completions);
-  if (!packed) return x;
-  const { completions: _, ...rest } = x;
-  return { ...rest, packed };
+  const { completions, ...rest } = x;
+  return { ...rest, packed: packCompletions(completions) };
 }
 
 export function unpackSliceIn(w: WireSliceIn): FleetSliceIn {
