@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // The co-simulation's wire format on NATS: JSON, with the value kinds JSON lacks tagged (64-bit
-// register values as {"$u64":"0x..."}, non-finite numbers as {"$num":"Infinity"}, byte buffers
+// register values as {"$u64":"0x..."}, non-finite numbers and -0 as {"$num":"Infinity"}, byte buffers
 // as {"$bytes":"<base64>"}), so a message is readable with `nats sub` and decodes to exactly what
 // was sent. Buffers larger than INLINE_BYTES (memory pages, a fleet slice's packed columns) travel
 // as binary attachments instead: the message is then a frame,
@@ -27,7 +27,8 @@ function tagged(v: unknown, blobs: Uint8Array[]): unknown {
       // Register values are unsigned; a negative one keeps its sign ("-0x10"), which BigInt() alone would not parse.
       return { $u64: v < 0n ? `-0x${(-v).toString(16)}` : `0x${v.toString(16)}` };
     case 'number':
-      return Number.isFinite(v) ? v : { $num: String(v) };
+      // JSON has no -0 (it prints 0): tagged like the non-finite numbers, so it decodes exactly.
+      return Number.isFinite(v) ? (v === 0 && 1 / v < 0 ? { $num: '-0' } : v) : { $num: String(v) };
     case 'object': {
       if (v === null) return v;
       if (v instanceof Uint8Array) return v.length > INLINE_BYTES ? { $blob: blobs.push(v) - 1 } : { $bytes: Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('base64') };

@@ -29,6 +29,7 @@ describe('codec frames', () => {
     const back = decode<typeof v>(f);
     assert.deepEqual([...back.page], [...v.page]);
     assert.deepEqual(back.n, [1, 2n ** 64n - 1n, -5n, Infinity]);
+    assert.ok(Object.is(decode<number[]>(encode([-0]))[0], -0), '-0 stays -0 (JSON alone prints 0)');
     assert.deepEqual([...back.nested.more[0]!], [...v.nested.more[0]!]);
     assert.deepEqual([...back.nested.more[1]!], [...v.nested.more[1]!]);
     assert.equal(Object.getPrototypeOf(back.page), Uint8Array.prototype, 'a plain Uint8Array of its own');
