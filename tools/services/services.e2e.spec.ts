@@ -29,10 +29,12 @@ const NOT_FOUND = 5;
 const FAILED_PRECONDITION = 9;
 const ABORTED = 10;
 const OUT_OF_RANGE = 11;
+const RESOURCE_EXHAUSTED = 8;
 const UNAVAILABLE = 14;
 
 before(async () => {
-  stack = await startStack({ ownNats: true, freePorts: true });
+  // MAX_MACHINES=40 on smmu-twin, so the limit test below reaches it quickly.
+  stack = await startStack({ ownNats: true, freePorts: true, env: { MAX_MACHINES: '40' } });
   smmu = clientFor(stack.addresses['smmu-twin'], 'twin/smmu/v1/smmu.proto', 'twin.smmu.v1.SmmuTwinService');
   scen = clientFor(stack.addresses['smmu-twin'], 'twin/scenario/v1/scenario.proto', 'twin.scenario.v1.ScenarioService');
   fleet = clientFor(stack.addresses['dma-fleet'], 'twin/fleet/v1/fleet.proto', 'twin.fleet.v1.FleetService');
@@ -138,6 +140,28 @@ describe('a machine through a client built from proto/', () => {
     await nc.close();
     for (const s of SERVICES) assert.equal(await healthy(stack.addresses[s]), true, `${s} still serving`);
     assert.equal((await smmu.call.ReadRegister!({ machineId, smmu: 0, register: 'CR0ACK' })).access.value, '1');
+  });
+});
+
+describe('the replica limit', () => {
+  it('MAX_MACHINES machines and sessions at once: one more is RESOURCE_EXHAUSTED naming it; deleting one frees room', async () => {
+    const made: string[] = [];
+    let refused: unknown;
+    for (let i = 0; i < 41 && !refused; i++) {
+      try {
+        made.push((await smmu.call.CreateMachine!({})).machineId as string);
+      } catch (e) {
+        refused = e;
+      }
+    }
+    assert.ok(refused, 'the 41st machine at the latest is refused');
+    assert.equal(code(refused), RESOURCE_EXHAUSTED);
+    assert.match(details(refused), /machine: this replica holds 40 machines and sessions, its MAX_MACHINES \(40\); DeleteMachine or CloseSession frees one/);
+    await assert.rejects(scen.call.OpenSession!({ scenario: { catalogueId: 'baseline' } }), (e: unknown) => code(e) === RESOURCE_EXHAUSTED && /OpenSession: /.test(details(e)));
+    await smmu.call.DeleteMachine!({ machineId: made.pop() });
+    made.push((await smmu.call.CreateMachine!({})).machineId as string);
+    for (const id of made) await smmu.call.DeleteMachine!({ machineId: id });
+    assert.equal(await healthy(stack.addresses['smmu-twin']), true);
   });
 });
 
@@ -254,7 +278,10 @@ describe('failures mid-run are reported', () => {
     assert.equal(code(e), ABORTED, `got ${details(e)}`);
     assert.match(details(e), /abandoned: NATS reconnected/);
     // Everyone reconnects and serves again.
-    for (let i = 0; i < 50 && !stack.logs('kdump-driver').includes('NATS reconnected'); i++) await new Promise((r) => setTimeout(r, 100));
+    // Every service (not one of them) has logged its reconnect, so each serves its subjects again.
+    const back = () => SERVICES.every((s) => stack.logs(s).includes('NATS reconnected'));
+    for (let i = 0; i < 100 && !back(); i++) await new Promise((r) => setTimeout(r, 100));
+    assert.ok(back(), `every service reports the reconnect (${SERVICES.filter((s) => !stack.logs(s).includes('NATS reconnected')).join(', ')} did not)`);
     const r = await scen.call.RunScenario!({ scenario: { catalogueId: 'S13-latched-cmdq-err', policy: 'adopt-v7' }, predict: true });
     assert.equal(r.predictionMet, true);
   });

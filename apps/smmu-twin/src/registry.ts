@@ -6,7 +6,7 @@
 
 import type { KdumpPolicy } from '@kdump-twin/kernel';
 import { buildScenario, CATALOGUE, entryDocument, findEntry, POLICIES, runScenario, Session, type CatalogueEntry, type Report, type RunViews, type ScenarioSpec } from '@kdump-twin/scenario';
-import { Abandoned, NotFound, type ServiceContext } from '@kdump-twin/service';
+import { Abandoned, Exhausted, NotFound, type ServiceContext } from '@kdump-twin/service';
 import { Machine } from '@kdump-twin/smmu-model';
 import { PlatformSession, serveScript } from '@kdump-twin/transport';
 import type { Subscription } from 'nats';
@@ -103,7 +103,15 @@ export class Registry {
 
   // ---- sessions ----
 
+  /** MAX_MACHINES: machines and sessions held at once (runs are not counted: they end by themselves). */
+  private room(what: string): void {
+    const max = (this.ctx.config as { MAX_MACHINES?: number }).MAX_MACHINES ?? 256;
+    const held = this.machines.size + this.sessions.size;
+    if (held >= max) throw new Exhausted(`${what}: this replica holds ${held} machines and sessions, its MAX_MACHINES (${max}); DeleteMachine or CloseSession frees one`);
+  }
+
   async openSession(ref: ScenarioRefInput): Promise<SessionEntry> {
+    this.room('OpenSession');
     const { spec } = this.spec(ref);
     const id = this.nextId('s');
     const ps = new PlatformSession(this.ctx.rpc, id, spec);
@@ -134,6 +142,7 @@ export class Registry {
   // ---- machines ----
 
   addMachine(m: Machine): Machine {
+    this.room('machine');
     this.machines.set(m.id, m);
     return m;
   }

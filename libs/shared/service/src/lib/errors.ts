@@ -27,6 +27,14 @@ export class Abandoned extends Error {
   }
 }
 
+/** A replica's limit reached (its MAX_MACHINES): free something, or use another replica. */
+export class Exhausted extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'Exhausted';
+  }
+}
+
 export interface GrpcError {
   readonly code: status;
   readonly message: string;
@@ -40,6 +48,7 @@ const BY_NAME: Record<string, status> = {
   SessionStateError: status.FAILED_PRECONDITION,
   NotFound: status.NOT_FOUND,
   Abandoned: status.ABORTED,
+  Exhausted: status.RESOURCE_EXHAUSTED,
   ConfigError: status.INVALID_ARGUMENT,
   // A peer lost by the service that answered us (a session step's kernel or fleet gone): still unavailable, not internal.
   PeerLost: status.UNAVAILABLE,
@@ -54,7 +63,7 @@ export function grpcError(e: unknown): GrpcError {
     const code = e.code === 'out-of-range' ? status.OUT_OF_RANGE : e.code === 'not-found' ? status.NOT_FOUND : e.code === 'precondition' ? status.FAILED_PRECONDITION : status.INVALID_ARGUMENT;
     return { code, message: e.message };
   }
-  if (e instanceof SchemaError || e instanceof SessionStateError || e instanceof NotFound || e instanceof Abandoned || e instanceof ConfigError) return { code: BY_NAME[e.name]!, message: e.message };
+  if (e instanceof SchemaError || e instanceof SessionStateError || e instanceof NotFound || e instanceof Abandoned || e instanceof Exhausted || e instanceof ConfigError) return { code: BY_NAME[e.name]!, message: e.message };
   if (e instanceof PeerLost) {
     // A session subject nobody serves: the session is gone (closed, or its service stopped).
     const m = /^twin\.v1\.run\.([^.]+)\.script$/.exec(e.subject);

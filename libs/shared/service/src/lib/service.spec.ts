@@ -8,7 +8,7 @@ import { SchemaError } from '@kdump-twin/scenario';
 import { MachineInputError } from '@kdump-twin/smmu-model';
 import { PeerLost, RemoteError } from '@kdump-twin/transport';
 import { commonVars, ConfigError, configTable, loadConfig, vars } from './config';
-import { Abandoned, grpcError, NotFound } from './errors';
+import { Abandoned, Exhausted, grpcError, NotFound } from './errors';
 
 describe('configuration', () => {
   it('unset or empty variables take their defaults', () => {
@@ -54,6 +54,7 @@ describe('errors as gRPC statuses', () => {
       [new MachineInputError('machine_id', 'no machine m1', 'not-found'), status.NOT_FOUND, /machine_id/],
       [new NotFound('no run r-1'), status.NOT_FOUND, /no run r-1/],
       [new Abandoned('abandoned: NATS reconnected'), status.ABORTED, /abandoned/],
+      [new Exhausted('machine: this replica holds 4 machines and sessions, its MAX_MACHINES (4)'), status.RESOURCE_EXHAUSTED, /MAX_MACHINES \(4\)/],
       [new PeerLost('twin.v1.run.s1.fleet', 'no service answers on twin.v1.run.s1.fleet'), status.UNAVAILABLE, /twin\.v1\.run\.s1\.fleet/],
       [new PeerLost('twin.v1.run.s1.script', 'x'), status.NOT_FOUND, /session s1: no such session/],
       [new RemoteError('twin.v1.run.s1.script', 'PeerLost', 'no service answers on twin.v1.run.s1.kernel.kdump'), status.UNAVAILABLE, /kernel\.kdump/],
