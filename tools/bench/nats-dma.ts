@@ -49,7 +49,7 @@ function platform() {
 }
 
 /** The fleet end: answers `init`, then each slice with `batch` requests; counts and checks completions. */
-function serveFleet(rpc: Rpc, vas: readonly number[], batch: () => number, sizes: { request: number; reply: number; batch: number; seen: number }, bad: { n: number }) {
+function serveFleet(rpc: Rpc, vas: readonly number[], batch: () => number, sizes: { request: number; reply: number; measure: boolean }, bad: { n: number }) {
   let ticket = 0;
   let job = 0;
   const data = new Uint8Array(64).fill(0xa5);
@@ -73,10 +73,9 @@ function serveFleet(rpc: Rpc, vas: readonly number[], batch: () => number, sizes
     }
     const plain: FleetSliceOut & { next: number } = { requests, aer: [], jobs: [], reached: t, next: t + 1000 };
     const out = m.pack === true ? packSliceOut(plain) : plain;
-    // The sizes of this batch size's steady state, once (encoding the reply again each time would bill the bench's own work to the path).
-    if (sizes.batch !== requests.length || sizes.seen++ === 3) {
-      if (sizes.batch !== requests.length) sizes.seen = 0;
-      sizes.batch = requests.length;
+    // Message sizes when asked, once per batch size after the warm-up (encoding every reply twice would bill the bench's own work to the path).
+    if (sizes.measure) {
+      sizes.measure = false;
       sizes.request = msg.data.length;
       sizes.reply = encode({ r: out }).length;
     }
@@ -100,7 +99,7 @@ export async function benchDmaPath(natsUrl: string, batches: readonly number[]):
   const platRpc = new Rpc(platNc);
   const { smmu, vas } = platform();
   let b = 1;
-  const sizes = { request: 0, reply: 0, batch: 0, seen: 0 };
+  const sizes = { request: 0, reply: 0, measure: false };
   const bad = { n: 0 };
   serveFleet(fleetRpc, vas, () => b, sizes, bad);
   let rawReply = new Uint8Array(0);
@@ -117,6 +116,9 @@ export async function benchDmaPath(natsUrl: string, batches: readonly number[]):
       const slices = Math.min(2000, Math.max(40, Math.ceil(200_000 / batch)));
       // Warm-up (JIT, TLB, and the steady state where each slice carries the previous burst's completions).
       for (let i = 0; i < Math.min(50, slices); i++) await coupler.step((t += 1000));
+      // One more slice, in the steady state (it carries the previous burst's completions), gives the sizes.
+      sizes.measure = true;
+      await coupler.step((t += 1000));
       rawReply = new Uint8Array(sizes.reply).fill(0x42);
       for (let i = 0; i < 20; i++) await platNc.request('bench.raw', new Uint8Array(sizes.request), { timeout: 10_000 });
       // Interleaved rounds (DMA, then raw, five times): drift in what the machine gives us hits both alike; medians of each.

@@ -37,7 +37,11 @@ export class Registry {
   private seq = 0;
   private readonly tag = `${process.pid.toString(36)}${Date.now().toString(36).slice(-4)}`;
 
-  constructor(private readonly ctx: ServiceContext) {
+  constructor(
+    private readonly ctx: ServiceContext,
+    /** MAX_MACHINES: machines and sessions held at once (runs are not counted: they end by themselves). */
+    private readonly maxHeld: number,
+  ) {
     ctx.onReconnect((why) => {
       for (const fail of this.inFlight) fail(why);
       for (const id of [...this.sessions.keys()]) void this.closeSession(id, why);
@@ -103,11 +107,9 @@ export class Registry {
 
   // ---- sessions ----
 
-  /** MAX_MACHINES: machines and sessions held at once (runs are not counted: they end by themselves). */
   private room(what: string): void {
-    const max = (this.ctx.config as { MAX_MACHINES?: number }).MAX_MACHINES ?? 256;
     const held = this.machines.size + this.sessions.size;
-    if (held >= max) throw new Exhausted(`${what}: this replica holds ${held} machines and sessions, its MAX_MACHINES (${max}); DeleteMachine or CloseSession frees one`);
+    if (held >= this.maxHeld) throw new Exhausted(`${what}: this replica holds ${held} machines and sessions, its MAX_MACHINES (${this.maxHeld}); DeleteMachine or CloseSession frees one`);
   }
 
   async openSession(ref: ScenarioRefInput): Promise<SessionEntry> {

@@ -276,7 +276,7 @@ export const SMMU_TWIN: ServiceDefinition<{ MAX_MACHINES: ReturnType<typeof vars
   module: (ctx): DynamicModule => {
     @Module({})
     class SmmuTwinModule {}
-    const reg = new Registry(ctx as unknown as ServiceContext);
+    const reg = new Registry(ctx as unknown as ServiceContext, ctx.config.MAX_MACHINES);
     return { module: SmmuTwinModule, controllers: [SmmuTwinController, ScenarioController], providers: [{ provide: REGISTRY, useValue: reg }, { provide: CTX, useValue: ctx }] };
   },
 };

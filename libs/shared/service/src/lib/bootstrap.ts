@@ -149,7 +149,11 @@ export function serviceMain<V extends Record<string, VarSpec<unknown>>>(def: Ser
       // Started by a test or tool that may itself be killed (a timed-out test file): follow it.
       if (process.env['KDUMP_TWIN_EXIT_WITH_PARENT'] === '1') {
         const parent = process.ppid;
-        setInterval(() => process.ppid !== parent && bye(), 500).unref();
+        const watch = setInterval(() => {
+          if (process.ppid === parent) return;
+          clearInterval(watch);
+          bye();
+        }, 500).unref();
       }
     },
     (e: unknown) => {

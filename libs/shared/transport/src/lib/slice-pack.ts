@@ -54,29 +54,15 @@ class Strings {
   }
 }
 
-/** Columns being filled: col(k)[i]. */
-class Columns {
-  readonly f: Float64Array;
-  constructor(
-    readonly n: number,
-    width: number,
-  ) {
-    this.f = new Float64Array(n * width);
-  }
-  set(col: number, i: number, v: number): void {
-    this.f[col * this.n + i] = v;
-  }
-  bytes(): Uint8Array {
-    const b = new Uint8Array(this.f.buffer);
-    if (!LITTLE_ENDIAN) for (let i = 0; i < b.length; i += 8) b.subarray(i, i + 8).reverse();
-    return b;
-  }
+/** Float64 columns as little-endian bytes, in place: the host's byte order reversed per value on a big-endian host. */
+function littleEndian(b: Uint8Array): Uint8Array {
+  if (!LITTLE_ENDIAN) for (let i = 0; i < b.length; i += 8) b.subarray(i, i + 8).reverse();
+  return b;
 }
 
-/** The float64 columns of a block from the wire (a copy: the wire buffer's alignment is not known). */
+/** The float64 columns of a block from the wire (a copy at offset 0 of its own buffer: `num` may be a view at any alignment). */
 function columnsOf(num: Uint8Array): Float64Array {
-  const b = new Uint8Array(num); // a copy at offset 0 of its own buffer (num may be a view into a larger one)
-  if (!LITTLE_ENDIAN) for (let i = 0; i < b.length; i += 8) b.subarray(i, i + 8).reverse();
+  const b = littleEndian(new Uint8Array(num));
   return new Float64Array(b.buffer, 0, b.length / 8);
 }
 
@@ -129,8 +115,7 @@ function check(p: unknown, what: string, columns: readonly string[], stringCols:
 export function packRequests(rs: readonly FleetRequest[]): PackedBatch | undefined {
   const s = new Strings();
   const n = rs.length;
-  const f = new Columns(n, REQUEST_COLUMNS.length);
-  const col = f.f;
+  const col = new Float64Array(n * REQUEST_COLUMNS.length);
   for (let i = 0; i < n; i++) {
     const r = rs[i]!;
     const ats = r.ats === undefined ? 0 : r.ats === 'translated' ? 1 : r.ats === 'request' ? 2 : -1;
@@ -149,7 +134,7 @@ export function packRequests(rs: readonly FleetRequest[]): PackedBatch | undefin
     col[11 * n + i] = r.ticket;
     col[12 * n + i] = r.data ? r.data.length : -1;
   }
-  return { n, num: f.bytes(), strings: s.list, data: joinBytes(rs.map((r) => r.data)) };
+  return { n, num: littleEndian(new Uint8Array(col.buffer)), strings: s.list, data: joinBytes(rs.map((r) => r.data)) };
 }
 
 // Unpacked payloads are views into the batch's data block, which is the decoder's own copy (codec.ts).
@@ -191,8 +176,7 @@ type Completion = FleetSliceIn['completions'][number];
 export function packCompletions(cs: readonly Completion[]): PackedBatch {
   const s = new Strings();
   const n = cs.length;
-  const f = new Columns(n, COMPLETION_COLUMNS.length);
-  const col = f.f;
+  const col = new Float64Array(n * COMPLETION_COLUMNS.length);
   for (let i = 0; i < n; i++) {
     const x = cs[i]!;
     const d = x.completion;
@@ -207,7 +191,7 @@ export function packCompletions(cs: readonly Completion[]): PackedBatch {
     col[8 * n + i] = s.of(d.steWriter);
     col[9 * n + i] = d.data ? d.data.length : -1;
   }
-  return { n, num: f.bytes(), strings: s.list, data: joinBytes(cs.map((x) => x.completion.data)) };
+  return { n, num: littleEndian(new Uint8Array(col.buffer)), strings: s.list, data: joinBytes(cs.map((x) => x.completion.data)) };
 }
 
 export function unpackCompletions(p: PackedBatch): Completion[] {
@@ -237,8 +221,9 @@ export function unpackCompletions(p: PackedBatch): Completion[] {
   return out;
 }
 
-/** A slice input as it goes on the wire: completions packed when they can be. */
+/** A slice input as it goes on the wire: completions packed (RemoteFleet), or plain (a script). */
 export type WireSliceIn = Omit<FleetSliceIn, 'completions'> & ({ readonly completions: FleetSliceIn['completions'] } | { readonly packed: PackedBatch });
+/** A slice's answer on the wire: requests packed when asked and representable, else plain. */
 export type WireSliceOut = Omit<FleetSliceOut, 'requests'> & ({ readonly requests: readonly FleetRequest[] } | { readonly packed: PackedBatch });
 
 export function packSliceIn(x: FleetSliceIn): WireSliceIn {
