@@ -10,3 +10,4 @@ export * from './lib/device';
 export * from './lib/domain';
 export * from './lib/kernel';
 export * from './lib/machine';
+export * from './lib/steps';

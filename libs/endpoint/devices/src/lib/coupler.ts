@@ -99,7 +99,7 @@ export class FleetCoupler {
     this.hooks.at(req.time);
     const c = this.hooks.apply(req);
     const due = req.time + req.latencyNs;
-    this.hooks.record?.({ time: req.time, completedAt: due, device: req.device, phase: req.phase, job: req.job, req, completion: c, generation: req.generation });
+    this.hooks.record?.({ time: req.time, completedAt: due, device: req.device, phase: req.phase, job: req.job, req, completion: c, generation: req.generation, ticket: req.ticket });
     if (req.latencyNs > 0) {
       let q = this.inflight.get(req.device);
       if (!q) this.inflight.set(req.device, (q = new Map()));

@@ -116,6 +116,8 @@ export interface DmaRecord {
   readonly completion: DmaCompletion;
   /** Device generation: incremented by every function-level reset. */
   readonly generation: number;
+  /** The fleet's number for the request (unique in a run): what links the device's transaction to the SMMU's handling of it. */
+  readonly ticket?: number;
 }
 
 /** A job (packet, NVMe command, copy) starting or ending, for traces. */

@@ -4,6 +4,7 @@
 // v10) behind a policy switch (kdump-adopt-series.md sections 2 and 3). Every register access
 // goes through Hw (traced); every message goes to the dmesg log with Linux's exact text.
 
+import { inStep, type StepObserver } from './steps';
 import { CD_L1, findFormat, L1STD, STE } from '@kdump-twin/smmu-arch';
 import type { BusInterrupt, BusPort } from './bus';
 import { makeAbortSte, makeBypassSte, steUsed, writeEntry, type SteFeatures } from './entry';
@@ -32,6 +33,8 @@ export function fmtPa(pa: number): string {
 }
 
 export interface DriverOptions {
+  /** Who watches the probe's steps (a telemetry adapter); the driver behaves the same without one. */
+  readonly steps?: StepObserver;
   /** 'primary' or 'kdump' (is_kdump_kernel()). */
   readonly kernel: 'primary' | 'kdump';
   /** The kdump policy; ignored in the primary kernel. */
@@ -263,7 +266,7 @@ export class ArmSmmuDevice {
       await this.hwProbe();
       await this.initStructures();
       await this.rmrInstallBypassSte();
-      const r = await this.deviceReset();
+      const r = await inStep(this.opts.steps, 'smmu.device_reset', () => this.hw.now(), { smmu: this.hw.bus.smmu }, () => this.deviceReset(), (o) => (o.ok ? { ok: true } : { ok: false, errno: o.errno }));
       if (!r.ok) {
         // arm_smmu_device_probe: a failed reset disables the device and fails the probe.
         await this.deviceDisable();
@@ -389,7 +392,7 @@ export class ArmSmmuDevice {
       this.features &= ~(FEAT.EVTQ | FEAT.PRI);
     }
     this.dev('info', `ias ${this.ias}-bit, oas ${this.oas}-bit (features 0x${(this.features >>> 0).toString(16).padStart(8, '0')})`);
-    if (this.kdump && this.series) await this.hwProbeKdump();
+    if (this.kdump && this.series) await inStep(this.opts.steps, 'smmu.detection', () => this.hw.now(), { smmu: this.hw.bus.smmu }, () => this.hwProbeKdump(), () => ({ adopt: this.adopting }));
   }
 
   /** Series v7 patch 7 (v10: arm_smmu_device_kdump_probe): decide whether to adopt. */
@@ -447,7 +450,7 @@ export class ArmSmmuDevice {
 
   /** arm_smmu_init_strtab (series v7 patch 1: adopt first, fresh allocation on fallback). */
   private async initStrtab(): Promise<void> {
-    if (this.adopting && (await this.adoptStrtab()) === 0) return;
+    if (this.adopting && (await inStep(this.opts.steps, 'smmu.adopt_strtab', () => this.hw.now(), { smmu: this.hw.bus.smmu }, () => this.adoptStrtab(), (r) => (r === 0 ? { adopted: true } : { adopted: false, errno: r }))) === 0) return;
     if (this.features & FEAT.TWO_LVL_STRTAB) await this.initStrtab2lvl();
     else await this.initStrtabLinear();
   }
@@ -791,7 +794,7 @@ export class ArmSmmuDevice {
       const span = Number(L1STD.get([d], 'Span'));
       const base = Number(d & 0x000f_ffff_ffff_ffc0n);
       const live = this.series === 'v10' ? span !== 0 : span !== 0 && base !== 0;
-      if (live) return this.adoptL2(sid, idx, base, span);
+      if (live) return inStep(this.opts.steps, 'smmu.lazy_l2', () => this.hw.now(), { smmu: this.hw.bus.smmu, sid, l1: idx }, () => this.adoptL2(sid, idx, base, span), (r) => (r === 0 ? { adopted: true } : { adopted: false, errno: r }));
     }
     const l2 = this.hw.pages.alloc(STRTAB_NUM_L2_STES * 64);
     if (l2 === undefined) {

@@ -9,6 +9,7 @@
 // as an errno, never as an exception: probeDevice, firstDmaUse, dmaMapResult and dmaUnmap do
 // not throw a KernelError. Anything else (a bug, or a bus that halts the CPU) still propagates.
 
+import { inStep } from './steps';
 import type { BusPort } from './bus';
 import { ArmSmmuDevice, type DriverOptions, type Master, type MasterSpec, type ProbeOutcome } from './device';
 import { Domain, DomainOps, type DomainType } from './domain';
@@ -58,7 +59,8 @@ export class LinuxKernel {
 
   /** arm_smmu_device_probe. */
   async probeSmmu(): Promise<ProbeOutcome> {
-    this.probeResult = await this.smmu.probe();
+    const hw = this.smmu.hw;
+    this.probeResult = await inStep(this.smmu.opts.steps, 'smmu.probe', () => hw.now(), { smmu: hw.bus.smmu, kernel: hw.kernel }, () => this.smmu.probe(), (o) => (o.ok ? { ok: true } : { ok: false, errno: o.errno }));
     return this.probeResult;
   }
 
@@ -123,14 +125,17 @@ export class LinuxKernel {
   async firstDmaUse(name: string): Promise<boolean> {
     const m = this.master(name);
     if (!m || !m.attachDeferred) return false;
-    try {
-      await this.domains.attach(m, this.defaults.get(name)!);
-      m.attachError = undefined;
-      return true;
-    } catch (e) {
-      m.attachError = failure(e).errno;
-      return false;
-    }
+    const hw = this.smmu.hw;
+    return inStep(this.smmu.opts.steps, 'smmu.deferred_attach', () => hw.now(), { smmu: hw.bus.smmu, device: name }, async () => {
+      try {
+        await this.domains.attach(m, this.defaults.get(name)!);
+        m.attachError = undefined;
+        return true;
+      } catch (e) {
+        m.attachError = failure(e).errno;
+        return false;
+      }
+    }, (ok) => (ok ? { ok: true } : { ok: false, errno: m.attachError ?? 'EINVAL' }));
   }
 
   /**

@@ -6,7 +6,7 @@
 // runner asks for, a task per poll loop for the drivers.
 
 import { createDriver, NVME_OPC, NVME_SC, NvmeDriver, type HostKernel, type SetupResult, type TaskContext } from '@kdump-twin/endpoint';
-import { Dmesg, LinuxKernel, MmioTrace, PageAllocator, type BusInterrupt, type BusPort, type NextAccess, type DeviceProbe, type KdumpPolicy, type MasterSpec, type MmioSize, type ProbeOutcome } from '@kdump-twin/kernel';
+import { Dmesg, inStep, LinuxKernel, MmioTrace, PageAllocator, type BusInterrupt, type BusPort, type NextAccess, type DeviceProbe, type KdumpPolicy, type MasterSpec, type MmioSize, type ProbeOutcome, type StepObserver } from '@kdump-twin/kernel';
 import type { Region } from '@kdump-twin/platform';
 import { TaskHalted } from '@kdump-twin/platform';
 import { commandForOpcode, findFormat, STE } from '@kdump-twin/smmu-arch';
@@ -109,6 +109,9 @@ export class KernelRole implements KernelLink {
   private readonly unbinds: ({ freed: string; registerAccesses: number } | null)[] = [];
   private vmcore: VmcoreKernelView | null = null;
   private readonly host: HostKernel;
+  /** Who watches the probes' steps (a telemetry adapter, see observeSteps). */
+  private stepSink: StepObserver | undefined;
+  private readonly steps: StepObserver = { begin: (step, t, attrs) => this.stepSink?.begin(step, t, attrs) ?? (() => undefined) };
 
   constructor(
     readonly name: 'primary' | 'kdump',
@@ -135,7 +138,7 @@ export class KernelRole implements KernelLink {
         if (name === 'primary') port.panicNow(why);
       };
       const firmware = { coherent: s.firmware.coherent ?? (s.config.coherent as boolean | undefined) ?? true, rmrSids: s.firmware.rmrSids, combinedIrq: s.firmware.combinedIrq, msiDomain: s.firmware.msiDomain, devName: `arm-smmu-v3 arm-smmu-v3.${i}.auto` };
-      const common = { ram: { base: ram.base, size: ram.size }, pages: this.pages, asids, log: this.log, trace: this.trace, firmware };
+      const common = { ram: { base: ram.base, size: ram.size }, pages: this.pages, asids, log: this.log, trace: this.trace, firmware, steps: this.steps };
       this.kernels.push(
         name === 'primary'
           ? new LinuxKernel(bus, { kernel: 'primary', passthrough: spec.primary.passthrough, pageSize: spec.primary.pageSize, legacyLinearStrtab: spec.primary.legacyLinearStrtab, ...common })
@@ -144,6 +147,11 @@ export class KernelRole implements KernelLink {
     });
     for (const d of deviceTable(spec)) this.devices.set(d.name, { info: d });
     this.host = this.makeHost();
+  }
+
+  /** Lets `sink` see every probe step of this kernel (SMMU probes, lazy L2, deferred attach, endpoint-driver probes). */
+  observeSteps(sink: StepObserver | undefined): void {
+    this.stepSink = sink;
   }
 
   private kernelOf(d: DeviceState): LinuxKernel {
@@ -315,7 +323,7 @@ export class KernelRole implements KernelLink {
     const d = this.devices.get(device)!;
     d.driver = createDriver(d.info.name, d.info.params, this.host);
     d.quiescedAt = this.port.now();
-    const r = await this.on(task, () => d.driver!.probeKdump());
+    const r = await this.on(task, () => inStep(this.steps, 'endpoint.probe', () => this.port.now(), { device, kind: d.info.spec.kind, sids: d.info.sids.join(',') }, () => d.driver!.probeKdump(), (v) => (v.ok ? { ok: true } : { ok: false, step: v.step, errno: v.errno })));
     if (!r) return undefined;
     d.setup = r;
     if (d.attachedAt === undefined && r.ok) d.attachedAt = this.port.now();

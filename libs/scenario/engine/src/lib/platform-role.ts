@@ -25,6 +25,12 @@ export interface PlatformObserver {
   dma?(r: DmaRecord): void;
   job?(r: JobRecord): void;
   aer?(e: AerError, action: string): void;
+  /** The primary kernel panicked at `at`; `inFlight`: per device, what was outstanding then. */
+  crash?(at: number, reason: string, inFlight: ReadonlyMap<string, { outstanding: number; jobs: number }>): void;
+  /** kexec finished: the kdump kernel starts at `at`. */
+  kexec?(at: number): void;
+  /** The kdump kernel died (an escalated fatal error, a failed boot). */
+  kdumpPanic?(at: number, reason: string): void;
 }
 
 export class PlatformRole implements PlatformPort {
@@ -282,6 +288,7 @@ export class PlatformRole implements PlatformPort {
     void this.kernels.primary?.halt(reason);
     this.collector.crashAt = this.crashAt;
     for (const d of this.devices) this.atCrash.set(d.name, this.coupler.inFlight(d.name, this.crashAt));
+    for (const o of this.observers) o.crash?.(this.crashAt, reason, this.atCrash);
     this.injections('at-crash');
   }
 
@@ -290,12 +297,14 @@ export class PlatformRole implements PlatformPort {
     this.phase = 'kdump';
     this.kdumpAt = this.clock.now();
     this.kernels.kdump = kdump;
+    for (const o of this.observers) o.kexec?.(this.kdumpAt);
   }
 
   /** The kdump kernel dies (or never boots): everything it was doing stops. */
   kdumpPanics(reason: string): void {
     if (this.panic) return;
     this.panic = { at: this.clock.now(), reason, beforeBoot: this.phase !== 'kdump' };
+    for (const o of this.observers) o.kdumpPanic?.(this.panic.at, reason);
     this.seq.halt('kdump', reason);
     void this.kernels.kdump?.halt(reason);
   }
