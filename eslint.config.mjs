@@ -72,7 +72,7 @@ export default tseslint.config(
   {
     // Pure libraries: virtual time and seeded randomness only (the service glue logs wall-clock time).
     files: ['libs/**/*.ts'],
-    ignores: ['**/*.spec.ts', '**/testing/**', 'libs/shared/service/**'],
+    ignores: ['**/*.spec.ts', '**/testing/**', 'libs/shared/service/**', 'libs/shared/telemetry/**'],
     rules: {
       'no-restricted-properties': [
         'error',

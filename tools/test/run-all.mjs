@@ -26,6 +26,7 @@ function step(title, cmd, args) {
 }
 
 function specs(dir) {
+  if (dir.endsWith('.spec.ts') && statSync(dir).isFile()) return [dir];
   return readdirSync(dir).flatMap((n) => {
     if (n === 'node_modules' || n === 'dist' || n.startsWith('.')) return [];
     const p = join(dir, n);
@@ -37,6 +38,7 @@ function specs(dir) {
 if (dirs.length === 0) {
   step('lint and typecheck (nx)', 'nx', ['run-many', '-t', 'lint', 'typecheck', '--outputStyle=static', '--skip-nx-cache']);
   step('proto: buf lint, format and regenerate-and-diff', 'node', [join(root, 'tools/proto/generate.mjs'), '--check']);
+  step('telemetry registry: regenerate-and-diff', 'node', [join(root, 'tools/telemetry/generate.mjs'), '--check']);
 }
 const roots = dirs.length ? dirs.map((d) => join(root, d)) : ['apps', 'libs', 'tools'].map((d) => join(root, d));
 const files = roots.flatMap(specs).map((f) => relative(root, f)).sort();

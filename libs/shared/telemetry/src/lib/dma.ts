@@ -1,0 +1,336 @@
+// SPDX-License-Identifier: Apache-2.0
+// DMA job traces. One trace per job of an endpoint (a descriptor, command or copy the kernel
+// posted and the device took): the fleet's side makes the job's root span, a span per
+// transaction it issued and one per completion that reached it; the platform's side makes a
+// span per transaction the SMMU handled, under the fleet's transaction span. Both keep a job's
+// records until it ends and then decide, by the same rule on the same data (sampling.ts), whether
+// its trace is exported; jobs that began after the panic and missed the head sample are never
+// recorded at all.
+
+import { ROOT_CONTEXT, SpanKind, TraceFlags, trace, type Attributes, type Context, type Link, type SpanContext } from '@opentelemetry/api';
+import type { DmaCompletion, DmaRecord, FleetSliceIn, FleetSliceOut, JobRecord } from '@kdump-twin/endpoint';
+import { jobKey, jobSpanId, jobTraceId, transactionSpanId } from './ids';
+import { ATTR, SPAN } from './registry.generated';
+import { headSampled, keepJob } from './sampling';
+import type { Telemetry } from './setup';
+import { hrAt } from './timeline';
+
+export interface Tx {
+  readonly ticket: number;
+  readonly time: number;
+  readonly phase: string;
+  readonly address: number;
+  readonly size: number;
+  readonly write: boolean;
+  readonly ats: 'translated' | 'request' | undefined;
+  readonly sid: number;
+  readonly ssid: number | undefined;
+  /** Fleet: when the completion reached the device; platform: when it is due there. */
+  due?: number;
+  completion?: DmaCompletion;
+}
+
+export interface Job {
+  readonly key: string;
+  readonly traceId: string;
+  readonly device: string;
+  readonly generation: number;
+  readonly job: number;
+  kind: string;
+  start: number;
+  end?: number;
+  ok?: boolean;
+  /** Not traced whatever happens (began after the panic, missed the head sample): nothing is kept. */
+  dropped: boolean;
+  readonly txs: Tx[];
+}
+
+/** The run a tracer works for: its trace id (the jobs' ids derive from it) and what labels its spans. */
+export interface RunInfo {
+  readonly traceId: string;
+  readonly anchorMs: number;
+  readonly run: string;
+  readonly scenario: string;
+  readonly policy: string;
+  readonly seed: string;
+  /** The run's span (jobs link to it). */
+  readonly span?: SpanContext;
+}
+
+export const hex = (n: number): string => `0x${n.toString(16)}`;
+
+/** The span context of a job's root span, for links and parents. */
+export function jobContext(runTraceId: string, key: string): SpanContext {
+  const traceId = jobTraceId(runTraceId, key);
+  return { traceId, spanId: jobSpanId(traceId), traceFlags: TraceFlags.SAMPLED, isRemote: true };
+}
+
+/** Open jobs and the ones waiting for a decision, with the one rule both sides apply. */
+export class JobBook {
+  readonly open = new Map<string, Job>();
+  private pending: Job[] = [];
+
+  constructor(
+    private readonly t: Telemetry,
+    private readonly runTraceId: string,
+  ) {}
+
+  private make(device: string, generation: number, job: number, start: number, kind: string, panicAt: number | undefined): Job {
+    const key = jobKey(device, generation, job);
+    const traceId = jobTraceId(this.runTraceId, key);
+    // After the panic a new job can only be kept by the head sample: decide now, keep nothing if not.
+    const dropped = panicAt !== undefined && start > panicAt && !headSampled(traceId, this.t.sampling.ratio);
+    const j: Job = { key, traceId, device, generation, job, kind, start, dropped, txs: [] };
+    this.open.set(key, j);
+    return j;
+  }
+
+  started(r: JobRecord, panicAt: number | undefined): void {
+    const key = jobKey(r.device, r.generation, r.job);
+    const j = this.open.get(key);
+    if (j) {
+      j.kind = r.kind;
+      j.start = Math.min(j.start, r.time);
+    } else this.make(r.device, r.generation, r.job, r.time, r.kind, panicAt);
+  }
+
+  /** The job a transaction belongs to (made if its start record has not arrived yet). */
+  of(device: string, generation: number, job: number, time: number, panicAt: number | undefined): Job {
+    return this.open.get(jobKey(device, generation, job)) ?? this.make(device, generation, job, time, '', panicAt);
+  }
+
+  /** A job ended: it waits in `pending` until `decide`. */
+  ended(r: JobRecord, panicAt: number | undefined): void {
+    const j = this.of(r.device, r.generation, r.job, r.time, panicAt);
+    this.open.delete(j.key);
+    j.end = r.time;
+    j.ok = r.ok ?? false;
+    if (!j.dropped) this.pending.push(j);
+  }
+
+  /** Decides the pending jobs that ended before `before` (all when undefined); returns the kept ones with why. */
+  decide(panicAt: number | undefined, before?: number): { job: Job; why: 'crash' | 'ratio' }[] {
+    const out: { job: Job; why: 'crash' | 'ratio' }[] = [];
+    const keep: Job[] = [];
+    for (const j of this.pending) {
+      if (before !== undefined && j.end! >= before) {
+        keep.push(j);
+        continue;
+      }
+      const why = keepJob(this.t.sampling, j.traceId, j.start, j.end, panicAt);
+      if (why) out.push({ job: j, why });
+    }
+    this.pending = keep;
+    return out;
+  }
+
+  /** The run ended: every job still open or pending is decided (open ones never ended). */
+  finish(panicAt: number | undefined): { job: Job; why: 'crash' | 'ratio' }[] {
+    const out = this.decide(panicAt);
+    for (const j of this.open.values()) {
+      if (j.dropped) continue;
+      const why = keepJob(this.t.sampling, j.traceId, j.start, undefined, panicAt);
+      if (why) out.push({ job: j, why });
+    }
+    this.open.clear();
+    return out;
+  }
+
+  /** Jobs open now whose traces are, or will be, exported: in flight at the panic, or head-sampled. */
+  tracedOpen(panicAt: number | undefined, device?: string): SpanContext[] {
+    const out: SpanContext[] = [];
+    for (const j of this.open.values()) {
+      if (j.dropped || (device !== undefined && j.device !== device)) continue;
+      if ((panicAt !== undefined && j.start <= panicAt && this.t.sampling.keepCrash) || headSampled(j.traceId, this.t.sampling.ratio)) out.push(jobContext(this.runTraceId, j.key));
+    }
+    return out;
+  }
+}
+
+const direction = (tx: Tx): string => (tx.ats === 'request' ? 'translation-request' : tx.write ? 'write' : 'read');
+const epochAt = (t: number, panicAt: number | undefined): string => (panicAt !== undefined && t >= panicAt ? 'kdump' : 'primary');
+const spanCtx = (traceId: string, spanId: string): Context => trace.setSpanContext(ROOT_CONTEXT, { traceId, spanId, traceFlags: TraceFlags.SAMPLED, isRemote: false });
+
+/** Links to at most `max` jobs; the attribute says how many there were. */
+export function linksTo(jobs: readonly SpanContext[], max: number): { links: Link[]; attrs: Attributes } {
+  return { links: jobs.slice(0, max).map((context) => ({ context })), attrs: { [ATTR.LINKS_TOTAL]: jobs.length } };
+}
+
+/** The fleet's side: fed with every slice's input and output (dma-fleet, or the in-process fleet). */
+export class FleetJobTracer {
+  private readonly book: JobBook;
+  /** Transactions by ticket, until their completion arrives. */
+  private readonly byTicket = new Map<number, Tx>();
+  private panicAt: number | undefined;
+  private readonly devices = new Map<string, number>();
+
+  constructor(
+    private readonly t: Telemetry,
+    private readonly run: RunInfo,
+  ) {
+    this.book = new JobBook(t, run.traceId);
+  }
+
+  /** One slice: `panicAt` is what the platform's baggage said with it. */
+  slice(input: FleetSliceIn, out: FleetSliceOut, panicAt: number | undefined): void {
+    if (panicAt !== undefined) this.panicAt = panicAt;
+    this.emit(this.book.decide(this.panicAt));
+    for (const c of input.completions) {
+      const tx = this.byTicket.get(c.ticket);
+      if (!tx) continue;
+      this.byTicket.delete(c.ticket);
+      tx.due = c.due;
+      tx.completion = c.completion;
+    }
+    // Requests first, then job records, as the platform's coupler takes them.
+    for (const q of out.requests) {
+      this.devices.set(q.device, q.sid);
+      const j = this.book.of(q.device, q.generation, q.job, q.time, this.panicAt);
+      if (j.dropped) continue;
+      const tx: Tx = { ticket: q.ticket, time: q.time, phase: q.phase, address: q.address, size: q.size, write: q.write, ats: q.ats, sid: q.sid, ssid: q.ssid };
+      j.txs.push(tx);
+      // Posted writes get no completion.
+      if (!q.write || q.ats === 'request') this.byTicket.set(q.ticket, tx);
+    }
+    for (const j of out.jobs) this.record(j);
+  }
+
+  private record(j: JobRecord): void {
+    if (j.event === 'start') this.book.started(j, this.panicAt);
+    else this.book.ended(j, this.panicAt);
+  }
+
+  /** The session ended: jobs still open are decided as never ended. */
+  close(panicAt: number | undefined): void {
+    if (panicAt !== undefined) this.panicAt = panicAt;
+    this.emit(this.book.finish(this.panicAt));
+    this.byTicket.clear();
+  }
+
+  private emit(kept: readonly { job: Job; why: 'crash' | 'ratio' }[]): void {
+    const { t, run } = this;
+    for (const { job: j, why } of kept) {
+      const sid = j.txs[0]?.sid ?? this.devices.get(j.device);
+      const last = j.txs.reduce((m, x) => Math.max(m, x.due ?? x.time), j.start);
+      const attrs: Attributes = {
+        [ATTR.DEVICE]: j.device,
+        [ATTR.DMA_JOB]: j.job,
+        [ATTR.DMA_GENERATION]: j.generation,
+        [ATTR.EPOCH]: epochAt(j.start, this.panicAt),
+        [ATTR.DMA_CRASH_CROSSING]: why === 'crash',
+        [ATTR.DMA_SAMPLED_BY]: why,
+        [ATTR.RUN_ID]: run.run,
+        [ATTR.SCENARIO]: run.scenario,
+        [ATTR.POLICY]: run.policy,
+        [ATTR.SEED]: run.seed,
+      };
+      if (j.kind) attrs[ATTR.DEVICE_KIND] = j.kind;
+      if (j.ok !== undefined) attrs[ATTR.DMA_OK] = j.ok;
+      if (sid !== undefined) {
+        attrs[ATTR.STREAM_ID] = sid;
+        attrs[ATTR.STREAM_ID_HEX] = hex(sid);
+      }
+      t.ids.prime({ traceId: j.traceId, spanId: jobSpanId(j.traceId) });
+      const span = t.tracer.startSpan(SPAN.DMA_JOB, { kind: SpanKind.INTERNAL, root: true, startTime: hrAt(run.anchorMs, j.start), attributes: attrs, ...(run.span ? { links: [{ context: run.span }] } : {}) }, ROOT_CONTEXT);
+      const jobCtx = spanCtx(j.traceId, jobSpanId(j.traceId));
+      for (const x of j.txs) {
+        const a: Attributes = {
+          [ATTR.DEVICE]: j.device,
+          [ATTR.STREAM_ID]: x.sid,
+          [ATTR.STREAM_ID_HEX]: hex(x.sid),
+          [ATTR.IOVA]: hex(x.address),
+          [ATTR.DMA_PHASE]: x.phase,
+          [ATTR.DMA_DIRECTION]: direction(x),
+          [ATTR.DMA_SIZE]: x.size,
+          [ATTR.DMA_ATS]: x.ats ?? 'untranslated',
+          [ATTR.DMA_TICKET]: x.ticket,
+          [ATTR.EPOCH]: epochAt(x.time, this.panicAt),
+        };
+        if (x.ssid !== undefined) a[ATTR.SUBSTREAM_ID] = x.ssid;
+        const txId = transactionSpanId(j.traceId, x.ticket);
+        t.ids.prime({ spanId: txId });
+        const s = t.tracer.startSpan(SPAN.DMA_TRANSACTION, { kind: SpanKind.PRODUCER, startTime: hrAt(run.anchorMs, x.time), attributes: a }, jobCtx);
+        if (x.completion && x.due !== undefined) {
+          const c = x.completion;
+          const ca: Attributes = { [ATTR.DMA_STATUS]: c.status, [ATTR.DMA_OUTCOME]: c.outcome, [ATTR.EPOCH]: epochAt(x.due, this.panicAt) };
+          if (c.pa >= 0) ca[ATTR.PA] = hex(c.pa);
+          const at = hrAt(run.anchorMs, x.due);
+          t.tracer.startSpan(SPAN.DMA_COMPLETION, { kind: SpanKind.CONSUMER, startTime: at, attributes: ca }, spanCtx(j.traceId, txId)).end(at);
+        }
+        s.end(hrAt(run.anchorMs, x.due ?? x.time));
+      }
+      span.end(hrAt(run.anchorMs, j.end ?? last));
+    }
+  }
+}
+
+/** The platform's side: a PlatformObserver's dma and job records (smmu-twin, or the in-process platform). */
+export class PlatformJobTracer {
+  readonly book: JobBook;
+  panicAt: number | undefined;
+
+  constructor(
+    private readonly t: Telemetry,
+    private readonly run: RunInfo,
+    /** The SMMU a device sits behind. */
+    private readonly smmuOf: (device: string) => string,
+  ) {
+    this.book = new JobBook(t, run.traceId);
+  }
+
+  job(r: JobRecord): void {
+    this.emit(this.book.decide(this.panicAt, r.time));
+    if (r.event === 'start') this.book.started(r, this.panicAt);
+    else {
+      this.book.ended(r, this.panicAt);
+      if (this.panicAt !== undefined) this.emit(this.book.decide(this.panicAt));
+    }
+  }
+
+  dma(r: DmaRecord): void {
+    const j = this.book.of(r.device, r.generation, r.job, r.time, this.panicAt);
+    if (j.dropped) return;
+    const q = r.req;
+    j.txs.push({ ticket: r.ticket ?? -1, time: r.time, phase: r.phase, address: q.address, size: q.size, write: q.write, ats: q.ats, sid: q.sid, ssid: q.ssid, due: r.completedAt, completion: r.completion });
+  }
+
+  /** The panic: jobs waiting for a decision are decided with it. */
+  crash(at: number): void {
+    this.panicAt = at;
+    this.emit(this.book.decide(at));
+  }
+
+  close(): void {
+    this.emit(this.book.finish(this.panicAt));
+  }
+
+  private emit(kept: readonly { job: Job; why: 'crash' | 'ratio' }[]): void {
+    const { t, run } = this;
+    for (const { job: j } of kept) {
+      const smmu = this.smmuOf(j.device);
+      for (const x of j.txs) {
+        if (x.ticket < 0) continue;
+        const c = x.completion!;
+        const a: Attributes = {
+          [ATTR.SMMU]: smmu,
+          [ATTR.STREAM_ID]: x.sid,
+          [ATTR.STREAM_ID_HEX]: hex(x.sid),
+          [ATTR.IOVA]: hex(x.address),
+          [ATTR.DMA_OUTCOME]: c.outcome,
+          [ATTR.DMA_STATUS]: c.status,
+          [ATTR.SMMU_PATH]: c.path,
+          [ATTR.EPOCH]: epochAt(x.time, this.panicAt),
+          [ATTR.DMA_TICKET]: x.ticket,
+        };
+        if (x.ssid !== undefined) a[ATTR.SUBSTREAM_ID] = x.ssid;
+        if (c.pa >= 0) a[ATTR.PA] = hex(c.pa);
+        if (c.event) a[ATTR.SMMU_EVENT] = c.event;
+        if (c.steEpoch) a[ATTR.STE_ORIGIN] = c.steEpoch === 'primary' ? 'crashed' : 'kdump';
+        if (c.steWriter) a[ATTR.STE_WRITER] = c.steWriter;
+        const at = hrAt(run.anchorMs, x.time);
+        const parent: Context = trace.setSpanContext(ROOT_CONTEXT, { traceId: j.traceId, spanId: transactionSpanId(j.traceId, x.ticket), traceFlags: TraceFlags.SAMPLED, isRemote: true });
+        t.tracer.startSpan(SPAN.SMMU_TRANSLATE, { kind: SpanKind.CONSUMER, startTime: at, attributes: a }, parent).end(at);
+      }
+    }
+  }
+}

@@ -1,0 +1,175 @@
+// SPDX-License-Identifier: Apache-2.0
+// One process's OpenTelemetry: a tracer and a meter exporting OTLP, configured the standard way
+// (OTEL_* environment variables), W3C trace-context and baggage propagation, AsyncLocalStorage
+// context. Off unless the environment asks for it, so a run without OTEL_* set costs nothing.
+
+import { context, diag, DiagLogLevel, metrics, propagation, trace, type Meter, type Tracer } from '@opentelemetry/api';
+import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
+import { CompositePropagator, W3CBaggagePropagator, W3CTraceContextPropagator } from '@opentelemetry/core';
+import { OTLPMetricExporter as GrpcMetricExporter } from '@opentelemetry/exporter-metrics-otlp-grpc';
+import { OTLPMetricExporter as JsonMetricExporter } from '@opentelemetry/exporter-metrics-otlp-http';
+import { OTLPMetricExporter as ProtoMetricExporter } from '@opentelemetry/exporter-metrics-otlp-proto';
+import { OTLPTraceExporter as GrpcTraceExporter } from '@opentelemetry/exporter-trace-otlp-grpc';
+import { OTLPTraceExporter as JsonTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
+import { OTLPTraceExporter as ProtoTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
+import { detectResources, envDetector, resourceFromAttributes } from '@opentelemetry/resources';
+import { MeterProvider, PeriodicExportingMetricReader, type PushMetricExporter } from '@opentelemetry/sdk-metrics';
+import { AlwaysOnSampler, BasicTracerProvider, BatchSpanProcessor, ConsoleSpanExporter, ParentBasedSampler, SimpleSpanProcessor, type SpanExporter, type SpanProcessor } from '@opentelemetry/sdk-trace-base';
+import { TelemetryConfigError } from './errors';
+import { PrimedIdGenerator } from './ids';
+import { samplingFrom, type JobSampling } from './sampling';
+
+export type OtlpProtocol = 'grpc' | 'http/protobuf' | 'http/json';
+const PROTOCOLS: readonly OtlpProtocol[] = ['grpc', 'http/protobuf', 'http/json'];
+
+
+export interface TelemetryOptions {
+  /** Spans go here instead of (or, with OTEL_* set, next to) the OTLP exporter: tests. */
+  readonly spanExporter?: SpanExporter;
+  /** Export each span as it ends (tests); default: batches (OTEL_BSP_*). */
+  readonly simple?: boolean;
+}
+
+/** The protocol OTEL_EXPORTER_OTLP_<SIGNAL>_PROTOCOL or OTEL_EXPORTER_OTLP_PROTOCOL names (default http/protobuf). */
+export function otlpProtocol(env: Readonly<Record<string, string | undefined>>, signal: 'TRACES' | 'METRICS'): OtlpProtocol {
+  const name = env[`OTEL_EXPORTER_OTLP_${signal}_PROTOCOL`] ? `OTEL_EXPORTER_OTLP_${signal}_PROTOCOL` : 'OTEL_EXPORTER_OTLP_PROTOCOL';
+  const v = (env[name] ?? 'http/protobuf').trim();
+  if (!PROTOCOLS.includes(v as OtlpProtocol)) throw new TelemetryConfigError(`${name}=${v}: one of ${PROTOCOLS.join(', ')}`);
+  return v as OtlpProtocol;
+}
+
+function exporters(env: Readonly<Record<string, string | undefined>>, name: 'OTEL_TRACES_EXPORTER' | 'OTEL_METRICS_EXPORTER'): string[] {
+  const v = env[name];
+  if (v === undefined || v.trim() === '') return [];
+  const list = v.split(',').map((s) => s.trim()).filter(Boolean);
+  const allowed = name === 'OTEL_TRACES_EXPORTER' ? ['otlp', 'console', 'none'] : ['otlp', 'console', 'none'];
+  for (const e of list) if (!allowed.includes(e)) throw new TelemetryConfigError(`${name}=${v}: each of ${allowed.join(', ')}`);
+  return list;
+}
+
+/**
+ * Whether this environment turns tracing on: OTEL_SDK_DISABLED is not true, and an OTLP endpoint
+ * is set (OTEL_EXPORTER_OTLP_ENDPOINT or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) or OTEL_TRACES_EXPORTER
+ * names an exporter. With none of these the twins run untraced (no exporter tries localhost).
+ */
+export function tracingRequested(env: Readonly<Record<string, string | undefined>>): boolean {
+  if ((env['OTEL_SDK_DISABLED'] ?? '').trim().toLowerCase() === 'true') return false;
+  const named = exporters(env, 'OTEL_TRACES_EXPORTER');
+  if (named.length) return !(named.length === 1 && named[0] === 'none');
+  return Boolean(env['OTEL_EXPORTER_OTLP_ENDPOINT'] || env['OTEL_EXPORTER_OTLP_TRACES_ENDPOINT']);
+}
+
+/**
+ * The endpoint for a signal from the given environment (the exporters read process.env themselves;
+ * this lets a caller pass another): the signal's own endpoint as it is, else the base endpoint
+ * with /v1/<signal> for OTLP/HTTP, the base as it is for gRPC. Undefined: the exporter's default.
+ */
+export function otlpUrl(env: Readonly<Record<string, string | undefined>>, signal: 'TRACES' | 'METRICS', p: OtlpProtocol): string | undefined {
+  const own = env[`OTEL_EXPORTER_OTLP_${signal}_ENDPOINT`];
+  if (own) return own;
+  const base = env['OTEL_EXPORTER_OTLP_ENDPOINT'];
+  if (!base) return undefined;
+  return p === 'grpc' ? base : `${base.replace(/\/+$/, '')}/v1/${signal.toLowerCase()}`;
+}
+
+function traceExporter(p: OtlpProtocol, url: string | undefined): SpanExporter {
+  const o = url ? { url } : {};
+  return p === 'grpc' ? new GrpcTraceExporter(o) : p === 'http/json' ? new JsonTraceExporter(o) : new ProtoTraceExporter(o);
+}
+
+function metricExporter(p: OtlpProtocol, url: string | undefined): PushMetricExporter {
+  const o = url ? { url } : {};
+  return p === 'grpc' ? new GrpcMetricExporter(o) : p === 'http/json' ? new JsonMetricExporter(o) : new ProtoMetricExporter(o);
+}
+
+/** What a process traces with; `enabled` false: every adapter skips its work. */
+/** Processes may start several services (tests): the globals are registered once and released by the last. */
+let globalsHeld = 0;
+
+export class Telemetry {
+  private static current: Telemetry | undefined;
+
+  private constructor(
+    readonly enabled: boolean,
+    readonly service: string,
+    readonly tracer: Tracer,
+    readonly meter: Meter,
+    readonly ids: PrimedIdGenerator,
+    readonly sampling: JobSampling,
+    private readonly providers: { tracer?: BasicTracerProvider; meter?: MeterProvider },
+    readonly protocol: OtlpProtocol | undefined,
+  ) {}
+
+  /** A process that does not trace (the default). */
+  static disabled(service = 'kdump-twin'): Telemetry {
+    return new Telemetry(false, service, trace.getTracer('kdump-twin'), metrics.getMeter('kdump-twin'), new PrimedIdGenerator(), { ratio: 0, keepCrash: true, maxLinks: 128 }, {}, undefined);
+  }
+
+  /** The telemetry `start` set up in this process (disabled before that). */
+  static get(): Telemetry {
+    return Telemetry.current ?? Telemetry.disabled();
+  }
+
+  /**
+   * Sets up tracing and metrics from the environment for `service` (OTEL_SERVICE_NAME wins) and
+   * registers them globally. Throws TelemetryConfigError naming the variable when one is invalid.
+   */
+  static start(service: string, env: Readonly<Record<string, string | undefined>> = process.env, o: TelemetryOptions = {}): Telemetry {
+    const on = tracingRequested(env) || o.spanExporter !== undefined;
+    const sampling = samplingFrom(env);
+    if (!on) return (Telemetry.current = Telemetry.disabled(service));
+    if (env['OTEL_LOG_LEVEL']) diag.setLogger({ error: console.error, warn: console.warn, info: console.info, debug: console.debug, verbose: console.debug }, DiagLogLevel[env['OTEL_LOG_LEVEL'].toUpperCase() as keyof typeof DiagLogLevel] ?? DiagLogLevel.WARN);
+    const named = exporters(env, 'OTEL_TRACES_EXPORTER');
+    const wanted = named.length ? named.filter((e) => e !== 'none') : tracingRequested(env) ? ['otlp'] : [];
+    const protocol = wanted.includes('otlp') ? otlpProtocol(env, 'TRACES') : undefined;
+    const resource = resourceFromAttributes({ 'service.name': env['OTEL_SERVICE_NAME'] || service, 'service.namespace': 'kdump-twin', 'service.instance.id': `${service}-${process.pid}` }).merge(detectResources({ detectors: [envDetector] }));
+    const processors: SpanProcessor[] = [];
+    for (const e of wanted) {
+      const exp = e === 'otlp' ? traceExporter(protocol!, otlpUrl(env, 'TRACES', protocol!)) : new ConsoleSpanExporter();
+      processors.push(o.simple ? new SimpleSpanProcessor(exp) : new BatchSpanProcessor(exp));
+    }
+    if (o.spanExporter) processors.push(o.simple ? new SimpleSpanProcessor(o.spanExporter) : new BatchSpanProcessor(o.spanExporter));
+    const ids = new PrimedIdGenerator();
+    // OTEL_TRACES_SAMPLER picks which DMA jobs are traced (sampling.ts decides before any span
+    // exists); the SDK itself keeps what it is given, unless a caller's context says unsampled.
+    const tp = new BasicTracerProvider({ resource, idGenerator: ids, sampler: new ParentBasedSampler({ root: new AlwaysOnSampler() }), spanProcessors: processors, spanLimits: { linkCountLimit: sampling.maxLinks } });
+    if (globalsHeld++ === 0) {
+      context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
+      propagation.setGlobalPropagator(new CompositePropagator({ propagators: [new W3CTraceContextPropagator(), new W3CBaggagePropagator()] }));
+      trace.setGlobalTracerProvider(tp);
+    }
+    let mp: MeterProvider | undefined;
+    const metricNamed = exporters(env, 'OTEL_METRICS_EXPORTER');
+    const metricsOn = metricNamed.length ? metricNamed.includes('otlp') : protocol !== undefined;
+    if (metricsOn) {
+      const interval = Number(env['OTEL_METRIC_EXPORT_INTERVAL'] ?? 60_000);
+      if (!Number.isFinite(interval) || interval <= 0) throw new TelemetryConfigError(`OTEL_METRIC_EXPORT_INTERVAL=${env['OTEL_METRIC_EXPORT_INTERVAL']}: a positive number of milliseconds`);
+      mp = new MeterProvider({ resource, readers: [new PeriodicExportingMetricReader({ exporter: metricExporter(otlpProtocol(env, 'METRICS'), otlpUrl(env, 'METRICS', otlpProtocol(env, 'METRICS'))), exportIntervalMillis: interval, exportTimeoutMillis: Math.min(30_000, interval) })] });
+      if (globalsHeld === 1) metrics.setGlobalMeterProvider(mp);
+    }
+    const t = new Telemetry(true, service, tp.getTracer('kdump-twin'), (mp ?? metrics).getMeter('kdump-twin'), ids, sampling, { tracer: tp, ...(mp ? { meter: mp } : {}) }, protocol);
+    Telemetry.current = t;
+    return t;
+  }
+
+  /** Exports everything recorded so far. */
+  async flush(): Promise<void> {
+    await this.providers.tracer?.forceFlush();
+    await this.providers.meter?.forceFlush();
+  }
+
+  /** Flushes and stops exporting; the globals go back to no-ops. */
+  async shutdown(): Promise<void> {
+    if (!this.enabled) return;
+    await this.flush().catch(() => undefined);
+    await this.providers.tracer?.shutdown().catch(() => undefined);
+    await this.providers.meter?.shutdown().catch(() => undefined);
+    if (--globalsHeld === 0) {
+      trace.disable();
+      metrics.disable();
+      propagation.disable();
+      context.disable();
+    }
+    if (Telemetry.current === this) Telemetry.current = undefined;
+  }
+}
