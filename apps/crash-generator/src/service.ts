@@ -5,6 +5,7 @@
 import { Controller, Inject, Module, type DynamicModule } from '@nestjs/common';
 import { kernelV1 } from '@kdump-twin/contracts';
 import type { ServiceContext, ServiceDefinition } from '@kdump-twin/service';
+import { kernelHooks } from '@kdump-twin/telemetry';
 import { KernelHost, QUEUES, ScriptClient } from '@kdump-twin/transport';
 
 const CTX = Symbol('service context');
@@ -77,7 +78,7 @@ export const CRASH_GENERATOR: ServiceDefinition<Record<string, never>> = {
   protos: ['twin/kernel/v1/kernel.proto'],
   services: ['twin.kernel.v1.PrimaryKernelService'],
   onStart: (ctx) => {
-    host = new KernelHost(ctx.rpc, 'primary', (m) => ctx.log.info(m));
+    host = new KernelHost(ctx.rpc, 'primary', (m) => ctx.log.info(m), kernelHooks(ctx.telemetry, 'primary'));
     host.start(QUEUES.primary);
     ctx.onReconnect((why) => host?.dropAll(why));
   },

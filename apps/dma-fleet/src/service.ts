@@ -5,6 +5,7 @@
 import { Controller, Inject, Module, type DynamicModule } from '@nestjs/common';
 import { fleetV1 } from '@kdump-twin/contracts';
 import { NotFound, type ServiceContext, type ServiceDefinition } from '@kdump-twin/service';
+import { fleetHooks } from '@kdump-twin/telemetry';
 import { FleetHost, QUEUES, ScriptClient, SUBJECTS, type FleetDeviceInfo } from '@kdump-twin/transport';
 
 const CTX = Symbol('service context');
@@ -67,7 +68,7 @@ export const DMA_FLEET: ServiceDefinition<Record<string, never>> = {
   protos: ['twin/fleet/v1/fleet.proto'],
   services: ['twin.fleet.v1.FleetService'],
   onStart: (ctx) => {
-    host = new FleetHost(ctx.rpc, (m) => ctx.log.info(m));
+    host = new FleetHost(ctx.rpc, (m) => ctx.log.info(m), fleetHooks(ctx.telemetry));
     host.start(QUEUES.fleet);
     ctx.onReconnect((why) => host?.dropAll(why));
   },

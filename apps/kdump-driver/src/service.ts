@@ -5,6 +5,7 @@
 import { Controller, Inject, Module, type DynamicModule } from '@nestjs/common';
 import { kdumpV1 } from '@kdump-twin/contracts';
 import type { ServiceContext, ServiceDefinition } from '@kdump-twin/service';
+import { kernelHooks } from '@kdump-twin/telemetry';
 import { KernelHost, QUEUES, ScriptClient } from '@kdump-twin/transport';
 import type { ProbeOutcome } from '@kdump-twin/kernel';
 import { reportJson, type Report } from '@kdump-twin/scenario';
@@ -81,7 +82,7 @@ export const KDUMP_DRIVER: ServiceDefinition<Record<string, never>> = {
   protos: ['twin/kdump/v1/kdump.proto'],
   services: ['twin.kdump.v1.KdumpDriverService'],
   onStart: (ctx) => {
-    host = new KernelHost(ctx.rpc, 'kdump', (m) => ctx.log.info(m));
+    host = new KernelHost(ctx.rpc, 'kdump', (m) => ctx.log.info(m), kernelHooks(ctx.telemetry, 'kdump'));
     host.start(QUEUES.kdump);
     ctx.onReconnect((why) => host?.dropAll(why));
   },

@@ -8,7 +8,9 @@ import type { KdumpPolicy } from '@kdump-twin/kernel';
 import { buildScenario, CATALOGUE, entryDocument, findEntry, POLICIES, runScenario, Session, type CatalogueEntry, type Report, type RunViews, type ScenarioSpec } from '@kdump-twin/scenario';
 import { Abandoned, Exhausted, NotFound, type ServiceContext } from '@kdump-twin/service';
 import { Machine } from '@kdump-twin/smmu-model';
+import { RunTracer } from '@kdump-twin/telemetry';
 import { PlatformSession, serveScript } from '@kdump-twin/transport';
+import type { Context } from '@opentelemetry/api';
 import type { Subscription } from 'nats';
 
 export interface ScenarioRefInput {
@@ -82,26 +84,38 @@ export class Registry {
   }
 
   /** A whole run across the services. */
-  async run(ref: ScenarioRefInput, predict: boolean): Promise<{ id: string; report: Report }> {
+  async run(ref: ScenarioRefInput, predict: boolean, parent?: Context): Promise<{ id: string; report: Report }> {
     const { spec, entry } = this.spec(ref);
     if (predict && !entry) throw new RangeError('predict: only catalogue scenarios have a predicted outcome');
     const checks = predict ? entry!.predict[spec.kdump.policy] : undefined;
     if (predict && !checks) throw new RangeError(`predict: ${entry!.id} predicts no outcome for ${spec.kdump.policy} (it does for ${Object.keys(entry!.predict).join(', ')})`);
     const id = this.nextId('r');
-    const ps = new PlatformSession(this.ctx.rpc, id, spec);
+    // Traced (OTEL_* set): the run's span under the caller's (its gRPC metadata), its context on every NATS call.
+    const rt = this.ctx.telemetry.enabled ? new RunTracer(this.ctx.telemetry, spec, id, parent) : undefined;
+    const ps = new PlatformSession(this.ctx.rpc, id, spec, () => rt?.fleetBaggage());
     let views: RunViews | undefined;
     let fail!: (why: string) => void;
     const failed = new Promise<never>((_, reject) => (fail = (why) => reject(new Abandoned(`run ${id} abandoned: ${why}`))));
     this.inFlight.add(fail);
+    let report: Report | undefined;
+    let error: unknown;
     try {
-      const run = (async () => runScenario(spec, { links: await ps.links(), ...(checks ? { predict: checks } : {}), onViews: (v) => (views = v) }))();
-      const report = await Promise.race([run, failed]);
+      const go = async () => {
+        const links = await ps.links();
+        return runScenario(spec, { links: rt ? rt.links(links) : links, ...(checks ? { predict: checks } : {}), onViews: (v) => (views = v), ...(rt ? { onPlatform: (p) => rt.observe(p) } : {}) });
+      };
+      const run = rt ? rt.within(go) : go();
+      report = await Promise.race([run, failed]);
       this.runs.set(id, { report, views: views! });
       while (this.runs.size > MAX_RUNS) this.runs.delete(this.runs.keys().next().value!);
       this.ctx.log.info('run done', { run: id, scenario: spec.id, policy: spec.kdump.policy });
       return { id, report };
+    } catch (e) {
+      error = e;
+      throw e;
     } finally {
       this.inFlight.delete(fail);
+      rt?.end(report, error);
     }
   }
 

@@ -9,6 +9,8 @@ import { entryPolicies, reportJson, type AccessView, type KernelView, type Repor
 import { NotFound, vars, type ServiceContext, type ServiceDefinition } from '@kdump-twin/service';
 import { Machine, MachineInputError, type MachineEvent, type RegisterAccessResult, type RegisterTarget, type SystemSnapshot } from '@kdump-twin/smmu-model';
 import { ScriptClient } from '@kdump-twin/transport';
+import { extractMetadata } from '@kdump-twin/telemetry';
+import type { Metadata } from '@grpc/grpc-js';
 import { Registry, type ScenarioRefInput } from './registry';
 
 const REGISTRY = Symbol('registry');
@@ -219,9 +221,10 @@ class ScenarioController implements scenarioV1.ScenarioServiceController {
     return { entries: this.reg.catalogue().map((e) => ({ id: e.id, version: e.version, title: e.title, source: e.source, outcome: e.outcome, policies: entryPolicies(e), headline: e.headline ?? false })) };
   }
 
-  async runScenario(r: scenarioV1.RunScenarioRequest): Promise<scenarioV1.RunScenarioResponse> {
+  async runScenario(r: scenarioV1.RunScenarioRequest, md?: Metadata): Promise<scenarioV1.RunScenarioResponse> {
     const t0 = Date.now();
-    const { id, report } = await this.reg.run(ref(r.scenario), r.predict);
+    // The caller's trace context (traceparent in the metadata) parents the run's span.
+    const { id, report } = await this.reg.run(ref(r.scenario), r.predict, extractMetadata(md));
     return { runId: id, reportJson: reportJson(report), ...(report.prediction ? { predictionMet: report.prediction.met } : {}), wallMs: String(Date.now() - t0) };
   }
 

@@ -16,12 +16,12 @@ import {
   formatReport,
   POLICIES,
   reportJson,
-  runScenario,
   SchemaError,
   type CatalogueEntry,
   type Check,
   type Report,
 } from '@kdump-twin/scenario';
+import { runTraced, Telemetry } from '@kdump-twin/telemetry';
 import type { CliResult } from './cli';
 import { DEFAULT_SMMU_TWIN, RemoteFailure, ScenarioClient } from './remote';
 
@@ -139,7 +139,8 @@ const LOCAL: Runner = {
   run: async (doc, entry, policy, seed, sets) => {
     const spec = buildScenario(doc, { policy, seed, sets });
     const predict: readonly Check[] | undefined = entry?.predict[spec.kdump.policy];
-    return runScenario(spec, { predict });
+    // Traced when OTEL_* asks for it (main starts the telemetry); the same report either way.
+    return runTraced(Telemetry.get(), spec, predict ? { predict } : {});
   },
   close: () => undefined,
 };

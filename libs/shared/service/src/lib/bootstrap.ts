@@ -5,6 +5,7 @@
 // filter, and a graceful SIGTERM: NOT_SERVING, close the server, drain NATS, exit 0.
 
 import 'reflect-metadata';
+import { natsTrace, Telemetry, TelemetryConfigError } from '@kdump-twin/telemetry';
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Server } from '@grpc/grpc-js';
@@ -57,6 +58,8 @@ export interface ServiceContext<V extends Record<string, VarSpec<unknown>> = Rec
   readonly log: JsonLogger;
   readonly nc: NatsConnection;
   readonly rpc: Rpc;
+  /** This process's tracing and metrics (enabled by OTEL_* variables; `enabled` false otherwise). */
+  readonly telemetry: Telemetry;
   /** Called when NATS dropped and reconnected: work in flight across it cannot be trusted. */
   onReconnect(fn: (why: string) => void): void;
 }
@@ -73,6 +76,14 @@ export async function startService<V extends Record<string, VarSpec<unknown>>>(d
   const config = loadConfig(spec, env) as ServiceContext<V>['config'];
   const replica = config.SERVICE_ID || `${def.name}-${process.pid}`;
   const log = new JsonLogger(def.name, replica, config.LOG_LEVEL);
+  let telemetry: Telemetry;
+  try {
+    telemetry = Telemetry.start(def.name, env);
+  } catch (e) {
+    if (e instanceof TelemetryConfigError) throw new ConfigError([e.message]);
+    throw e;
+  }
+  if (telemetry.enabled) log.info('tracing on', { protocol: telemetry.protocol ?? 'none', jobRatio: telemetry.sampling.ratio, crashJobs: telemetry.sampling.keepCrash ? 'keep' : 'ratio' });
   const nc = await connect({ servers: config.NATS_URL.split(','), name: replica, noAsyncTraces: true, maxReconnectAttempts: -1, reconnectTimeWait: 500 }).catch((e: Error) => {
     throw new ConfigError([`NATS_URL=${config.NATS_URL}: no NATS server answers (${e.message})`]);
   });
@@ -87,7 +98,7 @@ export async function startService<V extends Record<string, VarSpec<unknown>>>(d
       } else if (s.type === 'error') log.write('error', 'NATS error', { error: String(s.data) });
     }
   })();
-  const ctx: ServiceContext<V> = { name: def.name, replica, config, log, nc, rpc: new Rpc(nc), onReconnect: (f) => void reconnects.push(f) };
+  const ctx: ServiceContext<V> = { name: def.name, replica, config, log, nc, rpc: new Rpc(nc, telemetry.enabled ? { trace: natsTrace } : {}), telemetry, onReconnect: (f) => void reconnects.push(f) };
   await def.onStart?.(ctx);
 
   const dir = protoDir();
@@ -130,6 +141,7 @@ export async function startService<V extends Record<string, VarSpec<unknown>>>(d
       await def.onStop?.(ctx);
       await app.close();
       await nc.drain().catch(() => undefined);
+      await telemetry.shutdown();
       log.info('stopped');
     })());
   return { address, health, stop };

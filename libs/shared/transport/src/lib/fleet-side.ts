@@ -31,6 +31,13 @@ interface Session {
   fleet?: LocalFleet;
 }
 
+/** What a telemetry adapter sees of the fleet's sessions (each runs in the context its message carried). */
+export interface FleetHostHooks {
+  init?(session: string, scenario: string): void;
+  slice?(session: string, input: FleetSliceIn, out: FleetSliceOut): void;
+  close?(session: string): void;
+}
+
 /** The fleet service's engine. */
 export class FleetHost {
   readonly sessions = new Map<string, Session>();
@@ -38,6 +45,7 @@ export class FleetHost {
   constructor(
     private readonly rpc: Rpc,
     private readonly log: (msg: string) => void = () => undefined,
+    private readonly hooks: FleetHostHooks = {},
   ) {}
 
   start(queue: string): void {
@@ -58,11 +66,14 @@ export class FleetHost {
     switch (m?.call) {
       case 'init':
         s.fleet = new LocalFleet(m.spec);
+        this.hooks.init?.(id, m.spec.id);
         return { next: s.fleet.nextEventTime() ?? null, devices: s.fleet.sim.all().length };
       case 'slice': {
         if (!s.fleet) throw new RangeError(`session ${id}: slice before init`);
         // `pack: true` asks for the requests in columns (slice-pack.ts); without it (a script) the answer is plain JSON.
-        const out = s.fleet.sim.slice(unpackSliceIn(m.input));
+        const input = unpackSliceIn(m.input);
+        const out = s.fleet.sim.slice(input);
+        this.hooks.slice?.(id, input, out);
         return m.pack === true ? packSliceOut(out) : out;
       }
       case 'view':
@@ -77,6 +88,7 @@ export class FleetHost {
         if (!s.fleet) throw new RangeError(`session ${id}: setTraffic before init`);
         return s.fleet.sim.setTraffic(m.device, m.changes ?? {});
       case 'close':
+        this.hooks.close?.(id);
         s.sub.unsubscribe();
         this.sessions.delete(id);
         this.log(`session ${id}: fleet closed`);
@@ -102,19 +114,20 @@ export class RemoteFleet implements FleetLink {
   private constructor(
     private readonly rpc: Rpc,
     private readonly subject: string,
+    private readonly headers: () => Readonly<Record<string, string>> | undefined,
   ) {}
 
-  /** Opens the session on a fleet replica and builds its devices. */
-  static async open(rpc: Rpc, session: string, spec: ScenarioSpec): Promise<RemoteFleet> {
+  /** Opens the session on a fleet replica and builds its devices; `headers` go with every call after (a telemetry adapter's baggage). */
+  static async open(rpc: Rpc, session: string, spec: ScenarioSpec, headers: () => Readonly<Record<string, string>> | undefined = () => undefined): Promise<RemoteFleet> {
     await rpc.call(SUBJECTS.fleetOpen, { session });
-    const f = new RemoteFleet(rpc, SUBJECTS.fleet(session));
+    const f = new RemoteFleet(rpc, SUBJECTS.fleet(session), headers);
     const r = await rpc.call<{ next: number | null }>(f.subject, { call: 'init', spec });
     f.next = r.next ?? undefined;
     return f;
   }
 
   async slice(input: FleetSliceIn): Promise<FleetSliceOut> {
-    const raw = await this.rpc.call<WireSliceOut & { next: number | null }>(this.subject, { call: 'slice', input: packSliceIn(input), pack: true });
+    const raw = await this.rpc.call<WireSliceOut & { next: number | null }>(this.subject, { call: 'slice', input: packSliceIn(input), pack: true }, 30_000, this.headers());
     const out = unpackSliceOut(raw);
     this.next = raw.next ?? undefined;
     return { ...out, next: this.next };
@@ -125,7 +138,7 @@ export class RemoteFleet implements FleetLink {
   }
 
   view(expected?: { device: string; pages: Readonly<Record<string, string>> }): Promise<FleetView> {
-    return this.rpc.call<FleetView>(this.subject, { call: 'view', ...(expected ? { expected } : {}) });
+    return this.rpc.call<FleetView>(this.subject, { call: 'view', ...(expected ? { expected } : {}) }, 30_000, this.headers());
   }
 
   setTraffic(device: string, changes: Readonly<Record<string, unknown>>): Promise<Record<string, number>> {
@@ -133,6 +146,6 @@ export class RemoteFleet implements FleetLink {
   }
 
   async close(): Promise<void> {
-    await this.rpc.call(this.subject, { call: 'close' });
+    await this.rpc.call(this.subject, { call: 'close' }, 30_000, this.headers());
   }
 }

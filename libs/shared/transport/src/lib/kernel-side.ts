@@ -190,6 +190,14 @@ interface Session {
  * The kernel service's engine: takes sessions from the queue group of its kind, and runs each
  * session's KernelLink calls on a KernelRole.
  */
+/** What a telemetry adapter sees of a kernel service's sessions (each call runs in the context its message carried). */
+export interface KernelHostHooks {
+  /** A session's kernel was built (its probe steps can be observed). */
+  role?(session: string, role: KernelRole): void;
+  /** Runs one call: `t0` is the virtual time the call arrived at, `now()` the kernel's time. */
+  call?<T>(session: string, call: string, t0: number, now: () => number, fn: () => Promise<T>): Promise<T>;
+}
+
 export class KernelHost {
   readonly sessions = new Map<string, Session>();
 
@@ -197,6 +205,7 @@ export class KernelHost {
     private readonly rpc: Rpc,
     readonly kind: KernelName,
     private readonly log: (msg: string) => void = () => undefined,
+    private readonly hooks: KernelHostHooks = {},
   ) {}
 
   start(queue: string): void {
@@ -219,6 +228,7 @@ export class KernelHost {
       s.port = new RemotePlatformPort(this.rpc, SUBJECTS.platform(id), this.kind, memoryMapOf(spec));
       s.port.absorb(m.ctx);
       s.role = new KernelRole(this.kind, spec, s.port, ram, smmuNames);
+      this.hooks.role?.(id, s.role);
       return { posted: s.port.takePosted(), value: null } satisfies KernelReply;
     }
     if (m.call === 'close') {
@@ -234,7 +244,9 @@ export class KernelHost {
     port.absorb(m.ctx);
     const fn = (role as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>)[m.call];
     if (typeof fn !== 'function') throw new RangeError(`call: no KernelLink method ${String(m.call)}`);
-    return fn.apply(role, [...m.args]).then((value) => ({ posted: port.takePosted(), value }) satisfies KernelReply);
+    const run = () => fn.apply(role, [...m.args]);
+    const p = this.hooks.call ? this.hooks.call(id, m.call, m.ctx.now, () => port.now(), run) : run();
+    return p.then((value) => ({ posted: port.takePosted(), value }) satisfies KernelReply);
   }
 
   /** Drops every session (NATS reconnected: their messages may be lost). */

@@ -82,11 +82,13 @@ export class PlatformSession {
     private readonly rpc: Rpc,
     readonly id: string,
     private readonly spec: ScenarioSpec,
+    /** Headers for the fleet calls (a telemetry adapter's baggage: the panic instant). */
+    private readonly fleetHeaders: () => Readonly<Record<string, string>> | undefined = () => undefined,
   ) {}
 
   /** Opens the fleet session and returns the links for runScenario. */
   async links(): Promise<RunLinks> {
-    this.fleet = await RemoteFleet.open(this.rpc, this.id, this.spec);
+    this.fleet = await RemoteFleet.open(this.rpc, this.id, this.spec, this.fleetHeaders);
     return {
       fleet: this.fleet,
       primary: (_port, p) => this.kernel('primary', p),

@@ -45,6 +45,16 @@ interface Envelope {
 
 export type Handler = (body: unknown, msg: Msg) => unknown;
 
+/**
+ * How context crosses NATS (a telemetry adapter provides it; without one nothing is added):
+ * headers for every message sent, and the context a received message's headers carry, in which
+ * its handler runs.
+ */
+export interface RpcTrace {
+  inject(): Record<string, string> | undefined;
+  extract<T>(get: (key: string) => string | undefined, fn: () => T): T;
+}
+
 export interface ServeOptions {
   /** A queue group: replicas share the subject, each message goes to one. */
   readonly queue?: string;
@@ -59,24 +69,41 @@ export class Rpc {
   private readonly replies = new Map<string, { parts: Uint8Array[]; left: number }>();
   private readonly subs: Subscription[] = [];
 
+  private readonly trace: RpcTrace | undefined;
+
   constructor(
     readonly nc: NatsConnection,
-    o: { limit?: number } = {},
+    o: { limit?: number; trace?: RpcTrace } = {},
   ) {
     this.limit = o.limit ?? Math.max(4096, (nc.info?.max_payload ?? 1024 * 1024) - 8192);
+    this.trace = o.trace;
+  }
+
+  /** The headers of an outgoing message: the trace context, `extra` (a baggage entry is appended to the context's), a part key. */
+  private headersFor(extra: Readonly<Record<string, string>> | undefined, part?: [string, string]): MsgHdrs | undefined {
+    const injected = this.trace?.inject();
+    if (!injected && !extra && !part) return undefined;
+    const h = natsHeaders();
+    for (const [k, v] of Object.entries(injected ?? {})) h.set(k, v);
+    for (const [k, v] of Object.entries(extra ?? {})) h.set(k, k === 'baggage' && h.has(k) ? `${h.get(k)},${v}` : v);
+    if (part) h.set(part[0], part[1]);
+    return h;
   }
 
   /** Sends `body` to `subject` and resolves with the reply body; RemoteError or PeerLost when it fails. */
-  async call<T = unknown>(subject: string, body: unknown, timeoutMs = 30_000): Promise<T> {
+  async call<T = unknown>(subject: string, body: unknown, timeoutMs = 30_000, headers?: Readonly<Record<string, string>>): Promise<T> {
     const data = encode(body);
     let m: Msg;
     try {
-      if (data.length <= this.limit) m = await this.nc.request(subject, data, { timeout: timeoutMs });
-      else {
+      if (data.length <= this.limit) {
+        const h = this.headersFor(headers);
+        m = await this.nc.request(subject, data, { timeout: timeoutMs, ...(h ? { headers: h } : {}) });
+      } else {
         const key = `${process.pid}.${++keySeq}`;
         const n = Math.ceil(data.length / this.limit);
         for (let i = 0; i < n - 1; i++) this.nc.publish(subject, data.subarray(i * this.limit, (i + 1) * this.limit), { headers: hdr(PART, `${key} ${i} ${n}`) });
-        m = await this.nc.request(subject, data.subarray((n - 1) * this.limit), { timeout: timeoutMs, headers: hdr(PART, `${key} ${n - 1} ${n}`) });
+        // The context rides on the last part, the one the handler runs for.
+        m = await this.nc.request(subject, data.subarray((n - 1) * this.limit), { timeout: timeoutMs, headers: this.headersFor(headers, [PART, `${key} ${n - 1} ${n}`])! });
       }
     } catch (e) {
       throw lost(subject, e);
@@ -98,7 +125,8 @@ export class Rpc {
 
   /** Sends `body` to `subject` with no reply wanted. */
   post(subject: string, body: unknown): void {
-    this.nc.publish(subject, encode(body));
+    const h = this.headersFor(undefined);
+    this.nc.publish(subject, encode(body), h ? { headers: h } : undefined);
   }
 
   /** Answers requests on `subject` with `handler` (its value, or its error as an error reply). */
@@ -143,7 +171,7 @@ export class Rpc {
     }
     let r: unknown;
     try {
-      r = handler(body, m);
+      r = this.trace && h ? this.trace.extract((k) => (h.has(k) ? h.get(k) : undefined), () => handler(body, m)) : handler(body, m);
     } catch (e) {
       this.answer(m, { e: errorOf(e) });
       return;
