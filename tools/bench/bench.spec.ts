@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { benchScale } from './scale';
 import { benchTranslate } from './translate';
+import { benchTracing } from './tracing';
 
 describe('npm run bench -- translate', () => {
   it('reports hit and walk rates next to their floors', () => {
@@ -24,5 +25,16 @@ describe('npm run bench -- scale', () => {
     assert.equal(rows[0]!.timeRatio, 1);
     assert.equal(rows[0]!.memoryRatio, 1);
     for (const r of rows) assert.ok(r.wallMs > 0 && r.maxRssMiB > 0 && r.transactions > 0);
+  });
+});
+
+describe('npm run bench -- tracing', () => {
+  it('times untraced, default-ratio and always_on runs of one scenario, exports spans for the traced ones, same report each time', async () => {
+    const rows = await benchTracing('S10c-bad-strtab-fmt', 'adopt-v7', { rounds: 1 });
+    assert.deepEqual(rows.map((r) => r.setting), ['untraced', 'ratio 0.001', 'always_on']);
+    assert.equal(rows[0]!.spans, 0);
+    assert.equal(rows[0]!.ratio, 1);
+    assert.ok(rows[1]!.spans > 0 && rows[2]!.spans > rows[1]!.spans, `${rows[1]!.spans} / ${rows[2]!.spans} spans`);
+    for (const r of rows) assert.ok(r.sameReport && r.ms > 0, r.setting);
   });
 });

@@ -9,7 +9,7 @@
 
 import { ROOT_CONTEXT, SpanKind, TraceFlags, trace, type Attributes, type Context, type Link, type SpanContext } from '@opentelemetry/api';
 import type { DmaCompletion, DmaRecord, FleetSliceIn, FleetSliceOut, JobRecord } from '@kdump-twin/endpoint';
-import { jobKey, jobSpanId, jobTraceId, transactionSpanId } from './ids';
+import { jobKey, jobSample, jobSpanId, jobTraceId, transactionSpanId } from './ids';
 import { ATTR, SPAN } from './registry.generated';
 import { headSampled, keepJob } from './sampling';
 import type { Telemetry } from './setup';
@@ -31,8 +31,10 @@ export interface Tx {
 }
 
 export interface Job {
-  readonly key: string;
-  readonly traceId: string;
+  /** The head-sample draw (ids.ts jobSample). */
+  readonly draw: number;
+  /** The trace id, derived when the job is kept (JobBook.traceId). */
+  traceId?: string;
   readonly device: string;
   readonly generation: number;
   readonly job: number;
@@ -59,16 +61,30 @@ export interface RunInfo {
 
 export const hex = (n: number): string => `0x${n.toString(16)}`;
 
-/** The span context of a job's root span, for links and parents. */
-export function jobContext(runTraceId: string, key: string): SpanContext {
-  const traceId = jobTraceId(runTraceId, key);
-  return { traceId, spanId: jobSpanId(traceId), traceFlags: TraceFlags.SAMPLED, isRemote: true };
-}
-
 /** Open jobs and the ones waiting for a decision, with the one rule both sides apply. */
 export class JobBook {
-  readonly open = new Map<string, Job>();
+  /** Open jobs by device, then generation * 2^32 + job: the per-transaction lookup builds no string. */
+  private readonly byDevice = new Map<string, Map<number, Job>>();
   private pending: Job[] = [];
+
+  private slot(device: string): Map<number, Job> {
+    let m = this.byDevice.get(device);
+    if (!m) this.byDevice.set(device, (m = new Map()));
+    return m;
+  }
+
+  private close(j: Job): void {
+    this.byDevice.get(j.device)?.delete(j.generation * 2 ** 32 + j.job);
+  }
+
+  private *open(): IterableIterator<Job> {
+    for (const m of this.byDevice.values()) yield* m.values();
+  }
+
+  /** The job's trace id (derived once, when it is needed). */
+  traceId(j: Job): string {
+    return (j.traceId ??= jobTraceId(this.runTraceId, jobKey(j.device, j.generation, j.job)));
+  }
 
   constructor(
     private readonly t: Telemetry,
@@ -76,18 +92,16 @@ export class JobBook {
   ) {}
 
   private make(device: string, generation: number, job: number, start: number, kind: string, panicAt: number | undefined): Job {
-    const key = jobKey(device, generation, job);
-    const traceId = jobTraceId(this.runTraceId, key);
+    const draw = jobSample(this.runTraceId, device, generation, job);
     // After the panic a new job can only be kept by the head sample: decide now, keep nothing if not.
-    const dropped = panicAt !== undefined && start > panicAt && !headSampled(traceId, this.t.sampling.ratio);
-    const j: Job = { key, traceId, device, generation, job, kind, start, dropped, txs: [] };
-    this.open.set(key, j);
+    const dropped = panicAt !== undefined && start > panicAt && !headSampled(draw, this.t.sampling.ratio);
+    const j: Job = { draw, device, generation, job, kind, start, dropped, txs: [] };
+    this.slot(device).set(generation * 2 ** 32 + job, j);
     return j;
   }
 
   started(r: JobRecord, panicAt: number | undefined): void {
-    const key = jobKey(r.device, r.generation, r.job);
-    const j = this.open.get(key);
+    const j = this.byDevice.get(r.device)?.get(r.generation * 2 ** 32 + r.job);
     if (j) {
       j.kind = r.kind;
       j.start = Math.min(j.start, r.time);
@@ -96,13 +110,13 @@ export class JobBook {
 
   /** The job a transaction belongs to (made if its start record has not arrived yet). */
   of(device: string, generation: number, job: number, time: number, panicAt: number | undefined): Job {
-    return this.open.get(jobKey(device, generation, job)) ?? this.make(device, generation, job, time, '', panicAt);
+    return this.byDevice.get(device)?.get(generation * 2 ** 32 + job) ?? this.make(device, generation, job, time, '', panicAt);
   }
 
   /** A job ended: it waits in `pending` until `decide`. */
   ended(r: JobRecord, panicAt: number | undefined): void {
     const j = this.of(r.device, r.generation, r.job, r.time, panicAt);
-    this.open.delete(j.key);
+    this.close(j);
     j.end = r.time;
     j.ok = r.ok ?? false;
     if (!j.dropped) this.pending.push(j);
@@ -117,7 +131,7 @@ export class JobBook {
         keep.push(j);
         continue;
       }
-      const why = keepJob(this.t.sampling, j.traceId, j.start, j.end, panicAt);
+      const why = keepJob(this.t.sampling, j.draw, j.start, j.end, panicAt);
       if (why) out.push({ job: j, why });
     }
     this.pending = keep;
@@ -127,21 +141,24 @@ export class JobBook {
   /** The run ended: every job still open or pending is decided (open ones never ended). */
   finish(panicAt: number | undefined): { job: Job; why: 'crash' | 'ratio' }[] {
     const out = this.decide(panicAt);
-    for (const j of this.open.values()) {
+    for (const j of this.open()) {
       if (j.dropped) continue;
-      const why = keepJob(this.t.sampling, j.traceId, j.start, undefined, panicAt);
+      const why = keepJob(this.t.sampling, j.draw, j.start, undefined, panicAt);
       if (why) out.push({ job: j, why });
     }
-    this.open.clear();
+    this.byDevice.clear();
     return out;
   }
 
   /** Jobs open now whose traces are, or will be, exported: in flight at the panic, or head-sampled. */
   tracedOpen(panicAt: number | undefined, device?: string): SpanContext[] {
     const out: SpanContext[] = [];
-    for (const j of this.open.values()) {
-      if (j.dropped || (device !== undefined && j.device !== device)) continue;
-      if ((panicAt !== undefined && j.start <= panicAt && this.t.sampling.keepCrash) || headSampled(j.traceId, this.t.sampling.ratio)) out.push(jobContext(this.runTraceId, j.key));
+    for (const j of device !== undefined ? (this.byDevice.get(device)?.values() ?? []) : this.open()) {
+      if (j.dropped) continue;
+      if ((panicAt !== undefined && j.start <= panicAt && this.t.sampling.keepCrash) || headSampled(j.draw, this.t.sampling.ratio)) {
+        const traceId = this.traceId(j);
+        out.push({ traceId, spanId: jobSpanId(traceId), traceFlags: TraceFlags.SAMPLED, isRemote: true });
+      }
     }
     return out;
   }
@@ -210,6 +227,7 @@ export class FleetJobTracer {
   private emit(kept: readonly { job: Job; why: 'crash' | 'ratio' }[]): void {
     const { t, run } = this;
     for (const { job: j, why } of kept) {
+      const traceId = this.book.traceId(j);
       const sid = j.txs[0]?.sid ?? this.devices.get(j.device);
       const last = j.txs.reduce((m, x) => Math.max(m, x.due ?? x.time), j.start);
       const attrs: Attributes = {
@@ -230,9 +248,9 @@ export class FleetJobTracer {
         attrs[ATTR.STREAM_ID] = sid;
         attrs[ATTR.STREAM_ID_HEX] = hex(sid);
       }
-      t.ids.prime({ traceId: j.traceId, spanId: jobSpanId(j.traceId) });
+      t.ids.prime({ traceId, spanId: jobSpanId(traceId) });
       const span = t.tracer.startSpan(SPAN.DMA_JOB, { kind: SpanKind.INTERNAL, root: true, startTime: hrAt(run.anchorMs, j.start), attributes: attrs, ...(run.span ? { links: [{ context: run.span }] } : {}) }, ROOT_CONTEXT);
-      const jobCtx = spanCtx(j.traceId, jobSpanId(j.traceId));
+      const jobCtx = spanCtx(traceId, jobSpanId(traceId));
       for (const x of j.txs) {
         const a: Attributes = {
           [ATTR.DEVICE]: j.device,
@@ -247,7 +265,7 @@ export class FleetJobTracer {
           [ATTR.EPOCH]: epochAt(x.time, this.panicAt),
         };
         if (x.ssid !== undefined) a[ATTR.SUBSTREAM_ID] = x.ssid;
-        const txId = transactionSpanId(j.traceId, x.ticket);
+        const txId = transactionSpanId(traceId, x.ticket);
         t.ids.prime({ spanId: txId });
         const s = t.tracer.startSpan(SPAN.DMA_TRANSACTION, { kind: SpanKind.PRODUCER, startTime: hrAt(run.anchorMs, x.time), attributes: a }, jobCtx);
         if (x.completion && x.due !== undefined) {
@@ -255,7 +273,7 @@ export class FleetJobTracer {
           const ca: Attributes = { [ATTR.DMA_STATUS]: c.status, [ATTR.DMA_OUTCOME]: c.outcome, [ATTR.EPOCH]: epochAt(x.due, this.panicAt) };
           if (c.pa >= 0) ca[ATTR.PA] = hex(c.pa);
           const at = hrAt(run.anchorMs, x.due);
-          t.tracer.startSpan(SPAN.DMA_COMPLETION, { kind: SpanKind.CONSUMER, startTime: at, attributes: ca }, spanCtx(j.traceId, txId)).end(at);
+          t.tracer.startSpan(SPAN.DMA_COMPLETION, { kind: SpanKind.CONSUMER, startTime: at, attributes: ca }, spanCtx(traceId, txId)).end(at);
         }
         s.end(hrAt(run.anchorMs, x.due ?? x.time));
       }
@@ -307,6 +325,7 @@ export class PlatformJobTracer {
   private emit(kept: readonly { job: Job; why: 'crash' | 'ratio' }[]): void {
     const { t, run } = this;
     for (const { job: j } of kept) {
+      const traceId = this.book.traceId(j);
       const smmu = this.smmuOf(j.device);
       for (const x of j.txs) {
         if (x.ticket < 0) continue;
@@ -328,7 +347,7 @@ export class PlatformJobTracer {
         if (c.steEpoch) a[ATTR.STE_ORIGIN] = c.steEpoch === 'primary' ? 'crashed' : 'kdump';
         if (c.steWriter) a[ATTR.STE_WRITER] = c.steWriter;
         const at = hrAt(run.anchorMs, x.time);
-        const parent: Context = trace.setSpanContext(ROOT_CONTEXT, { traceId: j.traceId, spanId: transactionSpanId(j.traceId, x.ticket), traceFlags: TraceFlags.SAMPLED, isRemote: true });
+        const parent: Context = trace.setSpanContext(ROOT_CONTEXT, { traceId, spanId: transactionSpanId(traceId, x.ticket), traceFlags: TraceFlags.SAMPLED, isRemote: true });
         t.tracer.startSpan(SPAN.SMMU_TRANSLATE, { kind: SpanKind.CONSUMER, startTime: at, attributes: a }, parent).end(at);
       }
     }

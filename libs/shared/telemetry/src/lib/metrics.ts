@@ -26,9 +26,12 @@ function instruments(t: Telemetry): Instruments {
   return i;
 }
 
+const EPOCHS = ['primary', 'kdump'] as const;
+
 export class RunMetrics {
-  private readonly transactions = new Map<string, number>();
-  private readonly jobs = new Map<string, number>();
+  /** Per epoch (primary, kdump): outcome -> transactions; ok/failed jobs. */
+  private readonly transactions = [new Map<string, number>(), new Map<string, number>()] as const;
+  private readonly jobs = [[0, 0], [0, 0]];
   private readonly base: Attributes;
 
   constructor(
@@ -40,27 +43,24 @@ export class RunMetrics {
 
   dma(r: DmaRecord, panicAt: number | undefined): void {
     if (!this.t.enabled) return;
-    const k = `${panicAt !== undefined && r.time >= panicAt ? 'kdump' : 'primary'}\u0000${r.completion.outcome}`;
-    this.transactions.set(k, (this.transactions.get(k) ?? 0) + 1);
+    const m = this.transactions[panicAt !== undefined && r.time >= panicAt ? 1 : 0];
+    m.set(r.completion.outcome, (m.get(r.completion.outcome) ?? 0) + 1);
   }
 
   job(r: JobRecord, panicAt: number | undefined): void {
     if (!this.t.enabled) return;
-    const k = `${panicAt !== undefined && r.time >= panicAt ? 'kdump' : 'primary'}\u0000${r.ok ? 1 : 0}`;
-    this.jobs.set(k, (this.jobs.get(k) ?? 0) + 1);
+    this.jobs[panicAt !== undefined && r.time >= panicAt ? 1 : 0]![r.ok ? 1 : 0]++;
   }
 
   report(report: Report, p: PlatformRole | undefined): void {
     if (!this.t.enabled) return;
     const i = instruments(this.t);
-    for (const [k, n] of this.transactions) {
-      const [epoch, outcome] = k.split('\u0000');
-      i.counters.get(METRIC.DMA_TRANSACTIONS)!.add(n, { ...this.base, [ATTR.EPOCH]: epoch!, [ATTR.DMA_OUTCOME]: outcome! });
-    }
-    for (const [k, n] of this.jobs) {
-      const [epoch, ok] = k.split('\u0000');
-      i.counters.get(METRIC.DMA_JOBS)!.add(n, { ...this.base, [ATTR.EPOCH]: epoch!, [ATTR.DMA_OK]: ok === '1' });
-    }
+    EPOCHS.forEach((epoch, e) => {
+      for (const [outcome, n] of this.transactions[e]!) i.counters.get(METRIC.DMA_TRANSACTIONS)!.add(n, { ...this.base, [ATTR.EPOCH]: epoch, [ATTR.DMA_OUTCOME]: outcome });
+      this.jobs[e]!.forEach((n, ok) => {
+        if (n) i.counters.get(METRIC.DMA_JOBS)!.add(n, { ...this.base, [ATTR.EPOCH]: epoch, [ATTR.DMA_OK]: ok === 1 });
+      });
+    });
     for (const m of p?.smmus ?? []) {
       for (const [cache, c] of Object.entries(m.cacheStats())) {
         const a = { ...this.base, [ATTR.SMMU]: m.name, [ATTR.CACHE]: cache };

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-// Which DMA jobs are traced. A head sample at a ratio, decided from the job's trace id (so every
-// process decides the same), plus every job in flight across the primary kernel's panic, kept
+// Which DMA jobs are traced. A head sample at a ratio, decided from a hash of the job's key and
+// the run's trace id (so every process decides the same), plus every job in flight across the primary kernel's panic, kept
 // whatever the ratio. The ratio comes from the standard OTEL_TRACES_SAMPLER(_ARG); the crash rule
 // from KDUMP_TWIN_TRACE_CRASH_JOBS.
 
@@ -36,11 +36,9 @@ export function samplingFrom(env: Readonly<Record<string, string | undefined>>):
   return { ratio, keepCrash: crash === 'keep', maxLinks: links };
 }
 
-/** The head sample: the trace id's low 56 bits against the ratio (as OTel's TraceIdRatioBased does). */
-export function headSampled(traceId: string, ratio: number): boolean {
-  if (ratio >= 1) return true;
-  if (ratio <= 0) return false;
-  return Number.parseInt(traceId.slice(18), 16) / 2 ** 56 < ratio;
+/** The head sample: a job's draw (ids.ts jobSample, uniform in [0, 1)) against the ratio. */
+export function headSampled(draw: number, ratio: number): boolean {
+  return ratio >= 1 || draw < ratio;
 }
 
 /** In flight at the panic: started at or before it and ended at or after it (or never ended). */
@@ -49,7 +47,7 @@ export function crossesCrash(start: number, end: number | undefined, panicAt: nu
 }
 
 /** Why a job is kept, or undefined when it is not. */
-export function keepJob(s: JobSampling, traceId: string, start: number, end: number | undefined, panicAt: number | undefined): 'crash' | 'ratio' | undefined {
+export function keepJob(s: JobSampling, draw: number, start: number, end: number | undefined, panicAt: number | undefined): 'crash' | 'ratio' | undefined {
   if (s.keepCrash && crossesCrash(start, end, panicAt)) return 'crash';
-  return headSampled(traceId, s.ratio) ? 'ratio' : undefined;
+  return headSampled(draw, s.ratio) ? 'ratio' : undefined;
 }

@@ -72,6 +72,26 @@ export function otlpUrl(env: Readonly<Record<string, string | undefined>>, signa
   return p === 'grpc' ? base : `${base.replace(/\/+$/, '')}/v1/${signal.toLowerCase()}`;
 }
 
+const int = (env: Readonly<Record<string, string | undefined>>, name: string, dflt: number, min: number): number => {
+  const v = env[name];
+  if (v === undefined || v.trim() === '') return dflt;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min) throw new TelemetryConfigError(`${name}=${v}: an integer of at least ${min}`);
+  return n;
+};
+
+/**
+ * The batch span processor's settings from OTEL_BSP_* of the given environment. The queue default
+ * is larger than the SDK's 2048: job spans are made in bursts when jobs end (an always_on run ends
+ * tens of thousands at once), and a full queue drops spans silently.
+ */
+export function bspConfig(env: Readonly<Record<string, string | undefined>>): { maxQueueSize: number; maxExportBatchSize: number; scheduledDelayMillis: number; exportTimeoutMillis: number } {
+  const maxQueueSize = int(env, 'OTEL_BSP_MAX_QUEUE_SIZE', 32_768, 1);
+  const maxExportBatchSize = int(env, 'OTEL_BSP_MAX_EXPORT_BATCH_SIZE', Math.min(2048, maxQueueSize), 1);
+  if (maxExportBatchSize > maxQueueSize) throw new TelemetryConfigError(`OTEL_BSP_MAX_EXPORT_BATCH_SIZE=${maxExportBatchSize}: at most OTEL_BSP_MAX_QUEUE_SIZE (${maxQueueSize})`);
+  return { maxQueueSize, maxExportBatchSize, scheduledDelayMillis: int(env, 'OTEL_BSP_SCHEDULE_DELAY', 5000, 0), exportTimeoutMillis: int(env, 'OTEL_BSP_EXPORT_TIMEOUT', 30_000, 1) };
+}
+
 function traceExporter(p: OtlpProtocol, url: string | undefined): SpanExporter {
   const o = url ? { url } : {};
   return p === 'grpc' ? new GrpcTraceExporter(o) : p === 'http/json' ? new JsonTraceExporter(o) : new ProtoTraceExporter(o);
@@ -117,6 +137,7 @@ export class Telemetry {
   static start(service: string, env: Readonly<Record<string, string | undefined>> = process.env, o: TelemetryOptions = {}): Telemetry {
     const on = tracingRequested(env) || o.spanExporter !== undefined;
     const sampling = samplingFrom(env);
+    bspConfig(env);
     if (!on) return (Telemetry.current = Telemetry.disabled(service));
     if (env['OTEL_LOG_LEVEL']) diag.setLogger({ error: console.error, warn: console.warn, info: console.info, debug: console.debug, verbose: console.debug }, DiagLogLevel[env['OTEL_LOG_LEVEL'].toUpperCase() as keyof typeof DiagLogLevel] ?? DiagLogLevel.WARN);
     const named = exporters(env, 'OTEL_TRACES_EXPORTER');
@@ -124,11 +145,12 @@ export class Telemetry {
     const protocol = wanted.includes('otlp') ? otlpProtocol(env, 'TRACES') : undefined;
     const resource = resourceFromAttributes({ 'service.name': env['OTEL_SERVICE_NAME'] || service, 'service.namespace': 'kdump-twin', 'service.instance.id': `${service}-${process.pid}` }).merge(detectResources({ detectors: [envDetector] }));
     const processors: SpanProcessor[] = [];
+    const bsp = bspConfig(env);
     for (const e of wanted) {
       const exp = e === 'otlp' ? traceExporter(protocol!, otlpUrl(env, 'TRACES', protocol!)) : new ConsoleSpanExporter();
-      processors.push(o.simple ? new SimpleSpanProcessor(exp) : new BatchSpanProcessor(exp));
+      processors.push(o.simple ? new SimpleSpanProcessor(exp) : new BatchSpanProcessor(exp, bsp));
     }
-    if (o.spanExporter) processors.push(o.simple ? new SimpleSpanProcessor(o.spanExporter) : new BatchSpanProcessor(o.spanExporter));
+    if (o.spanExporter) processors.push(o.simple ? new SimpleSpanProcessor(o.spanExporter) : new BatchSpanProcessor(o.spanExporter, bsp));
     const ids = new PrimedIdGenerator();
     // OTEL_TRACES_SAMPLER picks which DMA jobs are traced (sampling.ts decides before any span
     // exists); the SDK itself keeps what it is given, unless a caller's context says unsampled.

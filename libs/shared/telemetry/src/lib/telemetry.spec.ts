@@ -11,11 +11,11 @@ import { describe, it } from 'node:test';
 import { InMemorySpanExporter, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import { buildScenario, entryDocument, findEntry, reportJson, runScenario, type PlatformRole, type ScenarioSpec } from '@kdump-twin/scenario';
 import { startOtlpReceiver } from '../testing';
-import { derive, jobKey, jobTraceId } from './ids';
+import { derive, jobKey, jobSample, jobTraceId } from './ids';
 import { METRIC_DEF, SPAN_DEF, type SpanName } from './registry.generated';
 import { runTraced } from './run';
 import { crossesCrash, headSampled, keepJob, samplingFrom } from './sampling';
-import { otlpProtocol, Telemetry, tracingRequested } from './setup';
+import { bspConfig, otlpProtocol, Telemetry, tracingRequested } from './setup';
 import { TelemetryConfigError } from './errors';
 
 const spec = (id = 'baseline', policy = 'adopt-v7', seed = 3): ScenarioSpec => buildScenario(entryDocument(findEntry(id)!), { policy: policy as never, seed });
@@ -151,19 +151,31 @@ describe('telemetry: configuration and ids', () => {
     assert.throws(() => samplingFrom({ OTEL_TRACES_SAMPLER: 'jaeger_remote' }), /OTEL_TRACES_SAMPLER=jaeger_remote: one of/);
     assert.throws(() => samplingFrom({ KDUMP_TWIN_TRACE_CRASH_JOBS: 'all' }), /KDUMP_TWIN_TRACE_CRASH_JOBS=all: keep/);
     assert.throws(() => Telemetry.start('bad', { OTEL_TRACES_EXPORTER: 'zipkin' }), /OTEL_TRACES_EXPORTER=zipkin: each of otlp, console, none/);
+    assert.throws(() => bspConfig({ OTEL_BSP_MAX_QUEUE_SIZE: 'lots' }), /OTEL_BSP_MAX_QUEUE_SIZE=lots: an integer of at least 1/);
+    assert.throws(() => bspConfig({ OTEL_BSP_MAX_QUEUE_SIZE: '100', OTEL_BSP_MAX_EXPORT_BATCH_SIZE: '200' }), /at most OTEL_BSP_MAX_QUEUE_SIZE \(100\)/);
+    assert.deepEqual(bspConfig({ OTEL_BSP_SCHEDULE_DELAY: '200' }), { maxQueueSize: 32768, maxExportBatchSize: 2048, scheduledDelayMillis: 200, exportTimeoutMillis: 30000 });
   });
 
-  it('the head sample is decided from the trace id alone, at the ratio', () => {
-    const ids = Array.from({ length: 20_000 }, (_, i) => jobTraceId('0af7651916cd43dd8448eb211c80319c', jobKey('0000:01:00.0', 0, i)));
-    const n = ids.filter((t) => headSampled(t, 0.1)).length;
+  it('the head sample is decided from the run and the job alone, uniformly, at the ratio', () => {
+    const run = '0af7651916cd43dd8448eb211c80319c';
+    const draws = Array.from({ length: 20_000 }, (_, i) => jobSample(run, '0000:01:00.0', i % 3, i));
+    assert.deepEqual(draws.slice(0, 5), Array.from({ length: 5 }, (_, i) => jobSample(run, '0000:01:00.0', i % 3, i)));
+    const n = draws.filter((d) => headSampled(d, 0.1)).length;
     assert.ok(n > 1800 && n < 2200, `${n} of 20000 at 10%`);
-    assert.equal(ids.filter((t) => headSampled(t, 0)).length, 0);
-    assert.equal(ids.filter((t) => headSampled(t, 1)).length, ids.length);
+    // Uniform: each tenth of [0, 1) gets about a tenth of the draws.
+    for (let b = 0; b < 10; b++) {
+      const k = draws.filter((d) => d >= b / 10 && d < (b + 1) / 10).length;
+      assert.ok(k > 1800 && k < 2200, `bucket ${b}: ${k}`);
+    }
+    assert.equal(draws.filter((d) => headSampled(d, 0)).length, 0);
+    assert.equal(draws.filter((d) => headSampled(d, 1)).length, draws.length);
+    assert.notEqual(jobSample(run, '0000:01:00.0', 0, 1), jobSample('1af7651916cd43dd8448eb211c80319c', '0000:01:00.0', 0, 1));
     const s = samplingFrom({ OTEL_TRACES_SAMPLER: 'always_off' });
-    assert.equal(keepJob(s, ids[0]!, 10, 30, 20), 'crash');
-    assert.equal(keepJob(s, ids[0]!, 10, undefined, 20), 'crash');
-    assert.equal(keepJob(s, ids[0]!, 10, 19, 20), undefined);
-    assert.equal(keepJob(s, ids[0]!, 21, 30, 20), undefined);
+    assert.equal(keepJob(s, draws[0]!, 10, 30, 20), 'crash');
+    assert.equal(keepJob(s, draws[0]!, 10, undefined, 20), 'crash');
+    assert.equal(keepJob(s, draws[0]!, 10, 19, 20), undefined);
+    assert.equal(keepJob(s, draws[0]!, 21, 30, 20), undefined);
+    assert.match(jobTraceId(run, jobKey('0000:01:00.0', 0, 1)), /^[0-9a-f]{32}$/);
     assert.match(derive(16, 'a'), /^[0-9a-f]{16}$/);
     assert.equal(derive(32, 'x', 1), derive(32, 'x', 1));
   });
