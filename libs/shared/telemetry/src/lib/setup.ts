@@ -92,8 +92,13 @@ export function bspConfig(env: Readonly<Record<string, string | undefined>>): { 
   return { maxQueueSize, maxExportBatchSize, scheduledDelayMillis: int(env, 'OTEL_BSP_SCHEDULE_DELAY', 5000, 0), exportTimeoutMillis: int(env, 'OTEL_BSP_EXPORT_TIMEOUT', 30_000, 1) };
 }
 
-function traceExporter(p: OtlpProtocol, url: string | undefined): SpanExporter {
-  const o = url ? { url } : {};
+/**
+ * The exporter takes at most `concurrencyLimit` exports in flight and drops the rest (default 30).
+ * A flush at the end of a run sends the whole queue at once (queue / batch requests), so the limit
+ * must cover that or the end of an always_on run is lost.
+ */
+function traceExporter(p: OtlpProtocol, url: string | undefined, bsp: ReturnType<typeof bspConfig>): SpanExporter {
+  const o = { ...(url ? { url } : {}), concurrencyLimit: Math.max(30, Math.ceil(bsp.maxQueueSize / bsp.maxExportBatchSize) + 1) };
   return p === 'grpc' ? new GrpcTraceExporter(o) : p === 'http/json' ? new JsonTraceExporter(o) : new ProtoTraceExporter(o);
 }
 
@@ -118,7 +123,21 @@ export class Telemetry {
     readonly sampling: JobSampling,
     private readonly providers: { tracer?: BasicTracerProvider; meter?: MeterProvider },
     readonly protocol: OtlpProtocol | undefined,
+    private readonly batches: readonly BatchSpanProcessor[] = [],
+    private readonly maxQueue = 0,
   ) {}
+
+  /**
+   * Lets the exporters catch up: a turn of the event loop, then waits while a batch processor's
+   * queue is over a quarter full. A run in one process calls it now and then; without it the
+   * queue fills faster than it is exported and the batch processor drops spans. (The queue length
+   * is the SDK's own field, read defensively: if it is ever gone this only yields.)
+   */
+  async drain(): Promise<void> {
+    await new Promise<void>((r) => setImmediate(r));
+    const queued = () => Math.max(0, ...this.batches.map((b) => (b as unknown as { _finishedSpans?: unknown[] })._finishedSpans?.length ?? 0));
+    for (let waited = 0; queued() > this.maxQueue / 4 && waited < 60_000; waited += 2) await new Promise<void>((r) => setTimeout(r, 2));
+  }
 
   /** A process that does not trace (the default). */
   static disabled(service = 'kdump-twin'): Telemetry {
@@ -145,12 +164,16 @@ export class Telemetry {
     const protocol = wanted.includes('otlp') ? otlpProtocol(env, 'TRACES') : undefined;
     const resource = resourceFromAttributes({ 'service.name': env['OTEL_SERVICE_NAME'] || service, 'service.namespace': 'kdump-twin', 'service.instance.id': `${service}-${process.pid}` }).merge(detectResources({ detectors: [envDetector] }));
     const processors: SpanProcessor[] = [];
+    const batches: BatchSpanProcessor[] = [];
     const bsp = bspConfig(env);
-    for (const e of wanted) {
-      const exp = e === 'otlp' ? traceExporter(protocol!, otlpUrl(env, 'TRACES', protocol!)) : new ConsoleSpanExporter();
-      processors.push(o.simple ? new SimpleSpanProcessor(exp) : new BatchSpanProcessor(exp, bsp));
-    }
-    if (o.spanExporter) processors.push(o.simple ? new SimpleSpanProcessor(o.spanExporter) : new BatchSpanProcessor(o.spanExporter, bsp));
+    const processor = (exp: SpanExporter): SpanProcessor => {
+      if (o.simple) return new SimpleSpanProcessor(exp);
+      const b = new BatchSpanProcessor(exp, bsp);
+      batches.push(b);
+      return b;
+    };
+    for (const e of wanted) processors.push(processor(e === 'otlp' ? traceExporter(protocol!, otlpUrl(env, 'TRACES', protocol!), bsp) : new ConsoleSpanExporter()));
+    if (o.spanExporter) processors.push(processor(o.spanExporter));
     const ids = new PrimedIdGenerator();
     // OTEL_TRACES_SAMPLER picks which DMA jobs are traced (sampling.ts decides before any span
     // exists); the SDK itself keeps what it is given, unless a caller's context says unsampled.
@@ -169,7 +192,7 @@ export class Telemetry {
       mp = new MeterProvider({ resource, readers: [new PeriodicExportingMetricReader({ exporter: metricExporter(otlpProtocol(env, 'METRICS'), otlpUrl(env, 'METRICS', otlpProtocol(env, 'METRICS'))), exportIntervalMillis: interval, exportTimeoutMillis: Math.min(30_000, interval) })] });
       if (globalsHeld === 1) metrics.setGlobalMeterProvider(mp);
     }
-    const t = new Telemetry(true, service, tp.getTracer('kdump-twin'), (mp ?? metrics).getMeter('kdump-twin'), ids, sampling, { tracer: tp, ...(mp ? { meter: mp } : {}) }, protocol);
+    const t = new Telemetry(true, service, tp.getTracer('kdump-twin'), (mp ?? metrics).getMeter('kdump-twin'), ids, sampling, { tracer: tp, ...(mp ? { meter: mp } : {}) }, protocol, batches, bsp.maxQueueSize);
     Telemetry.current = t;
     return t;
   }
