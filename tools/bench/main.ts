@@ -68,7 +68,7 @@ DESCRIPTIONS['services-wall'] = [
 DESCRIPTIONS.tracing = [
   'What tracing costs: scenario baseline, policy adopt-v7, seed 7, untraced, traced at the default job ratio (0.001; every job in flight at the panic is kept too) and traced with every job (always_on), exporting OTLP/protobuf to a real receiver in the same run. In process: median of 3 interleaved rounds after a warm-up; through the four services (with --services): one run per setting, a fresh stack each. Every report is compared with the untraced in-process one.',
   '- **ratio**: wall time / the untraced wall time of the same place.',
-  'What bounds it: in process, building and exporting the spans of the kept jobs (always_on: every transaction is three spans) and keeping each open job until it ends; over services, the W3C headers every NATS message carries and their extraction on the other side (tens of thousands of round trips a run).',
+  'What bounds it: in process, building and exporting the spans of the kept jobs (always_on: every transaction is three spans, exported while the run waits for the exporter to catch up) and keeping each open job until it ends; over services, the W3C headers every NATS message carries and their extraction on the other side (tens of thousands of round trips a run). Over services a single run of each setting is noisy: two earlier runs of the same command that day gave 1.48 and 1.55 (ratio 0.001), 1.79 and 1.27 (always_on), this one the table below; the wall time of an untraced run over services varies by a third between runs on this machine.',
 ].join('\n');
 
 async function tracingMain(argv: string[]): Promise<number> {
