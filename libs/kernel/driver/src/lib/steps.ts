@@ -16,21 +16,16 @@ export type ProbeStep =
 export type StepAttrs = Readonly<Record<string, string | number | boolean | undefined>>;
 
 export interface StepObserver {
-  /** A step begins at virtual time `t`; the returned function ends it (at its own `t`, with what it decided). */
-  begin(step: ProbeStep, t: number, attrs: StepAttrs): (t: number, attrs?: StepAttrs) => void;
+  /**
+   * Runs `fn` as step `step`, which begins at `now()` with `attrs` and ends when `fn` settles
+   * (`result` says what it decided). The observer must call `fn` exactly once and hand back what
+   * it returns or throws: running it itself lets it give `fn` a context (steps nest by the code
+   * that runs them, not by the order other threads begin theirs).
+   */
+  step<T>(step: ProbeStep, now: () => number, attrs: StepAttrs, fn: () => Promise<T>, result?: (v: T) => StepAttrs): Promise<T>;
 }
 
-/** Runs `fn` as step `step`: the observer sees it begin and end (also when `fn` throws). */
-export async function inStep<T>(obs: StepObserver | undefined, step: ProbeStep, now: () => number, attrs: StepAttrs, fn: () => Promise<T>, result?: (v: T) => StepAttrs): Promise<T> {
-  if (!obs) return fn();
-  const end = obs.begin(step, now(), attrs);
-  let v: T;
-  try {
-    v = await fn();
-  } catch (e) {
-    end(now(), { error: e instanceof Error ? e.name : String(e) });
-    throw e;
-  }
-  end(now(), result ? result(v) : {});
-  return v;
+/** Runs `fn` as step `step` when someone observes; the driver behaves the same either way. */
+export function inStep<T>(obs: StepObserver | undefined, step: ProbeStep, now: () => number, attrs: StepAttrs, fn: () => Promise<T>, result?: (v: T) => StepAttrs): Promise<T> {
+  return obs ? obs.step(step, now, attrs, fn, result) : fn();
 }

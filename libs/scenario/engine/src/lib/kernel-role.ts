@@ -111,7 +111,7 @@ export class KernelRole implements KernelLink {
   private readonly host: HostKernel;
   /** Who watches the probes' steps (a telemetry adapter, see observeSteps). */
   private stepSink: StepObserver | undefined;
-  private readonly steps: StepObserver = { begin: (step, t, attrs) => this.stepSink?.begin(step, t, attrs) ?? (() => undefined) };
+  private readonly steps: StepObserver = { step: (step, now, attrs, fn, result) => (this.stepSink ? this.stepSink.step(step, now, attrs, fn, result) : fn()) };
 
   constructor(
     readonly name: 'primary' | 'kdump',
@@ -323,7 +323,7 @@ export class KernelRole implements KernelLink {
     const d = this.devices.get(device)!;
     d.driver = createDriver(d.info.name, d.info.params, this.host);
     d.quiescedAt = this.port.now();
-    const r = await this.on(task, () => inStep(this.steps, 'endpoint.probe', () => this.port.now(), { device, kind: d.info.spec.kind, sids: d.info.sids.join(',') }, () => d.driver!.probeKdump(), (v) => (v.ok ? { ok: true } : { ok: false, step: v.step, errno: v.errno })));
+    const r = await this.on(task, () => inStep(this.steps, 'endpoint.probe', () => this.port.now(), { device, kind: d.info.spec.kind }, () => d.driver!.probeKdump(), (v) => (v.ok ? { ok: true } : { ok: false, step: v.step, errno: v.errno })));
     if (!r) return undefined;
     d.setup = r;
     if (d.attachedAt === undefined && r.ok) d.attachedAt = this.port.now();

@@ -61,20 +61,28 @@ export interface RunInfo {
 
 export const hex = (n: number): string => `0x${n.toString(16)}`;
 
-/** Open jobs and the ones waiting for a decision, with the one rule both sides apply. */
+/**
+ * Open jobs and the ones waiting for a decision, with the one rule both sides apply. Both sides
+ * see the same records in the same order (a slice's requests, then its job records), but may
+ * learn the panic instant at different points of a slice, so nothing here depends on when that
+ * was learnt: only on the records and the instant itself.
+ */
 export class JobBook {
   /** Open jobs by device, then generation * 2^32 + job: the per-transaction lookup builds no string. */
   private readonly byDevice = new Map<string, Map<number, Job>>();
+  /** Per device, the highest job key that has started: a transaction of an unknown job at or below it belongs to a job that ended. */
+  private readonly highest = new Map<string, number>();
   private pending: Job[] = [];
+
+  constructor(
+    private readonly t: Telemetry,
+    private readonly runTraceId: string,
+  ) {}
 
   private slot(device: string): Map<number, Job> {
     let m = this.byDevice.get(device);
     if (!m) this.byDevice.set(device, (m = new Map()));
     return m;
-  }
-
-  private close(j: Job): void {
-    this.byDevice.get(j.device)?.delete(j.generation * 2 ** 32 + j.job);
   }
 
   private *open(): IterableIterator<Job> {
@@ -86,37 +94,44 @@ export class JobBook {
     return (j.traceId ??= jobTraceId(this.runTraceId, jobKey(j.device, j.generation, j.job)));
   }
 
-  constructor(
-    private readonly t: Telemetry,
-    private readonly runTraceId: string,
-  ) {}
-
-  private make(device: string, generation: number, job: number, start: number, kind: string, panicAt: number | undefined): Job {
-    const draw = jobSample(this.runTraceId, device, generation, job);
-    // After the panic a new job can only be kept by the head sample: decide now, keep nothing if not.
-    const dropped = panicAt !== undefined && start > panicAt && !headSampled(draw, this.t.sampling.ratio);
-    const j: Job = { draw, device, generation, job, kind, start, dropped, txs: [] };
+  private make(device: string, generation: number, job: number, start: number, kind: string): Job {
+    const j: Job = { draw: jobSample(this.runTraceId, device, generation, job), device, generation, job, kind, start, dropped: false, txs: [] };
     this.slot(device).set(generation * 2 ** 32 + job, j);
     return j;
   }
 
   started(r: JobRecord, panicAt: number | undefined): void {
-    const j = this.byDevice.get(r.device)?.get(r.generation * 2 ** 32 + r.job);
-    if (j) {
-      j.kind = r.kind;
-      j.start = Math.min(j.start, r.time);
-    } else this.make(r.device, r.generation, r.job, r.time, r.kind, panicAt);
+    const k = r.generation * 2 ** 32 + r.job;
+    const j = this.byDevice.get(r.device)?.get(k) ?? this.make(r.device, r.generation, r.job, r.time, r.kind);
+    j.kind = r.kind;
+    j.start = Math.min(j.start, r.time);
+    if (k > (this.highest.get(r.device) ?? -1)) this.highest.set(r.device, k);
+    // A job that began after the panic can only be kept by the head sample: if it misses, keep nothing of it.
+    if (panicAt !== undefined && j.start > panicAt && !headSampled(j.draw, this.t.sampling.ratio)) {
+      j.dropped = true;
+      j.txs.length = 0;
+    }
   }
 
-  /** The job a transaction belongs to (made if its start record has not arrived yet). */
-  of(device: string, generation: number, job: number, time: number, panicAt: number | undefined): Job {
-    return this.byDevice.get(device)?.get(generation * 2 ** 32 + job) ?? this.make(device, generation, job, time, '', panicAt);
+  /**
+   * The open job a transaction belongs to: made if its start record is still to come in this
+   * slice; undefined for a late transaction of a job that already ended (a read queued for a tag
+   * after its job failed), which neither side records.
+   */
+  of(device: string, generation: number, job: number, time: number): Job | undefined {
+    const k = generation * 2 ** 32 + job;
+    const j = this.byDevice.get(device)?.get(k);
+    if (j) return j;
+    if (k <= (this.highest.get(device) ?? -1)) return undefined;
+    return this.make(device, generation, job, time, '');
   }
 
   /** A job ended: it waits in `pending` until `decide`. */
-  ended(r: JobRecord, panicAt: number | undefined): void {
-    const j = this.of(r.device, r.generation, r.job, r.time, panicAt);
-    this.close(j);
+  ended(r: JobRecord): void {
+    const k = r.generation * 2 ** 32 + r.job;
+    const j = this.byDevice.get(r.device)?.get(k);
+    if (!j) return;
+    this.byDevice.get(r.device)!.delete(k);
     j.end = r.time;
     j.ok = r.ok ?? false;
     if (!j.dropped) this.pending.push(j);
@@ -147,18 +162,23 @@ export class JobBook {
       if (why) out.push({ job: j, why });
     }
     this.byDevice.clear();
+    this.highest.clear();
     return out;
   }
 
+  /** The root span context of a job (for links). */
+  contextOf(j: Job): SpanContext {
+    const traceId = this.traceId(j);
+    return { traceId, spanId: jobSpanId(traceId), traceFlags: TraceFlags.SAMPLED, isRemote: true };
+  }
+
   /** Jobs open now whose traces are, or will be, exported: in flight at the panic, or head-sampled. */
-  tracedOpen(panicAt: number | undefined, device?: string): SpanContext[] {
+  tracedOpen(panicAt: number | undefined, device?: string, crashOnly = false): SpanContext[] {
     const out: SpanContext[] = [];
     for (const j of device !== undefined ? (this.byDevice.get(device)?.values() ?? []) : this.open()) {
       if (j.dropped) continue;
-      if ((panicAt !== undefined && j.start <= panicAt && this.t.sampling.keepCrash) || headSampled(j.draw, this.t.sampling.ratio)) {
-        const traceId = this.traceId(j);
-        out.push({ traceId, spanId: jobSpanId(traceId), traceFlags: TraceFlags.SAMPLED, isRemote: true });
-      }
+      const crossing = panicAt !== undefined && j.start <= panicAt && this.t.sampling.keepCrash;
+      if (crossing || (!crashOnly && headSampled(j.draw, this.t.sampling.ratio))) out.push(this.contextOf(j));
     }
     return out;
   }
@@ -191,7 +211,9 @@ export class FleetJobTracer {
   /** One slice: `panicAt` is what the platform's baggage said with it. */
   slice(input: FleetSliceIn, out: FleetSliceOut, panicAt: number | undefined): void {
     if (panicAt !== undefined) this.panicAt = panicAt;
-    this.emit(this.book.decide(this.panicAt));
+    // Jobs that ended before this slice: a panic at or before their end would be known by now.
+    // (One that ended at this slice's first instant waits: a request of this slice may trigger it.)
+    this.emit(this.book.decide(this.panicAt, input.t));
     for (const c of input.completions) {
       const tx = this.byTicket.get(c.ticket);
       if (!tx) continue;
@@ -202,8 +224,8 @@ export class FleetJobTracer {
     // Requests first, then job records, as the platform's coupler takes them.
     for (const q of out.requests) {
       this.devices.set(q.device, q.sid);
-      const j = this.book.of(q.device, q.generation, q.job, q.time, this.panicAt);
-      if (j.dropped) continue;
+      const j = this.book.of(q.device, q.generation, q.job, q.time);
+      if (!j || j.dropped) continue;
       const tx: Tx = { ticket: q.ticket, time: q.time, phase: q.phase, address: q.address, size: q.size, write: q.write, ats: q.ats, sid: q.sid, ssid: q.ssid };
       j.txs.push(tx);
       // Posted writes get no completion.
@@ -214,7 +236,7 @@ export class FleetJobTracer {
 
   private record(j: JobRecord): void {
     if (j.event === 'start') this.book.started(j, this.panicAt);
-    else this.book.ended(j, this.panicAt);
+    else this.book.ended(j);
   }
 
   /** The session ended: jobs still open are decided as never ended. */
@@ -286,6 +308,8 @@ export class FleetJobTracer {
 export class PlatformJobTracer {
   readonly book: JobBook;
   panicAt: number | undefined;
+  /** Jobs kept because they were in flight at the panic, as decided so far (the panic's links). */
+  readonly crashJobs: SpanContext[] = [];
 
   constructor(
     private readonly t: Telemetry,
@@ -300,14 +324,14 @@ export class PlatformJobTracer {
     this.emit(this.book.decide(this.panicAt, r.time));
     if (r.event === 'start') this.book.started(r, this.panicAt);
     else {
-      this.book.ended(r, this.panicAt);
+      this.book.ended(r);
       if (this.panicAt !== undefined) this.emit(this.book.decide(this.panicAt));
     }
   }
 
   dma(r: DmaRecord): void {
-    const j = this.book.of(r.device, r.generation, r.job, r.time, this.panicAt);
-    if (j.dropped) return;
+    const j = this.book.of(r.device, r.generation, r.job, r.time);
+    if (!j || j.dropped) return;
     const q = r.req;
     j.txs.push({ ticket: r.ticket ?? -1, time: r.time, phase: r.phase, address: q.address, size: q.size, write: q.write, ats: q.ats, sid: q.sid, ssid: q.ssid, due: r.completedAt, completion: r.completion });
   }
@@ -324,8 +348,9 @@ export class PlatformJobTracer {
 
   private emit(kept: readonly { job: Job; why: 'crash' | 'ratio' }[]): void {
     const { t, run } = this;
-    for (const { job: j } of kept) {
+    for (const { job: j, why } of kept) {
       const traceId = this.book.traceId(j);
+      if (why === 'crash') this.crashJobs.push(this.book.contextOf(j));
       const smmu = this.smmuOf(j.device);
       for (const x of j.txs) {
         if (x.ticket < 0) continue;

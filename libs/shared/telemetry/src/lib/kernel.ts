@@ -5,7 +5,7 @@
 // adopt_strtab, device_reset, lazy L2, deferred attach, the endpoint drivers' probes) nested
 // under the call they ran in. Times are the kernel's virtual time.
 
-import { context, SpanKind, trace, type Attributes, type Context, type Span } from '@opentelemetry/api';
+import { context, diag, SpanKind, trace, type Attributes, type Span } from '@opentelemetry/api';
 import type { ProbeStep, StepAttrs, StepObserver } from '@kdump-twin/kernel';
 import type { KernelHostHooks } from '@kdump-twin/transport';
 import { ATTR, SPAN, type AttrName, type SpanName } from './registry.generated';
@@ -50,29 +50,42 @@ function attrsOf(a: StepAttrs | undefined): Attributes {
   return out;
 }
 
-/** Turns a kernel's probe steps into spans (KernelRole.observeSteps). */
+/** Turns a kernel's probe steps into spans (KernelRole.observeSteps), each under the context the step's code runs in. */
 export class StepTracer implements StepObserver {
-  private readonly stack: { span: Span; ctx: Context }[] = [];
-
   constructor(
     private readonly t: Telemetry,
     private readonly kernel: 'primary' | 'kdump',
   ) {}
 
-  begin(step: ProbeStep, t0: number, attrs: StepAttrs): (t: number, attrs?: StepAttrs) => void {
-    const parent = this.stack.at(-1)?.ctx ?? context.active();
-    const anchor = runBaggage(parent).anchorMs ?? 0;
-    const a = attrsOf(attrs);
-    if (step === 'smmu.probe') a[ATTR.EPOCH] = this.kernel;
-    const span = this.t.tracer.startSpan(STEP_SPANS[step], { startTime: hrAt(anchor, t0), attributes: a }, parent);
-    const entry = { span, ctx: trace.setSpan(parent, span) };
-    this.stack.push(entry);
-    return (t1, end) => {
-      span.setAttributes(attrsOf(end));
-      span.end(hrAt(anchor, t1));
-      const i = this.stack.lastIndexOf(entry);
-      if (i >= 0) this.stack.splice(i, 1);
-    };
+  async step<T>(step: ProbeStep, now: () => number, attrs: StepAttrs, fn: () => Promise<T>, result?: (v: T) => StepAttrs): Promise<T> {
+    const parent = context.active();
+    let span: Span;
+    let anchor: number;
+    try {
+      anchor = runBaggage(parent).anchorMs ?? 0;
+      const a = attrsOf(attrs);
+      if (step === 'smmu.probe') a[ATTR.EPOCH] = this.kernel;
+      span = this.t.tracer.startSpan(STEP_SPANS[step], { startTime: hrAt(anchor, now()), attributes: a }, parent);
+    } catch (e) {
+      // Telemetry never changes what the driver does.
+      diag.error('kdump-twin telemetry: a probe-step span failed', e);
+      return fn();
+    }
+    let v: T;
+    try {
+      v = await context.with(trace.setSpan(parent, span), fn);
+    } catch (e) {
+      span.setAttributes(attrsOf({ error: e instanceof Error ? e.name : String(e) }));
+      span.end(hrAt(anchor, now()));
+      throw e;
+    }
+    try {
+      span.setAttributes(attrsOf(result?.(v)));
+      span.end(hrAt(anchor, now()));
+    } catch (e) {
+      diag.error('kdump-twin telemetry: a probe-step span failed', e);
+    }
+    return v;
   }
 }
 
@@ -84,8 +97,15 @@ export async function kernelCallSpan<T>(t: Telemetry, kernel: 'primary' | 'kdump
   const name = callSpan(call);
   if (!t.enabled || !name) return fn();
   const parent = context.active();
-  const anchor = runBaggage(parent).anchorMs ?? 0;
-  const span = t.tracer.startSpan(name, { kind: SpanKind.SERVER, startTime: hrAt(anchor, t0), attributes: { [ATTR.KERNEL]: kernel, [ATTR.KERNEL_CALL]: call, [ATTR.EPOCH]: kernel } }, parent);
+  let anchor: number;
+  let span: Span;
+  try {
+    anchor = runBaggage(parent).anchorMs ?? 0;
+    span = t.tracer.startSpan(name, { kind: SpanKind.SERVER, startTime: hrAt(anchor, t0), attributes: { [ATTR.KERNEL]: kernel, [ATTR.KERNEL_CALL]: call, [ATTR.EPOCH]: kernel } }, parent);
+  } catch (e) {
+    diag.error('kdump-twin telemetry: a kernel call span failed', e);
+    return fn();
+  }
   try {
     return await context.with(trace.setSpan(parent, span), fn);
   } finally {

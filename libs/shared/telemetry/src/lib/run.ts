@@ -5,7 +5,7 @@
 // probe calls and the panic link to the DMA jobs they affect. It also feeds the platform's side
 // of the DMA job traces and the run's metrics.
 
-import { context, propagation, SpanKind, trace, type Attributes, type Context, type Span } from '@opentelemetry/api';
+import { context, diag, propagation, SpanKind, trace, type Attributes, type Context, type Span } from '@opentelemetry/api';
 import type { FleetSliceIn, FleetSliceOut } from '@kdump-twin/endpoint';
 import { KernelRole, localLinks, runScenario, type FleetLink, type RunOptions, type KernelLink, type PlatformRole, type Report, type RunLinks, type ScenarioSpec } from '@kdump-twin/scenario';
 import { FleetJobTracer, linksTo, PlatformJobTracer, type RunInfo } from './dma';
@@ -31,6 +31,7 @@ export class RunTracer {
   private fleetJobs: FleetJobTracer | undefined;
   private readonly metrics: RunMetrics;
   private ended = false;
+  private panicSpan: { at: number; attrs: Attributes } | undefined;
 
   /** Starts the run span under `parent` (default: the active context, e.g. the gRPC caller's). */
   constructor(
@@ -67,18 +68,28 @@ export class RunTracer {
     this.platform = p;
     const smmuOf = new Map(p.devices.map((d) => [d.name, `smmu${d.smmu}`]));
     const jobs = (this.jobs = new PlatformJobTracer(this.t, this.info, (d) => smmuOf.get(d) ?? 'smmu?'));
+    // Telemetry never fails the run: an error here is reported and the model goes on. After end()
+    // (an abandoned run that goes on running) nothing more is recorded.
+    const guard =
+      <A extends unknown[]>(fn: (...a: A) => void) =>
+      (...a: A): void => {
+        if (this.ended) return;
+        try {
+          fn(...a);
+        } catch (e) {
+          diag.error('kdump-twin telemetry: a platform observer failed', e);
+        }
+      };
     p.observers.push({
-      dma: (r) => {
+      dma: guard((r) => {
         jobs.dma(r);
         this.metrics.dma(r, jobs.panicAt);
-      },
-      job: (r) => {
+      }),
+      job: guard((r) => {
         jobs.job(r);
         if (r.event === 'end') this.metrics.job(r, jobs.panicAt);
-      },
-      crash: (at, reason, inFlight) => {
-        // The jobs open now are the ones in flight across the crash: link them before deciding anything.
-        const open = jobs.book.tracedOpen(at);
+      }),
+      crash: guard((at, reason, inFlight) => {
         jobs.crash(at);
         let outstanding = 0;
         let inflight = 0;
@@ -86,20 +97,29 @@ export class RunTracer {
           outstanding += v.outstanding;
           inflight += v.jobs;
         }
-        const l = linksTo(open, this.t.sampling.maxLinks);
-        this.t.tracer
-          .startSpan(SPAN.CRASH_PANIC, { startTime: this.at(at), links: l.links, attributes: { ...l.attrs, [ATTR.CRASH_REASON]: reason, [ATTR.CRASH_JOBS_IN_FLIGHT]: inflight, [ATTR.CRASH_OUTSTANDING]: outstanding, [ATTR.EPOCH]: 'kdump' } }, this.ctx)
-          .end(this.at(at));
-      },
-      kexec: (at) => {
-        const open = jobs.book.tracedOpen(jobs.panicAt);
-        const l = linksTo(open, this.t.sampling.maxLinks);
+        // The panic's links are every job in flight at it: some are still to be seen in this
+        // slice, so the span is made at kexec (or at the end), when all of them are known.
+        this.panicSpan = { at, attrs: { [ATTR.CRASH_REASON]: reason, [ATTR.CRASH_JOBS_IN_FLIGHT]: inflight, [ATTR.CRASH_OUTSTANDING]: outstanding, [ATTR.EPOCH]: 'kdump' } };
+      }),
+      kexec: guard((at) => {
+        this.emitPanic();
+        const l = linksTo(jobs.book.tracedOpen(jobs.panicAt), this.t.sampling.maxLinks);
         this.t.tracer.startSpan(SPAN.KEXEC, { startTime: this.at(p.crashAt ?? at), links: l.links, attributes: { ...l.attrs, [ATTR.EPOCH]: 'kdump' } }, this.ctx).end(this.at(at));
-      },
-      kdumpPanic: (at, reason) => {
+      }),
+      kdumpPanic: guard((at, reason) => {
         this.t.tracer.startSpan(SPAN.KDUMP_PANIC, { startTime: this.at(at), attributes: { [ATTR.CRASH_REASON]: reason, [ATTR.EPOCH]: 'kdump' } }, this.ctx).end(this.at(at));
-      },
+      }),
     });
+  }
+
+  /** The panic's span, linked to the jobs in flight at it: those decided so far and those still open. */
+  private emitPanic(): void {
+    const p = this.panicSpan;
+    const jobs = this.jobs;
+    if (!p || !jobs) return;
+    this.panicSpan = undefined;
+    const l = linksTo([...jobs.crashJobs, ...jobs.book.tracedOpen(p.at, undefined, true).filter((c) => !jobs.crashJobs.some((k) => k.traceId === c.traceId))], this.t.sampling.maxLinks);
+    this.t.tracer.startSpan(SPAN.CRASH_PANIC, { startTime: this.at(p.at), links: l.links, attributes: { ...p.attrs, ...l.attrs } }, this.ctx).end(this.at(p.at));
   }
 
   /** The run's links with spans around the kernel calls; an in-process fleet also gets the fleet's side of the job traces. */
@@ -121,7 +141,12 @@ export class RunTracer {
         if (prop === 'slice')
           return async (input: FleetSliceIn): Promise<FleetSliceOut> => {
             const out = await target.slice(input);
-            tracer.slice(input, out, this.jobs?.panicAt);
+            if (!this.ended)
+              try {
+                tracer.slice(input, out, this.jobs?.panicAt);
+              } catch (e) {
+                diag.error('kdump-twin telemetry: the fleet tracer failed', e);
+              }
             // In one process the run is one chain of promises: without a turn of the event loop the
             // batch processor never exports, its queue fills and it drops spans. Let it catch up now
             // and then (virtual time and the order of events do not depend on it).
@@ -155,6 +180,25 @@ export class RunTracer {
   }
 
   private async call(k: 'primary' | 'kdump', call: string, name: SpanName, args: readonly unknown[], fn: () => Promise<unknown>): Promise<unknown> {
+    if (this.ended) return fn();
+    let span: Span;
+    try {
+      span = this.startCall(k, call, name, args);
+    } catch (e) {
+      diag.error('kdump-twin telemetry: a kernel call span failed', e);
+      return fn();
+    }
+    try {
+      const v = await context.with(trace.setSpan(this.ctx, span), fn);
+      if (call === 'boot') span.setAttribute(ATTR.OK, (v as { ok: boolean }).ok);
+      if (call === 'probeDriver') span.setAttribute(ATTR.OK, (v as { ok: boolean } | undefined)?.ok ?? false);
+      return v;
+    } finally {
+      span.end(this.at(this.platform?.now() ?? 0));
+    }
+  }
+
+  private startCall(k: 'primary' | 'kdump', call: string, name: SpanName, args: readonly unknown[]): Span {
     const p = this.platform;
     const now = () => p?.now() ?? 0;
     const attrs: Attributes = { [ATTR.KERNEL]: k, [ATTR.KERNEL_CALL]: call, [ATTR.EPOCH]: k };
@@ -164,22 +208,15 @@ export class RunTracer {
     // The probes act on the DMA still in flight from the crashed kernel: link its jobs.
     if (k === 'kdump' && this.jobs && (call === 'probeSmmus' || call === 'probeDevices' || call === 'probeDriver'))
       links = linksTo(this.jobs.book.tracedOpen(this.jobs.panicAt, call === 'probeDriver' ? String(args[1]) : undefined), this.t.sampling.maxLinks);
-    const span = this.t.tracer.startSpan(name, { kind: SpanKind.CLIENT, startTime: this.at(now()), attributes: { ...attrs, ...(links?.attrs ?? {}) }, ...(links ? { links: links.links } : {}) }, this.ctx);
-    try {
-      const v = await context.with(trace.setSpan(this.ctx, span), fn);
-      if (call === 'boot') span.setAttribute(ATTR.OK, (v as { ok: boolean }).ok);
-      if (call === 'probeDriver') span.setAttribute(ATTR.OK, (v as { ok: boolean } | undefined)?.ok ?? false);
-      return v;
-    } finally {
-      span.end(this.at(now()));
-    }
+    return this.t.tracer.startSpan(name, { kind: SpanKind.CLIENT, startTime: this.at(now()), attributes: { ...attrs, ...(links?.attrs ?? {}) }, ...(links ? { links: links.links } : {}) }, this.ctx);
   }
 
   /** The report is built: the run span ends at the run's last instant; the job traces and metrics are settled. */
   end(report: Report | undefined, error?: unknown): void {
     if (this.ended) return;
-    this.ended = true;
     this.jobs?.close();
+    this.emitPanic();
+    this.ended = true;
     this.fleetJobs?.close(this.jobs?.panicAt);
     if (report) this.metrics.report(report, this.platform);
     if (error) this.span.recordException(error instanceof Error ? error : String(error));

@@ -13,7 +13,7 @@ import { OTLPTraceExporter as GrpcTraceExporter } from '@opentelemetry/exporter-
 import { OTLPTraceExporter as JsonTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { OTLPTraceExporter as ProtoTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
 import { detectResources, envDetector, resourceFromAttributes } from '@opentelemetry/resources';
-import { MeterProvider, PeriodicExportingMetricReader, type PushMetricExporter } from '@opentelemetry/sdk-metrics';
+import { ConsoleMetricExporter, MeterProvider, PeriodicExportingMetricReader, type PushMetricExporter } from '@opentelemetry/sdk-metrics';
 import { AlwaysOnSampler, BasicTracerProvider, BatchSpanProcessor, ConsoleSpanExporter, ParentBasedSampler, SimpleSpanProcessor, type SpanExporter, type SpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { TelemetryConfigError } from './errors';
 import { PrimedIdGenerator } from './ids';
@@ -184,12 +184,18 @@ export class Telemetry {
       trace.setGlobalTracerProvider(tp);
     }
     let mp: MeterProvider | undefined;
-    const metricNamed = exporters(env, 'OTEL_METRICS_EXPORTER');
-    const metricsOn = metricNamed.length ? metricNamed.includes('otlp') : protocol !== undefined;
-    if (metricsOn) {
-      const interval = Number(env['OTEL_METRIC_EXPORT_INTERVAL'] ?? 60_000);
-      if (!Number.isFinite(interval) || interval <= 0) throw new TelemetryConfigError(`OTEL_METRIC_EXPORT_INTERVAL=${env['OTEL_METRIC_EXPORT_INTERVAL']}: a positive number of milliseconds`);
-      mp = new MeterProvider({ resource, readers: [new PeriodicExportingMetricReader({ exporter: metricExporter(otlpProtocol(env, 'METRICS'), otlpUrl(env, 'METRICS', otlpProtocol(env, 'METRICS'))), exportIntervalMillis: interval, exportTimeoutMillis: Math.min(30_000, interval) })] });
+    // Metrics: the exporters OTEL_METRICS_EXPORTER names, else OTLP when an endpoint for metrics is
+    // set (the base one or the metrics one: a traces-only endpoint does not send metrics to localhost).
+    const metricNamed = exporters(env, 'OTEL_METRICS_EXPORTER').filter((e) => e !== 'none');
+    const metricWanted = exporters(env, 'OTEL_METRICS_EXPORTER').length ? metricNamed : env['OTEL_EXPORTER_OTLP_ENDPOINT'] || env['OTEL_EXPORTER_OTLP_METRICS_ENDPOINT'] ? ['otlp'] : [];
+    if (metricWanted.length) {
+      const interval = int(env, 'OTEL_METRIC_EXPORT_INTERVAL', 60_000, 1);
+      const timeout = Math.min(int(env, 'OTEL_METRIC_EXPORT_TIMEOUT', 30_000, 1), interval);
+      const readers = metricWanted.map((e) => {
+        const exporter = e === 'console' ? new ConsoleMetricExporter() : metricExporter(otlpProtocol(env, 'METRICS'), otlpUrl(env, 'METRICS', otlpProtocol(env, 'METRICS')));
+        return new PeriodicExportingMetricReader({ exporter, exportIntervalMillis: interval, exportTimeoutMillis: timeout });
+      });
+      mp = new MeterProvider({ resource, readers });
       if (globalsHeld === 1) metrics.setGlobalMeterProvider(mp);
     }
     const t = new Telemetry(true, service, tp.getTracer('kdump-twin'), (mp ?? metrics).getMeter('kdump-twin'), ids, sampling, { tracer: tp, ...(mp ? { meter: mp } : {}) }, protocol, batches, bsp.maxQueueSize);

@@ -79,6 +79,38 @@ describe('telemetry: traced runs in one process', () => {
     for (const t of tr) assert.equal(ids.get(t.parentSpanContext!.spanId)!.attributes['kdump_twin.dma.ticket'], t.attributes['kdump_twin.dma.ticket']);
   });
 
+  it('a panic after N transactions (mid-slice) with devices starved of read tags: the fleet and the platform keep the same jobs, every span id once', async () => {
+    const base = spec('baseline', 'adopt-v7', 11);
+    const sets = ['crash.trigger={"kind":"transactions","count":4000}', ...base.devices.map((d) => `devices.${d.name}.maxReadTags=1`)];
+    const s = buildScenario(entryDocument(findEntry('baseline')!), { policy: 'adopt-v7', seed: 11, sets });
+    assert.equal(s.crash.trigger.kind, 'transactions');
+    for (const sampler of [{ OTEL_TRACES_SAMPLER: 'always_off' }, { OTEL_TRACES_SAMPLER: 'traceidratio', OTEL_TRACES_SAMPLER_ARG: '0.2' }]) {
+      const { spans, openAtCrash, report } = await traced(s, sampler);
+      assert.ok(report.timeline.crashAt !== null && openAtCrash.length > 0);
+      const ids = new Map<string, ReadableSpan>();
+      for (const x of spans) {
+        assert.ok(!ids.has(x.spanContext().spanId), `span id ${x.spanContext().spanId} (${x.name}) exported twice`);
+        ids.set(x.spanContext().spanId, x);
+      }
+      const jobs = spans.filter((x) => x.name === 'kdump_twin.dma.job');
+      const jobTraces = new Set(jobs.map((j) => j.spanContext().traceId));
+      assert.equal(jobTraces.size, jobs.length, 'one root span per job trace');
+      // The platform's side (translations) covers exactly the fleet's side (transactions), job for job.
+      const tx = spans.filter((x) => x.name === 'kdump_twin.dma.transaction');
+      const tr = spans.filter((x) => x.name === 'kdump_twin.smmu.translate');
+      const translated = new Set(tr.map((x) => x.parentSpanContext!.spanId));
+      for (const x of tx) assert.ok(translated.has(x.spanContext().spanId), `transaction ${x.attributes['kdump_twin.dma.ticket']} has no translation`);
+      for (const x of tr) assert.ok(ids.get(x.parentSpanContext!.spanId)?.name === 'kdump_twin.dma.transaction', `translation ${x.attributes['kdump_twin.dma.ticket']} has no transaction`);
+      for (const x of tr) assert.ok(jobTraces.has(x.spanContext().traceId));
+      // Every job open at the panic is kept and linked from the panic.
+      const kept = new Set(jobs.map(key));
+      for (const k of openAtCrash) assert.ok(kept.has(k), `job ${k} was open at the panic and is not traced`);
+      const panic = spans.find((x) => x.name === 'kdump_twin.crash.panic')!;
+      const linked = new Set(panic.links.map((l) => l.context.spanId));
+      for (const j of jobs.filter((x) => openAtCrash.includes(key(x)))) assert.ok(linked.has(j.spanContext().spanId), `the panic does not link ${key(j)}`);
+    }
+  });
+
   it('KDUMP_TWIN_TRACE_CRASH_JOBS=ratio with no head sample traces no job at all', async () => {
     const { spans } = await traced(spec(), { OTEL_TRACES_SAMPLER: 'always_off', KDUMP_TWIN_TRACE_CRASH_JOBS: 'ratio' });
     assert.equal(spans.filter((s) => s.name.startsWith('kdump_twin.dma.')).length, 0);

@@ -100,6 +100,7 @@ export class FleetHost {
 
   dropAll(why: string): void {
     for (const s of this.sessions.values()) {
+      this.hooks.close?.(s.id);
       s.sub.unsubscribe();
       this.log(`session ${s.id}: dropped (${why})`);
     }
