@@ -84,7 +84,8 @@ describe('telemetry: traced runs in one process', () => {
     const sets = ['crash.trigger={"kind":"transactions","count":4000}', ...base.devices.map((d) => `devices.${d.name}.maxReadTags=1`)];
     const s = buildScenario(entryDocument(findEntry('baseline')!), { policy: 'adopt-v7', seed: 11, sets });
     assert.equal(s.crash.trigger.kind, 'transactions');
-    for (const sampler of [{ OTEL_TRACES_SAMPLER: 'always_off' }, { OTEL_TRACES_SAMPLER: 'traceidratio', OTEL_TRACES_SAMPLER_ARG: '0.2' }]) {
+    const samplers: Record<string, string>[] = [{ OTEL_TRACES_SAMPLER: 'always_off' }, { OTEL_TRACES_SAMPLER: 'traceidratio', OTEL_TRACES_SAMPLER_ARG: '0.2' }];
+    for (const sampler of samplers) {
       const { spans, openAtCrash, report } = await traced(s, sampler);
       assert.ok(report.timeline.crashAt !== null && openAtCrash.length > 0);
       const ids = new Map<string, ReadableSpan>();
