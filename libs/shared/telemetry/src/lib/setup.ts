@@ -38,12 +38,13 @@ export function otlpProtocol(env: Readonly<Record<string, string | undefined>>, 
   return v as OtlpProtocol;
 }
 
+const EXPORTERS = ['otlp', 'console', 'none'];
+
 function exporters(env: Readonly<Record<string, string | undefined>>, name: 'OTEL_TRACES_EXPORTER' | 'OTEL_METRICS_EXPORTER'): string[] {
   const v = env[name];
   if (v === undefined || v.trim() === '') return [];
   const list = v.split(',').map((s) => s.trim()).filter(Boolean);
-  const allowed = name === 'OTEL_TRACES_EXPORTER' ? ['otlp', 'console', 'none'] : ['otlp', 'console', 'none'];
-  for (const e of list) if (!allowed.includes(e)) throw new TelemetryConfigError(`${name}=${v}: each of ${allowed.join(', ')}`);
+  for (const e of list) if (!EXPORTERS.includes(e)) throw new TelemetryConfigError(`${name}=${v}: each of ${EXPORTERS.join(', ')}`);
   return list;
 }
 
@@ -156,7 +157,7 @@ export class Telemetry {
   static start(service: string, env: Readonly<Record<string, string | undefined>> = process.env, o: TelemetryOptions = {}): Telemetry {
     const on = tracingRequested(env) || o.spanExporter !== undefined;
     const sampling = samplingFrom(env);
-    bspConfig(env);
+    const bsp = bspConfig(env);
     if (!on) return (Telemetry.current = Telemetry.disabled(service));
     if (env['OTEL_LOG_LEVEL']) diag.setLogger({ error: console.error, warn: console.warn, info: console.info, debug: console.debug, verbose: console.debug }, DiagLogLevel[env['OTEL_LOG_LEVEL'].toUpperCase() as keyof typeof DiagLogLevel] ?? DiagLogLevel.WARN);
     const named = exporters(env, 'OTEL_TRACES_EXPORTER');
@@ -165,7 +166,6 @@ export class Telemetry {
     const resource = resourceFromAttributes({ 'service.name': env['OTEL_SERVICE_NAME'] || service, 'service.namespace': 'kdump-twin', 'service.instance.id': `${service}-${process.pid}` }).merge(detectResources({ detectors: [envDetector] }));
     const processors: SpanProcessor[] = [];
     const batches: BatchSpanProcessor[] = [];
-    const bsp = bspConfig(env);
     const processor = (exp: SpanExporter): SpanProcessor => {
       if (o.simple) return new SimpleSpanProcessor(exp);
       const b = new BatchSpanProcessor(exp, bsp);
@@ -191,8 +191,9 @@ export class Telemetry {
     if (metricWanted.length) {
       const interval = int(env, 'OTEL_METRIC_EXPORT_INTERVAL', 60_000, 1);
       const timeout = Math.min(int(env, 'OTEL_METRIC_EXPORT_TIMEOUT', 30_000, 1), interval);
+      const mProtocol = otlpProtocol(env, 'METRICS');
       const readers = metricWanted.map((e) => {
-        const exporter = e === 'console' ? new ConsoleMetricExporter() : metricExporter(otlpProtocol(env, 'METRICS'), otlpUrl(env, 'METRICS', otlpProtocol(env, 'METRICS')));
+        const exporter = e === 'console' ? new ConsoleMetricExporter() : metricExporter(mProtocol, otlpUrl(env, 'METRICS', mProtocol));
         return new PeriodicExportingMetricReader({ exporter, exportIntervalMillis: interval, exportTimeoutMillis: timeout });
       });
       mp = new MeterProvider({ resource, readers });

@@ -96,47 +96,48 @@ function keyValues(list: Uint8Array[]): Record<string, AttrValue> {
   return out;
 }
 
-/** ExportTraceServiceRequest (opentelemetry/proto/collector/trace/v1) to spans. */
-export function decodeTraceRequest(body: Uint8Array, via: ReceivedSpan['via']): ReceivedSpan[] {
-  const out: ReceivedSpan[] = [];
-  for (const rs of bytesOf(fields(body), 1)) {
-    const rsf = fields(rs);
-    const res = bytesOf(rsf, 1)[0];
+/**
+ * The items of an Export*ServiceRequest with their resource's service.name: both the trace and the
+ * metrics request nest resource (1) and scope groups (2) the same way, and a scope group's items
+ * (spans, metrics) are its field 2.
+ */
+function items(body: Uint8Array): { service: string; item: Uint8Array }[] {
+  const out: { service: string; item: Uint8Array }[] = [];
+  for (const group of bytesOf(fields(body), 1)) {
+    const gf = fields(group);
+    const res = bytesOf(gf, 1)[0];
     const service = String(res ? (keyValues(bytesOf(fields(res), 1))['service.name'] ?? '') : '');
-    for (const ss of bytesOf(rsf, 2))
-      for (const sp of bytesOf(fields(ss), 2)) {
-        const f = fields(sp);
-        out.push({
-          service,
-          name: str(bytesOf(f, 5)[0]),
-          traceId: hexOf(bytesOf(f, 1)[0]),
-          spanId: hexOf(bytesOf(f, 2)[0]),
-          parentSpanId: hexOf(bytesOf(f, 4)[0]),
-          kind: Number(num(f, 6)),
-          startNs: num(f, 7),
-          endNs: num(f, 8),
-          attributes: keyValues(bytesOf(f, 9)),
-          links: bytesOf(f, 13).map((l) => {
-            const lf = fields(l);
-            return { traceId: hexOf(bytesOf(lf, 1)[0]), spanId: hexOf(bytesOf(lf, 2)[0]) };
-          }),
-          via,
-        });
-      }
+    for (const scope of bytesOf(gf, 2)) for (const item of bytesOf(fields(scope), 2)) out.push({ service, item });
   }
   return out;
 }
 
+/** ExportTraceServiceRequest (opentelemetry/proto/collector/trace/v1) to spans. */
+export function decodeTraceRequest(body: Uint8Array, via: ReceivedSpan['via']): ReceivedSpan[] {
+  return items(body).map(({ service, item }) => {
+    const f = fields(item);
+    return {
+      service,
+      name: str(bytesOf(f, 5)[0]),
+      traceId: hexOf(bytesOf(f, 1)[0]),
+      spanId: hexOf(bytesOf(f, 2)[0]),
+      parentSpanId: hexOf(bytesOf(f, 4)[0]),
+      kind: Number(num(f, 6)),
+      startNs: num(f, 7),
+      endNs: num(f, 8),
+      attributes: keyValues(bytesOf(f, 9)),
+      links: bytesOf(f, 13).map((l) => {
+        const lf = fields(l);
+        return { traceId: hexOf(bytesOf(lf, 1)[0]), spanId: hexOf(bytesOf(lf, 2)[0]) };
+      }),
+      via,
+    };
+  });
+}
+
 /** ExportMetricsServiceRequest to metric names. */
 export function decodeMetricsRequest(body: Uint8Array, via: ReceivedMetric['via']): ReceivedMetric[] {
-  const out: ReceivedMetric[] = [];
-  for (const rm of bytesOf(fields(body), 1)) {
-    const rmf = fields(rm);
-    const res = bytesOf(rmf, 1)[0];
-    const service = String(res ? (keyValues(bytesOf(fields(res), 1))['service.name'] ?? '') : '');
-    for (const sm of bytesOf(rmf, 2)) for (const m of bytesOf(fields(sm), 2)) out.push({ service, name: str(bytesOf(fields(m), 1)[0]), via });
-  }
-  return out;
+  return items(body).map(({ service, item }) => ({ service, name: str(bytesOf(fields(item), 1)[0]), via }));
 }
 
 // ---- OTLP/JSON ----
