@@ -13,6 +13,7 @@ import {
   RegisterLayout,
   resolveFormat,
 } from '@kdump-twin/smmu-arch';
+import { CAMPAIGN_USAGE } from './campaign/command';
 import { SCENARIO_USAGE } from './scenarios';
 import { toDecodedFormat, toFormatLayout } from './wire';
 
@@ -38,6 +39,8 @@ usage:
                                               decimal, 0x hex, 0b binary or an enumeration name
 
 ${SCENARIO_USAGE}
+
+${CAMPAIGN_USAGE}
 
 formats: registers by architecture name without SMMU_ (CR0, STRTAB_BASE_CFG, EVENTQ_PROD, ...),
 ste, cd, l1std, cdl1, evt and evt-<EVENT>, cmd and cmd-<OPCODE>, pte-<s1|s2>-<4k|16k|64k>-<table|page|block-l1|block-l2>.

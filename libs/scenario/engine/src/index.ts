@@ -16,3 +16,4 @@ export * from './lib/report';
 export * from './lib/runner';
 export * from './catalogue';
 export * from './lib/session';
+export * from './lib/campaign';

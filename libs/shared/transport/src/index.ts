@@ -7,3 +7,4 @@ export * from './lib/fleet-side';
 export * from './lib/platform-side';
 export * from './lib/script';
 export * from './lib/slice-pack';
+export * from './lib/nats-auth';

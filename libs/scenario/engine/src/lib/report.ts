@@ -7,6 +7,7 @@
 import type { SetupResult } from '@kdump-twin/endpoint';
 import { OPT } from '@kdump-twin/kernel';
 import { findRegister, STE } from '@kdump-twin/smmu-arch';
+import { CAMPAIGN_SCHEMA, CAMPAIGN_SCHEMA_VERSION } from './campaign';
 import type { Corruption, DmaCounts } from './collect';
 import { evaluateInvariants, type InvariantResult } from './invariants';
 import type { PlatformRole } from './platform-role';
@@ -509,5 +510,6 @@ export function schemaDocuments(): Record<string, string> {
   return {
     'report.schema.json': text(toJsonSchema(REPORT_SCHEMA, 'https://kdump-twin.dev/schema/report.schema.json', `kdump-twin outcome report, schema version ${REPORT_SCHEMA_VERSION}`)),
     'scenario.schema.json': text(toJsonSchema(SCENARIO_SCHEMA, 'https://kdump-twin.dev/schema/scenario.schema.json', 'kdump-twin crash scenario')),
+    'campaign.schema.json': text(toJsonSchema(CAMPAIGN_SCHEMA, 'https://kdump-twin.dev/schema/campaign.schema.json', `kdump-twin fault-injection campaign, schema version ${CAMPAIGN_SCHEMA_VERSION}`)),
   };
 }

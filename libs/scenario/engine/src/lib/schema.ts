@@ -260,3 +260,4 @@ export const opt = (of: Schema): Schema => ({ t: 'opt', of });
 export const nullable = (of: Schema): Schema => ({ t: 'nullable', of });
 export const map = (of: Schema, doc?: string, keys?: string): Schema => ({ t: 'map', of, doc, keys });
 export const union = (tag: string, variants: Record<string, Extract<Schema, { t: 'obj' }>>, doc?: string, def?: Record<string, unknown>): Schema => ({ t: 'union', tag, variants, doc, def });
+export const any = (doc?: string): Schema => ({ t: 'any', doc });

@@ -16,7 +16,7 @@ import { NestFactory } from '@nestjs/core';
 import { Transport, type MicroserviceOptions } from '@nestjs/microservices';
 import { HealthImplementation, protoPath as healthProto } from 'grpc-health-check';
 import { connect, type NatsConnection } from 'nats';
-import { Rpc } from '@kdump-twin/transport';
+import { NatsAuthError, natsAuth, Rpc } from '@kdump-twin/transport';
 import { commonVars, ConfigError, loadConfig, type ConfigOf, type VarSpec } from './config';
 import { GrpcErrorFilter } from './errors';
 import { JsonLogger } from './logger';
@@ -84,7 +84,14 @@ export async function startService<V extends Record<string, VarSpec<unknown>>>(d
     throw e;
   }
   if (telemetry.enabled) log.info('tracing on', { protocol: telemetry.protocol ?? 'none', jobRatio: telemetry.sampling.ratio, crashJobs: telemetry.sampling.keepCrash ? 'keep' : 'ratio' });
-  const nc = await connect({ servers: config.NATS_URL.split(','), name: replica, noAsyncTraces: true, maxReconnectAttempts: -1, reconnectTimeWait: 500 }).catch((e: Error) => {
+  let auth: ReturnType<typeof natsAuth>;
+  try {
+    auth = natsAuth(env);
+  } catch (e) {
+    if (e instanceof NatsAuthError) throw new ConfigError([e.message]);
+    throw e;
+  }
+  const nc = await connect({ servers: config.NATS_URL.split(','), name: replica, noAsyncTraces: true, maxReconnectAttempts: -1, reconnectTimeWait: 500, ...auth }).catch((e: Error) => {
     throw new ConfigError([`NATS_URL=${config.NATS_URL}: no NATS server answers (${e.message})`]);
   });
   const reconnects: ((why: string) => void)[] = [];

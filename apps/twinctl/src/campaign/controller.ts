@@ -1,0 +1,171 @@
+// SPDX-License-Identifier: Apache-2.0
+// The campaign controller: stores the campaign document, publishes the work items that have no
+// result yet, and follows the results stream until every item has one. It keeps no state of its
+// own: everything is in the two streams, so a controller that is killed and started again with
+// the same document resumes (items already queued are dropped by JetStream's de-duplication
+// inside its window, and a result counts once per item id whatever happens).
+
+import type { JetStreamManager, NatsConnection } from 'nats';
+import { campaignMatrix, parseCampaign, progressOf, workItem, type CampaignMatrix, type CampaignResult, type CampaignSpec, type Progress } from '@kdump-twin/scenario';
+import { canonical, codec, ensureQueue, lastOn, RESULTS_STREAM, SUBJECT, WORK_STREAM, WORKERS, type QueueOptions } from './queue';
+
+export class CampaignConflict extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'CampaignConflict';
+  }
+}
+
+export interface StoredCampaign {
+  readonly spec: CampaignSpec;
+  readonly document: unknown;
+}
+
+/** Reads the campaign document stored for `id`, or undefined. */
+export async function storedCampaign(jsm: JetStreamManager, id: string): Promise<StoredCampaign | undefined> {
+  const m = await lastOn(jsm, SUBJECT.spec(id));
+  if (!m) return undefined;
+  const document = (m.data as { document?: unknown }).document;
+  return { spec: parseCampaign(document, `stored campaign ${id}`), document };
+}
+
+/** Every result of the campaign so far, by item number, with the first and last storage times. */
+export interface Collected {
+  readonly results: Map<number, CampaignResult>;
+  firstAt: number | null;
+  lastAt: number | null;
+  /** Result messages seen for an item that already had one (none while the results stream keeps one per subject). */
+  duplicates: number;
+}
+
+function isResult(v: unknown, spec: CampaignSpec): v is CampaignResult {
+  const r = v as Partial<CampaignResult> | null;
+  return !!r && r.campaign === spec.id && typeof r.n === 'number' && Number.isInteger(r.n) && r.n >= 0 && r.n < spec.total && r.id === `${spec.id}/${r.n}` && typeof r.attempt === 'number';
+}
+
+/**
+ * Reads the campaign's results with an ordered consumer; with `until`, keeps following until it
+ * returns true (or the signal aborts), calling `onResult` for each new result.
+ */
+export async function collect(nc: NatsConnection, spec: CampaignSpec, o: { until?: (c: Collected) => boolean; onResult?: (r: CampaignResult, c: Collected) => void; signal?: AbortSignal } = {}): Promise<Collected> {
+  const c: Collected = { results: new Map(), firstAt: null, lastAt: null, duplicates: 0 };
+  const js = nc.jetstream();
+  const consumer = await js.consumers.get(RESULTS_STREAM, { filterSubjects: SUBJECT.results(spec.id) });
+  const info = await consumer.info();
+  if (info.num_pending === 0 && !o.until) return c;
+  const follow = o.until;
+  if (follow?.(c)) return c;
+  const it = await consumer.consume({ max_messages: 1024 });
+  const abort = () => it.stop();
+  o.signal?.addEventListener('abort', abort, { once: true });
+  try {
+    for await (const m of it) {
+      let r: unknown;
+      try {
+        r = codec.decode(m.data);
+      } catch {
+        continue;
+      }
+      if (!isResult(r, spec)) continue;
+      const at = m.info.timestampNanos / 1e6;
+      c.firstAt = c.firstAt === null ? at : Math.min(c.firstAt, at);
+      c.lastAt = c.lastAt === null ? at : Math.max(c.lastAt, at);
+      if (c.results.has(r.n)) c.duplicates++;
+      else {
+        c.results.set(r.n, r);
+        o.onResult?.(r, c);
+      }
+      if (follow ? follow(c) : m.info.pending === 0) break;
+    }
+  } finally {
+    o.signal?.removeEventListener('abort', abort);
+    it.stop();
+  }
+  return c;
+}
+
+export interface Submitted {
+  /** Items published now. */
+  readonly published: number;
+  /** Items JetStream dropped as already queued (same message id inside the window). */
+  readonly duplicates: number;
+  /** Items that already had a result (a resumed campaign). */
+  readonly alreadyDone: number;
+  readonly resumed: boolean;
+}
+
+/**
+ * Stores the campaign document (refusing a different document under the same id) and publishes
+ * every item without a result, `window` publishes in flight at a time.
+ */
+export async function submit(nc: NatsConnection, document: unknown, o: QueueOptions & { window?: number } = {}): Promise<{ spec: CampaignSpec; submitted: Submitted }> {
+  const spec = parseCampaign(document);
+  const jsm = await ensureQueue(nc, o);
+  const js = nc.jetstream();
+  const stored = await lastOn(jsm, SUBJECT.spec(spec.id));
+  if (stored && canonical((stored.data as { document?: unknown }).document) !== canonical(document)) {
+    throw new CampaignConflict(`campaign "${spec.id}" already exists with a different document; give this one a new id, or remove the old one (twinctl campaign purge ${spec.id})`);
+  }
+  if (!stored) await js.publish(SUBJECT.spec(spec.id), codec.encode({ document }), { msgID: `spec:${spec.id}` });
+  const done = stored ? (await collect(nc, spec)).results : new Map<number, CampaignResult>();
+  let published = 0;
+  let duplicates = 0;
+  const window = o.window ?? 256;
+  const inflight = new Set<Promise<void>>();
+  for (let n = 0; n < spec.total; n++) {
+    if (done.has(n)) continue;
+    const item = workItem(spec, n);
+    const p = js.publish(SUBJECT.work(spec.id), codec.encode(item), { msgID: item.id }).then((ack) => {
+      if (ack.duplicate) duplicates++;
+      else published++;
+    });
+    inflight.add(p);
+    void p.finally(() => inflight.delete(p));
+    if (inflight.size >= window) await Promise.race(inflight);
+  }
+  await Promise.all(inflight);
+  return { spec, submitted: { published, duplicates, alreadyDone: done.size, resumed: stored !== undefined } };
+}
+
+export interface CampaignStatus {
+  readonly campaign: string;
+  readonly progress: Progress;
+  /** Work messages of this campaign still in the queue (not acknowledged). */
+  readonly queued: number;
+  /** Deliveries to workers not yet acknowledged (all campaigns), and redeliveries so far. */
+  readonly consumer: { readonly ackPending: number; readonly redelivered: number; readonly waiting: number } | null;
+  readonly matrix: CampaignMatrix;
+}
+
+export async function status(nc: NatsConnection, id: string): Promise<CampaignStatus | undefined> {
+  const jsm = await nc.jetstreamManager();
+  let stored: StoredCampaign | undefined;
+  try {
+    stored = await storedCampaign(jsm, id);
+  } catch (e) {
+    if (/stream not found/i.test((e as Error).message)) return undefined;
+    throw e;
+  }
+  if (!stored) return undefined;
+  const c = await collect(nc, stored.spec);
+  const matrix = campaignMatrix(stored.spec, c.results.values());
+  const work = await jsm.streams.info(WORK_STREAM, { subjects_filter: SUBJECT.work(id) }).catch(() => undefined);
+  const queued = work?.state.subjects?.[SUBJECT.work(id)] ?? 0;
+  const ci = await jsm.consumers.info(WORK_STREAM, WORKERS).catch(() => undefined);
+  return {
+    campaign: id,
+    progress: progressOf(stored.spec.total, c.results.size, matrix.errors, c.firstAt, c.lastAt),
+    queued,
+    consumer: ci ? { ackPending: ci.num_ack_pending, redelivered: ci.num_redelivered, waiting: ci.num_waiting } : null,
+    matrix,
+  };
+}
+
+/** Removes a campaign: its queued work, its results and its document. */
+export async function purge(nc: NatsConnection, id: string): Promise<{ work: number; results: number }> {
+  const jsm = await nc.jetstreamManager();
+  const work = await jsm.streams.purge(WORK_STREAM, { filter: SUBJECT.work(id) }).catch(() => ({ purged: 0 }));
+  const results = await jsm.streams.purge(RESULTS_STREAM, { filter: SUBJECT.results(id) }).catch(() => ({ purged: 0 }));
+  await jsm.streams.purge(RESULTS_STREAM, { filter: SUBJECT.spec(id) }).catch(() => undefined);
+  return { work: work.purged, results: results.purged };
+}

@@ -1,0 +1,108 @@
+// SPDX-License-Identifier: Apache-2.0
+// The campaign's JetStream layout. Two streams and one durable consumer; JetStream does the
+// queueing, the acknowledgement, the redelivery and the de-duplication:
+//
+//   KDUMP_TWIN_CAMPAIGN_WORK     work-queue retention, subjects kdump_twin.campaign.work.<campaign>:
+//                                one message per work item, Nats-Msg-Id = the item id, removed
+//                                when a worker acknowledges it.
+//   consumer `workers`           durable pull consumer all workers share: explicit ack, AckWait,
+//                                MaxDeliver = MAX_RUN_ATTEMPTS + 1 (the last delivery is never run,
+//                                it records the item as lost).
+//   KDUMP_TWIN_CAMPAIGN_RESULTS  limits retention, one message per subject:
+//                                kdump_twin.campaign.spec.<campaign>         the campaign document
+//                                kdump_twin.campaign.result.<campaign>.<n>   item n's result
+//                                so a result is stored once per item id whatever is redelivered.
+
+import { connect, AckPolicy, DiscardPolicy, JSONCodec, nanos, RetentionPolicy, StorageType, type JetStreamManager, type NatsConnection, type StreamConfig } from 'nats';
+import { natsAuth } from '@kdump-twin/transport';
+
+export const WORK_STREAM = 'KDUMP_TWIN_CAMPAIGN_WORK';
+export const RESULTS_STREAM = 'KDUMP_TWIN_CAMPAIGN_RESULTS';
+export const WORKERS = 'workers';
+export const SUBJECT = {
+  work: (campaign: string) => `kdump_twin.campaign.work.${campaign}`,
+  spec: (campaign: string) => `kdump_twin.campaign.spec.${campaign}`,
+  result: (campaign: string, n: number) => `kdump_twin.campaign.result.${campaign}.${n}`,
+  results: (campaign: string) => `kdump_twin.campaign.result.${campaign}.*`,
+} as const;
+/** Runs of one item before it is recorded as lost (each delivery whose worker vanished counts). */
+export const MAX_RUN_ATTEMPTS = 5;
+/** How long JetStream remembers a message id (a re-submitted item inside it is dropped at the server). */
+export const DUPLICATE_WINDOW_MS = 3_600_000;
+export const DEFAULT_ACK_WAIT_MS = 60_000;
+export const DEFAULT_NATS = 'nats://127.0.0.1:4222';
+
+export const codec = JSONCodec<unknown>();
+
+export interface QueueOptions {
+  /** AckWait of the workers' consumer: a run not acknowledged in this time is redelivered. */
+  readonly ackWaitMs?: number;
+  /** Replicas of both streams (1 locally; 3 on a clustered JetStream). */
+  readonly replicas?: number;
+}
+
+export function natsUrl(flag: string | undefined, env: Readonly<Record<string, string | undefined>> = process.env): string {
+  return flag ?? env['NATS_URL'] ?? DEFAULT_NATS;
+}
+
+export async function connectNats(url: string, name: string): Promise<NatsConnection> {
+  const auth = natsAuth(); // a bad credential setting is a NatsAuthError naming the variable
+  try {
+    return await connect({ servers: url.split(','), name, noAsyncTraces: true, maxReconnectAttempts: -1, reconnectTimeWait: 500, ...auth });
+  } catch (e) {
+    throw new Error(`no NATS server answers at ${url} (${(e as Error).message})`, { cause: e });
+  }
+}
+
+async function ensureStream(jsm: JetStreamManager, cfg: Partial<StreamConfig> & { name: string }): Promise<void> {
+  try {
+    const info = await jsm.streams.info(cfg.name);
+    // Retention cannot change on a live stream; the rest is brought to this layout.
+    if (info.config.retention !== cfg.retention) throw new Error(`stream ${cfg.name} exists with retention ${info.config.retention}, the campaign needs ${cfg.retention}; delete it (nats stream rm ${cfg.name})`);
+    await jsm.streams.update(cfg.name, { ...cfg, subjects: cfg.subjects ?? [] });
+  } catch (e) {
+    if (!/stream not found/i.test((e as Error).message)) throw e;
+    await jsm.streams.add(cfg);
+  }
+}
+
+/** Creates (or brings up to date) both streams and the workers' consumer; idempotent. */
+export async function ensureQueue(nc: NatsConnection, o: QueueOptions = {}): Promise<JetStreamManager> {
+  const jsm = await nc.jetstreamManager();
+  const replicas = o.replicas ?? 1;
+  await ensureStream(jsm, { name: WORK_STREAM, subjects: ['kdump_twin.campaign.work.*'], retention: RetentionPolicy.Workqueue, storage: StorageType.File, duplicate_window: nanos(DUPLICATE_WINDOW_MS), num_replicas: replicas, discard: DiscardPolicy.New });
+  await ensureStream(jsm, { name: RESULTS_STREAM, subjects: ['kdump_twin.campaign.spec.*', 'kdump_twin.campaign.result.*.*'], retention: RetentionPolicy.Limits, storage: StorageType.File, max_msgs_per_subject: 1, duplicate_window: nanos(DUPLICATE_WINDOW_MS), num_replicas: replicas, discard: DiscardPolicy.Old });
+  const ackWait = o.ackWaitMs ?? DEFAULT_ACK_WAIT_MS;
+  const want = { durable_name: WORKERS, ack_policy: AckPolicy.Explicit, ack_wait: nanos(ackWait), max_deliver: MAX_RUN_ATTEMPTS + 1, max_ack_pending: 10_000 };
+  try {
+    const c = await jsm.consumers.info(WORK_STREAM, WORKERS);
+    if (c.config.ack_wait !== want.ack_wait) await jsm.consumers.update(WORK_STREAM, WORKERS, { ack_wait: want.ack_wait, max_deliver: want.max_deliver });
+  } catch (e) {
+    if (!/consumer not found/i.test((e as Error).message)) throw e;
+    await jsm.consumers.add(WORK_STREAM, want);
+  }
+  return jsm;
+}
+
+/** The stored message on a subject of the results stream, or undefined. */
+export async function lastOn(jsm: JetStreamManager, subject: string): Promise<{ data: unknown; seq: number; time: Date } | undefined> {
+  try {
+    const m = await jsm.streams.getMessage(RESULTS_STREAM, { last_by_subj: subject });
+    return { data: codec.decode(m.data), seq: m.seq, time: m.time };
+  } catch (e) {
+    if (/no message found|not found/i.test((e as Error).message)) return undefined;
+    throw e;
+  }
+}
+
+/** Canonical JSON (sorted keys): equal documents give equal text. */
+export function canonical(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(canonical).join(',')}]`;
+  if (v && typeof v === 'object') {
+    return `{${Object.keys(v as object)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${canonical((v as Record<string, unknown>)[k])}`)
+      .join(',')}}`;
+  }
+  return JSON.stringify(v);
+}
