@@ -5,7 +5,7 @@
 // Deployment (deploy/k8s) and `run` only submits and follows.
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { NatsConnection } from 'nats';
 import { formatCampaignMatrix, formatProgress, progressOf, SchemaError, campaignMatrix } from '@kdump-twin/scenario';
@@ -88,12 +88,19 @@ function readDocument(file: string): unknown | string {
   }
 }
 
+/** How to start twinctl as a child: the built CLI when it exists (an image), else the sources through swc. */
+export function twinctlCommand(args: readonly string[]): { file: string; args: string[]; env: NodeJS.ProcessEnv } {
+  const app = join(__dirname, '..', '..');
+  const dist = join(app, 'dist', 'main.js');
+  if (existsSync(dist) && process.env['TWINCTL_FROM_SOURCE'] !== '1') return { file: process.execPath, args: [dist, ...args], env: process.env };
+  return { file: process.execPath, args: ['--conditions=kdump-twin-source', '-r', '@swc-node/register', join(app, 'src', 'main.ts'), ...args], env: { ...process.env, SWC_NODE_PROJECT: join(app, '..', '..', 'tsconfig.base.json') } };
+}
+
 /** N local workers: `twinctl campaign worker` child processes on the same NATS, stopped with SIGTERM. */
 function localWorkers(n: number, url: string, ackWaitMs: number | undefined, log: (s: string) => void): ChildProcess[] {
-  const bin = join(__dirname, '..', '..', 'bin', 'twinctl.js');
   return Array.from({ length: n }, (_, i) => {
-    const args = [bin, 'campaign', 'worker', '--nats', url, '--name', `local-${i}`, ...(ackWaitMs !== undefined ? ['--ack-wait-ms', String(ackWaitMs)] : [])];
-    const p = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, KDUMP_TWIN_EXIT_WITH_PARENT: '1' } });
+    const c = twinctlCommand(['campaign', 'worker', '--nats', url, '--name', `local-${i}`, ...(ackWaitMs !== undefined ? ['--ack-wait-ms', String(ackWaitMs)] : [])]);
+    const p = spawn(c.file, c.args, { stdio: ['ignore', 'ignore', 'pipe'], env: { ...c.env, KDUMP_TWIN_EXIT_WITH_PARENT: '1' } });
     p.stderr?.on('data', (b: Buffer) => {
       for (const line of b.toString().split('\n')) if (line.trim()) log(`[local-${i}] ${line}`);
     });
@@ -210,6 +217,10 @@ async function workerCmd(a: Args, log: (s: string) => void): Promise<CliResult> 
     const stop = () => w.stop();
     process.once('SIGTERM', stop);
     process.once('SIGINT', stop);
+    // Started by a controller or test that may be killed: a worker without its parent stops at once
+    // (its item in hand, unacknowledged, goes back to the queue after AckWait).
+    const parent = process.ppid;
+    const orphan = process.env['KDUMP_TWIN_EXIT_WITH_PARENT'] === '1' ? setInterval(() => process.ppid !== parent && process.exit(1), 500).unref() : undefined;
     try {
       const stats = await w.run(() => {
         health?.serving(true);
@@ -220,6 +231,7 @@ async function workerCmd(a: Args, log: (s: string) => void): Promise<CliResult> 
     } finally {
       process.off('SIGTERM', stop);
       process.off('SIGINT', stop);
+      clearInterval(orphan);
       health?.server.forceShutdown();
     }
   }) as Promise<CliResult>;

@@ -41,6 +41,9 @@ export interface WorkerStats {
   rejected: number;
   /** Items given back (nak) after a run failed for a reason that may pass. */
   retried: number;
+  /** Results stored by this worker, and publishes JetStream dropped as duplicates of a stored one. */
+  published: number;
+  duplicatePublishes: number;
 }
 
 interface Ran {
@@ -84,7 +87,7 @@ class ItemRunner {
 }
 
 export class CampaignWorker {
-  readonly stats: WorkerStats = { ran: 0, alreadyDone: 0, errors: 0, rejected: 0, retried: 0 };
+  readonly stats: WorkerStats = { ran: 0, alreadyDone: 0, errors: 0, rejected: 0, retried: 0, published: 0, duplicatePublishes: 0 };
   private stopping = false;
   private readonly specs = new Map<string, CampaignSpec>();
   private readonly runner: ItemRunner;
@@ -200,7 +203,9 @@ export class CampaignWorker {
       }
     }
     if (result.error !== undefined) this.stats.errors++;
-    await this.js.publish(SUBJECT.result(item.campaign, item.n), codec.encode(result), { msgID: item.id });
+    const ack = await this.js.publish(SUBJECT.result(item.campaign, item.n), codec.encode(result), { msgID: item.id });
+    if (ack.duplicate) this.stats.duplicatePublishes++;
+    else this.stats.published++;
     await m.ackAck();
     this.stats.ran++;
   }

@@ -1,0 +1,169 @@
+// SPDX-License-Identifier: Apache-2.0
+// A campaign at scale on this machine, end to end over a real nats-server of its own: the
+// 1,000-run campaigns/ci-scale.json with 4 worker processes, one of which kills itself holding an
+// unacknowledged item, a controller killed part way and started again, and malformed work
+// published into the queue. It must end with every item counted exactly once: 1,000 results on
+// 1,000 distinct subjects, 1,000 stored publishes across the workers, an empty work queue, the
+// lost item redelivered and run again, and the report's digests equal to runs made here.
+import assert from 'node:assert/strict';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { connect, JSONCodec, type NatsConnection } from 'nats';
+import { buildScenario, entryDocument, findEntry, parseCampaign, reportJson, runScenario, workItem, type CampaignMatrix, type CampaignResult } from '@kdump-twin/scenario';
+import { startNatsServer, type NatsServer } from '@kdump-twin/transport/testing';
+import { twinctlCommand } from './campaign/command';
+import { RESULTS_STREAM, SUBJECT, WORK_STREAM, WORKERS } from './campaign/queue';
+
+const root = join(__dirname, '..', '..', '..');
+const file = join(root, 'campaigns', 'ci-scale.json');
+const spec = parseCampaign(JSON.parse(readFileSync(file, 'utf8')));
+// The sources under test, not a build that may be stale.
+process.env['TWINCTL_FROM_SOURCE'] = '1';
+const ACK_WAIT_MS = 10_000;
+const DIE_AFTER = 40;
+
+interface Proc {
+  readonly p: ChildProcess;
+  err: string;
+  readonly exited: Promise<number | null>;
+}
+
+function start(args: string[]): Proc {
+  // The real process (not the npm bin's wrapper), so signals reach it.
+  const c = twinctlCommand(args);
+  const p = spawn(c.file, c.args, { cwd: root, stdio: ['ignore', 'pipe', 'pipe'], env: { ...c.env, KDUMP_TWIN_EXIT_WITH_PARENT: '1' } });
+  const proc: Proc = { p, err: '', exited: new Promise((resolve) => p.once('exit', (code) => resolve(code))) };
+  p.stderr!.on('data', (b: Buffer) => (proc.err += b.toString()));
+  return proc;
+}
+
+function twinctl(args: string[]): Promise<{ code: number; out: string; err: string }> {
+  return new Promise((resolve) =>
+    execFile(twinctlCommand(args).file, twinctlCommand(args).args, { cwd: root, env: twinctlCommand(args).env, maxBuffer: 64 << 20 }, (e, out, err) => resolve({ code: e ? ((e as { code?: number }).code ?? 1) : 0, out, err })),
+  );
+}
+
+async function waitFor(what: string, f: () => boolean | Promise<boolean>, timeoutMs: number): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!(await f())) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+describe('campaign at scale: 1,000 runs, 4 workers, a worker killed, the controller restarted', { timeout: 600_000 }, () => {
+  let nats: NatsServer;
+  let nc: NatsConnection;
+  const workers: Proc[] = [];
+  let matrix: CampaignMatrix;
+  let statusMid: { progress: { done: number } };
+  let secondRunErr = '';
+
+  before(async () => {
+    nats = await startNatsServer(); // throws (the test fails) when no nats-server can be started
+    nc = await connect({ servers: nats.url });
+  });
+
+  after(async () => {
+    for (const w of workers) w.p.kill('SIGKILL');
+    await nc?.close();
+    await nats?.stop();
+  });
+
+  it('runs to the end through a worker kill, a controller kill and bad messages', async () => {
+    const url = ['--nats', nats.url];
+    workers.push(start(['campaign', 'worker', ...url, '--name', 'doomed', '--ack-wait-ms', String(ACK_WAIT_MS), '--die-after', String(DIE_AFTER)]));
+    for (let i = 0; i < 3; i++) workers.push(start(['campaign', 'worker', ...url, '--name', `w${i}`, '--ack-wait-ms', String(ACK_WAIT_MS)]));
+    await waitFor('4 workers ready', () => workers.every((w) => /ready/.test(w.err)), 60_000);
+
+    const first = start(['campaign', 'run', file, ...url, '--ack-wait-ms', String(ACK_WAIT_MS), '--progress-ms', '200']);
+    await waitFor('200 results under the first controller', () => [...first.err.matchAll(/(\d+)\/1000 runs/g)].some((m) => Number(m[1]) >= 200), 300_000);
+    first.p.kill('SIGKILL');
+    await first.exited;
+
+    // Malformed work: not JSON, and an item that is not the campaign's item 5.
+    const js = nc.jetstream();
+    await js.publish(SUBJECT.work(spec.id), new TextEncoder().encode('{not json'));
+    await js.publish(SUBJECT.work(spec.id), JSONCodec().encode({ ...workItem(spec, 5), policy: 'adopt-v10' }));
+
+    // What the killed controller left is in the streams.
+    const mid = await twinctl(['campaign', 'status', spec.id, ...url, '--json']);
+    assert.equal(mid.code, 0, mid.err);
+    statusMid = JSON.parse(mid.out);
+    assert.ok(statusMid.progress.done >= 200, mid.out);
+
+    const second = await twinctl(['campaign', 'run', file, ...url, '--ack-wait-ms', String(ACK_WAIT_MS), '--json']);
+    secondRunErr = second.err;
+    assert.equal(second.code, 0, second.err);
+    matrix = JSON.parse(second.out);
+  });
+
+  it('the restarted controller resumed from the stored results', () => {
+    const m = /resumed with (\d+) results, queued (\d+) \((\d+) were still queued\)|resumed with (\d+) results, queued (\d+)/.exec(secondRunErr);
+    assert.ok(m, secondRunErr);
+    assert.ok(Number(m[1] ?? m[4]) >= statusMid.progress.done, secondRunErr);
+  });
+
+  it('every item is counted exactly once', async () => {
+    assert.equal(matrix.total, 1000);
+    assert.equal(matrix.done, 1000);
+    assert.equal(matrix.errors, 0);
+    assert.equal(matrix.cells.reduce((n, c) => n + c.runs, 0), 1000);
+    const jsm = await nc.jetstreamManager();
+    const res = await jsm.streams.info(RESULTS_STREAM, { subjects_filter: SUBJECT.results(spec.id) });
+    const subjects = Object.keys(res.state.subjects ?? {});
+    assert.equal(subjects.length, 1000);
+    assert.deepEqual(new Set(subjects), new Set(Array.from({ length: 1000 }, (_, n) => SUBJECT.result(spec.id, n))));
+    assert.ok(Object.values(res.state.subjects ?? {}).every((c) => c === 1));
+    const work = await jsm.streams.info(WORK_STREAM);
+    assert.equal(work.state.messages, 0, 'the work queue is empty');
+    const ci = await jsm.consumers.info(WORK_STREAM, WORKERS);
+    assert.equal(ci.num_ack_pending, 0);
+    assert.equal(ci.num_pending, 0);
+  });
+
+  it('the killed worker left its item unacknowledged; it was redelivered and run again', async () => {
+    const doomed = workers[0]!;
+    await doomed.exited;
+    assert.equal(doomed.p.signalCode, 'SIGKILL');
+    const held = /injected kill holding (\S+) seq (\d+)/.exec(doomed.err);
+    assert.ok(held, doomed.err);
+    assert.ok(matrix.redelivered >= 1, `redelivered ${matrix.redelivered}`);
+    // The survivors stop on SIGTERM after the item in hand and print what they did.
+    const live = workers.slice(1);
+    for (const w of live) w.p.kill('SIGTERM');
+    await Promise.all(live.map((w) => w.exited));
+    const stats = live.map((w) => JSON.parse(/stopped (\{.*\})/.exec(w.err)![1]!) as { ran: number; published: number; duplicatePublishes: number; rejected: number; errors: number });
+    // The doomed worker stored DIE_AFTER results before it died; every other result is a survivor's.
+    assert.equal(stats.reduce((n, s) => n + s.published, 0) + DIE_AFTER, 1000);
+    assert.equal(stats.reduce((n, s) => n + s.rejected, 0), 2, 'both malformed messages were refused');
+    assert.match(live.map((w) => w.err).join(''), /rejected .*not JSON/);
+    assert.match(live.map((w) => w.err).join(''), /rejected .*policy: item 5 of campaign ci-scale has policy "status-quo", got "adopt-v10"/);
+  });
+
+  it('results carry the same report digest as a run made here', async () => {
+    const jsm = await nc.jetstreamManager();
+    for (const n of [0, 499, 999]) {
+      const m = await jsm.streams.getMessage(RESULTS_STREAM, { last_by_subj: SUBJECT.result(spec.id, n) });
+      const r = JSONCodec<CampaignResult>().decode(m.data);
+      const w = workItem(spec, n);
+      const e = findEntry(w.scenario)!;
+      const predict = e.predict[w.policy];
+      const report = await runScenario(buildScenario(entryDocument(e), { policy: w.policy, seed: w.seed, sets: w.sets }), predict ? { predict } : {});
+      assert.equal(r.digest, createHash('sha256').update(reportJson(report)).digest('hex'), `item ${n}`);
+    }
+  });
+
+  it('report prints the matrix; status and report of an unknown campaign exit 1', async () => {
+    const r = await twinctl(['campaign', 'report', spec.id, '--nats', nats.url]);
+    assert.equal(r.code, 0, r.err);
+    assert.match(r.out, /1000\/1000 runs, 0 errors, \d+ ran on a redelivery; rates with Wilson 95% intervals/);
+    assert.match(r.out, /S10d-l1-bad-span {2}\(panicAt=400us\)\n {2}policy +runs +vmcore saved/);
+    const u = await twinctl(['campaign', 'status', 'no-such', '--nats', nats.url]);
+    assert.equal(u.code, 1);
+    assert.match(u.err, /no campaign "no-such"/);
+  });
+});
