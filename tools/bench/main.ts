@@ -9,6 +9,7 @@ import { benchTranslate } from './translate';
 import { benchDmaPath, type DmaPathRow } from './nats-dma';
 import { benchServicesWall, type WallRow } from './services-wall';
 import { benchTracing, type TracingRow } from './tracing';
+import { benchCampaign } from './campaign';
 import { startNatsServer } from '@kdump-twin/transport/testing';
 import { startStack } from '../services/stack';
 import type { KdumpPolicy } from '@kdump-twin/kernel';
@@ -109,6 +110,35 @@ async function natsDmaMain(argv: string[]): Promise<number> {
   return 0;
 }
 
+DESCRIPTIONS.campaign = [
+  'Campaign throughput against worker count: `campaigns/ci-scale.json` (two STE/L1STD corruptions x two panic instants x five policies, 5 ms after kexec) cut to the seeds given, queued on a nats-server of its own (JetStream, file storage) and run by N `twinctl campaign worker` processes, each pulling one item at a time, publishing its result and acknowledging.',
+  '- **baseline**: the same items one after another in one process, no queue, no NATS.',
+  '- **ratio**: campaign runs/s divided by the baseline runs/s; **efficiency**: ratio / min(N, CPUs) (1.0 = every core running scenarios, nothing lost to the queue, the controller or start-up). The rate is from the first to the last result timestamp in the results stream.',
+].join('\n');
+
+async function campaignMain(argv: string[]): Promise<number> {
+  const at = argv.indexOf('--workers');
+  const counts = (at >= 0 ? argv[at + 1]! : '1,2,4').split(',').map(Number);
+  const sAt = argv.indexOf('--seeds');
+  const seeds = sAt >= 0 ? Number(argv[sAt + 1]) : 20;
+  if (counts.some((n) => !(n >= 1)) || !(seeds >= 1)) {
+    console.error('--workers 1,2,4 and --seeds N: positive integers');
+    return 2;
+  }
+  const r = await benchCampaign(counts, seeds, cpus().length);
+  if (argv.includes('--json')) console.log(JSON.stringify(r));
+  else {
+    console.log(`baseline (in process, sequential): ${r.baselineRunsPerSec} runs/s, ${r.baselineMeanRunMs} ms/run`);
+    for (const row of r.rows) console.log(`${row.workers} workers: ${row.runsPerSec} runs/s over ${row.items} items, ratio ${row.ratio}, efficiency ${row.efficiency}`);
+  }
+  if (argv.includes('--write')) {
+    const cmd = `npm run bench -- ${argv.filter((a) => a !== '--write').join(' ')}`;
+    const table = r.rows.map((row) => `| ${row.workers} | ${row.items} | ${row.runsPerSec} | **${row.ratio}** | ${row.efficiency} |`).join('\n');
+    writeSection('campaign', `## campaign\n\n${DESCRIPTIONS.campaign}\n\nCommand: \`${cmd}\` (Node ${process.version}, ${cpus().length} CPUs)\n\nBaseline: ${r.baselineRunsPerSec} runs/s (${r.baselineMeanRunMs} ms per run) in one process.\n\n| workers | items | runs/s | ratio to baseline | efficiency |\n|---|---|---|---|---|\n${table}\n`);
+  }
+  return 0;
+}
+
 async function servicesWallMain(argv: string[]): Promise<number> {
   const runs: [string, KdumpPolicy][] = [
     ['S13-latched-cmdq-err', 'adopt-v10'],
@@ -146,12 +176,13 @@ async function main(argv: string[]): Promise<number> {
   if (name === 'nats-dma') return natsDmaMain(argv);
   if (name === 'services-wall') return servicesWallMain(argv);
   if (name === 'tracing') return tracingMain(argv);
+  if (name === 'campaign') return campaignMain(argv);
   const json = argv.includes('--json');
   const write = argv.includes('--write');
   const scaleAt = argv.indexOf('--scale');
   const scale = scaleAt >= 0 ? Number(argv[scaleAt + 1]) : 1;
   if (name !== 'translate') {
-    console.error(`usage: npm run bench -- translate [--json] [--write] [--scale N] | scale [--sizes 256,1024,4096] [--json] [--write] | nats-dma [--batches 1,16,256,4096] [--json] [--write] | services-wall [--json] [--write] | tracing [--services] [--json] [--write]   (unknown benchmark: ${name ?? '(none)'})`);
+    console.error(`usage: npm run bench -- translate [--json] [--write] [--scale N] | scale [--sizes 256,1024,4096] [--json] [--write] | nats-dma [--batches 1,16,256,4096] [--json] [--write] | services-wall [--json] [--write] | tracing [--services] [--json] [--write] | campaign [--workers 1,2,4] [--seeds N] [--json] [--write]   (unknown benchmark: ${name ?? '(none)'})`);
     return 2;
   }
   if (!(scale > 0)) {
