@@ -8,7 +8,8 @@
 import assert from 'node:assert/strict';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { connect, JSONCodec, type NatsConnection } from 'nats';
@@ -86,8 +87,9 @@ describe('campaign at scale: 1,000 runs, 4 workers, a worker killed, the control
 
     // Malformed work: not JSON, and an item that is not the campaign's item 5.
     const js = nc.jetstream();
+    const generation = (await (await nc.jetstreamManager()).streams.getMessage(RESULTS_STREAM, { last_by_subj: SUBJECT.spec(spec.id) })).seq;
     await js.publish(SUBJECT.work(spec.id), new TextEncoder().encode('{not json'));
-    await js.publish(SUBJECT.work(spec.id), JSONCodec().encode({ ...workItem(spec, 5), policy: 'adopt-v10' }));
+    await js.publish(SUBJECT.work(spec.id), JSONCodec().encode({ ...workItem(spec, 5), generation, policy: 'adopt-v10' }));
 
     // What the killed controller left is in the streams.
     const mid = await twinctl(['campaign', 'status', spec.id, ...url, '--json']);
@@ -165,5 +167,26 @@ describe('campaign at scale: 1,000 runs, 4 workers, a worker killed, the control
     const u = await twinctl(['campaign', 'status', 'no-such', '--nats', nats.url]);
     assert.equal(u.code, 1);
     assert.match(u.err, /no campaign "no-such"/);
+  });
+
+  it('a purged campaign queued again under the same id is a new generation: its items are not dropped as duplicates', async () => {
+    const small = join(mkdtempSync(join(tmpdir(), 'kdump-twin-campaign-')), 'rerun.json');
+    writeFileSync(small, JSON.stringify({ id: 'rerun', scenarios: ['S10f-reserved-ste-config'], policies: ['adopt-v10'], seeds: { from: 1, count: 6 }, sets: ['run.endAfterKdumpNs=5000000'] }));
+    const url = ['--nats', nats.url];
+    const a = await twinctl(['campaign', 'run', small, ...url, '--workers', '2', '--json']);
+    assert.equal(a.code, 0, a.err);
+    assert.equal(JSON.parse(a.out).done, 6);
+    const p = await twinctl(['campaign', 'purge', 'rerun', ...url]);
+    assert.match(p.out, /purged 0 queued items and 6 results of rerun/);
+    const b = await twinctl(['campaign', 'run', small, ...url, '--workers', '2', '--json']);
+    assert.equal(b.code, 0, b.err);
+    assert.match(b.err, /rerun: 6 items; queued 6\n/);
+    const m = JSON.parse(b.out) as CampaignMatrix;
+    assert.equal(m.done, 6);
+    // The stored document conflicts with a different one under the same id.
+    writeFileSync(small, JSON.stringify({ id: 'rerun', scenarios: ['S10f-reserved-ste-config'], policies: ['adopt-v7'], seeds: { from: 1, count: 6 } }));
+    const c = await twinctl(['campaign', 'run', small, ...url]);
+    assert.equal(c.code, 1);
+    assert.match(c.err, /campaign "rerun" already exists with a different document/);
   });
 });

@@ -153,7 +153,7 @@ async function runCmd(a: Args, progressOut: (s: string) => void): Promise<CliRes
       if (e instanceof SchemaError || e instanceof CampaignConflict) return rejected(e.message);
       throw e;
     }
-    const { spec, submitted } = sub;
+    const { spec, generation, submitted } = sub;
     progressOut(`campaign ${spec.id}: ${spec.total} items; ${submitted.resumed ? `resumed with ${submitted.alreadyDone} results, ` : ''}queued ${submitted.published}${submitted.duplicates ? ` (${submitted.duplicates} were still queued)` : ''}`);
     if (a.flags.has('--no-wait')) return out(0, a.flags.has('--json') ? `${JSON.stringify({ campaign: spec.id, total: spec.total, ...submitted })}\n` : `queued; follow with: twinctl campaign status ${spec.id}\n`);
     const procs = localWorkers((workers as number | undefined) ?? 0, url, ackWait as number | undefined, progressOut);
@@ -164,7 +164,7 @@ async function runCmd(a: Args, progressOut: (s: string) => void): Promise<CliRes
       if (seen === submitted.alreadyDone && !procs.length) progressOut(`campaign ${spec.id}: no results yet; start workers (twinctl campaign worker, or run with --workers N)`);
     }, 15_000);
     try {
-      const c = await collect(nc, spec, {
+      const c = await collect(nc, spec, generation, {
         until: (c) => c.results.size >= spec.total,
         onResult: (_r, c) => {
           seen = c.results.size;

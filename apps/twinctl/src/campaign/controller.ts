@@ -19,6 +19,12 @@ export class CampaignConflict extends Error {
 export interface StoredCampaign {
   readonly spec: CampaignSpec;
   readonly document: unknown;
+  /**
+   * The stream sequence of the stored document: the campaign's generation. Message ids of its
+   * work and results carry it, so a campaign purged and queued again inside the duplicate window
+   * is not taken for the old one, and late results of the old one are not counted.
+   */
+  readonly generation: number;
 }
 
 /** Reads the campaign document stored for `id`, or undefined. */
@@ -26,7 +32,7 @@ export async function storedCampaign(jsm: JetStreamManager, id: string): Promise
   const m = await lastOn(jsm, SUBJECT.spec(id));
   if (!m) return undefined;
   const document = (m.data as { document?: unknown }).document;
-  return { spec: parseCampaign(document, `stored campaign ${id}`), document };
+  return { spec: parseCampaign(document, `stored campaign ${id}`), document, generation: m.seq };
 }
 
 /** Every result of the campaign so far, by item number, with the first and last storage times. */
@@ -38,16 +44,16 @@ export interface Collected {
   duplicates: number;
 }
 
-function isResult(v: unknown, spec: CampaignSpec): v is CampaignResult {
-  const r = v as Partial<CampaignResult> | null;
-  return !!r && r.campaign === spec.id && typeof r.n === 'number' && Number.isInteger(r.n) && r.n >= 0 && r.n < spec.total && r.id === `${spec.id}/${r.n}` && typeof r.attempt === 'number';
+function isResult(v: unknown, spec: CampaignSpec, generation: number): v is CampaignResult {
+  const r = v as Partial<CampaignResult & { generation: number }> | null;
+  return !!r && r.generation === generation && r.campaign === spec.id && typeof r.n === 'number' && Number.isInteger(r.n) && r.n >= 0 && r.n < spec.total && r.id === `${spec.id}/${r.n}` && typeof r.attempt === 'number';
 }
 
 /**
  * Reads the campaign's results with an ordered consumer; with `until`, keeps following until it
  * returns true (or the signal aborts), calling `onResult` for each new result.
  */
-export async function collect(nc: NatsConnection, spec: CampaignSpec, o: { until?: (c: Collected) => boolean; onResult?: (r: CampaignResult, c: Collected) => void; signal?: AbortSignal } = {}): Promise<Collected> {
+export async function collect(nc: NatsConnection, spec: CampaignSpec, generation: number, o: { until?: (c: Collected) => boolean; onResult?: (r: CampaignResult, c: Collected) => void; signal?: AbortSignal } = {}): Promise<Collected> {
   const c: Collected = { results: new Map(), firstAt: null, lastAt: null, duplicates: 0 };
   const js = nc.jetstream();
   const consumer = await js.consumers.get(RESULTS_STREAM, { filterSubjects: SUBJECT.results(spec.id) });
@@ -66,7 +72,7 @@ export async function collect(nc: NatsConnection, spec: CampaignSpec, o: { until
       } catch {
         continue;
       }
-      if (!isResult(r, spec)) continue;
+      if (!isResult(r, spec, generation)) continue;
       const at = m.info.timestampNanos / 1e6;
       c.firstAt = c.firstAt === null ? at : Math.min(c.firstAt, at);
       c.lastAt = c.lastAt === null ? at : Math.max(c.lastAt, at);
@@ -98,16 +104,28 @@ export interface Submitted {
  * Stores the campaign document (refusing a different document under the same id) and publishes
  * every item without a result, `window` publishes in flight at a time.
  */
-export async function submit(nc: NatsConnection, document: unknown, o: QueueOptions & { window?: number } = {}): Promise<{ spec: CampaignSpec; submitted: Submitted }> {
+export async function submit(nc: NatsConnection, document: unknown, o: QueueOptions & { window?: number } = {}): Promise<{ spec: CampaignSpec; generation: number; submitted: Submitted }> {
   const spec = parseCampaign(document);
   const jsm = await ensureQueue(nc, o);
   const js = nc.jetstream();
-  const stored = await lastOn(jsm, SUBJECT.spec(spec.id));
-  if (stored && canonical((stored.data as { document?: unknown }).document) !== canonical(document)) {
+  let stored = await lastOn(jsm, SUBJECT.spec(spec.id));
+  if (!stored) {
+    // Only if the subject is still empty: of two controllers storing at once, one wins and the other compares.
+    try {
+      await js.publish(SUBJECT.spec(spec.id), codec.encode({ document }), { expect: { lastSubjectSequence: 0 } });
+    } catch (e) {
+      if (!/wrong last sequence/i.test((e as Error).message)) throw e;
+    }
+    const now = await lastOn(jsm, SUBJECT.spec(spec.id));
+    if (!now) throw new Error(`campaign ${spec.id}: the document was stored but cannot be read back`);
+    if (canonical((now.data as { document?: unknown }).document) !== canonical(document)) throw new CampaignConflict(`campaign "${spec.id}" was just stored by another controller with a different document`);
+    stored = { ...now, fresh: true } as typeof now;
+  } else if (canonical((stored.data as { document?: unknown }).document) !== canonical(document)) {
     throw new CampaignConflict(`campaign "${spec.id}" already exists with a different document; give this one a new id, or remove the old one (twinctl campaign purge ${spec.id})`);
   }
-  if (!stored) await js.publish(SUBJECT.spec(spec.id), codec.encode({ document }), { msgID: `spec:${spec.id}` });
-  const done = stored ? (await collect(nc, spec)).results : new Map<number, CampaignResult>();
+  const generation = stored.seq;
+  const resumed = !(stored as { fresh?: boolean }).fresh;
+  const done = resumed ? (await collect(nc, spec, generation)).results : new Map<number, CampaignResult>();
   let published = 0;
   let duplicates = 0;
   const window = o.window ?? 256;
@@ -115,7 +133,7 @@ export async function submit(nc: NatsConnection, document: unknown, o: QueueOpti
   for (let n = 0; n < spec.total; n++) {
     if (done.has(n)) continue;
     const item = workItem(spec, n);
-    const p = js.publish(SUBJECT.work(spec.id), codec.encode(item), { msgID: item.id }).then((ack) => {
+    const p = js.publish(SUBJECT.work(spec.id), codec.encode({ ...item, generation }), { msgID: `${item.id}@${generation}` }).then((ack) => {
       if (ack.duplicate) duplicates++;
       else published++;
     });
@@ -124,7 +142,7 @@ export async function submit(nc: NatsConnection, document: unknown, o: QueueOpti
     if (inflight.size >= window) await Promise.race(inflight);
   }
   await Promise.all(inflight);
-  return { spec, submitted: { published, duplicates, alreadyDone: done.size, resumed: stored !== undefined } };
+  return { spec, generation, submitted: { published, duplicates, alreadyDone: done.size, resumed } };
 }
 
 export interface CampaignStatus {
@@ -147,7 +165,7 @@ export async function status(nc: NatsConnection, id: string): Promise<CampaignSt
     throw e;
   }
   if (!stored) return undefined;
-  const c = await collect(nc, stored.spec);
+  const c = await collect(nc, stored.spec, stored.generation);
   const matrix = campaignMatrix(stored.spec, c.results.values());
   const work = await jsm.streams.info(WORK_STREAM, { subjects_filter: SUBJECT.work(id) }).catch(() => undefined);
   const queued = work?.state.subjects?.[SUBJECT.work(id)] ?? 0;

@@ -89,7 +89,7 @@ class ItemRunner {
 export class CampaignWorker {
   readonly stats: WorkerStats = { ran: 0, alreadyDone: 0, errors: 0, rejected: 0, retried: 0, published: 0, duplicatePublishes: 0 };
   private stopping = false;
-  private readonly specs = new Map<string, CampaignSpec>();
+  private readonly specs = new Map<string, { spec: CampaignSpec; generation: number }>();
   private readonly runner: ItemRunner;
   private taken = 0;
   private readonly js;
@@ -133,15 +133,16 @@ export class CampaignWorker {
     return this.stats;
   }
 
-  private async specOf(campaign: string, jsm: Awaited<ReturnType<NatsConnection['jetstreamManager']>>): Promise<CampaignSpec | string> {
+  /** The stored campaign, cached; `generation` asks again when the cached one is older (purged and queued again). */
+  private async specOf(campaign: string, generation: unknown, jsm: Awaited<ReturnType<NatsConnection['jetstreamManager']>>): Promise<{ spec: CampaignSpec; generation: number } | string> {
     const known = this.specs.get(campaign);
-    if (known) return known;
+    if (known && known.generation === generation) return known;
     const stored = await lastOn(jsm, SUBJECT.spec(campaign));
     if (!stored) return `no campaign document is stored for "${campaign}" (${RESULTS_STREAM} ${SUBJECT.spec(campaign)})`;
     try {
-      const spec = parseCampaign((stored.data as { document?: unknown }).document, `campaign ${campaign}`);
-      this.specs.set(campaign, spec);
-      return spec;
+      const got = { spec: parseCampaign((stored.data as { document?: unknown }).document, `campaign ${campaign}`), generation: stored.seq };
+      this.specs.set(campaign, got);
+      return got;
     } catch (e) {
       if (e instanceof SchemaError) return e.message;
       throw e;
@@ -163,22 +164,25 @@ export class CampaignWorker {
     }
     const campaign = (raw as { campaign?: unknown } | null)?.campaign;
     if (typeof campaign !== 'string' || m.subject !== SUBJECT.work(campaign)) return this.reject(m, `field campaign: must name the subject's campaign (${m.subject})`);
-    const spec = await this.specOf(campaign, jsm);
-    if (typeof spec === 'string') return this.reject(m, spec);
+    const generation = (raw as { generation?: unknown }).generation;
+    const stored = await this.specOf(campaign, generation, jsm);
+    if (typeof stored === 'string') return this.reject(m, stored);
+    if (generation !== stored.generation) return this.reject(m, `field generation: ${JSON.stringify(generation)} is not the stored campaign's (${stored.generation}): an item of a purged campaign`);
     let item: WorkItem;
     try {
-      item = checkWorkItem(spec, raw);
+      item = checkWorkItem(stored.spec, raw);
     } catch (e) {
       if (e instanceof SchemaError) return this.reject(m, e.message);
       throw e;
     }
-    if (await lastOn(jsm, SUBJECT.result(item.campaign, item.n))) {
+    const existing = await lastOn(jsm, SUBJECT.result(item.campaign, item.n));
+    if (existing && (existing.data as { generation?: unknown }).generation === stored.generation) {
       this.stats.alreadyDone++;
       await m.ackAck();
       return;
     }
     const attempt = m.info.deliveryCount;
-    const base = { campaign: item.campaign, id: item.id, n: item.n, scenario: item.scenario, policy: item.policy, injection: item.injection, seed: item.seed, worker: this.o.name, attempt };
+    const base = { campaign: item.campaign, generation: stored.generation, id: item.id, n: item.n, scenario: item.scenario, policy: item.policy, injection: item.injection, seed: item.seed, worker: this.o.name, attempt };
     let result: CampaignResult;
     if (attempt > MAX_RUN_ATTEMPTS) {
       result = { ...base, error: `lost: delivered ${attempt} times and no worker finished it (each vanished or gave it back)`, route: 'in-process', wallMs: 0 };
@@ -203,7 +207,7 @@ export class CampaignWorker {
       }
     }
     if (result.error !== undefined) this.stats.errors++;
-    const ack = await this.js.publish(SUBJECT.result(item.campaign, item.n), codec.encode(result), { msgID: item.id });
+    const ack = await this.js.publish(SUBJECT.result(item.campaign, item.n), codec.encode(result), { msgID: `${item.id}@${stored.generation}` });
     if (ack.duplicate) this.stats.duplicatePublishes++;
     else this.stats.published++;
     await m.ackAck();

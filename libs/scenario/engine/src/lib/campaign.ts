@@ -241,6 +241,8 @@ export function outcomeOf(r: Report): RunOutcome {
 /** One work item's result, as a worker publishes it. */
 export interface CampaignResult {
   readonly campaign: string;
+  /** The campaign's generation where it is stored (JetStream: the stream sequence of its document). */
+  readonly generation?: number;
   readonly id: string;
   readonly n: number;
   readonly scenario: string;
