@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { connect, JSONCodec, type NatsConnection } from 'nats';
 import { buildScenario, entryDocument, findEntry, parseCampaign, reportJson, runScenario, workItem, type CampaignMatrix, type CampaignResult } from '@kdump-twin/scenario';
-import { startNatsServer, type NatsServer } from '@kdump-twin/transport/testing';
+import { startNatsCluster, startNatsServer, type NatsCluster, type NatsServer } from '@kdump-twin/transport/testing';
 import { twinctlCommand } from './campaign/command';
 import { RESULTS_STREAM, SUBJECT, WORK_STREAM, WORKERS } from './campaign/queue';
 
@@ -169,6 +169,22 @@ describe('campaign at scale: 1,000 runs, 4 workers, a worker killed, the control
     assert.match(u.err, /no campaign "no-such"/);
   });
 
+  it('campaign --help prints the usage; --replicas beyond what the server holds is refused naming the option, and nothing recorded is lost', async () => {
+    const h = await twinctl(['campaign', '--help']);
+    assert.equal(h.code, 0, h.err);
+    assert.match(h.out, /twinctl campaign run <campaign\.json>.*\n(.*\n)*.*--replicas R/);
+    const big = await twinctl(['campaign', 'run', file, '--nats', nats.url, '--replicas', '9']);
+    assert.equal(big.code, 2);
+    assert.match(big.err, /--replicas must be at most 5/);
+    // One nats-server is no cluster: R3 streams cannot exist on it.
+    const r3 = await twinctl(['campaign', 'run', file, '--nats', nats.url, '--replicas', '3', '--no-wait']);
+    assert.equal(r3.code, 1, r3.err);
+    assert.match(r3.err, /--replicas 3: stream KDUMP_TWIN_CAMPAIGN_(WORK|RESULTS): .*a JetStream cluster of at least 3 servers is needed/);
+    const s = await twinctl(['campaign', 'status', spec.id, '--nats', nats.url, '--json']);
+    assert.equal(s.code, 0, s.err);
+    assert.equal((JSON.parse(s.out) as { progress: { done: number } }).progress.done, 1000);
+  });
+
   it('a purged campaign queued again under the same id is a new generation: its items are not dropped as duplicates', async () => {
     const small = join(mkdtempSync(join(tmpdir(), 'kdump-twin-campaign-')), 'rerun.json');
     writeFileSync(small, JSON.stringify({ id: 'rerun', scenarios: ['S10f-reserved-ste-config'], policies: ['adopt-v10'], seeds: { from: 1, count: 6 }, sets: ['run.endAfterKdumpNs=5000000'] }));
@@ -188,5 +204,60 @@ describe('campaign at scale: 1,000 runs, 4 workers, a worker killed, the control
     const c = await twinctl(['campaign', 'run', small, ...url]);
     assert.equal(c.code, 1);
     assert.match(c.err, /campaign "rerun" already exists with a different document/);
+  });
+});
+
+describe('campaign on a 3-server JetStream cluster with --replicas 3: the results stream leader is killed mid-campaign', { timeout: 300_000 }, () => {
+  let cluster: NatsCluster;
+  let nc: NatsConnection;
+  const doc = { id: 'cluster', scenarios: ['S10f-reserved-ste-config'], policies: ['status-quo', 'adopt-v7', 'adopt-v10'], seeds: { from: 1, count: 20 }, sets: ['run.endAfterKdumpNs=5000000'] };
+  const total = 60;
+
+  before(async () => {
+    cluster = await startNatsCluster(3); // throws (the test fails) when no cluster can be started
+    nc = await connect({ servers: cluster.urls.split(','), maxReconnectAttempts: -1, reconnectTimeWait: 200 });
+  });
+
+  after(async () => {
+    await nc?.close();
+    await cluster?.stop();
+  });
+
+  it('every item is counted once, from the two surviving servers, and both streams kept three replicas', async () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'kdump-twin-campaign-')), 'cluster.json');
+    writeFileSync(file, JSON.stringify(doc));
+    const run = start(['campaign', 'run', file, '--nats', cluster.urls, '--workers', '2', '--replicas', '3', '--ack-wait-ms', '5000', '--progress-ms', '100', '--json']);
+    let out = '';
+    run.p.stdout!.on('data', (b: Buffer) => (out += b.toString()));
+    await waitFor('15 results', () => [...run.err.matchAll(/(\d+)\/60 runs/g)].some((m) => Number(m[1]) >= 15), 120_000);
+    const jsm = await nc.jetstreamManager();
+    const info = await jsm.streams.info(RESULTS_STREAM);
+    assert.equal(info.config.num_replicas, 3);
+    const leader = cluster.servers.find((s) => s.name === info.cluster?.leader);
+    assert.ok(leader, `the results stream's leader ${info.cluster?.leader} is one of ours`);
+    await leader.kill();
+    assert.equal(await run.exited, 0, run.err);
+    // Both local workers rode out the election (tried their NATS operations again) and stopped cleanly.
+    const stopped = [...run.err.matchAll(/worker local-\d: stopped (\{.*\})/g)].map((x) => JSON.parse(x[1]!) as { published: number; natsRetries: number });
+    assert.equal(stopped.length, 2, run.err);
+    assert.doesNotMatch(run.err, /Node\.js v\d+/, 'no worker crashed');
+    assert.ok(stopped.reduce((n, x) => n + x.published, 0) <= total);
+    const m = JSON.parse(out) as CampaignMatrix;
+    assert.equal(m.done, total);
+    assert.equal(m.errors, 0);
+    assert.equal(m.cells.reduce((n, c) => n + c.runs, 0), total);
+
+    const survivors = cluster.servers.filter((s) => s !== leader).map((s) => s.url).join(',');
+    const r = await twinctl(['campaign', 'report', doc.id, '--nats', survivors]);
+    assert.equal(r.code, 0, r.err);
+    assert.match(r.out, /60\/60 runs, 0 errors/);
+    for (const name of [WORK_STREAM, RESULTS_STREAM]) {
+      const s = await jsm.streams.info(name, name === RESULTS_STREAM ? { subjects_filter: SUBJECT.results(doc.id) } : undefined);
+      assert.equal(s.config.num_replicas, 3, name);
+      assert.equal(s.cluster?.replicas?.length, 2, `${name}: a leader and two replicas`);
+      assert.notEqual(s.cluster?.leader, leader.name, `${name} moved off the killed server`);
+      if (name === RESULTS_STREAM) assert.equal(Object.keys(s.state.subjects ?? {}).length, total);
+      else assert.equal(s.state.messages, 0, 'the work queue is empty');
+    }
   });
 });

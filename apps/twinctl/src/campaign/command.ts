@@ -12,16 +12,18 @@ import { formatCampaignMatrix, formatProgress, progressOf, SchemaError, campaign
 import { NatsAuthError } from '@kdump-twin/transport';
 import type { CliResult } from '../cli';
 import { CampaignConflict, collect, purge, status, submit } from './controller';
-import { connectNats, DEFAULT_ACK_WAIT_MS, natsUrl } from './queue';
+import { connectNats, DEFAULT_ACK_WAIT_MS, natsUrl, QueueConfigError } from './queue';
 import { CampaignWorker, startHealth } from './worker';
 
 export const CAMPAIGN_USAGE = `campaign commands (NATS at --nats, else $NATS_URL, else nats://127.0.0.1:4222):
   twinctl campaign run <campaign.json> [--workers N] [--ack-wait-ms MS] [--progress-ms MS]
-                       [--no-wait] [--json]
+                       [--replicas R] [--no-wait] [--json]
                                               store the campaign, queue every item without a
                                               result, follow progress (counts, rate, ETA) and
                                               print the outcome matrix; --workers N also runs N
-                                              local workers; run again to resume
+                                              local workers; run again to resume;
+                                              --replicas R: JetStream replicas of the
+                                              campaign streams (default 1; 3 on a cluster)
   twinctl campaign status <id> [--json]       counts, queue depth, redeliveries, ETA
   twinctl campaign report <id> [--json]       the outcome matrix so far (rates, Wilson 95%)
   twinctl campaign worker [--name W] [--smmu-twin host:port] [--health-port P]
@@ -33,7 +35,7 @@ export const CAMPAIGN_USAGE = `campaign commands (NATS at --nats, else $NATS_URL
 Credentials: NATS_CREDS (file), or NATS_USER/NATS_PASSWORD, or NATS_TOKEN.
 Exit codes: 0 ok, 1 rejected input (the message names the field) or no NATS, 2 bad usage.`;
 
-const VALUE = new Set(['--nats', '--workers', '--ack-wait-ms', '--progress-ms', '--name', '--smmu-twin', '--health-port', '--max-items', '--idle-exit-ms', '--die-after']);
+const VALUE = new Set(['--nats', '--workers', '--replicas', '--ack-wait-ms', '--progress-ms', '--name', '--smmu-twin', '--health-port', '--max-items', '--idle-exit-ms', '--die-after']);
 const BOOL = new Set(['--json', '--no-wait', '--help', '-h']);
 
 interface Args {
@@ -144,13 +146,15 @@ async function runCmd(a: Args, progressOut: (s: string) => void): Promise<CliRes
   const workers = count(a, '--workers');
   const ackWait = count(a, '--ack-wait-ms', 1000);
   const every = count(a, '--progress-ms', 100);
-  for (const v of [workers, ackWait, every]) if (typeof v === 'string') return usage(v);
+  const replicas = count(a, '--replicas', 1);
+  for (const v of [workers, ackWait, every, replicas]) if (typeof v === 'string') return usage(v);
+  if (replicas !== undefined && (replicas as number) > 5) return usage(`--replicas must be at most 5 (JetStream's limit), got ${replicas}`);
   const r = await withNats(a, 'twinctl-campaign-controller', async (nc, url) => {
     let sub;
     try {
-      sub = await submit(nc, doc, { ackWaitMs: (ackWait as number | undefined) ?? DEFAULT_ACK_WAIT_MS });
+      sub = await submit(nc, doc, { ackWaitMs: (ackWait as number | undefined) ?? DEFAULT_ACK_WAIT_MS, ...(replicas !== undefined ? { replicas: replicas as number } : {}) });
     } catch (e) {
-      if (e instanceof SchemaError || e instanceof CampaignConflict) return rejected(e.message);
+      if (e instanceof SchemaError || e instanceof CampaignConflict || e instanceof QueueConfigError) return rejected(e.message);
       throw e;
     }
     const { spec, generation, submitted } = sub;
@@ -247,6 +251,7 @@ async function purgeCmd(a: Args): Promise<CliResult> {
 
 export async function runCampaignCommand(argv: readonly string[], stderr: (s: string) => void = (s) => process.stderr.write(`${s}\n`)): Promise<CliResult> {
   const [sub, ...rest] = argv;
+  if (sub === '--help' || sub === '-h') return out(0, `${CAMPAIGN_USAGE}\n`);
   const a = parse(rest);
   if (typeof a === 'string') return usage(a);
   if (!sub || a.flags.has('--help') || a.flags.has('-h') || sub === 'help') return out(sub ? 0 : 2, `${CAMPAIGN_USAGE}\n`);

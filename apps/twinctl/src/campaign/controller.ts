@@ -5,7 +5,7 @@
 // the same document resumes (items already queued are dropped by JetStream's de-duplication
 // inside its window, and a result counts once per item id whatever happens).
 
-import type { JetStreamManager, NatsConnection } from 'nats';
+import { AckPolicy, DeliverPolicy, nanos, type Consumer, type JetStreamClient, type JetStreamManager, type JsMsg, type NatsConnection } from 'nats';
 import { campaignMatrix, parseCampaign, progressOf, workItem, type CampaignMatrix, type CampaignResult, type CampaignSpec, type Progress } from '@kdump-twin/scenario';
 import { canonical, codec, ensureQueue, lastOn, RESULTS_STREAM, SUBJECT, WORK_STREAM, WORKERS, type QueueOptions } from './queue';
 
@@ -49,45 +49,158 @@ function isResult(v: unknown, spec: CampaignSpec, generation: number): v is Camp
   return !!r && r.generation === generation && r.campaign === spec.id && typeof r.n === 'number' && Number.isInteger(r.n) && r.n >= 0 && r.n < spec.total && r.id === `${spec.id}/${r.n}` && typeof r.attempt === 'number';
 }
 
+/** How long one pull of the results stays open; a following read checks its signal between pulls. */
+const PULL_EXPIRES_MS = 2_000;
+/** Attempts to create a reading consumer before the read fails (each is one JetStream API call). */
+const READER_ATTEMPTS = 10;
+/** Failed pulls in a row (500 ms apart) before a read gives up. */
+const READ_FAILURES = 40;
+
 /**
- * Reads the campaign's results with an ordered consumer; with `until`, keeps following until it
- * returns true (or the signal aborts), calling `onResult` for each new result.
+ * An ephemeral pull consumer over one campaign's result subjects, made with an explicit API call
+ * (no ack, in memory, one replica, removed by the server after a minute unused) and made again
+ * from the next stream sequence when it is lost. Not nats.js's ordered consumer: against a
+ * 3-server JetStream (nats-server 2.9) with one server down, its creation was retried forever
+ * whenever the server placed it on the offline peer, and the read never returned.
+ */
+class ResultReader {
+  private consumer: Consumer | undefined;
+  /** The stream sequence after the last message read. */
+  next = 1;
+
+  constructor(
+    private readonly jsm: JetStreamManager,
+    private readonly js: JetStreamClient,
+    private readonly filter: string,
+  ) {}
+
+  private async open(): Promise<Consumer> {
+    let last: unknown;
+    for (let i = 0; i < READER_ATTEMPTS; i++) {
+      try {
+        const ci = await this.jsm.consumers.add(RESULTS_STREAM, { ack_policy: AckPolicy.None, deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: this.next, filter_subject: this.filter, mem_storage: true, num_replicas: 1, inactive_threshold: nanos(60_000) });
+        return (this.consumer = await this.js.consumers.get(RESULTS_STREAM, ci.name));
+      } catch (e) {
+        last = e;
+        await new Promise((r) => setTimeout(r, 250 * (i + 1)));
+      }
+    }
+    throw new Error(`cannot read ${RESULTS_STREAM} (${this.filter}): ${(last as Error).message}`, { cause: last });
+  }
+
+  /** Messages still to read, or undefined when the consumer is gone (the next pull makes another). */
+  async pending(): Promise<number | undefined> {
+    try {
+      return this.consumer ? (await this.consumer.info()).num_pending : undefined;
+    } catch {
+      this.consumer = undefined;
+      return undefined;
+    }
+  }
+
+  /** The consumer failed (its server went away): the next pull makes another from `next`. */
+  lost(): void {
+    this.consumer = undefined;
+  }
+
+  async pull(max: number): Promise<AsyncIterable<JsMsg> & { stop(): void }> {
+    const c = this.consumer ?? (await this.open());
+    return c.fetch({ max_messages: max, expires: PULL_EXPIRES_MS });
+  }
+
+  async close(): Promise<void> {
+    const name = this.consumer ? (await this.consumer.info(true).catch(() => undefined))?.name : undefined;
+    if (name) await this.jsm.consumers.delete(RESULTS_STREAM, name).catch(() => undefined);
+  }
+}
+
+/**
+ * Reads the campaign's results; with `until`, keeps following until it returns true (or the
+ * signal aborts), calling `onResult` for each new result. Reads are bounded pulls, so a lost
+ * consumer or server is noticed and the read goes on from the next sequence.
  */
 export async function collect(nc: NatsConnection, spec: CampaignSpec, generation: number, o: { until?: (c: Collected) => boolean; onResult?: (r: CampaignResult, c: Collected) => void; signal?: AbortSignal } = {}): Promise<Collected> {
   const c: Collected = { results: new Map(), firstAt: null, lastAt: null, duplicates: 0 };
-  const js = nc.jetstream();
-  const consumer = await js.consumers.get(RESULTS_STREAM, { filterSubjects: SUBJECT.results(spec.id) });
-  const info = await consumer.info();
-  if (info.num_pending === 0 && !o.until) return c;
   const follow = o.until;
   if (follow?.(c)) return c;
-  const it = await consumer.consume({ max_messages: 1024 });
-  const abort = () => it.stop();
-  o.signal?.addEventListener('abort', abort, { once: true });
+  const reader = new ResultReader(await nc.jetstreamManager(), nc.jetstream(), SUBJECT.results(spec.id));
   try {
-    for await (const m of it) {
-      let r: unknown;
+    // Not following: read what is stored now, until a pull brings nothing and nothing is pending.
+    let remaining = follow ? Infinity : 1024;
+    let failures = 0;
+    while (!o.signal?.aborted) {
+      let batch: AsyncIterable<JsMsg> & { stop(): void };
       try {
-        r = codec.decode(m.data);
-      } catch {
+        batch = await reader.pull(Math.min(1024, Math.max(1, remaining)));
+      } catch (e) {
+        if (nc.isClosed() || ++failures > READ_FAILURES) throw e;
+        await new Promise((r) => setTimeout(r, 500));
         continue;
       }
-      if (!isResult(r, spec, generation)) continue;
-      const at = m.info.timestampNanos / 1e6;
-      c.firstAt = c.firstAt === null ? at : Math.min(c.firstAt, at);
-      c.lastAt = c.lastAt === null ? at : Math.max(c.lastAt, at);
-      if (c.results.has(r.n)) c.duplicates++;
-      else {
-        c.results.set(r.n, r);
-        o.onResult?.(r, c);
+      const abort = () => batch.stop();
+      o.signal?.addEventListener('abort', abort, { once: true });
+      let stop = false;
+      let got = 0;
+      try {
+        for await (const m of batch) {
+          got++;
+          reader.next = m.info.streamSequence + 1;
+          if (!follow) remaining = m.info.pending;
+          let r: unknown;
+          try {
+            r = codec.decode(m.data);
+          } catch {
+            continue;
+          }
+          if (!isResult(r, spec, generation)) continue;
+          const at = m.info.timestampNanos / 1e6;
+          c.firstAt = c.firstAt === null ? at : Math.min(c.firstAt, at);
+          c.lastAt = c.lastAt === null ? at : Math.max(c.lastAt, at);
+          if (c.results.has(r.n)) c.duplicates++;
+          else {
+            c.results.set(r.n, r);
+            o.onResult?.(r, c);
+          }
+          if (follow ? follow(c) : remaining === 0) {
+            stop = true;
+            break;
+          }
+        }
+        failures = 0;
+      } catch (e) {
+        // The pull failed part way (the consumer's server is gone, a leader is being elected):
+        // read on from the next sequence with a new consumer.
+        if (nc.isClosed() || ++failures > READ_FAILURES) throw e;
+        reader.lost();
+        await new Promise((r) => setTimeout(r, 500));
+        continue;
+      } finally {
+        o.signal?.removeEventListener('abort', abort);
+        batch.stop();
       }
-      if (follow ? follow(c) : m.info.pending === 0) break;
+      if (stop) break;
+      if (got === 0) {
+        const p = await reader.pending();
+        if (!follow && p === 0) break;
+        if (p !== undefined) remaining = p;
+      }
     }
   } finally {
-    o.signal?.removeEventListener('abort', abort);
-    it.stop();
+    await reader.close();
   }
   return c;
+}
+
+/** An idempotent JetStream operation, tried up to 8 times 0.25-2 s apart while the connection is open. */
+async function retry<T>(op: () => Promise<T>, nc: NatsConnection): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await op();
+    } catch (e) {
+      if (nc.isClosed() || attempt >= 8) throw e;
+      await new Promise((r) => setTimeout(r, Math.min(2_000, 250 * attempt)));
+    }
+  }
 }
 
 export interface Submitted {
@@ -133,12 +246,15 @@ export async function submit(nc: NatsConnection, document: unknown, o: QueueOpti
   for (let n = 0; n < spec.total; n++) {
     if (done.has(n)) continue;
     const item = workItem(spec, n);
-    const p = js.publish(SUBJECT.work(spec.id), codec.encode({ ...item, generation }), { msgID: `${item.id}@${generation}` }).then((ack) => {
+    const data = codec.encode({ ...item, generation });
+    // Tried again while a stream leader is elected; the message id makes a repeat a duplicate, never a second item.
+    const p = retry(() => js.publish(SUBJECT.work(spec.id), data, { msgID: `${item.id}@${generation}` }), nc).then((ack) => {
       if (ack.duplicate) duplicates++;
       else published++;
     });
     inflight.add(p);
-    void p.finally(() => inflight.delete(p));
+    const settled = () => inflight.delete(p);
+    p.then(settled, settled);
     if (inflight.size >= window) await Promise.race(inflight);
   }
   await Promise.all(inflight);

@@ -37,7 +37,7 @@ export const codec = JSONCodec<unknown>();
 export interface QueueOptions {
   /** AckWait of the workers' consumer: a run not acknowledged in this time is redelivered. */
   readonly ackWaitMs?: number;
-  /** Replicas of both streams (1 locally; 3 on a clustered JetStream). */
+  /** Replicas of both streams (1 locally; 3 on a clustered JetStream). Unset: a new stream gets 1, an existing one keeps its own. */
   readonly replicas?: number;
 }
 
@@ -59,17 +59,33 @@ async function ensureStream(jsm: JetStreamManager, cfg: Partial<StreamConfig> & 
     const info = await jsm.streams.info(cfg.name);
     // Retention cannot change on a live stream; the rest is brought to this layout.
     if (info.config.retention !== cfg.retention) throw new Error(`stream ${cfg.name} exists with retention ${info.config.retention}, the campaign needs ${cfg.retention}; delete it (nats stream rm ${cfg.name})`);
-    await jsm.streams.update(cfg.name, { ...cfg, subjects: cfg.subjects ?? [] });
+    // A single server takes an update to R3 and keeps one copy: refuse it before it is recorded.
+    if ((cfg.num_replicas ?? 1) > 1 && !info.cluster?.name) throw new QueueConfigError(`--replicas ${cfg.num_replicas}: stream ${cfg.name}: this NATS server is not clustered (a JetStream cluster of at least ${cfg.num_replicas} servers is needed)`);
+    // A worker (no replicas given) never scales down what the controller asked for.
+    await replicated(cfg, () => jsm.streams.update(cfg.name, { ...cfg, subjects: cfg.subjects ?? [], num_replicas: cfg.num_replicas ?? info.config.num_replicas }));
   } catch (e) {
     if (!/stream not found/i.test((e as Error).message)) throw e;
-    await jsm.streams.add(cfg);
+    await replicated(cfg, () => jsm.streams.add({ ...cfg, num_replicas: cfg.num_replicas ?? 1 }));
+  }
+}
+
+/** The server cannot hold the streams as asked (e.g. R3 on a single server): bad input, not a crash. */
+export class QueueConfigError extends Error {}
+
+/** A stream operation whose failure over replicas names the option (a single server cannot hold R3). */
+async function replicated(cfg: Partial<StreamConfig> & { name: string }, op: () => Promise<unknown>): Promise<void> {
+  try {
+    await op();
+  } catch (e) {
+    if (cfg.num_replicas !== undefined && cfg.num_replicas > 1 && !(e instanceof QueueConfigError)) throw new QueueConfigError(`--replicas ${cfg.num_replicas}: stream ${cfg.name}: ${(e as Error).message} (a JetStream cluster of at least ${cfg.num_replicas} servers is needed)`, { cause: e });
+    throw e;
   }
 }
 
 /** Creates (or brings up to date) both streams and the workers' consumer; idempotent. */
 export async function ensureQueue(nc: NatsConnection, o: QueueOptions = {}): Promise<JetStreamManager> {
   const jsm = await nc.jetstreamManager();
-  const replicas = o.replicas ?? 1;
+  const replicas = o.replicas;
   await ensureStream(jsm, { name: WORK_STREAM, subjects: ['kdump_twin.campaign.work.*'], retention: RetentionPolicy.Workqueue, storage: StorageType.File, duplicate_window: nanos(DUPLICATE_WINDOW_MS), num_replicas: replicas, discard: DiscardPolicy.New });
   await ensureStream(jsm, { name: RESULTS_STREAM, subjects: ['kdump_twin.campaign.spec.*', 'kdump_twin.campaign.result.*.*'], retention: RetentionPolicy.Limits, storage: StorageType.File, max_msgs_per_subject: 1, duplicate_window: nanos(DUPLICATE_WINDOW_MS), num_replicas: replicas, discard: DiscardPolicy.Old });
   const ackWait = o.ackWaitMs ?? DEFAULT_ACK_WAIT_MS;

@@ -44,7 +44,12 @@ export interface WorkerStats {
   /** Results stored by this worker, and publishes JetStream dropped as duplicates of a stored one. */
   published: number;
   duplicatePublishes: number;
+  /** NATS operations that failed and were tried again (no responders or a timeout while JetStream elects a leader, a reconnect). */
+  natsRetries: number;
 }
+
+/** Attempts of one NATS operation of the worker before the delivery is left to redelivery. */
+const NATS_ATTEMPTS = 8;
 
 interface Ran {
   report: Report;
@@ -86,8 +91,13 @@ class ItemRunner {
   }
 }
 
+/** 250 ms, 500 ms, ... up to 3 s: long enough for a JetStream leader election between tries. */
+function pause(attempt: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, Math.min(3_000, 250 * attempt)));
+}
+
 export class CampaignWorker {
-  readonly stats: WorkerStats = { ran: 0, alreadyDone: 0, errors: 0, rejected: 0, retried: 0, published: 0, duplicatePublishes: 0 };
+  readonly stats: WorkerStats = { ran: 0, alreadyDone: 0, errors: 0, rejected: 0, retried: 0, published: 0, duplicatePublishes: 0, natsRetries: 0 };
   private stopping = false;
   private readonly specs = new Map<string, { spec: CampaignSpec; generation: number }>();
   private readonly runner: ItemRunner;
@@ -114,7 +124,16 @@ export class CampaignWorker {
     let idleSince = Date.now();
     try {
       while (!this.stopping && (this.o.maxItems === undefined || this.taken < this.o.maxItems)) {
-        const m = await consumer.next({ expires: 1000 });
+        let m: JsMsg | null;
+        try {
+          m = await consumer.next({ expires: 1000 });
+        } catch (e) {
+          // The consumer's leader is moving (503, timeout) or the connection is back on another server.
+          if (this.nc.isClosed()) throw e;
+          this.stats.natsRetries++;
+          await pause(this.stats.natsRetries);
+          continue;
+        }
         if (!m) {
           if (this.o.idleExitMs !== undefined && Date.now() - idleSince >= this.o.idleExitMs) break;
           continue;
@@ -124,7 +143,14 @@ export class CampaignWorker {
           this.o.log(`worker ${this.o.name}: injected kill holding ${m.subject} seq ${m.seq} (not acknowledged)`);
           process.kill(process.pid, 'SIGKILL');
         }
-        await this.handle(m, jsm);
+        try {
+          await this.handle(m, jsm);
+        } catch (e) {
+          // A NATS operation failed NATS_ATTEMPTS times: the item is not acknowledged, so it comes
+          // back after AckWait (its result, if stored, is found then and only acknowledged).
+          if (this.nc.isClosed()) throw e;
+          this.o.log(`worker ${this.o.name}: ${m.subject} seq ${m.seq} left to redelivery: ${(e as Error).message}`);
+        }
         idleSince = Date.now();
       }
     } finally {
@@ -137,7 +163,7 @@ export class CampaignWorker {
   private async specOf(campaign: string, generation: unknown, jsm: Awaited<ReturnType<NatsConnection['jetstreamManager']>>): Promise<{ spec: CampaignSpec; generation: number } | string> {
     const known = this.specs.get(campaign);
     if (known && known.generation === generation) return known;
-    const stored = await lastOn(jsm, SUBJECT.spec(campaign));
+    const stored = await this.nats('read the campaign document', () => lastOn(jsm, SUBJECT.spec(campaign)));
     if (!stored) return `no campaign document is stored for "${campaign}" (${RESULTS_STREAM} ${SUBJECT.spec(campaign)})`;
     try {
       const got = { spec: parseCampaign((stored.data as { document?: unknown }).document, `campaign ${campaign}`), generation: stored.seq };
@@ -146,6 +172,19 @@ export class CampaignWorker {
     } catch (e) {
       if (e instanceof SchemaError) return e.message;
       throw e;
+    }
+  }
+
+  /** One NATS operation, tried again with a growing pause while it fails and the connection is open. */
+  private async nats<T>(what: string, op: () => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await op();
+      } catch (e) {
+        if (this.nc.isClosed() || attempt >= NATS_ATTEMPTS) throw new Error(`${what}: ${(e as Error).message} (after ${attempt} attempts)`, { cause: e });
+        this.stats.natsRetries++;
+        await pause(attempt);
+      }
     }
   }
 
@@ -175,10 +214,10 @@ export class CampaignWorker {
       if (e instanceof SchemaError) return this.reject(m, e.message);
       throw e;
     }
-    const existing = await lastOn(jsm, SUBJECT.result(item.campaign, item.n));
+    const existing = await this.nats('look the result up', () => lastOn(jsm, SUBJECT.result(item.campaign, item.n)));
     if (existing && (existing.data as { generation?: unknown }).generation === stored.generation) {
       this.stats.alreadyDone++;
-      await m.ackAck();
+      await this.nats('acknowledge', () => m.ackAck());
       return;
     }
     const attempt = m.info.deliveryCount;
@@ -207,10 +246,11 @@ export class CampaignWorker {
       }
     }
     if (result.error !== undefined) this.stats.errors++;
-    const ack = await this.js.publish(SUBJECT.result(item.campaign, item.n), codec.encode(result), { msgID: `${item.id}@${stored.generation}` });
+    // The same message id every attempt: a publish that was stored but whose answer was lost is a duplicate the next time.
+    const ack = await this.nats('publish the result', () => this.js.publish(SUBJECT.result(item.campaign, item.n), codec.encode(result), { msgID: `${item.id}@${stored.generation}` }));
     if (ack.duplicate) this.stats.duplicatePublishes++;
     else this.stats.published++;
-    await m.ackAck();
+    await this.nats('acknowledge', () => m.ackAck());
     this.stats.ran++;
   }
 }

@@ -389,7 +389,7 @@ export function formatCampaignMatrix(m: CampaignMatrix): string {
   const flush = () => {
     if (!rows.length) return;
     const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-    lines.push('', block, `  ${head.map((h, i) => h.padEnd(w[i]!)).join('  ')}`, ...rows.map((r) => `  ${r.map((c, i) => c.padEnd(w[i]!)).join('  ')}`));
+    lines.push('', block, `  ${head.map((h, i) => h.padEnd(w[i]!)).join('  ')}`.trimEnd(), ...rows.map((r) => `  ${r.map((c, i) => c.padEnd(w[i]!)).join('  ')}`.trimEnd()));
     rows = [];
   };
   for (const c of m.cells) {

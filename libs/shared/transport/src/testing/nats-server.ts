@@ -97,3 +97,70 @@ export async function startNatsServer(o: { port?: number } = {}): Promise<NatsSe
     },
   };
 }
+
+export interface NatsClusterServer {
+  /** server_name: n0, n1, ... */
+  readonly name: string;
+  readonly url: string;
+  readonly child: ChildProcess;
+  /** SIGKILL: the server is lost as a node is (its store stays). */
+  kill(): Promise<void>;
+}
+
+export interface NatsCluster {
+  readonly servers: readonly NatsClusterServer[];
+  /** Every client URL, comma-separated (how twinctl's --nats takes a server list). */
+  readonly urls: string;
+  stop(): Promise<void>;
+}
+
+/**
+ * A JetStream cluster of `size` nats-servers on 127.0.0.1 (client and route ports chosen now),
+ * ready when every server answers and a JetStream API call succeeds (a metadata leader exists).
+ */
+export async function startNatsCluster(size = 3, o: { readyTimeoutMs?: number } = {}): Promise<NatsCluster> {
+  const bin = natsServerBinary();
+  if (!bin) throw new Error('no nats-server binary on PATH (apt-get install nats-server): the cluster tests cannot run');
+  const ports = await Promise.all(Array.from({ length: size }, async () => ({ client: await freePort(), route: await freePort() })));
+  const root = mkdtempSync(join(tmpdir(), 'kdump-twin-nats-cluster-'));
+  const routes = ports.map((p) => `nats://127.0.0.1:${p.route}`).join(',');
+  const servers: NatsClusterServer[] = ports.map((p, i) => {
+    const name = `n${i}`;
+    const args = ['-a', '127.0.0.1', '-p', String(p.client), '-js', '-sd', join(root, name), '-n', name, '--cluster_name', 'kdump-twin-test', '--cluster', `nats://127.0.0.1:${p.route}`, '--routes', routes];
+    const child = spawn(bin, args, { stdio: ['ignore', 'ignore', 'ignore'] });
+    const reap = () => child.kill('SIGKILL');
+    process.once('exit', reap);
+    const exited = new Promise<void>((r) => child.once('exit', () => r()));
+    return {
+      name,
+      url: `nats://127.0.0.1:${p.client}`,
+      child,
+      kill: async () => {
+        process.removeListener('exit', reap);
+        if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+        await exited;
+      },
+    };
+  });
+  const stop = async () => {
+    await Promise.all(servers.map((s) => s.kill()));
+    rmSync(root, { recursive: true, force: true });
+  };
+  const end = Date.now() + (o.readyTimeoutMs ?? 20_000);
+  const { connect } = await import('nats');
+  for (;;) {
+    const up = await Promise.all(ports.map((p) => natsAnswers('127.0.0.1', p.client, 200)));
+    if (up.every(Boolean)) {
+      const nc = await connect({ servers: servers[0]!.url }).catch(() => undefined);
+      const ok = nc ? await nc.jetstreamManager().then((j) => j.getAccountInfo()).then(() => true, () => false) : false;
+      await nc?.close();
+      if (ok) break;
+    }
+    if (Date.now() > end) {
+      await stop();
+      throw new Error(`the ${size}-server NATS cluster did not form within ${o.readyTimeoutMs ?? 20_000} ms`);
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  return { servers, urls: servers.map((s) => s.url).join(','), stop };
+}
