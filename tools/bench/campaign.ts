@@ -19,6 +19,10 @@ export interface CampaignRow {
   readonly runsPerSec: number;
   /** runsPerSec / the in-process baseline's. */
   readonly ratio: number;
+  /** The same items on `workers` processes side by side with no queue (what the machine gives that many runners). */
+  readonly parallelRunsPerSec: number;
+  /** runsPerSec / parallelRunsPerSec: what the queue keeps of the machine's parallel rate. */
+  readonly queueEfficiency: number;
   /** ratio / min(workers, cores): 1.0 = every core busy with runs and nothing lost to the queue. */
   readonly efficiency: number;
 }
@@ -27,6 +31,38 @@ export interface CampaignBench {
   readonly baselineRunsPerSec: number;
   readonly baselineMeanRunMs: number;
   readonly rows: readonly CampaignRow[];
+  /** Acknowledged JetStream publishes per second on the same nats-server (file storage, R1, 64 in flight). */
+  readonly jetstreamPublishesPerSec: number;
+}
+
+/** JetStream operations one work item costs: work publish, worker pull, result lookup, result publish, work ack, controller read. */
+export const JETSTREAM_OPS_PER_ITEM = 6;
+
+/** Acknowledged publishes per second into a throwaway file stream, `inFlight` at a time. */
+async function jetstreamPublishRate(url: string, count = 20_000, inFlight = 64): Promise<number> {
+  const { connect } = await import('nats');
+  const nc = await connect({ servers: url });
+  try {
+    const jsm = await nc.jetstreamManager();
+    await jsm.streams.add({ name: 'BENCH_JS_RATE', subjects: ['bench.js.rate'] });
+    const js = nc.jetstream();
+    const payload = new Uint8Array(512); // about a result's size
+    let next = 0;
+    const t0 = performance.now();
+    await Promise.all(
+      Array.from({ length: inFlight }, async () => {
+        while (next < count) {
+          next++;
+          await js.publish('bench.js.rate', payload);
+        }
+      }),
+    );
+    const rate = count / ((performance.now() - t0) / 1000);
+    await jsm.streams.delete('BENCH_JS_RATE');
+    return rate;
+  } finally {
+    await nc.close();
+  }
 }
 
 function twinctl(args: string[]): { file: string; args: string[]; env: NodeJS.ProcessEnv } {
@@ -36,6 +72,21 @@ function twinctl(args: string[]): { file: string; args: string[]; env: NodeJS.Pr
 function run(args: string[]): Promise<string> {
   const c = twinctl(args);
   return new Promise((resolve, reject) => execFile(c.file, c.args, { cwd: root, env: c.env, maxBuffer: 64 << 20 }, (e, out, err) => (e ? reject(new Error(`twinctl ${args.join(' ')}: ${err}`)) : resolve(out))));
+}
+
+/** k queue-free runner processes side by side over the same items: their combined rate. */
+async function parallelRate(doc: unknown, k: number): Promise<number> {
+  const lines = await Promise.all(
+    Array.from(
+      { length: k },
+      (_, i) =>
+        new Promise<{ items: number; start: number; end: number }>((resolve, reject) =>
+          execFile(process.execPath, ['--conditions=kdump-twin-source', '-r', '@swc-node/register', join(__dirname, 'campaign-child.ts'), JSON.stringify(doc), String(k), String(i)], { cwd: root, env: { ...process.env, SWC_NODE_PROJECT: join(root, 'tsconfig.base.json') } }, (e, out, err) => (e ? reject(new Error(`campaign-child: ${err}`)) : resolve(JSON.parse(out.trim().split('\n').pop()!)))),
+        ),
+    ),
+  );
+  const items = lines.reduce((n, l) => n + l.items, 0);
+  return items / ((Math.max(...lines.map((l) => l.end)) - Math.min(...lines.map((l) => l.start))) / 1000);
 }
 
 async function startWorkers(n: number, url: string): Promise<{ procs: ChildProcess[]; logs: string[] }> {
@@ -79,6 +130,10 @@ export async function benchCampaign(workerCounts: readonly number[], seeds: numb
   const nats = await startNatsServer();
   const dir = mkdtempSync(join(tmpdir(), 'kdump-twin-bench-'));
   const rows: CampaignRow[] = [];
+  const jetstreamPublishesPerSec = await jetstreamPublishRate(nats.url).catch(async (e: unknown) => {
+    await nats.stop();
+    throw e;
+  });
   try {
     for (const k of workerCounts) {
       const id = `bench-w${k}`;
@@ -91,7 +146,9 @@ export async function benchCampaign(workerCounts: readonly number[], seeds: numb
         const s = JSON.parse(await run(['campaign', 'status', id, '--nats', nats.url, '--json'])) as { progress: { rate: number } };
         const rate = s.progress.rate;
         const ratio = rate / baselineRunsPerSec;
-        rows.push({ workers: k, items: spec.total, runsPerSec: Number(rate.toFixed(1)), ratio: Number(ratio.toFixed(2)), efficiency: Number((ratio / Math.min(k, cores)).toFixed(2)) });
+        await stop(procs);
+        const parallel = await parallelRate(docOf(id), k);
+        rows.push({ workers: k, items: spec.total, runsPerSec: Number(rate.toFixed(1)), ratio: Number(ratio.toFixed(2)), efficiency: Number((ratio / Math.min(k, cores)).toFixed(2)), parallelRunsPerSec: Number(parallel.toFixed(1)), queueEfficiency: Number((rate / parallel).toFixed(2)) });
       } finally {
         await stop(procs);
       }
@@ -100,5 +157,5 @@ export async function benchCampaign(workerCounts: readonly number[], seeds: numb
     await nats.stop();
     rmSync(dir, { recursive: true, force: true });
   }
-  return { baselineRunsPerSec: Number(baselineRunsPerSec.toFixed(1)), baselineMeanRunMs: Number((baselineMs / spec.total).toFixed(1)), rows };
+  return { baselineRunsPerSec: Number(baselineRunsPerSec.toFixed(1)), baselineMeanRunMs: Number((baselineMs / spec.total).toFixed(1)), rows, jetstreamPublishesPerSec: Math.round(jetstreamPublishesPerSec) };
 }

@@ -9,7 +9,7 @@ import { benchTranslate } from './translate';
 import { benchDmaPath, type DmaPathRow } from './nats-dma';
 import { benchServicesWall, type WallRow } from './services-wall';
 import { benchTracing, type TracingRow } from './tracing';
-import { benchCampaign } from './campaign';
+import { benchCampaign, JETSTREAM_OPS_PER_ITEM, type CampaignBench } from './campaign';
 import { startNatsServer } from '@kdump-twin/transport/testing';
 import { startStack } from '../services/stack';
 import type { KdumpPolicy } from '@kdump-twin/kernel';
@@ -114,7 +114,30 @@ DESCRIPTIONS.campaign = [
   'Campaign throughput against worker count: `campaigns/ci-scale.json` (two STE/L1STD corruptions x two panic instants x five policies, 5 ms after kexec) cut to the seeds given, queued on a nats-server of its own (JetStream, file storage) and run by N `twinctl campaign worker` processes, each pulling one item at a time, publishing its result and acknowledging.',
   '- **baseline**: the same items one after another in one process, no queue, no NATS.',
   '- **ratio**: campaign runs/s divided by the baseline runs/s; **efficiency**: ratio / min(N, CPUs) (1.0 = every core running scenarios, nothing lost to the queue, the controller or start-up). The rate is from the first to the last result timestamp in the results stream.',
+  '- **N processes, no queue**: the same items split over N plain runner processes side by side (`tools/bench/campaign-child.ts`), no NATS: what this machine gives N runners at all. **queue keeps**: campaign runs/s divided by that, the share of the machine\'s parallel rate left after the queue, the controller and nats-server take theirs.',
 ].join('\n');
+
+/** The cluster projection, from this run's numbers: what the text under the table says. */
+function campaignProjection(r: CampaignBench, cores: number): string {
+  const one = r.rows.find((x) => x.workers === 1);
+  const perWorker = one ? one.runsPerSec : r.baselineRunsPerSec;
+  const ceiling = Math.round(r.jetstreamPublishesPerSec / JETSTREAM_OPS_PER_ITEM);
+  const at = (w: number) => Math.min(w * perWorker, ceiling);
+  const knee = Math.floor(ceiling / perWorker);
+  const p1 = r.rows.find((x) => x.workers === 1)?.parallelRunsPerSec;
+  const pMax = r.rows.reduce((best, x) => (x.parallelRunsPerSec > best.parallelRunsPerSec ? x : best), r.rows[0]!);
+  const keeps = r.rows.map((x) => x.queueEfficiency);
+  const machine = p1 ? `Without any queue, ${pMax.workers} processes side by side gave ${(pMax.parallelRunsPerSec / p1).toFixed(2)}x one process here, so the flat rows are this VM's cores, not the queue; the queue kept ${Math.min(...keeps)}-${Math.max(...keeps)} of what the machine gave the same number of runners.` : '';
+  return [
+    machine,
+    '',
+    `Projection to a cluster (deploy/k8s, one CPU per worker pod, no worker sharing a core): a worker runs ${perWorker} runs/s of these items (the 1-worker row; on this ${cores}-CPU machine more workers only share the cores, so the rows above flatten at ${cores}). W workers give about W x ${perWorker} runs/s until JetStream is the limit. The same nats-server took ${r.jetstreamPublishesPerSec} acknowledged publishes/s (512 B, file storage, R1, 64 in flight) and an item costs about ${JETSTREAM_OPS_PER_ITEM} JetStream operations (work publish, pull, result lookup, result publish, ack, controller read), so one R1 server carries about ${ceiling} items/s: the knee is near ${knee} workers.`,
+    '',
+    `| workers | projected runs/s | 20,000 runs of these items |\n|---|---|---|\n${[16, 64, 256].map((w) => `| ${w} | ${Math.round(at(w))} | ${Math.round(20_000 / at(w))} s |`).join('\n')}`,
+    '',
+    `Not measured here: R3 streams (campaign-large) replicate every write to two more servers before it is acknowledged, so expect the ceiling lower by the replication round trip; longer scenarios (the scale scenario, the baseline at ${'~'}0.5 s) shrink the queue's share (about ${p1 ? (1000 / perWorker - 1000 / p1).toFixed(0) : '?'} ms of CPU and round trips per item here, against a ${r.baselineMeanRunMs} ms run) and move the knee out in proportion.`,
+  ].join('\n');
+}
 
 async function campaignMain(argv: string[]): Promise<number> {
   const at = argv.indexOf('--workers');
@@ -129,12 +152,13 @@ async function campaignMain(argv: string[]): Promise<number> {
   if (argv.includes('--json')) console.log(JSON.stringify(r));
   else {
     console.log(`baseline (in process, sequential): ${r.baselineRunsPerSec} runs/s, ${r.baselineMeanRunMs} ms/run`);
-    for (const row of r.rows) console.log(`${row.workers} workers: ${row.runsPerSec} runs/s over ${row.items} items, ratio ${row.ratio}, efficiency ${row.efficiency}`);
+    for (const row of r.rows) console.log(`${row.workers} workers: ${row.runsPerSec} runs/s over ${row.items} items, ratio ${row.ratio}, efficiency ${row.efficiency}; ${row.workers} queue-free processes ${row.parallelRunsPerSec} runs/s, queue keeps ${row.queueEfficiency}`);
+    console.log(`JetStream: ${r.jetstreamPublishesPerSec} acknowledged publishes/s\n\n${campaignProjection(r, cpus().length)}`);
   }
   if (argv.includes('--write')) {
     const cmd = `npm run bench -- ${argv.filter((a) => a !== '--write').join(' ')}`;
-    const table = r.rows.map((row) => `| ${row.workers} | ${row.items} | ${row.runsPerSec} | **${row.ratio}** | ${row.efficiency} |`).join('\n');
-    writeSection('campaign', `## campaign\n\n${DESCRIPTIONS.campaign}\n\nCommand: \`${cmd}\` (Node ${process.version}, ${cpus().length} CPUs)\n\nBaseline: ${r.baselineRunsPerSec} runs/s (${r.baselineMeanRunMs} ms per run) in one process.\n\n| workers | items | runs/s | ratio to baseline | efficiency |\n|---|---|---|---|---|\n${table}\n`);
+    const table = r.rows.map((row) => `| ${row.workers} | ${row.items} | ${row.runsPerSec} | **${row.ratio}** | ${row.efficiency} | ${row.parallelRunsPerSec} | **${row.queueEfficiency}** |`).join('\n');
+    writeSection('campaign', `## campaign\n\n${DESCRIPTIONS.campaign}\n\nCommand: \`${cmd}\` (Node ${process.version}, ${cpus().length} CPUs)\n\nBaseline: ${r.baselineRunsPerSec} runs/s (${r.baselineMeanRunMs} ms per run) in one process.\n\n| workers | items | runs/s | ratio to baseline | efficiency | same items, N processes, no queue: runs/s | queue keeps |\n|---|---|---|---|---|---|---|\n${table}\n\n${campaignProjection(r, cpus().length)}\n`);
   }
   return 0;
 }
