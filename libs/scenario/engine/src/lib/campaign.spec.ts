@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { campaignMatrix, checkWorkItem, formatCampaignMatrix, outcomeOf, parseCampaign, progressOf, wilson, workItem, type CampaignResult, type RunOutcome } from './campaign';
+import { campaignMatrix, checkWorkItem, formatCampaignMatrix, MAX_TRACES_PER_CELL, outcomeOf, parseCampaign, progressOf, wilson, workItem, type CampaignResult, type RunOutcome } from './campaign';
 import { buildScenario, entryDocument, findEntry } from '../catalogue';
 import { runScenario } from './runner';
 import { SchemaError } from './schema';
@@ -150,6 +150,26 @@ describe('campaign aggregation', () => {
     assert.deepEqual({ k: first.rates.vmcoreSaved.k, n: first.rates.vmcoreSaved.n }, { k: 1, n: 2 });
     assert.match(formatCampaignMatrix(m), /48\/48 runs, 1 errors, 1 ran on a redelivery/);
     assert.match(formatCampaignMatrix(m), /status-quo\s+3 \(1 err\)\s+50\.0% \[9\.5,90\.5\]/);
+    assert.ok(m.cells.every((c) => c.traces.length === 0 && c.moreTraces === 0));
+    assert.doesNotMatch(formatCampaignMatrix(m), /traced runs/);
+  });
+
+  it("a cell lists its traced runs for Jaeger, outliers first, capped at MAX_TRACES_PER_CELL", () => {
+    const s = parseCampaign({ id: 'traces', scenarios: ['S10f-reserved-ste-config'], policies: ['adopt-v7'], seeds: { from: 1, count: 40 }, trace: { every: 2 } });
+    const results: CampaignResult[] = [];
+    for (let n = 0; n < s.total; n++) {
+      const w = workItem(s, n);
+      // Saved in every run but seed 39 (item 38, traced): the outlier.
+      const outcome: RunOutcome = { vmcoreSaved: w.seed !== 39, kdumpPanicked: false, corrupted: false, inflightAborted: false, adopted: true, invariantsHold: true, predictionMet: null };
+      results.push({ campaign: 'traces', id: w.id, n, scenario: w.scenario, policy: w.policy, injection: w.injection, seed: w.seed, outcome, worker: 'w', attempt: 1, route: 'in-process', wallMs: 1, ...(w.traced ? { traceId: n.toString(16).padStart(32, '0') } : {}) });
+    }
+    const [cell] = campaignMatrix(s, results).cells;
+    assert.equal(cell!.traces.length, MAX_TRACES_PER_CELL);
+    assert.equal(cell!.moreTraces, 20 - MAX_TRACES_PER_CELL);
+    assert.deepEqual(cell!.traces[0], { n: 38, seed: 39, traceId: (38).toString(16).padStart(32, '0'), outlier: true });
+    assert.deepEqual(cell!.traces.slice(1, 4).map((t) => [t.n, t.outlier]), [[0, false], [2, false], [4, false]]);
+    const text = formatCampaignMatrix(campaignMatrix(s, results));
+    assert.match(text, /traced runs \(Jaeger: \/trace\/<id>; \* = vmcore outcome differs from the cell\):\n {4}adopt-v7: 0{30}26 \(seed 39 \*\), 0{32} \(seed 1\), 0{31}2 \(seed 3\), \+17 more \(--json\)$/);
   });
 
   it('progress: rate from the first to the latest result, ETA from the rest', () => {

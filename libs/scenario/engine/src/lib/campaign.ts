@@ -289,7 +289,22 @@ export interface MatrixCell {
   readonly runs: number;
   readonly errors: number;
   readonly rates: Readonly<Record<OutcomeName, Rate>>;
+  /** The cell's traced runs (item order, at most MAX_TRACES_PER_CELL): where to look in Jaeger. */
+  readonly traces: readonly CellTrace[];
+  /** Traced runs of the cell beyond those listed. */
+  readonly moreTraces: number;
 }
+
+export interface CellTrace {
+  readonly n: number;
+  readonly seed: number;
+  readonly traceId: string;
+  /** Whether this run's outcome differs from the cell's majority on vmcore saved (an outlier worth opening first). */
+  readonly outlier: boolean;
+}
+
+/** Trace ids kept per matrix cell; the rest are counted (every result keeps its own). */
+export const MAX_TRACES_PER_CELL = 16;
 
 export interface CampaignMatrix {
   readonly campaign: string;
@@ -340,7 +355,14 @@ export function campaignMatrix(spec: CampaignSpec, results: Iterable<CampaignRes
         invariantsBroken: count((o) => !o.invariantsHold),
         predictionMet: rate(predicted.filter((o) => o.predictionMet).length, predicted.length),
       };
-      return { ...g.cell, runs: g.list.length, errors: g.list.length - ok.length, rates };
+      const majority = rates.vmcoreSaved.k * 2 >= rates.vmcoreSaved.n;
+      const traced = g.list
+        .filter((r): r is CampaignResult & { traceId: string } => r.traceId !== undefined)
+        .sort((a, b) => a.n - b.n)
+        .map((r) => ({ n: r.n, seed: r.seed, traceId: r.traceId, outlier: r.outcome !== undefined && r.outcome.vmcoreSaved !== majority }))
+        // Outliers first, so a capped list still holds them.
+        .sort((a, b) => Number(b.outlier) - Number(a.outlier) || a.n - b.n);
+      return { ...g.cell, runs: g.list.length, errors: g.list.length - ok.length, rates, traces: traced.slice(0, MAX_TRACES_PER_CELL), moreTraces: Math.max(0, traced.length - MAX_TRACES_PER_CELL) };
     });
   return { campaign: spec.id, title: spec.title, total: spec.total, done: seen.size, errors, redelivered, cells };
 }
@@ -386,11 +408,14 @@ export function formatCampaignMatrix(m: CampaignMatrix): string {
   const head = ['policy', 'runs', ...COLUMNS.map((c) => c[1])];
   let block = '';
   let rows: string[][] = [];
+  let traces: string[] = [];
   const flush = () => {
     if (!rows.length) return;
     const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
     lines.push('', block, `  ${head.map((h, i) => h.padEnd(w[i]!)).join('  ')}`.trimEnd(), ...rows.map((r) => `  ${r.map((c, i) => c.padEnd(w[i]!)).join('  ')}`.trimEnd()));
+    if (traces.length) lines.push('  traced runs (Jaeger: /trace/<id>; * = vmcore outcome differs from the cell):', ...traces);
     rows = [];
+    traces = [];
   };
   for (const c of m.cells) {
     const b = `${c.scenario}  (${c.injection})`;
@@ -399,6 +424,11 @@ export function formatCampaignMatrix(m: CampaignMatrix): string {
       block = b;
     }
     rows.push([c.policy, `${c.runs}${c.errors ? ` (${c.errors} err)` : ''}`, ...COLUMNS.map(([k]) => showRate(c.rates[k]))]);
+    if (c.traces.length) {
+      const shown = c.traces.slice(0, 3).map((t) => `${t.traceId} (seed ${t.seed}${t.outlier ? ' *' : ''})`);
+      const more = c.traces.length - shown.length + c.moreTraces;
+      traces.push(`    ${c.policy}: ${shown.join(', ')}${more ? `, +${more} more (--json)` : ''}`);
+    }
   }
   flush();
   return lines.join('\n');
