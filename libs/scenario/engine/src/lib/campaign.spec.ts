@@ -44,6 +44,31 @@ describe('campaign documents', () => {
     assert.equal(reviewers.total, 2 * 2 * 2 * 5 * 20);
   });
 
+  it('a device mix is an axis over the whole devices list: without the ATS accelerator the status quo no longer panics the kdump kernel', async () => {
+    const mix = parseCampaign(JSON.parse(readFileSync(join(root, 'campaigns', 'device-mix.json'), 'utf8')));
+    assert.equal(mix.total, 3 * 5 * 20);
+    const at = (injection: string, policy: string) => {
+      for (let n = 0; n < mix.total; n++) {
+        const w = workItem(mix, n);
+        if (w.injection === injection && w.policy === policy && w.seed === 1) return w;
+      }
+      throw new Error(`no item ${injection} ${policy}`);
+    };
+    const run = async (injection: string) => {
+      const w = at(injection, 'status-quo');
+      return runScenario(buildScenario(entryDocument(findEntry(w.scenario)!), { policy: w.policy, seed: w.seed, sets: w.sets }));
+    };
+    const withGpu = await run('mix=nic2+nvme+ats-gpu');
+    const without = await run('mix=nic2+nvme');
+    assert.deepEqual(withGpu.devices.map((d) => d.name), ['0000:01:00.0', '0000:01:00.1', '0000:02:00.0', '0000:03:00.0']);
+    assert.deepEqual(without.devices.map((d) => d.name), ['0000:01:00.0', '0000:01:00.1', '0000:02:00.0']);
+    // The cover letter's case (a): the accelerator's translated request fails fatally and firmware-first AER panics kdump.
+    assert.equal(withGpu.kdumpPanicked, true);
+    assert.equal(withGpu.vmcore.saved, false);
+    assert.equal(without.kdumpPanicked, false);
+    assert.equal(without.vmcore.saved, true);
+  });
+
   it('bad fields are named with the rule', () => {
     rejects(doc({ id: 'Bad Id' }), 'id', /must match/);
     rejects(doc({ scenarios: ['nope'] }), 'scenarios[0]', /unknown scenario "nope"/);
