@@ -207,7 +207,7 @@ describe('campaign at scale: 1,000 runs, 4 workers, a worker killed, the control
   });
 });
 
-describe('campaign on a 3-server JetStream cluster with --replicas 3: the results stream leader is killed mid-campaign', { timeout: 300_000 }, () => {
+describe('campaign on a 3-server JetStream cluster: streams made at R1 by a worker, raised by --replicas 3, the results stream leader killed mid-campaign', { timeout: 300_000 }, () => {
   let cluster: NatsCluster;
   let nc: NatsConnection;
   const doc = { id: 'cluster', scenarios: ['S10f-reserved-ste-config'], policies: ['status-quo', 'adopt-v7', 'adopt-v10'], seeds: { from: 1, count: 20 }, sets: ['run.endAfterKdumpNs=5000000'] };
@@ -226,21 +226,28 @@ describe('campaign on a 3-server JetStream cluster with --replicas 3: the result
   it('every item is counted once, from the two surviving servers, and both streams kept three replicas', async () => {
     const file = join(mkdtempSync(join(tmpdir(), 'kdump-twin-campaign-')), 'cluster.json');
     writeFileSync(file, JSON.stringify(doc));
-    const run = start(['campaign', 'run', file, '--nats', cluster.urls, '--workers', '2', '--replicas', '3', '--ack-wait-ms', '5000', '--progress-ms', '100', '--json']);
+    // A worker that starts first creates both streams with one replica; the controller's
+    // --replicas 3 raises them (the empty work queue is made again at R3, see queue.ts).
+    const early = start(['campaign', 'worker', '--nats', cluster.urls, '--name', 'early', '--ack-wait-ms', '5000']);
+    await waitFor('the early worker ready', () => /ready/.test(early.err), 60_000);
+    const jsm = await nc.jetstreamManager();
+    assert.equal((await jsm.streams.info(WORK_STREAM)).config.num_replicas, 1);
+    const run = start(['campaign', 'run', file, '--nats', cluster.urls, '--workers', '1', '--replicas', '3', '--ack-wait-ms', '5000', '--progress-ms', '100', '--json']);
     let out = '';
     run.p.stdout!.on('data', (b: Buffer) => (out += b.toString()));
     await waitFor('15 results', () => [...run.err.matchAll(/(\d+)\/60 runs/g)].some((m) => Number(m[1]) >= 15), 120_000);
-    const jsm = await nc.jetstreamManager();
     const info = await jsm.streams.info(RESULTS_STREAM);
     assert.equal(info.config.num_replicas, 3);
     const leader = cluster.servers.find((s) => s.name === info.cluster?.leader);
     assert.ok(leader, `the results stream's leader ${info.cluster?.leader} is one of ours`);
     await leader.kill();
     assert.equal(await run.exited, 0, run.err);
-    // Both local workers rode out the election (tried their NATS operations again) and stopped cleanly.
-    const stopped = [...run.err.matchAll(/worker local-\d: stopped (\{.*\})/g)].map((x) => JSON.parse(x[1]!) as { published: number; natsRetries: number });
-    assert.equal(stopped.length, 2, run.err);
-    assert.doesNotMatch(run.err, /Node\.js v\d+/, 'no worker crashed');
+    // Both workers rode out the raise and the election (they tried their NATS operations again) and stop cleanly.
+    early.p.kill('SIGTERM');
+    await early.exited;
+    const stopped = [...`${run.err}${early.err}`.matchAll(/worker (?:local-\d|early): stopped (\{.*\})/g)].map((x) => JSON.parse(x[1]!) as { published: number; natsRetries: number });
+    assert.equal(stopped.length, 2, `${run.err}\n${early.err}`);
+    assert.doesNotMatch(`${run.err}${early.err}`, /Node\.js v\d+/, 'no worker crashed');
     assert.ok(stopped.reduce((n, x) => n + x.published, 0) <= total);
     const m = JSON.parse(out) as CampaignMatrix;
     assert.equal(m.done, total);

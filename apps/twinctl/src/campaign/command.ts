@@ -255,6 +255,16 @@ export async function runCampaignCommand(argv: readonly string[], stderr: (s: st
   const a = parse(rest);
   if (typeof a === 'string') return usage(a);
   if (!sub || a.flags.has('--help') || a.flags.has('-h') || sub === 'help') return out(sub ? 0 : 2, `${CAMPAIGN_USAGE}\n`);
+  try {
+    return await campaignCommand(sub, a, stderr);
+  } catch (e) {
+    // NATS failed in a way no retry mended: say which command and what, exit 1; what is stored stays stored.
+    const code = (e as { code?: unknown }).code;
+    return rejected(`campaign ${sub}: ${(e as Error).message}${typeof code === 'string' && code !== (e as Error).message ? ` (${code})` : ''}; what is stored in JetStream is kept, run the command again to go on`);
+  }
+}
+
+async function campaignCommand(sub: string, a: Args, stderr: (s: string) => void): Promise<CliResult> {
   switch (sub) {
     case 'run':
       return runCmd(a, stderr);

@@ -221,15 +221,18 @@ export async function submit(nc: NatsConnection, document: unknown, o: QueueOpti
   const spec = parseCampaign(document);
   const jsm = await ensureQueue(nc, o);
   const js = nc.jetstream();
-  let stored = await lastOn(jsm, SUBJECT.spec(spec.id));
+  let stored = await retry(() => lastOn(jsm, SUBJECT.spec(spec.id)), nc);
   if (!stored) {
-    // Only if the subject is still empty: of two controllers storing at once, one wins and the other compares.
-    try {
-      await js.publish(SUBJECT.spec(spec.id), codec.encode({ document }), { expect: { lastSubjectSequence: 0 } });
-    } catch (e) {
-      if (!/wrong last sequence/i.test((e as Error).message)) throw e;
-    }
-    const now = await lastOn(jsm, SUBJECT.spec(spec.id));
+    // Only if the subject is still empty: of two controllers storing at once, one wins and the
+    // other compares. A repeat after a lost answer meets "wrong last sequence" and compares too.
+    await retry(async () => {
+      try {
+        await js.publish(SUBJECT.spec(spec.id), codec.encode({ document }), { expect: { lastSubjectSequence: 0 } });
+      } catch (e) {
+        if (!/wrong last sequence/i.test((e as Error).message)) throw e;
+      }
+    }, nc);
+    const now = await retry(() => lastOn(jsm, SUBJECT.spec(spec.id)), nc);
     if (!now) throw new Error(`campaign ${spec.id}: the document was stored but cannot be read back`);
     if (canonical((now.data as { document?: unknown }).document) !== canonical(document)) throw new CampaignConflict(`campaign "${spec.id}" was just stored by another controller with a different document`);
     stored = { ...now, fresh: true } as typeof now;

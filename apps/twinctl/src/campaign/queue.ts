@@ -54,19 +54,59 @@ export async function connectNats(url: string, name: string): Promise<NatsConnec
   }
 }
 
+/**
+ * Brings a stream to `cfg`. A work-queue stream is not raised in place: raised from R1, its
+ * consumer's acks stopped removing messages (nats-server before 2.9.16, nats-io/nats-server#3953;
+ * seen here on 2.9.10 even with the consumer raised and stepped down), so an empty one is made
+ * again at the new size and one that still holds work is refused.
+ */
 async function ensureStream(jsm: JetStreamManager, cfg: Partial<StreamConfig> & { name: string }): Promise<void> {
   try {
     const info = await jsm.streams.info(cfg.name);
+    if (cfg.retention === RetentionPolicy.Workqueue && cfg.num_replicas !== undefined && cfg.num_replicas > info.config.num_replicas) {
+      if (!info.cluster?.name) throw new QueueConfigError(`--replicas ${cfg.num_replicas}: stream ${cfg.name}: this NATS server is not clustered (a JetStream cluster of at least ${cfg.num_replicas} servers is needed)`);
+      if (info.state.messages > 0) throw new QueueConfigError(`--replicas ${cfg.num_replicas}: stream ${cfg.name} (R${info.config.num_replicas}) still holds ${info.state.messages} queued items; a work queue is raised only when empty: let them finish, or purge their campaigns`);
+      await jsm.streams.delete(cfg.name);
+      await replicated(cfg, () => jsm.streams.add(cfg));
+      await replicasCurrent(jsm, cfg.name, cfg.num_replicas);
+      return;
+    }
     // Retention cannot change on a live stream; the rest is brought to this layout.
     if (info.config.retention !== cfg.retention) throw new Error(`stream ${cfg.name} exists with retention ${info.config.retention}, the campaign needs ${cfg.retention}; delete it (nats stream rm ${cfg.name})`);
     // A single server takes an update to R3 and keeps one copy: refuse it before it is recorded.
     if ((cfg.num_replicas ?? 1) > 1 && !info.cluster?.name) throw new QueueConfigError(`--replicas ${cfg.num_replicas}: stream ${cfg.name}: this NATS server is not clustered (a JetStream cluster of at least ${cfg.num_replicas} servers is needed)`);
     // A worker (no replicas given) never scales down what the controller asked for.
     await replicated(cfg, () => jsm.streams.update(cfg.name, { ...cfg, subjects: cfg.subjects ?? [], num_replicas: cfg.num_replicas ?? info.config.num_replicas }));
+    if (cfg.num_replicas !== undefined && cfg.num_replicas > info.config.num_replicas) await replicasCurrent(jsm, cfg.name, cfg.num_replicas);
   } catch (e) {
     if (!/stream not found/i.test((e as Error).message)) throw e;
     await replicated(cfg, () => jsm.streams.add({ ...cfg, num_replicas: cfg.num_replicas ?? 1 }));
   }
+}
+
+/** How long a stream raised to more replicas may take to have them all current. */
+const RAISE_TIMEOUT_MS = 60_000;
+
+/**
+ * Waits until a stream raised to `replicas` has a leader and every peer current. Right after the
+ * raise the stream elects and catches up, and the next operation on it timed out (seen on a
+ * 3-server nats-server 2.9 cluster).
+ */
+async function replicasCurrent(jsm: JetStreamManager, name: string, replicas: number): Promise<void> {
+  const end = Date.now() + RAISE_TIMEOUT_MS;
+  let last = 'no answer';
+  while (Date.now() < end) {
+    try {
+      const c = (await jsm.streams.info(name)).cluster;
+      const peers = c?.replicas ?? [];
+      if (c?.leader && peers.length >= replicas - 1 && peers.every((p) => p.current)) return;
+      last = `leader ${c?.leader ?? 'none'}, ${peers.filter((p) => p.current).length}/${replicas - 1} replicas current`;
+    } catch (e) {
+      last = (e as Error).message;
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new QueueConfigError(`--replicas ${replicas}: stream ${name} did not get its replicas within ${RAISE_TIMEOUT_MS / 1000} s (${last})`);
 }
 
 /** The server cannot hold the streams as asked (e.g. R3 on a single server): bad input, not a crash. */
