@@ -3,17 +3,12 @@
 // campaign one after another in this process (after a warm-up) and prints one JSON line with
 // the epoch milliseconds of its measured part, so k of these side by side show what the machine
 // gives k runners with no NATS at all.
-import { buildScenario, entryDocument, findEntry, parseCampaign, runScenario, workItem } from '@kdump-twin/scenario';
+import { parseCampaign, runWorkItem, workItem } from '@kdump-twin/scenario';
 
 async function main(): Promise<void> {
   const [doc, k, i] = [JSON.parse(process.argv[2]!) as unknown, Number(process.argv[3]), Number(process.argv[4])];
   const spec = parseCampaign(doc);
-  const runItem = async (n: number) => {
-    const w = workItem(spec, n);
-    const e = findEntry(w.scenario)!;
-    const predict = e.predict[w.policy];
-    await runScenario(buildScenario(entryDocument(e), { policy: w.policy, seed: w.seed, sets: w.sets }), predict ? { predict } : {});
-  };
+  const runItem = (n: number) => runWorkItem(workItem(spec, n));
   for (let n = 0; n < Math.min(10, spec.total); n++) await runItem(n);
   const start = performance.timeOrigin + performance.now();
   let items = 0;

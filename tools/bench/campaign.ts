@@ -8,7 +8,7 @@ import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { buildScenario, entryDocument, findEntry, parseCampaign, runScenario, workItem } from '@kdump-twin/scenario';
+import { parseCampaign, runWorkItem, workItem } from '@kdump-twin/scenario';
 import { startNatsServer } from '@kdump-twin/transport/testing';
 
 const root = join(__dirname, '..', '..');
@@ -115,12 +115,7 @@ export async function benchCampaign(workerCounts: readonly number[], seeds: numb
   const spec = parseCampaign(docOf('bench-baseline'));
 
   // Baseline: the same items in this process, one after another (a few first to warm the JIT).
-  const runItem = async (n: number) => {
-    const w = workItem(spec, n);
-    const e = findEntry(w.scenario)!;
-    const predict = e.predict[w.policy];
-    await runScenario(buildScenario(entryDocument(e), { policy: w.policy, seed: w.seed, sets: w.sets }), predict ? { predict } : {});
-  };
+  const runItem = (n: number) => runWorkItem(workItem(spec, n));
   for (let n = 0; n < Math.min(10, spec.total); n++) await runItem(n);
   const t0 = performance.now();
   for (let n = 0; n < spec.total; n++) await runItem(n);

@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { connect, JSONCodec } from 'nats';
-import { buildScenario, entryDocument, findEntry, parseCampaign, reportJson, runScenario, workItem, type CampaignMatrix, type CampaignResult } from '@kdump-twin/scenario';
+import { parseCampaign, reportJson, runWorkItem, workItem, type CampaignMatrix, type CampaignResult } from '@kdump-twin/scenario';
 import { startOtlpReceiver, type OtlpReceiver } from '@kdump-twin/telemetry/testing';
 import { startStack, type Stack } from './stack';
 
@@ -115,10 +115,7 @@ describe('campaign: the traced subset through the four services, into OTLP', { t
 
   it('every result, traced or not, carries the digest of the same run made here in process', async () => {
     for (const r of results) {
-      const w = workItem(spec, r.n);
-      const e = findEntry(w.scenario)!;
-      const predict = e.predict[w.policy];
-      const report = await runScenario(buildScenario(entryDocument(e), { policy: w.policy, seed: w.seed, sets: w.sets }), predict ? { predict } : {});
+      const report = await runWorkItem(workItem(spec, r.n));
       assert.equal(r.digest, createHash('sha256').update(reportJson(report)).digest('hex'), `item ${r.n} (${r.route})`);
     }
   });

@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { connect, JSONCodec, type NatsConnection } from 'nats';
-import { buildScenario, entryDocument, findEntry, parseCampaign, reportJson, runScenario, workItem, type CampaignMatrix, type CampaignResult } from '@kdump-twin/scenario';
+import { parseCampaign, reportJson, runWorkItem, workItem, type CampaignMatrix, type CampaignResult } from '@kdump-twin/scenario';
 import { startNatsCluster, startNatsServer, type NatsCluster, type NatsServer } from '@kdump-twin/transport/testing';
 import { twinctlCommand } from './campaign/command';
 import { RESULTS_STREAM, SUBJECT, WORK_STREAM, WORKERS } from './campaign/queue';
@@ -151,10 +151,7 @@ describe('campaign at scale: 1,000 runs, 4 workers, a worker killed, the control
     for (const n of [0, 499, 999]) {
       const m = await jsm.streams.getMessage(RESULTS_STREAM, { last_by_subj: SUBJECT.result(spec.id, n) });
       const r = JSONCodec<CampaignResult>().decode(m.data);
-      const w = workItem(spec, n);
-      const e = findEntry(w.scenario)!;
-      const predict = e.predict[w.policy];
-      const report = await runScenario(buildScenario(entryDocument(e), { policy: w.policy, seed: w.seed, sets: w.sets }), predict ? { predict } : {});
+      const report = await runWorkItem(workItem(spec, n));
       assert.equal(r.digest, createHash('sha256').update(reportJson(report)).digest('hex'), `item ${n}`);
     }
   });

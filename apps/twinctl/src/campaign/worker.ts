@@ -11,7 +11,7 @@ import * as grpc from '@grpc/grpc-js';
 import { context, trace, TraceFlags, type Context } from '@opentelemetry/api';
 import { HealthImplementation } from 'grpc-health-check';
 import type { JsMsg, NatsConnection } from 'nats';
-import { buildScenario, checkWorkItem, entryDocument, findEntry, outcomeOf, parseCampaign, reportJson, runScenario, SchemaError, type CampaignResult, type CampaignSpec, type Report, type WorkItem } from '@kdump-twin/scenario';
+import { checkWorkItem, findEntry, outcomeOf, parseCampaign, reportJson, runScenario, SchemaError, workItemRun, type CampaignResult, type CampaignSpec, type Report, type WorkItem } from '@kdump-twin/scenario';
 import { runTraced, Telemetry } from '@kdump-twin/telemetry';
 import { ScenarioClient } from '../remote';
 import { codec, ensureQueue, lastOn, MAX_RUN_ATTEMPTS, RESULTS_STREAM, SUBJECT, WORK_STREAM, WORKERS } from './queue';
@@ -79,10 +79,8 @@ class ItemRunner {
       const report = traced ? await context.with(traced.ctx, call) : await call();
       return { report, route: 'services', ...(traced ? { traceId: traced.traceId } : {}) };
     }
-    const spec = buildScenario(entryDocument(entry), { policy: item.policy, seed: item.seed, sets: item.sets });
-    const predict = entry.predict[item.policy];
-    const o = predict ? { predict } : {};
-    const report = traced ? await runTraced(telemetry, spec, o, 'campaign', traced.ctx) : await runScenario(spec, o);
+    const { spec, options } = workItemRun(item);
+    const report = traced ? await runTraced(telemetry, spec, options, 'campaign', traced.ctx) : await runScenario(spec, options);
     return { report, route: 'in-process', ...(traced ? { traceId: traced.traceId } : {}) };
   }
 

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { campaignMatrix, checkWorkItem, formatCampaignMatrix, MAX_TRACES_PER_CELL, outcomeOf, parseCampaign, progressOf, wilson, workItem, type CampaignResult, type RunOutcome } from './campaign';
+import { campaignMatrix, checkWorkItem, formatCampaignMatrix, MAX_TRACES_PER_CELL, outcomeOf, parseCampaign, progressOf, runWorkItem, wilson, workItem, workItemRun, type CampaignResult, type RunOutcome } from './campaign';
 import { buildScenario, entryDocument, findEntry } from '../catalogue';
 import { runScenario } from './runner';
 import { SchemaError } from './schema';
@@ -54,10 +54,7 @@ describe('campaign documents', () => {
       }
       throw new Error(`no item ${injection} ${policy}`);
     };
-    const run = async (injection: string) => {
-      const w = at(injection, 'status-quo');
-      return runScenario(buildScenario(entryDocument(findEntry(w.scenario)!), { policy: w.policy, seed: w.seed, sets: w.sets }));
-    };
+    const run = (injection: string) => runWorkItem(at(injection, 'status-quo'));
     const withGpu = await run('mix=nic2+nvme+ats-gpu');
     const without = await run('mix=nic2+nvme');
     assert.deepEqual(withGpu.devices.map((d) => d.name), ['0000:01:00.0', '0000:01:00.1', '0000:02:00.0', '0000:03:00.0']);
@@ -67,6 +64,7 @@ describe('campaign documents', () => {
     assert.equal(withGpu.vmcore.saved, false);
     assert.equal(without.kdumpPanicked, false);
     assert.equal(without.vmcore.saved, true);
+    assert.throws(() => workItemRun({ scenario: 'nope', policy: 'status-quo', seed: 1, sets: [] }), /work item: scenario: unknown scenario "nope"/);
   });
 
   it('bad fields are named with the rule', () => {

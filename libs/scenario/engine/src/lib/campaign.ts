@@ -9,8 +9,9 @@
 import type { KdumpPolicy } from '@kdump-twin/kernel';
 import { buildScenario, entryDocument, findEntry } from '../catalogue';
 import type { Report } from './report';
+import { runScenario, type RunOptions } from './runner';
 import { any, arr, int, obj, oneOf, opt, str, SchemaError, validate, type Schema, type SchemaIssue } from './schema';
-import { POLICIES } from './spec';
+import { POLICIES, type ScenarioSpec } from './spec';
 
 export const CAMPAIGN_SCHEMA_VERSION = 1;
 /** An item id is `<campaign>/<n>`; the campaign id is also a NATS subject token. */
@@ -79,6 +80,24 @@ export interface WorkItem {
   /** The campaign's sets, then one per axis. */
   readonly sets: readonly string[];
   readonly traced: boolean;
+}
+
+/**
+ * The run a work item names: its catalogue entry built with the item's policy, seed and sets,
+ * checked against the entry's prediction for that policy. Every runner of items (workers, the
+ * bench, tests comparing digests) builds it here, so they all run the same thing.
+ */
+export function workItemRun(item: Pick<WorkItem, 'scenario' | 'policy' | 'seed' | 'sets'>): { spec: ScenarioSpec; options: RunOptions } {
+  const e = findEntry(item.scenario);
+  if (!e) throw new SchemaError('work item', [{ path: 'scenario', rule: `unknown scenario "${item.scenario}"` }]);
+  const predict = e.predict[item.policy];
+  return { spec: buildScenario(entryDocument(e), { policy: item.policy, seed: item.seed, sets: item.sets }), options: predict ? { predict } : {} };
+}
+
+/** Runs a work item in this process (workItemRun, then runScenario). */
+export function runWorkItem(item: Pick<WorkItem, 'scenario' | 'policy' | 'seed' | 'sets'>): Promise<Report> {
+  const r = workItemRun(item);
+  return runScenario(r.spec, r.options);
 }
 
 interface RawCampaign {
