@@ -5,9 +5,9 @@
 // the same document resumes (items already queued are dropped by JetStream's de-duplication
 // inside its window, and a result counts once per item id whatever happens).
 
-import { AckPolicy, DeliverPolicy, nanos, type Consumer, type JetStreamClient, type JetStreamManager, type JsMsg, type NatsConnection } from 'nats';
+import { AckPolicy, DeliverPolicy, nanos, type Consumer, type JetStreamManager, type JsMsg, type NatsConnection } from 'nats';
 import { campaignMatrix, parseCampaign, progressOf, workItem, type CampaignMatrix, type CampaignResult, type CampaignSpec, type Progress } from '@kdump-twin/scenario';
-import { canonical, codec, ensureQueue, lastOn, RESULTS_STREAM, SUBJECT, WORK_STREAM, WORKERS, type QueueOptions } from './queue';
+import { canonical, codec, ensureQueue, lastOn, RESULTS_STREAM, retryNats, SUBJECT, WORK_STREAM, WORKERS, type QueueOptions } from './queue';
 
 export class CampaignConflict extends Error {
   constructor(message: string) {
@@ -69,23 +69,24 @@ class ResultReader {
   next = 1;
 
   constructor(
+    private readonly nc: NatsConnection,
     private readonly jsm: JetStreamManager,
-    private readonly js: JetStreamClient,
     private readonly filter: string,
   ) {}
 
   private async open(): Promise<Consumer> {
-    let last: unknown;
-    for (let i = 0; i < READER_ATTEMPTS; i++) {
-      try {
-        const ci = await this.jsm.consumers.add(RESULTS_STREAM, { ack_policy: AckPolicy.None, deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: this.next, filter_subject: this.filter, mem_storage: true, num_replicas: 1, inactive_threshold: nanos(60_000) });
-        return (this.consumer = await this.js.consumers.get(RESULTS_STREAM, ci.name));
-      } catch (e) {
-        last = e;
-        await new Promise((r) => setTimeout(r, 250 * (i + 1)));
-      }
+    try {
+      return await retryNats(
+        this.nc,
+        async () => {
+          const ci = await this.jsm.consumers.add(RESULTS_STREAM, { ack_policy: AckPolicy.None, deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: this.next, filter_subject: this.filter, mem_storage: true, num_replicas: 1, inactive_threshold: nanos(60_000) });
+          return (this.consumer = await this.nc.jetstream().consumers.get(RESULTS_STREAM, ci.name));
+        },
+        { attempts: READER_ATTEMPTS },
+      );
+    } catch (e) {
+      throw new Error(`cannot read ${RESULTS_STREAM} (${this.filter}): ${(e as Error).message}`, { cause: e });
     }
-    throw new Error(`cannot read ${RESULTS_STREAM} (${this.filter}): ${(last as Error).message}`, { cause: last });
   }
 
   /** Messages still to read, or undefined when the consumer is gone (the next pull makes another). */
@@ -123,7 +124,7 @@ export async function collect(nc: NatsConnection, spec: CampaignSpec, generation
   const c: Collected = { results: new Map(), firstAt: null, lastAt: null, duplicates: 0 };
   const follow = o.until;
   if (follow?.(c)) return c;
-  const reader = new ResultReader(await nc.jetstreamManager(), nc.jetstream(), SUBJECT.results(spec.id));
+  const reader = new ResultReader(nc, await nc.jetstreamManager(), SUBJECT.results(spec.id));
   try {
     // Not following: read what is stored now, until a pull brings nothing and nothing is pending.
     let remaining = follow ? Infinity : 1024;
@@ -191,18 +192,6 @@ export async function collect(nc: NatsConnection, spec: CampaignSpec, generation
   return c;
 }
 
-/** An idempotent JetStream operation, tried up to 8 times 0.25-2 s apart while the connection is open. */
-async function retry<T>(op: () => Promise<T>, nc: NatsConnection): Promise<T> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await op();
-    } catch (e) {
-      if (nc.isClosed() || attempt >= 8) throw e;
-      await new Promise((r) => setTimeout(r, Math.min(2_000, 250 * attempt)));
-    }
-  }
-}
-
 export interface Submitted {
   /** Items published now. */
   readonly published: number;
@@ -221,18 +210,18 @@ export async function submit(nc: NatsConnection, document: unknown, o: QueueOpti
   const spec = parseCampaign(document);
   const jsm = await ensureQueue(nc, o);
   const js = nc.jetstream();
-  let stored = await retry(() => lastOn(jsm, SUBJECT.spec(spec.id)), nc);
+  let stored = await retryNats(nc, () => lastOn(jsm, SUBJECT.spec(spec.id)));
   if (!stored) {
     // Only if the subject is still empty: of two controllers storing at once, one wins and the
     // other compares. A repeat after a lost answer meets "wrong last sequence" and compares too.
-    await retry(async () => {
+    await retryNats(nc, async () => {
       try {
         await js.publish(SUBJECT.spec(spec.id), codec.encode({ document }), { expect: { lastSubjectSequence: 0 } });
       } catch (e) {
         if (!/wrong last sequence/i.test((e as Error).message)) throw e;
       }
-    }, nc);
-    const now = await retry(() => lastOn(jsm, SUBJECT.spec(spec.id)), nc);
+    });
+    const now = await retryNats(nc, () => lastOn(jsm, SUBJECT.spec(spec.id)));
     if (!now) throw new Error(`campaign ${spec.id}: the document was stored but cannot be read back`);
     if (canonical((now.data as { document?: unknown }).document) !== canonical(document)) throw new CampaignConflict(`campaign "${spec.id}" was just stored by another controller with a different document`);
     stored = { ...now, fresh: true } as typeof now;
@@ -251,7 +240,7 @@ export async function submit(nc: NatsConnection, document: unknown, o: QueueOpti
     const item = workItem(spec, n);
     const data = codec.encode({ ...item, generation });
     // Tried again while a stream leader is elected; the message id makes a repeat a duplicate, never a second item.
-    const p = retry(() => js.publish(SUBJECT.work(spec.id), data, { msgID: `${item.id}@${generation}` }), nc).then((ack) => {
+    const p = retryNats(nc, () => js.publish(SUBJECT.work(spec.id), data, { msgID: `${item.id}@${generation}` })).then((ack) => {
       if (ack.duplicate) duplicates++;
       else published++;
     });

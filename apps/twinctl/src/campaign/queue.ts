@@ -63,21 +63,21 @@ export async function connectNats(url: string, name: string): Promise<NatsConnec
 async function ensureStream(jsm: JetStreamManager, cfg: Partial<StreamConfig> & { name: string }): Promise<void> {
   try {
     const info = await jsm.streams.info(cfg.name);
-    if (cfg.retention === RetentionPolicy.Workqueue && cfg.num_replicas !== undefined && cfg.num_replicas > info.config.num_replicas) {
-      if (!info.cluster?.name) throw new QueueConfigError(`--replicas ${cfg.num_replicas}: stream ${cfg.name}: this NATS server is not clustered (a JetStream cluster of at least ${cfg.num_replicas} servers is needed)`);
-      if (info.state.messages > 0) throw new QueueConfigError(`--replicas ${cfg.num_replicas}: stream ${cfg.name} (R${info.config.num_replicas}) still holds ${info.state.messages} queued items; a work queue is raised only when empty: let them finish, or purge their campaigns`);
-      await jsm.streams.delete(cfg.name);
-      await replicated(cfg, () => jsm.streams.add(cfg));
-      await replicasCurrent(jsm, cfg.name, cfg.num_replicas);
-      return;
-    }
     // Retention cannot change on a live stream; the rest is brought to this layout.
     if (info.config.retention !== cfg.retention) throw new Error(`stream ${cfg.name} exists with retention ${info.config.retention}, the campaign needs ${cfg.retention}; delete it (nats stream rm ${cfg.name})`);
     // A single server takes an update to R3 and keeps one copy: refuse it before it is recorded.
     if ((cfg.num_replicas ?? 1) > 1 && !info.cluster?.name) throw new QueueConfigError(`--replicas ${cfg.num_replicas}: stream ${cfg.name}: this NATS server is not clustered (a JetStream cluster of at least ${cfg.num_replicas} servers is needed)`);
-    // A worker (no replicas given) never scales down what the controller asked for.
-    await replicated(cfg, () => jsm.streams.update(cfg.name, { ...cfg, subjects: cfg.subjects ?? [], num_replicas: cfg.num_replicas ?? info.config.num_replicas }));
-    if (cfg.num_replicas !== undefined && cfg.num_replicas > info.config.num_replicas) await replicasCurrent(jsm, cfg.name, cfg.num_replicas);
+    const want = cfg.num_replicas;
+    const raise = want !== undefined && want > info.config.num_replicas;
+    if (raise && cfg.retention === RetentionPolicy.Workqueue) {
+      if (info.state.messages > 0) throw new QueueConfigError(`--replicas ${want}: stream ${cfg.name} (R${info.config.num_replicas}) still holds ${info.state.messages} queued items; a work queue is raised only when empty: let them finish, or purge their campaigns`);
+      await jsm.streams.delete(cfg.name);
+      await replicated(cfg, () => jsm.streams.add(cfg));
+    } else {
+      // A worker (no replicas given) never scales down what the controller asked for.
+      await replicated(cfg, () => jsm.streams.update(cfg.name, { ...cfg, subjects: cfg.subjects ?? [], num_replicas: cfg.num_replicas ?? info.config.num_replicas }));
+    }
+    if (raise) await replicasCurrent(jsm, cfg.name, want);
   } catch (e) {
     if (!/stream not found/i.test((e as Error).message)) throw e;
     await replicated(cfg, () => jsm.streams.add({ ...cfg, num_replicas: cfg.num_replicas ?? 1 }));
@@ -138,6 +138,28 @@ export async function ensureQueue(nc: NatsConnection, o: QueueOptions = {}): Pro
     await jsm.consumers.add(WORK_STREAM, want);
   }
   return jsm;
+}
+
+/** 250 ms, 500 ms, ... up to 3 s: long enough for a JetStream leader election between tries. */
+export function natsPause(attempt: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, Math.min(3_000, 250 * attempt)));
+}
+
+/**
+ * An idempotent NATS operation (a lookup, a publish under a message id, an ack), tried up to
+ * `attempts` times with natsPause between while the connection is open: a 503 or a timeout
+ * while JetStream elects a leader is ridden out. The last error is thrown as it came.
+ */
+export async function retryNats<T>(nc: NatsConnection, op: () => Promise<T>, o: { attempts?: number; onRetry?: () => void } = {}): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await op();
+    } catch (e) {
+      if (nc.isClosed() || attempt >= (o.attempts ?? 8)) throw e;
+      o.onRetry?.();
+      await natsPause(attempt);
+    }
+  }
 }
 
 /** The stored message on a subject of the results stream, or undefined. */

@@ -14,7 +14,7 @@ import type { JsMsg, NatsConnection } from 'nats';
 import { checkWorkItem, findEntry, outcomeOf, parseCampaign, reportJson, runScenario, SchemaError, workItemRun, type CampaignResult, type CampaignSpec, type Report, type WorkItem } from '@kdump-twin/scenario';
 import { runTraced, Telemetry } from '@kdump-twin/telemetry';
 import { ScenarioClient } from '../remote';
-import { codec, ensureQueue, lastOn, MAX_RUN_ATTEMPTS, RESULTS_STREAM, SUBJECT, WORK_STREAM, WORKERS } from './queue';
+import { codec, ensureQueue, lastOn, MAX_RUN_ATTEMPTS, natsPause, RESULTS_STREAM, retryNats, SUBJECT, WORK_STREAM, WORKERS } from './queue';
 
 export interface WorkerOptions {
   readonly name: string;
@@ -89,11 +89,6 @@ class ItemRunner {
   }
 }
 
-/** 250 ms, 500 ms, ... up to 3 s: long enough for a JetStream leader election between tries. */
-function pause(attempt: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, Math.min(3_000, 250 * attempt)));
-}
-
 export class CampaignWorker {
   readonly stats: WorkerStats = { ran: 0, alreadyDone: 0, errors: 0, rejected: 0, retried: 0, published: 0, duplicatePublishes: 0, natsRetries: 0 };
   private stopping = false;
@@ -129,7 +124,7 @@ export class CampaignWorker {
           // The consumer's leader is moving (503, timeout) or the connection is back on another server.
           if (this.nc.isClosed()) throw e;
           this.stats.natsRetries++;
-          await pause(this.stats.natsRetries);
+          await natsPause(this.stats.natsRetries);
           continue;
         }
         if (!m) {
@@ -173,16 +168,17 @@ export class CampaignWorker {
     }
   }
 
-  /** One NATS operation, tried again with a growing pause while it fails and the connection is open. */
+  /** One NATS operation through retryNats, its retries counted; the error names what failed. */
   private async nats<T>(what: string, op: () => Promise<T>): Promise<T> {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await op();
-      } catch (e) {
-        if (this.nc.isClosed() || attempt >= NATS_ATTEMPTS) throw new Error(`${what}: ${(e as Error).message} (after ${attempt} attempts)`, { cause: e });
-        this.stats.natsRetries++;
-        await pause(attempt);
-      }
+    let attempts = 1;
+    const onRetry = () => {
+      attempts++;
+      this.stats.natsRetries++;
+    };
+    try {
+      return await retryNats(this.nc, op, { attempts: NATS_ATTEMPTS, onRetry });
+    } catch (e) {
+      throw new Error(`${what}: ${(e as Error).message} (after ${attempts} attempts)`, { cause: e });
     }
   }
 
