@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { connect, JSONCodec } from 'nats';
 import { parseCampaign, reportJson, runWorkItem, workItem, type CampaignMatrix, type CampaignResult } from '@kdump-twin/scenario';
-import { startOtlpReceiver, type OtlpReceiver } from '@kdump-twin/telemetry/testing';
+import { otlpHttpJsonEnv, startOtlpReceiver, type OtlpReceiver } from '@kdump-twin/telemetry/testing';
 import { startStack, type Stack } from './stack';
 
 const root = join(__dirname, '..', '..');
@@ -30,15 +30,7 @@ let report = '';
 
 before(async () => {
   receiver = await startOtlpReceiver();
-  const otel = {
-    OTEL_EXPORTER_OTLP_ENDPOINT: receiver.httpEndpoint,
-    OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
-    OTEL_TRACES_SAMPLER: 'traceidratio',
-    OTEL_TRACES_SAMPLER_ARG: '0.001',
-    OTEL_BSP_SCHEDULE_DELAY: '200',
-    OTEL_BSP_MAX_QUEUE_SIZE: '65536',
-    OTEL_METRICS_EXPORTER: 'none',
-  };
+  const otel = otlpHttpJsonEnv(receiver, '0.001', { OTEL_METRICS_EXPORTER: 'none' });
   stack = await startStack({ ownNats: true, freePorts: true, env: otel });
   const file = join(mkdtempSync(join(tmpdir(), 'kdump-twin-campaign-')), 'traced.json');
   writeFileSync(file, JSON.stringify(DOC));

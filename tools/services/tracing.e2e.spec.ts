@@ -11,7 +11,7 @@ import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { METRIC_DEF, SPAN_DEF, type SpanName } from '@kdump-twin/telemetry';
-import { startOtlpReceiver, type OtlpReceiver, type ReceivedSpan } from '@kdump-twin/telemetry/testing';
+import { otlpHttpJsonEnv, startOtlpReceiver, type OtlpReceiver, type ReceivedSpan } from '@kdump-twin/telemetry/testing';
 import { startStack, type Stack } from './stack';
 
 const root = join(__dirname, '..', '..');
@@ -34,15 +34,7 @@ function twinctl(env: Record<string, string>, ...args: string[]): Promise<string
 
 before(async () => {
   receiver = await startOtlpReceiver();
-  const otel = {
-    OTEL_EXPORTER_OTLP_ENDPOINT: receiver.httpEndpoint,
-    OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
-    OTEL_TRACES_SAMPLER: 'traceidratio',
-    OTEL_TRACES_SAMPLER_ARG: '0.01',
-    OTEL_BSP_SCHEDULE_DELAY: '200',
-    OTEL_BSP_MAX_QUEUE_SIZE: '65536',
-    OTEL_METRIC_EXPORT_INTERVAL: '1000',
-  };
+  const otel = otlpHttpJsonEnv(receiver, '0.01', { OTEL_METRIC_EXPORT_INTERVAL: '1000' });
   stack = await startStack({ ownNats: true, freePorts: true, env: otel });
   traced = await twinctl(otel, ...ARGS, '--services', '--smmu-twin', stack.addresses['smmu-twin']);
   // Stopping the services flushes their exporters (SIGTERM -> shutdown).

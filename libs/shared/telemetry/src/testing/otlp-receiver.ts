@@ -195,6 +195,15 @@ export interface OtlpReceiver {
   stop(): Promise<void>;
 }
 
+/**
+ * OTEL_* settings that send a process's traces to `r` over OTLP/HTTP json at a job sample of
+ * `ratio`, exported every 200 ms from a queue large enough that no span is dropped (what the
+ * end-to-end trace tests need); `extra` adds or overrides settings.
+ */
+export function otlpHttpJsonEnv(r: OtlpReceiver, ratio: string, extra: Record<string, string> = {}): Record<string, string> {
+  return { OTEL_EXPORTER_OTLP_ENDPOINT: r.httpEndpoint, OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json', OTEL_TRACES_SAMPLER: 'traceidratio', OTEL_TRACES_SAMPLER_ARG: ratio, OTEL_BSP_SCHEDULE_DELAY: '200', OTEL_BSP_MAX_QUEUE_SIZE: '65536', ...extra };
+}
+
 export async function startOtlpReceiver(): Promise<OtlpReceiver> {
   const spans: ReceivedSpan[] = [];
   const metrics: ReceivedMetric[] = [];
