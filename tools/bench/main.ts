@@ -124,7 +124,7 @@ function campaignProjection(r: CampaignBench, cores: number): string {
   const ceiling = Math.round(r.jetstreamPublishesPerSec / JETSTREAM_OPS_PER_ITEM);
   const at = (w: number) => Math.min(w * perWorker, ceiling);
   const knee = Math.floor(ceiling / perWorker);
-  const p1 = r.rows.find((x) => x.workers === 1)?.parallelRunsPerSec;
+  const p1 = one?.parallelRunsPerSec;
   const pMax = r.rows.reduce((best, x) => (x.parallelRunsPerSec > best.parallelRunsPerSec ? x : best), r.rows[0]!);
   const keeps = r.rows.map((x) => x.queueEfficiency);
   const machine = p1 ? `Without any queue, ${pMax.workers} processes side by side gave ${(pMax.parallelRunsPerSec / p1).toFixed(2)}x one process here, so the flat rows are this VM's cores, not the queue; the queue kept ${Math.min(...keeps)}-${Math.max(...keeps)} of what the machine gave the same number of runners.` : '';
@@ -135,7 +135,7 @@ function campaignProjection(r: CampaignBench, cores: number): string {
     '',
     `| workers | projected runs/s | 20,000 runs of these items |\n|---|---|---|\n${[16, 64, 256].map((w) => `| ${w} | ${Math.round(at(w))} | ${Math.round(20_000 / at(w))} s |`).join('\n')}`,
     '',
-    `Not measured here: R3 streams (campaign-large) replicate every write to two more servers before it is acknowledged, so expect the ceiling lower by the replication round trip; longer scenarios (the scale scenario, the baseline at ${'~'}0.5 s) shrink the queue's share (about ${p1 ? (1000 / perWorker - 1000 / p1).toFixed(0) : '?'} ms of CPU and round trips per item here, against a ${r.baselineMeanRunMs} ms run) and move the knee out in proportion.`,
+    `Not measured here: R3 streams (campaign-large) replicate every write to two more servers before it is acknowledged, so expect the ceiling lower by the replication round trip; longer scenarios (the scale scenario, the baseline at ~0.5 s) shrink the queue's share (about ${p1 ? (1000 / perWorker - 1000 / p1).toFixed(0) : '?'} ms of CPU and round trips per item here, against a ${r.baselineMeanRunMs} ms run) and move the knee out in proportion.`,
   ].join('\n');
 }
 
@@ -149,16 +149,17 @@ async function campaignMain(argv: string[]): Promise<number> {
     return 2;
   }
   const r = await benchCampaign(counts, seeds, cpus().length);
+  const projection = campaignProjection(r, cpus().length);
   if (argv.includes('--json')) console.log(JSON.stringify(r));
   else {
     console.log(`baseline (in process, sequential): ${r.baselineRunsPerSec} runs/s, ${r.baselineMeanRunMs} ms/run`);
     for (const row of r.rows) console.log(`${row.workers} workers: ${row.runsPerSec} runs/s over ${row.items} items, ratio ${row.ratio}, efficiency ${row.efficiency}; ${row.workers} queue-free processes ${row.parallelRunsPerSec} runs/s, queue keeps ${row.queueEfficiency}`);
-    console.log(`JetStream: ${r.jetstreamPublishesPerSec} acknowledged publishes/s\n\n${campaignProjection(r, cpus().length)}`);
+    console.log(`JetStream: ${r.jetstreamPublishesPerSec} acknowledged publishes/s\n\n${projection}`);
   }
   if (argv.includes('--write')) {
     const cmd = `npm run bench -- ${argv.filter((a) => a !== '--write').join(' ')}`;
     const table = r.rows.map((row) => `| ${row.workers} | ${row.items} | ${row.runsPerSec} | **${row.ratio}** | ${row.efficiency} | ${row.parallelRunsPerSec} | **${row.queueEfficiency}** |`).join('\n');
-    writeSection('campaign', `## campaign\n\n${DESCRIPTIONS.campaign}\n\nCommand: \`${cmd}\` (Node ${process.version}, ${cpus().length} CPUs)\n\nBaseline: ${r.baselineRunsPerSec} runs/s (${r.baselineMeanRunMs} ms per run) in one process.\n\n| workers | items | runs/s | ratio to baseline | efficiency | same items, N processes, no queue: runs/s | queue keeps |\n|---|---|---|---|---|---|---|\n${table}\n\n${campaignProjection(r, cpus().length)}\n`);
+    writeSection('campaign', `## campaign\n\n${DESCRIPTIONS.campaign}\n\nCommand: \`${cmd}\` (Node ${process.version}, ${cpus().length} CPUs)\n\nBaseline: ${r.baselineRunsPerSec} runs/s (${r.baselineMeanRunMs} ms per run) in one process.\n\n| workers | items | runs/s | ratio to baseline | efficiency | same items, N processes, no queue: runs/s | queue keeps |\n|---|---|---|---|---|---|---|\n${table}\n\n${projection}\n`);
   }
   return 0;
 }
