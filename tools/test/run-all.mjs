@@ -7,9 +7,17 @@
 // that is each project's `test` target.
 // No --test-force-exit: on Node 20 it let the runner finish before a spec file's output was
 // parsed (a whole suite was missing from the summary); tests must close their own handles.
+// Every file runs under one timeout (FILE_TIMEOUT_MS, the runner's --test-timeout, which node
+// holds against each file's process as well as each test). After the run it prints each file's
+// wall time, slowest first, and fails the run when a file used more than half of that timeout:
+// a file creeping towards its timeout is caught before it times out on a slower machine.
 import { spawnSync } from 'node:child_process';
-import { readdirSync, statSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
+
+export const FILE_TIMEOUT_MS = 300_000;
+const BUDGET_MS = FILE_TIMEOUT_MS / 2;
 
 const root = join(import.meta.dirname, '..', '..');
 const dirs = process.argv.slice(2);
@@ -47,9 +55,47 @@ if (files.length === 0) {
   process.exit(1);
 }
 console.log(`\n== tests: ${files.length} spec file(s)`);
+const scratch = mkdtempSync(join(tmpdir(), 'kdump-twin-test-'));
+const timings = join(scratch, 'durations.jsonl');
+const started = Date.now();
 const r = spawnSync(
   process.execPath,
-  ['--conditions=kdump-twin-source', '-r', '@swc-node/register', '--test', '--test-timeout=300000', '--test-reporter=tap', ...files],
+  [
+    '--conditions=kdump-twin-source',
+    '-r',
+    '@swc-node/register',
+    '--test',
+    `--test-timeout=${FILE_TIMEOUT_MS}`,
+    '--test-reporter=tap',
+    '--test-reporter-destination=stdout',
+    `--test-reporter=${join(import.meta.dirname, 'durations-reporter.mjs')}`,
+    `--test-reporter-destination=${timings}`,
+    ...files,
+  ],
   { cwd: root, stdio: 'inherit', env },
 );
-process.exit(r.status ?? 1);
+const wall = Date.now() - started;
+let rows = [];
+let count;
+try {
+  const lines = readFileSync(timings, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
+  rows = lines.filter((l) => l.file);
+  count = lines.find((l) => l.count)?.count;
+} catch (e) {
+  console.error(`durations: could not read the reporter's output (${e.message})`);
+}
+rmSync(scratch, { recursive: true, force: true });
+rows.sort((a, b) => b.ms - a.ms);
+const sec = (ms) => (ms / 1000).toFixed(1).padStart(7);
+console.log(`\n== durations per spec file, slowest first (timeout ${FILE_TIMEOUT_MS / 1000} s a file, budget half of it: ${BUDGET_MS / 1000} s)`);
+for (const t of rows) console.log(`${sec(t.ms)} s  ${t.passed ? 'ok  ' : 'FAIL'}  ${relative(root, t.file)}`);
+console.log(`${sec(wall)} s  all ${files.length} files`);
+const missing = files.filter((f) => !rows.some((t) => relative(root, t.file) === f));
+if (missing.length) console.error(`durations: no timing reported for ${missing.join(', ')}`);
+const over = rows.filter((t) => t.ms > BUDGET_MS);
+for (const t of over) {
+  console.error(`${relative(root, t.file)} took ${(t.ms / 1000).toFixed(1)} s, more than half of its ${FILE_TIMEOUT_MS / 1000} s timeout: make it cheaper or split it before it times out on a slower machine`);
+}
+if (count) console.log(`\ntests: ${count.passed} passed, ${count.failed} failed, ${count.skipped} skipped`);
+if (r.status !== 0) process.exit(r.status ?? 1);
+process.exit(over.length || missing.length ? 1 : 0);
