@@ -110,13 +110,31 @@ function localWorkers(n: number, url: string, ackWaitMs: number | undefined, log
   });
 }
 
-async function stopAll(procs: readonly ChildProcess[]): Promise<void> {
+/** How long a command waits for its NATS connection to drain before it closes it. */
+const DRAIN_MS = 10_000;
+
+/** How long a local worker has to finish its item after SIGTERM before it is killed. */
+const STOP_GRACE_MS = 30_000;
+
+/**
+ * SIGTERM to each local worker, SIGKILL to one still running STOP_GRACE_MS later: the campaign
+ * is complete by then, and an item a killed worker held unacknowledged goes back to the queue
+ * and is found done, so the controller never waits on a stuck child.
+ */
+async function stopAll(procs: readonly ChildProcess[], log: (s: string) => void): Promise<void> {
   await Promise.all(
     procs.map(
-      (p) =>
+      (p, i) =>
         new Promise<void>((resolve) => {
           if (p.exitCode !== null || p.signalCode !== null) return resolve();
-          p.once('exit', () => resolve());
+          const kill = setTimeout(() => {
+            log(`local-${i}: still running ${STOP_GRACE_MS} ms after SIGTERM, killed`);
+            p.kill('SIGKILL');
+          }, STOP_GRACE_MS);
+          p.once('exit', () => {
+            clearTimeout(kill);
+            resolve();
+          });
           p.kill('SIGTERM');
         }),
     ),
@@ -135,7 +153,13 @@ async function withNats<T>(a: Args, name: string, f: (nc: NatsConnection, url: s
   try {
     return await f(nc, url);
   } finally {
-    await nc.drain().catch(() => undefined);
+    // Drain, but never wait on it for long: while the connection is moving to another server of
+    // a cluster (one was just killed) a drain can wait on a reconnect; what matters is stored.
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<void>((r) => (timer = setTimeout(r, DRAIN_MS)));
+    await Promise.race([nc.drain().catch(() => undefined), late]);
+    clearTimeout(timer);
+    if (!nc.isClosed()) await nc.close().catch(() => undefined);
   }
 }
 
@@ -183,7 +207,7 @@ async function runCmd(a: Args, progressOut: (s: string) => void): Promise<CliRes
       return out(0, a.flags.has('--json') ? `${JSON.stringify(m, null, 2)}\n` : `${formatCampaignMatrix(m)}\n`);
     } finally {
       clearTimeout(hint);
-      await stopAll(procs);
+      await stopAll(procs, progressOut);
     }
   });
   return r;

@@ -111,8 +111,10 @@ export class CampaignWorker {
   }
 
   async run(onReady?: () => void): Promise<WorkerStats> {
-    const jsm = await ensureQueue(this.nc, { ackWaitMs: this.o.ackWaitMs });
-    const consumer = await this.js.consumers.get(WORK_STREAM, WORKERS);
+    // Retried like every other operation: a worker started while a controller raises the
+    // streams' replicas (the work queue made again at R3) meets timeouts until its leader is elected.
+    const jsm = await this.nats('make the work queue', () => ensureQueue(this.nc, { ackWaitMs: this.o.ackWaitMs }));
+    const consumer = await this.nats(`get the consumer ${WORKERS}`, () => this.js.consumers.get(WORK_STREAM, WORKERS));
     onReady?.();
     let idleSince = Date.now();
     try {
