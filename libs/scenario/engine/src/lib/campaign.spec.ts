@@ -40,6 +40,10 @@ describe('campaign documents', () => {
   it('the committed campaigns parse, with the sizes their titles give', () => {
     const scale = parseCampaign(JSON.parse(readFileSync(join(root, 'campaigns', 'ci-scale.json'), 'utf8')));
     assert.equal(scale.total, 1000);
+    // The exactly-once test's document: ci-scale's matrix of shorter runs.
+    const once = parseCampaign(JSON.parse(readFileSync(join(root, 'campaigns', 'exactly-once.json'), 'utf8')));
+    assert.equal(once.total, 1000);
+    assert.deepEqual([once.scenarios, once.policies, once.seeds], [scale.scenarios, scale.policies, scale.seeds]);
     const reviewers = parseCampaign(JSON.parse(readFileSync(join(root, 'campaigns', 'reviewers.json'), 'utf8')));
     assert.equal(reviewers.total, 2 * 2 * 2 * 5 * 20);
   });
