@@ -157,8 +157,18 @@ export class PlatformRole implements PlatformPort {
 
   // ---- PlatformPort ----
 
+  /** Why `kernel`'s CPUs stopped (the primary's panic, the kdump kernel's), or undefined while they run. */
+  cpuHalted(kernel: KernelName): string | undefined {
+    return kernel === 'primary' ? (this.crashAt !== undefined ? this.crashReason! : undefined) : this.panic?.reason;
+  }
+
+  /** The memory writer of `kernel`'s CPU stores (`primary-cpu`, `kdump-cpu`). */
+  cpuWriter(kernel: KernelName): number {
+    return this.writers[kernel];
+  }
+
   private refuse(kernel: KernelName): void {
-    const why = kernel === 'primary' ? (this.crashAt !== undefined ? this.crashReason! : undefined) : this.panic?.reason;
+    const why = this.cpuHalted(kernel);
     if (why !== undefined) throw new CpuHalted(why);
   }
 

@@ -421,6 +421,15 @@ export class PhysicalMemory {
     return { count: this.logCount, get: (i) => this.record(i) };
   }
 
+  /**
+   * Visits the writes logged from sequence `from` on (writer id, address, length), oldest first,
+   * without building records; returns the log's length, the `from` of the next visit.
+   */
+  writesSince(from: number, visit: (writerId: number, address: number, length: number) => void): number {
+    for (let i = Math.max(0, from); i < this.logCount; i++) visit(this.logWriter[i]!, this.logAddress[i]!, this.logLength[i]!);
+    return this.logCount;
+  }
+
   lastWriteAt(pa: number): WriteRecord | undefined {
     const off = pa % PAGE_SIZE;
     const p = this.pages.get((pa - off) / PAGE_SIZE);
