@@ -6,7 +6,7 @@ import { Controller, Inject, Module, type DynamicModule } from '@nestjs/common';
 import { Observable } from 'rxjs';
 import { archV1, scenarioV1, smmuV1 } from '@kdump-twin/contracts';
 import { entryPolicies, reportJson, type AccessView, type KernelView, type Report } from '@kdump-twin/scenario';
-import { NotFound, vars, type ServiceContext, type ServiceDefinition } from '@kdump-twin/service';
+import { NotFound, vars, type ServiceContext, type ServiceDefinition, type VarSpec } from '@kdump-twin/service';
 import { Machine, MachineInputError, type MachineEvent, type RegisterAccessResult, type RegisterTarget, type SystemSnapshot } from '@kdump-twin/smmu-model';
 import { ScriptClient } from '@kdump-twin/transport';
 import { extractMetadata } from '@kdump-twin/telemetry';
@@ -269,17 +269,20 @@ class ScenarioController implements scenarioV1.ScenarioServiceController {
   }
 }
 
-export const SMMU_TWIN: ServiceDefinition<{ MAX_MACHINES: ReturnType<typeof vars.int> }> = {
+export const SMMU_TWIN: ServiceDefinition<{ MAX_MACHINES: ReturnType<typeof vars.int>; KERNEL_DMI: VarSpec<'on' | 'off'> }> = {
   name: 'smmu-twin',
   defaultPort: 50051,
   packages: ['twin.smmu.v1', 'twin.scenario.v1'],
   protos: ['twin/smmu/v1/smmu.proto', 'twin/scenario/v1/scenario.proto'],
   services: ['twin.smmu.v1.SmmuTwinService', 'twin.scenario.v1.ScenarioService'],
-  vars: { MAX_MACHINES: vars.int('machines and sessions one replica holds at most', 256, 1, 100_000) },
+  vars: {
+    MAX_MACHINES: vars.int('machines and sessions one replica holds at most', 256, 1, 100_000),
+    KERNEL_DMI: vars.oneOf("direct memory for the kernels (docs/services.md): 'off' makes every kernel load cross NATS, to measure what it saves", 'on', ['on', 'off'] as const),
+  },
   module: (ctx): DynamicModule => {
     @Module({})
     class SmmuTwinModule {}
-    const reg = new Registry(ctx as unknown as ServiceContext, ctx.config.MAX_MACHINES);
+    const reg = new Registry(ctx as unknown as ServiceContext, ctx.config.MAX_MACHINES, ctx.config.KERNEL_DMI);
     return { module: SmmuTwinModule, controllers: [SmmuTwinController, ScenarioController], providers: [{ provide: REGISTRY, useValue: reg }, { provide: CTX, useValue: ctx }] };
   },
 };

@@ -8,7 +8,7 @@
 
 import type { BusInterrupt, MemFault, MmioOutcome, MmioSize } from '@kdump-twin/kernel';
 import { PhysicalMemory, TaskHalted, VirtualClock, defaultServerMemoryLayout, type Region } from '@kdump-twin/platform';
-import { CpuHalted, KernelRole, type KernelName, type Mapping, type NextLoad, type Owner, type PlatformPort, type ScenarioSpec } from '@kdump-twin/scenario';
+import { CpuHalted, KernelRole, PageCache, type KernelName, type Mapping, type NextLoad, type Owner, type PlatformPort, type ScenarioSpec } from '@kdump-twin/scenario';
 import type { Subscription } from 'nats';
 import type { KernelReply, KernelToPlatform, PlatformToKernel, PostedOp, SyncOp, TimeContext } from './protocol';
 import { SUBJECTS } from './protocol';
@@ -22,8 +22,17 @@ export function memoryMapOf(spec: ScenarioSpec): PhysicalMemory {
   return new PhysicalMemory({ paBits: spec.platform.paBits, maxBackedBytes: 4096, regions }, new VirtualClock());
 }
 
+/**
+ * Pages a kernel service holds at most (16 MiB): the drivers' rings, queues and page tables fit
+ * many times over; makedumpfile's sweep of the crashed kernel's memory fills the rest and then
+ * reads through to the platform.
+ */
+export const DMI_PAGES_PER_KERNEL = 4096;
+
 /** The platform as a kernel in a service reaches it. */
 export class RemotePlatformPort implements PlatformPort {
+  /** Direct memory: the pages this kernel holds (kernel-dmi.ts); kept current by every answer. */
+  readonly dmi = new PageCache(DMI_PAGES_PER_KERNEL);
   private t = 0;
   private nextT: number | undefined;
   private posted: PostedOp[] = [];
@@ -45,6 +54,7 @@ export class RemotePlatformPort implements PlatformPort {
   absorb(ctx: TimeContext): void {
     this.t = ctx.now;
     this.nextT = ctx.next ?? undefined;
+    if (ctx.pages) this.dmi.take(ctx.pages);
     for (const { smmu, e } of ctx.irqs) for (const l of this.listeners.get(smmu) ?? []) l(e);
   }
 
@@ -58,6 +68,7 @@ export class RemotePlatformPort implements PlatformPort {
   /** Ends the session here: calls still waiting (threads parked when the run ended) end with TaskHalted. */
   close(why: string): void {
     this.closedWhy = why;
+    this.dmi.clear();
     this.closing?.();
   }
 
@@ -95,13 +106,17 @@ export class RemotePlatformPort implements PlatformPort {
     // The load the task announced before it slept, and nothing of its own since: the bytes came with the wake-up.
     const f = this.takePrefetch((at) => 'pa' in at && at.pa === pa && at.length === length);
     if (f) return Promise.resolve({ ok: true as const, data: f as Uint8Array });
-    return this.sync<{ readonly ok: true; readonly data: Uint8Array } | MemFault>({ o: 'memRead', pa, length });
+    // Pages this kernel holds are current: nothing but its own task ran since the last answer.
+    const held = this.dmi.read(pa, length);
+    if (held) return Promise.resolve({ ok: true as const, data: held });
+    return this.sync<{ readonly ok: true; readonly data: Uint8Array } | MemFault>({ o: 'memRead', pa, length, ...(this.dmi.wantsMore ? { grant: true } : {}) });
   }
 
   async memWrite(_k: KernelName, pa: number, data: Uint8Array) {
     const f = this.map.check(pa, data.length);
     if (f) return { ok: false as const, fault: f.fault, address: f.address };
     this.prefetched = undefined;
+    this.dmi.write(pa, data);
     this.posted.push({ o: 'memWrite', pa, data: data.slice() });
     return { ok: true as const };
   }
@@ -200,6 +215,8 @@ export interface KernelHostHooks {
 
 export class KernelHost {
   readonly sessions = new Map<string, Session>();
+  /** Loads the sessions' direct memory served here and loads that crossed to the platform, over every session closed so far. */
+  readonly dmi = { hits: 0, misses: 0 };
 
   constructor(
     private readonly rpc: Rpc,
@@ -232,6 +249,7 @@ export class KernelHost {
       return { posted: s.port.takePosted(), value: null } satisfies KernelReply;
     }
     if (m.call === 'close') {
+      this.count(s);
       s.port?.close('the run ended');
       s.sub.unsubscribe();
       this.sessions.delete(id);
@@ -249,9 +267,15 @@ export class KernelHost {
     return p.then((value) => ({ posted: port.takePosted(), value }) satisfies KernelReply);
   }
 
+  private count(s: Session): void {
+    this.dmi.hits += s.port?.dmi.hits ?? 0;
+    this.dmi.misses += s.port?.dmi.misses ?? 0;
+  }
+
   /** Drops every session (NATS reconnected: their messages may be lost). */
   dropAll(why: string): void {
     for (const s of this.sessions.values()) {
+      this.count(s);
       s.port?.close(why);
       s.sub.unsubscribe();
       this.log(`session ${s.id}: dropped (${why})`);

@@ -6,7 +6,7 @@
 
 import type { BusInterrupt } from '@kdump-twin/kernel';
 import { TaskHalted } from '@kdump-twin/platform';
-import { CpuHalted, type BootResult, type KernelLink, type KernelName, type KernelView, type PlatformRole, type RunLinks, type ScenarioSpec } from '@kdump-twin/scenario';
+import { CpuHalted, PageGrants, type BootResult, type DmiMode, type KernelLink, type KernelName, type KernelView, type PlatformRole, type RunLinks, type ScenarioSpec } from '@kdump-twin/scenario';
 import type { Subscription } from 'nats';
 import { RemoteFleet } from './fleet-side';
 import type { KernelReply, KernelToPlatform, PlatformToKernel, PostedOp, TimeContext } from './protocol';
@@ -75,6 +75,8 @@ export class PlatformSession {
   private readonly tasks: Record<KernelName, Map<number, number>> = { primary: new Map(), kdump: new Map() };
   private readonly open = new Set<KernelName>();
   private fleet: RemoteFleet | undefined;
+  /** Direct memory for the kernels: the pages each holds (kernel-dmi.ts). */
+  private grants: PageGrants | undefined;
   /** Set when NATS dropped or a peer vanished: the run cannot be trusted any more. */
   failure: Error | undefined;
 
@@ -84,6 +86,7 @@ export class PlatformSession {
     private readonly spec: ScenarioSpec,
     /** Headers for the fleet calls (a telemetry adapter's baggage: the panic instant). */
     private readonly fleetHeaders: () => Readonly<Record<string, string>> | undefined = () => undefined,
+    private readonly o: { readonly dmi?: DmiMode } = {},
   ) {}
 
   /** Opens the fleet session and returns the links for runScenario. */
@@ -100,6 +103,7 @@ export class PlatformSession {
   private attach(p: PlatformRole): void {
     if (this.p) return;
     this.p = p;
+    this.grants = new PageGrants(p, this.o.dmi ?? 'on');
     this.sub = this.rpc.serve(SUBJECTS.platform(this.id), (b) => this.handle(b as KernelToPlatform));
   }
 
@@ -118,7 +122,8 @@ export class PlatformSession {
     const p = this.p!;
     const irqs = this.irqs[k];
     this.irqs[k] = [];
-    return { now: p.now(), next: p.nextEventTime() ?? null, irqs };
+    const pages = this.grants!.changes(k);
+    return { now: p.now(), next: p.nextEventTime() ?? null, irqs, ...(pages.length ? { pages } : {}) };
   }
 
   async callKernel<T>(k: KernelName, call: PlatformToKernel['call'], args: readonly unknown[]): Promise<T> {
@@ -133,7 +138,13 @@ export class PlatformSession {
     for (const op of ops) {
       switch (op.o) {
         case 'memWrite':
-          void p.memWrite(k, op.pa, op.data).catch(() => undefined);
+          // A store the platform refuses (its backing bound) is in the kernel's copy of the page
+          // already: the kernel's next answer carries the page back. The reaction runs before
+          // that answer's context is made (it is queued first).
+          void p.memWrite(k, op.pa, op.data).then(
+            (r) => void (r.ok || this.grants!.refused(k, op.pa, op.data.length)),
+            () => undefined,
+          );
           break;
         case 'control':
           p.control(op.device, op.c);
@@ -182,7 +193,17 @@ export class PlatformSession {
       case 'mmioWrite':
         return answer(p.mmioWrite(k, op.smmu, op.offset, op.size, BigInt(op.value)));
       case 'memRead':
-        return answer(p.memRead(k, op.pa, op.length));
+        // A miss that asks: the pages under the load come with the answer, read at its instant.
+        return p.memRead(k, op.pa, op.length).then(
+          (value) => {
+            const ctx = this.ctx(k);
+            const granted = op.grant && value.ok ? this.grants!.grant(k, op.pa, op.length) : [];
+            return { ctx: granted.length ? { ...ctx, pages: [...(ctx.pages ?? []), ...granted] } : ctx, value };
+          },
+          (e) => {
+            throw halted(e);
+          },
+        );
       case 'sleep': {
         // With the wake-up, the bytes of the task's first load (read as the task resumes: nothing else runs until it yields).
         const next = op.next;

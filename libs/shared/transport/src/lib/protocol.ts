@@ -5,7 +5,7 @@
 
 import type { DeviceControl } from '@kdump-twin/endpoint';
 import type { BusInterrupt, MmioSize } from '@kdump-twin/kernel';
-import type { KernelName, Mapping, NextLoad, Owner } from '@kdump-twin/scenario';
+import type { KernelName, Mapping, NextLoad, Owner, PageImage } from '@kdump-twin/scenario';
 
 /** Subject prefix of this protocol's version. */
 export const PROTOCOL = 'twin.v1';
@@ -31,6 +31,8 @@ export interface TimeContext {
   readonly now: number;
   readonly next: number | null;
   readonly irqs: readonly { readonly smmu: number; readonly e: BusInterrupt }[];
+  /** Direct memory (kernel-dmi.ts): pages the kernel holds from now on with their bytes, or must drop; absent when none. */
+  readonly pages?: readonly PageImage[];
 }
 
 /** Operations a kernel makes without waiting: they ride on its next message to the platform, in order. */
@@ -47,7 +49,7 @@ export type PostedOp =
 export type SyncOp =
   | { readonly o: 'mmioRead'; readonly smmu: number; readonly offset: number; readonly size: MmioSize }
   | { readonly o: 'mmioWrite'; readonly smmu: number; readonly offset: number; readonly size: MmioSize; readonly value: bigint }
-  | { readonly o: 'memRead'; readonly pa: number; readonly length: number }
+  | { readonly o: 'memRead'; readonly pa: number; readonly length: number; readonly grant?: boolean }
   | { readonly o: 'sleep'; readonly task: number; readonly ns: number; readonly next?: NextLoad }
   | { readonly o: 'crashedPages'; readonly limit: number };
 

@@ -6,7 +6,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { connect, type NatsConnection } from 'nats';
-import { buildScenario, entryDocument, findEntry, reportJson, runScenario } from '@kdump-twin/scenario';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { buildScenario, entryDocument, findEntry, POLICIES, reportJson, runScenario } from '@kdump-twin/scenario';
 import { startNatsServer, type NatsServer } from '../testing/nats-server';
 import { runOverNats, startRoles, type Roles } from '../testing/services';
 import { CodecError, decode, encode } from './codec';
@@ -126,4 +128,47 @@ describe('a scenario across NATS equals the in-process run', () => {
       for (const r of [roles, small]) assert.equal(r.fleet.sessions.size + r.primary.sessions.size + r.kdump.sessions.size, 0);
     });
   }
+});
+
+describe('direct memory for kernels across NATS (kernel-dmi.ts): exact, used, and caught when broken', () => {
+  let roles: Roles;
+  // Short runs (the exactly-once campaign's settings): the NIC's ring and the NVMe queues are
+  // pages the kernels hold while the devices write them, through the panic, kexec and the dump.
+  const { sets } = JSON.parse(readFileSync(join(__dirname, '..', '..', '..', '..', '..', 'campaigns', 'exactly-once.json'), 'utf8')) as { sets: string[] };
+  const short = (policy: (typeof POLICIES)[number], more: readonly string[] = []) => buildScenario(entryDocument(findEntry('S10f-reserved-ste-config')!), { policy, sets: [...sets, ...more] });
+  before(async () => {
+    roles = await startRoles(server.url);
+  });
+  after(async () => {
+    await roles.close();
+  });
+  const hits = () => roles.primary.dmi.hits + roles.kdump.dmi.hits;
+
+  for (const policy of POLICIES) {
+    it(`${policy}: the same report, with loads served by the kernels' own pages`, async () => {
+      const spec = short(policy);
+      const before = hits();
+      assert.equal(reportJson(await runOverNats(roles.platform, spec)), reportJson(await runScenario(spec)));
+      assert.ok(hits() - before > 500, `direct-memory hits: ${hits() - before}`);
+    });
+  }
+
+  it('a panic decided inside a fleet slice (after N transactions) halts the primary kernel with pages held: the same report', async () => {
+    const spec = short('adopt-v7', ['crash.trigger={"kind":"transactions","count":150}']);
+    const local = await runScenario(spec);
+    assert.match(local.timeline.crashReason ?? '', /after 150 DMA transactions/);
+    assert.equal(reportJson(await runOverNats(roles.platform, spec)), reportJson(local));
+  });
+
+  it('off: every load crosses, the same report', async () => {
+    const spec = short('adopt-v10');
+    const before = hits();
+    assert.equal(reportJson(await runOverNats(roles.platform, spec, { dmi: 'off' })), reportJson(await runScenario(spec)));
+    assert.equal(hits() - before, 0);
+  });
+
+  it('broken on purpose (device writes never invalidate): the report differs, so the equality tests above would catch it', async () => {
+    const spec = short('adopt-v10');
+    assert.notEqual(reportJson(await runOverNats(roles.platform, spec, { dmi: 'no-invalidate' })), reportJson(await runScenario(spec)));
+  });
 });

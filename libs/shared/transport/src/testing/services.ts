@@ -3,7 +3,7 @@
 // services run them: for tests of the protocol without process start-up in the way.
 
 import { connect, type NatsConnection } from 'nats';
-import { runScenario, type Report, type RunOptions, type ScenarioSpec } from '@kdump-twin/scenario';
+import { runScenario, type DmiMode, type Report, type RunOptions, type ScenarioSpec } from '@kdump-twin/scenario';
 import { FleetHost } from '../lib/fleet-side';
 import { KernelHost } from '../lib/kernel-side';
 import { PlatformSession } from '../lib/platform-side';
@@ -46,9 +46,10 @@ export async function startRoles(url: string, o: { limit?: number } = {}): Promi
 
 let seq = 0;
 
-/** runScenario with the fleet and both kernels reached over NATS. */
-export async function runOverNats(rpc: Rpc, spec: ScenarioSpec, o: Omit<RunOptions, 'links'> = {}): Promise<Report> {
-  const session = new PlatformSession(rpc, `t${process.pid}-${++seq}`, spec);
+/** runScenario with the fleet and both kernels reached over NATS; `dmi` sets the platform's direct-memory mode (default on). */
+export async function runOverNats(rpc: Rpc, spec: ScenarioSpec, o: Omit<RunOptions, 'links'> & { dmi?: DmiMode } = {}): Promise<Report> {
+  const { dmi, ...run } = o;
+  const session = new PlatformSession(rpc, `t${process.pid}-${++seq}`, spec, undefined, dmi ? { dmi } : {});
   const links = await session.links();
-  return runScenario(spec, { ...o, links });
+  return runScenario(spec, { ...run, links });
 }
