@@ -13,6 +13,8 @@ import type { Stack } from '../services/stack';
 export interface WallRow {
   readonly scenario: string;
   readonly policy: string;
+  /** smmu-twin's KERNEL_DMI for the run over services. */
+  readonly dmi: 'on' | 'off';
   readonly inProcessMs: number;
   readonly servicesMs: number;
   /** servicesMs / inProcessMs. */
@@ -23,7 +25,7 @@ export interface WallRow {
   readonly sameReport: boolean;
 }
 
-export async function benchServicesWall(stack: Stack, runs: readonly [string, KdumpPolicy][]): Promise<WallRow[]> {
+export async function benchServicesWall(stack: Stack, runs: readonly [string, KdumpPolicy][], dmi: 'on' | 'off' = 'on'): Promise<WallRow[]> {
   const scen = clientFor(stack.addresses['smmu-twin'], 'twin/scenario/v1/scenario.proto', 'twin.scenario.v1.ScenarioService');
   const nc = await connect({ servers: stack.natsUrl });
   const rows: WallRow[] = [];
@@ -56,7 +58,7 @@ export async function benchServicesWall(stack: Stack, runs: readonly [string, Kd
       await nc.flush();
       sub.unsubscribe();
       const inProcessMs = times[1]!;
-      rows.push({ scenario: id, policy, inProcessMs: Math.round(inProcessMs), servicesMs: Math.round(servicesMs), ratio: Math.round((servicesMs / inProcessMs) * 10) / 10, platformRoundTrips: platform, fleetRoundTrips: fleet, sameReport: r.reportJson === local });
+      rows.push({ scenario: id, policy, dmi, inProcessMs: Math.round(inProcessMs), servicesMs: Math.round(servicesMs), ratio: Math.round((servicesMs / inProcessMs) * 10) / 10, platformRoundTrips: platform, fleetRoundTrips: fleet, sameReport: r.reportJson === local });
     }
   } finally {
     scen.close();

@@ -76,13 +76,37 @@ describe('direct memory for kernels: what every answer carries', () => {
     p.memory.write(CRASHKERNEL + 5 * DMI_PAGE, bytes(9), device);
     const c = grants.changes('kdump');
     assert.deepEqual(
-      c.map((i) => i.pa),
-      [CRASHKERNEL],
+      c.map((i) => [i.pa, i.offset, [...i.data!]]),
+      [[CRASHKERNEL, 0x100, [7, 7, 7]]],
+      'only the bytes written',
     );
     cache.take(c);
     assert.deepEqual([...cache.read(CRASHKERNEL + 0x100, 3)!], [7, 7, 7]);
     assert.deepEqual([...cache.read(CRASHKERNEL + 16, 2)!], [0xaa, 0xbb], 'the page as the platform has it now: both stores');
     assert.deepEqual(grants.changes('kdump'), [], 'each change once');
+  });
+
+  it('overlapping writes go as one range of the bytes as they are now; past 1 KiB written, the whole page', () => {
+    const { p, device, grants, cache } = platform();
+    cache.take(grants.grant('primary', RAM, 8));
+    p.memory.write(RAM + 8, bytes(1, 1, 1, 1), device);
+    p.memory.write(RAM + 10, bytes(2, 2, 2, 2), device);
+    p.memory.write(RAM + 64, bytes(3), device);
+    assert.deepEqual(
+      grants.changes('primary').map((i) => [i.offset, [...i.data!]]),
+      [
+        [8, [1, 1, 2, 2, 2, 2]],
+        [64, [3]],
+      ],
+    );
+    p.memory.write(RAM + 100, new Uint8Array(2048).fill(5), device);
+    const whole = grants.changes('primary');
+    assert.deepEqual(
+      whole.map((i) => [i.pa, i.offset, i.data!.length]),
+      [[RAM, undefined, DMI_PAGE]],
+    );
+    cache.take(whole);
+    assert.deepEqual([...cache.read(RAM + 2146, 4)!], [5, 5, 0, 0]);
   });
 
   it('a store of its own the platform refused comes back as the platform has the page', () => {

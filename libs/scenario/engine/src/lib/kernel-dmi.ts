@@ -8,10 +8,11 @@
 //   a load of that kernel reads plainly now: the whole page accessible memory, in no region
 //   firmware offlined, the kernel's CPUs running.
 // - Every answer the platform gives a kernel (a sync op's reply, a call into it) carries, for the
-//   pages that kernel holds, every page written since its previous answer by anyone but its own
-//   CPUs (devices, SMMUs, the other kernel, fault injection) with the page's bytes now, every page
-//   its own store was refused on, and a drop for every page that stopped being plain (its region
-//   offlined, the CPUs halted: the next load goes to the platform, which refuses or panics).
+//   pages that kernel holds, the bytes written since its previous answer by anyone but its own
+//   CPUs (devices, SMMUs, the other kernel, fault injection) as they are now (the written ranges,
+//   or the whole page past 1 KiB of them), every page its own store was refused on, and a drop
+//   for every page that stopped being plain (its region offlined, the CPUs halted: the next load
+//   goes to the platform, which refuses or panics).
 // - The kernel writes its own stores through into what it holds, and takes in an answer's pages
 //   before it uses the answer.
 // Exact because one task runs at a time: between two answers to a kernel only that kernel's own
@@ -22,18 +23,40 @@ import type { PlatformRole } from './platform-role';
 
 export const DMI_PAGE = 4096;
 
-/** A page a kernel holds from now on, with its bytes; without bytes, a page it must drop. */
+/**
+ * A page a kernel holds from now on, with its bytes; with `offset`, new bytes of a page it holds
+ * at that offset; without bytes, a page it must drop.
+ */
 export interface PageImage {
   /** Page-aligned physical address. */
   readonly pa: number;
   readonly data?: Uint8Array;
+  readonly offset?: number;
 }
+
+/** Written bytes of one page above this are sent as the whole page. */
+const WHOLE_PAGE_ABOVE = 1024;
 
 /** How the platform runs DMI: `on`; `off` (no grants: every load crosses); `no-invalidate`, which breaks it, for the tests that prove it matters. */
 export type DmiMode = 'on' | 'off' | 'no-invalidate';
 
 function pagesOf(pa: number, length: number): [number, number] {
   return [Math.floor(pa / DMI_PAGE), Math.floor((pa + Math.max(1, length) - 1) / DMI_PAGE)];
+}
+
+/** Sorted, merged byte ranges; null (send the whole page) for none given or more than WHOLE_PAGE_ABOVE bytes. */
+function coalesce(ranges: [number, number][] | null): [number, number][] | null {
+  if (!ranges) return null;
+  ranges.sort((a, b) => a[0] - b[0]);
+  const out: [number, number][] = [];
+  let bytes = 0;
+  for (const r of ranges) {
+    const last = out[out.length - 1];
+    if (last && r[0] <= last[1]) last[1] = Math.max(last[1], r[1]);
+    else out.push([r[0], r[1]]);
+  }
+  for (const [a, b] of out) bytes += b - a;
+  return bytes > WHOLE_PAGE_ABOVE ? null : out;
 }
 
 /** The platform's side: which pages each kernel holds, and what each answer must carry. */
@@ -103,14 +126,23 @@ export class PageGrants {
   changes(kernel: KernelName): PageImage[] {
     const held = this.held[kernel];
     const me = this.p.cpuWriter(kernel);
-    const touched = new Set<number>();
+    // Per page touched: the byte ranges others wrote, or null for the whole page.
+    const touched = new Map<number, [number, number][] | null>();
     this.cursor[kernel] = this.p.memory.writesSince(this.cursor[kernel], (writer, address, length) => {
       if (writer === me || held.size === 0) return;
       const [first, last] = pagesOf(address, length);
-      for (let n = first; n <= last; n++) if (held.has(n)) touched.add(n);
+      for (let n = first; n <= last; n++) {
+        if (!held.has(n)) continue;
+        const base = n * DMI_PAGE;
+        const ranges = touched.get(n);
+        if (ranges === null) continue;
+        const r: [number, number] = [Math.max(address, base) - base, Math.min(address + length, base + DMI_PAGE) - base];
+        if (ranges) ranges.push(r);
+        else touched.set(n, [r]);
+      }
     });
     if (this.mode === 'no-invalidate') touched.clear();
-    for (const n of this.refusedOn[kernel]) if (held.has(n)) touched.add(n);
+    for (const n of this.refusedOn[kernel]) if (held.has(n)) touched.set(n, null);
     this.refusedOn[kernel].clear();
     const seen = this.seen[kernel];
     const halted = this.p.cpuHalted(kernel) !== undefined;
@@ -118,15 +150,25 @@ export class PageGrants {
     if (halted !== seen.halted || offlined !== seen.offlined) {
       seen.halted = halted;
       seen.offlined = offlined;
-      for (const n of held) if (!this.plain(kernel, n)) touched.add(n);
+      for (const n of held) if (!this.plain(kernel, n)) touched.set(n, null);
     }
     if (touched.size === 0) return [];
     const out: PageImage[] = [];
-    for (const n of [...touched].sort((a, b) => a - b)) {
-      if (this.plain(kernel, n)) out.push(this.image(n));
-      else {
+    for (const n of [...touched.keys()].sort((a, b) => a - b)) {
+      if (!this.plain(kernel, n)) {
         held.delete(n);
         out.push({ pa: n * DMI_PAGE });
+        continue;
+      }
+      const ranges = coalesce(touched.get(n)!);
+      if (!ranges) {
+        out.push(this.image(n));
+        continue;
+      }
+      // Only the bytes written, as they are now (a ring's descriptor, not its whole page).
+      for (const [from, to] of ranges) {
+        const r = this.p.memory.read(n * DMI_PAGE + from, to - from);
+        out.push({ pa: n * DMI_PAGE, offset: from, data: r.ok ? r.data : new Uint8Array(to - from) });
       }
     }
     return out;
@@ -204,8 +246,9 @@ export class PageCache {
   take(images: readonly PageImage[]): void {
     for (const i of images) {
       const n = i.pa / DMI_PAGE;
-      if (i.data) this.pages.set(n, i.data.slice());
-      else this.pages.delete(n);
+      if (!i.data) this.pages.delete(n);
+      else if (i.offset === undefined) this.pages.set(n, i.data.slice());
+      else this.pages.get(n)?.set(i.data, i.offset);
     }
   }
 

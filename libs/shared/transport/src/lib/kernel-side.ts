@@ -8,7 +8,7 @@
 
 import type { BusInterrupt, MemFault, MmioOutcome, MmioSize } from '@kdump-twin/kernel';
 import { PhysicalMemory, TaskHalted, VirtualClock, defaultServerMemoryLayout, type Region } from '@kdump-twin/platform';
-import { CpuHalted, KernelRole, PageCache, type KernelName, type Mapping, type NextLoad, type Owner, type PlatformPort, type ScenarioSpec } from '@kdump-twin/scenario';
+import { CpuHalted, DMI_PAGE, KernelRole, PageCache, type KernelName, type Mapping, type NextLoad, type Owner, type PlatformPort, type ScenarioSpec } from '@kdump-twin/scenario';
 import type { Subscription } from 'nats';
 import type { KernelReply, KernelToPlatform, PlatformToKernel, PostedOp, SyncOp, TimeContext } from './protocol';
 import { SUBJECTS } from './protocol';
@@ -109,7 +109,10 @@ export class RemotePlatformPort implements PlatformPort {
     // Pages this kernel holds are current: nothing but its own task ran since the last answer.
     const held = this.dmi.read(pa, length);
     if (held) return Promise.resolve({ ok: true as const, data: held });
-    return this.sync<{ readonly ok: true; readonly data: Uint8Array } | MemFault>({ o: 'memRead', pa, length, ...(this.dmi.wantsMore ? { grant: true } : {}) });
+    // Only a load shorter than a page asks for its pages: descriptors, PTEs, table entries are
+    // loaded again and again; a page-sized load (makedumpfile's sweep) is read once.
+    const ask = length < DMI_PAGE && this.dmi.wantsMore;
+    return this.sync<{ readonly ok: true; readonly data: Uint8Array } | MemFault>({ o: 'memRead', pa, length, ...(ask ? { grant: true } : {}) });
   }
 
   async memWrite(_k: KernelName, pa: number, data: Uint8Array) {
