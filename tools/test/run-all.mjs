@@ -16,7 +16,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 
-export const FILE_TIMEOUT_MS = 300_000;
+const FILE_TIMEOUT_MS = 300_000;
 const BUDGET_MS = FILE_TIMEOUT_MS / 2;
 
 const root = join(import.meta.dirname, '..', '..');

@@ -73,7 +73,7 @@ export class PageGrants {
     private readonly p: PlatformRole,
     private readonly mode: DmiMode = 'on',
   ) {
-    const n = p.memory.writesSince(Infinity, () => undefined);
+    const n = p.memory.writeLog().count;
     this.cursor = { primary: n, kdump: n };
   }
 
@@ -125,11 +125,17 @@ export class PageGrants {
   /** What `kernel`'s answer now must carry (see the rules above); empty when nothing it holds changed. */
   changes(kernel: KernelName): PageImage[] {
     const held = this.held[kernel];
+    // Every answer comes here: a kernel holding nothing (one that never loads, or halted) has
+    // nothing to hear of (its refused stores and drops are of held pages only).
+    if (held.size === 0) {
+      this.cursor[kernel] = this.p.memory.writeLog().count;
+      return [];
+    }
     const me = this.p.cpuWriter(kernel);
     // Per page touched: the byte ranges others wrote, or null for the whole page.
     const touched = new Map<number, [number, number][] | null>();
     this.cursor[kernel] = this.p.memory.writesSince(this.cursor[kernel], (writer, address, length) => {
-      if (writer === me || held.size === 0) return;
+      if (writer === me) return;
       const [first, last] = pagesOf(address, length);
       for (let n = first; n <= last; n++) {
         if (!held.has(n)) continue;
@@ -172,12 +178,6 @@ export class PageGrants {
       }
     }
     return out;
-  }
-
-  /** The kernel's session ended: it holds nothing. */
-  release(kernel: KernelName): void {
-    this.held[kernel].clear();
-    this.refusedOn[kernel].clear();
   }
 }
 

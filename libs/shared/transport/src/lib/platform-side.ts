@@ -6,7 +6,7 @@
 
 import type { BusInterrupt } from '@kdump-twin/kernel';
 import { TaskHalted } from '@kdump-twin/platform';
-import { CpuHalted, PageGrants, type BootResult, type DmiMode, type KernelLink, type KernelName, type KernelView, type PlatformRole, type RunLinks, type ScenarioSpec } from '@kdump-twin/scenario';
+import { CpuHalted, PageGrants, type BootResult, type DmiMode, type PageImage, type KernelLink, type KernelName, type KernelView, type PlatformRole, type RunLinks, type ScenarioSpec } from '@kdump-twin/scenario';
 import type { Subscription } from 'nats';
 import { RemoteFleet } from './fleet-side';
 import type { KernelReply, KernelToPlatform, PlatformToKernel, PostedOp, TimeContext } from './protocol';
@@ -180,9 +180,14 @@ export class PlatformSession {
     this.applyPosted(k, b.posted ?? []);
     const op = b.op;
     if (!op) return undefined;
-    const answer = (v: Promise<unknown>) =>
+    // `grant`: pages the answer grants besides what changed, taken after the changes (read at its instant).
+    const answer = <T>(v: Promise<T>, grant?: (value: T) => readonly PageImage[]) =>
       v.then(
-        (value) => ({ ctx: this.ctx(k), value }),
+        (value) => {
+          const ctx = this.ctx(k);
+          const granted = grant?.(value) ?? [];
+          return { ctx: granted.length ? { ...ctx, pages: [...(ctx.pages ?? []), ...granted] } : ctx, value };
+        },
         (e) => {
           throw halted(e);
         },
@@ -193,17 +198,8 @@ export class PlatformSession {
       case 'mmioWrite':
         return answer(p.mmioWrite(k, op.smmu, op.offset, op.size, BigInt(op.value)));
       case 'memRead':
-        // A miss that asks: the pages under the load come with the answer, read at its instant.
-        return p.memRead(k, op.pa, op.length).then(
-          (value) => {
-            const ctx = this.ctx(k);
-            const granted = op.grant && value.ok ? this.grants!.grant(k, op.pa, op.length) : [];
-            return { ctx: granted.length ? { ...ctx, pages: [...(ctx.pages ?? []), ...granted] } : ctx, value };
-          },
-          (e) => {
-            throw halted(e);
-          },
-        );
+        // A miss that asks: the pages under the load come with the answer.
+        return answer(p.memRead(k, op.pa, op.length), (value) => (op.grant && value.ok ? this.grants!.grant(k, op.pa, op.length) : []));
       case 'sleep': {
         // With the wake-up, the bytes of the task's first load (read as the task resumes: nothing else runs until it yields).
         const next = op.next;
