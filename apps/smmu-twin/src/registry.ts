@@ -45,6 +45,8 @@ export class Registry {
     private readonly maxHeld: number,
     /** KERNEL_DMI: direct memory for the kernels of its runs and sessions. */
     private readonly dmi: DmiMode = 'on',
+    /** DEVICE_DMI: direct memory for the devices of its runs and sessions. */
+    private readonly deviceDmi: DmiMode = 'on',
   ) {
     ctx.onReconnect((why) => {
       for (const fail of this.inFlight) fail(why);
@@ -94,7 +96,7 @@ export class Registry {
     const id = this.nextId('r');
     // Traced (OTEL_* set): the run's span under the caller's (its gRPC metadata), its context on every NATS call.
     const rt = this.ctx.telemetry.enabled ? new RunTracer(this.ctx.telemetry, spec, id, parent) : undefined;
-    const ps = new PlatformSession(this.ctx.rpc, id, spec, () => rt?.fleetBaggage(), { dmi: this.dmi });
+    const ps = new PlatformSession(this.ctx.rpc, id, spec, () => rt?.fleetBaggage(), { dmi: this.dmi, deviceDmi: this.deviceDmi });
     let views: RunViews | undefined;
     let fail!: (why: string) => void;
     const failed = new Promise<never>((_, reject) => (fail = (why) => reject(new Abandoned(`run ${id} abandoned: ${why}`))));
@@ -132,7 +134,7 @@ export class Registry {
     this.room('OpenSession');
     const { spec } = this.spec(ref);
     const id = this.nextId('s');
-    const ps = new PlatformSession(this.ctx.rpc, id, spec, undefined, { dmi: this.dmi });
+    const ps = new PlatformSession(this.ctx.rpc, id, spec, undefined, { dmi: this.dmi, deviceDmi: this.deviceDmi });
     const session = await Session.open(spec, await ps.links());
     const machine = Machine.over(id, session.p, () => session.busyWith);
     const sub = serveScript(this.ctx.rpc, id, session, () => machine.scan());

@@ -269,7 +269,7 @@ class ScenarioController implements scenarioV1.ScenarioServiceController {
   }
 }
 
-export const SMMU_TWIN: ServiceDefinition<{ MAX_MACHINES: ReturnType<typeof vars.int>; KERNEL_DMI: VarSpec<'on' | 'off'> }> = {
+export const SMMU_TWIN: ServiceDefinition<{ MAX_MACHINES: ReturnType<typeof vars.int>; KERNEL_DMI: VarSpec<'on' | 'off'>; DEVICE_DMI: VarSpec<'on' | 'off'> }> = {
   name: 'smmu-twin',
   defaultPort: 50051,
   packages: ['twin.smmu.v1', 'twin.scenario.v1'],
@@ -278,11 +278,12 @@ export const SMMU_TWIN: ServiceDefinition<{ MAX_MACHINES: ReturnType<typeof vars
   vars: {
     MAX_MACHINES: vars.int('machines and sessions one replica holds at most', 256, 1, 100_000),
     KERNEL_DMI: vars.oneOf("direct memory for the kernels (docs/services.md): 'off' makes every kernel load cross NATS, to measure what it saves", 'on', ['on', 'off'] as const),
+    DEVICE_DMI: vars.oneOf("direct memory for the devices (docs/services.md): 'off' makes every device read end its fleet slice, to measure what it saves", 'on', ['on', 'off'] as const),
   },
   module: (ctx): DynamicModule => {
     @Module({})
     class SmmuTwinModule {}
-    const reg = new Registry(ctx as unknown as ServiceContext, ctx.config.MAX_MACHINES, ctx.config.KERNEL_DMI);
+    const reg = new Registry(ctx as unknown as ServiceContext, ctx.config.MAX_MACHINES, ctx.config.KERNEL_DMI, ctx.config.DEVICE_DMI);
     return { module: SmmuTwinModule, controllers: [SmmuTwinController, ScenarioController], providers: [{ provide: REGISTRY, useValue: reg }, { provide: CTX, useValue: ctx }] };
   },
 };

@@ -9,3 +9,4 @@ export * from './lib/host';
 export * from './lib/ras';
 export * from './lib/fleet';
 export * from './lib/coupler';
+export * from './lib/device-dmi';

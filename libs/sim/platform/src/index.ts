@@ -4,3 +4,4 @@ export * from './lib/rng';
 export * from './lib/memory';
 export * from './lib/platform';
 export * from './lib/sequencer';
+export * from './lib/dmi-pages';

@@ -6,6 +6,8 @@
 // failures are its AER, not the device's). The same code couples a fleet in this process and
 // one across NATS, which is why both give the same run.
 
+import type { DmiMode } from '@kdump-twin/platform';
+import type { DeviceDmiIn } from './device-dmi';
 import type { EndpointConfig } from './endpoint';
 import type { FleetRequest, FleetSliceIn, FleetSliceOut } from './fleet';
 import type { AerError, DeviceControl, DmaCompletion, DmaRecord, JobRecord } from './types';
@@ -15,6 +17,8 @@ export interface FleetLink {
   slice(input: FleetSliceIn): Promise<FleetSliceOut>;
   /** The fleet's next event, as of its last answer. */
   nextEventTime(): number | undefined;
+  /** Direct memory for the devices over this link (device-dmi.ts): absent or 'off' for none. */
+  readonly deviceDmi?: DmiMode;
 }
 
 export interface CouplerHooks {
@@ -28,6 +32,15 @@ export interface CouplerHooks {
   record?(r: DmaRecord): void;
   aer?(e: AerError): void;
   job?(j: JobRecord): void;
+  /** Direct memory for the devices (libs/scenario/engine device-dmi.ts), when the link uses it. */
+  dmi?: {
+    /** The next slice's grants, revocations and pages, as of now. */
+    input(): DeviceDmiIn;
+    /** A request the fleet answered under a grant, applied: throws if the platform's answer differs. */
+    check(req: FleetRequest, c: DmaCompletion): void;
+    /** Any other request, applied: the platform may grant its page. */
+    observe(req: FleetRequest, c: DmaCompletion): void;
+  };
 }
 
 type Completion = FleetSliceIn['completions'][number];
@@ -68,7 +81,8 @@ export class FleetCoupler {
 
   async step(t: number): Promise<void> {
     const horizon = this.hooks.horizon();
-    const out = await this.link.slice({ t, ...(horizon !== undefined ? { until: horizon } : {}), completions: this.completions, controls: this.controls });
+    const dmi = this.hooks.dmi?.input();
+    const out = await this.link.slice({ t, ...(horizon !== undefined ? { until: horizon } : {}), completions: this.completions, controls: this.controls, ...(dmi ? { dmi } : {}) });
     this.completions = [];
     this.controls = [];
     this.fleetNow = Math.max(this.fleetNow, out.reached);
@@ -98,13 +112,18 @@ export class FleetCoupler {
   private perform(req: FleetRequest): void {
     this.hooks.at(req.time);
     const c = this.hooks.apply(req);
+    if (req.dmi) {
+      // Answered in the fleet already: the platform's answer must be the one it gave.
+      if (!this.hooks.dmi) throw new Error(`fleet: request ${req.ticket} of ${req.device} says it was answered under a direct-memory grant, but this link grants none`);
+      this.hooks.dmi.check(req, c);
+    } else this.hooks.dmi?.observe(req, c);
     const due = req.time + req.latencyNs;
     this.hooks.record?.({ time: req.time, completedAt: due, device: req.device, phase: req.phase, job: req.job, req, completion: c, generation: req.generation, ticket: req.ticket });
     if (req.latencyNs > 0) {
       let q = this.inflight.get(req.device);
       if (!q) this.inflight.set(req.device, (q = new Map()));
       q.set(req.ticket, due);
-      this.completions.push({ ticket: req.ticket, due: Math.max(due, this.fleetNow), completion: c });
+      if (!req.dmi) this.completions.push({ ticket: req.ticket, due: Math.max(due, this.fleetNow), completion: c });
       return;
     }
     // A posted write: the device learns nothing; the Root Complex reports a failed one (PCIe completer abort / UR).

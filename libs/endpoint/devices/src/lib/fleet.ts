@@ -9,6 +9,7 @@ import type { Endpoint, EndpointConfig } from './endpoint';
 import { CopyDriver, NicDriver, NvmeDriver, type CopyDriverConfig, type HostKernel, type NicDriverConfig, type NvmeDriverConfig } from './host';
 import { Nic, type NicConfig } from './nic';
 import { Nvme, type NvmeConfig } from './nvme';
+import { DeviceDmi, checkDeviceDmiIn, type DeviceDmiIn } from './device-dmi';
 import type { AerError, DeviceControl, DmaCompletion, DmaPort, DmaSubmission, EndpointObserver, JobRecord, Scheduler } from './types';
 
 type Own<T> = Omit<T, keyof EndpointConfig>;
@@ -103,6 +104,8 @@ export function createDriver(name: string, p: DeviceParams, host: HostKernel): N
 export interface FleetRequest extends DmaSubmission {
   readonly time: number;
   readonly ticket: number;
+  /** Answered in the fleet under a direct-memory grant (device-dmi.ts): the platform checks it and sends no completion. */
+  readonly dmi?: boolean;
 }
 
 /**
@@ -118,6 +121,8 @@ export interface FleetSliceIn {
   readonly until?: number;
   readonly completions: readonly { readonly ticket: number; readonly due: number; readonly completion: DmaCompletion }[];
   readonly controls: readonly { readonly device: string; readonly due: number; readonly control: DeviceControl }[];
+  /** Direct memory for the devices: grants, revocations and page bytes, as of this slice's start. */
+  readonly dmi?: DeviceDmiIn;
 }
 
 /** What the fleet did: the DMA it issued (in time order), AER errors and job records it raised, the last instant it ran, its next event. */
@@ -146,17 +151,43 @@ export class FleetSim {
   private readonly port: DmaPort = {
     submit: (s, done) => {
       const ticket = ++this.ticket;
+      const now = this.clock.now();
+      // Direct memory: while every request of this slice so far had a grant, one more that has
+      // one is answered here (the platform applies it as before and checks the answer).
+      let dmi = false;
+      if (this.predicting) {
+        if ((s.ats === undefined || s.ats === 'translated') && s.ssid === undefined) {
+          const ats = s.ats === 'translated';
+          if (s.write) dmi = s.data !== undefined && this.dmi.write(s.device, s.sid, s.address, s.data, ats);
+          else if (s.latencyNs > 0) {
+            const got = this.dmi.read(s.device, s.sid, s.address, s.size, ats);
+            if (got) {
+              dmi = true;
+              this.local.push({ ticket, due: now + s.latencyNs, completion: { status: 'SC', outcome: 'translated', pa: got.pa, path: 'direct memory', data: got.data }, done });
+              this.localBound = Math.min(this.localBound, now + s.latencyNs);
+            }
+          }
+        }
+        if (!dmi) this.predicting = false;
+      }
       // A posted write gets no completion (the Root Complex, on the platform, reports its failure).
-      if (s.latencyNs > 0) {
+      if (!dmi && s.latencyNs > 0) {
         this.pending.set(ticket, done);
         // Its completion can come no earlier: the fleet may go on until then.
-        this.completionBound = Math.min(this.completionBound, this.clock.now() + s.latencyNs);
+        this.completionBound = Math.min(this.completionBound, now + s.latencyNs);
       }
       // Field by field: a spread followed by new keys takes V8's slow runtime path (Node 20: ~2 us a
       // request) and even Object.assign costs more than the rest of the fleet's work on it.
-      this.outbox.push({ sid: s.sid, ssid: s.ssid, address: s.address, size: s.size, write: s.write, ats: s.ats, data: s.data, device: s.device, phase: s.phase, job: s.job, generation: s.generation, latencyNs: s.latencyNs, time: this.clock.now(), ticket });
+      this.outbox.push({ sid: s.sid, ssid: s.ssid, address: s.address, size: s.size, write: s.write, ats: s.ats, data: s.data, device: s.device, phase: s.phase, job: s.job, generation: s.generation, latencyNs: s.latencyNs, time: now, ticket, dmi: dmi ? true : undefined });
     },
   };
+  /** Direct memory for the devices: what the platform granted. */
+  readonly dmi = new DeviceDmi();
+  /** Every request of the slice so far was answered under a grant: the next may be too. */
+  private predicting = false;
+  /** Completions of granted reads not delivered yet, in ticket order, and the earliest due. */
+  private local: { ticket: number; due: number; completion: DmaCompletion; done: (c: DmaCompletion) => void }[] = [];
+  private localBound = Infinity;
   /** Set when the running instant raised an error: the platform may answer it (a reset) at once, so the slice ends after it. */
   private waitsOnPlatform = false;
   /** The earliest completion due for a request of this slice: the slice ends before it. */
@@ -185,35 +216,65 @@ export class FleetSim {
     return [...this.devices.values()];
   }
 
+  /** The fleet's next event: its clock's, or a granted read's completion not delivered yet. */
   nextEventTime(): number | undefined {
-    return this.clock.nextDeadline();
+    const n = this.clock.nextDeadline();
+    if (this.local.length === 0) return n;
+    return Math.min(n ?? Infinity, this.localBound);
   }
 
   slice(input: FleetSliceIn): FleetSliceOut {
+    if (input.dmi !== undefined) this.dmi.take(checkDeviceDmiIn(input.dmi));
+    // Completions in the order the platform hands them back (its requests' order, which is ticket
+    // order), granted reads' own among them.
+    const local = this.local;
+    this.local = [];
+    let l = 0;
     for (const c of input.completions) {
+      for (; l < local.length && local[l]!.ticket < c.ticket; l++) this.deliver(local[l]!);
       this.clock.schedule(Math.max(c.due, this.clock.now()), 'completion', () => {
         const done = this.pending.get(c.ticket);
         this.pending.delete(c.ticket);
         done?.(c.completion);
       });
     }
+    for (; l < local.length; l++) this.deliver(local[l]!);
     for (const c of input.controls) {
       const dev = this.devices.get(c.device);
       if (dev) this.clock.schedule(Math.max(c.due, this.clock.now()), `control ${c.control.op}`, () => dev.control(c.control));
     }
     this.waitsOnPlatform = false;
     this.completionBound = Infinity;
+    this.localBound = Infinity;
+    this.predicting = input.dmi !== undefined;
     this.clock.advanceTo(input.t);
     for (;;) {
+      if (this.waitsOnPlatform || input.until === undefined) break;
       const n = this.clock.nextDeadline();
-      if (this.waitsOnPlatform || n === undefined || input.until === undefined || n >= Math.min(input.until, this.completionBound)) break;
+      const bound = Math.min(input.until, this.completionBound);
+      if (this.localBound < bound && (n === undefined || n >= this.localBound)) {
+        // Where the slice would end at a granted read's completion, the platform would start the
+        // next with that completion and nothing else (nothing else happens before the horizon,
+        // and every request so far was granted, so none can make it react): go on as it would.
+        if (!this.predicting) break;
+        const due = this.local;
+        this.local = [];
+        for (const c of due) this.deliver(c);
+        this.localBound = Infinity;
+        continue;
+      }
+      if (n === undefined || n >= bound) break;
       this.clock.advanceTo(n);
     }
-    const out: FleetSliceOut = { requests: this.outbox, aer: this.aer, jobs: this.jobs, reached: this.clock.now(), next: this.clock.nextDeadline() };
+    const out: FleetSliceOut = { requests: this.outbox, aer: this.aer, jobs: this.jobs, reached: this.clock.now(), next: this.nextEventTime() };
     this.outbox = [];
     this.aer = [];
     this.jobs = [];
     return out;
+  }
+
+  private deliver(c: { due: number; completion: DmaCompletion; done: (c: DmaCompletion) => void }): void {
+    this.clock.schedule(Math.max(c.due, this.clock.now()), 'completion', () => c.done(c.completion));
   }
 
   /** Changes a running device's traffic (LIVE_TRAFFIC); a RangeError names the first bad key. */

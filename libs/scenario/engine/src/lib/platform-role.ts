@@ -11,6 +11,7 @@ import { CD, CD_L1, findFormat, findRegister, GRANULE_SHIFT, L1STD, STE } from '
 import { SmmuConfigError, SmmuV3, type SmmuConfig } from '@kdump-twin/smmu-model';
 import { CpuHalted } from './bus';
 import { DmaCollector, type Mapping } from './collect';
+import { DeviceGrants } from './device-dmi';
 import { deviceTable, type DeviceInfo } from './devices';
 import type { FleetLink, KernelLink, KernelName, NextLoad, Owner, PlatformPort } from './links';
 import { applyDma } from './port';
@@ -66,6 +67,8 @@ export class PlatformRole implements PlatformPort {
   private readonly coupler: FleetCoupler;
   private escalating = false;
   private countTrigger: { base: number; count: number } | undefined;
+  /** Direct memory for the devices, when the fleet link uses it. */
+  deviceGrants: DeviceGrants | undefined;
 
   constructor(
     readonly spec: ScenarioSpec,
@@ -127,6 +130,7 @@ export class PlatformRole implements PlatformPort {
         job: (j) => {
           for (const o of this.observers) o.job?.(j);
         },
+        ...(fleet.deviceDmi && fleet.deviceDmi !== 'off' ? { dmi: (this.deviceGrants = new DeviceGrants(this, fleet.deviceDmi)) } : {}),
       },
       (name) => this.byName.get(name)?.base,
     );
@@ -141,6 +145,17 @@ export class PlatformRole implements PlatformPort {
 
   smmuNames(): string[] {
     return this.smmus.map((s) => s.name);
+  }
+
+  /** The SMMU `device` sits behind. */
+  smmuOf(device: string): SmmuV3 | undefined {
+    const d = this.byName.get(device);
+    return d ? this.smmus[d.smmu] : undefined;
+  }
+
+  /** A panic after N DMA transactions is armed and has not happened yet. */
+  countTriggerArmed(): boolean {
+    return this.countTrigger !== undefined && this.crashAt === undefined;
   }
 
   ownerOf(smmu: string, sid: number): string | undefined {

@@ -8,7 +8,7 @@
 // services (remote links); the report is built from what each role reports.
 
 import { FleetSim } from '@kdump-twin/endpoint';
-import { SeededRng } from '@kdump-twin/platform';
+import { SeededRng, type DmiMode } from '@kdump-twin/platform';
 import { computeCorruption } from './collect';
 import { deviceTable } from './devices';
 import { KernelRole } from './kernel-role';
@@ -53,7 +53,11 @@ export interface RunViews {
 export class LocalFleet implements FleetLink {
   readonly sim = new FleetSim();
 
-  constructor(spec: ScenarioSpec) {
+  constructor(
+    spec: ScenarioSpec,
+    /** Direct memory for the devices (device-dmi.ts); off by default: in one process nothing crosses, and this run is the reference. */
+    readonly deviceDmi: DmiMode = 'off',
+  ) {
     const rng = new SeededRng(spec.seed);
     for (const d of deviceTable(spec)) this.sim.add({ base: d.base, params: d.params }, rng.fork(`device ${d.name}`));
   }
@@ -102,9 +106,9 @@ export function fleetView(sim: FleetSim, expected?: { device: string; pages: Rea
 }
 
 /** Both kernels in this process, over the platform object itself. */
-export function localLinks(spec: ScenarioSpec): RunLinks {
+export function localLinks(spec: ScenarioSpec, o: { readonly deviceDmi?: DmiMode } = {}): RunLinks {
   return {
-    fleet: new LocalFleet(spec),
+    fleet: new LocalFleet(spec, o.deviceDmi),
     primary: (port, p) => new KernelRole('primary', spec, port, p.region('primary-ram'), p.smmuNames()),
     kdump: (port, p) => new KernelRole('kdump', spec, port, p.region('crashkernel'), p.smmuNames()),
   };

@@ -4,7 +4,7 @@
 // client of it.
 
 import type { FleetSliceIn, FleetSliceOut } from '@kdump-twin/endpoint';
-import { LocalFleet, type FleetLink, type FleetView, type ScenarioSpec } from '@kdump-twin/scenario';
+import { LocalFleet, type DmiMode, type FleetLink, type FleetView, type ScenarioSpec } from '@kdump-twin/scenario';
 import type { Subscription } from 'nats';
 import { SUBJECTS } from './protocol';
 import type { Rpc } from './rpc';
@@ -41,6 +41,8 @@ export interface FleetHostHooks {
 /** The fleet service's engine. */
 export class FleetHost {
   readonly sessions = new Map<string, Session>();
+  /** Requests the sessions' devices had answered under direct-memory grants, over every session closed so far. */
+  readonly dmi = { served: 0 };
 
   constructor(
     private readonly rpc: Rpc,
@@ -88,6 +90,7 @@ export class FleetHost {
         if (!s.fleet) throw new RangeError(`session ${id}: setTraffic before init`);
         return s.fleet.sim.setTraffic(m.device, m.changes ?? {});
       case 'close':
+        this.dmi.served += s.fleet?.sim.dmi.served ?? 0;
         this.hooks.close?.(id);
         s.sub.unsubscribe();
         this.sessions.delete(id);
@@ -116,12 +119,14 @@ export class RemoteFleet implements FleetLink {
     private readonly rpc: Rpc,
     private readonly subject: string,
     private readonly headers: () => Readonly<Record<string, string>> | undefined,
+    /** Direct memory for the devices (smmu-twin's DEVICE_DMI). */
+    readonly deviceDmi: DmiMode,
   ) {}
 
   /** Opens the session on a fleet replica and builds its devices; `headers` go with every call after (a telemetry adapter's baggage). */
-  static async open(rpc: Rpc, session: string, spec: ScenarioSpec, headers: () => Readonly<Record<string, string>> | undefined = () => undefined): Promise<RemoteFleet> {
+  static async open(rpc: Rpc, session: string, spec: ScenarioSpec, headers: () => Readonly<Record<string, string>> | undefined = () => undefined, deviceDmi: DmiMode = 'on'): Promise<RemoteFleet> {
     await rpc.call(SUBJECTS.fleetOpen, { session });
-    const f = new RemoteFleet(rpc, SUBJECTS.fleet(session), headers);
+    const f = new RemoteFleet(rpc, SUBJECTS.fleet(session), headers, deviceDmi);
     const r = await rpc.call<{ next: number | null }>(f.subject, { call: 'init', spec });
     f.next = r.next ?? undefined;
     return f;

@@ -86,12 +86,13 @@ export class PlatformSession {
     private readonly spec: ScenarioSpec,
     /** Headers for the fleet calls (a telemetry adapter's baggage: the panic instant). */
     private readonly fleetHeaders: () => Readonly<Record<string, string>> | undefined = () => undefined,
-    private readonly o: { readonly dmi?: DmiMode } = {},
+    /** Direct memory for the kernels (`dmi`, KERNEL_DMI) and for the devices (`deviceDmi`, DEVICE_DMI). */
+    private readonly o: { readonly dmi?: DmiMode; readonly deviceDmi?: DmiMode } = {},
   ) {}
 
   /** Opens the fleet session and returns the links for runScenario. */
   async links(): Promise<RunLinks> {
-    this.fleet = await RemoteFleet.open(this.rpc, this.id, this.spec, this.fleetHeaders);
+    this.fleet = await RemoteFleet.open(this.rpc, this.id, this.spec, this.fleetHeaders, this.o.deviceDmi ?? 'on');
     return {
       fleet: this.fleet,
       primary: (_port, p) => this.kernel('primary', p),

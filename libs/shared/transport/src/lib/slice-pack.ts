@@ -14,17 +14,18 @@ import type { DmaCompletion, FleetRequest, FleetSliceIn, FleetSliceOut } from '@
 // when either type gains a field these lists lack, so packing never drops one. The objects packed
 // are built field by field from those types (FleetSim's DMA port, applyDma), so no undeclared
 // key can ride on them; checking each object's keys at run time cost as much as packing it.
-const REQUEST_FIELDS = { sid: 1, ssid: 1, address: 1, size: 1, write: 1, ats: 1, data: 1, device: 1, phase: 1, job: 1, generation: 1, latencyNs: 1, time: 1, ticket: 1 } as const satisfies Record<keyof FleetRequest, 1>;
+const REQUEST_FIELDS = { sid: 1, ssid: 1, address: 1, size: 1, write: 1, ats: 1, data: 1, device: 1, phase: 1, job: 1, generation: 1, latencyNs: 1, time: 1, ticket: 1, dmi: 1 } as const satisfies Record<keyof FleetRequest, 1>;
 const COMPLETION_FIELDS = { status: 1, outcome: 1, pa: 1, path: 1, event: 1, data: 1, steEpoch: 1, steWriter: 1 } as const satisfies Record<keyof DmaCompletion, 1>;
 /** The field names, for tests and docs. */
 export const PACKED_REQUEST_FIELDS = Object.keys(REQUEST_FIELDS) as (keyof FleetRequest)[];
 export const PACKED_COMPLETION_FIELDS = Object.keys(COMPLETION_FIELDS) as (keyof DmaCompletion)[];
 const ATS = [undefined, 'translated', 'request'] as const;
-/** Request flags: bit 0 write; bits 1-2 the AT field (index in ATS); bit 3 has ssid; bit 4 has data; bit 5 has ats. */
+/** Request flags: bit 0 write; bits 1-2 the AT field (index in ATS); bit 3 has ssid; bit 4 has data; bit 5 has ats; bit 6 answered under a direct-memory grant. */
 const F_WRITE = 1;
 const F_SSID = 8;
 const F_DATA = 16;
 const F_ATS = 32;
+const F_DMI = 64;
 
 /** Column order of each block; string columns hold indices into `strings` (-1: absent); dataLen -1: no data. */
 export const REQUEST_COLUMNS = ['sid', 'ssid', 'address', 'size', 'flags', 'device', 'phase', 'job', 'generation', 'latencyNs', 'time', 'ticket', 'dataLen'] as const;
@@ -124,7 +125,7 @@ export function packRequests(rs: readonly FleetRequest[]): PackedBatch | undefin
     col[n + i] = r.ssid ?? 0;
     col[2 * n + i] = r.address;
     col[3 * n + i] = r.size;
-    col[4 * n + i] = (r.write ? F_WRITE : 0) | (ats << 1) | (r.ssid !== undefined ? F_SSID : 0) | (r.data !== undefined ? F_DATA : 0) | (r.ats !== undefined ? F_ATS : 0);
+    col[4 * n + i] = (r.write ? F_WRITE : 0) | (ats << 1) | (r.ssid !== undefined ? F_SSID : 0) | (r.data !== undefined ? F_DATA : 0) | (r.ats !== undefined ? F_ATS : 0) | (r.dmi ? F_DMI : 0);
     col[5 * n + i] = s.of(r.device);
     col[6 * n + i] = s.of(r.phase);
     col[7 * n + i] = r.job;
@@ -161,6 +162,7 @@ export function unpackRequests(p: PackedBatch): FleetRequest[] {
     };
     if (flags & F_SSID) r.ssid = col[n + i]!;
     if (flags & F_ATS) r.ats = ATS[(flags >> 1) & 3];
+    if (flags & F_DMI) r.dmi = true;
     const len = col[12 * n + i]!;
     if (len >= 0) {
       r.data = p.data.subarray(at, at + len);

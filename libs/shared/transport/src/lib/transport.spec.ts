@@ -130,7 +130,7 @@ describe('a scenario across NATS equals the in-process run', () => {
   }
 });
 
-describe('direct memory for kernels across NATS (kernel-dmi.ts): exact, used, and caught when broken', () => {
+describe('direct memory for kernels and devices across NATS (kernel-dmi.ts, device-dmi.ts): exact, used, and caught when broken', () => {
   let roles: Roles;
   // Short runs (the exactly-once campaign's settings): the NIC's ring and the NVMe queues are
   // pages the kernels hold while the devices write them, through the panic, kexec and the dump.
@@ -143,13 +143,16 @@ describe('direct memory for kernels across NATS (kernel-dmi.ts): exact, used, an
     await roles.close();
   });
   const hits = () => roles.primary.dmi.hits + roles.kdump.dmi.hits;
+  const served = () => roles.fleet.dmi.served;
 
   for (const policy of POLICIES) {
-    it(`${policy}: the same report, with loads served by the kernels' own pages`, async () => {
+    it(`${policy}: the same report, with loads served by the kernels' own pages and device requests by the fleet's grants`, async () => {
       const spec = short(policy);
       const before = hits();
+      const devices = served();
       assert.equal(reportJson(await runOverNats(roles.platform, spec)), reportJson(await runScenario(spec)));
       assert.ok(hits() - before > 500, `direct-memory hits: ${hits() - before}`);
+      assert.ok(served() - devices > 50, `device requests answered in the fleet: ${served() - devices}`);
     });
   }
 
@@ -160,11 +163,13 @@ describe('direct memory for kernels across NATS (kernel-dmi.ts): exact, used, an
     assert.equal(reportJson(await runOverNats(roles.platform, spec)), reportJson(local));
   });
 
-  it('off: every load crosses, the same report', async () => {
+  it('off: every load and every device read crosses, the same report', async () => {
     const spec = short('adopt-v10');
     const before = hits();
-    assert.equal(reportJson(await runOverNats(roles.platform, spec, { dmi: 'off' })), reportJson(await runScenario(spec)));
+    const devices = served();
+    assert.equal(reportJson(await runOverNats(roles.platform, spec, { dmi: 'off', deviceDmi: 'off' })), reportJson(await runScenario(spec)));
     assert.equal(hits() - before, 0);
+    assert.equal(served() - devices, 0);
   });
 
   it('broken on purpose (device writes never invalidate): the report differs, so the equality tests above would catch it', async () => {

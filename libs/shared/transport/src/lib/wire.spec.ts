@@ -91,6 +91,7 @@ const request: fc.Arbitrary<FleetRequest> = fc
     latencyNs: fc.nat(10_000),
     time: fc.nat(Number.MAX_SAFE_INTEGER),
     ticket: fc.nat(),
+    dmi: fc.constantFrom(undefined, true),
   })
   .map((r) => r as FleetRequest);
 const completion = fc.record({
@@ -126,7 +127,7 @@ describe('fleet slices in columns', () => {
 
   it('has a column for every field of FleetRequest and DmaCompletion; an AT value outside the PCIe encodings goes plain', () => {
     // The build fails when either type gains a field the packer lacks (satisfies Record<keyof T, 1>); this pins the lists.
-    assert.deepEqual([...PACKED_REQUEST_FIELDS].sort(), ['address', 'ats', 'data', 'device', 'generation', 'job', 'latencyNs', 'phase', 'sid', 'size', 'ssid', 'ticket', 'time', 'write']);
+    assert.deepEqual([...PACKED_REQUEST_FIELDS].sort(), ['address', 'ats', 'data', 'device', 'dmi', 'generation', 'job', 'latencyNs', 'phase', 'sid', 'size', 'ssid', 'ticket', 'time', 'write']);
     assert.deepEqual([...PACKED_COMPLETION_FIELDS].sort(), ['data', 'event', 'outcome', 'pa', 'path', 'status', 'steEpoch', 'steWriter']);
     const r = { sid: 1, address: 0, size: 4, write: false, ats: 'bogus', device: 'd', phase: 'desc-fetch', job: 1, generation: 0, latencyNs: 5, time: 0, ticket: 1 } as unknown as FleetRequest;
     assert.equal(packRequests([r]), undefined);

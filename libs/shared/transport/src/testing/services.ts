@@ -47,9 +47,9 @@ export async function startRoles(url: string, o: { limit?: number } = {}): Promi
 let seq = 0;
 
 /** runScenario with the fleet and both kernels reached over NATS; `dmi` sets the platform's direct-memory mode (default on). */
-export async function runOverNats(rpc: Rpc, spec: ScenarioSpec, o: Omit<RunOptions, 'links'> & { dmi?: DmiMode } = {}): Promise<Report> {
-  const { dmi, ...run } = o;
-  const session = new PlatformSession(rpc, `t${process.pid}-${++seq}`, spec, undefined, dmi ? { dmi } : {});
+export async function runOverNats(rpc: Rpc, spec: ScenarioSpec, o: Omit<RunOptions, 'links'> & { dmi?: DmiMode; deviceDmi?: DmiMode } = {}): Promise<Report> {
+  const { dmi, deviceDmi, ...run } = o;
+  const session = new PlatformSession(rpc, `t${process.pid}-${++seq}`, spec, undefined, { ...(dmi ? { dmi } : {}), ...(deviceDmi ? { deviceDmi } : {}) });
   const links = await session.links();
   return runScenario(spec, { ...run, links });
 }

@@ -356,6 +356,11 @@ export class PhysicalMemory {
     return { ok: true };
   }
 
+  /** Whether the 4 KiB page holding `pa` has backing already (a write to it cannot meet the backing bound). */
+  backed(pa: number): boolean {
+    return this.pages.has(Math.floor(pa / PAGE_SIZE));
+  }
+
   private page(n: number): Page {
     let p = this.pages.get(n);
     if (!p) {

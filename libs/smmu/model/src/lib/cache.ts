@@ -207,6 +207,8 @@ export class Tlb {
   private readonly order = new Map<TlbEntry, TlbContext>();
   readonly counters: CacheCounters = counters();
   private readonly lru: boolean;
+  /** Bumped whenever an entry comes or goes (not on recency changes): what a lookup can find changed. */
+  version = 0;
 
   constructor(
     private readonly capacity: number,
@@ -266,6 +268,7 @@ export class Tlb {
     ctx.addShift(e.shift);
     this.order.set(e, ctx);
     this.counters.inserts++;
+    this.version++;
     while (this.order.size > this.capacity) {
       const victim = this.order.keys().next().value as TlbEntry;
       const vctx = this.order.get(victim)!;
@@ -276,6 +279,7 @@ export class Tlb {
   }
 
   private drop(ctx: TlbContext, key: number, e: TlbEntry): void {
+    this.version++;
     ctx.entries.delete(key);
     this.order.delete(e);
     this.counters.invalidations++;

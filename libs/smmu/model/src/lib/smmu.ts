@@ -128,6 +128,9 @@ interface Stall {
   readonly txn: Transaction;
 }
 
+/** What decides an ATS-translated access while CR0.ATSCHK=0: nothing cached (cachedTranslation). */
+const ATS_UNCHECKED = Object.freeze({ atsUnchecked: true });
+
 interface SteCacheEntry {
   readonly sid: number;
   readonly ste: DecodedSte;
@@ -281,6 +284,8 @@ export class SmmuV3 {
    */
   private fastHits = 0;
   private readonly lru: boolean;
+  /** Bumped when SMMUEN, SFM or the stream table's geometry may have changed (translationEpoch). */
+  private stateEpoch = 0;
   private memoSid = -1;
   private memoSte: SteCacheEntry | undefined;
   private memoVersion = -1;
@@ -324,6 +329,7 @@ export class SmmuV3 {
     this.gbpaEffective = this.regs.get('GBPA')!;
     this.refreshEnables();
     this.sfm = false;
+    this.stateEpoch++;
     for (const id of this.ackTimers.values()) this.clock.cancel(id);
     this.ackTimers.clear();
     this.pendingAcks = [];
@@ -441,6 +447,7 @@ export class SmmuV3 {
   private refreshEnables(): void {
     this.en = { smmuen: this.ack('SMMUEN'), cmdqen: this.ack('CMDQEN'), eventqen: this.ack('EVENTQEN'), atschk: this.ack('ATSCHK') };
     this.strtabGeom = undefined;
+    this.stateEpoch++;
   }
 
   private violation(register: string, offset: number, attempted: bigint, rule: string, section: string): void {
@@ -542,6 +549,7 @@ export class SmmuV3 {
       case 'STRTAB_BASE':
       case 'STRTAB_BASE_CFG':
         this.strtabGeom = undefined;
+        this.stateEpoch++;
         break;
       case 'CMDQ_PROD':
         this.kickCmdq();
@@ -703,6 +711,7 @@ export class SmmuV3 {
   /** Service Failure Mode (IHI0070 3.21): traffic, commands and events stop; visible in GERROR.SFM_ERR. */
   injectServiceFailure(): void {
     this.sfm = true;
+    this.stateEpoch++;
     this.raiseGerror('SFM_ERR');
     for (const s of [...this.stalls.values()]) this.resolveStall(s, 'abort');
   }
@@ -1440,6 +1449,50 @@ export class SmmuV3 {
       }
     }
     return this.translateFull(t);
+  }
+
+  /**
+   * What translate() would answer a data access of `sid` without SSID inside the 4KB page at
+   * `address`, if it answers it now from what is cached alone: the output page and the cache
+   * entry that decides it. Untranslated: the fast path (STE, CD and TLB entry cached, the
+   * permission there). ATS-translated (`ats`): passed through as a PA, unchecked (CR0.ATSCHK=0)
+   * or checked against a cached STE with EATS=0b01 (IHI0070 3.9.1.3). Otherwise undefined, as
+   * whenever translate() could draw from the RNG (refetchProbability). No side effect: no
+   * counter, no recency, no memo. The platform grants devices direct memory from it
+   * (device-dmi.ts); an answer stays the same while translationEpoch() does.
+   */
+  cachedTranslation(sid: number, address: number, write: boolean, ats?: 'translated'): { readonly page: number; readonly entry: object } | undefined {
+    if (this.sfm || !this.en.smmuen || this.config.refetchProbability > 0 || !Number.isSafeInteger(address) || address < 0) return undefined;
+    if (ats === 'translated') {
+      const page = address - (address % 4096);
+      if (page + 4096 > 2 ** this.config.oasBits) return undefined;
+      if (!this.en.atschk) return { page, entry: ATS_UNCHECKED };
+      const g = this.strtabGeom;
+      if (g === undefined || !(sid >= 0 && sid < g.sidLimit)) return undefined;
+      const e = this.steCache.peek(sid);
+      if (e === undefined || e.ste.kind === 'invalid' || e.ste.kind === 'abort' || e.ste.kind === 'bypass' || e.ste.eats !== 1) return undefined;
+      return { page, entry: e };
+    }
+    const g = this.strtabGeom;
+    if (g === undefined || !(sid >= 0 && sid < g.sidLimit)) return undefined;
+    const e = this.steCache.peek(sid);
+    const ce = e?.cd0;
+    if (ce === undefined || !ce.live || ce.ctx === undefined) return undefined;
+    let hit = ce.ctx.find(address);
+    if (hit === undefined && ce.global !== undefined) hit = ce.global.find(address);
+    if (hit === undefined) return undefined;
+    const need = write ? e!.needWrite : e!.needRead;
+    if ((hit.perms & need) !== need) return undefined;
+    const pa = hit.out + (address - hit.base);
+    return { page: pa - (pa % 4096), entry: hit };
+  }
+
+  /**
+   * Changes whenever what cachedTranslation() answers may have: an STE, CD or TLB entry came or
+   * went, SMMUEN, SFM or the stream table's geometry changed. Equal values: the same answers.
+   */
+  translationEpoch(): number {
+    return this.stateEpoch + this.steCache.version + this.cdCache.version + this.tlb.version;
   }
 
   /** The translation flow, step by step (domain notes section 7). */
