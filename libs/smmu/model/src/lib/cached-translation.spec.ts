@@ -46,7 +46,7 @@ describe('cachedTranslation: the fast path, answered without side effects', () =
     assert.equal(f.smmu.translationEpoch(), e1, 'a hit changes nothing');
   });
 
-  it('SFM and SMMUEN=0 end every answer, with a new epoch', () => {
+  it('SFM ends every answer and SMMUEN=0 hands them to GBPA, each with a new epoch', () => {
     const { f } = stream();
     f.smmu.translate({ sid: 1, address: 0x1000, size: 4, write: false });
     const e0 = f.smmu.translationEpoch();
@@ -58,7 +58,30 @@ describe('cachedTranslation: the fast path, answered without side effects', () =
     const e1 = g.f.smmu.translationEpoch();
     g.f.cr0(CR0.CMDQEN | CR0.EVENTQEN);
     assert.notEqual(g.f.smmu.translationEpoch(), e1);
-    assert.equal(g.f.smmu.cachedTranslation(1, 0x1000, false), undefined);
+    // Now GBPA decides, whatever the caches hold: the same answer translate() gives.
+    const t = g.f.smmu.translate({ sid: 1, address: 0x1000, size: 4, write: false });
+    assert.equal(g.f.smmu.cachedTranslation(1, 0x1000, false)?.page, t.outcome === 'bypassed' ? 0x1000 : undefined);
+  });
+
+  it('a cached bypass STE (an identity domain) answers with the address itself', () => {
+    const { f, q } = stream();
+    f.writeWords(q.strtab + 64 * 2, ste({ Config: 'BYPASS' }));
+    assert.equal(f.smmu.cachedTranslation(2, 0x8123_4560, true), undefined, 'STE not cached yet');
+    assert.equal(f.smmu.translate({ sid: 2, address: 0x8123_4560, size: 4, write: true }).outcome, 'bypassed');
+    assert.equal(f.smmu.cachedTranslation(2, 0x8123_4560, true)?.page, 0x8123_4000);
+  });
+
+  it('SMMUEN=0: GBPA bypass answers with the address itself, GBPA.ABORT nothing; a GBPA update moves the epoch (IHI0070 6.3.14)', () => {
+    const f = fixture();
+    bringUp(f, { enable: false });
+    assert.equal(f.smmu.cachedTranslation(1, 0x8123_4560, true)?.page, 0x8123_4000);
+    assert.equal(f.smmu.cachedTranslation(1, 0x8123_4560, true, 'translated'), undefined, 'ATS-translated traffic is F_TRANSL_FORBIDDEN');
+    const e0 = f.smmu.translationEpoch();
+    f.w('GBPA', (1 << 31) | (1 << 20)); // Update, ABORT
+    f.clock.advance(10_000);
+    assert.notEqual(f.smmu.translationEpoch(), e0);
+    assert.equal(f.smmu.cachedTranslation(1, 0x8123_4560, true), undefined);
+    assert.equal(f.smmu.translate({ sid: 1, address: 0x8123_4560, size: 4, write: true }).outcome, 'aborted');
   });
 
   it('ATS-translated: passed through while CR0.ATSCHK=0; with ATSCHK=1 only under a cached STE with EATS=0b01 (IHI0070 3.9.1.3)', () => {

@@ -130,6 +130,8 @@ interface Stall {
 
 /** What decides an ATS-translated access while CR0.ATSCHK=0: nothing cached (cachedTranslation). */
 const ATS_UNCHECKED = Object.freeze({ atsUnchecked: true });
+/** What decides untranslated traffic while SMMUEN=0 and GBPA.ABORT=0 (cachedTranslation). */
+const GBPA_BYPASS = Object.freeze({ gbpaBypass: true });
 
 interface SteCacheEntry {
   readonly sid: number;
@@ -646,6 +648,7 @@ export class SmmuV3 {
       if (this.config.archMinor >= 2) return { result: 'ignored-guard', rule };
       this.regs.set('GBPA', value);
       this.gbpaEffective = value;
+      this.stateEpoch++;
       return { result: 'ok' };
     }
     this.regs.set('GBPA', value);
@@ -664,6 +667,7 @@ export class SmmuV3 {
     const done = GBPA.with([this.regs.get('GBPA')!], 'Update', 0n)[0]!;
     this.regs.set('GBPA', done);
     this.gbpaEffective = done;
+    this.stateEpoch++;
   }
 
   /** GERRORN acknowledge (IHI0070 6.3.20; domain notes 1.5). */
@@ -726,7 +730,10 @@ export class SmmuV3 {
     this.regs.set(r.name, value & ((1n << BigInt(r.width)) - 1n));
     if (r.name === 'CR0') this.regs.set('CR0ACK', value & definedMask(CR0));
     if (r.name === 'IRQ_CTRL') this.regs.set('IRQ_CTRLACK', value & definedMask(IRQ_CTRL));
-    if (r.name === 'GBPA') this.gbpaEffective = value;
+    if (r.name === 'GBPA') {
+      this.gbpaEffective = value;
+      this.stateEpoch++;
+    }
     this.refreshEnables();
     this.injections.push({ time: this.clock.now(), what: `${r.name} <- ${hex(value)}` });
   }
@@ -1454,15 +1461,21 @@ export class SmmuV3 {
   /**
    * What translate() would answer a data access of `sid` without SSID inside the 4KB page at
    * `address`, if it answers it now from what is cached alone: the output page and the cache
-   * entry that decides it. Untranslated: the fast path (STE, CD and TLB entry cached, the
-   * permission there). ATS-translated (`ats`): passed through as a PA, unchecked (CR0.ATSCHK=0)
+   * entry that decides it. SMMUEN=0: GBPA's bypass. Untranslated: a cached bypass STE, or the
+   * fast path (STE, CD and TLB entry cached, the permission there). ATS-translated (`ats`): passed through as a PA, unchecked (CR0.ATSCHK=0)
    * or checked against a cached STE with EATS=0b01 (IHI0070 3.9.1.3). Otherwise undefined, as
    * whenever translate() could draw from the RNG (refetchProbability). No side effect: no
    * counter, no recency, no memo. The platform grants devices direct memory from it
    * (device-dmi.ts); an answer stays the same while translationEpoch() does.
    */
   cachedTranslation(sid: number, address: number, write: boolean, ats?: 'translated'): { readonly page: number; readonly entry: object } | undefined {
-    if (this.sfm || !this.en.smmuen || this.config.refetchProbability > 0 || !Number.isSafeInteger(address) || address < 0) return undefined;
+    if (this.sfm || this.config.refetchProbability > 0 || !Number.isSafeInteger(address) || address < 0) return undefined;
+    if (!this.en.smmuen) {
+      // SMMUEN=0: GBPA decides untranslated traffic (IHI0070 6.3.14); ATS-translated traffic is F_TRANSL_FORBIDDEN.
+      const page = address - (address % 4096);
+      if (ats === 'translated' || GBPA.get([this.gbpaEffective], 'ABORT') === 1n || page + 4096 > 2 ** this.config.oasBits) return undefined;
+      return { page, entry: GBPA_BYPASS };
+    }
     if (ats === 'translated') {
       const page = address - (address % 4096);
       if (page + 4096 > 2 ** this.config.oasBits) return undefined;
@@ -1476,6 +1489,11 @@ export class SmmuV3 {
     const g = this.strtabGeom;
     if (g === undefined || !(sid >= 0 && sid < g.sidLimit)) return undefined;
     const e = this.steCache.peek(sid);
+    if (e?.ste.kind === 'bypass') {
+      // STE.Config=bypass (an identity domain): the address itself, inside the OAS.
+      const page = address - (address % 4096);
+      return page + 4096 > 2 ** this.config.oasBits ? undefined : { page, entry: e };
+    }
     const ce = e?.cd0;
     if (ce === undefined || !ce.live || ce.ctx === undefined) return undefined;
     let hit = ce.ctx.find(address);
@@ -1489,7 +1507,7 @@ export class SmmuV3 {
 
   /**
    * Changes whenever what cachedTranslation() answers may have: an STE, CD or TLB entry came or
-   * went, SMMUEN, SFM or the stream table's geometry changed. Equal values: the same answers.
+   * went, SMMUEN, SFM, GBPA (as it takes effect) or the stream table's geometry changed. Equal values: the same answers.
    */
   translationEpoch(): number {
     return this.stateEpoch + this.steCache.version + this.cdCache.version + this.tlb.version;
