@@ -2,19 +2,24 @@
 // Scenario wall time in one process vs through the four services (smmu-twin, dma-fleet,
 // crash-generator, kdump-driver as processes over NATS), for the same scenario and seed, with
 // the two reports compared byte for byte (a bench that measured a different run would be
-// worthless). Also counts the NATS request/reply round trips of each run over services, by
-// subject, from a wildcard subscription. Wall-clock timing is fine here: this is a tool.
-import { connect } from 'nats';
+// worthless). Also the run's NATS round trips by cause (smmu-twin logs them with the run) and a
+// bare cross-process NATS round trip measured just before it. Wall-clock timing is fine here:
+// this is a tool.
 import { buildScenario, entryDocument, findEntry, reportJson, runScenario } from '@kdump-twin/scenario';
 import type { KdumpPolicy } from '@kdump-twin/kernel';
 import { clientFor } from '../services/client';
 import type { Stack } from '../services/stack';
+import type { RoundTrips } from '@kdump-twin/transport';
+import { natsFloorUs, roundTripsOf } from './round-trips';
 
 export interface WallRow {
   readonly scenario: string;
   readonly policy: string;
   /** smmu-twin's KERNEL_DMI for the run over services. */
   readonly dmi: 'on' | 'off';
+  /** smmu-twin's DEVICE_DMI and RUN_AHEAD for the run over services. */
+  readonly deviceDmi: 'on' | 'off';
+  readonly runAhead: 'on' | 'off';
   readonly inProcessMs: number;
   readonly servicesMs: number;
   /** servicesMs / inProcessMs. */
@@ -22,12 +27,17 @@ export interface WallRow {
   /** Request/reply round trips on the run's platform and fleet subjects. */
   readonly platformRoundTrips: number;
   readonly fleetRoundTrips: number;
+  /** Every round trip of the run by cause, as smmu-twin counted them. */
+  readonly roundTrips: RoundTrips & { readonly total: number };
+  /** A bare NATS request/reply on the same server just before the run (median us), and the run's wall time per round trip against it. */
+  readonly floorUs: number;
+  readonly usPerRoundTrip: number;
+  readonly perRoundTripRatio: number;
   readonly sameReport: boolean;
 }
 
-export async function benchServicesWall(stack: Stack, runs: readonly [string, KdumpPolicy][], dmi: 'on' | 'off' = 'on'): Promise<WallRow[]> {
+export async function benchServicesWall(stack: Stack, runs: readonly [string, KdumpPolicy][], dmi: 'on' | 'off' = 'on', deviceDmi: 'on' | 'off' = 'on', runAhead: 'on' | 'off' = 'on'): Promise<WallRow[]> {
   const scen = clientFor(stack.addresses['smmu-twin'], 'twin/scenario/v1/scenario.proto', 'twin.scenario.v1.ScenarioService');
-  const nc = await connect({ servers: stack.natsUrl });
   const rows: WallRow[] = [];
   try {
     for (const [id, policy] of runs) {
@@ -43,26 +53,16 @@ export async function benchServicesWall(stack: Stack, runs: readonly [string, Kd
         times.push(Number(process.hrtime.bigint() - t0) / 1e6);
       }
       times.sort((a, b) => a - b);
-      let platform = 0;
-      let fleet = 0;
-      const sub = nc.subscribe('twin.v1.run.*.>', {
-        callback: (_err, m) => {
-          if (m.subject.endsWith('.platform')) platform++;
-          else if (m.subject.endsWith('.fleet')) fleet++;
-        },
-      });
-      await nc.flush();
+      const floorUs = await natsFloorUs(stack.natsUrl);
       const t0 = process.hrtime.bigint();
       const r = await scen.call.RunScenario!({ scenario: { catalogueId: id, policy }, predict: policy in e.predict }, 3_600_000);
       const servicesMs = Number(process.hrtime.bigint() - t0) / 1e6;
-      await nc.flush();
-      sub.unsubscribe();
+      const rt = await roundTripsOf(() => stack.logs('smmu-twin'), r.runId);
       const inProcessMs = times[1]!;
-      rows.push({ scenario: id, policy, dmi, inProcessMs: Math.round(inProcessMs), servicesMs: Math.round(servicesMs), ratio: Math.round((servicesMs / inProcessMs) * 10) / 10, platformRoundTrips: platform, fleetRoundTrips: fleet, sameReport: r.reportJson === local });
+      rows.push({ scenario: id, policy, dmi, deviceDmi, runAhead, inProcessMs: Math.round(inProcessMs), servicesMs: Math.round(servicesMs), ratio: Math.round((servicesMs / inProcessMs) * 10) / 10, platformRoundTrips: rt.loads + rt.mmio + rt.sleeps + rt.polls + rt.dumpList, fleetRoundTrips: rt.slicesRead + rt.slicesHorizon + rt.slicesAer + rt.slicesInstant + rt.fleetCalls, roundTrips: rt, floorUs: Math.round(floorUs), usPerRoundTrip: Math.round((servicesMs * 1000) / rt.total), perRoundTripRatio: Math.round((servicesMs * 1000) / rt.total / floorUs * 100) / 100, sameReport: r.reportJson === local });
     }
   } finally {
     scen.close();
-    await nc.close();
   }
   return rows;
 }

@@ -47,6 +47,8 @@ export class Registry {
     private readonly dmi: DmiMode = 'on',
     /** DEVICE_DMI: direct memory for the devices of its runs and sessions. */
     private readonly deviceDmi: DmiMode = 'on',
+    /** RUN_AHEAD: the kernels' paced threads run their wake-ups ahead. */
+    private readonly runAhead: 'on' | 'off' = 'on',
   ) {
     ctx.onReconnect((why) => {
       for (const fail of this.inFlight) fail(why);
@@ -96,7 +98,7 @@ export class Registry {
     const id = this.nextId('r');
     // Traced (OTEL_* set): the run's span under the caller's (its gRPC metadata), its context on every NATS call.
     const rt = this.ctx.telemetry.enabled ? new RunTracer(this.ctx.telemetry, spec, id, parent) : undefined;
-    const ps = new PlatformSession(this.ctx.rpc, id, spec, () => rt?.fleetBaggage(), { dmi: this.dmi, deviceDmi: this.deviceDmi });
+    const ps = new PlatformSession(this.ctx.rpc, id, spec, () => rt?.fleetBaggage(), { dmi: this.dmi, deviceDmi: this.deviceDmi, runAhead: this.runAhead });
     let views: RunViews | undefined;
     let fail!: (why: string) => void;
     const failed = new Promise<never>((_, reject) => (fail = (why) => reject(new Abandoned(`run ${id} abandoned: ${why}`))));
@@ -112,7 +114,7 @@ export class Registry {
       report = await Promise.race([run, failed]);
       this.runs.set(id, { report, views: views! });
       while (this.runs.size > MAX_RUNS) this.runs.delete(this.runs.keys().next().value!);
-      this.ctx.log.info('run done', { run: id, scenario: spec.id, policy: spec.kdump.policy });
+      this.ctx.log.info('run done', { run: id, scenario: spec.id, policy: spec.kdump.policy, roundTrips: ps.roundTrips.c });
       return { id, report };
     } catch (e) {
       error = e;
@@ -134,7 +136,7 @@ export class Registry {
     this.room('OpenSession');
     const { spec } = this.spec(ref);
     const id = this.nextId('s');
-    const ps = new PlatformSession(this.ctx.rpc, id, spec, undefined, { dmi: this.dmi, deviceDmi: this.deviceDmi });
+    const ps = new PlatformSession(this.ctx.rpc, id, spec, undefined, { dmi: this.dmi, deviceDmi: this.deviceDmi, runAhead: this.runAhead });
     const session = await Session.open(spec, await ps.links());
     const machine = Machine.over(id, session.p, () => session.busyWith);
     const sub = serveScript(this.ctx.rpc, id, session, () => machine.scan());

@@ -8,3 +8,4 @@ export * from './lib/platform-side';
 export * from './lib/script';
 export * from './lib/slice-pack';
 export * from './lib/nats-auth';
+export * from './lib/round-trips';

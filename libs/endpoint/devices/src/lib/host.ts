@@ -14,8 +14,11 @@ export interface TaskContext {
   /**
    * Yields until `ns` of virtual time have passed. `next` names the thread's first load after
    * it wakes (a hint: a kernel in a service gets those bytes with the wake-up, saving a round trip).
+   * `paced`: a promise that until its next sleep the thread only stores, writes device registers
+   * and reads its own kernel's state, never a load, an MMIO access or the time of the next event
+   * (a kernel in a service may then run its wake-ups ahead: docs/services.md, "Run-ahead").
    */
-  sleep(ns: number, next?: { readonly pa: number; readonly length: number }): Promise<void>;
+  sleep(ns: number, next?: { readonly pa: number; readonly length: number }, o?: { readonly paced?: boolean }): Promise<void>;
   now(): number;
 }
 
@@ -185,7 +188,8 @@ export class NicDriver extends Driver {
     const tx = this.tx!;
     this.host.spawn(`${this.device} xmit`, async (t) => {
       while (this.host.alive() && this.tx === tx) {
-        await t.sleep(c.txIntervalNs);
+        // Paced: until the next sleep, only a descriptor store and the doorbell.
+        await t.sleep(c.txIntervalNs, undefined, { paced: true });
         if (!this.host.alive() || this.tx !== tx) return;
         const next = (this.txNext + 1) % c.txEntries;
         if (next === this.txClean) continue;

@@ -20,7 +20,7 @@
 //   (`check`): a difference is a broken invariant and fails the run rather than the report.
 
 import type { DeviceDmiIn, DeviceGrant, DmaCompletion, FleetRequest } from '@kdump-twin/endpoint';
-import { DMI_PAGE, imagesOf, touchedSince, type DmiMode, type PageImage } from '@kdump-twin/platform';
+import { DMI_PAGE, imagesOf, plainPage, touchedSince, type DmiMode, type PageImage } from '@kdump-twin/platform';
 import type { SmmuV3 } from '@kdump-twin/smmu-model';
 
 /** Pages the fleet may hold (the fleet's own bound, DEVICE_DMI_PAGES). */
@@ -75,16 +75,9 @@ export class DeviceGrants {
     return `${device}/${sid}/${iova}${ats ? '/ats' : ''}`;
   }
 
-  /** Whether accesses anywhere in PA page `n` are plain memory now. */
+  /** Whether accesses anywhere in the PA page at `pa` are plain memory now. */
   private plain(pa: number): boolean {
-    const mem = this.p.memory;
-    if (mem.check(pa, DMI_PAGE)) return false;
-    for (let at = pa; at < pa + DMI_PAGE; ) {
-      const r = mem.regionAt(at);
-      if (!r || this.p.ras.touch(r.name)) return false;
-      at = r.base + r.size;
-    }
-    return true;
+    return plainPage(this.p.memory, pa, (r) => this.p.ras.touch(r));
   }
 
   /** The translation of one permission as the SMMU's fast path gives it now, if it may be granted. */

@@ -18,7 +18,7 @@
 // Exact because one task runs at a time: between two answers to a kernel only that kernel's own
 // task runs, so nothing else can write memory, offline a region or halt a CPU in between.
 
-import { DMI_PAGE, imagesOf, pagesOf, touchedSince, type DmiMode, type PageImage } from '@kdump-twin/platform';
+import { DMI_PAGE, imagesOf, pagesOf, plainPage, touchedSince, type DmiMode, type PageImage } from '@kdump-twin/platform';
 import type { KernelName } from './links';
 import type { PlatformRole } from './platform-role';
 
@@ -47,20 +47,24 @@ export class PageGrants {
 
   /** Whether a load of `kernel` anywhere in page `n` reads plain memory now. */
   private plain(kernel: KernelName, n: number): boolean {
-    if (this.p.cpuHalted(kernel) !== undefined) return false;
-    const pa = n * DMI_PAGE;
-    const mem = this.p.memory;
-    if (mem.check(pa, DMI_PAGE)) return false;
-    for (let at = pa; at < pa + DMI_PAGE; ) {
-      const r = mem.regionAt(at);
-      if (!r || this.p.ras.touch(r.name)) return false;
-      at = r.base + r.size;
-    }
-    return true;
+    return this.p.cpuHalted(kernel) === undefined && plainPage(this.p.memory, n * DMI_PAGE, (r) => this.p.ras.touch(r));
   }
 
   private image(n: number): PageImage {
     return imagesOf(this.p.memory, n, null)[0]!;
+  }
+
+  /**
+   * The bytes a load of `kernel` at [pa, pa+length) (within one page) would read now, if it is
+   * plain and so has no other effect; undefined otherwise (the load must be made as such). For
+   * read-ahead of loads the running task announced; `off` reads nothing ahead.
+   */
+  readPlain(kernel: KernelName, pa: number, length: number): Uint8Array | undefined {
+    if (this.mode === 'off' || !Number.isSafeInteger(pa) || pa < 0 || !Number.isInteger(length) || length <= 0 || length > DMI_PAGE) return undefined;
+    const [first, last] = pagesOf(pa, length);
+    for (let n = first; n <= last; n++) if (!this.plain(kernel, n)) return undefined;
+    const r = this.p.memory.read(pa, length);
+    return r.ok ? r.data : undefined;
   }
 
   /** A load of `kernel` at [pa, pa+length) missed and asked: the pages under it it may hold, with their bytes. */

@@ -96,6 +96,9 @@ interface DeviceState {
   quiescedAt?: number;
 }
 
+/** Pages of makedumpfile's list announced at once (willRead): 256 KiB, a quarter of a NATS message. */
+const READ_AHEAD_PAGES = 64;
+
 export class KernelRole implements KernelLink {
   readonly kernels: LinuxKernel[] = [];
   readonly buses: HaltableBus[] = [];
@@ -217,7 +220,7 @@ export class KernelRole implements KernelLink {
     void (async () => {
       try {
         await this.port.sleep(id, 0);
-        await body({ sleep: (ns, next) => this.port.sleep(id, ns, next), now: () => this.port.now() });
+        await body({ sleep: (ns, next, o) => this.port.sleep(id, ns, next, o), now: () => this.port.now() });
       } catch (e) {
         if (!(e instanceof CpuHalted || e instanceof TaskHalted)) throw e;
       } finally {
@@ -380,6 +383,8 @@ export class KernelRole implements KernelLink {
     const cpu = this.buses[0]!;
     await this.on(task, async () => {
       while (!failed && this.halted === undefined && this.port.now() < deadline && (next < list.length || inflight > 0)) {
+        // What this turn reads next, at most what the free commands can take: a hint only.
+        if (next < list.length && driver.canSubmit) this.port.willRead?.(list.slice(next, next + READ_AHEAD_PAGES), PAGE);
         while (!failed && next < list.length && driver.canSubmit) {
           const batch = list.slice(next, next + perCmd);
           const data = new Uint8Array(batch.length * PAGE);

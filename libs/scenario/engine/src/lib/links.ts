@@ -27,8 +27,10 @@ export interface PlatformPort {
   /**
    * Parks task `task` until `ns` from now (its first call, with 0, waits for its first turn).
    * `next`: the task's first load after it wakes, a hint a remote platform answers with the wake-up.
+   * `paced`: until its next sleep the task only posts stores and register writes (HostKernel's
+   * TaskContext.sleep): a kernel in a service may run the wake-up ahead (docs/services.md).
    */
-  sleep(task: number, ns: number, next?: NextLoad): Promise<void>;
+  sleep(task: number, ns: number, next?: NextLoad, o?: { readonly paced?: boolean }): Promise<void>;
   /** A new task of `owner`, first running now, after the current one. */
   spawn(name: string, owner: Owner): number;
   finish(task: number): void;
@@ -46,6 +48,12 @@ export interface PlatformPort {
    * makedumpfile; the twin takes every page of the crashed kernel's RAM anyone wrote).
    */
   crashedPages(limit: number): Promise<number[]>;
+  /**
+   * A hint: the task's next loads, in order, each `length` bytes, before it next sleeps (what
+   * makedumpfile reads next). A remote platform may send their bytes with the first of them; in
+   * one process nothing needs it.
+   */
+  willRead?(pas: readonly number[], length: number): void;
 }
 
 export interface BootResult {

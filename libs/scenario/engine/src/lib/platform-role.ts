@@ -153,6 +153,14 @@ export class PlatformRole implements PlatformPort {
     return d ? this.smmus[d.smmu] : undefined;
   }
 
+  /**
+   * Until when nothing but the fleet and the running task can happen (Sequencer.quiet), and no
+   * panic can cut in: now while a panic after N transactions is armed (the fleet may reach N).
+   */
+  quietUntil(): number | undefined {
+    return this.countTriggerArmed() ? this.clock.now() : this.seq.quiet();
+  }
+
   /** A panic after N DMA transactions is armed and has not happened yet. */
   countTriggerArmed(): boolean {
     return this.countTrigger !== undefined && this.crashAt === undefined;

@@ -7,6 +7,7 @@ import type { FleetSliceIn, FleetSliceOut } from '@kdump-twin/endpoint';
 import { LocalFleet, type DmiMode, type FleetLink, type FleetView, type ScenarioSpec } from '@kdump-twin/scenario';
 import type { Subscription } from 'nats';
 import { SUBJECTS } from './protocol';
+import { RoundTripCount } from './round-trips';
 import type { Rpc } from './rpc';
 import { packSliceIn, packSliceOut, unpackSliceIn, unpackSliceOut, type WireSliceIn, type WireSliceOut } from './slice-pack';
 
@@ -121,12 +122,14 @@ export class RemoteFleet implements FleetLink {
     private readonly headers: () => Readonly<Record<string, string>> | undefined,
     /** Direct memory for the devices (smmu-twin's DEVICE_DMI). */
     readonly deviceDmi: DmiMode,
+    private readonly count: RoundTripCount,
   ) {}
 
   /** Opens the session on a fleet replica and builds its devices; `headers` go with every call after (a telemetry adapter's baggage). */
-  static async open(rpc: Rpc, session: string, spec: ScenarioSpec, headers: () => Readonly<Record<string, string>> | undefined = () => undefined, deviceDmi: DmiMode = 'on'): Promise<RemoteFleet> {
+  static async open(rpc: Rpc, session: string, spec: ScenarioSpec, headers: () => Readonly<Record<string, string>> | undefined = () => undefined, deviceDmi: DmiMode = 'on', count = new RoundTripCount()): Promise<RemoteFleet> {
     await rpc.call(SUBJECTS.fleetOpen, { session });
-    const f = new RemoteFleet(rpc, SUBJECTS.fleet(session), headers, deviceDmi);
+    const f = new RemoteFleet(rpc, SUBJECTS.fleet(session), headers, deviceDmi, count);
+    count.fleetCall();
     const r = await rpc.call<{ next: number | null }>(f.subject, { call: 'init', spec });
     f.next = r.next ?? undefined;
     return f;
@@ -135,6 +138,7 @@ export class RemoteFleet implements FleetLink {
   async slice(input: FleetSliceIn): Promise<FleetSliceOut> {
     const raw = await this.rpc.call<WireSliceOut & { next: number | null }>(this.subject, { call: 'slice', input: packSliceIn(input), pack: true }, 30_000, this.headers());
     const out = unpackSliceOut(raw);
+    this.count.slice(input, out);
     this.next = raw.next ?? undefined;
     return { ...out, next: this.next };
   }
@@ -144,14 +148,17 @@ export class RemoteFleet implements FleetLink {
   }
 
   view(expected?: { device: string; pages: Readonly<Record<string, string>> }): Promise<FleetView> {
+    this.count.fleetCall();
     return this.rpc.call<FleetView>(this.subject, { call: 'view', ...(expected ? { expected } : {}) }, 30_000, this.headers());
   }
 
   setTraffic(device: string, changes: Readonly<Record<string, unknown>>): Promise<Record<string, number>> {
+    this.count.fleetCall();
     return this.rpc.call(this.subject, { call: 'setTraffic', device, changes });
   }
 
   async close(): Promise<void> {
+    this.count.fleetCall();
     await this.rpc.call(this.subject, { call: 'close' }, 30_000, this.headers());
   }
 }

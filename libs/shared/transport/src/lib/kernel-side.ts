@@ -10,7 +10,7 @@ import type { BusInterrupt, MemFault, MmioOutcome, MmioSize } from '@kdump-twin/
 import { PhysicalMemory, TaskHalted, VirtualClock, defaultServerMemoryLayout, type Region } from '@kdump-twin/platform';
 import { CpuHalted, DMI_PAGE, KernelRole, PageCache, type KernelName, type Mapping, type NextLoad, type Owner, type PlatformPort, type ScenarioSpec } from '@kdump-twin/scenario';
 import type { Subscription } from 'nats';
-import type { KernelReply, KernelToPlatform, PlatformToKernel, PostedOp, SyncOp, TimeContext } from './protocol';
+import type { KernelReply, KernelToPlatform, PlatformToKernel, PostedOp, RunAheadStep, SyncOp, TimeContext } from './protocol';
 import { SUBJECTS } from './protocol';
 import { RemoteError, type Rpc } from './rpc';
 
@@ -29,6 +29,9 @@ export function memoryMapOf(spec: ScenarioSpec): PhysicalMemory {
  */
 export const DMI_PAGES_PER_KERNEL = 4096;
 
+/** Wake-ups one window may run ahead (the platform takes at most as many in one message). */
+const MAX_RUN_AHEAD = 256;
+
 /** The platform as a kernel in a service reaches it. */
 export class RemotePlatformPort implements PlatformPort {
   /** Direct memory: the pages this kernel holds (kernel-dmi.ts); kept current by every answer. */
@@ -40,6 +43,17 @@ export class RemotePlatformPort implements PlatformPort {
   private localTasks = 0;
   /** The bytes of a load announced before a sleep, read as the task woke. */
   private prefetched: { at: NextLoad; got: Uint8Array | MmioOutcome } | undefined;
+  /** Read-ahead (willRead): the loads the running task announced, and the bytes of those already sent, until it sleeps. */
+  private hint: { pas: readonly number[]; length: number } | undefined;
+  private readonly ahead = new Map<number, Uint8Array>();
+  /** Run-ahead: until when nothing but the fleet and the running task can happen (the last answer's `quiet`). */
+  private quiet: number | undefined;
+  /** Run-ahead: the paced wake-ups the running task made here, not yet sent (its first sleep and the posted ops before it, then one step per wake-up). */
+  private window: { task: number; posted: PostedOp[]; ns: number; steps: RunAheadStep[] } | undefined;
+  /** A window sent by finish(): the next message waits for its answer. */
+  private flushing: Promise<unknown> | undefined;
+  /** Wake-ups this kernel ran ahead, over its session. */
+  ranAhead = 0;
 
   constructor(
     private readonly rpc: Rpc,
@@ -54,6 +68,7 @@ export class RemotePlatformPort implements PlatformPort {
   absorb(ctx: TimeContext): void {
     this.t = ctx.now;
     this.nextT = ctx.next ?? undefined;
+    this.quiet = ctx.quiet;
     if (ctx.pages) this.dmi.take(ctx.pages);
     for (const { smmu, e } of ctx.irqs) for (const l of this.listeners.get(smmu) ?? []) l(e);
   }
@@ -69,6 +84,7 @@ export class RemotePlatformPort implements PlatformPort {
   close(why: string): void {
     this.closedWhy = why;
     this.dmi.clear();
+    this.dropAhead();
     this.closing?.();
   }
 
@@ -80,12 +96,29 @@ export class RemotePlatformPort implements PlatformPort {
 
   private async sync<T>(op: SyncOp): Promise<T> {
     this.prefetched = undefined;
+    if (this.flushing) await this.flushing;
     if (this.closedWhy !== undefined) throw new TaskHalted(this.kernel, this.closedWhy);
-    const body: KernelToPlatform = { k: this.kernel, posted: this.takePosted(), op };
+    // A window still open: its wake-ups, and what the task posted since the last, go first.
+    if (this.window) {
+      const { lead, op: w } = this.closeWindow();
+      await this.roundTrip({ k: this.kernel, posted: lead, op: { ...w, then: this.takePosted() } });
+    }
+    return this.roundTrip<T>({ k: this.kernel, posted: this.takePosted(), op });
+  }
+
+  /** Ends the window: the sleep op that carries its wake-ups, and the posted ops before its first sleep. */
+  private closeWindow(): { lead: PostedOp[]; op: SyncOp & { o: 'sleep'; steps: RunAheadStep[] } } {
+    const w = this.window!;
+    this.window = undefined;
+    return { lead: w.posted, op: { o: 'sleep', task: w.task, ns: w.ns, steps: w.steps } };
+  }
+
+  private async roundTrip<T>(body: KernelToPlatform): Promise<T> {
     let r: { ctx: TimeContext; value: T };
     try {
       r = await Promise.race([this.rpc.call<{ ctx: TimeContext; value: T }>(this.subject, body, 600_000), this.closed]);
     } catch (e) {
+      this.dropAhead();
       throw rethrow(e);
     }
     this.absorb(r.ctx);
@@ -109,10 +142,39 @@ export class RemotePlatformPort implements PlatformPort {
     // Pages this kernel holds are current: nothing but its own task ran since the last answer.
     const held = this.dmi.read(pa, length);
     if (held) return Promise.resolve({ ok: true as const, data: held });
+    // Read ahead: bytes the platform sent with an earlier load of this turn, for a load announced.
+    const early = this.hint && length === this.hint.length ? this.ahead.get(pa) : undefined;
+    if (early) {
+      this.ahead.delete(pa);
+      return Promise.resolve({ ok: true as const, data: early });
+    }
     // Only a load shorter than a page asks for its pages: descriptors, PTEs, table entries are
     // loaded again and again; a page-sized load (makedumpfile's sweep) is read once.
     const ask = length < DMI_PAGE && this.dmi.wantsMore;
-    return this.sync<{ readonly ok: true; readonly data: Uint8Array } | MemFault>({ o: 'memRead', pa, length, ...(ask ? { grant: true } : {}) });
+    const next = this.announcedAfter(pa, length);
+    return this.sync<{ readonly ok: true; readonly data: Uint8Array; readonly ahead?: readonly { pa: number; data: Uint8Array }[] } | MemFault>({ o: 'memRead', pa, length, ...(ask ? { grant: true } : {}), ...(next.length ? { ahead: next } : {}) }).then((r) => {
+      if (r.ok && r.ahead) for (const a of r.ahead) this.ahead.set(a.pa, a.data);
+      return r.ok ? { ok: true as const, data: r.data } : r;
+    });
+  }
+
+  /** A hint from the running task: its next loads, before it sleeps (PlatformPort.willRead). */
+  willRead(pas: readonly number[], length: number): void {
+    this.hint = { pas: pas.slice(), length };
+  }
+
+  /** The announced loads after `pa`, not sent yet: what the platform may answer with it. */
+  private announcedAfter(pa: number, length: number): number[] {
+    const h = this.hint;
+    if (!h || h.length !== length) return [];
+    const i = h.pas.indexOf(pa);
+    return i < 0 ? [] : h.pas.slice(i + 1).filter((x) => !this.ahead.has(x));
+  }
+
+  /** Read-ahead bytes are good until the task sleeps (others may write then), or a call failed. */
+  private dropAhead(): void {
+    this.hint = undefined;
+    this.ahead.clear();
   }
 
   async memWrite(_k: KernelName, pa: number, data: Uint8Array) {
@@ -120,6 +182,8 @@ export class RemotePlatformPort implements PlatformPort {
     if (f) return { ok: false as const, fault: f.fault, address: f.address };
     this.prefetched = undefined;
     this.dmi.write(pa, data);
+    // The kernel's own store into bytes read ahead: they are no longer what the platform sent.
+    if (this.ahead.size) for (const a of [...this.ahead.keys()]) if (a < pa + data.length && pa < a + (this.hint?.length ?? 0)) this.ahead.delete(a);
     this.posted.push({ o: 'memWrite', pa, data: data.slice() });
     return { ok: true as const };
   }
@@ -132,8 +196,30 @@ export class RemotePlatformPort implements PlatformPort {
     return this.nextT;
   }
 
-  async sleep(task: number, ns: number, next?: NextLoad): Promise<void> {
-    const got = await this.sync<Uint8Array | MmioOutcome | null>({ o: 'sleep', task, ns, ...(next ? { next } : {}) });
+  async sleep(task: number, ns: number, next?: NextLoad, o?: { readonly paced?: boolean }): Promise<void> {
+    this.dropAhead();
+    this.prefetched = undefined;
+    const w = this.window;
+    // Run-ahead: a paced task whose wake-up comes before anything else can happen wakes here at
+    // once; the wake-up and what it posts go with its next real message (docs/services.md).
+    if (o?.paced && !next && this.closedWhy === undefined && !this.flushing && this.quiet !== undefined && this.t + ns < this.quiet && (!w || (w.task === task && w.steps.length < MAX_RUN_AHEAD)) && this.posted.every((p) => p.o === 'memWrite' || p.o === 'control')) {
+      if (!w) this.window = { task, posted: this.takePosted(), ns, steps: [] };
+      else w.steps.push({ posted: this.takePosted(), ns });
+      this.t += ns;
+      // What the next event is the task does not know here; it promised not to ask (paced).
+      this.nextT = this.t;
+      this.ranAhead++;
+      return;
+    }
+    if (this.flushing) await this.flushing;
+    if (this.closedWhy !== undefined) throw new TaskHalted(this.kernel, this.closedWhy);
+    let body: KernelToPlatform;
+    if (w) {
+      // This sleep ends the window: it is the last of its steps.
+      const { lead, op } = this.closeWindow();
+      body = { k: this.kernel, posted: lead, op: { ...op, steps: [...op.steps, { posted: this.takePosted(), ns }], ...(next ? { next } : {}) } };
+    } else body = { k: this.kernel, posted: this.takePosted(), op: { o: 'sleep', task, ns, ...(next ? { next } : {}) } };
+    const got = await this.roundTrip<Uint8Array | MmioOutcome | null>(body);
     this.prefetched = next && got ? { at: next, got } : undefined;
   }
 
@@ -153,6 +239,18 @@ export class RemotePlatformPort implements PlatformPort {
   }
 
   finish(task: number): void {
+    this.dropAhead();
+    if (this.window) {
+      // It ends inside a window: the window goes as a sleep, and the end once that is answered.
+      const { lead, op } = this.closeWindow();
+      const then = [...this.takePosted(), { o: 'finish' as const, task }];
+      this.flushing = this.roundTrip({ k: this.kernel, posted: lead, op }).then(
+        () => this.rpc.post(this.subject, { k: this.kernel, posted: then } satisfies KernelToPlatform),
+        () => undefined,
+      );
+      void this.flushing.finally(() => (this.flushing = undefined));
+      return;
+    }
     // A thread's last word: nothing follows it to carry it, so it goes now.
     const body: KernelToPlatform = { k: this.kernel, posted: [...this.takePosted(), { o: 'finish', task }] };
     this.rpc.post(this.subject, body);
@@ -220,6 +318,8 @@ export class KernelHost {
   readonly sessions = new Map<string, Session>();
   /** Loads the sessions' direct memory served here and loads that crossed to the platform, over every session closed so far. */
   readonly dmi = { hits: 0, misses: 0 };
+  /** Wake-ups its sessions' paced threads ran ahead (docs/services.md, "Run-ahead"), over every session closed so far. */
+  readonly runAhead = { wakeUps: 0 };
 
   constructor(
     private readonly rpc: Rpc,
@@ -273,6 +373,7 @@ export class KernelHost {
   private count(s: Session): void {
     this.dmi.hits += s.port?.dmi.hits ?? 0;
     this.dmi.misses += s.port?.dmi.misses ?? 0;
+    this.runAhead.wakeUps += s.port?.ranAhead ?? 0;
   }
 
   /** Drops every session (NATS reconnected: their messages may be lost). */

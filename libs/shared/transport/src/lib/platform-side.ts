@@ -6,9 +6,10 @@
 
 import type { BusInterrupt } from '@kdump-twin/kernel';
 import { TaskHalted } from '@kdump-twin/platform';
-import { CpuHalted, PageGrants, type BootResult, type DmiMode, type PageImage, type KernelLink, type KernelName, type KernelView, type PlatformRole, type RunLinks, type ScenarioSpec } from '@kdump-twin/scenario';
+import { CpuHalted, DMI_PAGE, PageGrants, type BootResult, type DmiMode, type PageImage, type KernelLink, type KernelName, type KernelView, type PlatformRole, type RunLinks, type ScenarioSpec } from '@kdump-twin/scenario';
 import type { Subscription } from 'nats';
 import { RemoteFleet } from './fleet-side';
+import { RoundTripCount } from './round-trips';
 import type { KernelReply, KernelToPlatform, PlatformToKernel, PostedOp, TimeContext } from './protocol';
 import { SUBJECTS } from './protocol';
 import type { Rpc } from './rpc';
@@ -79,6 +80,8 @@ export class PlatformSession {
   private grants: PageGrants | undefined;
   /** Set when NATS dropped or a peer vanished: the run cannot be trusted any more. */
   failure: Error | undefined;
+  /** The run's round trips by cause (round-trips.ts). */
+  readonly roundTrips = new RoundTripCount();
 
   constructor(
     private readonly rpc: Rpc,
@@ -86,13 +89,13 @@ export class PlatformSession {
     private readonly spec: ScenarioSpec,
     /** Headers for the fleet calls (a telemetry adapter's baggage: the panic instant). */
     private readonly fleetHeaders: () => Readonly<Record<string, string>> | undefined = () => undefined,
-    /** Direct memory for the kernels (`dmi`, KERNEL_DMI) and for the devices (`deviceDmi`, DEVICE_DMI). */
-    private readonly o: { readonly dmi?: DmiMode; readonly deviceDmi?: DmiMode } = {},
+    /** Direct memory for the kernels (`dmi`, KERNEL_DMI) and for the devices (`deviceDmi`, DEVICE_DMI); the kernels' run-ahead (`runAhead`, RUN_AHEAD). */
+    private readonly o: { readonly dmi?: DmiMode; readonly deviceDmi?: DmiMode; readonly runAhead?: 'on' | 'off' } = {},
   ) {}
 
   /** Opens the fleet session and returns the links for runScenario. */
   async links(): Promise<RunLinks> {
-    this.fleet = await RemoteFleet.open(this.rpc, this.id, this.spec, this.fleetHeaders, this.o.deviceDmi ?? 'on');
+    this.fleet = await RemoteFleet.open(this.rpc, this.id, this.spec, this.fleetHeaders, this.o.deviceDmi ?? 'on', this.roundTrips);
     return {
       fleet: this.fleet,
       primary: (_port, p) => this.kernel('primary', p),
@@ -124,11 +127,13 @@ export class PlatformSession {
     const irqs = this.irqs[k];
     this.irqs[k] = [];
     const pages = this.grants!.changes(k);
-    return { now: p.now(), next: p.nextEventTime() ?? null, irqs, ...(pages.length ? { pages } : {}) };
+    const quiet = this.o.runAhead === 'off' ? p.now() : p.quietUntil();
+    return { now: p.now(), next: p.nextEventTime() ?? null, irqs, ...(pages.length ? { pages } : {}), ...(quiet !== undefined ? { quiet } : {}) };
   }
 
   async callKernel<T>(k: KernelName, call: PlatformToKernel['call'], args: readonly unknown[]): Promise<T> {
     const body: PlatformToKernel = { call, args, ctx: this.ctx(k) };
+    this.roundTrips.call(call);
     const r = await this.rpc.call<KernelReply>(SUBJECTS.kernel(this.id, k), body, 3_600_000);
     this.applyPosted(k, r.posted);
     return r.value as T;
@@ -181,6 +186,7 @@ export class PlatformSession {
     this.applyPosted(k, b.posted ?? []);
     const op = b.op;
     if (!op) return undefined;
+    this.roundTrips.op(op);
     // `grant`: pages the answer grants besides what changed, taken after the changes (read at its instant).
     const answer = <T>(v: Promise<T>, grant?: (value: T) => readonly PageImage[]) =>
       v.then(
@@ -198,13 +204,44 @@ export class PlatformSession {
         return answer(p.mmioRead(k, op.smmu, op.offset, op.size));
       case 'mmioWrite':
         return answer(p.mmioWrite(k, op.smmu, op.offset, op.size, BigInt(op.value)));
-      case 'memRead':
-        // A miss that asks: the pages under the load come with the answer.
-        return answer(p.memRead(k, op.pa, op.length), (value) => (op.grant && value.ok ? this.grants!.grant(k, op.pa, op.length) : []));
+      case 'memRead': {
+        // A miss that asks: the pages under the load come with the answer. With `ahead`, the
+        // task's next announced loads too, read now (nothing else runs before them), where a load
+        // of them is plain (no fault, no firmware-offlined memory, CPUs running).
+        const ahead = op.ahead;
+        if (ahead !== undefined && (!Array.isArray(ahead) || ahead.length > MAX_AHEAD || !ahead.every((x) => Number.isSafeInteger(x) && x >= 0))) throw new RangeError(`op.ahead: at most ${MAX_AHEAD} physical addresses (non-negative integers)`);
+        const read = p.memRead(k, op.pa, op.length).then((value) => {
+          if (!value.ok || !ahead?.length || op.length > DMI_PAGE) return value;
+          const more: { pa: number; data: Uint8Array }[] = [];
+          for (const pa of ahead) {
+            const data = this.grants!.readPlain(k, pa, op.length);
+            if (!data) break;
+            more.push({ pa, data });
+          }
+          return more.length ? { ...value, ahead: more } : value;
+        });
+        return answer(read, (value) => (op.grant && value.ok ? this.grants!.grant(k, op.pa, op.length) : []));
+      }
       case 'sleep': {
+        const task = this.task(k, op.task);
+        const { steps, then } = op;
+        if (steps !== undefined && (!Array.isArray(steps) || steps.length > MAX_STEPS || !steps.every((st) => st !== null && typeof st === 'object' && Array.isArray(st.posted) && Number.isSafeInteger(st.ns) && st.ns >= 0))) {
+          throw new RangeError(`op.steps: at most ${MAX_STEPS} wake-ups {posted: [...], ns: a non-negative integer}`);
+        }
+        if (then !== undefined && !Array.isArray(then)) throw new RangeError('op.then: an array of posted operations');
+        // Run-ahead: the wake-ups the kernel ran ahead, each a turn of the task in the sequencer's
+        // order, with what it posted at each; a halt in between ends the chain there.
+        let turn = p.sleep(task, op.ns);
+        for (const st of steps ?? []) {
+          turn = turn.then(() => {
+            this.applyPosted(k, st.posted);
+            return p.sleep(task, st.ns);
+          });
+        }
+        if (then) turn = turn.then(() => this.applyPosted(k, then));
         // With the wake-up, the bytes of the task's first load (read as the task resumes: nothing else runs until it yields).
         const next = op.next;
-        return answer(p.sleep(this.task(k, op.task), op.ns).then(() => (next ? (p.peek(k, next) ?? null) : null)));
+        return answer(turn.then(() => (next ? (p.peek(k, next) ?? null) : null)));
       }
       case 'crashedPages':
         return answer(p.crashedPages(op.limit));
@@ -221,6 +258,12 @@ export class PlatformSession {
     this.sub?.unsubscribe();
   }
 }
+
+/** Wake-ups a kernel may run ahead in one message. */
+const MAX_STEPS = 256;
+
+/** Announced loads read ahead with one (makedumpfile's pages): at most 64, 256 KiB of pages. */
+const MAX_AHEAD = 64;
 
 /** CpuHalted and TaskHalted travel as error replies with their reason (the kernel rethrows them). */
 function halted(e: unknown): unknown {

@@ -33,6 +33,8 @@ export interface TimeContext {
   readonly irqs: readonly { readonly smmu: number; readonly e: BusInterrupt }[];
   /** Direct memory (kernel-dmi.ts): pages the kernel holds from now on with their bytes, or must drop; absent when none. */
   readonly pages?: readonly PageImage[];
+  /** Run-ahead: before this instant nothing but the fleet and the running task can happen (no other task, timer or panic); absent for never. */
+  readonly quiet?: number;
 }
 
 /** Operations a kernel makes without waiting: they ride on its next message to the platform, in order. */
@@ -45,12 +47,27 @@ export type PostedOp =
   | { readonly o: 'finish'; readonly task: number }
   | { readonly o: 'panicNow'; readonly reason: string };
 
+/** One wake-up a kernel ran ahead: what the task posted when it woke, and its next sleep. */
+export interface RunAheadStep {
+  readonly posted: readonly PostedOp[];
+  readonly ns: number;
+}
+
 /** Operations a kernel waits on. */
 export type SyncOp =
   | { readonly o: 'mmioRead'; readonly smmu: number; readonly offset: number; readonly size: MmioSize }
   | { readonly o: 'mmioWrite'; readonly smmu: number; readonly offset: number; readonly size: MmioSize; readonly value: bigint }
-  | { readonly o: 'memRead'; readonly pa: number; readonly length: number; readonly grant?: boolean }
-  | { readonly o: 'sleep'; readonly task: number; readonly ns: number; readonly next?: NextLoad }
+  | { readonly o: 'memRead'; readonly pa: number; readonly length: number; readonly grant?: boolean; readonly ahead?: readonly number[] }
+  | {
+      readonly o: 'sleep';
+      readonly task: number;
+      readonly ns: number;
+      readonly next?: NextLoad;
+      /** Run-ahead: wake-ups the kernel ran ahead, after the first: at each, these posted ops, then the next sleep. */
+      readonly steps?: readonly RunAheadStep[];
+      /** Run-ahead: posted ops made after the last wake-up, applied before the answer. */
+      readonly then?: readonly PostedOp[];
+    }
   | { readonly o: 'crashedPages'; readonly limit: number };
 
 /** A kernel's message to the platform: posted operations first, then at most one it waits on. */

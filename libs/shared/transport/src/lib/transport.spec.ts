@@ -13,6 +13,7 @@ import { startNatsServer, type NatsServer } from '../testing/nats-server';
 import { runOverNats, startRoles, type Roles } from '../testing/services';
 import { CodecError, decode, encode } from './codec';
 import { PeerLost, RemoteError, Rpc } from './rpc';
+import type { PlatformSession } from './platform-side';
 
 let server: NatsServer;
 const conns: NatsConnection[] = [];
@@ -143,6 +144,7 @@ describe('direct memory for kernels and devices across NATS (kernel-dmi.ts, devi
     await roles.close();
   });
   const hits = () => roles.primary.dmi.hits + roles.kdump.dmi.hits;
+  const ranAhead = () => roles.primary.runAhead.wakeUps + roles.kdump.runAhead.wakeUps;
   const served = () => roles.fleet.dmi.served;
 
   for (const policy of POLICIES) {
@@ -155,6 +157,29 @@ describe('direct memory for kernels and devices across NATS (kernel-dmi.ts, devi
       assert.ok(served() - devices > 50, `device requests answered in the fleet: ${served() - devices}`);
     });
   }
+
+  it("the NIC's transmit thread runs its wake-ups ahead: the same report with it, and without it (RUN_AHEAD off)", async () => {
+    // The exactly-once settings switch transmit off; here it runs every 4 us, as in baseline.
+    const spec = short('adopt-v10', ['devices[0].traffic.txIntervalNs=4000']);
+    const local = reportJson(await runScenario(spec));
+    const before = ranAhead();
+    assert.equal(reportJson(await runOverNats(roles.platform, spec)), local);
+    assert.ok(ranAhead() - before > 50, `wake-ups run ahead: ${ranAhead() - before}`);
+    const off = ranAhead();
+    assert.equal(reportJson(await runOverNats(roles.platform, spec, { runAhead: 'off' })), local);
+    assert.equal(ranAhead() - off, 0);
+  });
+
+  it("makedumpfile's pages come read ahead: the same report, a fraction of the loads crossing", async () => {
+    const spec = short('adopt-v10', ['run.vmcore.maxPages=256']);
+    let session: PlatformSession | undefined;
+    const remote = await runOverNats(roles.platform, spec, { onSession: (s) => (session = s) });
+    assert.equal(reportJson(remote), reportJson(await runScenario(spec)));
+    const saved = remote.vmcore.savedPages;
+    assert.ok(saved > 100, `pages saved: ${saved}`);
+    // Without read-ahead every page is a load of its own, on top of the drivers' loads.
+    assert.ok(session!.roundTrips.c.loads < saved / 2, `${session!.roundTrips.c.loads} loads crossed for ${saved} pages`);
+  });
 
   it('a panic decided inside a fleet slice (after N transactions) halts the primary kernel with pages held: the same report', async () => {
     const spec = short('adopt-v7', ['crash.trigger={"kind":"transactions","count":150}']);

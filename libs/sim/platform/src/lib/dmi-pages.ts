@@ -45,6 +45,21 @@ function coalesce(ranges: [number, number][] | null): [number, number][] | null 
 }
 
 /**
+ * Whether every access in the 4 KiB page at `pa` is plain memory now: accessible (no hole, MMIO
+ * or address beyond the PA size) and in no region `spoiled` names (a RAS action such as firmware
+ * offlining it). What may be held; the holder's own conditions (its CPUs running) come on top.
+ */
+export function plainPage(memory: PhysicalMemory, pa: number, spoiled: (region: string) => unknown): boolean {
+  if (memory.check(pa, DMI_PAGE)) return false;
+  for (let at = pa; at < pa + DMI_PAGE; ) {
+    const r = memory.regionAt(at);
+    if (!r || spoiled(r.name)) return false;
+    at = r.base + r.size;
+  }
+  return true;
+}
+
+/**
  * Walks the write log from `from` and notes, per page in `held`, the byte ranges written by the
  * writers `counts` accepts (null once the whole page must go); returns the log's new end.
  */

@@ -32,6 +32,31 @@ describe('Sequencer', () => {
     assert.deepEqual(log, ['a@0', 'timer@100', 'actor@100', 'a@100', 'b@100', 'actor@200', 'a@200']);
   });
 
+  it('quiet() is the first instant anything but the actors and the running task may happen; horizon() counts the actors too', async () => {
+    const clock = new VirtualClock();
+    const s = new Sequencer(clock);
+    s.addActor({ nextEventTime: () => 10, step: async () => undefined });
+    clock.schedule(500, 'timer', () => undefined);
+    s.spawn('b', 'k', async (ctx) => {
+      await ctx.sleep(300);
+    });
+    let seen: (number | undefined)[] = [];
+    s.spawn('a', 'k', async (ctx) => {
+      seen = [s.quiet(), s.horizon()];
+      await ctx.sleep(1_000);
+    });
+    await s.run(() => seen.length > 0);
+    // a runs at 0: b wakes at 300, the timer fires at 500, the fleet-like actor steps at 10.
+    assert.deepEqual(seen, [300, 10]);
+    const t = new Sequencer(new VirtualClock());
+    let q: (number | undefined)[] = [];
+    t.spawn('only', 'k', async () => {
+      q = [t.quiet(), t.horizon()];
+    });
+    await t.run(() => q.length > 0, 50);
+    assert.deepEqual(q, [51, 51], 'the run limit bounds both');
+  });
+
   it('nothing else happens while a task runs, even across awaits that are not sleeps', async () => {
     const clock = new VirtualClock();
     const s = new Sequencer(clock);

@@ -187,6 +187,20 @@ export class Sequencer {
     return best;
   }
 
+  /**
+   * The first instant at which anything but the stepped actors and the running task may happen:
+   * a timer, another task's wake-up, the limit of the run() in progress. Until then the running
+   * task's own wake-ups are the only turns it can be given (what a kernel may run ahead to).
+   */
+  quiet(): number | undefined {
+    let best = this.limit === undefined ? this.clock.nextDeadline() : Math.min(this.clock.nextDeadline() ?? Infinity, this.limit + 1);
+    for (const t of this.tasks.values()) {
+      if (t === this.running || t.state !== 'parked') continue;
+      if (best === undefined || t.wake < best) best = t.wake;
+    }
+    return best;
+  }
+
   private nextTask(): Task | undefined {
     let best: Task | undefined;
     for (const t of this.tasks.values()) {
