@@ -58,7 +58,7 @@ async function main(): Promise<void> {
   if (stack) {
     console.log(`NATS ${stack.natsUrl}${stack.ownNats ? ' (a nats-server started for the demo)' : ''}`);
     for (const s of SERVICES) console.log(`  ${s.padEnd(16)} grpc ${stack.addresses[s]} SERVING`);
-    console.log(`${jobs.length} runs through the services, ${WIDTH} at a time (each a few seconds to a minute: every device DMA read and kernel MMIO access is a NATS round trip)`);
+    console.log(`${jobs.length} runs through the services, ${WIDTH} at a time (each a few seconds to a minute: every dependent MMIO access, load, wake-up and device read is a NATS round trip)`);
     const scen = clientFor(stack.addresses['smmu-twin'], 'twin/scenario/v1/scenario.proto', 'twin.scenario.v1.ScenarioService');
     try {
       reports = await overServices(jobs, scen);

@@ -309,6 +309,11 @@ export class NvmeDriver extends Driver {
     return this.freeCids.length > 0 && this.pool !== undefined;
   }
 
+  /** Commands that can be submitted now (a free command identifier each). */
+  get submittable(): number {
+    return this.pool === undefined ? 0 : this.freeCids.length;
+  }
+
   get buffersPerCommand(): number {
     return this.cfg.ioBytes;
   }

@@ -383,8 +383,9 @@ export class KernelRole implements KernelLink {
     const cpu = this.buses[0]!;
     await this.on(task, async () => {
       while (!failed && this.halted === undefined && this.port.now() < deadline && (next < list.length || inflight > 0)) {
-        // What this turn reads next, at most what the free commands can take: a hint only.
-        if (next < list.length && driver.canSubmit) this.port.willRead?.(list.slice(next, next + READ_AHEAD_PAGES), PAGE);
+        // What this turn reads next: what the free commands can take (none frees up before the
+        // task sleeps), at most READ_AHEAD_PAGES. A hint only.
+        if (next < list.length && driver.canSubmit) this.port.willRead?.(list.slice(next, next + Math.min(READ_AHEAD_PAGES, driver.submittable * perCmd)), PAGE);
         while (!failed && next < list.length && driver.canSubmit) {
           const batch = list.slice(next, next + perCmd);
           const data = new Uint8Array(batch.length * PAGE);
