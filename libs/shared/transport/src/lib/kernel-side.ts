@@ -29,7 +29,7 @@ export function memoryMapOf(spec: ScenarioSpec): PhysicalMemory {
  */
 export const DMI_PAGES_PER_KERNEL = 4096;
 
-/** Wake-ups one window may run ahead (the platform takes at most as many in one message). */
+/** Wake-ups one window may hold with the sleep that ends it (the platform takes at most as many steps in one message). */
 const MAX_RUN_AHEAD = 256;
 
 /** The platform as a kernel in a service reaches it. */
@@ -202,7 +202,7 @@ export class RemotePlatformPort implements PlatformPort {
     const w = this.window;
     // Run-ahead: a paced task whose wake-up comes before anything else can happen wakes here at
     // once; the wake-up and what it posts go with its next real message (docs/services.md).
-    if (o?.paced && !next && this.closedWhy === undefined && !this.flushing && this.quiet !== undefined && this.t + ns < this.quiet && (!w || (w.task === task && w.steps.length < MAX_RUN_AHEAD)) && this.posted.every((p) => p.o === 'memWrite' || p.o === 'control')) {
+    if (o?.paced && !next && this.closedWhy === undefined && !this.flushing && this.quiet !== undefined && this.t + ns < this.quiet && (!w || (w.task === task && w.steps.length < MAX_RUN_AHEAD - 1)) && this.posted.every((p) => p.o === 'memWrite' || p.o === 'control')) {
       if (!w) this.window = { task, posted: this.takePosted(), ns, steps: [] };
       else w.steps.push({ posted: this.takePosted(), ns });
       this.t += ns;

@@ -90,7 +90,7 @@ export class PlatformSession {
     /** Headers for the fleet calls (a telemetry adapter's baggage: the panic instant). */
     private readonly fleetHeaders: () => Readonly<Record<string, string>> | undefined = () => undefined,
     /** Direct memory for the kernels (`dmi`, KERNEL_DMI) and for the devices (`deviceDmi`, DEVICE_DMI); the kernels' run-ahead (`runAhead`, RUN_AHEAD). */
-    private readonly o: { readonly dmi?: DmiMode; readonly deviceDmi?: DmiMode; readonly runAhead?: 'on' | 'off' } = {},
+    private readonly o: { readonly dmi?: DmiMode; readonly deviceDmi?: DmiMode; readonly runAhead?: 'on' | 'off' | 'unbounded' } = {},
   ) {}
 
   /** Opens the fleet session and returns the links for runScenario. */
@@ -127,7 +127,8 @@ export class PlatformSession {
     const irqs = this.irqs[k];
     this.irqs[k] = [];
     const pages = this.grants!.changes(k);
-    const quiet = this.o.runAhead === 'off' ? p.now() : p.quietUntil();
+    // `unbounded` breaks run-ahead on purpose (a window may pass other threads' wake-ups), for the test that shows it matters.
+    const quiet = this.o.runAhead === 'off' ? p.now() : this.o.runAhead === 'unbounded' ? Infinity : p.quietUntil();
     return { now: p.now(), next: p.nextEventTime() ?? null, irqs, ...(pages.length ? { pages } : {}), ...(quiet !== undefined ? { quiet } : {}) };
   }
 

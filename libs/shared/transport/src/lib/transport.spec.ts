@@ -170,6 +170,11 @@ describe('direct memory for kernels and devices across NATS (kernel-dmi.ts, devi
     assert.equal(ranAhead() - off, 0);
   });
 
+  it("run-ahead broken on purpose (windows pass the poll thread's wake-ups): the report differs, so the equality test above would catch it", async () => {
+    const spec = short('adopt-v10', ['devices[0].traffic.txIntervalNs=4000']);
+    assert.notEqual(reportJson(await runOverNats(roles.platform, spec, { runAhead: 'unbounded' })), reportJson(await runScenario(spec)));
+  });
+
   it("makedumpfile's pages come read ahead: the same report, a fraction of the loads crossing", async () => {
     const spec = short('adopt-v10', ['run.vmcore.maxPages=256']);
     let session: PlatformSession | undefined;

@@ -47,7 +47,7 @@ export async function startRoles(url: string, o: { limit?: number } = {}): Promi
 let seq = 0;
 
 /** runScenario with the fleet and both kernels reached over NATS; `dmi` sets the platform's direct-memory mode (default on). */
-export async function runOverNats(rpc: Rpc, spec: ScenarioSpec, o: Omit<RunOptions, 'links'> & { dmi?: DmiMode; deviceDmi?: DmiMode; runAhead?: 'on' | 'off'; onSession?: (s: PlatformSession) => void } = {}): Promise<Report> {
+export async function runOverNats(rpc: Rpc, spec: ScenarioSpec, o: Omit<RunOptions, 'links'> & { dmi?: DmiMode; deviceDmi?: DmiMode; runAhead?: 'on' | 'off' | 'unbounded'; onSession?: (s: PlatformSession) => void } = {}): Promise<Report> {
   const { dmi, deviceDmi, runAhead, onSession, ...run } = o;
   const session = new PlatformSession(rpc, `t${process.pid}-${++seq}`, spec, undefined, { ...(dmi ? { dmi } : {}), ...(deviceDmi ? { deviceDmi } : {}), ...(runAhead ? { runAhead } : {}) });
   onSession?.(session);
