@@ -24,9 +24,6 @@ export interface WallRow {
   readonly servicesMs: number;
   /** servicesMs / inProcessMs. */
   readonly ratio: number;
-  /** Request/reply round trips on the run's platform and fleet subjects. */
-  readonly platformRoundTrips: number;
-  readonly fleetRoundTrips: number;
   /** Every round trip of the run by cause, as smmu-twin counted them. */
   readonly roundTrips: RoundTrips & { readonly total: number };
   /** A bare NATS request/reply on the same server just before the run (median us), and the run's wall time per round trip against it. */
@@ -59,7 +56,7 @@ export async function benchServicesWall(stack: Stack, runs: readonly [string, Kd
       const servicesMs = Number(process.hrtime.bigint() - t0) / 1e6;
       const rt = await roundTripsOf(() => stack.logs('smmu-twin'), r.runId);
       const inProcessMs = times[1]!;
-      rows.push({ scenario: id, policy, dmi, deviceDmi, runAhead, inProcessMs: Math.round(inProcessMs), servicesMs: Math.round(servicesMs), ratio: Math.round((servicesMs / inProcessMs) * 10) / 10, platformRoundTrips: rt.loads + rt.mmio + rt.sleeps + rt.polls + rt.dumpList, fleetRoundTrips: rt.slicesRead + rt.slicesHorizon + rt.slicesAer + rt.slicesInstant + rt.fleetCalls, roundTrips: rt, floorUs: Math.round(floorUs), usPerRoundTrip: Math.round((servicesMs * 1000) / rt.total), perRoundTripRatio: Math.round((servicesMs * 1000) / rt.total / floorUs * 100) / 100, sameReport: r.reportJson === local });
+      rows.push({ scenario: id, policy, dmi, deviceDmi, runAhead, inProcessMs: Math.round(inProcessMs), servicesMs: Math.round(servicesMs), ratio: Math.round((servicesMs / inProcessMs) * 10) / 10, roundTrips: rt, floorUs: Math.round(floorUs), usPerRoundTrip: Math.round((servicesMs * 1000) / rt.total), perRoundTripRatio: Math.round((servicesMs * 1000) / rt.total / floorUs * 100) / 100, sameReport: r.reportJson === local });
     }
   } finally {
     scen.close();

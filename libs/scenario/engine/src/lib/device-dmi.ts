@@ -19,12 +19,9 @@
 // - The platform still applies every request, in order, and checks each answer the fleet gave
 //   (`check`): a difference is a broken invariant and fails the run rather than the report.
 
-import type { DeviceDmiIn, DeviceGrant, DmaCompletion, FleetRequest } from '@kdump-twin/endpoint';
+import { DEVICE_DMI_PAGES, type DeviceDmiIn, type DeviceGrant, type DmaCompletion, type FleetRequest } from '@kdump-twin/endpoint';
 import { DMI_PAGE, imagesOf, plainPage, touchedSince, type DmiMode, type PageImage } from '@kdump-twin/platform';
 import type { SmmuV3 } from '@kdump-twin/smmu-model';
-
-/** Pages the fleet may hold (the fleet's own bound, DEVICE_DMI_PAGES). */
-const MAX_HELD = 4096;
 
 interface Grant {
   readonly device: string;
@@ -105,7 +102,7 @@ export class DeviceGrants {
     if (!req.write) {
       const n = t.pa / DMI_PAGE;
       if (!this.held.has(n)) {
-        if (this.held.size >= MAX_HELD) return;
+        if (this.held.size >= DEVICE_DMI_PAGES) return;
         this.held.add(n);
         this.fresh.add(n);
       }

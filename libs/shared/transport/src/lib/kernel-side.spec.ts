@@ -53,6 +53,20 @@ describe('read-ahead of announced loads', () => {
     assert.deepEqual([a.ok && a.data[0], b.ok && b.data[0], c.ok && c.data[0]], [1, 2, 3]);
   });
 
+  it('one load asks for at most 64 announced pages (what the platform takes); the next beyond them asks for the rest', async () => {
+    const { port, sent } = scripted(memReadReply);
+    const pas = Array.from({ length: 100 }, (_, i) => RAM + i * PAGE);
+    port.willRead(pas, PAGE);
+    for (const pa of pas) await port.memRead('kdump', pa, PAGE);
+    assert.deepEqual(
+      sent.map((b) => (b.op?.o === 'memRead' ? [b.op.pa, b.op.ahead?.length] : null)),
+      [
+        [RAM, 64],
+        [RAM + 65 * PAGE, 34],
+      ],
+    );
+  });
+
   it('a sleep ends them: others may write meanwhile, so the next load crosses', async () => {
     const { port, sent } = scripted(memReadReply);
     port.willRead([RAM, RAM + PAGE], PAGE);

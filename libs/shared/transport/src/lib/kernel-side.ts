@@ -11,7 +11,7 @@ import { PhysicalMemory, TaskHalted, VirtualClock, defaultServerMemoryLayout, ty
 import { CpuHalted, DMI_PAGE, KernelRole, PageCache, type KernelName, type Mapping, type NextLoad, type Owner, type PlatformPort, type ScenarioSpec } from '@kdump-twin/scenario';
 import type { Subscription } from 'nats';
 import type { KernelReply, KernelToPlatform, PlatformToKernel, PostedOp, RunAheadStep, SyncOp, TimeContext } from './protocol';
-import { SUBJECTS } from './protocol';
+import { MAX_READ_AHEAD, MAX_RUN_AHEAD_STEPS, SUBJECTS } from './protocol';
 import { RemoteError, type Rpc } from './rpc';
 
 /** The memory map of a scenario, for store faults (no backing: only `check`). */
@@ -28,9 +28,6 @@ export function memoryMapOf(spec: ScenarioSpec): PhysicalMemory {
  * reads through to the platform.
  */
 export const DMI_PAGES_PER_KERNEL = 4096;
-
-/** Wake-ups one window may hold with the sleep that ends it (the platform takes at most as many steps in one message). */
-const MAX_RUN_AHEAD = 256;
 
 /** The platform as a kernel in a service reaches it. */
 export class RemotePlatformPort implements PlatformPort {
@@ -168,7 +165,7 @@ export class RemotePlatformPort implements PlatformPort {
     const h = this.hint;
     if (!h || h.length !== length) return [];
     const i = h.pas.indexOf(pa);
-    return i < 0 ? [] : h.pas.slice(i + 1).filter((x) => !this.ahead.has(x));
+    return i < 0 ? [] : h.pas.slice(i + 1).filter((x) => !this.ahead.has(x)).slice(0, MAX_READ_AHEAD);
   }
 
   /** Read-ahead bytes are good until the task sleeps (others may write then), or a call failed. */
@@ -202,7 +199,7 @@ export class RemotePlatformPort implements PlatformPort {
     const w = this.window;
     // Run-ahead: a paced task whose wake-up comes before anything else can happen wakes here at
     // once; the wake-up and what it posts go with its next real message (docs/services.md).
-    if (o?.paced && !next && this.closedWhy === undefined && !this.flushing && this.quiet !== undefined && this.t + ns < this.quiet && (!w || (w.task === task && w.steps.length < MAX_RUN_AHEAD - 1)) && this.posted.every((p) => p.o === 'memWrite' || p.o === 'control')) {
+    if (o?.paced && !next && this.closedWhy === undefined && !this.flushing && this.quiet !== undefined && this.t + ns < this.quiet && (!w || (w.task === task && w.steps.length < MAX_RUN_AHEAD_STEPS - 1)) && this.posted.every((p) => p.o === 'memWrite' || p.o === 'control')) {
       if (!w) this.window = { task, posted: this.takePosted(), ns, steps: [] };
       else w.steps.push({ posted: this.takePosted(), ns });
       this.t += ns;

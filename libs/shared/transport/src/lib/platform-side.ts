@@ -11,7 +11,7 @@ import type { Subscription } from 'nats';
 import { RemoteFleet } from './fleet-side';
 import { RoundTripCount } from './round-trips';
 import type { KernelReply, KernelToPlatform, PlatformToKernel, PostedOp, TimeContext } from './protocol';
-import { SUBJECTS } from './protocol';
+import { MAX_READ_AHEAD, MAX_RUN_AHEAD_STEPS, SUBJECTS } from './protocol';
 import type { Rpc } from './rpc';
 
 /** The platform's client of one kernel of a session. */
@@ -210,7 +210,7 @@ export class PlatformSession {
         // task's next announced loads too, read now (nothing else runs before them), where a load
         // of them is plain (no fault, no firmware-offlined memory, CPUs running).
         const ahead = op.ahead;
-        if (ahead !== undefined && (!Array.isArray(ahead) || ahead.length > MAX_AHEAD || !ahead.every((x) => Number.isSafeInteger(x) && x >= 0))) throw new RangeError(`op.ahead: at most ${MAX_AHEAD} physical addresses (non-negative integers)`);
+        if (ahead !== undefined && (!Array.isArray(ahead) || ahead.length > MAX_READ_AHEAD || !ahead.every((x) => Number.isSafeInteger(x) && x >= 0))) throw new RangeError(`op.ahead: at most ${MAX_READ_AHEAD} physical addresses (non-negative integers)`);
         const read = p.memRead(k, op.pa, op.length).then((value) => {
           if (!value.ok || !ahead?.length || op.length > DMI_PAGE) return value;
           const more: { pa: number; data: Uint8Array }[] = [];
@@ -226,8 +226,8 @@ export class PlatformSession {
       case 'sleep': {
         const task = this.task(k, op.task);
         const { steps, then } = op;
-        if (steps !== undefined && (!Array.isArray(steps) || steps.length > MAX_STEPS || !steps.every((st) => st !== null && typeof st === 'object' && Array.isArray(st.posted) && Number.isSafeInteger(st.ns) && st.ns >= 0))) {
-          throw new RangeError(`op.steps: at most ${MAX_STEPS} wake-ups {posted: [...], ns: a non-negative integer}`);
+        if (steps !== undefined && (!Array.isArray(steps) || steps.length > MAX_RUN_AHEAD_STEPS || !steps.every((st) => st !== null && typeof st === 'object' && Array.isArray(st.posted) && Number.isSafeInteger(st.ns) && st.ns >= 0))) {
+          throw new RangeError(`op.steps: at most ${MAX_RUN_AHEAD_STEPS} wake-ups {posted: [...], ns: a non-negative integer}`);
         }
         if (then !== undefined && !Array.isArray(then)) throw new RangeError('op.then: an array of posted operations');
         // Run-ahead: the wake-ups the kernel ran ahead, each a turn of the task in the sequencer's
@@ -259,12 +259,6 @@ export class PlatformSession {
     this.sub?.unsubscribe();
   }
 }
-
-/** Wake-ups a kernel may run ahead in one message. */
-const MAX_STEPS = 256;
-
-/** Announced loads read ahead with one (makedumpfile's pages): at most 64, 256 KiB of pages. */
-const MAX_AHEAD = 64;
 
 /** CpuHalted and TaskHalted travel as error replies with their reason (the kernel rethrows them). */
 function halted(e: unknown): unknown {

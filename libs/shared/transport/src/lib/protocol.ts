@@ -47,6 +47,12 @@ export type PostedOp =
   | { readonly o: 'finish'; readonly task: number }
   | { readonly o: 'panicNow'; readonly reason: string };
 
+/** Wake-ups one sleep may carry as `steps` (run-ahead); the platform refuses more. */
+export const MAX_RUN_AHEAD_STEPS = 256;
+
+/** Announced loads one memRead may ask to be read ahead (`ahead`: 64 pages, 256 KiB); the platform refuses more. */
+export const MAX_READ_AHEAD = 64;
+
 /** One wake-up a kernel ran ahead: what the task posted when it woke, and its next sleep. */
 export interface RunAheadStep {
   readonly posted: readonly PostedOp[];

@@ -32,12 +32,6 @@ export interface RoundTrips {
 export class RoundTripCount {
   readonly c: RoundTrips = { loads: 0, mmio: 0, sleeps: 0, polls: 0, dumpList: 0, ticks: 0, calls: 0, slicesRead: 0, slicesHorizon: 0, slicesAer: 0, slicesInstant: 0, fleetCalls: 0 };
 
-  get total(): number {
-    let n = 0;
-    for (const v of Object.values(this.c)) n += v;
-    return n;
-  }
-
   op(op: SyncOp): void {
     if (op.o === 'memRead') this.c.loads++;
     else if (op.o === 'mmioRead' || op.o === 'mmioWrite') this.c.mmio++;
