@@ -68,7 +68,8 @@ DESCRIPTIONS['services-wall'] = [
   '- **kernel DMI**: smmu-twin\'s `KERNEL_DMI`. `on` (the default): the kernels keep the pages they load and every answer carries the pages others wrote since (docs/services.md, "Direct memory for kernels"); `off`: every kernel load crosses NATS, as before it existed. `--dmi off,on` runs both, a fresh stack each, in one run of the bench: compare the services ms of a scenario\'s off and on rows (the in-process column is measured again for each and moves by tens of percent on this machine).',
   '- **device DMI**: smmu-twin\'s `DEVICE_DMI`, likewise (docs/services.md, "Direct memory for devices"): `on`, the fleet answers the requests the platform granted and a read no longer ends its slice; `off`, every read does. `--device-dmi off,on` runs both.',
   '- **run-ahead**: smmu-twin\'s `RUN_AHEAD`, likewise (docs/services.md, "Run-ahead"): `on`, a kernel\'s paced thread (the NIC driver\'s transmit thread) runs its wake-ups ahead while nothing else can happen; `off`, each is a round trip. `--run-ahead off,on` runs both.',
-  '- **round trips**: every NATS request/reply of the run, read from the traffic by a passive subscriber (tools/bench/round-trips.ts) and sorted by cause in the second table: kernel loads, MMIO accesses, sleeps, poll wake-ups (a sleep naming its next load), the dump\'s page list, the runner\'s serviceIrqs ticks and other calls into a kernel, and fleet slices by what ended them (a read of its own, the horizon: someone else\'s task, timer or tick, an AER error, a single instant).',
+  '- **wait-until**: smmu-twin\'s `WAIT_UNTIL`, likewise (docs/services.md, "Wait-until"): `on`, a poll loop whose last iteration changed nothing waits on the platform until what it reads changes; `off`, each wake-up is a round trip. `--wait-until off,on` runs both.',
+  '- **round trips**: every NATS request/reply of the run, counted by smmu-twin where it starts and logged with the run (libs/shared/transport round-trips.ts, read by tools/bench/round-trips.ts), sorted by cause in the second table: kernel loads, MMIO accesses, sleeps, poll wake-ups (a sleep naming its next load), the dump\'s page list, the runner\'s serviceIrqs ticks and other calls into a kernel, and fleet slices by what ended them (a read of its own, the horizon: someone else\'s task, timer or tick, an AER error, a single instant).',
   '- **per round trip / floor**: the run\'s wall time divided by its round trips, against a bare NATS request/reply (256 bytes each way, median of 2,000) on the same server just before the run.',
   '`--runs id:policy,...` picks the rows (default: every policy on baseline, S13-latched-cmdq-err and S10h-asid-alias-v7).',
 ].join('\n');
@@ -182,8 +183,8 @@ async function servicesWallMain(argv: string[]): Promise<number> {
         return [id, policy as KdumpPolicy];
       })
     : ['baseline', 'S13-latched-cmdq-err', 'S10h-asid-alias-v7'].flatMap((id) => POLICIES.map((p): [string, KdumpPolicy] => [id, p]));
-  // --dmi off,on, --device-dmi off,on, --run-ahead off,on: the same runs with smmu-twin's
-  // KERNEL_DMI, DEVICE_DMI, RUN_AHEAD off, then on (a stack each), so each saving is measured in
+  // --dmi off,on, --device-dmi off,on, --run-ahead off,on, --wait-until off,on: the same runs with
+  // smmu-twin's KERNEL_DMI, DEVICE_DMI, RUN_AHEAD, WAIT_UNTIL off, then on (a stack each), so each saving is measured in
   // one run of the bench; default: all on.
   const modesOf = (flag: string): ('on' | 'off')[] => {
     const v = argv.find((a) => a.startsWith(`${flag}=`))?.slice(flag.length + 1) ?? (argv.includes(flag) ? argv[argv.indexOf(flag) + 1] : undefined) ?? 'on';
@@ -195,21 +196,23 @@ async function servicesWallMain(argv: string[]): Promise<number> {
   for (const mode of modesOf('--dmi')) {
     for (const device of modesOf('--device-dmi')) {
       for (const ahead of modesOf('--run-ahead')) {
-        const stack = await startStack({ ownNats: true, freePorts: true, env: { KERNEL_DMI: mode, DEVICE_DMI: device, RUN_AHEAD: ahead } });
-        try {
-          rows.push(...(await benchServicesWall(stack, runs, mode, device, ahead)));
-        } finally {
-          await stack.stop();
+        for (const wait of modesOf('--wait-until')) {
+          const stack = await startStack({ ownNats: true, freePorts: true, env: { KERNEL_DMI: mode, DEVICE_DMI: device, RUN_AHEAD: ahead, WAIT_UNTIL: wait } });
+          try {
+            rows.push(...(await benchServicesWall(stack, runs, mode, device, ahead, wait)));
+          } finally {
+            await stack.stop();
+          }
         }
       }
     }
   }
   if (argv.includes('--json')) console.log(JSON.stringify(rows));
-  else for (const r of rows) console.log(`${r.scenario} ${r.policy} (kernel DMI ${r.dmi}, device DMI ${r.deviceDmi}, run-ahead ${r.runAhead}): in process ${r.inProcessMs} ms, services ${r.servicesMs} ms, ratio ${r.ratio}; ${r.roundTrips.total} round trips (${JSON.stringify(r.roundTrips)}), ${r.usPerRoundTrip} us each, floor ${r.floorUs} us (x${r.perRoundTripRatio}); same report: ${r.sameReport}`);
+  else for (const r of rows) console.log(`${r.scenario} ${r.policy} (kernel DMI ${r.dmi}, device DMI ${r.deviceDmi}, run-ahead ${r.runAhead}, wait-until ${r.waitUntil}): in process ${r.inProcessMs} ms, services ${r.servicesMs} ms, ratio ${r.ratio}; ${r.roundTrips.total} round trips (${JSON.stringify(r.roundTrips)}), ${r.usPerRoundTrip} us each, floor ${r.floorUs} us (x${r.perRoundTripRatio}); same report: ${r.sameReport}`);
   if (argv.includes('--write')) {
     const cmd = `npm run bench -- ${argv.filter((a) => a !== '--write').join(' ')}`;
     const n = (x: number) => x.toLocaleString('en');
-    const mode = (r: WallRow) => `${r.dmi} / ${r.deviceDmi} / ${r.runAhead}`;
+    const mode = (r: WallRow) => `${r.dmi} / ${r.deviceDmi} / ${r.runAhead} / ${r.waitUntil}`;
     const table = rows.map((r) => `| ${r.scenario} | ${r.policy} | ${mode(r)} | ${r.inProcessMs} | ${r.servicesMs} | **${r.ratio}** | ${n(r.roundTrips.total)} | ${r.usPerRoundTrip} | ${r.floorUs} | **${r.perRoundTripRatio}** | ${r.sameReport ? 'yes' : 'NO'} |`).join('\n');
     const causes = rows
       .map((r) => {
@@ -219,7 +222,7 @@ async function servicesWallMain(argv: string[]): Promise<number> {
       .join('\n');
     writeSection(
       'services-wall',
-      `## services-wall\n\n${DESCRIPTIONS['services-wall']}\n\nCommand: \`${cmd}\` (Node ${process.version}, ${cpus().length} CPUs)\n\n| scenario | policy | kernel DMI / device DMI / run-ahead | in process ms | services ms | ratio | round trips | us per round trip | NATS floor us | per round trip / floor | same report |\n|---|---|---|---|---|---|---|---|---|---|---|\n${table}\n\nRound trips by cause (round-trips.ts):\n\n| scenario | policy | kernel DMI / device DMI / run-ahead | loads | MMIO | sleeps | poll wake-ups | dump list | ticks | other calls | slices: own read | slices: horizon | slices: AER | slices: one instant | other fleet calls |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n${causes}\n`,
+      `## services-wall\n\n${DESCRIPTIONS['services-wall']}\n\nCommand: \`${cmd}\` (Node ${process.version}, ${cpus().length} CPUs)\n\n| scenario | policy | kernel DMI / device DMI / run-ahead / wait-until | in process ms | services ms | ratio | round trips | us per round trip | NATS floor us | per round trip / floor | same report |\n|---|---|---|---|---|---|---|---|---|---|---|\n${table}\n\nRound trips by cause (round-trips.ts):\n\n| scenario | policy | kernel DMI / device DMI / run-ahead / wait-until | loads | MMIO | sleeps | poll wake-ups | dump list | ticks | other calls | slices: own read | slices: horizon | slices: AER | slices: one instant | other fleet calls |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n${causes}\n`,
     );
   }
   return rows.every((r) => r.sameReport) ? 0 : 1;
@@ -245,7 +248,7 @@ async function main(argv: string[]): Promise<number> {
   const scaleAt = argv.indexOf('--scale');
   const scale = scaleAt >= 0 ? Number(argv[scaleAt + 1]) : 1;
   if (name !== 'translate') {
-    console.error(`usage: npm run bench -- translate [--json] [--write] [--scale N] | scale [--sizes 256,1024,4096] [--json] [--write] | nats-dma [--batches 1,16,256,4096] [--json] [--write] | services-wall [--runs id:policy,...] [--dmi off,on] [--device-dmi off,on] [--run-ahead off,on] [--json] [--write] | tracing [--services] [--json] [--write] | campaign [--workers 1,2,4] [--seeds N] [--json] [--write]   (unknown benchmark: ${name ?? '(none)'})`);
+    console.error(`usage: npm run bench -- translate [--json] [--write] [--scale N] | scale [--sizes 256,1024,4096] [--json] [--write] | nats-dma [--batches 1,16,256,4096] [--json] [--write] | services-wall [--runs id:policy,...] [--dmi off,on] [--device-dmi off,on] [--run-ahead off,on] [--wait-until off,on] [--json] [--write] | tracing [--services] [--json] [--write] | campaign [--workers 1,2,4] [--seeds N] [--json] [--write]   (unknown benchmark: ${name ?? '(none)'})`);
     return 2;
   }
   if (!(scale > 0)) {

@@ -17,9 +17,10 @@ export interface WallRow {
   readonly policy: string;
   /** smmu-twin's KERNEL_DMI for the run over services. */
   readonly dmi: 'on' | 'off';
-  /** smmu-twin's DEVICE_DMI and RUN_AHEAD for the run over services. */
+  /** smmu-twin's DEVICE_DMI, RUN_AHEAD and WAIT_UNTIL for the run over services. */
   readonly deviceDmi: 'on' | 'off';
   readonly runAhead: 'on' | 'off';
+  readonly waitUntil: 'on' | 'off';
   readonly inProcessMs: number;
   readonly servicesMs: number;
   /** servicesMs / inProcessMs. */
@@ -33,7 +34,7 @@ export interface WallRow {
   readonly sameReport: boolean;
 }
 
-export async function benchServicesWall(stack: Stack, runs: readonly [string, KdumpPolicy][], dmi: 'on' | 'off' = 'on', deviceDmi: 'on' | 'off' = 'on', runAhead: 'on' | 'off' = 'on'): Promise<WallRow[]> {
+export async function benchServicesWall(stack: Stack, runs: readonly [string, KdumpPolicy][], dmi: 'on' | 'off' = 'on', deviceDmi: 'on' | 'off' = 'on', runAhead: 'on' | 'off' = 'on', waitUntil: 'on' | 'off' = 'on'): Promise<WallRow[]> {
   const scen = clientFor(stack.addresses['smmu-twin'], 'twin/scenario/v1/scenario.proto', 'twin.scenario.v1.ScenarioService');
   const rows: WallRow[] = [];
   try {
@@ -56,7 +57,7 @@ export async function benchServicesWall(stack: Stack, runs: readonly [string, Kd
       const servicesMs = Number(process.hrtime.bigint() - t0) / 1e6;
       const rt = await roundTripsOf(() => stack.logs('smmu-twin'), r.runId);
       const inProcessMs = times[1]!;
-      rows.push({ scenario: id, policy, dmi, deviceDmi, runAhead, inProcessMs: Math.round(inProcessMs), servicesMs: Math.round(servicesMs), ratio: Math.round((servicesMs / inProcessMs) * 10) / 10, roundTrips: rt, floorUs: Math.round(floorUs), usPerRoundTrip: Math.round((servicesMs * 1000) / rt.total), perRoundTripRatio: Math.round((servicesMs * 1000) / rt.total / floorUs * 100) / 100, sameReport: r.reportJson === local });
+      rows.push({ scenario: id, policy, dmi, deviceDmi, runAhead, waitUntil, inProcessMs: Math.round(inProcessMs), servicesMs: Math.round(servicesMs), ratio: Math.round((servicesMs / inProcessMs) * 10) / 10, roundTrips: rt, floorUs: Math.round(floorUs), usPerRoundTrip: Math.round((servicesMs * 1000) / rt.total), perRoundTripRatio: Math.round((servicesMs * 1000) / rt.total / floorUs * 100) / 100, sameReport: r.reportJson === local });
     }
   } finally {
     scen.close();

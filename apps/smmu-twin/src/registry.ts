@@ -5,11 +5,11 @@
 // every run in flight, saying why: their messages may have been lost.
 
 import type { KdumpPolicy } from '@kdump-twin/kernel';
-import { buildScenario, CATALOGUE, entryDocument, findEntry, POLICIES, runScenario, Session, type CatalogueEntry, type DmiMode, type Report, type RunViews, type ScenarioSpec } from '@kdump-twin/scenario';
+import { buildScenario, CATALOGUE, entryDocument, findEntry, POLICIES, runScenario, Session, type CatalogueEntry, type Report, type RunViews, type ScenarioSpec } from '@kdump-twin/scenario';
 import { Abandoned, Exhausted, NotFound, type ServiceContext } from '@kdump-twin/service';
 import { Machine } from '@kdump-twin/smmu-model';
 import { RunTracer } from '@kdump-twin/telemetry';
-import { PlatformSession, serveScript } from '@kdump-twin/transport';
+import { PlatformSession, serveScript, type CoSimOptions } from '@kdump-twin/transport';
 import type { Context } from '@opentelemetry/api';
 import type { Subscription } from 'nats';
 
@@ -43,12 +43,8 @@ export class Registry {
     private readonly ctx: ServiceContext,
     /** MAX_MACHINES: machines and sessions held at once (runs are not counted: they end by themselves). */
     private readonly maxHeld: number,
-    /** KERNEL_DMI: direct memory for the kernels of its runs and sessions. */
-    private readonly dmi: DmiMode = 'on',
-    /** DEVICE_DMI: direct memory for the devices of its runs and sessions. */
-    private readonly deviceDmi: DmiMode = 'on',
-    /** RUN_AHEAD: the kernels' paced threads run their wake-ups ahead. */
-    private readonly runAhead: 'on' | 'off' = 'on',
+    /** KERNEL_DMI, DEVICE_DMI, RUN_AHEAD, WAIT_UNTIL: the co-simulation's mechanisms its runs and sessions use. */
+    private readonly co: CoSimOptions = {},
   ) {
     ctx.onReconnect((why) => {
       for (const fail of this.inFlight) fail(why);
@@ -98,7 +94,7 @@ export class Registry {
     const id = this.nextId('r');
     // Traced (OTEL_* set): the run's span under the caller's (its gRPC metadata), its context on every NATS call.
     const rt = this.ctx.telemetry.enabled ? new RunTracer(this.ctx.telemetry, spec, id, parent) : undefined;
-    const ps = new PlatformSession(this.ctx.rpc, id, spec, () => rt?.fleetBaggage(), { dmi: this.dmi, deviceDmi: this.deviceDmi, runAhead: this.runAhead });
+    const ps = new PlatformSession(this.ctx.rpc, id, spec, () => rt?.fleetBaggage(), this.co);
     let views: RunViews | undefined;
     let fail!: (why: string) => void;
     const failed = new Promise<never>((_, reject) => (fail = (why) => reject(new Abandoned(`run ${id} abandoned: ${why}`))));
@@ -114,7 +110,7 @@ export class Registry {
       report = await Promise.race([run, failed]);
       this.runs.set(id, { report, views: views! });
       while (this.runs.size > MAX_RUNS) this.runs.delete(this.runs.keys().next().value!);
-      this.ctx.log.info('run done', { run: id, scenario: spec.id, policy: spec.kdump.policy, roundTrips: ps.roundTrips.c });
+      this.ctx.log.info('run done', { run: id, scenario: spec.id, policy: spec.kdump.policy, roundTrips: ps.roundTrips.c, wakeUpsWaitedOut: ps.wakeUpsWaitedOut });
       return { id, report };
     } catch (e) {
       error = e;
@@ -136,7 +132,7 @@ export class Registry {
     this.room('OpenSession');
     const { spec } = this.spec(ref);
     const id = this.nextId('s');
-    const ps = new PlatformSession(this.ctx.rpc, id, spec, undefined, { dmi: this.dmi, deviceDmi: this.deviceDmi, runAhead: this.runAhead });
+    const ps = new PlatformSession(this.ctx.rpc, id, spec, undefined, this.co);
     const session = await Session.open(spec, await ps.links());
     const machine = Machine.over(id, session.p, () => session.busyWith);
     const sub = serveScript(this.ctx.rpc, id, session, () => machine.scan());

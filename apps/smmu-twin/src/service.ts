@@ -269,7 +269,7 @@ class ScenarioController implements scenarioV1.ScenarioServiceController {
   }
 }
 
-export const SMMU_TWIN: ServiceDefinition<{ MAX_MACHINES: ReturnType<typeof vars.int>; KERNEL_DMI: VarSpec<'on' | 'off'>; DEVICE_DMI: VarSpec<'on' | 'off'>; RUN_AHEAD: VarSpec<'on' | 'off'> }> = {
+export const SMMU_TWIN: ServiceDefinition<{ MAX_MACHINES: ReturnType<typeof vars.int>; KERNEL_DMI: VarSpec<'on' | 'off'>; DEVICE_DMI: VarSpec<'on' | 'off'>; RUN_AHEAD: VarSpec<'on' | 'off'>; WAIT_UNTIL: VarSpec<'on' | 'off'> }> = {
   name: 'smmu-twin',
   defaultPort: 50051,
   packages: ['twin.smmu.v1', 'twin.scenario.v1'],
@@ -280,11 +280,12 @@ export const SMMU_TWIN: ServiceDefinition<{ MAX_MACHINES: ReturnType<typeof vars
     KERNEL_DMI: vars.oneOf("direct memory for the kernels (docs/services.md): 'off' makes every kernel load cross NATS, to measure what it saves", 'on', ['on', 'off'] as const),
     DEVICE_DMI: vars.oneOf("direct memory for the devices (docs/services.md): 'off' makes every device read end its fleet slice, to measure what it saves", 'on', ['on', 'off'] as const),
     RUN_AHEAD: vars.oneOf("the kernels' paced threads run their wake-ups ahead (docs/services.md): 'off' makes every wake-up a round trip, to measure what it saves", 'on', ['on', 'off'] as const),
+    WAIT_UNTIL: vars.oneOf("poll loops wait on the platform until what they read changes (docs/services.md): 'off' makes every poll wake-up a round trip, to measure what it saves", 'on', ['on', 'off'] as const),
   },
   module: (ctx): DynamicModule => {
     @Module({})
     class SmmuTwinModule {}
-    const reg = new Registry(ctx as unknown as ServiceContext, ctx.config.MAX_MACHINES, ctx.config.KERNEL_DMI, ctx.config.DEVICE_DMI, ctx.config.RUN_AHEAD);
+    const reg = new Registry(ctx as unknown as ServiceContext, ctx.config.MAX_MACHINES, { dmi: ctx.config.KERNEL_DMI, deviceDmi: ctx.config.DEVICE_DMI, runAhead: ctx.config.RUN_AHEAD, waitUntil: ctx.config.WAIT_UNTIL });
     return { module: SmmuTwinModule, controllers: [SmmuTwinController, ScenarioController], providers: [{ provide: REGISTRY, useValue: reg }, { provide: CTX, useValue: ctx }] };
   },
 };

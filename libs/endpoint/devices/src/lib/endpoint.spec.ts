@@ -233,3 +233,61 @@ describe('copy engine: pacing and fences', () => {
     assert.equal(dev.counters.jobsOk, 1);
   });
 });
+
+describe("wait-until: an idle poll's watch is exact (TaskContext.sleep's `watch`)", () => {
+  // The promise a driver makes when it returns a watch: while those loads read the same bytes,
+  // every next poll is idle too (no store, no register write), unless another thread ended the
+  // wait (endWait). Checked at every wake-up of the poll thread while the devices run, each with
+  // traffic both ways.
+  for (const p of [
+    // Transmit alone: the poll reclaims from an empty ring once the thread posts (its endWait); the device completes within one poll.
+    { kind: 'nic' as const, ...NIC_DEFAULTS, rxIntervalNs: 0, txIntervalNs: 400_000, rxEntries: 32, txEntries: 16, pollNs: 30_000 },
+    { kind: 'nic' as const, ...NIC_DEFAULTS, rxIntervalNs: 200_000, txIntervalNs: 0, rxEntries: 32, txEntries: 16, pollNs: 30_000 },
+    { kind: 'nvme' as const, ...NVME_DEFAULTS, outstanding: 8, cqEntries: 16, mediaLatencyNs: 30_000, pollNs: 10_000 },
+    { kind: 'gpu' as const, ...GPU_DEFAULTS },
+  ]) {
+    it(`${p.kind}${p.kind === 'nic' ? (p.rxIntervalNs ? ' receiving' : ' transmitting') : ''}: while the watched loads read the same, the next poll is idle and watches again`, async () => {
+      const r = rig();
+      const bytes = (l: { pa: number; length: number }) => [...(r.mem.read(l.pa, l.length) as { data: Uint8Array }).data].join();
+      let inPoll = false;
+      let expectIdle = false;
+      let acted = false;
+      let ended = false;
+      const seen = { idleWakes: 0, checked: 0, violations: [] as string[] };
+      const { spawn, cpuWrite, control } = r.host;
+      Object.assign(r.host, {
+        cpuWrite: async (pa: number, d: Uint8Array) => ((acted ||= inPoll), cpuWrite(pa, d)),
+        control: async (dev: string, c: Parameters<HostKernel['control']>[1]) => ((acted ||= inPoll), control(dev, c)),
+        spawn: (name: string, body: Parameters<HostKernel['spawn']>[1]) =>
+          spawn(name, (t) =>
+            body({
+              ...t,
+              endWait: () => void (ended = true),
+              sleep: async (ns, next, o) => {
+                const poll = name.endsWith(' poll');
+                if (poll && expectIdle) {
+                  seen.checked++;
+                  if (acted || !o?.watch) seen.violations.push(`${name} at ${r.clock.now()}: ${acted ? 'acted' : 'did not watch'} with its watched loads unchanged`);
+                }
+                const snap = poll && o?.watch ? o.watch.map(bytes) : undefined;
+                inPoll = false;
+                if (poll) ended = false;
+                await t.sleep(ns, next, o);
+                if (!poll) return;
+                inPoll = true;
+                acted = false;
+                // A wait-until ends at this wake-up if another thread said so (endWait) or a watched load changed.
+                expectIdle = !ended && snap !== undefined && o!.watch!.every((l, i) => bytes(l) === snap[i]);
+                if (expectIdle) seen.idleWakes++;
+              },
+            }),
+          ),
+      });
+      const { drv } = r.make(p);
+      await drv.setup();
+      await r.runTo(r.clock.now() + 10_000_000);
+      assert.deepEqual(seen.violations, []);
+      assert.ok(seen.checked > 10, `idle polls checked: ${seen.checked}`);
+    });
+  }
+});

@@ -17,9 +17,20 @@ export interface TaskContext {
    * `paced`: a promise that until its next sleep the thread only stores, writes device registers
    * and reads its own kernel's state, never a load, an MMIO access or the time of the next event
    * (a kernel in a service may then run its wake-ups ahead: docs/services.md, "Run-ahead").
+   * `watch`: wait-until: the thread's next wake-ups change nothing (nor its own state) while these
+   * loads read what they read now; a kernel in a service may sleep it again and again on the
+   * platform until one differs (docs/services.md, "Wait-until"). In one process it is one sleep.
    */
-  sleep(ns: number, next?: { readonly pa: number; readonly length: number }, o?: { readonly paced?: boolean }): Promise<void>;
+  sleep(ns: number, next?: Load, o?: { readonly paced?: boolean; readonly watch?: readonly Load[] }): Promise<void>;
+  /** A wait-until of this thread parked elsewhere ends at its next wake-up: another thread changed what its loop depends on. */
+  endWait?(): void;
   now(): number;
+}
+
+/** A CPU load: `length` bytes at physical address `pa`. */
+export interface Load {
+  readonly pa: number;
+  readonly length: number;
 }
 
 /**
@@ -108,19 +119,36 @@ abstract class Driver {
     return this.host.control(this.device, c);
   }
 
+  /** The running poll loop's thread (a new setup ends its wait-until: the loop must see its incarnation change). */
+  private loop: TaskContext | undefined;
+
   /** The driver's poll loop (NAPI, CQ reaping, fences) while its kernel runs. */
   protected startPolling(): void {
     const mine = ++this.incarnation;
+    this.pollStateChanged();
     this.host.spawn(`${this.device} poll`, async (t) => {
+      this.loop = t;
+      let watch: readonly Load[] | undefined;
       while (this.host.alive() && this.incarnation === mine) {
-        await t.sleep(this.pollNs, this.firstLoad());
+        // After an idle poll, the next ones are idle too until what it read changes (wait-until).
+        await t.sleep(this.pollNs, this.firstLoad(), watch ? { watch } : undefined);
         if (!this.host.alive() || this.incarnation !== mine) return;
-        await this.poll(t);
+        watch = await this.poll(t);
       }
     });
   }
 
-  protected abstract poll(t: TaskContext): Promise<void>;
+  /** Another thread changed what the poll loop's next poll does: a wait-until of the loop ends at its next wake-up. */
+  protected pollStateChanged(): void {
+    this.loop?.endWait?.();
+  }
+
+  /**
+   * One poll. Returns, when it changed nothing (no store, no register write, no state of its
+   * own), the loads its outcome depends on: while they read the same bytes, so does every next
+   * poll; undefined when it did something.
+   */
+  protected abstract poll(t: TaskContext): Promise<readonly Load[] | undefined>;
 
   /** What the poll reads first (the next ring entry, the fence). */
   protected abstract firstLoad(): { pa: number; length: number } | undefined;
@@ -193,8 +221,11 @@ export class NicDriver extends Driver {
         if (!this.host.alive() || this.tx !== tx) return;
         const next = (this.txNext + 1) % c.txEntries;
         if (next === this.txClean) continue;
+        const wasEmpty = this.txNext === this.txClean;
         await this.host.cpuWrite(tx.pa + this.txNext * 16, entryBytes(NIC_DESC, { BufferAddress: this.txPool!.iova + this.txNext * c.txBufBytes, Length: Math.min(c.txBufBytes, 1500) }));
         this.txNext = next;
+        // The poll reclaims nothing from an empty ring; now it has one to watch.
+        if (wasEmpty) this.pollStateChanged();
         await this.control({ op: 'setTxTail', tail: this.txNext });
       }
     });
@@ -205,8 +236,9 @@ export class NicDriver extends Driver {
   }
 
   /** NAPI: hand received buffers to the stack, re-arm their descriptors, move the tail; reclaim sent ones. */
-  protected async poll(): Promise<void> {
+  protected async poll(): Promise<readonly Load[] | undefined> {
     const c = this.cfg;
+    const txClean = this.txClean;
     let moved = false;
     for (let n = 0; n < c.rxEntries; n++) {
       const d = await this.host.cpuRead(this.rx!.pa + this.rxClean * 16, 16);
@@ -221,6 +253,12 @@ export class NicDriver extends Driver {
       if (!d || num(NIC_DESC, readEntry(NIC_DESC, d), 'DD') === 0) break;
       this.txClean = (this.txClean + 1) % c.txEntries;
     }
+    if (moved || this.txClean !== txClean) return undefined;
+    // Idle: the next receive descriptor is not done, and the next one to reclaim (if any is
+    // outstanding) is not either. The transmit thread making one outstanding in an empty ring
+    // ends the wait (pollStateChanged); posting behind an outstanding one changes nothing here.
+    const rx = { pa: this.rx!.pa + this.rxClean * 16, length: 16 };
+    return this.txClean === this.txNext ? [rx] : [rx, { pa: this.tx!.pa + this.txClean * 16, length: 16 }];
   }
 }
 
@@ -323,7 +361,7 @@ export class NvmeDriver extends Driver {
   }
 
   /** Reaps completions whose phase tag matches, rings the CQ head doorbell, refills the workload. */
-  protected async poll(): Promise<void> {
+  protected async poll(): Promise<readonly Load[] | undefined> {
     const c = this.cfg;
     let reaped = false;
     for (let n = 0; n < c.cqEntries; n++) {
@@ -345,10 +383,14 @@ export class NvmeDriver extends Driver {
       done(sc);
     }
     if (reaped) await this.control({ op: 'ringCq', head: this.cqHead });
+    let submitted = false;
     while (this.resubmit > 0 && this.host.alive()) {
       this.resubmit--;
       await this.submitIo();
+      submitted = true;
     }
+    // Idle: no completion with the expected phase at the head (submissions by other threads do not change that).
+    return reaped || submitted ? undefined : [{ pa: this.cq!.pa + this.cqHead * 16, length: 16 }];
   }
 }
 
@@ -387,8 +429,8 @@ export class CopyDriver extends Driver {
     return { ok: true };
   }
 
-  /** Keeps `queued` jobs ahead of the last completed one, in the ring. */
-  private async refill(completed: number): Promise<void> {
+  /** Keeps `queued` jobs ahead of the last completed one, in the ring; says whether it queued any. */
+  private async refill(completed: number): Promise<boolean> {
     const c = this.cfg;
     let wrote = false;
     while (this.submitted - completed < c.queued && this.submitted - completed < c.ringEntries - 1) {
@@ -398,6 +440,7 @@ export class CopyDriver extends Driver {
       wrote = true;
     }
     if (wrote) await this.control({ op: 'ringTail', tail: this.tail });
+    return wrote;
   }
 
   protected firstLoad() {
@@ -405,10 +448,12 @@ export class CopyDriver extends Driver {
   }
 
   /** Reads the fence: every job up to its value is done; queue more. */
-  protected async poll(): Promise<void> {
+  protected async poll(): Promise<readonly Load[] | undefined> {
     const f = await this.host.cpuRead(this.fence!.pa, 8);
-    if (!f) return;
+    if (!f) return undefined;
     const done = new DataView(f.buffer, f.byteOffset, 8).getUint32(0, true);
-    if (done !== 0xffffffff) await this.refill(done);
+    if (done !== 0xffffffff && (await this.refill(done))) return undefined;
+    // Idle: the same fence queues nothing more.
+    return [{ pa: this.fence!.pa, length: 8 }];
   }
 }

@@ -31,6 +31,19 @@ export type MemFault = { readonly ok: false; readonly fault: string; readonly ad
 /** The access a CPU makes right after a delay: a load of memory, or an MMIO read of this port's SMMU. */
 export type NextAccess = { readonly pa: number; readonly length: number } | { readonly offset: number; readonly size: MmioSize };
 
+/**
+ * Wait-until (docs/services.md): the delay of a poll loop (readl_relaxed_poll_timeout on a
+ * register or a memory word) whose next iterations change nothing while `loads` read what they
+ * read now. A remote bus may run those iterations where the data is and wake the CPU only at the
+ * first one where something differs, an interrupt came (the loop takes interrupts first), or
+ * `deadline` passed; later delays follow `pollStepNs` with `step`.
+ */
+export interface PollWait {
+  readonly loads: readonly NextAccess[];
+  readonly deadline: number;
+  readonly step: number;
+}
+
 export interface BusPort {
   /** The SMMU this port reaches. */
   readonly smmu: string;
@@ -47,8 +60,9 @@ export interface BusPort {
   /**
    * Lets `ns` of virtual time pass (the hardware runs meanwhile). `next` names the access the
    * CPU makes right after (a poll loop's next read): a hint a remote bus answers with the wake-up.
+   * `wait`: the loop may be waited out remotely (PollWait); in one process it is one delay.
    */
-  delay(ns: number, next?: NextAccess): Promise<void>;
+  delay(ns: number, next?: NextAccess, wait?: PollWait): Promise<void>;
   /**
    * When the next hardware event is due (an ack, a queue step), or undefined when nothing is
    * scheduled: a poll loop may skip ahead to it, since no register changes before then.

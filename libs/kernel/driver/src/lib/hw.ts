@@ -68,6 +68,19 @@ function reg(name: string): RegisterLayout {
   return r;
 }
 
+/**
+ * The next delay of a poll loop at `now`: one `step`, or, when the next hardware event (or the
+ * deadline) is further than a step away, every step up to it at once (`skipped`: the reads that
+ * fast-forward passes over, which all would see the same value). Shared by the loop and by a
+ * platform that waits it out (PollWait).
+ */
+export function pollStep(now: number, next: number | undefined, deadline: number, step: number): { readonly ns: number; readonly skipped?: number } {
+  const target = Math.min(next ?? deadline, deadline);
+  if (target - now <= step) return { ns: step };
+  const steps = Math.floor((target - now) / step);
+  return { ns: steps * step, skipped: steps - 1 };
+}
+
 /** Kernel-side access to one SMMU and to memory. */
 export class Hw {
   private readonly pendingIrqs: BusInterrupt[] = [];
@@ -175,20 +188,16 @@ export class Hw {
       const v = await this.read32(pa);
       if (cond(v)) return { ok: true, value: v };
       if (this.bus.now() >= deadline) return { ok: false, value: v };
-      await this.waitStep(deadline, () => undefined, { pa, length: 4 });
+      // Until the word changes (or an interrupt, or the deadline) the iterations repeat this one.
+      await this.waitStep(deadline, () => undefined, { pa, length: 4 }, true);
     }
   }
 
-  private async waitStep(deadline: number, skipped: (n: number) => void, then?: NextAccess): Promise<void> {
-    const now = this.bus.now();
-    const next = this.bus.nextHardwareEvent();
-    const target = Math.min(next ?? deadline, deadline);
-    if (target - now > POLL_STEP_NS) {
-      // Nothing can change the value before `target`: the reads in between all see the same.
-      const steps = Math.floor((target - now) / POLL_STEP_NS);
-      skipped(steps - 1);
-      await this.bus.delay(steps * POLL_STEP_NS, then);
-    } else await this.bus.delay(POLL_STEP_NS, then);
+  private async waitStep(deadline: number, skipped: (n: number) => void, then?: NextAccess, waitable = false): Promise<void> {
+    const { ns, skipped: n } = pollStep(this.bus.now(), this.bus.nextHardwareEvent(), deadline, POLL_STEP_NS);
+    // Nothing can change the value before the end of `ns`: the reads in between all see the same.
+    if (n !== undefined) skipped(n);
+    await this.bus.delay(ns, then, waitable && then ? { loads: [then], deadline, step: POLL_STEP_NS } : undefined);
   }
 
   /** arm_smmu_write_reg_sync: write, then poll the ACK register until it equals the value. */

@@ -5,7 +5,7 @@
 // CpuHalted, which unwinds whatever the kernel was doing, and the hardware keeps the state the
 // last completed access left.
 
-import type { BusInterrupt, BusPort, MmioOutcome, MmioSize, NextAccess } from '@kdump-twin/kernel';
+import type { BusInterrupt, BusPort, MmioOutcome, MmioSize, NextAccess, PollWait } from '@kdump-twin/kernel';
 
 export class CpuHalted extends Error {
   constructor(readonly reason: string) {
@@ -89,9 +89,10 @@ export class HaltableBus implements BusPort {
     return this.inner.now();
   }
 
-  async delay(ns: number, next?: NextAccess): Promise<void> {
+  async delay(ns: number, next?: NextAccess, wait?: PollWait): Promise<void> {
     if (this.halted !== undefined) throw new CpuHalted(this.halted);
-    await this.inner.delay(ns, next);
+    // A hook sees every access: a loop it watches is not waited out (its reads must happen here).
+    await this.inner.delay(ns, next, this.hook ? undefined : wait);
     if (this.halted !== undefined) throw new CpuHalted(this.halted);
   }
 

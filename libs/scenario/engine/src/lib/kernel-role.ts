@@ -6,13 +6,13 @@
 // runner asks for, a task per poll loop for the drivers.
 
 import { createDriver, NVME_OPC, NVME_SC, NvmeDriver, type HostKernel, type SetupResult, type TaskContext } from '@kdump-twin/endpoint';
-import { Dmesg, inStep, LinuxKernel, MmioTrace, PageAllocator, type BusInterrupt, type BusPort, type NextAccess, type DeviceProbe, type KdumpPolicy, type MasterSpec, type MmioSize, type ProbeOutcome, type StepObserver } from '@kdump-twin/kernel';
+import { Dmesg, inStep, LinuxKernel, MmioTrace, PageAllocator, type BusInterrupt, type BusPort, type NextAccess, type PollWait, type DeviceProbe, type KdumpPolicy, type MasterSpec, type MmioSize, type ProbeOutcome, type StepObserver } from '@kdump-twin/kernel';
 import type { Region } from '@kdump-twin/platform';
 import { TaskHalted } from '@kdump-twin/platform';
 import { commandForOpcode, findFormat, STE } from '@kdump-twin/smmu-arch';
 import { CommandTap, CpuHalted, HaltableBus } from './bus';
 import { deviceTable, type DeviceInfo } from './devices';
-import type { BootResult, KernelLink, PlatformPort } from './links';
+import type { BootResult, KernelLink, NextLoad, PlatformPort } from './links';
 import type { ScenarioSpec } from './spec';
 import type { DeviceKernelView, KernelView, SmmuDriverView, VmcoreKernelView } from './views';
 
@@ -73,8 +73,12 @@ class SimBus implements BusPort {
     return this.port.now();
   }
 
-  delay(ns: number, next?: NextAccess): Promise<void> {
-    return this.port.sleep(this.task(), ns, next && 'offset' in next ? { smmu: this.index, offset: next.offset, size: next.size } : next);
+  delay(ns: number, next?: NextAccess, wait?: PollWait): Promise<void> {
+    return this.port.sleep(this.task(), ns, next && this.load(next), wait && { wait: { loads: wait.loads.map((l) => this.load(l)), poll: { deadline: wait.deadline, step: wait.step } } });
+  }
+
+  private load(a: NextAccess): NextLoad {
+    return 'offset' in a ? { smmu: this.index, offset: a.offset, size: a.size } : a;
   }
 
   nextHardwareEvent(): number | undefined {
@@ -220,7 +224,12 @@ export class KernelRole implements KernelLink {
     void (async () => {
       try {
         await this.port.sleep(id, 0);
-        await body({ sleep: (ns, next, o) => this.port.sleep(id, ns, next, o), now: () => this.port.now() });
+        await body({
+          // A hook sees every access (buses' CpuHook): loads it watches are not waited out elsewhere.
+          sleep: (ns, next, o) => this.port.sleep(id, ns, next, o && { ...(o.paced ? { paced: true } : {}), ...(o.watch && this.buses.every((b) => !b.hook) ? { wait: { loads: o.watch } } : {}) }),
+          endWait: () => this.port.endWait?.(id),
+          now: () => this.port.now(),
+        });
       } catch (e) {
         if (!(e instanceof CpuHalted || e instanceof TaskHalted)) throw e;
       } finally {

@@ -14,6 +14,27 @@ export type KernelName = 'primary' | 'kdump';
 /** The access a task makes first when it wakes: a load of memory, or an MMIO read of an SMMU. */
 export type NextLoad = { readonly pa: number; readonly length: number } | { readonly smmu: number; readonly offset: number; readonly size: MmioSize };
 
+/**
+ * Wait-until (docs/services.md): a poll loop's next iterations change nothing while `loads` read
+ * what they read now, so a remote platform may sleep the task again and again (each a turn of
+ * it, in the sequencer's order) and answer only at the first wake-up where a load reads other
+ * bytes (or cannot be read plainly). `poll`: the loop is readl_relaxed_poll_timeout's, which
+ * also ends at `deadline`, takes interrupts first (so it wakes the kernel when one came) and
+ * sleeps by `pollStep` (fast-forward to the next event); without it every sleep is the first's.
+ */
+export interface WaitWhile {
+  readonly loads: readonly NextLoad[];
+  readonly poll?: { readonly deadline: number; readonly step: number };
+}
+
+/** How a task sleeps (PlatformPort.sleep). */
+export interface SleepOptions {
+  /** Until its next sleep the task only posts stores and register writes: a kernel in a service may run the wake-up ahead. */
+  readonly paced?: boolean;
+  /** Wait-until: a remote platform may repeat the sleep while nothing the task depends on changed. */
+  readonly wait?: WaitWhile;
+}
+
 /** What a kernel's CPUs and drivers reach on the platform (the hub). */
 export interface PlatformPort {
   /** CPU accesses of `kernel`; a kernel whose CPUs stopped gets CpuHalted. */
@@ -27,10 +48,11 @@ export interface PlatformPort {
   /**
    * Parks task `task` until `ns` from now (its first call, with 0, waits for its first turn).
    * `next`: the task's first load after it wakes, a hint a remote platform answers with the wake-up.
-   * `paced`: until its next sleep the task only posts stores and register writes (HostKernel's
-   * TaskContext.sleep): a kernel in a service may run the wake-up ahead (docs/services.md).
+   * `o`: how the task sleeps (SleepOptions: run-ahead, wait-until); in one process each is one sleep.
    */
-  sleep(task: number, ns: number, next?: NextLoad, o?: { readonly paced?: boolean }): Promise<void>;
+  sleep(task: number, ns: number, next?: NextLoad, o?: SleepOptions): Promise<void>;
+  /** The task's wait-until, if one is parked on a remote platform, ends at its next wake-up (its loop's state changed). */
+  endWait?(task: number): void;
   /** A new task of `owner`, first running now, after the current one. */
   spawn(name: string, owner: Owner): number;
   finish(task: number): void;

@@ -141,3 +141,23 @@ describe('run-ahead of a paced thread', () => {
     assert.equal(port.ranAhead, 0);
   });
 });
+
+describe('wait-until', () => {
+  it("a poll's sleep carries its loads to the platform, and the wake-up's bytes come with the answer", async () => {
+    const slot = { pa: RAM + 0x40, length: 4 };
+    const { port, sent } = scripted((b) => (b.op?.o === 'sleep' ? new Uint8Array([1, 0, 0, 0]) : null));
+    const wait = { loads: [slot], poll: { deadline: 1_000_000_000, step: 1000 } };
+    await port.sleep(3, 1000, slot, { wait });
+    assert.deepEqual(sent.map((b) => b.op), [{ o: 'sleep', task: 3, ns: 1000, next: slot, wait }]);
+    const r = await port.memRead('kdump', slot.pa, 4);
+    assert.equal(sent.length, 1, 'the load after the wake-up is the answer of the wait');
+    assert.deepEqual(r.ok && [...r.data], [1, 0, 0, 0]);
+  });
+
+  it('endWait is posted: it reaches the platform with the next message, before that message waits', async () => {
+    const { port, sent } = scripted(() => null);
+    port.endWait(-1);
+    await port.sleep(2, 5000);
+    assert.deepEqual(sent[0]!.posted, [{ o: 'endWait', task: -1 }]);
+  });
+});

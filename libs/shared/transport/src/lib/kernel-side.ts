@@ -8,7 +8,7 @@
 
 import type { BusInterrupt, MemFault, MmioOutcome, MmioSize } from '@kdump-twin/kernel';
 import { PhysicalMemory, TaskHalted, VirtualClock, defaultServerMemoryLayout, type Region } from '@kdump-twin/platform';
-import { CpuHalted, DMI_PAGE, KernelRole, PageCache, type KernelName, type Mapping, type NextLoad, type Owner, type PlatformPort, type ScenarioSpec } from '@kdump-twin/scenario';
+import { CpuHalted, DMI_PAGE, KernelRole, PageCache, type KernelName, type Mapping, type NextLoad, type Owner, type PlatformPort, type ScenarioSpec, type SleepOptions } from '@kdump-twin/scenario';
 import type { Subscription } from 'nats';
 import type { KernelReply, KernelToPlatform, PlatformToKernel, PostedOp, RunAheadStep, SyncOp, TimeContext } from './protocol';
 import { MAX_READ_AHEAD, MAX_RUN_AHEAD_STEPS, SUBJECTS } from './protocol';
@@ -193,7 +193,7 @@ export class RemotePlatformPort implements PlatformPort {
     return this.nextT;
   }
 
-  async sleep(task: number, ns: number, next?: NextLoad, o?: { readonly paced?: boolean }): Promise<void> {
+  async sleep(task: number, ns: number, next?: NextLoad, o?: SleepOptions): Promise<void> {
     this.dropAhead();
     this.prefetched = undefined;
     const w = this.window;
@@ -215,7 +215,7 @@ export class RemotePlatformPort implements PlatformPort {
       // This sleep ends the window: it is the last of its steps.
       const { lead, op } = this.closeWindow();
       body = { k: this.kernel, posted: lead, op: { ...op, steps: [...op.steps, { posted: this.takePosted(), ns }], ...(next ? { next } : {}) } };
-    } else body = { k: this.kernel, posted: this.takePosted(), op: { o: 'sleep', task, ns, ...(next ? { next } : {}) } };
+    } else body = { k: this.kernel, posted: this.takePosted(), op: { o: 'sleep', task, ns, ...(next ? { next } : {}), ...(o?.wait ? { wait: o.wait } : {}) } };
     const got = await this.roundTrip<Uint8Array | MmioOutcome | null>(body);
     this.prefetched = next && got ? { at: next, got } : undefined;
   }
@@ -251,6 +251,10 @@ export class RemotePlatformPort implements PlatformPort {
     // A thread's last word: nothing follows it to carry it, so it goes now.
     const body: KernelToPlatform = { k: this.kernel, posted: [...this.takePosted(), { o: 'finish', task }] };
     this.rpc.post(this.subject, body);
+  }
+
+  endWait(task: number): void {
+    this.posted.push({ o: 'endWait', task });
   }
 
   control(device: string, c: Parameters<PlatformPort['control']>[1]): void {

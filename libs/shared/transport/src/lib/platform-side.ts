@@ -4,15 +4,27 @@
 // subject, and calls into the kernels as the runner's timeline asks. The runner and the
 // platform are the same objects as in one process; only the links are remote.
 
-import type { BusInterrupt } from '@kdump-twin/kernel';
+import { pollStep, type BusInterrupt } from '@kdump-twin/kernel';
 import { TaskHalted } from '@kdump-twin/platform';
-import { CpuHalted, DMI_PAGE, PageGrants, type BootResult, type DmiMode, type PageImage, type KernelLink, type KernelName, type KernelView, type PlatformRole, type RunLinks, type ScenarioSpec } from '@kdump-twin/scenario';
+import { CpuHalted, DMI_PAGE, PageGrants, type BootResult, type DmiMode, type PageImage, type KernelLink, type KernelName, type KernelView, type NextLoad, type PlatformRole, type RunLinks, type ScenarioSpec, type WaitWhile } from '@kdump-twin/scenario';
 import type { Subscription } from 'nats';
 import { RemoteFleet } from './fleet-side';
 import { RoundTripCount } from './round-trips';
 import type { KernelReply, KernelToPlatform, PlatformToKernel, PostedOp, TimeContext } from './protocol';
 import { MAX_READ_AHEAD, MAX_RUN_AHEAD_STEPS, SUBJECTS } from './protocol';
 import type { Rpc } from './rpc';
+
+/** Which of the co-simulation's mechanisms a session uses (docs/services.md); each is on by default. */
+export interface CoSimOptions {
+  /** Direct memory for the kernels (KERNEL_DMI). */
+  readonly dmi?: DmiMode;
+  /** Direct memory for the devices (DEVICE_DMI). */
+  readonly deviceDmi?: DmiMode;
+  /** The kernels' run-ahead (RUN_AHEAD); `unbounded` breaks it on purpose (a window may pass other threads' wake-ups). */
+  readonly runAhead?: 'on' | 'off' | 'unbounded';
+  /** Wait-until (WAIT_UNTIL); `blind` breaks it on purpose (a wait does not look at its loads: it ends only at its deadline, an interrupt or endWait). */
+  readonly waitUntil?: 'on' | 'off' | 'blind';
+}
 
 /** The platform's client of one kernel of a session. */
 class RemoteKernel implements KernelLink {
@@ -82,6 +94,9 @@ export class PlatformSession {
   failure: Error | undefined;
   /** The run's round trips by cause (round-trips.ts). */
   readonly roundTrips = new RoundTripCount();
+  /** Wait-until: tasks whose wait must end at their next wake-up (endWait), and the wake-ups waited out here. */
+  private readonly endWaits: Record<KernelName, Set<number>> = { primary: new Set(), kdump: new Set() };
+  wakeUpsWaitedOut = 0;
 
   constructor(
     private readonly rpc: Rpc,
@@ -89,8 +104,7 @@ export class PlatformSession {
     private readonly spec: ScenarioSpec,
     /** Headers for the fleet calls (a telemetry adapter's baggage: the panic instant). */
     private readonly fleetHeaders: () => Readonly<Record<string, string>> | undefined = () => undefined,
-    /** Direct memory for the kernels (`dmi`, KERNEL_DMI) and for the devices (`deviceDmi`, DEVICE_DMI); the kernels' run-ahead (`runAhead`, RUN_AHEAD). */
-    private readonly o: { readonly dmi?: DmiMode; readonly deviceDmi?: DmiMode; readonly runAhead?: 'on' | 'off' | 'unbounded' } = {},
+    private readonly o: CoSimOptions = {},
   ) {}
 
   /** Opens the fleet session and returns the links for runScenario. */
@@ -168,6 +182,9 @@ export class PlatformSession {
         case 'finish':
           p.finish(this.task(k, op.task));
           break;
+        case 'endWait':
+          this.endWaits[k].add(this.task(k, op.task));
+          break;
         case 'panicNow':
           p.panicNow(op.reason);
           break;
@@ -240,6 +257,9 @@ export class PlatformSession {
           });
         }
         if (then) turn = turn.then(() => this.applyPosted(k, then));
+        // Wait-until: what the loads read now (the task is running: nothing else changed them since it read them).
+        const wait = op.wait && this.o.waitUntil !== 'off' ? this.waitFrom(k, task, op.wait) : undefined;
+        if (wait) turn = turn.then(() => this.waitOut(k, task, op.ns, wait));
         // With the wake-up, the bytes of the task's first load (read as the task resumes: nothing else runs until it yields).
         const next = op.next;
         return answer(turn.then(() => (next ? (p.peek(k, next) ?? null) : null)));
@@ -251,6 +271,48 @@ export class PlatformSession {
     }
   }
 
+  /** A wait-until as it starts: its loads' bytes now; undefined (a plain sleep) when one is not a plain load or the wait is malformed. */
+  private waitFrom(k: KernelName, task: number, w: WaitWhile): { w: WaitWhile; seen: (Uint8Array | bigint)[] } | undefined {
+    if (!Array.isArray(w.loads) || w.loads.length === 0 || w.loads.length > MAX_WAIT_LOADS) throw new RangeError(`op.wait.loads: 1 to ${MAX_WAIT_LOADS} loads`);
+    if (w.poll !== undefined && !(Number.isSafeInteger(w.poll.deadline) && Number.isSafeInteger(w.poll.step) && w.poll.step > 0)) throw new RangeError('op.wait.poll: {deadline, step}, integers of ns, step > 0');
+    this.endWaits[k].delete(task);
+    const seen: (Uint8Array | bigint)[] = [];
+    for (const l of w.loads) {
+      const v = this.plainLoad(k, l);
+      if (v === undefined) return undefined;
+      seen.push(v);
+    }
+    return { w, seen };
+  }
+
+  /** What a load of `kernel` reads now, if it is a plain one (PlatformRole.peek); an MMIO read as its value and result. */
+  private plainLoad(k: KernelName, l: NextLoad): Uint8Array | bigint | undefined {
+    if ('pa' in l ? !(Number.isSafeInteger(l.pa) && l.pa >= 0 && Number.isSafeInteger(l.length) && l.length > 0 && l.length <= DMI_PAGE) : !(Number.isSafeInteger(l.smmu) && Number.isSafeInteger(l.offset) && (l.size === 4 || l.size === 8))) {
+      throw new RangeError('op.wait.loads: each {pa, length <= 4096} or {smmu, offset, size: 4 or 8}');
+    }
+    const v = this.p!.peek(k, l);
+    if (v === undefined || v instanceof Uint8Array) return v;
+    return v.result === 'ok' ? v.value : undefined;
+  }
+
+  /**
+   * Wait-until, at the task's first wake-up: while its loads read the same, no interrupt came for
+   * a loop that takes them, its deadline has not passed and no endWait came, the task sleeps
+   * again as its loop would (each a turn of it, in the sequencer's order).
+   */
+  private async waitOut(k: KernelName, task: number, ns: number, wait: { w: WaitWhile; seen: (Uint8Array | bigint)[] }): Promise<void> {
+    const p = this.p!;
+    const { w, seen } = wait;
+    const blind = this.o.waitUntil === 'blind';
+    for (;;) {
+      if (this.endWaits[k].delete(task)) return;
+      if (w.poll && (this.irqs[k].length > 0 || p.now() >= w.poll.deadline)) return;
+      if (!blind && !w.loads.every((l, i) => same(this.plainLoad(k, l), seen[i]!))) return;
+      await p.sleep(task, w.poll ? pollStep(p.now(), p.nextEventTime(), w.poll.deadline, w.poll.step).ns : ns);
+      this.wakeUpsWaitedOut++;
+    }
+  }
+
   async close(): Promise<void> {
     const calls: Promise<unknown>[] = [];
     for (const k of this.open) calls.push(this.rpc.call(SUBJECTS.kernel(this.id, k), { call: 'close', args: [], ctx: { now: 0, next: null, irqs: [] } }).catch(() => undefined));
@@ -258,6 +320,15 @@ export class PlatformSession {
     await Promise.all(calls);
     this.sub?.unsubscribe();
   }
+}
+
+/** Loads one wait-until may watch; the platform refuses more. */
+const MAX_WAIT_LOADS = 8;
+
+function same(a: Uint8Array | bigint | undefined, b: Uint8Array | bigint): boolean {
+  if (a === undefined) return false;
+  if (typeof a === 'bigint' || typeof b === 'bigint') return a === b;
+  return a.length === b.length && a.every((x, i) => x === b[i]);
 }
 
 /** CpuHalted and TaskHalted travel as error replies with their reason (the kernel rethrows them). */

@@ -5,7 +5,7 @@
 
 import type { DeviceControl } from '@kdump-twin/endpoint';
 import type { BusInterrupt, MmioSize } from '@kdump-twin/kernel';
-import type { KernelName, Mapping, NextLoad, Owner, PageImage } from '@kdump-twin/scenario';
+import type { KernelName, Mapping, NextLoad, Owner, PageImage, WaitWhile } from '@kdump-twin/scenario';
 
 /** Subject prefix of this protocol's version. */
 export const PROTOCOL = 'twin.v1';
@@ -45,6 +45,8 @@ export type PostedOp =
   | { readonly o: 'endMapping'; readonly device: string; readonly iova: number }
   | { readonly o: 'spawn'; readonly local: number; readonly name: string; readonly owner: Owner }
   | { readonly o: 'finish'; readonly task: number }
+  /** Wait-until: the task's wait parked on the platform ends at its next wake-up. */
+  | { readonly o: 'endWait'; readonly task: number }
   | { readonly o: 'panicNow'; readonly reason: string };
 
 /** Wake-ups one sleep may carry as `steps` (run-ahead); the platform refuses more. */
@@ -73,6 +75,8 @@ export type SyncOp =
       readonly steps?: readonly RunAheadStep[];
       /** Run-ahead: posted ops made after the last wake-up, applied before the answer. */
       readonly then?: readonly PostedOp[];
+      /** Wait-until: sleep again and again while these loads read what they read now (WaitWhile); answered at the first wake-up where something differs. */
+      readonly wait?: WaitWhile;
     }
   | { readonly o: 'crashedPages'; readonly limit: number };
 

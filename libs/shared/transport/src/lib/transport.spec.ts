@@ -175,6 +175,25 @@ describe('direct memory for kernels and devices across NATS (kernel-dmi.ts, devi
     assert.notEqual(reportJson(await runOverNats(roles.platform, spec, { runAhead: 'unbounded' })), reportJson(await runScenario(spec)));
   });
 
+  it("poll loops wait on the platform until what they read changes (wait-until): the same report with it, and without it (WAIT_UNTIL off)", async () => {
+    // The drivers' NAPI, CQ and fence polls go idle between completions; the SMMU driver's CMD_SYNC polls wait for the MSI.
+    const spec = short('adopt-v10');
+    const local = reportJson(await runScenario(spec));
+    let on: PlatformSession | undefined;
+    assert.equal(reportJson(await runOverNats(roles.platform, spec, { onSession: (s) => (on = s) })), local);
+    assert.ok(on!.wakeUpsWaitedOut > 200, `wake-ups waited out on the platform: ${on!.wakeUpsWaitedOut}`);
+    let off: PlatformSession | undefined;
+    assert.equal(reportJson(await runOverNats(roles.platform, spec, { waitUntil: 'off', onSession: (s) => (off = s) })), local);
+    assert.equal(off!.wakeUpsWaitedOut, 0);
+    // Every wake-up waited out is a poll round trip saved.
+    assert.ok(off!.roundTrips.c.polls - on!.roundTrips.c.polls > 100, `poll round trips: ${off!.roundTrips.c.polls} without, ${on!.roundTrips.c.polls} with`);
+  });
+
+  it('wait-until broken on purpose (a wait does not look at its loads): the report differs, so the equality test above would catch it', async () => {
+    const spec = short('adopt-v10');
+    assert.notEqual(reportJson(await runOverNats(roles.platform, spec, { waitUntil: 'blind' })), reportJson(await runScenario(spec)));
+  });
+
   it("makedumpfile's pages come read ahead: the same report, a fraction of the loads crossing", async () => {
     const spec = short('adopt-v10', ['run.vmcore.maxPages=256']);
     let session: PlatformSession | undefined;

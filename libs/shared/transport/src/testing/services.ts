@@ -3,10 +3,10 @@
 // services run them: for tests of the protocol without process start-up in the way.
 
 import { connect, type NatsConnection } from 'nats';
-import { runScenario, type DmiMode, type Report, type RunOptions, type ScenarioSpec } from '@kdump-twin/scenario';
+import { runScenario, type Report, type RunOptions, type ScenarioSpec } from '@kdump-twin/scenario';
 import { FleetHost } from '../lib/fleet-side';
 import { KernelHost } from '../lib/kernel-side';
-import { PlatformSession } from '../lib/platform-side';
+import { PlatformSession, type CoSimOptions } from '../lib/platform-side';
 import { QUEUES } from '../lib/protocol';
 import { Rpc } from '../lib/rpc';
 
@@ -47,9 +47,9 @@ export async function startRoles(url: string, o: { limit?: number } = {}): Promi
 let seq = 0;
 
 /** runScenario with the fleet and both kernels reached over NATS; `dmi` sets the platform's direct-memory mode (default on). */
-export async function runOverNats(rpc: Rpc, spec: ScenarioSpec, o: Omit<RunOptions, 'links'> & { dmi?: DmiMode; deviceDmi?: DmiMode; runAhead?: 'on' | 'off' | 'unbounded'; onSession?: (s: PlatformSession) => void } = {}): Promise<Report> {
-  const { dmi, deviceDmi, runAhead, onSession, ...run } = o;
-  const session = new PlatformSession(rpc, `t${process.pid}-${++seq}`, spec, undefined, { ...(dmi ? { dmi } : {}), ...(deviceDmi ? { deviceDmi } : {}), ...(runAhead ? { runAhead } : {}) });
+export async function runOverNats(rpc: Rpc, spec: ScenarioSpec, o: Omit<RunOptions, 'links'> & CoSimOptions & { onSession?: (s: PlatformSession) => void } = {}): Promise<Report> {
+  const { dmi, deviceDmi, runAhead, waitUntil, onSession, ...run } = o;
+  const session = new PlatformSession(rpc, `t${process.pid}-${++seq}`, spec, undefined, { ...(dmi ? { dmi } : {}), ...(deviceDmi ? { deviceDmi } : {}), ...(runAhead ? { runAhead } : {}), ...(waitUntil ? { waitUntil } : {}) });
   onSession?.(session);
   const links = await session.links();
   return runScenario(spec, { ...run, links });
