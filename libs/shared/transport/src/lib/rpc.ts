@@ -6,7 +6,7 @@
 // nats-server. A handler runs as its message arrives, in arrival order: whatever it does before
 // its first await is ordered exactly as the sender sent it.
 
-import { headers as natsHeaders, type Msg, type MsgHdrs, type NatsConnection, type Subscription } from 'nats';
+import { createInbox, headers as natsHeaders, type Msg, type MsgHdrs, type NatsConnection, type Subscription } from 'nats';
 import { CodecError, decode, encode } from './codec';
 
 /** An error the other side answered with (its name, its message, and what it says about the input). */
@@ -70,6 +70,15 @@ export class Rpc {
   private readonly subs: Subscription[] = [];
 
   private readonly trace: RpcTrace | undefined;
+  /**
+   * Requests waiting for their reply, by token (the last token of the reply subject): one
+   * subscription to this connection's own inbox serves them all. nats.js's request() builds an
+   * Error with a captured stack for every request it completes (about 40 us each here), which
+   * the round trips of a run paid thousands of times.
+   */
+  private inbox: string | undefined;
+  private readonly waiting = new Map<string, { ok: (m: Msg) => void; fail: (e: Error) => void; timer: ReturnType<typeof setTimeout> }>();
+  private token = 0;
 
   constructor(
     readonly nc: NatsConnection,
@@ -77,6 +86,14 @@ export class Rpc {
   ) {
     this.limit = o.limit ?? Math.max(4096, (nc.info?.max_payload ?? 1024 * 1024) - 8192);
     this.trace = o.trace;
+    // A closed connection answers nothing more: what still waits fails now, not at its timeout.
+    void nc.closed().then(() => {
+      for (const [token, w] of this.waiting) {
+        this.waiting.delete(token);
+        clearTimeout(w.timer);
+        w.fail(Object.assign(new Error('the NATS connection closed'), { code: 'CONNECTION_CLOSED' }));
+      }
+    });
   }
 
   /** The headers of an outgoing message: the trace context, `extra` (a baggage entry is appended to the context's), a part key. */
@@ -90,20 +107,54 @@ export class Rpc {
     return h;
   }
 
+  /** Publishes `data` with a reply subject of this connection's inbox and resolves with the reply (a 503 status: nobody listens). */
+  private request(subject: string, data: Uint8Array, timeoutMs: number, headers?: MsgHdrs): Promise<Msg> {
+    if (this.inbox === undefined) {
+      const inbox = (this.inbox = createInbox());
+      this.nc.subscribe(`${inbox}.*`, { callback: (err, m) => (err ? undefined : this.replied(m, inbox.length + 1)) });
+    }
+    const token = (++this.token).toString(36);
+    return new Promise<Msg>((ok, fail) => {
+      // eslint-disable-next-line no-restricted-globals -- a reply's deadline is wall-clock liveness (the peer is gone), not simulated time
+      const timer = setTimeout(() => {
+        this.waiting.delete(token);
+        fail(Object.assign(new Error(`no reply on ${subject} in ${timeoutMs} ms`), { code: 'TIMEOUT' }));
+      }, timeoutMs);
+      this.waiting.set(token, { ok, fail, timer });
+      try {
+        this.nc.publish(subject, data, { reply: `${this.inbox}.${token}`, ...(headers ? { headers } : {}) });
+      } catch (e) {
+        clearTimeout(timer);
+        this.waiting.delete(token);
+        fail(e as Error);
+      }
+    });
+  }
+
+  private replied(m: Msg, at: number): void {
+    const token = m.subject.slice(at);
+    const w = this.waiting.get(token);
+    if (!w) return;
+    this.waiting.delete(token);
+    clearTimeout(w.timer);
+    // The server's answer when no subscriber takes the request (no_responders).
+    if (m.data.length === 0 && m.headers?.code === 503) w.fail(Object.assign(new Error(`no responders on ${m.subject}`), { code: '503' }));
+    else w.ok(m);
+  }
+
   /** Sends `body` to `subject` and resolves with the reply body; RemoteError or PeerLost when it fails. */
   async call<T = unknown>(subject: string, body: unknown, timeoutMs = 30_000, headers?: Readonly<Record<string, string>>): Promise<T> {
     const data = encode(body);
     let m: Msg;
     try {
       if (data.length <= this.limit) {
-        const h = this.headersFor(headers);
-        m = await this.nc.request(subject, data, { timeout: timeoutMs, ...(h ? { headers: h } : {}) });
+        m = await this.request(subject, data, timeoutMs, this.headersFor(headers));
       } else {
         const key = `${process.pid}.${++keySeq}`;
         const n = Math.ceil(data.length / this.limit);
         for (let i = 0; i < n - 1; i++) this.nc.publish(subject, data.subarray(i * this.limit, (i + 1) * this.limit), { headers: hdr(PART, `${key} ${i} ${n}`) });
         // The context rides on the last part, the one the handler runs for.
-        m = await this.nc.request(subject, data.subarray((n - 1) * this.limit), { timeout: timeoutMs, headers: this.headersFor(headers, [PART, `${key} ${n - 1} ${n}`])! });
+        m = await this.request(subject, data.subarray((n - 1) * this.limit), timeoutMs, this.headersFor(headers, [PART, `${key} ${n - 1} ${n}`]));
       }
     } catch (e) {
       throw lost(subject, e);
@@ -113,7 +164,7 @@ export class Rpc {
       const parts: Uint8Array[] = [];
       for (let i = 0; i < env.chunks.n; i++) {
         try {
-          parts.push((await this.nc.request(subject, new Uint8Array(0), { timeout: timeoutMs, headers: hdr(FETCH, `${env.chunks.key} ${i}`) })).data);
+          parts.push((await this.request(subject, new Uint8Array(0), timeoutMs, hdr(FETCH, `${env.chunks.key} ${i}`))).data);
         } catch (e) {
           throw lost(subject, e);
         }
