@@ -5,3 +5,4 @@ export * from './lib/memory';
 export * from './lib/platform';
 export * from './lib/sequencer';
 export * from './lib/dmi-pages';
+export * from './lib/poll-step';

@@ -9,7 +9,7 @@
 import type { DmiMode } from '@kdump-twin/platform';
 import type { DeviceDmiIn } from './device-dmi';
 import type { EndpointConfig } from './endpoint';
-import type { FleetRequest, FleetSliceIn, FleetSliceOut } from './fleet';
+import type { FleetRequest, FleetSliceIn, FleetSliceOut, PassedWake, PassiveWait } from './fleet';
 import type { AerError, DeviceControl, DmaCompletion, DmaRecord, JobRecord } from './types';
 
 /** The fleet as the platform reaches it: a direct object, or an RPC client. */
@@ -24,8 +24,15 @@ export interface FleetLink {
 export interface CouplerHooks {
   /** Moves the platform's clock to `t` (requests of one slice carry their own issue times). */
   at(t: number): void;
-  /** The first instant at which something other than the fleet may happen (timers, tasks). */
-  horizon(): number | undefined;
+  /** The first instant at which something other than the fleet may happen (timers, tasks), but the wake-ups of the `passive` tasks. */
+  horizon(passive?: ReadonlySet<number>): number | undefined;
+  /**
+   * Kernel tasks in a wait-until the fleet may run past (PassiveWait), when the link uses them;
+   * `passWake` is told each wake-up the slice ran past, at its instant (after the requests of
+   * that instant), and throws if the wait would have ended there.
+   */
+  passive?(): readonly PassiveWait[];
+  passWake?(w: PassedWake): void;
   /** The platform performs one request (translation, memory access) and answers it. */
   apply(req: FleetRequest): DmaCompletion;
   /** After each request: the record observers and statistics read. */
@@ -80,19 +87,32 @@ export class FleetCoupler {
   }
 
   async step(t: number): Promise<void> {
-    const horizon = this.hooks.horizon();
+    const passive = this.hooks.passive?.() ?? [];
+    // With passive waits, nothing else pending is no bound at all: the fleet stops at the first
+    // wake-up it may have changed, a poll's deadline, or after MAX_PASSED_WAKES of them.
+    const horizon = passive.length ? (this.hooks.horizon(new Set(passive.map((w) => w.task))) ?? Infinity) : this.hooks.horizon();
+    const waits = passive.filter((w) => w.wake < horizon!);
     const dmi = this.hooks.dmi?.input();
-    const out = await this.link.slice({ t, ...(horizon !== undefined ? { until: horizon } : {}), completions: this.completions, controls: this.controls, ...(dmi ? { dmi } : {}) });
+    const out = await this.link.slice({ t, ...(horizon !== undefined ? { until: horizon } : {}), completions: this.completions, controls: this.controls, ...(dmi ? { dmi } : {}), ...(waits.length ? { passive: waits } : {}) });
     this.completions = [];
     this.controls = [];
     this.fleetNow = Math.max(this.fleetNow, out.reached);
-    // Requests and the device's own errors, in time order (a request before an error of the same instant).
+    // Requests and the device's own errors, in time order (a request before an error of the same
+    // instant); the passive wake-ups the fleet ran past, each after the fleet's instant of its time.
     let a = 0;
+    let w = 0;
+    const passed = out.passed ?? [];
+    if (passed.length && !this.hooks.passWake) throw new Error('fleet: the slice ran past passive wake-ups, but this link has none');
     for (const req of out.requests) {
+      for (; w < passed.length && passed[w]!.at < req.time; w++) this.pass(passed[w]!);
       for (; a < out.aer.length && out.aer[a]!.time < req.time; a++) this.raise(out.aer[a]!);
       this.perform(req);
     }
-    for (; a < out.aer.length; a++) this.raise(out.aer[a]!);
+    for (; a < out.aer.length; a++) {
+      for (; w < passed.length && passed[w]!.at < out.aer[a]!.time; w++) this.pass(passed[w]!);
+      this.raise(out.aer[a]!);
+    }
+    for (; w < passed.length; w++) this.pass(passed[w]!);
     for (const j of out.jobs) {
       let s = this.openJobs.get(j.device);
       if (!s) this.openJobs.set(j.device, (s = new Set()));
@@ -102,6 +122,11 @@ export class FleetCoupler {
       this.hooks.job?.(j);
     }
     for (const q of this.inflight.values()) for (const [k, due] of q) if (due <= out.reached) q.delete(k);
+  }
+
+  private pass(p: PassedWake): void {
+    this.hooks.at(p.at);
+    this.hooks.passWake!(p);
   }
 
   private raise(e: AerError): void {

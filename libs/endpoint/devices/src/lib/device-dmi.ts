@@ -108,12 +108,13 @@ export class DeviceDmi {
     return { pa, data };
   }
 
-  /** A granted posted write: true when a grant covers it (its bytes go into the page if held). */
-  write(device: string, sid: number, address: number, data: Uint8Array, ats = false): boolean {
+  /** A granted posted write: the physical address it lands at when a grant covers it (its bytes go into the page if held), else undefined. */
+  write(device: string, sid: number, address: number, data: Uint8Array, ats = false): number | undefined {
     const g = this.grant(device, sid, address, data.length, ats);
-    if (!g?.write) return false;
-    this.pages.write(g.pa + (address % DMI_PAGE), data);
+    if (!g?.write) return undefined;
+    const pa = g.pa + (address % DMI_PAGE);
+    this.pages.write(pa, data);
     this.served++;
-    return true;
+    return pa;
   }
 }

@@ -291,3 +291,19 @@ describe("wait-until: an idle poll's watch is exact (TaskContext.sleep's `watch`
     });
   }
 });
+
+describe('passive waits in a slice input (they come off the wire)', () => {
+  it('a malformed one is a RangeError naming the field and the rule; the fleet keeps its state', () => {
+    const fleet = new FleetSim();
+    const slice = (passive: unknown) => fleet.slice({ t: 0, until: 1000, completions: [], controls: [], passive } as never);
+    assert.throws(() => slice([{ task: 1, seq: 0, wake: 10, every: 0, ranges: [] }]), /input\.passive\[0\]: every, a positive integer of ns, or poll/);
+    assert.throws(() => slice([{ task: 1, seq: 0, wake: -1, every: 10, ranges: [] }]), /input\.passive\[0\]\.wake: a non-negative integer/);
+    assert.throws(() => slice([{ task: 1, seq: 0, wake: 10, poll: { step: 1000 }, ranges: [] }]), /poll: \{step > 0, deadline\}/);
+    assert.throws(() => slice([{ task: 1, seq: 0, wake: 10, every: 10, ranges: [{ pa: 0, length: 0 }] }]), /input\.passive\[0\]\.ranges: at most 8 \{pa, length > 0\}/);
+    assert.throws(() => slice(Array.from({ length: 65 }, () => ({}))), /input\.passive: at most 64 waits/);
+    // A good one: nothing of the fleet's changes what the wait reads, so every wake-up before `until` is passed, each `every` later.
+    const out = slice([{ task: 1, seq: 0, wake: 10, every: 10, ranges: [] }]);
+    assert.equal(out.passed?.length, 99);
+    assert.deepEqual(out.passed?.at(-1), { task: 1, at: 990, ns: 10 });
+  });
+});

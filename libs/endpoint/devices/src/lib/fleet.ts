@@ -3,7 +3,7 @@
 // would show, the factory that builds a device and its driver, and the fleet itself (devices
 // by name and by StreamID, ATS invalidations routed to the device that owns the StreamID).
 
-import { VirtualClock, type SeededRng } from '@kdump-twin/platform';
+import { pollStep, VirtualClock, type SeededRng } from '@kdump-twin/platform';
 import { CopyEngine, type CopyEngineConfig } from './copy';
 import type { Endpoint, EndpointConfig } from './endpoint';
 import { CopyDriver, NicDriver, NvmeDriver, type CopyDriverConfig, type HostKernel, type NicDriverConfig, type NvmeDriverConfig } from './host';
@@ -123,6 +123,8 @@ export interface FleetSliceIn {
   readonly controls: readonly { readonly device: string; readonly due: number; readonly control: DeviceControl }[];
   /** Direct memory for the devices: grants, revocations and page bytes, as of this slice's start. */
   readonly dmi?: DeviceDmiIn;
+  /** Kernel tasks in a wait-until whose wake-ups `until` does not count: the fleet ends the slice at the first one a request of its own may have changed. */
+  readonly passive?: readonly PassiveWait[];
 }
 
 /** What the fleet did: the DMA it issued (in time order), AER errors and job records it raised, the last instant it ran, its next event. */
@@ -132,6 +134,52 @@ export interface FleetSliceOut {
   readonly jobs: readonly JobRecord[];
   readonly reached: number;
   readonly next: number | undefined;
+  /** Wake-ups of passive waits the slice ran past, in the order they happen (after the fleet's instant of the same time): each task slept `ns` more. */
+  readonly passed?: readonly PassedWake[];
+}
+
+/**
+ * A kernel task's wait-until the fleet may run past (docs/services.md, "Wait-until"): the task
+ * wakes at `wake`, and again `every` ns later, or by readl_relaxed_poll_timeout's steps
+ * (pollStep with `poll.step`, up to `poll.deadline`, where the wait ends), each time reading
+ * loads nothing but the platform's answer to a device request can change: a granted write into
+ * `ranges`, or any request the fleet could not answer itself (a fault may write, or interrupt).
+ * The fleet runs past a wake-up only when nothing of the kind happened since the one before.
+ */
+export interface PassiveWait {
+  readonly task: number;
+  /** Its place among tasks waking at the same instant (the sequencer's registration order). */
+  readonly seq: number;
+  readonly wake: number;
+  readonly every?: number;
+  readonly poll?: { readonly step: number; readonly deadline: number };
+  readonly ranges: readonly { readonly pa: number; readonly length: number }[];
+}
+
+/** A slice input's passive waits, checked (they come off the wire): a RangeError names the field and the rule. */
+function checkPassive(passive: unknown): readonly PassiveWait[] {
+  if (passive === undefined) return [];
+  if (!Array.isArray(passive) || passive.length > 64) throw new RangeError('input.passive: at most 64 waits');
+  const int = (v: unknown, min: number) => typeof v === 'number' && Number.isSafeInteger(v) && v >= min;
+  passive.forEach((w: Record<string, unknown> | null, i) => {
+    const at = `input.passive[${i}]`;
+    if (w === null || typeof w !== 'object') throw new RangeError(`${at}: a wait object`);
+    for (const f of ['task', 'seq', 'wake'] as const) if (!int(w[f], f === 'task' ? 1 : 0)) throw new RangeError(`${at}.${f}: a ${f === 'task' ? 'positive' : 'non-negative'} integer`);
+    const poll = w['poll'] as Record<string, unknown> | undefined;
+    if (poll === undefined ? !int(w['every'], 1) : poll === null || typeof poll !== 'object' || !int(poll['step'], 1) || !int(poll['deadline'], 0)) throw new RangeError(`${at}: every, a positive integer of ns, or poll: {step > 0, deadline}, integers of ns`);
+    const ranges = w['ranges'];
+    if (!Array.isArray(ranges) || ranges.length > 8 || !ranges.every((r: Record<string, unknown> | null) => r !== null && typeof r === 'object' && int(r['pa'], 0) && int(r['length'], 1))) throw new RangeError(`${at}.ranges: at most 8 {pa, length > 0}`);
+  });
+  return passive as PassiveWait[];
+}
+
+/** Wake-ups one slice runs past at most (then it ends at the next): a bound on the slice and on its answer. */
+export const MAX_PASSED_WAKES = 1024;
+
+export interface PassedWake {
+  readonly task: number;
+  readonly at: number;
+  readonly ns: number;
 }
 
 export interface FleetDevice {
@@ -158,7 +206,12 @@ export class FleetSim {
       if (this.predicting) {
         if ((s.ats === undefined || s.ats === 'translated') && s.ssid === undefined) {
           const ats = s.ats === 'translated';
-          if (s.write) dmi = s.data !== undefined && this.dmi.write(s.device, s.sid, s.address, s.data, ats);
+          if (s.write && s.data !== undefined) {
+            const pa = this.dmi.write(s.device, s.sid, s.address, s.data, ats);
+            dmi = pa !== undefined;
+            // A granted write into what a passive wait reads ends the wait at its next wake-up.
+            if (dmi && this.waits.length) for (const w of this.waits) if (!w.disturbed && w.ranges.some((r) => pa! < r.pa + r.length && r.pa < pa! + s.data!.length)) w.disturbed = true;
+          }
           else if (s.latencyNs > 0) {
             const got = this.dmi.read(s.device, s.sid, s.address, s.size, ats);
             if (got) {
@@ -170,6 +223,8 @@ export class FleetSim {
         }
         if (!dmi) this.predicting = false;
       }
+      // A request the platform answers may fault, write an event or interrupt: every passive wait may see it.
+      if (!dmi) for (const w of this.waits) w.disturbed = true;
       // A posted write gets no completion (the Root Complex, on the platform, reports its failure).
       if (!dmi && s.latencyNs > 0) {
         this.pending.set(ticket, done);
@@ -192,6 +247,9 @@ export class FleetSim {
   private waitsOnPlatform = false;
   /** The earliest completion due for a request of this slice: the slice ends before it. */
   private completionBound = Infinity;
+  /** The slice's passive waits (PassiveWait), and the wake-ups it ran past. */
+  private waits: (PassiveWait & { wake: number; seq: number; disturbed: boolean })[] = [];
+  private passed: PassedWake[] = [];
   private readonly obs: EndpointObserver = {
     aer: (e) => {
       this.aer.push(e);
@@ -247,10 +305,16 @@ export class FleetSim {
     this.completionBound = Infinity;
     this.localBound = Infinity;
     this.predicting = input.dmi !== undefined;
+    this.waits = checkPassive(input.passive).map((w) => ({ ...w, disturbed: false }));
+    this.passed = [];
+    let seq = Math.max(0, ...this.waits.map((w) => w.seq));
     this.clock.advanceTo(input.t);
     for (;;) {
       if (this.waitsOnPlatform || input.until === undefined) break;
       const n = this.clock.nextDeadline();
+      // Passive wake-ups before the next instant (one at the same time comes after it): run past
+      // each the fleet could not have changed; stop at the first it may have.
+      if (this.waits.length && !this.passWaits(this.nextEventTime() ?? Infinity, input.until, () => ++seq)) break;
       const bound = Math.min(input.until, this.completionBound);
       if (this.localBound < bound && (n === undefined || n >= this.localBound)) {
         // Where the slice would end at a granted read's completion, the platform would start the
@@ -266,11 +330,38 @@ export class FleetSim {
       if (n === undefined || n >= bound) break;
       this.clock.advanceTo(n);
     }
-    const out: FleetSliceOut = { requests: this.outbox, aer: this.aer, jobs: this.jobs, reached: this.clock.now(), next: this.nextEventTime() };
+    const out: FleetSliceOut = { requests: this.outbox, aer: this.aer, jobs: this.jobs, reached: this.clock.now(), next: this.nextEventTime(), ...(this.passed.length ? { passed: this.passed } : {}) };
     this.outbox = [];
     this.aer = [];
     this.jobs = [];
+    this.waits = [];
+    this.passed = [];
     return out;
+  }
+
+  /**
+   * The passive waits' wake-ups before `before`, in the sequencer's order (time, then
+   * registration): each undisturbed one is passed (its next sleep as the task's loop would take
+   * it: `every`, or pollStep with the next event as the platform would see it: the fleet's own,
+   * another wait's wake-up, or `until`); false at the first the fleet may have changed, or that
+   * ends its wait (a poll's deadline): the slice ends there.
+   */
+  private passWaits(before: number, until: number, nextSeq: () => number): boolean {
+    for (;;) {
+      let w: (typeof this.waits)[number] | undefined;
+      for (const x of this.waits) if (x.wake < before && x.wake < until && (!w || x.wake < w.wake || (x.wake === w.wake && x.seq < w.seq))) w = x;
+      if (!w) return true;
+      if (w.disturbed || (w.poll && w.wake >= w.poll.deadline) || this.passed.length >= MAX_PASSED_WAKES) return false;
+      let ns = w.every ?? 0;
+      if (w.poll) {
+        let next = Math.min(until, this.nextEventTime() ?? Infinity);
+        for (const x of this.waits) if (x !== w) next = Math.min(next, x.wake);
+        ns = pollStep(w.wake, Number.isFinite(next) ? next : undefined, w.poll.deadline, w.poll.step).ns;
+      }
+      this.passed.push({ task: w.task, at: w.wake, ns });
+      w.wake += ns;
+      w.seq = nextSeq();
+    }
   }
 
   private deliver(c: { due: number; completion: DmaCompletion; done: (c: DmaCompletion) => void }): void {

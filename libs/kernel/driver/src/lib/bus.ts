@@ -36,7 +36,7 @@ export type NextAccess = { readonly pa: number; readonly length: number } | { re
  * register or a memory word) whose next iterations change nothing while `loads` read what they
  * read now. A remote bus may run those iterations where the data is and wake the CPU only at the
  * first one where something differs, an interrupt came (the loop takes interrupts first), or
- * `deadline` passed; later delays follow `pollStepNs` with `step`.
+ * `deadline` passed; later delays follow `pollStep` (@kdump-twin/platform) with `step`.
  */
 export interface PollWait {
   readonly loads: readonly NextAccess[];

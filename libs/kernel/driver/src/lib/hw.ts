@@ -6,6 +6,7 @@
 // the kernel's own RAM (primary RAM, or the crashkernel carve-out for a kdump kernel).
 
 import { Buffer } from 'node:buffer';
+import { pollStep } from '@kdump-twin/platform';
 import { findRegister, type Layout, type RegisterLayout } from '@kdump-twin/smmu-arch';
 import type { BusInterrupt, BusPort, MmioOutcome, NextAccess } from './bus';
 import type { Dmesg } from './log';
@@ -66,19 +67,6 @@ function reg(name: string): RegisterLayout {
   const r = findRegister(name);
   if (!r) throw new Error(`smmu-arch has no register ${name}`);
   return r;
-}
-
-/**
- * The next delay of a poll loop at `now`: one `step`, or, when the next hardware event (or the
- * deadline) is further than a step away, every step up to it at once (`skipped`: the reads that
- * fast-forward passes over, which all would see the same value). Shared by the loop and by a
- * platform that waits it out (PollWait).
- */
-export function pollStep(now: number, next: number | undefined, deadline: number, step: number): { readonly ns: number; readonly skipped?: number } {
-  const target = Math.min(next ?? deadline, deadline);
-  if (target - now <= step) return { ns: step };
-  const steps = Math.floor((target - now) / step);
-  return { ns: steps * step, skipped: steps - 1 };
 }
 
 /** Kernel-side access to one SMMU and to memory. */

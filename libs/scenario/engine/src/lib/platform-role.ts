@@ -4,7 +4,7 @@
 // (its DMA applied here, in order, with the statistics the report reads), the interrupts the
 // SMMUs raise, the RAS engine, fault injections, and the panic, kexec and escalation state.
 
-import { FleetCoupler, PlatformRas, type AerError, type DeviceControl, type DmaRecord, type JobRecord, type KernelPhase } from '@kdump-twin/endpoint';
+import { FleetCoupler, PlatformRas, type AerError, type DeviceControl, type DmaRecord, type JobRecord, type KernelPhase, type PassedWake, type PassiveWait } from '@kdump-twin/endpoint';
 import { Dmesg, type BusInterrupt, type MmioOutcome, type MmioSize } from '@kdump-twin/kernel';
 import { defaultServerMemoryLayout, PhysicalMemory, SeededRng, Sequencer, VirtualClock, type Region } from '@kdump-twin/platform';
 import { CD, CD_L1, findFormat, findRegister, GRANULE_SHIFT, L1STD, STE } from '@kdump-twin/smmu-arch';
@@ -32,6 +32,19 @@ export interface PlatformObserver {
   kexec?(at: number): void;
   /** The kdump kernel died (an escalated fatal error, a failed boot). */
   kdumpPanic?(at: number, reason: string): void;
+}
+
+/** A wait-until evaluated on the platform (a kernel in a service), as the fleet may run past it. */
+export interface PlatformWait {
+  /** Its period, or readl_relaxed_poll_timeout's steps and deadline. */
+  readonly every: number;
+  readonly poll?: { readonly step: number; readonly deadline: number };
+  /** Physical ranges its loads read. */
+  readonly ranges: readonly { readonly pa: number; readonly length: number }[];
+  /** Why the wait ends at a wake-up now (a load reads other bytes, an interrupt, the deadline, endWait), or undefined: it goes on. */
+  check(): string | undefined;
+  /** A wake-up the fleet ran past (counted). */
+  passed(): void;
 }
 
 export class PlatformRole implements PlatformPort {
@@ -69,6 +82,8 @@ export class PlatformRole implements PlatformPort {
   private countTrigger: { base: number; count: number } | undefined;
   /** Direct memory for the devices, when the fleet link uses it. */
   deviceGrants: DeviceGrants | undefined;
+  /** Wait-until: kernel tasks parked in a wait evaluated here, whose wake-ups the fleet may run past. */
+  private readonly waits = new Map<number, PlatformWait>();
 
   constructor(
     readonly spec: ScenarioSpec,
@@ -123,7 +138,9 @@ export class PlatformRole implements PlatformPort {
         at: (t) => {
           if (t > this.clock.now()) this.clock.advanceTo(t);
         },
-        horizon: () => this.seq.horizon(actor),
+        horizon: (passive) => this.seq.horizon(actor, passive),
+        passive: () => this.passiveWaits(),
+        passWake: (w) => this.passWake(w),
         apply: (req) => applyDma(this.smmus[this.byName.get(req.device)!.smmu]!, req),
         record: (r) => this.onDma(r),
         aer: (e) => this.onAer(e),
@@ -168,6 +185,41 @@ export class PlatformRole implements PlatformPort {
 
   ownerOf(smmu: string, sid: number): string | undefined {
     return this.owners.get(`${smmu}/${sid}`);
+  }
+
+  // ---- wait-until (a kernel in a service: docs/services.md) ----
+
+  /** Task `task` is parked in a wait-until evaluated on this platform: the fleet may run past its wake-ups while `w.check` holds. */
+  beginWait(task: number, w: PlatformWait): void {
+    this.waits.set(task, w);
+  }
+
+  endWait(task: number): void {
+    this.waits.delete(task);
+  }
+
+  /**
+   * The waits a fleet slice may run past: those that go on as things are now (no endWait, no
+   * interrupt, no store by a kernel into what they read since), none while a panic after N
+   * transactions is armed (the fleet may reach N).
+   */
+  private passiveWaits(): PassiveWait[] {
+    if (this.waits.size === 0 || this.countTriggerArmed()) return [];
+    const out: PassiveWait[] = [];
+    for (const [task, w] of this.waits) {
+      const at = this.seq.wakeOf(task);
+      if (at && w.check() === undefined) out.push({ task, seq: at.seq, wake: at.wake, ...(w.poll ? { poll: w.poll } : { every: w.every }), ranges: w.ranges });
+    }
+    return out;
+  }
+
+  /** A wake-up the fleet ran past (now): the wait must go on here, or the fleet ran past where a kernel acts. */
+  private passWake(p: PassedWake): void {
+    const w = this.waits.get(p.task);
+    const why = !w ? 'it is in no wait' : w.poll === undefined && p.ns !== w.every ? `its period is ${w.every} ns, not ${p.ns}` : w.check();
+    if (why !== undefined) throw new Error(`wait-until: the fleet ran past the wake-up of task ${p.task} at ${p.at} ns, where the wait ends (${why})`);
+    this.seq.passWake(p.task, p.ns);
+    w!.passed();
   }
 
   // ---- the fleet, stepped through the coupler ----

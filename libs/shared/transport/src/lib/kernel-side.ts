@@ -199,7 +199,7 @@ export class RemotePlatformPort implements PlatformPort {
     const w = this.window;
     // Run-ahead: a paced task whose wake-up comes before anything else can happen wakes here at
     // once; the wake-up and what it posts go with its next real message (docs/services.md).
-    if (o?.paced && !next && this.closedWhy === undefined && !this.flushing && this.quiet !== undefined && this.t + ns < this.quiet && (!w || (w.task === task && w.steps.length < MAX_RUN_AHEAD_STEPS - 1)) && this.posted.every((p) => p.o === 'memWrite' || p.o === 'control')) {
+    if (o?.paced && !next && this.closedWhy === undefined && !this.flushing && this.quiet !== undefined && this.t + ns < this.quiet && (!w || (w.task === task && w.steps.length < MAX_RUN_AHEAD_STEPS - 1)) && this.posted.every((p) => p.o === 'memWrite' || p.o === 'control' || p.o === 'endWait')) {
       if (!w) this.window = { task, posted: this.takePosted(), ns, steps: [] };
       else w.steps.push({ posted: this.takePosted(), ns });
       this.t += ns;

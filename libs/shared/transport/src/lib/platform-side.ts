@@ -4,8 +4,8 @@
 // subject, and calls into the kernels as the runner's timeline asks. The runner and the
 // platform are the same objects as in one process; only the links are remote.
 
-import { pollStep, type BusInterrupt } from '@kdump-twin/kernel';
-import { TaskHalted } from '@kdump-twin/platform';
+import type { BusInterrupt } from '@kdump-twin/kernel';
+import { pollStep, TaskHalted } from '@kdump-twin/platform';
 import { CpuHalted, DMI_PAGE, PageGrants, type BootResult, type DmiMode, type PageImage, type KernelLink, type KernelName, type KernelView, type NextLoad, type PlatformRole, type RunLinks, type ScenarioSpec, type WaitWhile } from '@kdump-twin/scenario';
 import type { Subscription } from 'nats';
 import { RemoteFleet } from './fleet-side';
@@ -22,8 +22,12 @@ export interface CoSimOptions {
   readonly deviceDmi?: DmiMode;
   /** The kernels' run-ahead (RUN_AHEAD); `unbounded` breaks it on purpose (a window may pass other threads' wake-ups). */
   readonly runAhead?: 'on' | 'off' | 'unbounded';
-  /** Wait-until (WAIT_UNTIL); `blind` breaks it on purpose (a wait does not look at its loads: it ends only at its deadline, an interrupt or endWait). */
-  readonly waitUntil?: 'on' | 'off' | 'blind';
+  /**
+   * Wait-until (WAIT_UNTIL). Broken on purpose for the tests that show it matters: `blind`, a
+   * wait does not look at its loads (it ends only at its deadline, an interrupt or endWait);
+   * `unwatched`, the fleet is not told what a wait reads (it runs past wake-ups its own writes changed).
+   */
+  readonly waitUntil?: 'on' | 'off' | 'blind' | 'unwatched';
 }
 
 /** The platform's client of one kernel of a session. */
@@ -97,6 +101,8 @@ export class PlatformSession {
   /** Wait-until: tasks whose wait must end at their next wake-up (endWait), and the wake-ups waited out here. */
   private readonly endWaits: Record<KernelName, Set<number>> = { primary: new Set(), kdump: new Set() };
   wakeUpsWaitedOut = 0;
+  /** Of those, the wake-ups a fleet slice ran past (docs/services.md, "Wait-until"). */
+  wakeUpsPassedByFleet = 0;
 
   constructor(
     private readonly rpc: Rpc,
@@ -247,6 +253,8 @@ export class PlatformSession {
           throw new RangeError(`op.steps: at most ${MAX_RUN_AHEAD_STEPS} wake-ups {posted: [...], ns: a non-negative integer}`);
         }
         if (then !== undefined && !Array.isArray(then)) throw new RangeError('op.then: an array of posted operations');
+        // Wait-until: what the loads read now (the task is running: nothing else changed them since it read them).
+        const wait = op.wait && !steps?.length && this.o.waitUntil !== 'off' ? this.waitFrom(k, task, op.ns, op.wait) : undefined;
         // Run-ahead: the wake-ups the kernel ran ahead, each a turn of the task in the sequencer's
         // order, with what it posted at each; a halt in between ends the chain there.
         let turn = p.sleep(task, op.ns);
@@ -257,9 +265,14 @@ export class PlatformSession {
           });
         }
         if (then) turn = turn.then(() => this.applyPosted(k, then));
-        // Wait-until: what the loads read now (the task is running: nothing else changed them since it read them).
-        const wait = op.wait && this.o.waitUntil !== 'off' ? this.waitFrom(k, task, op.wait) : undefined;
-        if (wait) turn = turn.then(() => this.waitOut(k, task, op.ns, wait));
+        if (wait) {
+          turn = turn
+            .then(() => this.waitOut(task, op.ns, wait))
+            .finally(() => {
+              p.endWait(task);
+              this.endWaits[k].delete(task);
+            });
+        }
         // With the wake-up, the bytes of the task's first load (read as the task resumes: nothing else runs until it yields).
         const next = op.next;
         return answer(turn.then(() => (next ? (p.peek(k, next) ?? null) : null)));
@@ -271,8 +284,12 @@ export class PlatformSession {
     }
   }
 
-  /** A wait-until as it starts: its loads' bytes now; undefined (a plain sleep) when one is not a plain load or the wait is malformed. */
-  private waitFrom(k: KernelName, task: number, w: WaitWhile): { w: WaitWhile; seen: (Uint8Array | bigint)[] } | undefined {
+  /**
+   * A wait-until as it starts (the task's first sleep of it is registered): what its loads read
+   * now, and the wait as the fleet may run past it (PlatformRole.beginWait); undefined (a plain
+   * sleep) when a load is not a plain one.
+   */
+  private waitFrom(k: KernelName, task: number, ns: number, w: WaitWhile): { w: WaitWhile; check: () => string | undefined } | undefined {
     if (!Array.isArray(w.loads) || w.loads.length === 0 || w.loads.length > MAX_WAIT_LOADS) throw new RangeError(`op.wait.loads: 1 to ${MAX_WAIT_LOADS} loads`);
     if (w.poll !== undefined && !(Number.isSafeInteger(w.poll.deadline) && Number.isSafeInteger(w.poll.step) && w.poll.step > 0)) throw new RangeError('op.wait.poll: {deadline, step}, integers of ns, step > 0');
     this.endWaits[k].delete(task);
@@ -282,7 +299,23 @@ export class PlatformSession {
       if (v === undefined) return undefined;
       seen.push(v);
     }
-    return { w, seen };
+    const p = this.p!;
+    const blind = this.o.waitUntil === 'blind';
+    // Why the wait ends at a wake-up now, if it does.
+    const check = (): string | undefined => {
+      if (this.endWaits[k].has(task)) return 'endWait';
+      if (w.poll && this.irqs[k].length > 0) return 'an interrupt';
+      if (w.poll && p.now() >= w.poll.deadline) return 'the deadline';
+      if (!blind && !w.loads.every((l, i) => same(this.plainLoad(k, l), seen[i]!))) return 'a load reads other bytes';
+      return undefined;
+    };
+    const ranges = this.o.waitUntil === 'unwatched' ? [] : w.loads.filter((l): l is { pa: number; length: number } => 'pa' in l).map((l) => ({ pa: l.pa, length: l.length }));
+    const passed = () => {
+      this.wakeUpsWaitedOut++;
+      this.wakeUpsPassedByFleet++;
+    };
+    p.beginWait(task, { every: ns, ...(w.poll ? { poll: w.poll } : {}), ranges, check, passed });
+    return { w, check };
   }
 
   /** What a load of `kernel` reads now, if it is a plain one (PlatformRole.peek); an MMIO read as its value and result. */
@@ -300,14 +333,10 @@ export class PlatformSession {
    * a loop that takes them, its deadline has not passed and no endWait came, the task sleeps
    * again as its loop would (each a turn of it, in the sequencer's order).
    */
-  private async waitOut(k: KernelName, task: number, ns: number, wait: { w: WaitWhile; seen: (Uint8Array | bigint)[] }): Promise<void> {
+  private async waitOut(task: number, ns: number, wait: { w: WaitWhile; check: () => string | undefined }): Promise<void> {
     const p = this.p!;
-    const { w, seen } = wait;
-    const blind = this.o.waitUntil === 'blind';
-    for (;;) {
-      if (this.endWaits[k].delete(task)) return;
-      if (w.poll && (this.irqs[k].length > 0 || p.now() >= w.poll.deadline)) return;
-      if (!blind && !w.loads.every((l, i) => same(this.plainLoad(k, l), seen[i]!))) return;
+    const { w, check } = wait;
+    while (check() === undefined) {
       await p.sleep(task, w.poll ? pollStep(p.now(), p.nextEventTime(), w.poll.deadline, w.poll.step).ns : ns);
       this.wakeUpsWaitedOut++;
     }

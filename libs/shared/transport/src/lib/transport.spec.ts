@@ -194,6 +194,20 @@ describe('direct memory for kernels and devices across NATS (kernel-dmi.ts, devi
     assert.notEqual(reportJson(await runOverNats(roles.platform, spec, { waitUntil: 'blind' })), reportJson(await runScenario(spec)));
   });
 
+  it("S13 under status-quo: the fleet runs past the CMD_SYNC poll's wake-ups for its 1 s timeouts, the same report in a few thousand round trips", async () => {
+    const spec = buildScenario(entryDocument(findEntry('S13-latched-cmdq-err')!), { policy: 'status-quo' });
+    let s: PlatformSession | undefined;
+    assert.equal(reportJson(await runOverNats(roles.platform, spec, { onSession: (x) => (s = x) })), reportJson(await runScenario(spec)));
+    assert.ok(s!.wakeUpsPassedByFleet > 100_000, `wake-ups the fleet ran past: ${s!.wakeUpsPassedByFleet}`);
+    const total = Object.values(s!.roundTrips.c).reduce((a, b) => a + b, 0);
+    assert.ok(total < 10_000, `round trips: ${total} (198,158 before wait-until, 66,350 with it before the fleet ran past its wake-ups)`);
+  });
+
+  it('wait-until broken on purpose (the fleet is not told what a wait reads): the platform sees the fleet ran past a wake-up whose loads changed, and fails the run saying so', async () => {
+    const spec = short('adopt-v10');
+    await assert.rejects(runOverNats(roles.platform, spec, { waitUntil: 'unwatched' }), /wait-until: the fleet ran past the wake-up of task \d+ at \d+ ns, where the wait ends \(a load reads other bytes\)/);
+  });
+
   it("makedumpfile's pages come read ahead: the same report, a fraction of the loads crossing", async () => {
     const spec = short('adopt-v10', ['run.vmcore.maxPages=256']);
     let session: PlatformSession | undefined;

@@ -130,4 +130,53 @@ describe('Sequencer', () => {
     await assert.rejects(s.run(() => false, 0), /sleep\(1\.5\)/);
     assert.ok(t > 0);
   });
+
+  it('a wake-up an actor ran past (passWake) is the registration the turn would have made: same order against others at equal times, no turn', async () => {
+    // Two runs: in one, task w sleeps 100 three times itself; in the other, an actor runs past
+    // its wake-ups at 100 and 200 (w is left out of the actor's horizon). Task o wakes at 300
+    // too, registered earlier: it goes first in both.
+    const order = async (pass: boolean) => {
+      const clock = new VirtualClock();
+      const s = new Sequencer(clock);
+      const log: string[] = [];
+      let w = 0;
+      let actorNext: number | undefined = pass ? 50 : undefined;
+      const actor = {
+        nextEventTime: () => actorNext,
+        step: async (t: number) => {
+          log.push(`actor@${t} until ${s.horizon(actor, new Set([w]))} (all: ${s.horizon(actor)})`);
+          for (const at of [100, 200]) {
+            clock.advanceTo(at);
+            s.passWake(w, 100);
+          }
+          actorNext = undefined;
+        },
+      };
+      s.addActor(actor);
+      let turns = 0;
+      s.spawn('o', 'k', async (ctx) => {
+        await ctx.sleep(300);
+        log.push(`o@${ctx.now()}`);
+      });
+      w = s.spawn('w', 'k', async (ctx) => {
+        await ctx.sleep(100);
+        for (; ctx.now() < 300; turns++) await ctx.sleep(100);
+        log.push(`w@${ctx.now()} after ${turns} turns`);
+      });
+      await s.run(() => false);
+      return log;
+    };
+    assert.deepEqual(await order(false), ['o@300', 'w@300 after 2 turns']);
+    assert.deepEqual(await order(true), ['actor@50 until 300 (all: 100)', 'o@300', 'w@300 after 0 turns']);
+  });
+
+  it('passWake refuses a task that has no wake-up now, and a sleep that is not positive', () => {
+    const clock = new VirtualClock();
+    const s = new Sequencer(clock);
+    const id = s.spawn('remote', 'k');
+    assert.throws(() => s.passWake(id, 0), /a positive integer of ns/);
+    assert.throws(() => s.passWake(999, 100), /task 999 has no wake-up now/);
+    clock.advanceTo(10);
+    assert.throws(() => s.passWake(id, 100), /task 1 has no wake-up now \(10\)/);
+  });
 });

@@ -170,9 +170,10 @@ export class Sequencer {
 
   /**
    * The first instant at which anything other than `except` (an actor being stepped) and the
-   * running task may happen: timers, other actors, parked tasks.
+   * running task may happen: timers, other actors, parked tasks (but those in `passed`: tasks
+   * whose wake-ups the actor is told it may run past).
    */
-  horizon(except?: SteppedActor): number | undefined {
+  horizon(except?: SteppedActor, passed?: ReadonlySet<number>): number | undefined {
     // Nothing may run beyond the limit of the current run() (events at the limit still run).
     let best = this.limit === undefined ? this.clock.nextDeadline() : Math.min(this.clock.nextDeadline() ?? Infinity, this.limit + 1);
     for (const a of this.actors) {
@@ -181,10 +182,29 @@ export class Sequencer {
       if (t !== undefined && (best === undefined || t < best)) best = t;
     }
     for (const t of this.tasks.values()) {
-      if (t === this.running || t.state !== 'parked') continue;
+      if (t === this.running || t.state !== 'parked' || passed?.has(t.id)) continue;
       if (best === undefined || t.wake < best) best = t.wake;
     }
     return best;
+  }
+
+  /** A parked task's next wake-up and its registration order. */
+  wakeOf(id: number): { readonly wake: number; readonly seq: number } | undefined {
+    const t = this.tasks.get(id);
+    return t && t.state === 'parked' && t !== this.running ? { wake: t.wake, seq: t.seq } : undefined;
+  }
+
+  /**
+   * A parked task's wake-up now that a stepped actor ran past (a wait-until on the platform:
+   * docs/services.md, "Wait-until"): it sleeps `ns` more, a new registration exactly as its turn
+   * would have made, without the turn.
+   */
+  passWake(id: number, ns: number): void {
+    const t = this.tasks.get(id);
+    if (!t || t.state !== 'parked' || t === this.running || t.wake !== this.now()) throw new Error(`sequencer: task ${id} has no wake-up now (${this.now()})`);
+    if (!Number.isSafeInteger(ns) || ns <= 0) throw new RangeError(`sequencer: passWake(${ns}): a positive integer of ns`);
+    t.wake = this.now() + ns;
+    t.seq = ++this.wakeSeq;
   }
 
   /**
