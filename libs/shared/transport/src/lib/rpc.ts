@@ -67,7 +67,8 @@ export class Rpc {
   readonly limit: number;
   private readonly uploads = new Map<string, Uint8Array[]>();
   private readonly replies = new Map<string, { parts: Uint8Array[]; left: number }>();
-  private readonly subs: Subscription[] = [];
+  /** What this Rpc serves, until each is unsubscribed (a session's subjects come and go with it). */
+  private readonly subs = new Set<Subscription>();
 
   private readonly trace: RpcTrace | undefined;
   /**
@@ -183,7 +184,9 @@ export class Rpc {
   /** Answers requests on `subject` with `handler` (its value, or its error as an error reply). */
   serve(subject: string, handler: Handler, o: ServeOptions = {}): Subscription {
     const sub = this.nc.subscribe(subject, { ...(o.queue ? { queue: o.queue } : {}), callback: (err, m) => (err ? undefined : this.dispatch(m, handler)) });
-    this.subs.push(sub);
+    this.subs.add(sub);
+    // An ended session's subscription (and the handler holding its whole run) is not kept.
+    void sub.closed.then(() => this.subs.delete(sub));
     return sub;
   }
 
@@ -247,7 +250,8 @@ export class Rpc {
 
   /** Stops serving (the connection stays open). */
   close(): void {
-    for (const s of this.subs.splice(0)) s.unsubscribe();
+    for (const s of [...this.subs]) s.unsubscribe();
+    this.subs.clear();
   }
 }
 
