@@ -110,7 +110,7 @@ export class Registry {
       report = await Promise.race([run, failed]);
       this.runs.set(id, { report, views: views! });
       while (this.runs.size > MAX_RUNS) this.runs.delete(this.runs.keys().next().value!);
-      this.ctx.log.info('run done', { run: id, scenario: spec.id, policy: spec.kdump.policy, roundTrips: ps.roundTrips.c, wakeUpsWaitedOut: ps.wakeUpsWaitedOut });
+      this.ctx.log.info('run done', { run: id, scenario: spec.id, policy: spec.kdump.policy, roundTrips: ps.roundTrips.c, wakeUpsWaitedOut: ps.wakeUpsWaitedOut, wakeUpsPassedByFleet: ps.wakeUpsPassedByFleet, stepsPassedByFleet: ps.stepsPassedByFleet, ticksSkipped: ps.ticksSkipped });
       return { id, report };
     } catch (e) {
       error = e;

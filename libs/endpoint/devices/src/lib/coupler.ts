@@ -9,7 +9,7 @@
 import type { DmiMode } from '@kdump-twin/platform';
 import type { DeviceDmiIn } from './device-dmi';
 import type { EndpointConfig } from './endpoint';
-import type { FleetRequest, FleetSliceIn, FleetSliceOut, PassedWake, PassiveWait } from './fleet';
+import type { FleetRequest, FleetSliceIn, FleetSliceOut, PassedWake, PassiveWait, ScriptedTask } from './fleet';
 import type { AerError, DeviceControl, DmaCompletion, DmaRecord, JobRecord } from './types';
 
 /** The fleet as the platform reaches it: a direct object, or an RPC client. */
@@ -24,14 +24,16 @@ export interface FleetLink {
 export interface CouplerHooks {
   /** Moves the platform's clock to `t` (requests of one slice carry their own issue times). */
   at(t: number): void;
-  /** The first instant at which something other than the fleet may happen (timers, tasks), but the wake-ups of the `passive` tasks. */
-  horizon(passive?: ReadonlySet<number>): number | undefined;
+  /** The first instant at which something other than the fleet may happen (timers, tasks), but the wake-ups of the `passable` tasks. */
+  horizon(passable?: ReadonlySet<number>): number | undefined;
   /**
-   * Kernel tasks in a wait-until the fleet may run past (PassiveWait), when the link uses them;
-   * `passWake` is told each wake-up the slice ran past, at its instant (after the requests of
-   * that instant), and throws if the wait would have ended there.
+   * Kernel tasks whose wake-ups the fleet may run past, when the link uses them: waits on the
+   * platform (PassiveWait) and threads' run-ahead steps (ScriptedTask, with `bound`: the
+   * earliest wake-up after a thread's last step, which bounds the slice). `passWake` is told each
+   * wake-up the slice ran past, at its instant and after the requests issued before it, and
+   * throws if the fleet should not have.
    */
-  passive?(): readonly PassiveWait[];
+  passable?(): { readonly passive: readonly PassiveWait[]; readonly scripted: readonly ScriptedTask[]; readonly bound?: number };
   passWake?(w: PassedWake): void;
   /** The platform performs one request (translation, memory access) and answers it. */
   apply(req: FleetRequest): DmaCompletion;
@@ -87,27 +89,34 @@ export class FleetCoupler {
   }
 
   async step(t: number): Promise<void> {
-    const passive = this.hooks.passive?.() ?? [];
-    // With passive waits, nothing else pending is no bound at all: the fleet stops at the first
-    // wake-up it may have changed, a poll's deadline, or after MAX_PASSED_WAKES of them.
-    const horizon = passive.length ? (this.hooks.horizon(new Set(passive.map((w) => w.task))) ?? Infinity) : this.hooks.horizon();
-    const waits = passive.filter((w) => w.wake < horizon!);
+    const p = this.hooks.passable?.();
+    const tasks = p && (p.passive.length || p.scripted.length) ? new Set([...p.passive, ...p.scripted].map((w) => w.task)) : undefined;
+    // With passable tasks, nothing else pending is no bound at all: the fleet stops at the first
+    // wake-up it may have changed, a poll's deadline, a scripted thread's own wake-up, or after
+    // MAX_PASSED_WAKES of them.
+    const horizon = tasks ? Math.min(this.hooks.horizon(tasks) ?? Infinity, p!.bound ?? Infinity) : this.hooks.horizon();
+    const waits = horizon === undefined ? [] : (p?.passive ?? []).filter((w) => w.wake < horizon);
+    const scripted = horizon === undefined ? [] : (p?.scripted ?? []).filter((w) => w.wake < horizon);
     const dmi = this.hooks.dmi?.input();
-    const out = await this.link.slice({ t, ...(horizon !== undefined ? { until: horizon } : {}), completions: this.completions, controls: this.controls, ...(dmi ? { dmi } : {}), ...(waits.length ? { passive: waits } : {}) });
+    const out = await this.link.slice({ t, ...(horizon !== undefined ? { until: horizon } : {}), completions: this.completions, controls: this.controls, ...(dmi ? { dmi } : {}), ...(waits.length ? { passive: waits } : {}), ...(scripted.length ? { scripted } : {}) });
     this.completions = [];
     this.controls = [];
     this.fleetNow = Math.max(this.fleetNow, out.reached);
     // Requests and the device's own errors, in time order (a request before an error of the same
-    // instant); the passive wake-ups the fleet ran past, each after the fleet's instant of its time.
+    // instant); the wake-ups the fleet ran past, each where it says (after its first `after` requests).
     let a = 0;
     let w = 0;
     const passed = out.passed ?? [];
-    if (passed.length && !this.hooks.passWake) throw new Error('fleet: the slice ran past passive wake-ups, but this link has none');
-    for (const req of out.requests) {
-      for (; w < passed.length && passed[w]!.at < req.time; w++) this.pass(passed[w]!);
+    if (passed.length && !this.hooks.passWake) throw new Error('fleet: the slice ran past wake-ups of kernel tasks, but this link has none');
+    for (let i = 0; i < passed.length; i++) {
+      const x = passed[i]!;
+      if (!(x.after >= (passed[i - 1]?.after ?? 0) && x.after <= out.requests.length)) throw new RangeError(`fleet: passed[${i}].after: ${x.after} is out of order or past the slice's ${out.requests.length} requests`);
+    }
+    out.requests.forEach((req, i) => {
+      for (; w < passed.length && passed[w]!.after <= i; w++) this.pass(passed[w]!);
       for (; a < out.aer.length && out.aer[a]!.time < req.time; a++) this.raise(out.aer[a]!);
       this.perform(req);
-    }
+    });
     for (; a < out.aer.length; a++) {
       for (; w < passed.length && passed[w]!.at < out.aer[a]!.time; w++) this.pass(passed[w]!);
       this.raise(out.aer[a]!);

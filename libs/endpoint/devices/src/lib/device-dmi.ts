@@ -108,6 +108,11 @@ export class DeviceDmi {
     return { pa, data };
   }
 
+  /** A CPU store (a kernel thread's run-ahead step): written through into the pages held. */
+  cpuWrite(pa: number, data: Uint8Array): void {
+    this.pages.write(pa, data);
+  }
+
   /** A granted posted write: the physical address it lands at when a grant covers it (its bytes go into the page if held), else undefined. */
   write(device: string, sid: number, address: number, data: Uint8Array, ats = false): number | undefined {
     const g = this.grant(device, sid, address, data.length, ats);

@@ -304,6 +304,35 @@ describe('passive waits in a slice input (they come off the wire)', () => {
     // A good one: nothing of the fleet's changes what the wait reads, so every wake-up before `until` is passed, each `every` later.
     const out = slice([{ task: 1, seq: 0, wake: 10, every: 10, ranges: [] }]);
     assert.equal(out.passed?.length, 99);
-    assert.deepEqual(out.passed?.at(-1), { task: 1, at: 990, ns: 10 });
+    assert.deepEqual(out.passed?.at(-1), { task: 1, at: 990, ns: 10, after: 0 });
+  });
+});
+
+describe("a slice runs past a kernel thread's run-ahead steps (ScriptedTask)", () => {
+  it('making each step at its instant, but never past the completion of a read the platform answers', () => {
+    const fleet = new FleetSim();
+    const dev = fleet.add({ base: { name: '0000:01:00.0', rid: 0x100, sids: [0x100], ...ENDPOINT_DEFAULTS, onReadError: 'continue' }, params: { kind: 'nic', ...NIC_DEFAULTS, rxIntervalNs: 2_000, rxJitterPct: 0, txIntervalNs: 0, statsIntervalNs: 0 } });
+    const steps = Array.from({ length: 8 }, () => ({ writes: [], controls: [], ends: [], ns: 1_000 }));
+    // The thread starts the device at its first step (a register write), and wakes every 1 us.
+    const first = { ...steps[0]!, controls: [{ device: dev.name, control: { op: 'configureRx' as const, base: 0x10_0000, entries: 16 } }, { device: dev.name, control: { op: 'setRxTail' as const, tail: 15 } }, { device: dev.name, control: { op: 'start' as const } }] };
+    const out = fleet.slice({ t: 0, until: 100_000, completions: [], controls: [], scripted: [{ task: 7, seq: 1, wake: 500, steps: [first, ...steps.slice(1)] }] });
+    // The first packet, 2 us after the start, makes the device fetch descriptors (a read the
+    // platform answers, due 800 ns later): the steps up to then are passed, none at or after 3,300.
+    const read = out.requests.find((r) => !r.write)!;
+    assert.equal(read.time, 2_500);
+    // Each step after the requests issued before it; the one at 2,500 after that instant's read.
+    assert.deepEqual(out.passed?.map((p) => [p.at, p.after]), [[500, 0], [1_500, 0], [2_500, 1]]);
+    assert.ok(out.passed!.every((p) => p.at < read.time + ENDPOINT_DEFAULTS.readLatencyNs), JSON.stringify(out.passed));
+    assert.ok(out.reached < read.time + ENDPOINT_DEFAULTS.readLatencyNs);
+    // The register writes reached the device at the first step: it runs.
+    assert.equal(dev.counters.dropped, 0);
+  });
+
+  it('a malformed thread is a RangeError naming the field', () => {
+    const fleet = new FleetSim();
+    const slice = (scripted: unknown) => fleet.slice({ t: 0, until: 1000, completions: [], controls: [], scripted } as never);
+    assert.throws(() => slice([{ task: 1, seq: 0, wake: 10, steps: [] }]), /input\.scripted\[0\]\.steps: 1 to 256 steps/);
+    assert.throws(() => slice([{ task: 1, seq: 0, wake: 10, steps: [{ writes: [{ pa: 0, data: 'x' }], controls: [], ends: [], ns: 1 }] }]), /input\.scripted\[0\]\.steps\[0\]\.writes: \[\{pa, data: bytes\}\]/);
+    assert.throws(() => slice([{ task: 1, seq: 0, wake: 10, steps: [{ writes: [], controls: [], ends: [0], ns: 1 }] }]), /steps\[0\]\.ends: task numbers/);
   });
 });

@@ -125,6 +125,8 @@ export interface FleetSliceIn {
   readonly dmi?: DeviceDmiIn;
   /** Kernel tasks in a wait-until whose wake-ups `until` does not count: the fleet ends the slice at the first one a request of its own may have changed. */
   readonly passive?: readonly PassiveWait[];
+  /** Kernel threads' run-ahead steps, whose wake-ups `until` does not count (the one after the last does). */
+  readonly scripted?: readonly ScriptedTask[];
 }
 
 /** What the fleet did: the DMA it issued (in time order), AER errors and job records it raised, the last instant it ran, its next event. */
@@ -156,6 +158,34 @@ export interface PassiveWait {
   readonly ranges: readonly { readonly pa: number; readonly length: number }[];
 }
 
+/** A passive wait or a scripted thread as a slice runs past their wake-ups. */
+type Passable = { task: number; seq: number; wake: number; disturbed: boolean } & ({ readonly kind: 'wait'; readonly every?: number; readonly poll?: PassiveWait['poll']; readonly ranges: PassiveWait['ranges'] } | { readonly kind: 'script'; readonly steps: readonly ScriptedStep[]; next: number });
+
+/** A slice input's scripted threads, checked (they come off the wire): a RangeError names the field and the rule. */
+function checkScripted(scripted: unknown): readonly ScriptedTask[] {
+  if (scripted === undefined) return [];
+  if (!Array.isArray(scripted) || scripted.length > 64) throw new RangeError('input.scripted: at most 64 threads');
+  const int = (v: unknown, min: number) => typeof v === 'number' && Number.isSafeInteger(v) && v >= min;
+  scripted.forEach((t: Record<string, unknown> | null, i) => {
+    const at = `input.scripted[${i}]`;
+    if (t === null || typeof t !== 'object') throw new RangeError(`${at}: a thread object`);
+    for (const f of ['task', 'seq', 'wake'] as const) if (!int(t[f], f === 'task' ? 1 : 0)) throw new RangeError(`${at}.${f}: a ${f === 'task' ? 'positive' : 'non-negative'} integer`);
+    const steps = t['steps'];
+    if (!Array.isArray(steps) || steps.length === 0 || steps.length > 256) throw new RangeError(`${at}.steps: 1 to 256 steps`);
+    steps.forEach((st: Record<string, unknown> | null, j) => {
+      const sat = `${at}.steps[${j}]`;
+      if (st === null || typeof st !== 'object' || !int(st['ns'], 0)) throw new RangeError(`${sat}.ns: a non-negative integer`);
+      const writes = st['writes'];
+      if (!Array.isArray(writes) || !writes.every((w: Record<string, unknown> | null) => w !== null && typeof w === 'object' && int(w['pa'], 0) && w['data'] instanceof Uint8Array)) throw new RangeError(`${sat}.writes: [{pa, data: bytes}]`);
+      const controls = st['controls'];
+      if (!Array.isArray(controls) || !controls.every((c: Record<string, unknown> | null) => c !== null && typeof c === 'object' && typeof c['device'] === 'string' && c['control'] !== null && typeof c['control'] === 'object')) throw new RangeError(`${sat}.controls: [{device, control}]`);
+      const ends = st['ends'];
+      if (!Array.isArray(ends) || !ends.every((x) => int(x, 1))) throw new RangeError(`${sat}.ends: task numbers`);
+    });
+  });
+  return scripted as ScriptedTask[];
+}
+
 /** A slice input's passive waits, checked (they come off the wire): a RangeError names the field and the rule. */
 function checkPassive(passive: unknown): readonly PassiveWait[] {
   if (passive === undefined) return [];
@@ -176,10 +206,33 @@ function checkPassive(passive: unknown): readonly PassiveWait[] {
 /** Wake-ups one slice runs past at most (then it ends at the next): a bound on the slice and on its answer. */
 export const MAX_PASSED_WAKES = 1024;
 
+/**
+ * A kernel thread's wake-ups it ran ahead (docs/services.md, "Run-ahead"), known before they
+ * happen: at each, in order, the stores it makes (`writes`), the register writes to devices
+ * (`controls`), the waits it ends (`ends`: tasks), then its next sleep. Nothing the fleet does
+ * changes them, so it runs past each, making its effects on the fleet at that instant; the wake-up
+ * after the last step is the thread's own again, and bounds the slice (the platform's `until`).
+ */
+export interface ScriptedTask {
+  readonly task: number;
+  readonly seq: number;
+  readonly wake: number;
+  readonly steps: readonly ScriptedStep[];
+}
+
+export interface ScriptedStep {
+  readonly writes: readonly { readonly pa: number; readonly data: Uint8Array }[];
+  readonly controls: readonly { readonly device: string; readonly control: DeviceControl }[];
+  readonly ends: readonly number[];
+  readonly ns: number;
+}
+
+/** A wake-up a slice ran past: at `at`, after the slice's first `after` requests, the task slept `ns` more. */
 export interface PassedWake {
   readonly task: number;
   readonly at: number;
   readonly ns: number;
+  readonly after: number;
 }
 
 export interface FleetDevice {
@@ -210,7 +263,7 @@ export class FleetSim {
             const pa = this.dmi.write(s.device, s.sid, s.address, s.data, ats);
             dmi = pa !== undefined;
             // A granted write into what a passive wait reads ends the wait at its next wake-up.
-            if (dmi && this.waits.length) for (const w of this.waits) if (!w.disturbed && w.ranges.some((r) => pa! < r.pa + r.length && r.pa < pa! + s.data!.length)) w.disturbed = true;
+            if (dmi && this.passables.length) this.touch(pa!, s.data.length);
           }
           else if (s.latencyNs > 0) {
             const got = this.dmi.read(s.device, s.sid, s.address, s.size, ats);
@@ -224,7 +277,7 @@ export class FleetSim {
         if (!dmi) this.predicting = false;
       }
       // A request the platform answers may fault, write an event or interrupt: every passive wait may see it.
-      if (!dmi) for (const w of this.waits) w.disturbed = true;
+      if (!dmi) for (const w of this.passables) w.disturbed = true;
       // A posted write gets no completion (the Root Complex, on the platform, reports its failure).
       if (!dmi && s.latencyNs > 0) {
         this.pending.set(ticket, done);
@@ -247,8 +300,8 @@ export class FleetSim {
   private waitsOnPlatform = false;
   /** The earliest completion due for a request of this slice: the slice ends before it. */
   private completionBound = Infinity;
-  /** The slice's passive waits (PassiveWait), and the wake-ups it ran past. */
-  private waits: (PassiveWait & { wake: number; seq: number; disturbed: boolean })[] = [];
+  /** The slice's passive waits and scripted threads (their wake-ups the slice may run past), and the wake-ups it ran past. */
+  private passables: Passable[] = [];
   private passed: PassedWake[] = [];
   private readonly obs: EndpointObserver = {
     aer: (e) => {
@@ -305,16 +358,24 @@ export class FleetSim {
     this.completionBound = Infinity;
     this.localBound = Infinity;
     this.predicting = input.dmi !== undefined;
-    this.waits = checkPassive(input.passive).map((w) => ({ ...w, disturbed: false }));
+    this.passables = [
+      ...checkPassive(input.passive).map((w): Passable => ({ ...w, kind: 'wait', disturbed: false })),
+      ...checkScripted(input.scripted).map((s): Passable => ({ ...s, kind: 'script', next: 0, disturbed: false })),
+    ];
     this.passed = [];
-    let seq = Math.max(0, ...this.waits.map((w) => w.seq));
+    let seq = Math.max(0, ...this.passables.map((w) => w.seq));
     this.clock.advanceTo(input.t);
     for (;;) {
       if (this.waitsOnPlatform || input.until === undefined) break;
+      // Wake-ups of passive waits and scripted threads before the next instant (one at the same
+      // time comes after it): run past each the fleet could not have changed, making a scripted
+      // step's effects; stop at the first it may have.
+      if (this.passables.length) {
+        const r = this.passOne(this.nextEventTime() ?? Infinity, input.until, () => ++seq);
+        if (r === 'stop') break;
+        if (r === 'passed') continue;
+      }
       const n = this.clock.nextDeadline();
-      // Passive wake-ups before the next instant (one at the same time comes after it): run past
-      // each the fleet could not have changed; stop at the first it may have.
-      if (this.waits.length && !this.passWaits(this.nextEventTime() ?? Infinity, input.until, () => ++seq)) break;
       const bound = Math.min(input.until, this.completionBound);
       if (this.localBound < bound && (n === undefined || n >= this.localBound)) {
         // Where the slice would end at a granted read's completion, the platform would start the
@@ -334,34 +395,65 @@ export class FleetSim {
     this.outbox = [];
     this.aer = [];
     this.jobs = [];
-    this.waits = [];
+    this.passables = [];
     this.passed = [];
     return out;
   }
 
   /**
-   * The passive waits' wake-ups before `before`, in the sequencer's order (time, then
-   * registration): each undisturbed one is passed (its next sleep as the task's loop would take
-   * it: `every`, or pollStep with the next event as the platform would see it: the fleet's own,
-   * another wait's wake-up, or `until`); false at the first the fleet may have changed, or that
-   * ends its wait (a poll's deadline): the slice ends there.
+   * The first wake-up of a passive wait or a scripted thread before `before`, `until` and the
+   * first completion due for a request of the slice the platform answers, in the
+   * sequencer's order (time, then registration): 'none' if there is none; 'stop' if the fleet may
+   * have changed it, it ends its wait (a poll's deadline) or the slice passed MAX_PASSED_WAKES;
+   * else 'passed': a wait sleeps again as its loop would (`every`, or pollStep with the next event
+   * as the platform would see it then: the fleet's own, another task's wake-up, `until`), a
+   * scripted thread's step makes its effects now (its stores into held pages, its register writes
+   * run at this instant, after the fleet's own, the waits it ends) and sleeps its `ns`.
    */
-  private passWaits(before: number, until: number, nextSeq: () => number): boolean {
-    for (;;) {
-      let w: (typeof this.waits)[number] | undefined;
-      for (const x of this.waits) if (x.wake < before && x.wake < until && (!w || x.wake < w.wake || (x.wake === w.wake && x.seq < w.seq))) w = x;
-      if (!w) return true;
-      if (w.disturbed || (w.poll && w.wake >= w.poll.deadline) || this.passed.length >= MAX_PASSED_WAKES) return false;
-      let ns = w.every ?? 0;
+  private passOne(before: number, until: number, nextSeq: () => number): 'none' | 'passed' | 'stop' {
+    // Not past the completion of a read the platform answers: what it makes the device do comes first.
+    const limit = Math.min(before, until, this.completionBound);
+    let w: Passable | undefined;
+    for (const x of this.passables) {
+      if (x.kind === 'script' && x.next >= x.steps.length) continue;
+      if (x.wake < limit && (!w || x.wake < w.wake || (x.wake === w.wake && x.seq < w.seq))) w = x;
+    }
+    if (!w) return 'none';
+    if (this.passed.length >= MAX_PASSED_WAKES) return 'stop';
+    const at = w.wake;
+    let ns: number;
+    if (w.kind === 'wait') {
+      if (w.disturbed || (w.poll && at >= w.poll.deadline)) return 'stop';
+      ns = w.every ?? 0;
       if (w.poll) {
         let next = Math.min(until, this.nextEventTime() ?? Infinity);
-        for (const x of this.waits) if (x !== w) next = Math.min(next, x.wake);
-        ns = pollStep(w.wake, Number.isFinite(next) ? next : undefined, w.poll.deadline, w.poll.step).ns;
+        for (const x of this.passables) if (x !== w) next = Math.min(next, x.wake);
+        ns = pollStep(at, Number.isFinite(next) ? next : undefined, w.poll.deadline, w.poll.step).ns;
       }
-      this.passed.push({ task: w.task, at: w.wake, ns });
-      w.wake += ns;
-      w.seq = nextSeq();
+    } else {
+      const step = w.steps[w.next++]!;
+      ns = step.ns;
+      for (const st of step.writes) {
+        this.dmi.cpuWrite(st.pa, st.data);
+        this.touch(st.pa, st.data.length);
+      }
+      for (const x of this.passables) if (step.ends.includes(x.task)) x.disturbed = true;
+      for (const c of step.controls) {
+        const dev = this.devices.get(c.device);
+        if (dev) this.clock.schedule(at, `control ${c.control.op}`, () => dev.control(c.control));
+      }
     }
+    this.passed.push({ task: w.task, at, ns, after: this.outbox.length });
+    w.wake = at + ns;
+    w.seq = nextSeq();
+    // The register writes run now, at this instant (after everything the fleet had at it).
+    if (w.kind === 'script') this.clock.advanceTo(at);
+    return 'passed';
+  }
+
+  /** A store or granted write into [pa, pa+length): passive waits that read it see it at their next wake-up. */
+  private touch(pa: number, length: number): void {
+    for (const w of this.passables) if (w.kind === 'wait' && !w.disturbed && w.ranges.some((r) => pa < r.pa + r.length && r.pa < pa + length)) w.disturbed = true;
   }
 
   private deliver(c: { due: number; completion: DmaCompletion; done: (c: DmaCompletion) => void }): void {

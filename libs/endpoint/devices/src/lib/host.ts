@@ -14,8 +14,9 @@ export interface TaskContext {
   /**
    * Yields until `ns` of virtual time have passed. `next` names the thread's first load after
    * it wakes (a hint: a kernel in a service gets those bytes with the wake-up, saving a round trip).
-   * `paced`: a promise that until its next sleep the thread only stores, writes device registers
-   * and reads its own kernel's state, never a load, an MMIO access or the time of the next event
+   * `paced`: a promise that until its next sleep the thread only stores, writes device registers,
+   * ends other threads' waits (endWait) and reads its own kernel's state, never a load, an MMIO
+   * access or the time of the next event
    * (a kernel in a service may then run its wake-ups ahead: docs/services.md, "Run-ahead").
    * `watch`: wait-until: the thread's next wake-ups change nothing (nor its own state) while these
    * loads read what they read now; a kernel in a service may sleep it again and again on the

@@ -4,7 +4,7 @@
 // (its DMA applied here, in order, with the statistics the report reads), the interrupts the
 // SMMUs raise, the RAS engine, fault injections, and the panic, kexec and escalation state.
 
-import { FleetCoupler, PlatformRas, type AerError, type DeviceControl, type DmaRecord, type JobRecord, type KernelPhase, type PassedWake, type PassiveWait } from '@kdump-twin/endpoint';
+import { FleetCoupler, PlatformRas, type AerError, type DeviceControl, type DmaRecord, type JobRecord, type KernelPhase, type PassedWake, type PassiveWait, type ScriptedStep, type ScriptedTask } from '@kdump-twin/endpoint';
 import { Dmesg, type BusInterrupt, type MmioOutcome, type MmioSize } from '@kdump-twin/kernel';
 import { defaultServerMemoryLayout, PhysicalMemory, SeededRng, Sequencer, VirtualClock, type Region } from '@kdump-twin/platform';
 import { CD, CD_L1, findFormat, findRegister, GRANULE_SHIFT, L1STD, STE } from '@kdump-twin/smmu-arch';
@@ -47,6 +47,14 @@ export interface PlatformWait {
   passed(): void;
 }
 
+/** A kernel thread's run-ahead steps on the platform, as the fleet may run past them. */
+export interface PlatformScript {
+  /** The steps not made yet, the next first: what each does to the fleet, and its sleep. */
+  left(): readonly ScriptedStep[];
+  /** Makes the next step now (the fleet ran past its wake-up and made its effects on the fleet already). */
+  step(): void;
+}
+
 export class PlatformRole implements PlatformPort {
   readonly clock = new VirtualClock();
   readonly seq = new Sequencer(this.clock);
@@ -84,6 +92,8 @@ export class PlatformRole implements PlatformPort {
   deviceGrants: DeviceGrants | undefined;
   /** Wait-until: kernel tasks parked in a wait evaluated here, whose wake-ups the fleet may run past. */
   private readonly waits = new Map<number, PlatformWait>();
+  /** Run-ahead: kernel threads whose next wake-ups are steps known in advance (PlatformScript). */
+  private readonly scripts = new Map<number, PlatformScript>();
 
   constructor(
     readonly spec: ScenarioSpec,
@@ -139,7 +149,7 @@ export class PlatformRole implements PlatformPort {
           if (t > this.clock.now()) this.clock.advanceTo(t);
         },
         horizon: (passive) => this.seq.horizon(actor, passive),
-        passive: () => this.passiveWaits(),
+        passable: () => this.passable(),
         passWake: (w) => this.passWake(w),
         apply: (req) => applyDma(this.smmus[this.byName.get(req.device)!.smmu]!, req),
         record: (r) => this.onDma(r),
@@ -198,23 +208,51 @@ export class PlatformRole implements PlatformPort {
     this.waits.delete(task);
   }
 
-  /**
-   * The waits a fleet slice may run past: those that go on as things are now (no endWait, no
-   * interrupt, no store by a kernel into what they read since), none while a panic after N
-   * transactions is armed (the fleet may reach N).
-   */
-  private passiveWaits(): PassiveWait[] {
-    if (this.waits.size === 0 || this.countTriggerArmed()) return [];
-    const out: PassiveWait[] = [];
-    for (const [task, w] of this.waits) {
-      const at = this.seq.wakeOf(task);
-      if (at && w.check() === undefined) out.push({ task, seq: at.seq, wake: at.wake, ...(w.poll ? { poll: w.poll } : { every: w.every }), ranges: w.ranges });
-    }
-    return out;
+  /** Task `task`'s next wake-ups are run-ahead steps (docs/services.md, "Run-ahead"): the fleet may run past them, making their effects. */
+  beginScript(task: number, s: PlatformScript): void {
+    this.scripts.set(task, s);
   }
 
-  /** A wake-up the fleet ran past (now): the wait must go on here, or the fleet ran past where a kernel acts. */
+  endScript(task: number): void {
+    this.scripts.delete(task);
+  }
+
+  /**
+   * The tasks a fleet slice may run past, none while a panic after N transactions is armed (the
+   * fleet may reach N): the waits that go on as things are now (no endWait, no interrupt, no
+   * store by a kernel into what they read since), and the threads with run-ahead steps left
+   * (`bound`: the earliest wake-up after a thread's last step, its own again).
+   */
+  private passable(): { passive: PassiveWait[]; scripted: ScriptedTask[]; bound?: number } {
+    const passive: PassiveWait[] = [];
+    const scripted: ScriptedTask[] = [];
+    if ((this.waits.size === 0 && this.scripts.size === 0) || this.countTriggerArmed()) return { passive, scripted };
+    for (const [task, w] of this.waits) {
+      const at = this.seq.wakeOf(task);
+      if (at && w.check() === undefined) passive.push({ task, seq: at.seq, wake: at.wake, ...(w.poll ? { poll: w.poll } : { every: w.every }), ranges: w.ranges });
+    }
+    let bound: number | undefined;
+    for (const [task, s] of this.scripts) {
+      const at = this.seq.wakeOf(task);
+      const steps = s.left();
+      if (!at || steps.length === 0) continue;
+      scripted.push({ task, seq: at.seq, wake: at.wake, steps });
+      const after = steps.reduce((t, st) => t + st.ns, at.wake);
+      bound = Math.min(bound ?? Infinity, after);
+    }
+    return { passive, scripted, ...(bound !== undefined ? { bound } : {}) };
+  }
+
+  /** A wake-up the fleet ran past (now): a wait must go on here, a scripted thread makes its next step; else the fleet ran past where a kernel acts. */
   private passWake(p: PassedWake): void {
+    const s = this.scripts.get(p.task);
+    if (s) {
+      const step = s.left()[0];
+      if (!step || step.ns !== p.ns) throw new Error(`run-ahead: the fleet ran past a wake-up of task ${p.task} at ${p.at} ns that is not its next step`);
+      s.step();
+      this.seq.passWake(p.task, p.ns);
+      return;
+    }
     const w = this.waits.get(p.task);
     const why = !w ? 'it is in no wait' : w.poll === undefined && p.ns !== w.every ? `its period is ${w.every} ns, not ${p.ns}` : w.check();
     if (why !== undefined) throw new Error(`wait-until: the fleet ran past the wake-up of task ${p.task} at ${p.at} ns, where the wait ends (${why})`);

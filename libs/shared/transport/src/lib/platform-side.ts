@@ -5,12 +5,13 @@
 // platform are the same objects as in one process; only the links are remote.
 
 import type { BusInterrupt } from '@kdump-twin/kernel';
+import type { DeviceControl, ScriptedStep } from '@kdump-twin/endpoint';
 import { pollStep, TaskHalted } from '@kdump-twin/platform';
 import { CpuHalted, DMI_PAGE, PageGrants, type BootResult, type DmiMode, type PageImage, type KernelLink, type KernelName, type KernelView, type NextLoad, type PlatformRole, type RunLinks, type ScenarioSpec, type WaitWhile } from '@kdump-twin/scenario';
 import type { Subscription } from 'nats';
 import { RemoteFleet } from './fleet-side';
 import { RoundTripCount } from './round-trips';
-import type { KernelReply, KernelToPlatform, PlatformToKernel, PostedOp, TimeContext } from './protocol';
+import type { KernelReply, KernelToPlatform, PlatformToKernel, PostedOp, RunAheadStep, TimeContext } from './protocol';
 import { MAX_READ_AHEAD, MAX_RUN_AHEAD_STEPS, SUBJECTS } from './protocol';
 import type { Rpc } from './rpc';
 
@@ -20,14 +21,20 @@ export interface CoSimOptions {
   readonly dmi?: DmiMode;
   /** Direct memory for the devices (DEVICE_DMI). */
   readonly deviceDmi?: DmiMode;
-  /** The kernels' run-ahead (RUN_AHEAD); `unbounded` breaks it on purpose (a window may pass other threads' wake-ups). */
-  readonly runAhead?: 'on' | 'off' | 'unbounded';
+  /**
+   * The kernels' run-ahead (RUN_AHEAD). Broken on purpose for the tests that show it matters:
+   * `unbounded`, a window may pass other threads' wake-ups; `undelivered`, the fleet runs past a
+   * window's steps without their register writes.
+   */
+  readonly runAhead?: 'on' | 'off' | 'unbounded' | 'undelivered';
   /**
    * Wait-until (WAIT_UNTIL). Broken on purpose for the tests that show it matters: `blind`, a
    * wait does not look at its loads (it ends only at its deadline, an interrupt or endWait);
    * `unwatched`, the fleet is not told what a wait reads (it runs past wake-ups its own writes changed).
    */
   readonly waitUntil?: 'on' | 'off' | 'blind' | 'unwatched';
+  /** The runner's serviceIrqs ticks into a kernel: skipped when no interrupt reached it since the last (the default); `skip-all` breaks it on purpose (every tick skipped). */
+  readonly ticks?: 'skip-idle' | 'skip-all';
 }
 
 /** The platform's client of one kernel of a session. */
@@ -66,6 +73,8 @@ class RemoteKernel implements KernelLink {
     return this.call('saveVmcore', task, target, maxPages, deadline);
   }
   serviceIrqs(task: number): Promise<void> {
+    // No interrupt reached this kernel since its last tick: the call would take none (a no-op).
+    if (this.session.quietSinceTick(this.kernel)) return Promise.resolve();
     return this.call('serviceIrqs', task);
   }
   unbind(): Promise<void> {
@@ -103,6 +112,10 @@ export class PlatformSession {
   wakeUpsWaitedOut = 0;
   /** Of those, the wake-ups a fleet slice ran past (docs/services.md, "Wait-until"). */
   wakeUpsPassedByFleet = 0;
+  /** Run-ahead steps a fleet slice ran past (docs/services.md, "Run-ahead"). */
+  stepsPassedByFleet = 0;
+  /** The runner's serviceIrqs ticks not sent: no interrupt reached the kernel since its last. */
+  ticksSkipped = 0;
 
   constructor(
     private readonly rpc: Rpc,
@@ -142,10 +155,25 @@ export class PlatformSession {
     return new RemoteKernel(this, k);
   }
 
+  /** Interrupts a kernel was sent since the runner's last serviceIrqs tick into it, or has waiting. */
+  private readonly irqsSinceTick: Record<KernelName, number> = { primary: 0, kdump: 0 };
+
+  /**
+   * Whether a serviceIrqs tick into `k` would find no interrupt to take: none waits for it and
+   * none was sent to it since its last tick (one the kernel's own code took meanwhile counts,
+   * conservatively). Then the tick is skipped: in one process it is a call that does nothing.
+   */
+  quietSinceTick(k: KernelName): boolean {
+    if (this.o.ticks !== 'skip-all' && (this.irqs[k].length > 0 || this.irqsSinceTick[k] > 0)) return false;
+    this.ticksSkipped++;
+    return true;
+  }
+
   ctx(k: KernelName): TimeContext {
     const p = this.p!;
     const irqs = this.irqs[k];
     this.irqs[k] = [];
+    this.irqsSinceTick[k] += irqs.length;
     const pages = this.grants!.changes(k);
     // `unbounded` breaks run-ahead on purpose (a window may pass other threads' wake-ups), for the test that shows it matters.
     const quiet = this.o.runAhead === 'off' ? p.now() : this.o.runAhead === 'unbounded' ? Infinity : p.quietUntil();
@@ -154,6 +182,8 @@ export class PlatformSession {
 
   async callKernel<T>(k: KernelName, call: PlatformToKernel['call'], args: readonly unknown[]): Promise<T> {
     const body: PlatformToKernel = { call, args, ctx: this.ctx(k) };
+    // A tick takes every interrupt the kernel has, those of this call's context too.
+    if (call === 'serviceIrqs') this.irqsSinceTick[k] = 0;
     this.roundTrips.call(call);
     const r = await this.rpc.call<KernelReply>(SUBJECTS.kernel(this.id, k), body, 3_600_000);
     this.applyPosted(k, r.posted);
@@ -256,13 +286,31 @@ export class PlatformSession {
         // Wait-until: what the loads read now (the task is running: nothing else changed them since it read them).
         const wait = op.wait && !steps?.length && this.o.waitUntil !== 'off' ? this.waitFrom(k, task, op.ns, op.wait) : undefined;
         // Run-ahead: the wake-ups the kernel ran ahead, each a turn of the task in the sequencer's
-        // order, with what it posted at each; a halt in between ends the chain there.
+        // order, with what it posted at each; a halt in between ends the chain there. A fleet
+        // slice may run past them (PlatformRole.beginScript), making their effects on the fleet
+        // itself: the step is then made here without its register writes, and the chain goes on
+        // from the next.
         let turn = p.sleep(task, op.ns);
-        for (const st of steps ?? []) {
-          turn = turn.then(() => {
-            this.applyPosted(k, st.posted);
-            return p.sleep(task, st.ns);
-          });
+        if (steps?.length) {
+          let next = 0;
+          const script = this.o.runAhead === 'off' ? undefined : this.scriptOf(k, steps);
+          if (script) {
+            p.beginScript(task, {
+              left: () => script.slice(next),
+              step: () => {
+                this.stepsPassedByFleet++;
+                this.applyPosted(k, steps[next++]!.posted.filter((x: PostedOp) => x.o !== 'control'));
+              },
+            });
+          }
+          turn = turn
+            .then(async () => {
+              while (next < steps.length) {
+                this.applyPosted(k, steps[next++]!.posted);
+                await p.sleep(task, steps[next - 1]!.ns);
+              }
+            })
+            .finally(() => p.endScript(task));
         }
         if (then) turn = turn.then(() => this.applyPosted(k, then));
         if (wait) {
@@ -282,6 +330,28 @@ export class PlatformSession {
       default:
         throw new RangeError(`op: one of mmioRead, mmioWrite, memRead, sleep, crashedPages (got ${JSON.stringify((op as { o?: unknown }).o)})`);
     }
+  }
+
+  /**
+   * Run-ahead steps as the fleet makes their effects (ScriptedStep): the stores, the register
+   * writes, the waits ended (sequencer tasks); undefined when a step posts anything else (then
+   * each is a turn). `undelivered` breaks it on purpose: the register writes are left out.
+   */
+  private scriptOf(k: KernelName, steps: readonly RunAheadStep[]): ScriptedStep[] | undefined {
+    const out: ScriptedStep[] = [];
+    for (const st of steps) {
+      const writes: { pa: number; data: Uint8Array }[] = [];
+      const controls: { device: string; control: DeviceControl }[] = [];
+      const ends: number[] = [];
+      for (const x of st.posted) {
+        if (x.o === 'memWrite') writes.push({ pa: x.pa, data: x.data });
+        else if (x.o === 'control') controls.push({ device: x.device, control: x.c });
+        else if (x.o === 'endWait') ends.push(this.task(k, x.task));
+        else return undefined;
+      }
+      out.push({ writes, controls: this.o.runAhead === 'undelivered' ? [] : controls, ends, ns: st.ns });
+    }
+    return out;
   }
 
   /**

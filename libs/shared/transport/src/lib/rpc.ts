@@ -248,6 +248,11 @@ export class Rpc {
     m.respond(encode({ chunks: { key, n: parts.length } }));
   }
 
+  /** Subjects served now. */
+  get serving(): number {
+    return this.subs.size;
+  }
+
   /** Stops serving (the connection stays open). */
   close(): void {
     for (const s of [...this.subs]) s.unsubscribe();

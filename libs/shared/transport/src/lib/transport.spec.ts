@@ -90,6 +90,16 @@ describe('request/reply', () => {
     assert.equal(r.extra.length, 5000);
   });
 
+  it("a subscription unsubscribed is not kept (a session's subjects end with it, and so does what their handlers hold)", async () => {
+    const a = await rpc();
+    const before = a.serving;
+    const subs = Array.from({ length: 20 }, (_, i) => a.serve(`t.session.${i}`, () => new Uint8Array(1 << 20)));
+    assert.equal(a.serving, before + 20);
+    for (const s of subs) s.unsubscribe();
+    await Promise.all(subs.map((s) => s.closed));
+    assert.equal(a.serving, before);
+  });
+
   it('handlers run in the order the messages were sent', async () => {
     const a = await rpc();
     const b = await rpc();
@@ -163,8 +173,11 @@ describe('direct memory for kernels and devices across NATS (kernel-dmi.ts, devi
     const spec = short('adopt-v10', ['devices[0].traffic.txIntervalNs=4000']);
     const local = reportJson(await runScenario(spec));
     const before = ranAhead();
-    assert.equal(reportJson(await runOverNats(roles.platform, spec)), local);
+    let s: PlatformSession | undefined;
+    assert.equal(reportJson(await runOverNats(roles.platform, spec, { onSession: (x) => (s = x) })), local);
     assert.ok(ranAhead() - before > 50, `wake-ups run ahead: ${ranAhead() - before}`);
+    // The fleet runs past most of them, making their stores and doorbells at their instants.
+    assert.ok(s!.stepsPassedByFleet > 50, `steps the fleet ran past: ${s!.stepsPassedByFleet}`);
     const off = ranAhead();
     assert.equal(reportJson(await runOverNats(roles.platform, spec, { runAhead: 'off' })), local);
     assert.equal(ranAhead() - off, 0);
@@ -173,6 +186,11 @@ describe('direct memory for kernels and devices across NATS (kernel-dmi.ts, devi
   it("run-ahead broken on purpose (windows pass the poll thread's wake-ups): the report differs, so the equality test above would catch it", async () => {
     const spec = short('adopt-v10', ['devices[0].traffic.txIntervalNs=4000']);
     assert.notEqual(reportJson(await runOverNats(roles.platform, spec, { runAhead: 'unbounded' })), reportJson(await runScenario(spec)));
+  });
+
+  it('run-ahead broken on purpose (the fleet runs past the steps without their doorbells): the report differs', async () => {
+    const spec = short('adopt-v10', ['devices[0].traffic.txIntervalNs=4000']);
+    assert.notEqual(reportJson(await runOverNats(roles.platform, spec, { runAhead: 'undelivered' })), reportJson(await runScenario(spec)));
   });
 
   it("poll loops wait on the platform until what they read changes (wait-until): the same report with it, and without it (WAIT_UNTIL off)", async () => {
@@ -206,6 +224,16 @@ describe('direct memory for kernels and devices across NATS (kernel-dmi.ts, devi
   it('wait-until broken on purpose (the fleet is not told what a wait reads): the platform sees the fleet ran past a wake-up whose loads changed, and fails the run saying so', async () => {
     const spec = short('adopt-v10');
     await assert.rejects(runOverNats(roles.platform, spec, { waitUntil: 'unwatched' }), /wait-until: the fleet ran past the wake-up of task \d+ at \d+ ns, where the wait ends \(a load reads other bytes\)/);
+  });
+
+  it("the runner's serviceIrqs ticks are sent only when an interrupt reached the kernel since the last: the same report; all skipped, it differs", async () => {
+    // A CMDQ error after the probe: its GERROR interrupt is taken by a tick, nothing else.
+    const spec = buildScenario(entryDocument(findEntry('S8b-late-cmdq-err')!), { policy: 'adopt-v10' });
+    const local = reportJson(await runScenario(spec));
+    let s: PlatformSession | undefined;
+    assert.equal(reportJson(await runOverNats(roles.platform, spec, { onSession: (x) => (s = x) })), local);
+    assert.ok(s!.ticksSkipped > 50 && s!.roundTrips.c.ticks > 0, `ticks: ${s!.roundTrips.c.ticks} sent, ${s!.ticksSkipped} skipped`);
+    assert.notEqual(reportJson(await runOverNats(roles.platform, spec, { ticks: 'skip-all' })), local);
   });
 
   it("makedumpfile's pages come read ahead: the same report, a fraction of the loads crossing", async () => {

@@ -188,10 +188,10 @@ export class Sequencer {
     return best;
   }
 
-  /** A parked task's next wake-up and its registration order. */
+  /** A parked task's next wake-up and its registration order; undefined when its owner halted (its next turn is a TaskHalted). */
   wakeOf(id: number): { readonly wake: number; readonly seq: number } | undefined {
     const t = this.tasks.get(id);
-    return t && t.state === 'parked' && t !== this.running ? { wake: t.wake, seq: t.seq } : undefined;
+    return t && t.state === 'parked' && t !== this.running && !this.halted.has(t.owner) ? { wake: t.wake, seq: t.seq } : undefined;
   }
 
   /**
@@ -201,7 +201,7 @@ export class Sequencer {
    */
   passWake(id: number, ns: number): void {
     const t = this.tasks.get(id);
-    if (!t || t.state !== 'parked' || t === this.running || t.wake !== this.now()) throw new Error(`sequencer: task ${id} has no wake-up now (${this.now()})`);
+    if (!t || t.state !== 'parked' || t === this.running || t.wake !== this.now() || this.halted.has(t.owner)) throw new Error(`sequencer: task ${id} has no wake-up now (${this.now()})`);
     if (!Number.isSafeInteger(ns) || ns <= 0) throw new RangeError(`sequencer: passWake(${ns}): a positive integer of ns`);
     t.wake = this.now() + ns;
     t.seq = ++this.wakeSeq;
