@@ -10,3 +10,4 @@ export * from './lib/ras';
 export * from './lib/fleet';
 export * from './lib/coupler';
 export * from './lib/device-dmi';
+export * from './lib/passable';

@@ -11,6 +11,7 @@ export * from './lib/platform-role';
 export * from './lib/kernel-role';
 export * from './lib/kernel-dmi';
 export * from './lib/device-dmi';
+export * from './lib/passable';
 export * from './lib/invariants';
 export * from './lib/predict';
 export * from './lib/vmcore';

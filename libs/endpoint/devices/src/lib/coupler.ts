@@ -9,7 +9,8 @@
 import type { DmiMode } from '@kdump-twin/platform';
 import type { DeviceDmiIn } from './device-dmi';
 import type { EndpointConfig } from './endpoint';
-import type { FleetRequest, FleetSliceIn, FleetSliceOut, PassedWake, PassiveWait, ScriptedTask } from './fleet';
+import type { FleetRequest, FleetSliceIn, FleetSliceOut } from './fleet';
+import type { PassedWake, PassiveWait, ScriptedTask } from './passable';
 import type { AerError, DeviceControl, DmaCompletion, DmaRecord, JobRecord } from './types';
 
 /** The fleet as the platform reaches it: a direct object, or an RPC client. */

@@ -10,6 +10,7 @@ import { CopyDriver, NicDriver, NvmeDriver, type CopyDriverConfig, type HostKern
 import { Nic, type NicConfig } from './nic';
 import { Nvme, type NvmeConfig } from './nvme';
 import { DeviceDmi, checkDeviceDmiIn, type DeviceDmiIn } from './device-dmi';
+import { MAX_PASSED_WAKES, checkPassive, checkScripted, type PassedWake, type PassiveWait, type ScriptedStep, type ScriptedTask } from './passable';
 import type { AerError, DeviceControl, DmaCompletion, DmaPort, DmaSubmission, EndpointObserver, JobRecord, Scheduler } from './types';
 
 type Own<T> = Omit<T, keyof EndpointConfig>;
@@ -140,100 +141,9 @@ export interface FleetSliceOut {
   readonly passed?: readonly PassedWake[];
 }
 
-/**
- * A kernel task's wait-until the fleet may run past (docs/services.md, "Wait-until"): the task
- * wakes at `wake`, and again `every` ns later, or by readl_relaxed_poll_timeout's steps
- * (pollStep with `poll.step`, up to `poll.deadline`, where the wait ends), each time reading
- * loads nothing but the platform's answer to a device request can change: a granted write into
- * `ranges`, or any request the fleet could not answer itself (a fault may write, or interrupt).
- * The fleet runs past a wake-up only when nothing of the kind happened since the one before.
- */
-export interface PassiveWait {
-  readonly task: number;
-  /** Its place among tasks waking at the same instant (the sequencer's registration order). */
-  readonly seq: number;
-  readonly wake: number;
-  readonly every?: number;
-  readonly poll?: { readonly step: number; readonly deadline: number };
-  readonly ranges: readonly { readonly pa: number; readonly length: number }[];
-}
 
 /** A passive wait or a scripted thread as a slice runs past their wake-ups. */
 type Passable = { task: number; seq: number; wake: number; disturbed: boolean } & ({ readonly kind: 'wait'; readonly every?: number; readonly poll?: PassiveWait['poll']; readonly ranges: PassiveWait['ranges'] } | { readonly kind: 'script'; readonly steps: readonly ScriptedStep[]; next: number });
-
-/** A slice input's scripted threads, checked (they come off the wire): a RangeError names the field and the rule. */
-function checkScripted(scripted: unknown): readonly ScriptedTask[] {
-  if (scripted === undefined) return [];
-  if (!Array.isArray(scripted) || scripted.length > 64) throw new RangeError('input.scripted: at most 64 threads');
-  const int = (v: unknown, min: number) => typeof v === 'number' && Number.isSafeInteger(v) && v >= min;
-  scripted.forEach((t: Record<string, unknown> | null, i) => {
-    const at = `input.scripted[${i}]`;
-    if (t === null || typeof t !== 'object') throw new RangeError(`${at}: a thread object`);
-    for (const f of ['task', 'seq', 'wake'] as const) if (!int(t[f], f === 'task' ? 1 : 0)) throw new RangeError(`${at}.${f}: a ${f === 'task' ? 'positive' : 'non-negative'} integer`);
-    const steps = t['steps'];
-    if (!Array.isArray(steps) || steps.length === 0 || steps.length > 256) throw new RangeError(`${at}.steps: 1 to 256 steps`);
-    steps.forEach((st: Record<string, unknown> | null, j) => {
-      const sat = `${at}.steps[${j}]`;
-      if (st === null || typeof st !== 'object' || !int(st['ns'], 0)) throw new RangeError(`${sat}.ns: a non-negative integer`);
-      const writes = st['writes'];
-      if (!Array.isArray(writes) || !writes.every((w: Record<string, unknown> | null) => w !== null && typeof w === 'object' && int(w['pa'], 0) && w['data'] instanceof Uint8Array)) throw new RangeError(`${sat}.writes: [{pa, data: bytes}]`);
-      const controls = st['controls'];
-      if (!Array.isArray(controls) || !controls.every((c: Record<string, unknown> | null) => c !== null && typeof c === 'object' && typeof c['device'] === 'string' && c['control'] !== null && typeof c['control'] === 'object')) throw new RangeError(`${sat}.controls: [{device, control}]`);
-      const ends = st['ends'];
-      if (!Array.isArray(ends) || !ends.every((x) => int(x, 1))) throw new RangeError(`${sat}.ends: task numbers`);
-    });
-  });
-  return scripted as ScriptedTask[];
-}
-
-/** A slice input's passive waits, checked (they come off the wire): a RangeError names the field and the rule. */
-function checkPassive(passive: unknown): readonly PassiveWait[] {
-  if (passive === undefined) return [];
-  if (!Array.isArray(passive) || passive.length > 64) throw new RangeError('input.passive: at most 64 waits');
-  const int = (v: unknown, min: number) => typeof v === 'number' && Number.isSafeInteger(v) && v >= min;
-  passive.forEach((w: Record<string, unknown> | null, i) => {
-    const at = `input.passive[${i}]`;
-    if (w === null || typeof w !== 'object') throw new RangeError(`${at}: a wait object`);
-    for (const f of ['task', 'seq', 'wake'] as const) if (!int(w[f], f === 'task' ? 1 : 0)) throw new RangeError(`${at}.${f}: a ${f === 'task' ? 'positive' : 'non-negative'} integer`);
-    const poll = w['poll'] as Record<string, unknown> | undefined;
-    if (poll === undefined ? !int(w['every'], 1) : poll === null || typeof poll !== 'object' || !int(poll['step'], 1) || !int(poll['deadline'], 0)) throw new RangeError(`${at}: every, a positive integer of ns, or poll: {step > 0, deadline}, integers of ns`);
-    const ranges = w['ranges'];
-    if (!Array.isArray(ranges) || ranges.length > 8 || !ranges.every((r: Record<string, unknown> | null) => r !== null && typeof r === 'object' && int(r['pa'], 0) && int(r['length'], 1))) throw new RangeError(`${at}.ranges: at most 8 {pa, length > 0}`);
-  });
-  return passive as PassiveWait[];
-}
-
-/** Wake-ups one slice runs past at most (then it ends at the next): a bound on the slice and on its answer. */
-export const MAX_PASSED_WAKES = 1024;
-
-/**
- * A kernel thread's wake-ups it ran ahead (docs/services.md, "Run-ahead"), known before they
- * happen: at each, in order, the stores it makes (`writes`), the register writes to devices
- * (`controls`), the waits it ends (`ends`: tasks), then its next sleep. Nothing the fleet does
- * changes them, so it runs past each, making its effects on the fleet at that instant; the wake-up
- * after the last step is the thread's own again, and bounds the slice (the platform's `until`).
- */
-export interface ScriptedTask {
-  readonly task: number;
-  readonly seq: number;
-  readonly wake: number;
-  readonly steps: readonly ScriptedStep[];
-}
-
-export interface ScriptedStep {
-  readonly writes: readonly { readonly pa: number; readonly data: Uint8Array }[];
-  readonly controls: readonly { readonly device: string; readonly control: DeviceControl }[];
-  readonly ends: readonly number[];
-  readonly ns: number;
-}
-
-/** A wake-up a slice ran past: at `at`, after the slice's first `after` requests, the task slept `ns` more. */
-export interface PassedWake {
-  readonly task: number;
-  readonly at: number;
-  readonly ns: number;
-  readonly after: number;
-}
 
 export interface FleetDevice {
   readonly base: EndpointConfig;

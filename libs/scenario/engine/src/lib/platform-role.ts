@@ -4,7 +4,7 @@
 // (its DMA applied here, in order, with the statistics the report reads), the interrupts the
 // SMMUs raise, the RAS engine, fault injections, and the panic, kexec and escalation state.
 
-import { FleetCoupler, PlatformRas, type AerError, type DeviceControl, type DmaRecord, type JobRecord, type KernelPhase, type PassedWake, type PassiveWait, type ScriptedStep, type ScriptedTask } from '@kdump-twin/endpoint';
+import { FleetCoupler, PlatformRas, type AerError, type DeviceControl, type DmaRecord, type JobRecord, type KernelPhase } from '@kdump-twin/endpoint';
 import { Dmesg, type BusInterrupt, type MmioOutcome, type MmioSize } from '@kdump-twin/kernel';
 import { defaultServerMemoryLayout, PhysicalMemory, SeededRng, Sequencer, VirtualClock, type Region } from '@kdump-twin/platform';
 import { CD, CD_L1, findFormat, findRegister, GRANULE_SHIFT, L1STD, STE } from '@kdump-twin/smmu-arch';
@@ -12,6 +12,7 @@ import { SmmuConfigError, SmmuV3, type SmmuConfig } from '@kdump-twin/smmu-model
 import { CpuHalted } from './bus';
 import { DmaCollector, type Mapping } from './collect';
 import { DeviceGrants } from './device-dmi';
+import { PassableTasks } from './passable';
 import { deviceTable, type DeviceInfo } from './devices';
 import type { FleetLink, KernelLink, KernelName, NextLoad, Owner, PlatformPort } from './links';
 import { applyDma } from './port';
@@ -32,27 +33,6 @@ export interface PlatformObserver {
   kexec?(at: number): void;
   /** The kdump kernel died (an escalated fatal error, a failed boot). */
   kdumpPanic?(at: number, reason: string): void;
-}
-
-/** A wait-until evaluated on the platform (a kernel in a service), as the fleet may run past it. */
-export interface PlatformWait {
-  /** Its period, or readl_relaxed_poll_timeout's steps and deadline. */
-  readonly every: number;
-  readonly poll?: { readonly step: number; readonly deadline: number };
-  /** Physical ranges its loads read. */
-  readonly ranges: readonly { readonly pa: number; readonly length: number }[];
-  /** Why the wait ends at a wake-up now (a load reads other bytes, an interrupt, the deadline, endWait), or undefined: it goes on. */
-  check(): string | undefined;
-  /** A wake-up the fleet ran past (counted). */
-  passed(): void;
-}
-
-/** A kernel thread's run-ahead steps on the platform, as the fleet may run past them. */
-export interface PlatformScript {
-  /** The steps not made yet, the next first: what each does to the fleet, and its sleep. */
-  left(): readonly ScriptedStep[];
-  /** Makes the next step now (the fleet ran past its wake-up and made its effects on the fleet already). */
-  step(): void;
 }
 
 export class PlatformRole implements PlatformPort {
@@ -90,10 +70,8 @@ export class PlatformRole implements PlatformPort {
   private countTrigger: { base: number; count: number } | undefined;
   /** Direct memory for the devices, when the fleet link uses it. */
   deviceGrants: DeviceGrants | undefined;
-  /** Wait-until: kernel tasks parked in a wait evaluated here, whose wake-ups the fleet may run past. */
-  private readonly waits = new Map<number, PlatformWait>();
-  /** Run-ahead: kernel threads whose next wake-ups are steps known in advance (PlatformScript). */
-  private readonly scripts = new Map<number, PlatformScript>();
+  /** Kernel tasks whose wake-ups the fleet may run past (a kernel in a service: waits evaluated here, run-ahead steps). */
+  readonly passables: PassableTasks;
 
   constructor(
     readonly spec: ScenarioSpec,
@@ -142,6 +120,7 @@ export class PlatformRole implements PlatformPort {
     this.ras = new PlatformRas(spec.platform.ras, cxl);
     this.collector = new DmaCollector((name) => this.quiesced.get(name));
     const actor = { nextEventTime: () => this.coupler.nextEventTime(), step: (t: number) => this.coupler.step(t) };
+    this.passables = new PassableTasks(this.seq, () => this.countTriggerArmed());
     this.coupler = new FleetCoupler(
       fleet,
       {
@@ -149,8 +128,8 @@ export class PlatformRole implements PlatformPort {
           if (t > this.clock.now()) this.clock.advanceTo(t);
         },
         horizon: (passive) => this.seq.horizon(actor, passive),
-        passable: () => this.passable(),
-        passWake: (w) => this.passWake(w),
+        passable: () => this.passables.passable(),
+        passWake: (w) => this.passables.passWake(w),
         apply: (req) => applyDma(this.smmus[this.byName.get(req.device)!.smmu]!, req),
         record: (r) => this.onDma(r),
         aer: (e) => this.onAer(e),
@@ -195,69 +174,6 @@ export class PlatformRole implements PlatformPort {
 
   ownerOf(smmu: string, sid: number): string | undefined {
     return this.owners.get(`${smmu}/${sid}`);
-  }
-
-  // ---- wait-until (a kernel in a service: docs/services.md) ----
-
-  /** Task `task` is parked in a wait-until evaluated on this platform: the fleet may run past its wake-ups while `w.check` holds. */
-  beginWait(task: number, w: PlatformWait): void {
-    this.waits.set(task, w);
-  }
-
-  endWait(task: number): void {
-    this.waits.delete(task);
-  }
-
-  /** Task `task`'s next wake-ups are run-ahead steps (docs/services.md, "Run-ahead"): the fleet may run past them, making their effects. */
-  beginScript(task: number, s: PlatformScript): void {
-    this.scripts.set(task, s);
-  }
-
-  endScript(task: number): void {
-    this.scripts.delete(task);
-  }
-
-  /**
-   * The tasks a fleet slice may run past, none while a panic after N transactions is armed (the
-   * fleet may reach N): the waits that go on as things are now (no endWait, no interrupt, no
-   * store by a kernel into what they read since), and the threads with run-ahead steps left
-   * (`bound`: the earliest wake-up after a thread's last step, its own again).
-   */
-  private passable(): { passive: PassiveWait[]; scripted: ScriptedTask[]; bound?: number } {
-    const passive: PassiveWait[] = [];
-    const scripted: ScriptedTask[] = [];
-    if ((this.waits.size === 0 && this.scripts.size === 0) || this.countTriggerArmed()) return { passive, scripted };
-    for (const [task, w] of this.waits) {
-      const at = this.seq.wakeOf(task);
-      if (at && w.check() === undefined) passive.push({ task, seq: at.seq, wake: at.wake, ...(w.poll ? { poll: w.poll } : { every: w.every }), ranges: w.ranges });
-    }
-    let bound: number | undefined;
-    for (const [task, s] of this.scripts) {
-      const at = this.seq.wakeOf(task);
-      const steps = s.left();
-      if (!at || steps.length === 0) continue;
-      scripted.push({ task, seq: at.seq, wake: at.wake, steps });
-      const after = steps.reduce((t, st) => t + st.ns, at.wake);
-      bound = Math.min(bound ?? Infinity, after);
-    }
-    return { passive, scripted, ...(bound !== undefined ? { bound } : {}) };
-  }
-
-  /** A wake-up the fleet ran past (now): a wait must go on here, a scripted thread makes its next step; else the fleet ran past where a kernel acts. */
-  private passWake(p: PassedWake): void {
-    const s = this.scripts.get(p.task);
-    if (s) {
-      const step = s.left()[0];
-      if (!step || step.ns !== p.ns) throw new Error(`run-ahead: the fleet ran past a wake-up of task ${p.task} at ${p.at} ns that is not its next step`);
-      s.step();
-      this.seq.passWake(p.task, p.ns);
-      return;
-    }
-    const w = this.waits.get(p.task);
-    const why = !w ? 'it is in no wait' : w.poll === undefined && p.ns !== w.every ? `its period is ${w.every} ns, not ${p.ns}` : w.check();
-    if (why !== undefined) throw new Error(`wait-until: the fleet ran past the wake-up of task ${p.task} at ${p.at} ns, where the wait ends (${why})`);
-    this.seq.passWake(p.task, p.ns);
-    w!.passed();
   }
 
   // ---- the fleet, stepped through the coupler ----

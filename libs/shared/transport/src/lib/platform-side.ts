@@ -295,7 +295,7 @@ export class PlatformSession {
           let next = 0;
           const script = this.o.runAhead === 'off' ? undefined : this.scriptOf(k, steps);
           if (script) {
-            p.beginScript(task, {
+            p.passables.beginScript(task, {
               left: () => script.slice(next),
               step: () => {
                 this.stepsPassedByFleet++;
@@ -310,14 +310,14 @@ export class PlatformSession {
                 await p.sleep(task, steps[next - 1]!.ns);
               }
             })
-            .finally(() => p.endScript(task));
+            .finally(() => p.passables.endScript(task));
         }
         if (then) turn = turn.then(() => this.applyPosted(k, then));
         if (wait) {
           turn = turn
             .then(() => this.waitOut(task, op.ns, wait))
             .finally(() => {
-              p.endWait(task);
+              p.passables.endWait(task);
               this.endWaits[k].delete(task);
             });
         }
@@ -384,7 +384,7 @@ export class PlatformSession {
       this.wakeUpsWaitedOut++;
       this.wakeUpsPassedByFleet++;
     };
-    p.beginWait(task, { every: ns, ...(w.poll ? { poll: w.poll } : {}), ranges, check, passed });
+    p.passables.beginWait(task, { every: ns, ...(w.poll ? { poll: w.poll } : {}), ranges, check, passed });
     return { w, check };
   }
 
