@@ -15,13 +15,15 @@ import { startStack } from '../services/stack';
 import type { KdumpPolicy } from '@kdump-twin/kernel';
 import { POLICIES } from '@kdump-twin/scenario';
 
-const TARGETS: Record<string, Record<string, number>> = { translate: { hit: 0.25, walk: 0.1 } };
+// Issue 17's targets: every DMA transaction in every mode pays the hit path, every miss the walk.
+const TARGETS: Record<string, Record<string, number>> = { translate: { hit: 0.5, walk: 0.25 } };
 
 const DESCRIPTIONS: Record<string, string> = {
   translate: [
     '`SmmuV3.translate()` on a stage-1 stream (4K granule, 48-bit VA, 1024 pages spread over several L0/L1/L2 tables).',
     '- **hit**: STE, CD and TLB entry cached; the floor is a bare `Map.get` on the same page-number keys. The hit path is one STE-memo check, one TLB `Map.get`, the permission check, counters and the result object.',
     '- **walk**: a one-entry TLB and alternating pages, so every translation walks all four levels (and inserts/evicts a TLB entry); the floor is four raw `PhysicalMemory.readDword` calls on the same descriptors.',
+    'Each path and its floor run in 9 interleaved rounds (path, floor, path, floor, ...) after a warm-up of each; the rates are the medians, so the machine\'s drift within a run lands on both.',
     'What bounds them: the result object and counters on the hit path; on the walk path the per-level field decode (number readers derived from the pte-* field tables), permission computation and TLB replacement.',
   ].join('\n'),
 };
@@ -273,7 +275,7 @@ function record(name: string, result: ReturnType<typeof benchTranslate>, argv: s
   const rows = Object.entries(result)
     .map(([k, v]) => `| ${k} | ${v.opsPerSec.toLocaleString('en')} | ${v.floorOpsPerSec.toLocaleString('en')} | **${v.ratio}** | >= ${TARGETS[name]![k]} | ${v.ratio >= TARGETS[name]![k]! ? 'met' : 'NOT met'} |`)
     .join('\n');
-  const section = `## ${name}\n\n${DESCRIPTIONS[name]}\n\nCommand: \`${cmd}\` (Node ${process.version}, ${cpus().length} CPUs, median of 5 runs)\n\n| path | ops/s | floor ops/s | ratio | target | |\n|---|---|---|---|---|---|\n${rows}\n`;
+  const section = `## ${name}\n\n${DESCRIPTIONS[name]}\n\nCommand: \`${cmd}\` (Node ${process.version}, ${cpus().length} CPUs, medians of 9 interleaved rounds)\n\n| path | ops/s | floor ops/s | ratio | target | |\n|---|---|---|---|---|---|\n${rows}\n`;
   writeSection(name, section);
 }
 

@@ -47,17 +47,33 @@ function setup(tlbEntries: number) {
   return { f, txns, leaves, vas };
 }
 
-function rate(iterations: number, body: (n: number) => void): number {
-  const runs: number[] = [];
-  for (let r = 0; r < 5; r++) {
-    const t0 = process.hrtime.bigint();
-    body(iterations);
-    const ns = Number(process.hrtime.bigint() - t0);
-    runs.push((iterations / ns) * 1e9);
-  }
-  runs.sort((a, b) => a - b);
-  return runs[2]!; // median of 5
+/** Ops per second of one round of `body`. */
+function once(iterations: number, body: (n: number) => void): number {
+  const t0 = process.hrtime.bigint();
+  body(iterations);
+  return (iterations / Number(process.hrtime.bigint() - t0)) * 1e9;
 }
+
+/**
+ * The path and its floor in interleaved rounds (path, floor, path, floor, ...), so both see the
+ * machine in the same state, after a warm-up round of each: the median rate of each over
+ * ROUNDS rounds. This machine's speed drifts by tens of percent within a minute; separate
+ * blocks of rounds put the drift into the ratio.
+ */
+function paired(iterations: number, path: (n: number) => void, floor: (n: number) => void): { path: number; floor: number } {
+  once(iterations, path);
+  once(iterations, floor);
+  const a: number[] = [];
+  const b: number[] = [];
+  for (let r = 0; r < ROUNDS; r++) {
+    a.push(once(iterations, path));
+    b.push(once(iterations, floor));
+  }
+  const median = (x: number[]) => x.sort((p, q) => p - q)[Math.floor(x.length / 2)]!;
+  return { path: median(a), floor: median(b) };
+}
+
+const ROUNDS = 9;
 
 export function benchTranslate(scale = 1): { hit: Measured; walk: Measured } {
   let sink = 0;
@@ -67,32 +83,38 @@ export function benchTranslate(scale = 1): { hit: Measured; walk: Measured } {
   const keys = h.vas.map((va) => Math.floor(va / 4096));
   const map = new Map<number, { out: number }>(keys.map((k, i) => [k, { out: i }]));
   const hitN = Math.round(2_000_000 * scale);
-  const hitOps = rate(hitN, (n) => {
-    for (let i = 0; i < n; i++) sink += h.f.smmu.translate(h.txns[i & (PAGES - 1)]!).pa;
-  });
+  const hit = paired(
+    hitN,
+    (n) => {
+      for (let i = 0; i < n; i++) sink += h.f.smmu.translate(h.txns[i & (PAGES - 1)]!).pa;
+    },
+    (n) => {
+      for (let i = 0; i < n; i++) sink += map.get(keys[i & (PAGES - 1)]!)!.out;
+    },
+  );
   if (!h.f.smmu.translate(h.txns[0]!).tlbHit) throw new Error('bench: hit path did not hit');
-  const hitFloor = rate(hitN, (n) => {
-    for (let i = 0; i < n; i++) sink += map.get(keys[i & (PAGES - 1)]!)!.out;
-  });
   // Walk path: a one-entry TLB, alternating pages, so every translation walks all four levels.
   const w = setup(1);
   const walkN = Math.round(200_000 * scale);
-  const walkOps = rate(walkN, (n) => {
-    for (let i = 0; i < n; i++) sink += w.f.smmu.translate(w.txns[i & (PAGES - 1)]!).pa;
-  });
-  if (w.f.smmu.translate(w.txns[3]!).tlbHit) throw new Error('bench: walk path hit the TLB');
   const out = { lo: 0, hi: 0 };
   const mem = w.f.memory;
-  const walkFloor = rate(walkN, (n) => {
-    for (let i = 0; i < n; i++) {
-      const p = w.leaves[i & (PAGES - 1)]!;
-      for (let l = 0; l < 4; l++) {
-        mem.readDword(p[l]!, out);
-        sink += out.lo;
+  const walk = paired(
+    walkN,
+    (n) => {
+      for (let i = 0; i < n; i++) sink += w.f.smmu.translate(w.txns[i & (PAGES - 1)]!).pa;
+    },
+    (n) => {
+      for (let i = 0; i < n; i++) {
+        const p = w.leaves[i & (PAGES - 1)]!;
+        for (let l = 0; l < 4; l++) {
+          mem.readDword(p[l]!, out);
+          sink += out.lo;
+        }
       }
-    }
-  });
+    },
+  );
+  if (w.f.smmu.translate(w.txns[3]!).tlbHit) throw new Error('bench: walk path hit the TLB');
   if (sink === 42) console.log('');
   const m = (ops: number, floor: number): Measured => ({ opsPerSec: Math.round(ops), floorOpsPerSec: Math.round(floor), ratio: Number((ops / floor).toFixed(3)) });
-  return { hit: m(hitOps, hitFloor), walk: m(walkOps, walkFloor) };
+  return { hit: m(hit.path, hit.floor), walk: m(walk.path, walk.floor) };
 }
