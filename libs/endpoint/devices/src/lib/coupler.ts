@@ -96,8 +96,8 @@ export class FleetCoupler {
     // wake-up it may have changed, a poll's deadline, a scripted thread's own wake-up, or after
     // MAX_PASSED_WAKES of them.
     const horizon = tasks ? Math.min(this.hooks.horizon(tasks) ?? Infinity, p!.bound ?? Infinity) : this.hooks.horizon();
-    const waits = horizon === undefined ? [] : (p?.passive ?? []).filter((w) => w.wake < horizon);
-    const scripted = horizon === undefined ? [] : (p?.scripted ?? []).filter((w) => w.wake < horizon);
+    const waits = (p?.passive ?? []).filter((w) => horizon !== undefined && w.wake < horizon);
+    const scripted = (p?.scripted ?? []).filter((w) => horizon !== undefined && w.wake < horizon);
     const dmi = this.hooks.dmi?.input();
     const out = await this.link.slice({ t, ...(horizon !== undefined ? { until: horizon } : {}), completions: this.completions, controls: this.controls, ...(dmi ? { dmi } : {}), ...(waits.length ? { passive: waits } : {}), ...(scripted.length ? { scripted } : {}) });
     this.completions = [];

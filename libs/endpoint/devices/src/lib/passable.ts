@@ -55,6 +55,12 @@ export interface PassedWake {
   readonly after: number;
 }
 
+/** Run-ahead steps one window may carry (a kernel's sleep op, a scripted thread of a slice); refused beyond. */
+export const MAX_RUN_AHEAD_STEPS = 256;
+
+/** Loads one wait-until may watch (a kernel's sleep op, a passive wait's ranges); refused beyond. */
+export const MAX_WAIT_LOADS = 8;
+
 /**
  * A slice input's list of kernel tasks whose wake-ups it may run past, checked (they come off the
  * wire): at most 64, each an object with `task` > 0, `seq` and `wake` >= 0, then `more` for the
@@ -80,7 +86,7 @@ export function checkPassive(passive: unknown): readonly PassiveWait[] {
     const poll = w['poll'] as Record<string, unknown> | undefined;
     if (poll === undefined ? !int(w['every'], 1) : poll === null || typeof poll !== 'object' || !int(poll['step'], 1) || !int(poll['deadline'], 0)) throw new RangeError(`${at}: every, a positive integer of ns, or poll: {step > 0, deadline}, integers of ns`);
     const ranges = w['ranges'];
-    if (!Array.isArray(ranges) || ranges.length > 8 || !ranges.every((r: Record<string, unknown> | null) => r !== null && typeof r === 'object' && int(r['pa'], 0) && int(r['length'], 1))) throw new RangeError(`${at}.ranges: at most 8 {pa, length > 0}`);
+    if (!Array.isArray(ranges) || ranges.length > MAX_WAIT_LOADS || !ranges.every((r: Record<string, unknown> | null) => r !== null && typeof r === 'object' && int(r['pa'], 0) && int(r['length'], 1))) throw new RangeError(`${at}.ranges: at most ${MAX_WAIT_LOADS} {pa, length > 0}`);
   });
 }
 
@@ -88,7 +94,7 @@ export function checkPassive(passive: unknown): readonly PassiveWait[] {
 export function checkScripted(scripted: unknown): readonly ScriptedTask[] {
   return checkWakes<ScriptedTask>(scripted, 'scripted', 'thread', (t, at) => {
     const steps = t['steps'];
-    if (!Array.isArray(steps) || steps.length === 0 || steps.length > 256) throw new RangeError(`${at}.steps: 1 to 256 steps`);
+    if (!Array.isArray(steps) || steps.length === 0 || steps.length > MAX_RUN_AHEAD_STEPS) throw new RangeError(`${at}.steps: 1 to ${MAX_RUN_AHEAD_STEPS} steps`);
     steps.forEach((st: Record<string, unknown> | null, j) => {
       const sat = `${at}.steps[${j}]`;
       if (st === null || typeof st !== 'object' || !int(st['ns'], 0)) throw new RangeError(`${sat}.ns: a non-negative integer`);

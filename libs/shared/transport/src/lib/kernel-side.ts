@@ -11,7 +11,7 @@ import { PhysicalMemory, TaskHalted, VirtualClock, defaultServerMemoryLayout, ty
 import { CpuHalted, DMI_PAGE, KernelRole, PageCache, type KernelName, type Mapping, type NextLoad, type Owner, type PlatformPort, type ScenarioSpec, type SleepOptions } from '@kdump-twin/scenario';
 import type { Subscription } from 'nats';
 import type { KernelReply, KernelToPlatform, PlatformToKernel, PostedOp, RunAheadStep, SyncOp, TimeContext } from './protocol';
-import { MAX_READ_AHEAD, MAX_RUN_AHEAD_STEPS, SUBJECTS } from './protocol';
+import { isRunAheadOp, MAX_READ_AHEAD, MAX_RUN_AHEAD_STEPS, SUBJECTS } from './protocol';
 import { RemoteError, type Rpc } from './rpc';
 
 /** The memory map of a scenario, for store faults (no backing: only `check`). */
@@ -199,7 +199,7 @@ export class RemotePlatformPort implements PlatformPort {
     const w = this.window;
     // Run-ahead: a paced task whose wake-up comes before anything else can happen wakes here at
     // once; the wake-up and what it posts go with its next real message (docs/services.md).
-    if (o?.paced && !next && this.closedWhy === undefined && !this.flushing && this.quiet !== undefined && this.t + ns < this.quiet && (!w || (w.task === task && w.steps.length < MAX_RUN_AHEAD_STEPS - 1)) && this.posted.every((p) => p.o === 'memWrite' || p.o === 'control' || p.o === 'endWait')) {
+    if (o?.paced && !next && this.closedWhy === undefined && !this.flushing && this.quiet !== undefined && this.t + ns < this.quiet && (!w || (w.task === task && w.steps.length < MAX_RUN_AHEAD_STEPS - 1)) && this.posted.every(isRunAheadOp)) {
       if (!w) this.window = { task, posted: this.takePosted(), ns, steps: [] };
       else w.steps.push({ posted: this.takePosted(), ns });
       this.t += ns;

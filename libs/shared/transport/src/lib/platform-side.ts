@@ -12,7 +12,7 @@ import type { Subscription } from 'nats';
 import { RemoteFleet } from './fleet-side';
 import { RoundTripCount } from './round-trips';
 import type { KernelReply, KernelToPlatform, PlatformToKernel, PostedOp, RunAheadStep, TimeContext } from './protocol';
-import { MAX_READ_AHEAD, MAX_RUN_AHEAD_STEPS, SUBJECTS } from './protocol';
+import { isRunAheadOp, MAX_READ_AHEAD, MAX_RUN_AHEAD_STEPS, MAX_WAIT_LOADS, SUBJECTS } from './protocol';
 import type { Rpc } from './rpc';
 
 /** Which of the co-simulation's mechanisms a session uses (docs/services.md); each is on by default. */
@@ -74,7 +74,10 @@ class RemoteKernel implements KernelLink {
   }
   serviceIrqs(task: number): Promise<void> {
     // No interrupt reached this kernel since its last tick: the call would take none (a no-op).
-    if (this.session.quietSinceTick(this.kernel)) return Promise.resolve();
+    if (this.session.quietSinceTick(this.kernel)) {
+      this.session.ticksSkipped++;
+      return Promise.resolve();
+    }
     return this.call('serviceIrqs', task);
   }
   unbind(): Promise<void> {
@@ -164,9 +167,7 @@ export class PlatformSession {
    * conservatively). Then the tick is skipped: in one process it is a call that does nothing.
    */
   quietSinceTick(k: KernelName): boolean {
-    if (this.o.ticks !== 'skip-all' && (this.irqs[k].length > 0 || this.irqsSinceTick[k] > 0)) return false;
-    this.ticksSkipped++;
-    return true;
+    return this.o.ticks === 'skip-all' || (this.irqs[k].length === 0 && this.irqsSinceTick[k] === 0);
   }
 
   ctx(k: KernelName): TimeContext {
@@ -338,20 +339,18 @@ export class PlatformSession {
    * each is a turn). `undelivered` breaks it on purpose: the register writes are left out.
    */
   private scriptOf(k: KernelName, steps: readonly RunAheadStep[]): ScriptedStep[] | undefined {
-    const out: ScriptedStep[] = [];
-    for (const st of steps) {
+    if (!steps.every((st) => st.posted.every(isRunAheadOp))) return undefined;
+    return steps.map((st) => {
       const writes: { pa: number; data: Uint8Array }[] = [];
       const controls: { device: string; control: DeviceControl }[] = [];
       const ends: number[] = [];
-      for (const x of st.posted) {
+      for (const x of st.posted.filter(isRunAheadOp)) {
         if (x.o === 'memWrite') writes.push({ pa: x.pa, data: x.data });
         else if (x.o === 'control') controls.push({ device: x.device, control: x.c });
-        else if (x.o === 'endWait') ends.push(this.task(k, x.task));
-        else return undefined;
+        else ends.push(this.task(k, x.task));
       }
-      out.push({ writes, controls: this.o.runAhead === 'undelivered' ? [] : controls, ends, ns: st.ns });
-    }
-    return out;
+      return { writes, controls: this.o.runAhead === 'undelivered' ? [] : controls, ends, ns: st.ns };
+    });
   }
 
   /**
@@ -362,6 +361,9 @@ export class PlatformSession {
   private waitFrom(k: KernelName, task: number, ns: number, w: WaitWhile): { w: WaitWhile; check: () => string | undefined } | undefined {
     if (!Array.isArray(w.loads) || w.loads.length === 0 || w.loads.length > MAX_WAIT_LOADS) throw new RangeError(`op.wait.loads: 1 to ${MAX_WAIT_LOADS} loads`);
     if (w.poll !== undefined && !(Number.isSafeInteger(w.poll.deadline) && Number.isSafeInteger(w.poll.step) && w.poll.step > 0)) throw new RangeError('op.wait.poll: {deadline, step}, integers of ns, step > 0');
+    if (!w.loads.every((l) => ('pa' in l ? Number.isSafeInteger(l.pa) && l.pa >= 0 && Number.isSafeInteger(l.length) && l.length > 0 && l.length <= DMI_PAGE : Number.isSafeInteger(l.smmu) && Number.isSafeInteger(l.offset) && (l.size === 4 || l.size === 8)))) {
+      throw new RangeError('op.wait.loads: each {pa, length <= 4096} or {smmu, offset, size: 4 or 8}');
+    }
     this.endWaits[k].delete(task);
     const seen: (Uint8Array | bigint)[] = [];
     for (const l of w.loads) {
@@ -388,11 +390,8 @@ export class PlatformSession {
     return { w, check };
   }
 
-  /** What a load of `kernel` reads now, if it is a plain one (PlatformRole.peek); an MMIO read as its value and result. */
+  /** What a load of `kernel` reads now (checked by waitFrom), if it is a plain one (PlatformRole.peek); an MMIO read as its value. */
   private plainLoad(k: KernelName, l: NextLoad): Uint8Array | bigint | undefined {
-    if ('pa' in l ? !(Number.isSafeInteger(l.pa) && l.pa >= 0 && Number.isSafeInteger(l.length) && l.length > 0 && l.length <= DMI_PAGE) : !(Number.isSafeInteger(l.smmu) && Number.isSafeInteger(l.offset) && (l.size === 4 || l.size === 8))) {
-      throw new RangeError('op.wait.loads: each {pa, length <= 4096} or {smmu, offset, size: 4 or 8}');
-    }
     const v = this.p!.peek(k, l);
     if (v === undefined || v instanceof Uint8Array) return v;
     return v.result === 'ok' ? v.value : undefined;
@@ -420,9 +419,6 @@ export class PlatformSession {
     this.sub?.unsubscribe();
   }
 }
-
-/** Loads one wait-until may watch; the platform refuses more. */
-const MAX_WAIT_LOADS = 8;
 
 function same(a: Uint8Array | bigint | undefined, b: Uint8Array | bigint): boolean {
   if (a === undefined) return false;

@@ -49,8 +49,13 @@ export type PostedOp =
   | { readonly o: 'endWait'; readonly task: number }
   | { readonly o: 'panicNow'; readonly reason: string };
 
-/** Wake-ups one sleep may carry as `steps` (run-ahead); the platform refuses more. */
-export const MAX_RUN_AHEAD_STEPS = 256;
+/** Wake-ups one sleep may carry as `steps` (run-ahead), and loads one `wait` may watch: the fleet's own bounds on what a slice carries of them. */
+export { MAX_RUN_AHEAD_STEPS, MAX_WAIT_LOADS } from '@kdump-twin/endpoint';
+
+/** What a paced thread may post between its run-ahead wake-ups: what the platform, and a fleet slice running past them, can make at each (ScriptedStep). */
+export function isRunAheadOp(p: PostedOp): p is Extract<PostedOp, { o: 'memWrite' | 'control' | 'endWait' }> {
+  return p.o === 'memWrite' || p.o === 'control' || p.o === 'endWait';
+}
 
 /** Announced loads one memRead may ask to be read ahead (`ahead`: 64 pages, 256 KiB); the platform refuses more. */
 export const MAX_READ_AHEAD = 64;

@@ -174,16 +174,11 @@ export class Sequencer {
    * whose wake-ups the actor is told it may run past).
    */
   horizon(except?: SteppedActor, passed?: ReadonlySet<number>): number | undefined {
-    // Nothing may run beyond the limit of the current run() (events at the limit still run).
-    let best = this.limit === undefined ? this.clock.nextDeadline() : Math.min(this.clock.nextDeadline() ?? Infinity, this.limit + 1);
+    let best = this.quiet(passed);
     for (const a of this.actors) {
       if (a === except) continue;
       const t = a.nextEventTime();
       if (t !== undefined && (best === undefined || t < best)) best = t;
-    }
-    for (const t of this.tasks.values()) {
-      if (t === this.running || t.state !== 'parked' || passed?.has(t.id)) continue;
-      if (best === undefined || t.wake < best) best = t.wake;
     }
     return best;
   }
@@ -211,11 +206,13 @@ export class Sequencer {
    * The first instant at which anything but the stepped actors and the running task may happen:
    * a timer, another task's wake-up, the limit of the run() in progress. Until then the running
    * task's own wake-ups are the only turns it can be given (what a kernel may run ahead to).
+   * `passed`: parked tasks left out (horizon's).
    */
-  quiet(): number | undefined {
+  quiet(passed?: ReadonlySet<number>): number | undefined {
+    // Nothing may run beyond the limit of the current run() (events at the limit still run).
     let best = this.limit === undefined ? this.clock.nextDeadline() : Math.min(this.clock.nextDeadline() ?? Infinity, this.limit + 1);
     for (const t of this.tasks.values()) {
-      if (t === this.running || t.state !== 'parked') continue;
+      if (t === this.running || t.state !== 'parked' || passed?.has(t.id)) continue;
       if (best === undefined || t.wake < best) best = t.wake;
     }
     return best;
