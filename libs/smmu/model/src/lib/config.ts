@@ -91,7 +91,27 @@ export interface SmmuConfig {
    * there is delivered to the interrupt listeners instead of memory.
    */
   readonly msiDoorbells: readonly { readonly base: number; readonly size: number }[];
+  /**
+   * ID register fields the twin's behaviour does not depend on, as a given implementation
+   * reports them (IIDR.Implementer, IDR3.BBML, IDR5.STALL_MAX, ...). A field a key above
+   * describes (IDR0.MSI is `msi`) is refused here, so the IDRs and the behaviour never disagree.
+   */
+  readonly idFields?: Partial<Record<IdRegisterName, Readonly<Record<string, number>>>>;
 }
+
+export type IdRegisterName = 'IDR0' | 'IDR1' | 'IDR2' | 'IDR3' | 'IDR4' | 'IDR5' | 'IIDR' | 'AIDR';
+export const ID_REGISTER_NAMES: readonly IdRegisterName[] = ['IDR0', 'IDR1', 'IDR2', 'IDR3', 'IDR4', 'IDR5', 'IIDR', 'AIDR'];
+
+/** The ID register fields the configuration keys own (idRegisters builds them from the keys). */
+export const ID_FIELDS_FROM_KEYS: Readonly<Record<string, string>> = {
+  'IDR0.S2P': 'stage2', 'IDR0.S1P': 'stage1', 'IDR0.COHACC': 'coherent', 'IDR0.BTM': 'btm', 'IDR0.HTTU': 'httu', 'IDR0.Hyp': 'hyp',
+  'IDR0.ATS': 'ats', 'IDR0.NS1ATS': 'splitStageAts', 'IDR0.ASID16': 'asid16', 'IDR0.MSI': 'msi', 'IDR0.SEV': 'sev', 'IDR0.PRI': 'pri',
+  'IDR0.VMW': 'vmw', 'IDR0.VMID16': 'vmid16', 'IDR0.CD2L': 'twoLevelCd', 'IDR0.STALL_MODEL': 'stallModel', 'IDR0.TERM_MODEL': 'termModel',
+  'IDR0.ST_LEVEL': 'twoLevelStrtab', 'IDR0.TTF': 'stage1 (AArch64 tables only)', 'IDR0.TTENDIAN': 'little-endian tables only',
+  'IDR1.SIDSIZE': 'sidBits', 'IDR1.SSIDSIZE': 'ssidBits', 'IDR1.PRIQS': 'priqLog2Max', 'IDR1.EVENTQS': 'eventqLog2Max', 'IDR1.CMDQS': 'cmdqLog2Max',
+  'IDR1.ATTR_TYPES_OVR': 'attrTypesOverride', 'IDR1.ATTR_PERMS_OVR': 'attrPermsOverride', 'IDR3.RIL': 'ril', 'IDR5.OAS': 'oasBits',
+  'IDR5.GRAN4K': 'granules', 'IDR5.GRAN16K': 'granules', 'IDR5.GRAN64K': 'granules', 'IIDR.ProductID': 'productId', 'AIDR.ArchMinorRev': 'archMinor',
+};
 
 export const DEFAULT_SMMU_CONFIG: SmmuConfig = {
   name: 'smmu0',
@@ -174,6 +194,15 @@ export function smmuConfig(partial: Partial<SmmuConfig> = {}): SmmuConfig {
   for (const k of ['configCacheEntries', 'tlbEntries'] as const) need(int(c[k], 1, 1 << 24), k, 'an integer 1..16777216');
   need(c.replacement === 'fifo' || c.replacement === 'lru', 'replacement', "'fifo' or 'lru'");
   need(typeof c.refetchProbability === 'number' && c.refetchProbability >= 0 && c.refetchProbability <= 1, 'refetchProbability', 'a probability 0..1');
+  for (const [r, fields] of Object.entries(c.idFields ?? {})) {
+    need((ID_REGISTER_NAMES as readonly string[]).includes(r), `idFields.${r}`, `not an ID register (${ID_REGISTER_NAMES.join(', ')})`);
+    for (const [f, v] of Object.entries(fields ?? {})) {
+      const spec = reg(r).field(f);
+      need(spec !== undefined, `idFields.${r}.${f}`, `SMMU_${r} has no field ${f} (IHI0070 6.3)`);
+      need(!(`${r}.${f}` in ID_FIELDS_FROM_KEYS), `idFields.${r}.${f}`, `set by the key ${ID_FIELDS_FROM_KEYS[`${r}.${f}`]}, not here`);
+      need(int(v, 0, 2 ** spec!.width - 1), `idFields.${r}.${f}`, `an integer 0..${2 ** spec!.width - 1} (${spec!.width} bits)`);
+    }
+  }
   need(Array.isArray(c.msiDoorbells) && c.msiDoorbells.every((d) => int(d.base, 0, 2 ** c.oasBits - 1) && int(d.size, 1, 1 << 20)), 'msiDoorbells', 'each doorbell is {base, size} inside the OAS');
   return c;
 }
@@ -185,7 +214,15 @@ function reg(name: string): RegisterLayout {
 const OAS_CODE = (bits: number) => ADDRESS_SIZE_BITS.indexOf(bits);
 
 /** The ID register values this configuration reports (IHI0070 6.3.1-6.3.6, 6.3.10-6.3.11). */
-export function idRegisters(c: SmmuConfig): Record<'IDR0' | 'IDR1' | 'IDR2' | 'IDR3' | 'IDR4' | 'IDR5' | 'IIDR' | 'AIDR', bigint> {
+export function idRegisters(c: SmmuConfig): Record<IdRegisterName, bigint> {
+  const ids = builtIdRegisters(c);
+  for (const [r, fields] of Object.entries(c.idFields ?? {}) as [IdRegisterName, Readonly<Record<string, number>>][]) {
+    for (const [f, v] of Object.entries(fields)) ids[r] = reg(r).with([ids[r]], f, BigInt(v))[0]!;
+  }
+  return ids;
+}
+
+function builtIdRegisters(c: SmmuConfig): Record<IdRegisterName, bigint> {
   const b = (x: boolean) => (x ? 1 : 0);
   return {
     IDR0: reg('IDR0').build({
@@ -213,7 +250,8 @@ export function idRegisters(c: SmmuConfig): Record<'IDR0' | 'IDR1' | 'IDR2' | 'I
     IDR1: reg('IDR1').build({
       SIDSIZE: c.sidBits,
       SSIDSIZE: c.ssidBits,
-      PRIQS: c.priqLog2Max,
+      // IHI0070 6.3.2: PRIQS is RES0 when IDR0.PRI == 0.
+      PRIQS: c.pri ? c.priqLog2Max : 0,
       EVENTQS: c.eventqLog2Max,
       CMDQS: c.cmdqLog2Max,
       ATTR_TYPES_OVR: b(c.attrTypesOverride),

@@ -29,6 +29,26 @@ describe('ID registers from the configuration (IHI0070 6.3.1-6.3.6)', () => {
     assert.equal(f.field('IDR5', 'OAS'), 4);
   });
 
+  it('PRIQS is RES0 without PRI (IHI0070 6.3.2), whatever priqLog2Max says', () => {
+    assert.equal(fixture({ pri: false }).field('IDR1', 'PRIQS'), 0);
+    assert.equal(fixture({ pri: true, priqLog2Max: 12 }).field('IDR1', 'PRIQS'), 12);
+  });
+
+  it("idFields: an implementation's fields the behaviour does not depend on (QEMU 10's IIDR, BBML, STALL_MAX)", () => {
+    const f = fixture({ archMinor: 1, productId: 0, idFields: { IIDR: { Implementer: 0 }, IDR3: { BBML: 2 }, IDR5: { STALL_MAX: 0 } } });
+    assert.equal(f.reg('IIDR'), 0n);
+    assert.equal(f.field('IDR3', 'BBML'), 2);
+    assert.equal(f.field('IDR5', 'STALL_MAX'), 0);
+    assert.equal(f.field('IDR5', 'OAS'), 5, 'the rest as configured');
+  });
+
+  it('idFields refuses an unknown register or field, a value too wide, and a field a key owns', () => {
+    assert.throws(() => fixture({ idFields: { IDR9: { X: 1 } } as never }), /idFields\.IDR9: not an ID register/);
+    assert.throws(() => fixture({ idFields: { IDR3: { BBMX: 1 } } }), /idFields\.IDR3\.BBMX: SMMU_IDR3 has no field BBMX/);
+    assert.throws(() => fixture({ idFields: { IDR3: { BBML: 4 } } }), /idFields\.IDR3\.BBML: an integer 0\.\.3 \(2 bits\)/);
+    assert.throws(() => fixture({ idFields: { IDR0: { MSI: 0 } } }), /idFields\.IDR0\.MSI: set by the key msi, not here/);
+  });
+
   it('a bad configuration names the field and the rule', () => {
     assert.throws(() => fixture({ sidBits: 16, twoLevelStrtab: false }), /twoLevelStrtab: .*SIDSIZE >= 7/);
     assert.throws(() => fixture({ oasBits: 47 }), /oasBits/);

@@ -34,6 +34,7 @@ import type {
   Completion,
   DmaResult,
   InterruptEvent,
+  ConsumedCommand,
   InterruptSource,
   MmioResult,
   Path,
@@ -271,6 +272,7 @@ export class SmmuV3 {
   private readonly eventLog: EventLogEntry[] = [];
   private readonly simErrorLog: SimulatorError[] = [];
   private readonly irqListeners: Listener<InterruptEvent>[] = [];
+  private readonly commandListeners: Listener<ConsumedCommand>[] = [];
   private readonly atcListeners: ((inv: AtcInvalidation) => boolean)[] = [];
   private readonly stallListeners: Listener<StallResolution>[] = [];
   private readonly priRespListeners: Listener<{ time: number; sid: number; ssid?: number; prgIndex: number; resp: number }>[] = [];
@@ -353,6 +355,12 @@ export class SmmuV3 {
   onInterrupt(l: Listener<InterruptEvent>): () => void {
     this.irqListeners.push(l);
     return () => this.irqListeners.splice(this.irqListeners.indexOf(l), 1);
+  }
+
+  /** Every command the queue consumed without an error, in order (for traces and the reference comparison). */
+  onCommand(l: Listener<ConsumedCommand>): () => void {
+    this.commandListeners.push(l);
+    return () => this.commandListeners.splice(this.commandListeners.indexOf(l), 1);
   }
 
   /** ATS invalidations to devices; return false to model an ATC that never completes. */
@@ -859,6 +867,7 @@ export class SmmuV3 {
       return;
     }
     this.counters.commandsConsumed++;
+    for (const l of this.commandListeners) l({ time: this.clock.now(), index: cons, words });
     const nextCons = (cons + 1) & wrapMask;
     this.regs.set('CMDQ_CONS', CMDQ_CONS.with([this.regs.get('CMDQ_CONS')!], 'RD', BigInt(nextCons))[0]!);
     if (nextCons !== prod) this.scheduleCmdq(this.clock.now() + this.config.cmdNs);

@@ -133,6 +133,13 @@ export interface DmaResult {
 
 export type InterruptSource = 'EVENTQ' | 'PRIQ' | 'GERROR' | 'CMD_SYNC';
 
+/** A command the queue consumed (IHI0070 4.1): the queue index it was read from (with the wrap bit) and its two dwords. */
+export interface ConsumedCommand {
+  readonly time: number;
+  readonly index: number;
+  readonly words: readonly bigint[];
+}
+
 /** An interrupt the SMMU raised: a wired line, an MSI to a doorbell, or a CMD_SYNC SEV. */
 export interface InterruptEvent {
   readonly time: number;
