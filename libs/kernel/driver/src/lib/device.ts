@@ -16,11 +16,17 @@ import { MmioTrace } from './trace';
 export const STRTAB_SPLIT = 8;
 export const STRTAB_NUM_L2_STES = 256;
 export const STRTAB_MAX_L1_ENTRIES = 1 << 17;
-/** Q_MAX_SZ_SHIFT for 4K pages and MAX_PAGE_ORDER 10, minus the entry size shift. */
-const CMDQ_MAX_SZ_SHIFT = 22 - 4;
-const EVTQ_MAX_SZ_SHIFT = 22 - 5;
-const PRIQ_MAX_SZ_SHIFT = 22 - 4;
+/** arm64's MAX_PAGE_ORDER (ARCH_FORCE_MAX_ORDER) by PAGE_SHIFT. */
+const MAX_PAGE_ORDER: Readonly<Record<number, number>> = { 12: 10, 14: 11, 16: 13 };
+/** log2 of the queues' entry sizes (CMDQ_ENT_SZ_SHIFT, EVTQ_ENT_SZ_SHIFT, PRIQ_ENT_SZ_SHIFT). */
+const CMDQ_ENT_SZ_SHIFT = 4;
+const EVTQ_ENT_SZ_SHIFT = 5;
+const PRIQ_ENT_SZ_SHIFT = 4;
 const CMDQ_BATCH_ENTRIES = 64;
+/** arm-smmu-v3.h: IIDR_IMPLEMENTER_ARM and the product IDs arm_smmu_device_iidr_probe knows. */
+const IIDR_IMPLEMENTER_ARM = 0x43b;
+const IIDR_PRODUCTID_ARM_MMU_600 = 0x483;
+const IIDR_PRODUCTID_ARM_MMU_700 = 0x487;
 const GERROR_ERR_MASK = 0x1fd;
 const CR0 = { SMMUEN: 1, PRIQEN: 2, EVTQEN: 4, CMDQEN: 8, ATSCHK: 16 } as const;
 const IRQ = { GERROR: 1, PRIQ: 2, EVTQ: 4 } as const;
@@ -54,6 +60,13 @@ export interface DriverOptions {
   readonly memremapNonRam?: 'fail' | 'succeed';
   /** The CPU page size (CONFIG_ARM64_*K_PAGES): io-pgtable uses it as the granule when the SMMU supports it. */
   readonly pageSize?: 4096 | 16384 | 65536;
+  /**
+   * CONFIG_CMA_ALIGNMENT of a kernel built with CONFIG_DMA_CMA (Debian's: 8), undefined without:
+   * the largest queue is 2^(PAGE_SHIFT + this) bytes (Q_MAX_SZ_SHIFT), not 2^(PAGE_SHIFT + MAX_PAGE_ORDER).
+   */
+  readonly cmaAlignment?: number;
+  /** The kernel's IOMMU group IDs (one ida for all its SMMUs): the next one iommu_group_alloc hands out. */
+  readonly groups?: { next: number };
   /** A kernel predating 2-level stream tables (S7a's crashed kernel): always linear. */
   readonly legacyLinearStrtab?: boolean;
   /** Fault injection: these devm_request_(threaded_)irq calls fail ("failed to enable ... irq"). */
@@ -115,6 +128,12 @@ export interface MasterSpec {
   /** PASID width the device supports (0: none). */
   readonly ssidBits?: number;
   readonly stallEnabled?: boolean;
+  /**
+   * The driver bound while the iommu core probes the device, the prefix of its dev_info lines:
+   * on a device-tree machine the probe runs as the driver binds (of_iommu_configure from
+   * really_probe); undefined for a probe before any driver binds (the bus's name, "pci").
+   */
+  readonly driver?: string;
 }
 
 export interface Master extends MasterSpec {
@@ -359,13 +378,17 @@ export class ArmSmmuDevice {
       throw new KernelError('ENXIO', 'embedded implementation not supported');
     }
     if (f1('ATTR_TYPES_OVR')) this.features |= FEAT.ATTR_TYPES_OVR;
-    this.cmdq.shift = Math.min(CMDQ_MAX_SZ_SHIFT, f1('CMDQS'));
+    // Q_MAX_SZ_SHIFT: DMA allocations are naturally aligned, so a queue is at most the largest
+    // CMA-aligned (CONFIG_CMA_ALIGNMENT) or buddy (MAX_PAGE_ORDER) allocation.
+    const pageShift = Math.log2(this.opts.pageSize ?? 4096);
+    const qMaxSzShift = pageShift + (this.opts.cmaAlignment ?? MAX_PAGE_ORDER[pageShift]!);
+    this.cmdq.shift = Math.min(qMaxSzShift - CMDQ_ENT_SZ_SHIFT, f1('CMDQS'));
     if (this.cmdq.shift <= Math.log2(CMDQ_BATCH_ENTRIES)) {
       this.dev('err', `command queue size <= ${CMDQ_BATCH_ENTRIES} entries not supported`);
       throw new KernelError('ENXIO', 'command queue too small');
     }
-    this.evtq.shift = Math.min(EVTQ_MAX_SZ_SHIFT, f1('EVENTQS'));
-    this.priq.shift = Math.min(PRIQ_MAX_SZ_SHIFT, f1('PRIQS'));
+    this.evtq.shift = Math.min(qMaxSzShift - EVTQ_ENT_SZ_SHIFT, f1('EVENTQS'));
+    this.priq.shift = Math.min(qMaxSzShift - PRIQ_ENT_SZ_SHIFT, f1('PRIQS'));
     this.ssidBits = f1('SSIDSIZE');
     this.sidBits = f1('SIDSIZE');
     if (this.sidBits <= STRTAB_SPLIT || this.opts.legacyLinearStrtab) this.features &= ~FEAT.TWO_LVL_STRTAB;
@@ -386,13 +409,29 @@ export class ArmSmmuDevice {
       this.oas = 48;
     } else this.oas = oas;
     this.ias = Math.max(this.ias, this.oas);
-    await this.hw.readl('IIDR'); // arm_smmu_device_iidr_probe: errata by ProductID
+    if (this.features & FEAT.TRANS_S1 && this.features & FEAT.TRANS_S2) this.features |= FEAT.NESTING;
+    await this.iidrProbe();
     if (this.series === 'v10' && this.kdump) {
       // series v10: a kdump kernel wants neither queue.
       this.features &= ~(FEAT.EVTQ | FEAT.PRI);
     }
     this.dev('info', `ias ${this.ias}-bit, oas ${this.oas}-bit (features 0x${(this.features >>> 0).toString(16).padStart(8, '0')})`);
     if (this.kdump && this.series) await inStep(this.opts.steps, 'smmu.detection', () => this.hw.now(), { smmu: this.hw.bus.smmu }, () => this.hwProbeKdump(), () => ({ adopt: this.adopting }));
+  }
+
+  /** arm_smmu_device_iidr_probe: Arm's errata by IIDR (6.12: MMU-600 and MMU-700 only). */
+  private async iidrProbe(): Promise<void> {
+    const reg = await this.hw.readl('IIDR');
+    const f = (n: string) => Hw.field('IIDR', reg, n);
+    if (f('Implementer') !== IIDR_IMPLEMENTER_ARM) return;
+    if (f('ProductID') === IIDR_PRODUCTID_ARM_MMU_600) {
+      if (f('Variant') === 0 && f('Revision') <= 2) this.features &= ~FEAT.SEV; // Arm erratum 1076982
+      if (f('Variant') < 2) this.features &= ~FEAT.NESTING; // Arm erratum 1209401
+    } else if (f('ProductID') === IIDR_PRODUCTID_ARM_MMU_700) {
+      this.features &= ~FEAT.BTM; // Arm erratum 2812531
+      this.options |= OPT.CMDQ_FORCE_SYNC;
+      this.features &= ~FEAT.NESTING; // Arm errata 2268618, 2812531
+    }
   }
 
   /** Series v7 patch 7 (v10: arm_smmu_device_kdump_probe): decide whether to adopt. */
@@ -435,6 +474,8 @@ export class ArmSmmuDevice {
     }
     // dmam_alloc_coherent returns zeroed memory (the carve-out may hold an earlier kernel's queue).
     await this.hw.zero(q.base, 2 ** q.shift * q.entBytes);
+    // The page allocator hands out naturally aligned blocks, so the WARN_ON never fires.
+    this.dev('info', `allocated ${2 ** q.shift} entries for ${q.name}`);
     q.prod = 0;
     q.cons = 0;
     // Q_BASE_RWA | (base & Q_BASE_ADDR_MASK) | LOG2SIZE, through the field table.
@@ -1144,6 +1185,27 @@ export class ArmSmmuDevice {
     }
     await this.hw.serviceInterrupts();
     return ok;
+  }
+
+  /**
+   * arm_smmu_cmdq_batch_add for each command, then arm_smmu_cmdq_batch_submit: a full batch of
+   * CMDQ_BATCH_ENTRIES goes out without a sync; with CMDQ_FORCE_SYNC (MMU-700) the 64th command
+   * first makes the 63 before it go out with one.
+   */
+  async issueBatch(cmds: readonly bigint[][]): Promise<boolean> {
+    let batch: bigint[][] = [];
+    for (const c of cmds) {
+      if (batch.length === CMDQ_BATCH_ENTRIES - 1 && this.options & OPT.CMDQ_FORCE_SYNC) {
+        await this.issueCmdlist(batch, true);
+        batch = [];
+      }
+      if (batch.length === CMDQ_BATCH_ENTRIES) {
+        await this.issueCmdlist(batch, false);
+        batch = [];
+      }
+      batch.push(c);
+    }
+    return this.issueCmdlist(batch, true);
   }
 
   async issueCmdWithSync(format: string, fields: Record<string, number | bigint | string>): Promise<boolean> {

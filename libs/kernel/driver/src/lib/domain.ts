@@ -284,6 +284,25 @@ export class DomainOps {
     return gone;
   }
 
+  /**
+   * arm_smmu_flush_iotlb_all / arm_smmu_tlb_inv_context (6.12): the domain's whole ASID
+   * (TLBI_NH_ASID, TLBI_EL2_ASID with E2H) or VMID (TLBI_S12_VMALL) with a CMD_SYNC, then the ATCs
+   * of its ATS masters. A domain not finalised yet has no SMMU and nothing to flush.
+   */
+  async tlbInvContext(d: Domain): Promise<void> {
+    if (!d.finalised) return;
+    const smmu = this.smmu;
+    if (d.type === 'dma') {
+      const op = smmu.features & FEAT.E2H ? 'cmd-TLBI_EL2_ASID' : 'cmd-TLBI_NH_ASID';
+      await smmu.issueCmdlist([ArmSmmuDevice.cmd(op, { ASID: d.asid! })], true);
+    } else if (d.type === 's2') {
+      await smmu.issueCmdlist([ArmSmmuDevice.cmd('cmd-TLBI_S12_VMALL', { VMID: d.vmid! })], true);
+    } else return;
+    // arm_smmu_atc_inv_domain(smmu_domain, 0, 0): the whole ATC of each ATS master.
+    const atsMasters = [...d.masters].filter((m) => this.atsEnabled(m));
+    if (atsMasters.length) await smmu.issueBatch(atsMasters.flatMap((m) => m.sids.map((sid) => ArmSmmuDevice.cmd('cmd-ATC_INV', { StreamID: sid, Size: 52 }))));
+  }
+
   /** __arm_smmu_tlb_inv_range (6.12), then ATC invalidation of the domain's ATS masters. */
   async tlbInvRange(d: Domain, iova: number, size: number, granule: number, leaf: boolean): Promise<void> {
     if (!size) return;
@@ -314,7 +333,7 @@ export class DomainOps {
       else cmds.push(ArmSmmuDevice.cmd('cmd-TLBI_NH_VA', { ...fields, ASID: d.asid!, VMID: 0 }));
       addr += invRange;
     }
-    await smmu.issueCmdlist(cmds, true);
+    await smmu.issueBatch(cmds);
     const atsMasters = [...d.masters].filter((m) => this.atsEnabled(m));
     if (atsMasters.length) {
       // arm_smmu_atc_inv_to_cmd: the smallest aligned power-of-two span covering the range.
@@ -323,10 +342,7 @@ export class DomainOps {
       let log2span = Math.ceil(Math.log2(last - first + 1));
       while (Math.floor(first / 2 ** log2span) !== Math.floor(last / 2 ** log2span)) log2span++;
       const page = Math.floor(first / 2 ** log2span) * 2 ** log2span;
-      await smmu.issueCmdlist(
-        atsMasters.flatMap((m) => m.sids.map((sid) => ArmSmmuDevice.cmd('cmd-ATC_INV', { StreamID: sid, Size: log2span, Address: BigInt(page * 4096) }))),
-        true,
-      );
+      await smmu.issueBatch(atsMasters.flatMap((m) => m.sids.map((sid) => ArmSmmuDevice.cmd('cmd-ATC_INV', { StreamID: sid, Size: log2span, Address: BigInt(page * 4096) }))));
     }
   }
 }

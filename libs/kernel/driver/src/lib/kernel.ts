@@ -44,9 +44,22 @@ export class LinuxKernel {
   private readonly direct = new Map<string, string>();
   probeResult: ProbeOutcome | undefined;
 
+  private readonly groups: { next: number };
+
   constructor(bus: BusPort, opts: DriverOptions) {
     this.smmu = new ArmSmmuDevice(bus, opts);
     this.domains = new DomainOps(this.smmu);
+    this.groups = opts.groups ?? { next: 0 };
+  }
+
+  /**
+   * iommu_subsys_init's lines, which a kernel prints once at boot before any IOMMU driver
+   * probes: the default domain type, and the invalidation policy of DMA domains (6.12's
+   * default, CONFIG_IOMMU_DEFAULT_DMA_STRICT; the twin models strict invalidation only).
+   */
+  static iommuSubsysInit(log: { log(level: 'info', device: string, text: string): void }, passthrough: boolean): void {
+    log.log('info', '', passthrough ? 'iommu: Default domain type: Passthrough (set via kernel command line)' : 'iommu: Default domain type: Translated');
+    if (!passthrough) log.log('info', '', 'iommu: DMA domain TLB invalidation policy: strict mode');
   }
 
   get log() {
@@ -84,6 +97,8 @@ export class LinuxKernel {
       return this.ungrouped(spec, failure(e).errno);
     }
     if (!r.ok) return this.ungrouped(spec, r.errno);
+    // iommu_group_add_device (arm_smmu_device_group: a PCI device gets a group of its own here).
+    this.log.log('info', `${spec.driver ?? 'pci'} ${spec.name}`, `Adding to iommu group ${this.groups.next++}`);
     const type = defaultType ?? (this.smmu.passthrough ? 'identity' : 'dma');
     let d: Domain;
     try {
@@ -93,6 +108,10 @@ export class LinuxKernel {
       this.smmu.masters.delete(spec.name);
       return this.ungrouped(spec, failure(e).errno);
     }
+    // iommu_setup_default_domain -> iommu_create_device_direct_mappings: the SMMU's reserved
+    // regions (its software MSI window at least) are never empty, so a DMA-API domain is flushed
+    // (iommu_flush_iotlb_all) before the attach, also when the attach is deferred.
+    if (type === 'dma') await this.domains.tlbInvContext(d);
     this.direct.delete(spec.name);
     this.defaults.set(spec.name, d);
     let attachError: string | undefined;

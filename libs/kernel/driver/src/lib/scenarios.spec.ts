@@ -670,7 +670,11 @@ describe('R10 (Mostafa): errors, corrupted structures, TLB state, firmware', () 
     c.m.clock.advance(20_000);
     t.stop();
     assert.equal(asidOf(k, 'gpu'), 2);
-    // The NVMe's in-flight DMA (adopted STE) refilled the TLB with ASID 2 entries after the reset TLBI.
+    // The iommu core flushed ASID 2 when it set up the GPU's default domain (TLBI_NH_ASID before
+    // the attach), but the NVMe's DMA in flight (adopted STE) refills the TLB under ASID 2.
+    const ops = await ringOps(k, 0, k.smmu.cmdq.prod);
+    assert.ok(ops.includes('TLBI_NH_ASID'), 'the default-domain flush');
+    c.m.smmu.dma({ sid: nvme.sid, address: nvme.iova, write: true }, new Uint8Array(4));
     const r = c.m.smmu.dma({ sid: 0x300, address: nvme.iova, write: true }, new Uint8Array(4));
     assert.equal(r.completion, 'ok', 'the GPU translated an IOVA it never mapped');
     assert.deepEqual([r.translations[0]!.pa, r.translations[0]!.tlbHit], [nvme.buf, true], 'into the crashed NVMe buffer');
@@ -795,11 +799,12 @@ describe('R10 (Mostafa): errors, corrupted structures, TLB state, firmware', () 
       assert.equal(adopted(ka) && adopted(kb), true);
       assert.equal(ka.smmu.asids, global);
       assert.equal(kb.smmu.asids, global);
-      // Both crashed domains keep DMAing through their adopted STEs (TLB entries tagged ASID 1).
-      m.smmu.dma({ sid: NIC.sids[0]!, address: nicIova, write: true }, new Uint8Array(4));
-      s1.dma({ sid: NVME.sids[0]!, address: nvmeIova, write: true }, new Uint8Array(4));
       await ka.probeDevice({ name: 'gpu', sids: [0x300] });
       await kb.probeDevice({ name: 'fpga', sids: [0x300] });
+      // Both crashed domains keep DMAing through their adopted STEs (TLB entries tagged ASID 1),
+      // also after the iommu core's flush of each new default domain's ASID.
+      m.smmu.dma({ sid: NIC.sids[0]!, address: nicIova, write: true }, new Uint8Array(4));
+      s1.dma({ sid: NVME.sids[0]!, address: nvmeIova, write: true }, new Uint8Array(4));
       assert.deepEqual([ka.defaultDomain('gpu')!.asid, kb.defaultDomain('fpga')!.asid], [1, 2]);
       assert.deepEqual([...global.keys()].sort(), [1, 2], 'never the same ASID twice across the SMMUs');
       // smmu0's GPU got crashed ASID 1 and hits the NIC's translation (S10h); smmu1's FPGA got 2 and does not alias.
