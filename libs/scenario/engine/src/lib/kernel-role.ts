@@ -6,14 +6,14 @@
 // runner asks for, a task per poll loop for the drivers.
 
 import { createDriver, NVME_OPC, NVME_SC, NvmeDriver, type HostKernel, type SetupResult, type TaskContext } from '@kdump-twin/endpoint';
-import { Dmesg, inStep, LinuxKernel, MmioTrace, PageAllocator, type BusInterrupt, type BusPort, type NextAccess, type PollWait, type DeviceProbe, type KdumpPolicy, type MasterSpec, type MmioSize, type ProbeOutcome, type StepObserver } from '@kdump-twin/kernel';
+import { Dmesg, inStep, LinuxKernel, MmioTrace, PageAllocator, type BusInterrupt, type BusPort, type NextAccess, type PollWait, type DeviceProbe, type DomainType, type KdumpPolicy, type MasterSpec, type MmioSize, type ProbeOutcome, type StepObserver } from '@kdump-twin/kernel';
 import type { Region } from '@kdump-twin/platform';
 import { TaskHalted } from '@kdump-twin/platform';
 import { commandForOpcode, findFormat, STE } from '@kdump-twin/smmu-arch';
 import { CommandTap, CpuHalted, HaltableBus } from './bus';
 import { deviceTable, type DeviceInfo } from './devices';
 import type { BootResult, KernelLink, NextLoad, PlatformPort } from './links';
-import type { ScenarioSpec } from './spec';
+import type { DeviceKind, ScenarioSpec } from './spec';
 import type { DeviceKernelView, KernelView, SmmuDriverView, VmcoreKernelView } from './views';
 
 const CMD = findFormat('cmd')!;
@@ -90,6 +90,9 @@ class SimBus implements BusPort {
   }
 }
 
+/** The driver names dev_info prints for each kind unless a device names its own. */
+const DEFAULT_DRIVER_NAMES: Readonly<Record<DeviceKind, string>> = { nic: 'e1000e', nvme: 'nvme', gpu: 'amdgpu' };
+
 interface DeviceState {
   readonly info: DeviceInfo;
   driver?: ReturnType<typeof createDriver>;
@@ -130,6 +133,8 @@ export class KernelRole implements KernelLink {
     this.pages = new PageAllocator(ram.base, ram.size);
     this.log = new Dmesg(name, () => port.now());
     const asids = new Map<number, string>();
+    const groups = { next: 0 };
+    const cmaAlignment = spec.kernelConfig.cmaAlignment || undefined;
     const k = spec.kdump;
     const policy: KdumpPolicy | undefined = name === 'kdump' ? k.policy : undefined;
     spec.platform.smmus.forEach((s, i) => {
@@ -144,8 +149,10 @@ export class KernelRole implements KernelLink {
       bus.onHalt = (why) => {
         if (name === 'primary') port.panicNow(why);
       };
-      const firmware = { coherent: s.firmware.coherent ?? (s.config.coherent as boolean | undefined) ?? true, rmrSids: s.firmware.rmrSids, combinedIrq: s.firmware.combinedIrq, msiDomain: s.firmware.msiDomain, devName: `arm-smmu-v3 arm-smmu-v3.${i}.auto` };
-      const common = { ram: { base: ram.base, size: ram.size }, pages: this.pages, asids, log: this.log, trace: this.trace, firmware, steps: this.steps };
+      // dev_name: an IORT node becomes the platform device arm-smmu-v3.N.auto; a DT node is named by unit address and node name.
+      const devName = s.firmware.kind === 'dt' ? `arm-smmu-v3 ${s.firmware.dtNode ?? `${(0x905_0000 + i * 0x2_0000).toString(16)}.smmuv3`}` : `arm-smmu-v3 arm-smmu-v3.${i}.auto`;
+      const firmware = { coherent: s.firmware.coherent ?? (s.config.coherent as boolean | undefined) ?? true, rmrSids: s.firmware.rmrSids, combinedIrq: s.firmware.combinedIrq, msiDomain: s.firmware.msiDomain, devName };
+      const common = { ram: { base: ram.base, size: ram.size }, pages: this.pages, asids, groups, cmaAlignment, log: this.log, trace: this.trace, firmware, steps: this.steps };
       this.kernels.push(
         name === 'primary'
           ? new LinuxKernel(bus, { kernel: 'primary', passthrough: spec.primary.passthrough, pageSize: spec.primary.pageSize, legacyLinearStrtab: spec.primary.legacyLinearStrtab, ...common })
@@ -254,15 +261,14 @@ export class KernelRole implements KernelLink {
 
   async boot(task: number): Promise<BootResult> {
     const r = await this.on(task, async (): Promise<BootResult> => {
+      LinuxKernel.iommuSubsysInit(this.log, this.spec.primary.passthrough);
       for (const [i, k] of this.kernels.entries()) {
         const p = await k.probeSmmu();
         if (!p.ok) return { ok: false, reason: `smmu${i}: ${p.reason}` };
       }
       for (const d of this.devices.values()) {
-        if (!d.info.spec.inPrimary) continue;
-        const type = this.spec.primary.passthrough || d.info.spec.defaultDomain === 'identity' ? 'identity' : d.info.spec.defaultDomain;
-        d.probedAt = this.port.now();
-        d.probe = await this.kernelOf(d).probeDevice(this.master(d), type);
+        if (!d.info.spec.inPrimary || this.probesAtBind(d)) continue;
+        await this.iommuProbe(d, this.primaryDomainType(d));
       }
       return { ok: true };
     });
@@ -273,6 +279,7 @@ export class KernelRole implements KernelLink {
     await this.on(task, async () => {
       for (const d of this.devices.values()) {
         if (!d.info.spec.inPrimary) continue;
+        if (this.probesAtBind(d)) await this.iommuProbe(d, this.primaryDomainType(d), this.driverName(d));
         d.driver = createDriver(d.info.name, d.info.params, this.host);
         d.setup = await d.driver.setup();
       }
@@ -315,24 +322,54 @@ export class KernelRole implements KernelLink {
 
   async probeSmmus(task: number): Promise<(ProbeOutcome | undefined)[]> {
     const out: (ProbeOutcome | undefined)[] = [];
+    if (this.spec.kdump.policy !== 'no-smmu-driver') LinuxKernel.iommuSubsysInit(this.log, this.spec.kdump.passthrough);
     for (const k of this.kernels) out.push(await this.on(task, () => k.probeSmmu()));
     return out;
   }
 
+  /** The kdump kernel's IOMMU probes when its SMMUs register (IORT); on a DT machine each waits for its driver (probeDriver). */
   async probeDevices(task: number): Promise<void> {
     for (const d of this.devices.values()) {
       if (this.halted !== undefined) return;
-      const type = this.spec.kdump.passthrough ? 'identity' : 'dma';
-      d.probedAt = this.port.now();
-      const r = await this.on(task, () => this.kernelOf(d).probeDevice(this.master(d), type));
+      if (this.probesAtBind(d)) continue;
+      const r = await this.on(task, () => this.iommuProbe(d, this.kdumpDomainType()));
       if (!r) return;
-      d.probe = r;
-      if (r.grouped && !r.deferred && !r.errno && !r.attachError) d.attachedAt = this.port.now();
     }
+  }
+
+  /** A device-tree SMMU: its devices' IOMMU probe runs as their driver binds (of_iommu_configure from really_probe). */
+  private probesAtBind(d: DeviceState): boolean {
+    return this.spec.platform.smmus[d.info.smmu]!.firmware.kind === 'dt';
+  }
+
+  private primaryDomainType(d: DeviceState): DomainType {
+    return this.spec.primary.passthrough || d.info.spec.defaultDomain === 'identity' ? 'identity' : d.info.spec.defaultDomain;
+  }
+
+  private kdumpDomainType(): DomainType {
+    return this.spec.kdump.passthrough ? 'identity' : 'dma';
+  }
+
+  /** The name its dev_info lines carry once its driver is bound. */
+  private driverName(d: DeviceState): string {
+    return d.info.spec.driver ?? DEFAULT_DRIVER_NAMES[d.info.spec.kind];
+  }
+
+  /** iommu_probe_device for one device, recorded on the device. */
+  private async iommuProbe(d: DeviceState, type: DomainType, driver?: string): Promise<DeviceProbe> {
+    d.probedAt = this.port.now();
+    const r = await this.kernelOf(d).probeDevice({ ...this.master(d), ...(driver ? { driver } : {}) }, type);
+    d.probe = r;
+    if (r.grouped && !r.deferred && !r.errno && !r.attachError) d.attachedAt = this.port.now();
+    return r;
   }
 
   async probeDriver(task: number, device: string): Promise<SetupResult | undefined> {
     const d = this.devices.get(device)!;
+    if (this.probesAtBind(d)) {
+      const p = await this.on(task, () => this.iommuProbe(d, this.kdumpDomainType(), this.driverName(d)));
+      if (!p) return undefined;
+    }
     d.driver = createDriver(d.info.name, d.info.params, this.host);
     d.quiescedAt = this.port.now();
     const r = await this.on(task, () => inStep(this.steps, 'endpoint.probe', () => this.port.now(), { device, kind: d.info.spec.kind }, () => d.driver!.probeKdump(), (v) => (v.ok ? { ok: true } : { ok: false, step: v.step, errno: v.errno })));

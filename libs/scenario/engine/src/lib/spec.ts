@@ -53,6 +53,7 @@ const deviceCommon = (kdump: Extract<Schema, { t: 'obj' }>) => ({
   onReadError: opt(oneOf(['continue', 'halt'], undefined, 'what a failed read makes the engine do (default by kind)')),
   defaultDomain: oneOf(['dma', 'identity', 's2'], 'dma', "the primary kernel's domain for the device (s2: a stage-2 domain, as VFIO/KVM give a passed-through device)"),
   inPrimary: bool(true, 'the primary kernel probed the device (false: it appears only in the kdump kernel, e.g. its bus slot was unused)'),
+  driver: opt(str(undefined, "its driver's name in dev_info lines (default by kind: nvme, e1000e, amdgpu); a dt IOMMU probe runs as it binds", '^[A-Za-z0-9_.-]+$')),
   kdumpDriver: kdump,
 });
 
@@ -85,6 +86,10 @@ const SMMU_KEYS: Record<string, [number, number, string?]> = {
   httu: [0, 2, 'IDR0.HTTU'],
   stallModel: [0, 2, 'IDR0.STALL_MODEL'],
   termModel: [0, 1, 'IDR0.TERM_MODEL'],
+  cmdqLog2Max: [0, 19, 'IDR1.CMDQS'],
+  eventqLog2Max: [0, 19, 'IDR1.EVENTQS'],
+  priqLog2Max: [0, 19, 'IDR1.PRIQS (RES0 without PRI)'],
+  productId: [0, 0xfff, 'IIDR.ProductID (0x483 MMU-600, 0x487 MMU-700: their errata apply)'],
 };
 const SMMU_FLAGS: Record<string, string> = {
   twoLevelStrtab: 'IDR0.ST_LEVEL',
@@ -102,6 +107,8 @@ const SMMU_FLAGS: Record<string, string> = {
   ril: 'IDR3.RIL',
   btm: 'IDR0.BTM',
   cacheInvalid: 'cache STEs/CDs with V=0 (permitted)',
+  attrTypesOverride: 'IDR1.ATTR_TYPES_OVR',
+  attrPermsOverride: 'IDR1.ATTR_PERMS_OVR',
 };
 
 function smmuConfigSchema(): Extract<Schema, { t: 'obj' }> {
@@ -111,6 +118,7 @@ function smmuConfigSchema(): Extract<Schema, { t: 'obj' }> {
   for (const [k, doc] of Object.entries(SMMU_FLAGS)) fields[k] = bool(d[k] as boolean, doc);
   fields.refetchProbability = { t: 'num', def: 0, min: 0, max: 1, doc: 'adversarial caching: probability a transaction re-reads what it uses' };
   fields.replacement = oneOf(['fifo', 'lru'], DEFAULT_SMMU_CONFIG.replacement, 'cache replacement');
+  fields.idFields = opt(map(map(int(undefined, 0, 2 ** 32 - 1)), 'ID register fields no key above describes, by register and IHI0070 field name (IIDR.Implementer, IDR3.BBML, IDR5.STALL_MAX, ...)'));
   return obj(fields, 'what the SMMU implements (its IDRs) and its timing; defaults are the hardware model\'s');
 }
 
@@ -126,6 +134,8 @@ export const SMMU_SCHEMA = obj(
         rmrSids: arr(int(undefined, 0, 2 ** 32 - 1), [], 'IORT RMR StreamIDs that get bypass STEs at probe'),
         combinedIrq: bool(false, 'one combined interrupt line (ThunderX2)'),
         msiDomain: bool(true, 'a GIC ITS: queue and GERROR interrupts are MSIs'),
+        kind: oneOf(['acpi', 'dt'], 'acpi', "acpi (IORT: every device's IOMMU probe when the SMMU registers) or dt (device tree: a device's IOMMU probe when its driver binds)"),
+        dtNode: opt(str(undefined, "dt: the SMMU's device name (unit address and node name); default QEMU virt's 9050000.smmuv3")),
       },
       'the firmware description of the SMMU',
     ),
@@ -215,6 +225,12 @@ export const SCENARIO_SCHEMA = obj(
       },
       'the crash',
     ),
+    kernelConfig: obj(
+      {
+        cmaAlignment: int(0, 0, 12, 'CONFIG_CMA_ALIGNMENT with CONFIG_DMA_CMA (Debian: 8); 0: no CMA. Caps the queues at 2^(PAGE_SHIFT + it) bytes'),
+      },
+      'the build configuration both kernels share, where it changes the driver',
+    ),
     injections: arr(INJECTION, [], 'fault injections', 0, 256),
     kdump: obj(
       {
@@ -256,6 +272,7 @@ export interface DeviceSpec {
   readonly onReadError?: 'continue' | 'halt';
   readonly defaultDomain: 'dma' | 'identity' | 's2';
   readonly inPrimary: boolean;
+  readonly driver?: string;
   readonly kdumpDriver: { readonly present: boolean; readonly role: 'dump-target' | 'network' | 'other'; readonly probeAtNs: number };
   readonly traffic: Partial<NicParams & NvmeParams & GpuParams> & Record<string, number>;
   readonly cxlMemory?: string;
@@ -288,7 +305,7 @@ export type CrashTrigger =
 export interface SmmuSpec {
   readonly config: Record<string, number | boolean>;
   readonly sidBase: number;
-  readonly firmware: { readonly coherent?: boolean; readonly rmrSids: readonly number[]; readonly combinedIrq: boolean; readonly msiDomain: boolean };
+  readonly firmware: { readonly coherent?: boolean; readonly rmrSids: readonly number[]; readonly combinedIrq: boolean; readonly msiDomain: boolean; readonly kind: 'acpi' | 'dt'; readonly dtNode?: string };
 }
 
 export interface RegionSpec {
@@ -310,6 +327,7 @@ export interface ScenarioSpec {
   readonly devices: readonly DeviceSpec[];
   readonly primary: { readonly passthrough: boolean; readonly pageSize: 4096 | 16384 | 65536; readonly legacyLinearStrtab: boolean };
   readonly crash: { readonly trigger: CrashTrigger; readonly kexecDelayNs: number; readonly smmuProbeDelayNs: number };
+  readonly kernelConfig: { readonly cmaAlignment: number };
   readonly injections: readonly Injection[];
   readonly kdump: {
     readonly policy: KdumpPolicy;
