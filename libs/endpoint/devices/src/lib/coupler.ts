@@ -163,7 +163,7 @@ export class FleetCoupler {
     }
     // A posted write: the device learns nothing; the Root Complex reports a failed one (PCIe completer abort / UR).
     const d = this.deviceOf(req.device);
-    if (d && c.status !== 'SC' && c.status !== 'stalled') {
+    if (d && d.aer.reported !== false && c.status !== 'SC' && c.status !== 'stalled') {
       const type = c.status === 'CA' ? 'CA' : 'UR';
       this.raise({ time: req.time, device: req.device, bdf: req.device, type, severity: d.aer[type], role: 'completer', phase: req.phase, address: req.address });
     }

@@ -23,8 +23,13 @@ export interface EndpointConfig {
   /** The device has an ATS capability and an ATC (used once the host enables ATS). */
   readonly ats: boolean;
   readonly atcEntries: number;
-  /** AER severity the device's Uncorrectable Error Severity register gives each error (UR, CA; ATS: a failed translation). */
-  readonly aer: { readonly UR: AerSeverity; readonly CA: AerSeverity; readonly ATS: AerSeverity };
+  /**
+   * AER severity the device's Uncorrectable Error Severity register gives each error (UR, CA; ATS:
+   * a failed translation). `reported: false`: nothing reports its errors (a root-bus endpoint with
+   * no AER capability and no RCEC, as on QEMU's virt machine): neither its own nor the Root
+   * Complex's for its posted writes reach the OS or firmware.
+   */
+  readonly aer: { readonly UR: AerSeverity; readonly CA: AerSeverity; readonly ATS: AerSeverity; readonly reported?: boolean };
   /** Virtual nanoseconds from a non-posted request to its completion. */
   readonly readLatencyNs: number;
   /** Non-posted requests in flight at most (PCIe tags). */
@@ -192,6 +197,7 @@ export abstract class Endpoint {
   }
 
   private raiseAer(c: DmaCompletion, phase: DmaPhase, role: 'requester', address: number, ats: boolean): void {
+    if (this.cfg.aer.reported === false) return;
     const type = ats ? 'ATS' : c.status === 'CA' ? 'CA' : 'UR';
     this.obs.aer?.({ time: this.sched.now(), device: this.name, bdf: this.bdf, type, severity: this.cfg.aer[type], role, phase, address });
   }

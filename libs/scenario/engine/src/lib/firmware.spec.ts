@@ -82,6 +82,22 @@ describe('firmware kind: device tree (a device meets the IOMMU when its driver b
   });
 });
 
+describe('AER: a device whose errors nothing reports', () => {
+  it('aer.reported=false (a root-bus endpoint without AER, no RCEC): its aborted DMA raises nothing, the other device\'s does', async () => {
+    const quiet = machine('acpi', { devices: [{ kind: 'nvme', name: '0000:00:01.0', kdumpDriver: { probeAtNs: 1_000_000 } }, { kind: 'nic', name: '0000:00:02.0', aer: { reported: false }, kdumpDriver: { present: true, probeAtNs: 3_000_000 } }] });
+    const loud = machine('acpi');
+    const aer = async (doc: object) => {
+      const { report } = await run(doc);
+      const nic = report.devices.find((d) => d.name === '0000:00:02.0')!;
+      return { failed: nic.dma.afterCrash.aborted + nic.dma.afterCrash.faulted, aer: nic.aer.correctable + nic.aer.nonFatal + nic.aer.fatal };
+    };
+    const [q, l] = [await aer(quiet), await aer(loud)];
+    assert.ok(l.failed > 0 && l.aer > 0, JSON.stringify(l));
+    assert.ok(q.failed > 0, JSON.stringify(q));
+    assert.equal(q.aer, 0);
+  });
+});
+
 describe('kernelConfig and the ID registers of a described machine', () => {
   it('cmaAlignment caps the queues as Debian\'s kernel does, and the driver says so', async () => {
     const { views } = await run(machine('dt', { kernelConfig: { cmaAlignment: 8 } }));

@@ -27,6 +27,7 @@ const aer = obj(
     UR: oneOf(SEVERITIES, ENDPOINT_DEFAULTS.aer.UR, 'severity of an Unsupported Request (the SMMU terminated the access)'),
     CA: oneOf(SEVERITIES, ENDPOINT_DEFAULTS.aer.CA, 'severity of a Completer Abort (the access hit an MMIO or unbacked hole)'),
     ATS: oneOf(SEVERITIES, ENDPOINT_DEFAULTS.aer.ATS, 'severity of a failed ATS translation request'),
+    reported: bool(true, "false: nothing reports the device's errors (a root-bus endpoint without AER and no RCEC, as on QEMU's virt machine)"),
   },
   'the Uncorrectable Error Severity the device gives each failed completion',
 );
@@ -266,7 +267,7 @@ export interface DeviceSpec {
   readonly sids?: readonly number[];
   readonly ats: boolean;
   readonly atcEntries: number;
-  readonly aer: { readonly UR: AerSeverity; readonly CA: AerSeverity; readonly ATS: AerSeverity };
+  readonly aer: { readonly UR: AerSeverity; readonly CA: AerSeverity; readonly ATS: AerSeverity; readonly reported: boolean };
   readonly readLatencyNs: number;
   readonly maxReadTags: number;
   readonly onReadError?: 'continue' | 'halt';
