@@ -10,7 +10,7 @@ import type { BusInterrupt, BusPort } from './bus';
 import { makeAbortSte, makeBypassSte, steUsed, writeEntry, type SteFeatures } from './entry';
 import { DEFAULT_FIRMWARE, FEAT, OPT, type Firmware, type KdumpPolicy } from './features';
 import { Hw, KernelError, PageAllocator } from './hw';
-import { Dmesg } from './log';
+import { Dmesg, type LogLevel } from './log';
 import { MmioTrace } from './trace';
 
 export const STRTAB_SPLIT = 8;
@@ -256,7 +256,7 @@ export class ArmSmmuDevice {
     return (this.options & OPT.KDUMP_ADOPT) !== 0;
   }
 
-  private dev(level: 'err' | 'warn' | 'info' | 'debug', text: string): void {
+  private dev(level: LogLevel, text: string): void {
     this.log.log(level, this.fw.devName, text);
   }
 
@@ -276,6 +276,9 @@ export class ArmSmmuDevice {
   async probe(): Promise<ProbeOutcome> {
     // A kernel without the driver prints nothing and touches nothing.
     if (this.policy === 'no-smmu-driver') return { ok: true };
+    // arm_smmu_device_acpi_probe -> acpi_smmu_get_options: the IORT model's quirks (none for a
+    // generic SMMUv3), then the mask; the DT path (parse_driver_options) prints only options it set.
+    if (this.fw.kind === 'acpi') this.dev('notice', `option mask 0x${this.options.toString(16)}`);
     try {
       if (this.policy === 'gbpa-bypass' && (this.opts.gbpaBypass ?? 'stay-disabled') === 'stay-disabled') {
         await this.hwProbe();

@@ -71,6 +71,8 @@ export interface Firmware {
   readonly msiDoorbell: number;
   /** Device name, as dev_name() prints it. */
   readonly devName: string;
+  /** How the SMMU is described: an IORT node (ACPI) or a device-tree node. */
+  readonly kind: 'acpi' | 'dt';
 }
 
 export const DEFAULT_FIRMWARE: Firmware = {
@@ -81,6 +83,7 @@ export const DEFAULT_FIRMWARE: Firmware = {
   msiDomain: true,
   msiDoorbell: 0x0801_0040,
   devName: 'arm-smmu-v3 arm-smmu-v3.0.auto',
+  kind: 'acpi',
 };
 
 export function featureNames(features: number): string[] {

@@ -2,7 +2,7 @@
 // A dmesg-like kernel log: every message the driver prints, with its level, device and exact
 // text, stamped with virtual time, formatted the way `dmesg` shows it.
 
-export type LogLevel = 'err' | 'warn' | 'info' | 'debug';
+export type LogLevel = 'err' | 'warn' | 'notice' | 'info' | 'debug';
 
 export interface LogLine {
   /** Virtual time in nanoseconds. */

@@ -162,6 +162,19 @@ describe('arm_smmu_cmdq_batch_add / batch_submit', () => {
   });
 });
 
+describe('firmware: the IORT path prints the option mask', () => {
+  it('acpi_smmu_get_options: "option mask 0x0" at notice level before hw_probe; a DT node prints nothing', async () => {
+    const m = new Machine();
+    const k = m.primary();
+    await k.probeSmmu();
+    assert.deepEqual(k.log.all()[0], { time: 0, kernel: 'primary', level: 'notice', device: 'arm-smmu-v3 arm-smmu-v3.0.auto', text: 'option mask 0x0' });
+    const d = new Machine();
+    const kd = d.primary({ firmware: { kind: 'dt', devName: 'arm-smmu-v3 9050000.smmuv3' } });
+    await kd.probeSmmu();
+    assert.deepEqual(kd.log.grep('option'), []);
+  });
+});
+
 describe('iommu_subsys_init', () => {
   it('prints the default domain type and the invalidation policy, or passthrough alone', () => {
     const lines: string[] = [];

@@ -151,7 +151,7 @@ export class KernelRole implements KernelLink {
       };
       // dev_name: an IORT node becomes the platform device arm-smmu-v3.N.auto; a DT node is named by unit address and node name.
       const devName = s.firmware.kind === 'dt' ? `arm-smmu-v3 ${s.firmware.dtNode ?? `${(0x905_0000 + i * 0x2_0000).toString(16)}.smmuv3`}` : `arm-smmu-v3 arm-smmu-v3.${i}.auto`;
-      const firmware = { coherent: s.firmware.coherent ?? (s.config.coherent as boolean | undefined) ?? true, rmrSids: s.firmware.rmrSids, combinedIrq: s.firmware.combinedIrq, msiDomain: s.firmware.msiDomain, devName };
+      const firmware = { coherent: s.firmware.coherent ?? (s.config.coherent as boolean | undefined) ?? true, rmrSids: s.firmware.rmrSids, combinedIrq: s.firmware.combinedIrq, msiDomain: s.firmware.msiDomain, devName, kind: s.firmware.kind };
       const common = { ram: { base: ram.base, size: ram.size }, pages: this.pages, asids, groups, cmaAlignment, log: this.log, trace: this.trace, firmware, steps: this.steps };
       this.kernels.push(
         name === 'primary'
