@@ -114,7 +114,8 @@ describe('reference recipes', () => {
 
   it("tells /init the recipe's modules, delays and timing", () => {
     const late = loadRecipe(join(here, 'recipes', 'late-driver.json'));
-    assert.equal(recipeEnv(late), 'PRIMARY_MODULES="virtio_blk e1000e"\nKDUMP_MODULES="virtio_blk e1000e"\nDISK_DMA=1\nCRASH_AFTER=2\nKDUMP_RUN=2\nDELAY_e1000e=4\n');
+    assert.equal(recipeEnv(late), 'PRIMARY_MODULES="virtio_blk e1000e"\nKDUMP_MODULES="virtio_blk e1000e"\nDISK_DMA=1\nCRASH_AFTER=2\nKDUMP_RUN=2\nKDUMP_APPEND=""\nDELAY_e1000e=4\n');
+    assert.match(recipeEnv(loadRecipe(join(here, 'recipes', 'status-quo-acpi.json'))), /^KDUMP_APPEND="acpi=force"$/m);
   });
 
   it("puts every device behind QEMU's SMMUv3 in its slot, and traces the SMMU", () => {
@@ -124,5 +125,8 @@ describe('reference recipes', () => {
     assert.match(a, /hostfwd=tcp:127\.0\.0\.1:4321-10\.0\.2\.15:22 -device e1000e,netdev=n2,addr=0x2/);
     assert.match(a, /crashkernel=256M/);
     assert.match(a, /-trace smmuv3_\* -trace smmu_\* -d guest_errors/);
+    assert.doesNotMatch(a, /-bios|acpi=force/);
+    const acpi = qemuArgs(loadRecipe(join(here, 'recipes', 'status-quo-acpi.json')), 'Image', 'initrd', 'disk.img', { trace: 't.log', console: 'c.log' }, 4321).join(' ');
+    assert.match(acpi, /-bios \S+QEMU_EFI\.fd -kernel Image .*rdinit=\/init acpi=force/);
   });
 });

@@ -24,6 +24,8 @@ export interface CycleFiles {
 }
 
 const CYCLE_TIMEOUT_MS = 240_000;
+/** edk2 for QEMU's virt machine (Debian's qemu-efi-aarch64, which qemu-system-arm brings). */
+export const QEMU_EFI = '/usr/share/qemu-efi-aarch64/QEMU_EFI.fd';
 
 const hostNow = (): number => (performance.timeOrigin + performance.now()) / 1000;
 
@@ -40,7 +42,10 @@ async function freePort(): Promise<number> {
 
 export function qemuArgs(r: Recipe, image: string, initrd: string, disk: string, files: CycleFiles, port: number): string[] {
   const args = ['-M', 'virt,iommu=smmuv3', '-cpu', r.machine.cpu, '-m', String(r.machine.memoryMiB), '-smp', '1', '-nographic', '-no-reboot'];
-  args.push('-kernel', image, '-initrd', initrd, '-append', `console=ttyAMA0 crashkernel=${r.machine.crashkernelMiB}M rdinit=/init`);
+  const acpi = r.machine.firmware === 'acpi';
+  // UEFI (edk2's QEMU_EFI.fd, with QEMU) builds the ACPI tables, IORT included; acpi=force makes Linux use them.
+  if (acpi) args.push('-bios', QEMU_EFI);
+  args.push('-kernel', image, '-initrd', initrd, '-append', `console=ttyAMA0 crashkernel=${r.machine.crashkernelMiB}M rdinit=/init${acpi ? ' acpi=force' : ''}`);
   for (const d of r.devices) {
     const addr = `addr=0x${d.slot.toString(16)}`;
     if (d.model === 'virtio-blk-pci') {

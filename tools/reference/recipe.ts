@@ -25,7 +25,9 @@ export interface Recipe {
   readonly description: string;
   /** Debian's arm64 kernel image package (bookworm-security). */
   readonly kernelPackage: string;
-  readonly machine: { readonly memoryMiB: number; readonly crashkernelMiB: number; readonly cpu: string };
+  /** `firmware`: dt (QEMU hands the kernel a device tree) or acpi (UEFI, QEMU_EFI.fd, and
+   *  `acpi=force`: the IORT describes the SMMU, as on an arm64 server). */
+  readonly machine: { readonly memoryMiB: number; readonly crashkernelMiB: number; readonly cpu: string; readonly firmware: 'dt' | 'acpi' };
   readonly devices: readonly RecipeDevice[];
   readonly dma: {
     /** A dd read loop on the virtio disk in the primary kernel (drop_caches between passes). */

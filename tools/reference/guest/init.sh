@@ -13,7 +13,8 @@ mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev
 say() { echo "REF $(cut -d' ' -f1 /proc/uptime) $*" > /dev/console; }
 # recipe.env sets PRIMARY_MODULES, KDUMP_MODULES, DELAY_<module> (seconds, kdump only),
-# DISK_DMA (1: a read loop on /dev/vda), CRASH_AFTER and KDUMP_RUN (seconds).
+# DISK_DMA (1: a read loop on /dev/vda), CRASH_AFTER and KDUMP_RUN (seconds), KDUMP_APPEND (more
+# arguments for the crash kernel: acpi=force on an ACPI machine).
 . /recipe.env
 
 # Brings up every NIC a driver has bound (once), so its receive ring is live in both kernels.
@@ -52,7 +53,7 @@ if [ "$DISK_DMA" = 1 ] && [ -b /dev/vda ]; then
 fi
 say net-ready
 kexec -p /kdump/Image --initrd=/kdump/initrd.cpio.gz \
-  --append="console=ttyAMA0 maxcpus=1 nr_cpus=1 reset_devices refstage=2 rdinit=/init" || say kexec-failed
+  --append="console=ttyAMA0 maxcpus=1 nr_cpus=1 reset_devices refstage=2 rdinit=/init $KDUMP_APPEND" || say kexec-failed
 say kexec-loaded
 sleep $CRASH_AFTER
 say crash
