@@ -48,14 +48,16 @@ async function main(): Promise<void> {
   const recipePath = existsSync(arg) ? arg : join(here, 'recipes', `${arg}.json`);
   const recipe = loadRecipe(recipePath);
   const log = (s: string) => console.log(`[reference ${recipe.name}] ${s}`);
-  const work = values.convert ?? join(values.cache, 'work', recipe.name);
+  // Absolute: the initramfs is archived from inside its staging directory.
+  const cache = resolve(values.cache);
+  const work = resolve(values.convert ?? join(cache, 'work', recipe.name));
   const files = { trace: join(work, 'trace.log'), console: join(work, 'console.log') };
   let versions: Record<string, string>;
   if (values.convert) {
     versions = JSON.parse(readFileSync(join(work, 'versions.json'), 'utf8')) as Record<string, string>;
   } else {
     ensureHost(log);
-    const guest = ensureGuest(values.cache, recipe.kernelPackage, log);
+    const guest = ensureGuest(cache, recipe.kernelPackage, log);
     if ((values.kernel === undefined) !== (values.modules === undefined)) throw new Error('reference: --kernel and --modules go together (an Image and the modules tree of the same build)');
     const own = values.kernel && values.modules ? { image: resolve(values.kernel), modules: resolve(values.modules) } : undefined;
     versions = { 'qemu-system-aarch64': qemuVersion(), ...guest.versions };

@@ -7,9 +7,10 @@
 // which keeps the NIC writing received frames into its ring through the crash.
 import { spawn } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
-import { connect, createServer } from 'node:net';
+import { connect } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
+import { freePort } from '@kdump-twin/transport/testing';
 import type { Recipe } from './recipe';
 
 /** A console line and the host time it arrived (seconds since the epoch, microseconds). */
@@ -29,16 +30,6 @@ export const QEMU_EFI = '/usr/share/qemu-efi-aarch64/QEMU_EFI.fd';
 
 const hostNow = (): number => (performance.timeOrigin + performance.now()) / 1000;
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      s.close(() => (typeof a === 'object' && a ? resolve(a.port) : reject(new Error('no port'))));
-    });
-  });
-}
 
 export function qemuArgs(r: Recipe, image: string, initrd: string, disk: string, files: CycleFiles, port: number): string[] {
   const args = ['-M', 'virt,iommu=smmuv3', '-cpu', r.machine.cpu, '-m', String(r.machine.memoryMiB), '-smp', '1', '-nographic', '-no-reboot'];
