@@ -2,14 +2,15 @@
 // Real Linux (a recording) against the twin (a TwinRun), aspect by aspect, per kernel:
 //   write-order  the registers each SMMU probe writes, in order
 //   values       the fields of each value written (address fields left out: allocations differ)
-//   commands     the command batches of the probe, then the shapes of every later batch
+//   commands     the command batches of the probe, then every later run of batches of one shape,
+//                each command with the fields QEMU traces (StreamID, ASID, range)
 //   dmesg        the SMMU driver's and the iommu core's lines, the SMMU's device name normalised
 //   dma          per device and crash phase, the sequence of what its DMA got from the SMMU
 // Each aspect gets a score (items matched in order / items on the larger side) and a list of
 // differences written so that the same difference reads the same in every run: they are the
 // keys docs/fidelity.md explains.
 import { findRegister } from '@kdump-twin/smmu-arch';
-import { PHASES, type RefDevice, type RefKernel, type Recording } from './recording';
+import { PHASES, type RefCommand, type RefDevice, type RefKernel, type Recording } from './recording';
 import type { TwinRun } from './twin';
 
 export interface Aspect {
@@ -105,9 +106,19 @@ function dmesgAspect(kernel: string, l: RefKernel, t: RefKernel): Aspect {
   return sequenceAspect(`${kernel} dmesg`, pick(l), pick(t), (s) => `prints "${s}"`);
 }
 
+/** A command with the fields QEMU traces for it: CFGI_STE(sid=0x8), TLBI_NH_ASID(asid=1), CFGI_STE_RANGE(0x0-0xffffffff). */
+export function commandLabel(c: RefCommand): string {
+  if (c.sid !== undefined) return `${c.op}(sid=0x${c.sid.toString(16)})`;
+  if (c.range) return `${c.op}(0x${c.range[0].toString(16)}-0x${c.range[1].toString(16)})`;
+  if (c.asid !== undefined) return `${c.op}(asid=${c.asid})`;
+  if (c.vmid !== undefined) return `${c.op}(vmid=${c.vmid})`;
+  return c.op;
+}
+
 function commandsAspect(kernel: string, l: RefKernel, t: RefKernel): Aspect[] {
-  const probe = (k: RefKernel) => k.probe.commandBatches.map((b) => b.map((c) => c.op).join(','));
-  const after = (k: RefKernel) => k.after.batches.map((b) => b.ops);
+  const probe = (k: RefKernel) => k.probe.commandBatches.map((b) => b.map(commandLabel).join(','));
+  // A run of batches is named by its shape and its first batch's fields (whose StreamID, which ASID).
+  const after = (k: RefKernel) => k.after.batches.map((b) => b.first.map(commandLabel).join(','));
   return [sequenceAspect(`${kernel} probe commands`, probe(l), probe(t), (s) => `issues [${s}]`), sequenceAspect(`${kernel} later commands`, after(l), after(t), (s) => `issues runs of [${s}]`)];
 }
 

@@ -58,7 +58,7 @@ describe('conformance: the twin against real Linux 6.12 on QEMU', () => {
     const found = compare(mutated, twin).aspects.flatMap((a) => a.differences).filter((d) => !base.has(d));
     assert.deepEqual(found.sort(), [
       'kdump dmesg: Linux prints "arm-smmu-v3 <smmu>: a line the twin never prints", the twin does not',
-      'kdump probe commands: the twin issues [CFGI_STE_RANGE,CMD_SYNC], Linux does not',
+      'kdump probe commands: the twin issues [CFGI_STE_RANGE(0x0-0xffffffff),CMD_SYNC], Linux does not',
       'kdump values: CR1.QUEUE_IC Linux 0, twin 1',
       'kdump write-order: the twin writes CR2, Linux does not',
     ]);
