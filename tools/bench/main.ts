@@ -29,7 +29,7 @@ const DESCRIPTIONS: Record<string, string> = {
 };
 
 DESCRIPTIONS.scale = [
-  'The scale scenario (`scaleDocument(N)` in libs/scenario/engine): N devices spread over all 256 PCI buses of one 16-bit SMMU, so the crashed 2-level stream table is full (256 L2 tables), each device mid-DMA at a low rate, the primary boot, the panic, the v7 adoption with lazy L2 and N deferred devices, and a vmcore save. Each count runs in its own process (peak RSS is its own).',
+  'The scale scenario (`scaleDocument(N)` in libs/scenario/engine): N devices spread over all 256 PCI buses of one 16-bit SMMU, so the crashed 2-level stream table is full (256 L2 tables), each device mid-DMA at a low rate, the primary boot, the panic, the v7 adoption (6.12 probes a device\'s IOMMU as its driver binds, so only the dump target\'s L2 table is mapped and only it is deferred; the NICs, without kdump drivers, keep translating through the adopted tables), and a vmcore save. Each count runs in its own process (peak RSS is its own).',
   '- **time ratio**: run time per device divided by that of the smallest count measured in the same run (1.0 = linear scaling).',
   '- **memory ratio**: peak RSS per device divided likewise.',
   'What bounds them: per device the primary kernel builds a domain (io-pgtable, CD table, ASID), rings and buffers; simulated memory costs 4 KiB of data plus a 16 KiB attribution shadow per touched page, outside the JS heap.',

@@ -30,7 +30,7 @@ function once(devices: number): Omit<ScaleRow, 'msPerDevice' | 'kibPerDevice' | 
   });
   if (r.status !== 0) throw new Error(`scale run with ${devices} devices failed: ${r.stderr}`);
   const j = JSON.parse(r.stdout.trim().split('\n').at(-1)!);
-  if (!j.ok) throw new Error(`scale run with ${devices} devices did not adopt, map one L2 per bus and save the vmcore`);
+  if (!j.ok) throw new Error(`scale run with ${devices} devices did not adopt, map the dump target's L2 table and save the vmcore`);
   return j;
 }
 

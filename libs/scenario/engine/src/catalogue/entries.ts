@@ -52,17 +52,17 @@ const STATUS_QUO_RESET: Check[] = [['log', 'logs', 'SMMU currently enabled! Rese
 export const ENTRIES: CatalogueEntry[] = [
   {
     id: 'baseline',
-    version: 1,
+    version: 2,
     title: 'healthy server, primary kernel panics while every device is mid-DMA',
     source: 'kdump-adopt-series.md 1.1, 1.3 (cover letter cases (a) and (b))',
     outcome:
-      "adopt: no in-flight DMA aborted or bypassed before its driver quiesces the device, no corruption; v7 gives the kdump kernel's domains the crashed ASIDs, so drivers that rebuild their rings at the same IOVAs hit the crashed TLB entries and the dump is lost; v10 saves it; status quo: GBPA abort and fresh tables abort in-flight DMA, AER, a fatal escalation panics the kdump kernel; GBPA bypass: in-flight DMA lands on PA = IOVA, in the carve-out",
+      "adopt: no in-flight DMA aborted or bypassed before its driver quiesces the device; v7 gives the kdump kernel's domains the crashed ASIDs in the order the drivers bind, so a new domain hits the TLB entries another device's in-flight DMA keeps refilling: the dump target's commands go through the first NIC's crashed translations and the dump is lost, and the first NIC's received packets land in the second port's crashed buffers (crashed-kernel memory corrupted); v10 saves it, nothing corrupted; status quo: GBPA abort and fresh tables abort in-flight DMA, AER, a fatal escalation panics the kdump kernel; GBPA bypass: in-flight DMA lands on PA = IOVA, in the carve-out",
     headline: true,
     inference:
-      "v7's hazard here follows from 6.12 taking ASIDs lowest-free at default-domain allocation in probe order (the crashed kernel's order) and the DMA API handing out the same top-down IOVAs; the TLB keeps what in-flight DMA refilled after the reset's TLBI_NSNH_ALL. A larger or adversarial TLB (platform.smmus[0].config.refetchProbability) changes how much of it survives",
+      "v7's hazard here follows from 6.12 taking ASIDs lowest-free at default-domain allocation, in the order the kdump kernel's drivers bind (each device's IOMMU probe waits for its driver, on IORT and DT machines alike), and the DMA API handing out the same top-down IOVAs; the TLB keeps what in-flight DMA refilled after the reset's TLBI_NSNH_ALL and after each default domain's flush. A larger or adversarial TLB (platform.smmus[0].config.refetchProbability) changes how much of it survives",
     doc: {},
     predict: {
-      'adopt-v7': [...ADOPTED, ['dma.afterCrash.beforeQuiesce.bypassed', '=', 0], ['dma.afterCrash.beforeQuiesce.faulted', '=', 0], ['corruption.totalBytes', '=', 0], ['aer.fatal', '=', 0], ['kdumpPanicked', '=', false], ['smmus[0].reusedCrashedIds.asids', '!=', []], ['corruption.staleAfterQuiesceBytes', '>', 0], ['vmcore.saved', '=', false]],
+      'adopt-v7': [...ADOPTED, ['dma.afterCrash.beforeQuiesce.bypassed', '=', 0], ['dma.afterCrash.beforeQuiesce.faulted', '=', 0], ['corruption.crashedKernelBytes', '>', 0], ['corruption.carveoutBytes', '=', 0], ['aer.fatal', '=', 0], ['kdumpPanicked', '=', false], ['smmus[0].reusedCrashedIds.asids', '!=', []], ['vmcore.saved', '=', false]],
       'adopt-v10': [...ADOPTED, ['dma.afterCrash.beforeQuiesce.bypassed', '=', 0], ['dma.afterCrash.beforeQuiesce.faulted', '=', 0], ['corruption.totalBytes', '=', 0], ['smmus[0].reusedCrashedIds.asids', '=', []], ['corruption.staleAfterQuiesceBytes', '=', 0], ['kdumpPanicked', '=', false], ['vmcore.saved', '=', true], ['vmcore.corruptedBytes', '=', 0]],
       'status-quo': [...STATUS_QUO_RESET, ['aer.fatal', '>', 0], ['kdumpPanicked', '=', true], ['vmcore.saved', '=', false]],
       'gbpa-bypass': [['dma.afterCrash.beforeQuiesce.bypassed', '>', 0], ['corruption.carveoutBytes', '>', 0]],
@@ -483,15 +483,16 @@ export const ENTRIES: CatalogueEntry[] = [
   },
   {
     id: 'S10h-asid-alias-v7',
-    version: 1,
+    version: 2,
     title: "the kdump kernel gives a new domain an ASID the crashed kernel's live stream still fills the TLB with",
     source: 'kdump-adopt-series.md 4 R10 M3 S10h',
     outcome: "v7: the new domain hits crashed-kernel translations: the device's DMA lands in crashed-kernel memory it never mapped (the hazard present in v7)",
     headline: true,
-    inference: "the NIC was identity-mapped in the primary kernel, so the kdump kernel's ASIDs shift by one against the crashed ones",
+    inference:
+      "the NIC was identity-mapped in the primary kernel, so the kdump kernel's ASIDs shift by one against the crashed ones. Its driver binds first, 150 us into the kdump kernel (6.12 probes a device's IOMMU as its driver binds), so its new domain takes the NVMe's crashed ASID 1. The iommu core flushes ASID 1 when it sets the domain up; the alias needs the NVMe's in-flight DMA to refill the TLB after that flush, so it is a race: with the NIC binding at 250 us the NVMe has drained and nothing aliases",
     doc: {
       devices: [
-        { kind: 'nic', name: NIC, defaultDomain: 'identity', kdumpDriver: { present: true, role: 'network', probeAtNs: 3 * MS }, traffic: { rxIntervalNs: 4 * US } },
+        { kind: 'nic', name: NIC, defaultDomain: 'identity', kdumpDriver: { present: true, role: 'network', probeAtNs: 150 * US }, traffic: { rxIntervalNs: 4 * US } },
         { kind: 'nvme', name: NVME, kdumpDriver: { present: true, role: 'dump-target', probeAtNs: 2 * MS }, traffic: { mediaLatencyNs: 200 * US, outstanding: 128 } },
         { kind: 'gpu', name: GPU, kdumpDriver: { present: false } },
       ],
@@ -688,14 +689,15 @@ export const ENTRIES: CatalogueEntry[] = [
   },
   {
     id: 'S22-live-device-no-driver',
-    version: 1,
+    version: 2,
     title: 'a device with a live adopted STE and no driver in the kdump kernel',
     source: 'kdump-adopt-series.md 4 S22',
     outcome: 'it never attaches: its STE and its DMA into crashed-kernel memory stay until reboot; with v10 its IDs stay reserved',
+    inference: "6.12 probes a device's IOMMU when its driver binds (IORT and DT alike), so a device without a driver is never probed: no group, rather than a group whose attach is deferred; its adopted STE stays all the same",
     doc: { devices: TRIO },
     predict: {
-      'adopt-v7': [[`devices[${GPU}].kdump.deferred`, '=', true], [`devices[${GPU}].kdump.attachedAt`, '=', null], [`devices[${GPU}].dma.steOrigin.crashed`, '>', 0], [`devices[${GPU}].dma.afterCrash.completedOk`, '>', 0]],
-      'adopt-v10': [[`devices[${GPU}].kdump.deferred`, '=', true], [`devices[${GPU}].dma.steOrigin.crashed`, '>', 0]],
+      'adopt-v7': [[`devices[${GPU}].kdump.grouped`, '=', false], [`devices[${GPU}].kdump.probedAt`, '=', null], [`devices[${GPU}].kdump.attachedAt`, '=', null], [`devices[${GPU}].dma.steOrigin.crashed`, '>', 0], [`devices[${GPU}].dma.afterCrash.completedOk`, '>', 0]],
+      'adopt-v10': [[`devices[${GPU}].kdump.grouped`, '=', false], [`devices[${GPU}].dma.steOrigin.crashed`, '>', 0], ['smmus[0].reusedCrashedIds.asids', '=', []]],
     },
   },
 ];

@@ -95,7 +95,7 @@ export interface KernelLink {
   unmap(task: number, device: string, buffer: number): Promise<void>;
   /** kdump: arm_smmu_device_probe of every SMMU under the policy. */
   probeSmmus(task: number): Promise<(ProbeOutcome | undefined)[]>;
-  /** kdump: the iommu core probes every device (insert_master, default domain, deferral). */
+  /** kdump: bus_iommu_probe as the SMMUs register. 6.12 probes no device here: each device's IOMMU probe (insert_master, default domain, deferral) runs when its driver binds, in probeDriver. */
   probeDevices(task: number): Promise<void>;
   /** kdump: the device's endpoint driver probes: reset (FLR), then its first DMA-API use (undefined if the CPU halted). */
   probeDriver(task: number, device: string): Promise<SetupResult | undefined>;

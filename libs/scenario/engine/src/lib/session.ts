@@ -167,7 +167,7 @@ export class Session {
     return r;
   }
 
-  /** The iommu core probes every device (insert_master, default domain, deferral). */
+  /** bus_iommu_probe as the SMMUs register: in 6.12 no device is probed here (each is probed as its driver binds, probeDriver). */
   async probeDevices(): Promise<void> {
     const k = this.needKdump('probeDevices');
     return this.step('probeDevices', (T) => k.probeDevices(T));
