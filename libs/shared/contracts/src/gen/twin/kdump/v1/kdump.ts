@@ -146,11 +146,11 @@ export interface KdumpDriverServiceClient {
 
   probeSmmus(request: ProbeSmmusRequest, metadata?: Metadata): Observable<ProbeSmmusResponse>;
 
-  /** The iommu core's probe of every device: insert_master, default domain, deferred attach. */
+  /** bus_iommu_probe as the SMMUs register: 6.12 probes no device here; each device is probed as its driver binds (ProbeEndpointDriver). */
 
   probeDevices(request: ProbeDevicesRequest, metadata?: Metadata): Observable<ProbeDevicesResponse>;
 
-  /** One endpoint driver's probe: it resets its device (FLR), then makes its first DMA-API use. */
+  /** One endpoint driver binds: the iommu core probes its device (insert_master, default domain, deferral), then the driver resets it (FLR) and makes its first DMA-API use. */
 
   probeEndpointDriver(
     request: ProbeEndpointDriverRequest,
@@ -184,14 +184,14 @@ export interface KdumpDriverServiceController {
     metadata?: Metadata,
   ): Promise<ProbeSmmusResponse> | Observable<ProbeSmmusResponse> | ProbeSmmusResponse;
 
-  /** The iommu core's probe of every device: insert_master, default domain, deferred attach. */
+  /** bus_iommu_probe as the SMMUs register: 6.12 probes no device here; each device is probed as its driver binds (ProbeEndpointDriver). */
 
   probeDevices(
     request: ProbeDevicesRequest,
     metadata?: Metadata,
   ): Promise<ProbeDevicesResponse> | Observable<ProbeDevicesResponse> | ProbeDevicesResponse;
 
-  /** One endpoint driver's probe: it resets its device (FLR), then makes its first DMA-API use. */
+  /** One endpoint driver binds: the iommu core probes its device (insert_master, default domain, deferral), then the driver resets it (FLR) and makes its first DMA-API use. */
 
   probeEndpointDriver(
     request: ProbeEndpointDriverRequest,
