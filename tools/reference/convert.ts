@@ -9,7 +9,7 @@
 import { registerAt, REGISTERS } from '@kdump-twin/smmu-arch';
 import type { Recipe } from './recipe';
 import { streamIdOf } from './recipe';
-import { PHASES, RECORDING_FORMAT, type Phase, type RefBatchRun, type RefCommand, type RefDevice, type RefKernel, type RefMmio, type RefOutcomeRun, type Recording } from './recording';
+import { addBatchRun, PHASES, RECORDING_FORMAT, type Phase, type RefBatchRun, type RefCommand, type RefDevice, type RefKernel, type RefMmio, type RefOutcomeRun, type Recording } from './recording';
 import type { StampedLine } from './qemu';
 
 const TRACE_LINE = /^(\d+)@(\d+\.\d+):(\w+) ?(.*)$/;
@@ -103,12 +103,7 @@ function kernelRecord(events: readonly TraceEvent[], span: KernelSpan, console: 
   const closeBatch = () => {
     if (!batch || batch.length === 0) return;
     if (inProbe) probeBatches.push(batch);
-    else {
-      const ops = batch.map((c) => c.op).join(',');
-      const last = afterBatches.at(-1);
-      if (last && last.ops === ops) afterBatches[afterBatches.length - 1] = { ...last, repeat: last.repeat + 1 };
-      else afterBatches.push({ ops, repeat: 1, first: batch });
-    }
+    else addBatchRun(afterBatches, batch);
     batch = null;
   };
   for (const e of events) {

@@ -38,6 +38,14 @@ export interface RefBatchRun {
   readonly first: readonly RefCommand[];
 }
 
+/** Appends a batch to `runs`, counting it into the last run when it has the same shape. */
+export function addBatchRun(runs: RefBatchRun[], batch: readonly RefCommand[]): void {
+  const ops = batch.map((c) => c.op).join(',');
+  const last = runs.at(-1);
+  if (last && last.ops === ops) runs[runs.length - 1] = { ...last, repeat: last.repeat + 1 };
+  else runs.push({ ops, repeat: 1, first: batch });
+}
+
 export interface RefKernel {
   /** The SMMU probe, from the kernel's first SMMU access to the CR0 write that sets SMMUEN
    *  and the CR0ACK read that sees it: every access and every command batch. */

@@ -4,14 +4,14 @@
 // things the converter reads off QEMU: each kernel's SMMU probe (register accesses and command
 // batches), the rest of its accesses and batches, its SMMU and IOMMU log lines, and what each
 // device's DMA got from the SMMU in each phase of the crash.
-import { CMD, commandForOpcode, findRegister } from '@kdump-twin/smmu-arch';
+import { CMD, commandForOpcode } from '@kdump-twin/smmu-arch';
 import type { ConsumedCommand } from '@kdump-twin/smmu-model';
 import { parseScenario, runScenario, type AccessView, type PlatformRole, type RunViews } from '@kdump-twin/scenario';
 import type { LogLine } from '@kdump-twin/kernel';
 import type { DmaRecord } from '@kdump-twin/endpoint';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { PHASES, type Phase, type RefBatchRun, type RefCommand, type RefDevice, type RefKernel, type RefMmio, type RefOutcomeRun } from './recording';
+import { addBatchRun, PHASES, type Phase, type RefBatchRun, type RefCommand, type RefDevice, type RefKernel, type RefMmio, type RefOutcomeRun } from './recording';
 
 /** What the twin did, in the recording's terms (the parts a comparison reads). */
 export interface TwinRun {
@@ -84,12 +84,7 @@ function kernelRecord(trace: readonly AccessView[], consumed: readonly ConsumedC
   const all = batches(trace, consumed);
   const probeBatches = batches(probe, consumed);
   const afterBatches: RefBatchRun[] = [];
-  for (const b of all.slice(probeBatches.length)) {
-    const ops = b.map((c) => c.op).join(',');
-    const last = afterBatches.at(-1);
-    if (last && last.ops === ops) afterBatches[afterBatches.length - 1] = { ...last, repeat: last.repeat + 1 };
-    else afterBatches.push({ ops, repeat: 1, first: b });
-  }
+  for (const b of all.slice(probeBatches.length)) addBatchRun(afterBatches, b);
   const mmio: RefMmio[] = probe.map((a) => ({ register: a.register, offset: hex(a.offset), dir: a.dir, size: a.size as 4 | 8, value: a.value, repeat: a.repeat }));
   const afterMmio: Record<string, number> = {};
   for (const a of after) afterMmio[`${a.register} ${a.dir}`] = (afterMmio[`${a.register} ${a.dir}`] ?? 0) + a.repeat;
@@ -155,10 +150,4 @@ export async function runTwin(doc: unknown, devices: readonly { name: string; si
 
 export function loadScenario(recipe: string): unknown {
   return JSON.parse(readFileSync(scenarioPath(recipe), 'utf8'));
-}
-
-/** Field names of a register whose values are addresses (they differ by allocation, not by behaviour). */
-export function addressFields(register: string): Set<string> {
-  const r = findRegister(register);
-  return new Set((r?.fields ?? []).filter((f) => f.address === true).map((f) => f.name));
 }
