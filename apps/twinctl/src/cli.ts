@@ -13,8 +13,7 @@ import {
   RegisterLayout,
   resolveFormat,
 } from '@kdump-twin/smmu-arch';
-import { CAMPAIGN_USAGE } from './campaign/command';
-import { SCENARIO_USAGE } from './scenarios';
+import { CAMPAIGN_USAGE, SCENARIO_USAGE } from './usage';
 import { toDecodedFormat, toFormatLayout } from './wire';
 
 export interface CliResult {

@@ -1,26 +1,15 @@
 // SPDX-License-Identifier: Apache-2.0
-import { Telemetry, TelemetryConfigError } from '@kdump-twin/telemetry';
+// The format commands (layout, decode, encode) load the architecture library only; the
+// scenario and campaign commands, with the engine, gRPC, NATS and OpenTelemetry, are imported
+// when one of them is asked for (a format command starts in about half the time).
 import { run } from './cli';
-import { runCampaignCommand } from './campaign/command';
-import { runScenarioCommand, SCENARIO_COMMANDS } from './scenarios';
+import { SCENARIO_COMMANDS } from './usage';
 
 async function main(argv: readonly string[]): Promise<void> {
   const [cmd, ...rest] = argv;
-  let telemetry: Telemetry | undefined;
   const traced = cmd !== undefined && (SCENARIO_COMMANDS.has(cmd) || cmd === 'campaign');
-  if (traced) {
-    try {
-      telemetry = Telemetry.start('twinctl');
-    } catch (e) {
-      if (!(e instanceof TelemetryConfigError)) throw e;
-      process.stderr.write(`twinctl: ${e.message}\n`);
-      process.exitCode = 2;
-      return;
-    }
-  }
-  const r = cmd === 'campaign' ? await runCampaignCommand(rest) : cmd !== undefined && SCENARIO_COMMANDS.has(cmd) ? await runScenarioCommand(cmd, rest) : run(argv);
-  // Export what was traced before the process ends.
-  await telemetry?.shutdown();
+  // require, not import(): this is a CommonJS module, and swc-node resolves require of a .ts source.
+  const r = traced ? await (require('./traced') as typeof import('./traced')).runTracedCommand(cmd, rest) : run(argv);
   if (r.stdout) process.stdout.write(r.stdout);
   if (r.stderr) process.stderr.write(r.stderr);
   process.exitCode = r.code;

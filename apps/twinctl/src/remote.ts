@@ -9,8 +9,6 @@ import * as grpc from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
 import type { Report } from '@kdump-twin/scenario';
 
-export const DEFAULT_SMMU_TWIN = '127.0.0.1:50051';
-
 export interface RemoteRun {
   readonly catalogueId?: string;
   readonly documentJson?: string;

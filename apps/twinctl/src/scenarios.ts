@@ -23,29 +23,12 @@ import {
 } from '@kdump-twin/scenario';
 import { runTraced, Telemetry } from '@kdump-twin/telemetry';
 import type { CliResult } from './cli';
-import { DEFAULT_SMMU_TWIN, RemoteFailure, ScenarioClient } from './remote';
+import { RemoteFailure, ScenarioClient } from './remote';
+import { DEFAULT_SMMU_TWIN, SCENARIO_USAGE } from './usage';
 
 /** Exit codes of the scenario commands: 3 means the run finished but its predicted outcome did not hold. */
 export const SCENARIO_EXIT = { OK: 0, REJECTED: 1, USAGE: 2, PREDICTION_NOT_MET: 3 } as const;
 
-export const SCENARIO_USAGE = `scenario commands:
-  twinctl scenarios [--json]                  the catalogue, one line of purpose each
-  twinctl run <scenario|file.json> [--policy P] [--series v7|v10] [--seed N]
-              [--set key=value ...] [--json] [--log kdump|all|none]
-              [--services [--smmu-twin host:port]]
-                                              run one scenario and print its report: in
-                                              process, or through the four services
-  twinctl matrix [scenario ...] [--policies P,P,...] [--json] [--services ...]
-                                              the policy-by-scenario comparison table
-                                              (default: the headline scenarios, every policy)
-
---services runs through smmu-twin (and the other three over NATS) at --smmu-twin, else
-$KDUMP_TWIN_SMMU_TWIN, else ${DEFAULT_SMMU_TWIN}; the report is the same as in process.
-
-policies: ${POLICIES.join(', ')}; --policy adopt with --series v7|v10 picks the series version.
---set takes dotted keys of the scenario document: crash.trigger.atNs=300000,
-devices[2].traffic.outstanding=64, devices.0000:01:00.0.ats=true, platform.ras=os-first.
-Exit codes: 0 ok, 1 rejected input (the message names the key), 2 bad usage, 3 prediction not met.`;
 
 interface Args {
   positional: string[];
@@ -241,8 +224,6 @@ async function inOrder<T>(jobs: readonly (() => Promise<T>)[], width: number): P
   await Promise.all(Array.from({ length: Math.min(width, jobs.length) }, lane));
   return out;
 }
-
-export const SCENARIO_COMMANDS = new Set(['scenarios', 'run', 'matrix']);
 
 export async function runScenarioCommand(cmd: string, argv: readonly string[]): Promise<CliResult> {
   const a = parseArgs(argv);

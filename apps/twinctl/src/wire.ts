@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // Maps the architecture library's layouts and decodes onto the twin.arch.v1 wire messages.
 
-import { archV1 } from '@kdump-twin/contracts';
+// twin.arch.v1 alone: the package index would load every service's generated code as well.
+import * as archV1 from '@kdump-twin/contracts/arch/v1';
 import { type Decoded, type Layout, RegisterLayout, hex } from '@kdump-twin/smmu-arch';
 
 export function toFormatLayout(l: Layout): archV1.FormatLayout {

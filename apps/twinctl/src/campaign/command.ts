@@ -14,26 +14,8 @@ import type { CliResult } from '../cli';
 import { CampaignConflict, collect, purge, status, submit } from './controller';
 import { connectNats, DEFAULT_ACK_WAIT_MS, natsUrl, QueueConfigError } from './queue';
 import { CampaignWorker, startHealth } from './worker';
+import { CAMPAIGN_USAGE } from '../usage';
 
-export const CAMPAIGN_USAGE = `campaign commands (NATS at --nats, else $NATS_URL, else nats://127.0.0.1:4222):
-  twinctl campaign run <campaign.json> [--workers N] [--ack-wait-ms MS] [--progress-ms MS]
-                       [--replicas R] [--no-wait] [--json]
-                                              store the campaign, queue every item without a
-                                              result, follow progress (counts, rate, ETA) and
-                                              print the outcome matrix; --workers N also runs N
-                                              local workers; run again to resume;
-                                              --replicas R: JetStream replicas of the
-                                              campaign streams (default 1; 3 on a cluster)
-  twinctl campaign status <id> [--json]       counts, queue depth, redeliveries, ETA
-  twinctl campaign report <id> [--json]       the outcome matrix so far (rates, Wilson 95%)
-  twinctl campaign worker [--name W] [--smmu-twin host:port] [--health-port P]
-                       [--ack-wait-ms MS] [--max-items N] [--idle-exit-ms MS] [--die-after N]
-                                              take items until SIGTERM; traced items go
-                                              through the services when --smmu-twin is given
-  twinctl campaign purge <id>                 remove a campaign's queued work, results and document
-
-Credentials: NATS_CREDS (file), or NATS_USER/NATS_PASSWORD, or NATS_TOKEN.
-Exit codes: 0 ok, 1 rejected input (the message names the field) or no NATS, 2 bad usage.`;
 
 const VALUE = new Set(['--nats', '--workers', '--replicas', '--ack-wait-ms', '--progress-ms', '--name', '--smmu-twin', '--health-port', '--max-items', '--idle-exit-ms', '--die-after']);
 const BOOL = new Set(['--json', '--no-wait', '--help', '-h']);
