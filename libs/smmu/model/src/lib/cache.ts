@@ -6,6 +6,8 @@
 // deterministic replacement (FIFO by insertion, or LRU).
 
 import type { Replacement } from './config';
+import { KeyTable } from './key-table';
+import { POW2 } from './pow2';
 
 export interface CacheCounters {
   hits: number;
@@ -160,9 +162,22 @@ export interface TlbEntry {
   readonly attr: number;
 }
 
+/** An entry's place in the TLB: its context, its key there and its place in replacement order. */
+class TlbNode {
+  prev: TlbNode | undefined = undefined;
+  next: TlbNode | undefined = undefined;
+  constructor(
+    readonly e: TlbEntry,
+    readonly ctx: TlbContext,
+    /** Math.floor(e.base / 2^e.shift): the entry's key in its context. */
+    readonly key: number,
+  ) {}
+}
+
 /** One tagged set of TLB entries: a (StreamWorld, VMID, ASID or global, stage) context. */
 export class TlbContext {
-  readonly entries = new Map<number, TlbEntry>();
+  /** The entries by key (Math.floor(base / 2^shift)), each with its place in the TLB's replacement order. */
+  readonly entries = new KeyTable<TlbNode>();
   /** Distinct entry sizes present, smallest first, so a lookup tries each once. */
   shifts: number[] = [];
   /** 2^shift for each of `shifts`. */
@@ -178,16 +193,17 @@ export class TlbContext {
 
   find(address: number): TlbEntry | undefined {
     const d = this.divs;
-    if (d.length === 1) return this.entries.get(Math.floor(address / d[0]!));
+    if (d.length === 1) return this.entries.get(Math.floor(address / d[0]!))?.e;
     for (let i = 0; i < d.length; i++) {
-      const e = this.entries.get(Math.floor(address / d[i]!));
-      if (e !== undefined) return e;
+      const n = this.entries.get(Math.floor(address / d[i]!));
+      if (n !== undefined) return n.e;
     }
     return undefined;
   }
 
   addShift(shift: number): void {
-    if (this.shifts.includes(shift)) return;
+    const s = this.shifts;
+    if (s.length === 1 ? s[0] === shift : s.includes(shift)) return;
     this.shifts = [...this.shifts, shift].sort((a, b) => a - b);
     this.divs = this.shifts.map((x) => 2 ** x);
   }
@@ -203,8 +219,14 @@ export interface TlbEntrySnapshot extends TlbEntry {
 /** The TLB: contexts by tag, a global capacity bound and replacement order across contexts. */
 export class Tlb {
   private readonly contexts = new Map<string, TlbContext>();
-  /** Replacement order: entry -> its context. */
-  private readonly order = new Map<TlbEntry, TlbContext>();
+  /**
+   * Replacement order across contexts, oldest first: a doubly-linked list through the nodes
+   * (FIFO: insertion order; LRU: a hit moves its node to the end). A Map keyed by entry gave the
+   * same order, but paid an iterator and an object-keyed rehash for every eviction.
+   */
+  private head: TlbNode | undefined = undefined;
+  private tail: TlbNode | undefined = undefined;
+  private count = 0;
   readonly counters: CacheCounters = counters();
   private readonly lru: boolean;
   /** Bumped whenever an entry comes or goes (not on recency changes): what a lookup can find changed. */
@@ -218,7 +240,7 @@ export class Tlb {
   }
 
   get size(): number {
-    return this.order.size;
+    return this.count;
   }
 
   context(world: StreamWorld, vmid: number, asid: number, stage: TlbStage): TlbContext {
@@ -229,6 +251,32 @@ export class Tlb {
       this.contexts.set(key, c);
     }
     return c;
+  }
+
+  private append(n: TlbNode): void {
+    n.prev = this.tail;
+    n.next = undefined;
+    if (this.tail) this.tail.next = n;
+    else this.head = n;
+    this.tail = n;
+    this.count++;
+  }
+
+  private unlink(n: TlbNode): void {
+    if (n.prev) n.prev.next = n.next;
+    else this.head = n.next;
+    if (n.next) n.next.prev = n.prev;
+    else this.tail = n.prev;
+    n.prev = n.next = undefined;
+    this.count--;
+  }
+
+  /** LRU: `e` (held by `owner`) becomes the most recently used. */
+  private touch(owner: TlbContext, e: TlbEntry): void {
+    const n = owner.entries.get(Math.floor(e.base / POW2[e.shift]!))!;
+    if (n === this.tail) return;
+    this.unlink(n);
+    this.append(n);
   }
 
   /** Looks `address` up in the ASID context and then its global context. */
@@ -244,44 +292,38 @@ export class Tlb {
       return undefined;
     }
     this.counters.hits++;
-    if (this.lru) {
-      this.order.delete(e);
-      this.order.set(e, owner);
-    }
+    if (this.lru) this.touch(owner, e);
     return e;
   }
 
   /** Counts a hit found with TlbContext.find() and refreshes its recency (the fast path). */
   hit(owner: TlbContext, e: TlbEntry): void {
     this.counters.hits++;
-    if (this.lru) {
-      this.order.delete(e);
-      this.order.set(e, owner);
-    }
+    if (this.lru) this.touch(owner, e);
   }
 
   insert(ctx: TlbContext, e: TlbEntry): void {
-    const key = Math.floor(e.base / 2 ** e.shift);
+    const key = Math.floor(e.base / POW2[e.shift]!);
     const old = ctx.entries.get(key);
-    if (old) this.order.delete(old);
-    ctx.entries.set(key, e);
+    if (old) this.unlink(old);
+    const n = new TlbNode(e, ctx, key);
+    ctx.entries.set(key, n);
     ctx.addShift(e.shift);
-    this.order.set(e, ctx);
+    this.append(n);
     this.counters.inserts++;
     this.version++;
-    while (this.order.size > this.capacity) {
-      const victim = this.order.keys().next().value as TlbEntry;
-      const vctx = this.order.get(victim)!;
-      this.order.delete(victim);
-      vctx.entries.delete(Math.floor(victim.base / 2 ** victim.shift));
+    while (this.count > this.capacity) {
+      const victim = this.head!;
+      this.unlink(victim);
+      victim.ctx.entries.delete(victim.key);
       this.counters.evictions++;
     }
   }
 
-  private drop(ctx: TlbContext, key: number, e: TlbEntry): void {
+  private drop(ctx: TlbContext, key: number, n: TlbNode): void {
     this.version++;
     ctx.entries.delete(key);
-    this.order.delete(e);
+    this.unlink(n);
     this.counters.invalidations++;
   }
 
@@ -290,7 +332,7 @@ export class Tlb {
     let n = 0;
     for (const c of this.contexts.values()) {
       if (!match(c)) continue;
-      for (const [k, e] of c.entries) {
+      for (const [k, e] of c.entries.entries()) {
         this.drop(c, k, e);
         n++;
       }
@@ -321,9 +363,9 @@ export class Tlb {
           }
         }
       } else {
-        for (const [k, e] of c.entries) {
-          if (e.base < end && e.base + 2 ** e.shift > address) {
-            this.drop(c, k, e);
+        for (const [k, x] of c.entries.entries()) {
+          if (x.e.base < end && x.e.base + 2 ** x.e.shift > address) {
+            this.drop(c, k, x);
             n++;
           }
         }
@@ -333,7 +375,9 @@ export class Tlb {
   }
 
   snapshot(): TlbEntrySnapshot[] {
-    return [...this.order].map(([e, c]) => ({ ...e, world: c.world, vmid: c.vmid, asid: c.asid, stage: c.stage }));
+    const out: TlbEntrySnapshot[] = [];
+    for (let n = this.head; n !== undefined; n = n.next) out.push({ ...n.e, world: n.ctx.world, vmid: n.ctx.vmid, asid: n.ctx.asid, stage: n.ctx.stage });
+    return out;
   }
 
   restore(entries: readonly TlbEntrySnapshot[]): void {

@@ -24,6 +24,7 @@ import {
 } from '@kdump-twin/smmu-arch';
 import { SeededRng, type Epoch, type PhysicalMemory, type WriterKind } from '@kdump-twin/platform';
 import type { VirtualClock } from '@kdump-twin/platform';
+import { POW2 } from './pow2';
 import { BoundedCache, PERM, PERM_ALL, Tlb, type CacheCounters, type TlbContext, type TlbEntry, type TlbEntrySnapshot } from './cache';
 import { idRegisters, smmuConfig, type SmmuConfig } from './config';
 import { decodeCd, decodeSte, type DecodedCd, type DecodedSte } from './structures';
@@ -1754,7 +1755,6 @@ export class SmmuV3 {
     const oneEl = e.ste.world === 'NS-EL2';
     const req = t.ats === 'request';
     const need = permNeeded(t, e.ste, oneEl);
-    const acc = this.attrs(t, e.ste);
     const hit = this.tlb.lookup(ce.ctx!, ce.global, t.address);
     if (hit !== undefined) {
       const off = t.address - hit.base;
@@ -1768,33 +1768,34 @@ export class SmmuV3 {
           if (!anyGrant(atsGrant(t, e.ste, hit.s1Perms, oneEl))) return this.atsNoAccess(path, 'stage-1 permissions grant none of the requested permissions', e, steCached);
           return this.atsGranted(t, e, hit.perms, oneEl, split ? hit.ipa + off : hit.out + off, split, path, steCached, true);
         }
-        if ((hit.s1Perms & need) !== need) return this.permissionFault(t, e, cd, acc, 1, hit.level, steCached, path);
-        return this.permissionFault(t, e, cd, acc, 2, hit.level, steCached, path, hit.ipa + off);
+        if ((hit.s1Perms & need) !== need) return this.permissionFault(t, e, cd, this.attrs(t, e.ste), 1, hit.level, steCached, path);
+        return this.permissionFault(t, e, cd, this.attrs(t, e.ste), 2, hit.level, steCached, path, hit.ipa + off);
       }
     }
     if (cd.walk === undefined) {
-      return this.translationFault(t, e, { ok: false, fault: 'F_TRANSLATION', stage: 1, level: 0, cls: 'IN', why: 'EPD0=1: no walks through TTB0' }, acc, path, cd, steCached);
+      return this.translationFault(t, e, { ok: false, fault: 'F_TRANSLATION', stage: 1, level: 0, cls: 'IN', why: 'EPD0=1: no walks through TTB0' }, this.attrs(t, e.ste), path, cd, steCached);
     }
-    if (t.address + t.size > 2 ** cd.inputBits) {
-      return this.translationFault(t, e, { ok: false, fault: 'F_TRANSLATION', stage: 1, level: cd.walk.startLevel, cls: 'IN', why: `address ${hex(t.address)} outside the TTB0 region (T0SZ=${64 - cd.inputBits})` }, acc, path, cd, steCached);
+    if (t.address + t.size > POW2[cd.inputBits]!) {
+      return this.translationFault(t, e, { ok: false, fault: 'F_TRANSLATION', stage: 1, level: cd.walk.startLevel, cls: 'IN', why: `address ${hex(t.address)} outside the TTB0 region (T0SZ=${64 - cd.inputBits})` }, this.attrs(t, e.ste), path, cd, steCached);
     }
     const params: WalkParams = nested || oneEl ? { ...cd.walk, oneEl, tableAddress: nested ? (ipa, w) => this.s2TableWalk(e, ipa, w) : undefined } : cd.walk;
     const r1 = walk(this.memory, params, t.address, t.write, this.smmuWriter);
-    if (!r1.ok) return this.translationFault(t, e, r1, acc, path, cd, steCached);
+    if (!r1.ok) return this.translationFault(t, e, r1, this.attrs(t, e.ste), path, cd, steCached);
     if (req) {
       if (!anyGrant(atsGrant(t, e.ste, r1.perms, oneEl))) return this.atsNoAccess(path, 'stage-1 permissions grant none of the requested permissions', e, steCached);
-    } else if ((r1.perms & need) !== need) return this.permissionFault(t, e, cd, acc, 1, r1.level, steCached, path);
+    } else if ((r1.perms & need) !== need) return this.permissionFault(t, e, cd, this.attrs(t, e.ste), 1, r1.level, steCached, path);
     let out = r1.out;
     let s2Perms = PERM_ALL;
-    let base = t.address - (t.address % 2 ** r1.shift);
+    // The walk gives the output of the entry's first byte: the input's offset in it is out - outBase.
+    let base = t.address - (r1.out - r1.outBase);
     let shift = r1.shift;
     let dirty = r1.dirtyOnWrite;
     let ipa = -1;
     if (nested) {
       const s2 = e.ste.s2!;
       const r2 = walk(this.memory, s2.walk, r1.out, t.write, this.smmuWriter);
-      if (!r2.ok) return this.translationFault(t, e, { ...r2, ipa: r1.out }, acc, path, cd, steCached);
-      if (!req && (r2.perms & need) !== need) return this.permissionFault(t, e, cd, acc, 2, r2.level, steCached, path, r1.out);
+      if (!r2.ok) return this.translationFault(t, e, { ...r2, ipa: r1.out }, this.attrs(t, e.ste), path, cd, steCached);
+      if (!req && (r2.perms & need) !== need) return this.permissionFault(t, e, cd, this.attrs(t, e.ste), 2, r2.level, steCached, path, r1.out);
       out = r2.out;
       s2Perms = r2.perms;
       dirty = dirty || r2.dirtyOnWrite;
@@ -1811,7 +1812,8 @@ export class SmmuV3 {
       this.tlb.insert(r1.global && ce.global ? ce.global : ce.ctx!, entry);
     }
     if (req) return this.atsGranted(t, e, perms, oneEl, split ? r1.out : out, split, path, steCached, false);
-    return this.result('translated', path, `${nested ? 'nested' : 'stage-1'} walk, level ${r1.level}`, { pa: out, ste: e.origin, steCached });
+    this.counters.translated++;
+    return mk('translated', out, path, (nested ? NESTED_WALK_WHY : S1_WALK_WHY)[r1.level]!, undefined, false, undefined, false, steCached, e.origin, undefined, undefined);
   }
 
   /**
@@ -2102,6 +2104,10 @@ function mk(
 ): TranslateResult {
   return { outcome, pa, path, event, recorded, why, stag, tlbHit, steCached, ste, ats, simulatorError };
 }
+
+/** The `why` of a translation by a stage-1 or nested walk, per leaf level (built once: every walk gives one). */
+const S1_WALK_WHY: readonly string[] = [0, 1, 2, 3].map((l) => `stage-1 walk, level ${l}`);
+const NESTED_WALK_WHY: readonly string[] = [0, 1, 2, 3].map((l) => `nested walk, level ${l}`);
 
 const ATS_UR: AtsCompletion = { status: 'UR', r: false, w: false, x: false, ipa: false };
 const ATS_CA: AtsCompletion = { status: 'CA', r: false, w: false, x: false, ipa: false };
