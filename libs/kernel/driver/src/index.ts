@@ -11,3 +11,4 @@ export * from './lib/domain';
 export * from './lib/kernel';
 export * from './lib/machine';
 export * from './lib/steps';
+export * from './lib/timers';

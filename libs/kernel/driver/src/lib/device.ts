@@ -11,6 +11,7 @@ import { makeAbortSte, makeBypassSte, steUsed, writeEntry, type SteFeatures } fr
 import { DEFAULT_FIRMWARE, FEAT, OPT, type Firmware, type KdumpPolicy } from './features';
 import { Hw, KernelError, PageAllocator } from './hw';
 import { Dmesg, type LogLevel } from './log';
+import type { KernelTimers } from './timers';
 import { MmioTrace } from './trace';
 
 export const STRTAB_SPLIT = 8;
@@ -81,6 +82,14 @@ export interface DriverOptions {
    * so a deferred device holds its ID from probe on) or 'attach' (at the first attach).
    */
   readonly finaliseAt?: 'alloc' | 'attach';
+  /**
+   * iommu.strict: true (default, CONFIG_IOMMU_DEFAULT_DMA_STRICT) invalidates the TLB on every
+   * dma_unmap; false (lazy, DMA-FQ domains) queues the IOVAs in a flush queue, flushed by
+   * flush_iotlb_all when it fills or its 10 ms timer fires (needs `timers`).
+   */
+  readonly strict?: boolean;
+  /** The kernel's timers: the flush queue's timer runs on them. */
+  readonly timers?: KernelTimers;
   /**
    * The gbpa-bypass policy (cover letter case (b)): 'stay-disabled' (default) sets GBPA to
    * bypass, clears CR0 and leaves the SMMU disabled (no IOMMU: every device uses dma-direct);

@@ -13,6 +13,27 @@ import { IOMMU, IoPgtable, LPAE_MAIR, type Unmapped } from './pgtable';
 
 export type DomainType = 'dma' | 'identity' | 'blocked' | 's2';
 
+/** dma-iommu's per-CPU flush queue size and timeout (IOVA_DEFAULT_FQ_SIZE, IOVA_DEFAULT_FQ_TIMEOUT: 10 ms). */
+export const IOVA_DEFAULT_FQ_SIZE = 256;
+export const IOVA_DEFAULT_FQ_TIMEOUT_NS = 10_000_000;
+
+
+/**
+ * The flush queue of a DMA-FQ domain (iommu.strict=0; dma-iommu queue_iova and friends, one CPU
+ * so one per-CPU ring): unmapped IOVAs wait here, their TLB entries still live, until the
+ * queue's flush (flush_iotlb_all) when the ring is full or its timer fires; only then do the
+ * IOVAs return to the allocator.
+ */
+export class FlushQueue {
+  /** Queued IOVA ranges, oldest first, each with fq_flush_start_cnt as it was queued. */
+  readonly entries: { readonly iova: number; readonly len: number; readonly counter: number }[] = [];
+  startCnt = 0;
+  finishCnt = 0;
+  timerOn = false;
+  /** iommu_dma_free_fq ran (the domain was freed): the timer is gone. */
+  dead = false;
+}
+
 /** dma-iommu's IOVA allocator: size rounded to a power of two, size-aligned, top-down below a limit. */
 export class IovaAllocator {
   private readonly used: { lo: number; hi: number }[] = [];
@@ -55,7 +76,11 @@ export class Domain {
   asid?: number;
   vmid?: number;
   iovad?: IovaAllocator;
+  /** DMA-FQ (lazy invalidation): the flush queue; undefined for a strict DMA domain. */
+  fq?: FlushQueue;
   finalised = false;
+  /** iommu_domain_free ran. */
+  freed = false;
   readonly masters = new Set<Master>();
   constructor(
     readonly type: DomainType,
@@ -129,6 +154,9 @@ export class DomainOps {
       d.pgtable = await IoPgtable.alloc(this.smmu.hw, { stage: 1, granule: this.granule(), ias, oas: this.smmu.ias, coherentWalk: coherent });
       d.asid = this.allocAsid(d.name);
       d.iovad = new IovaAllocator(2 ** { '4k': 12, '16k': 14, '64k': 16 }[this.granule()], 2 ** 32);
+      // iommu_def_domain_type DMA_FQ (iommu.strict=0): iommu_dma_init_domain sets up the flush
+      // queue (arm-smmu-v3 has IOMMU_CAP_DEFERRED_FLUSH); without timers there is none to arm.
+      if (this.smmu.opts.strict === false && this.smmu.opts.timers) d.fq = new FlushQueue();
     } else if (type === 's2') {
       if (!(this.smmu.features & FEAT.TRANS_S2)) throw new KernelError('EINVAL', 'no stage 2');
       d.pgtable = await IoPgtable.alloc(this.smmu.hw, { stage: 2, granule: this.granule(), ias: this.smmu.ias, oas: this.smmu.oas, coherentWalk: coherent });
@@ -279,9 +307,88 @@ export class DomainOps {
     const start = iova - (iova % gran);
     const len = Math.ceil((iova - start + size) / gran) * gran;
     const gone = await d.pgtable.unmap(start, len);
+    if (d.fq && !d.fq.dead) {
+      // __iommu_dma_unmap with iotlb_gather.queued: io-pgtable adds no page to the gather, no
+      // iotlb_sync; the IOVA waits in the flush queue with its TLB entries (queue_iova).
+      await this.queueIova(d, start, len);
+      return gone;
+    }
     await this.tlbInvRange(d, start, len, gran, true);
     d.iovad.free(start);
     return gone;
+  }
+
+  /** queue_iova (dma-iommu.c): free what a finished flush covers, flush first when the ring is full, queue, arm the timer. */
+  private async queueIova(d: Domain, iova: number, len: number): Promise<void> {
+    const fq = d.fq!;
+    this.fqRingFree(d);
+    // fq_full: (tail + 1) & mod_mask == head, so a ring of 256 holds 255.
+    if (fq.entries.length >= IOVA_DEFAULT_FQ_SIZE - 1) {
+      await this.fqFlushIotlb(d);
+      this.fqRingFree(d);
+    }
+    fq.entries.push({ iova, len, counter: fq.startCnt });
+    if (!fq.timerOn) {
+      fq.timerOn = true;
+      this.smmu.opts.timers!.arm('dma-iommu fq_timer', IOVA_DEFAULT_FQ_TIMEOUT_NS, () => this.fqFlushTimeout(d));
+    }
+  }
+
+  /** fq_ring_free_locked: the IOVAs queued before the last finished flush return to the allocator. */
+  private fqRingFree(d: Domain): void {
+    const fq = d.fq!;
+    while (fq.entries.length && fq.entries[0]!.counter < fq.finishCnt) d.iovad!.free(fq.entries.shift()!.iova);
+  }
+
+  /** fq_flush_iotlb: flush_iotlb_all (arm_smmu_flush_iotlb_all -> arm_smmu_tlb_inv_context) between the two counters. */
+  private async fqFlushIotlb(d: Domain): Promise<void> {
+    d.fq!.startCnt++;
+    await this.tlbInvContext(d);
+    d.fq!.finishCnt++;
+  }
+
+  /** fq_flush_timeout: the timer is off again, flush, free what was queued. */
+  private async fqFlushTimeout(d: Domain): Promise<void> {
+    const fq = d.fq!;
+    if (fq.dead) return;
+    fq.timerOn = false;
+    await this.fqFlushIotlb(d);
+    this.fqRingFree(d);
+  }
+
+  /**
+   * iommu_domain_free of a paging domain (6.12): iommu_put_dma_cookie (iommu_dma_free_fq:
+   * del_timer_sync, queued IOVAs go with the IOVA domain), then arm_smmu_domain_free_paging:
+   * free_io_pgtable_ops flushes the whole context first (io_pgtable_tlb_flush_all ->
+   * arm_smmu_tlb_inv_context: TLBI by ASID or VMID, CMD_SYNC, the ATCs of masters still
+   * attached), then the ASID or VMID is released. A domain never finalised has no io-pgtable.
+   */
+  async free(d: Domain): Promise<void> {
+    if (d.freed) return;
+    if (d.fq) {
+      d.fq.dead = true;
+      d.fq.timerOn = false;
+      d.fq.entries.length = 0;
+    }
+    if (d.finalised && d.pgtable) await this.tlbInvContext(d);
+    if (d.asid !== undefined) this.smmu.asids.delete(d.asid);
+    if (d.vmid !== undefined) this.smmu.vmids.delete(d.vmid);
+    d.freed = true;
+  }
+
+  /**
+   * arm_smmu_release_device (6.12): the STEs go back to what arm_smmu_init_strtab set, blocked
+   * (an abort STE; identity for a device with an RMR, require_direct), through the entry writer;
+   * then the master and its CD table go (memory only, no command).
+   */
+  async release(m: Master): Promise<void> {
+    const rmr = m.sids.some((sid) => this.smmu.fw.rmrSids.includes(sid));
+    const park = new Domain(rmr ? 'identity' : 'blocked', rmr ? 'identity-release' : 'blocked-release');
+    await this.attach(m, park);
+    park.masters.delete(m);
+    this.domains.delete(m);
+    this.cdTables.delete(m);
+    this.smmu.masters.delete(m.name);
   }
 
   /**

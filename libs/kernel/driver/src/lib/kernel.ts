@@ -24,8 +24,6 @@ export interface DeviceProbe {
   /** is_attach_deferred() said yes: the default domain is not attached yet. */
   readonly deferred: boolean;
   readonly domain?: string;
-  /** The group and its default domain exist but attaching it failed (e.g. -ENOSPC with finaliseAt 'attach'). */
-  readonly attachError?: string;
 }
 
 /** What dma_map_single() returns an endpoint driver: the DMA address, or DMA_MAPPING_ERROR with why. */
@@ -54,12 +52,14 @@ export class LinuxKernel {
 
   /**
    * iommu_subsys_init's lines, which a kernel prints once at boot before any IOMMU driver
-   * probes: the default domain type, and the invalidation policy of DMA domains (6.12's
-   * default, CONFIG_IOMMU_DEFAULT_DMA_STRICT; the twin models strict invalidation only).
+   * probes: the default domain type, and the invalidation policy of DMA domains: strict
+   * (CONFIG_IOMMU_DEFAULT_DMA_STRICT, Debian's, or iommu.strict=1) or lazy (iommu.strict=0:
+   * DMA-FQ default domains, see DriverOptions.strict), "(set via kernel command line)" when
+   * the command line chose it.
    */
-  static iommuSubsysInit(log: { log(level: 'info', device: string, text: string): void }, passthrough: boolean): void {
+  static iommuSubsysInit(log: { log(level: 'info', device: string, text: string): void }, passthrough: boolean, strict = true): void {
     log.log('info', '', passthrough ? 'iommu: Default domain type: Passthrough (set via kernel command line)' : 'iommu: Default domain type: Translated');
-    if (!passthrough) log.log('info', '', 'iommu: DMA domain TLB invalidation policy: strict mode');
+    if (!passthrough) log.log('info', '', `iommu: DMA domain TLB invalidation policy: ${strict ? 'strict mode' : 'lazy mode (set via kernel command line)'}`);
   }
 
   get log() {
@@ -114,17 +114,26 @@ export class LinuxKernel {
     if (type === 'dma') await this.domains.tlbInvContext(d);
     this.direct.delete(spec.name);
     this.defaults.set(spec.name, d);
-    let attachError: string | undefined;
     if (!r.master.attachDeferred) {
       try {
         await this.domains.attach(r.master, d);
       } catch (e) {
-        attachError = failure(e).errno;
-        r.master.attachError = attachError;
+        // iommu_setup_default_domain: a driver must not fail the first attach (WARN_ON), and
+        // __iommu_probe_device unwinds: release_device puts the STEs back to blocked
+        // (arm_smmu_release_device), and iommu_deinit_device frees the group's default domain
+        // (free_io_pgtable_ops flushes its ASID or VMID; the ID is released). The device has no
+        // group: its DMA API is dma-direct.
+        const errno = failure(e).errno;
+        this.log.log('warn', '', 'WARNING: CPU: 0 PID: 1 at drivers/iommu/iommu.c iommu_setup_default_domain');
+        await this.domains.release(r.master);
+        await this.domains.free(d);
+        this.defaults.delete(spec.name);
+        await this.smmu.hw.serviceInterrupts();
+        return this.ungrouped(spec, errno);
       }
     }
     await this.smmu.hw.serviceInterrupts();
-    return { name: spec.name, grouped: true, deferred: r.master.attachDeferred, domain: r.master.domain, ...(attachError ? { attachError } : {}) };
+    return { name: spec.name, grouped: true, deferred: r.master.attachDeferred, domain: r.master.domain };
   }
 
   /** The default domain the iommu core allocated for `name` at probe (attached or not yet). */

@@ -51,6 +51,8 @@ class SimBus implements BusPort {
     readonly smmu: string,
     private readonly kernel: 'primary' | 'kdump',
     private readonly task: () => number,
+    /** Makes `task` the one doing the kernel's work again (it resumed after its delay). */
+    private readonly resume: (task: number) => void,
   ) {}
 
   mmioRead(offset: number, size: MmioSize) {
@@ -73,8 +75,15 @@ class SimBus implements BusPort {
     return this.port.now();
   }
 
-  delay(ns: number, next?: NextAccess, wait?: PollWait): Promise<void> {
-    return this.port.sleep(this.task(), ns, next && this.load(next), wait && { wait: { loads: wait.loads.map((l) => this.load(l)), poll: { deadline: wait.deadline, step: wait.step } } });
+  /**
+   * The task doing the kernel's work sleeps. Another of the kernel's tasks may do kernel work
+   * while it sleeps (the flush queue's timer while the runner waits for a CMD_SYNC), so the
+   * sleeper is the one again when it wakes, like a context switch restoring `current`.
+   */
+  async delay(ns: number, next?: NextAccess, wait?: PollWait): Promise<void> {
+    const task = this.task();
+    await this.port.sleep(task, ns, next && this.load(next), wait && { wait: { loads: wait.loads.map((l) => this.load(l)), poll: { deadline: wait.deadline, step: wait.step } } });
+    this.resume(task);
   }
 
   private load(a: NextAccess): NextLoad {
@@ -138,7 +147,7 @@ export class KernelRole implements KernelLink {
     const k = spec.kdump;
     const policy: KdumpPolicy | undefined = name === 'kdump' ? k.policy : undefined;
     spec.platform.smmus.forEach((s, i) => {
-      const bus = new HaltableBus(new SimBus(port, i, smmuNames[i]!, name, () => this.task));
+      const bus = new HaltableBus(new SimBus(port, i, smmuNames[i]!, name, () => this.task, (t) => (this.task = t)));
       this.buses.push(bus);
       const tap = new CommandTap(() => {
         const q = this.kernels[i]?.smmu.cmdq;
@@ -152,11 +161,12 @@ export class KernelRole implements KernelLink {
       // dev_name: an IORT node becomes the platform device arm-smmu-v3.N.auto; a DT node is named by unit address and node name.
       const devName = s.firmware.kind === 'dt' ? `arm-smmu-v3 ${s.firmware.dtNode ?? `${(0x905_0000 + i * 0x2_0000).toString(16)}.smmuv3`}` : `arm-smmu-v3 arm-smmu-v3.${i}.auto`;
       const firmware = { coherent: s.firmware.coherent ?? (s.config.coherent as boolean | undefined) ?? true, rmrSids: s.firmware.rmrSids, combinedIrq: s.firmware.combinedIrq, msiDomain: s.firmware.msiDomain, devName, kind: s.firmware.kind };
-      const common = { ram: { base: ram.base, size: ram.size }, pages: this.pages, asids, groups, cmaAlignment, log: this.log, trace: this.trace, firmware, steps: this.steps };
+      const timers = { arm: (timer: string, ns: number, fn: () => Promise<void>) => this.timer(timer, ns, fn) };
+      const common = { ram: { base: ram.base, size: ram.size }, pages: this.pages, asids, groups, cmaAlignment, log: this.log, trace: this.trace, firmware, steps: this.steps, timers };
       this.kernels.push(
         name === 'primary'
-          ? new LinuxKernel(bus, { kernel: 'primary', passthrough: spec.primary.passthrough, pageSize: spec.primary.pageSize, legacyLinearStrtab: spec.primary.legacyLinearStrtab, ...common })
-          : new LinuxKernel(bus, { kernel: 'kdump', policy, passthrough: k.passthrough, pageSize: spec.primary.pageSize, memremapNonRam: k.memremapNonRam, failDevresAction: k.failDevresAction, gbpaBypass: k.gbpaBypass, v10KexecPrefix: k.v10KexecPrefix, ...common }),
+          ? new LinuxKernel(bus, { kernel: 'primary', passthrough: spec.primary.passthrough, strict: spec.primary.strict, pageSize: spec.primary.pageSize, legacyLinearStrtab: spec.primary.legacyLinearStrtab, ...common })
+          : new LinuxKernel(bus, { kernel: 'kdump', policy, passthrough: k.passthrough, strict: k.strict, pageSize: spec.primary.pageSize, memremapNonRam: k.memremapNonRam, failDevresAction: k.failDevresAction, gbpaBypass: k.gbpaBypass, v10KexecPrefix: k.v10KexecPrefix, ...common }),
       );
     });
     for (const d of deviceTable(spec)) this.devices.set(d.name, { info: d });
@@ -245,6 +255,25 @@ export class KernelRole implements KernelLink {
     })();
   }
 
+  /**
+   * A kernel timer (mod_timer): a thread of this kernel that sleeps `ns` and runs `fn` as the
+   * one doing the kernel's work, unless the kernel halted first (a panic stops its timers).
+   */
+  private timer(name: string, ns: number, fn: () => Promise<void>): void {
+    const id = this.port.spawn(name, this.name);
+    void (async () => {
+      try {
+        await this.port.sleep(id, 0);
+        await this.port.sleep(id, ns);
+        await this.on(id, fn);
+      } catch (e) {
+        if (!(e instanceof CpuHalted || e instanceof TaskHalted)) throw e;
+      } finally {
+        this.port.finish(id);
+      }
+    })();
+  }
+
   /** The device may use ATS once its STE has EATS set by this kernel (pci_enable_ats at attach). */
   private async syncAts(d: DeviceState): Promise<void> {
     if (!d.info.spec.ats) return;
@@ -261,7 +290,7 @@ export class KernelRole implements KernelLink {
 
   async boot(task: number): Promise<BootResult> {
     const r = await this.on(task, async (): Promise<BootResult> => {
-      LinuxKernel.iommuSubsysInit(this.log, this.spec.primary.passthrough);
+      LinuxKernel.iommuSubsysInit(this.log, this.spec.primary.passthrough, this.spec.primary.strict);
       for (const [i, k] of this.kernels.entries()) {
         const p = await k.probeSmmu();
         if (!p.ok) return { ok: false, reason: `smmu${i}: ${p.reason}` };
@@ -319,7 +348,7 @@ export class KernelRole implements KernelLink {
 
   async probeSmmus(task: number): Promise<(ProbeOutcome | undefined)[]> {
     const out: (ProbeOutcome | undefined)[] = [];
-    if (this.spec.kdump.policy !== 'no-smmu-driver') LinuxKernel.iommuSubsysInit(this.log, this.spec.kdump.passthrough);
+    if (this.spec.kdump.policy !== 'no-smmu-driver') LinuxKernel.iommuSubsysInit(this.log, this.spec.kdump.passthrough, this.spec.kdump.strict);
     for (const k of this.kernels) out.push(await this.on(task, () => k.probeSmmu()));
     return out;
   }
@@ -352,7 +381,7 @@ export class KernelRole implements KernelLink {
     d.probedAt = this.port.now();
     const r = await this.kernelOf(d).probeDevice({ ...this.master(d), driver }, type);
     d.probe = r;
-    if (r.grouped && !r.deferred && !r.errno && !r.attachError) d.attachedAt = this.port.now();
+    if (r.grouped && !r.deferred && !r.errno) d.attachedAt = this.port.now();
     return r;
   }
 
@@ -446,7 +475,8 @@ export class KernelRole implements KernelLink {
             break;
           }
         }
-        await this.port.sleep(this.task, 10_000);
+        await this.port.sleep(task, 10_000);
+        this.task = task;
       }
     });
     v.readAt = readAt;

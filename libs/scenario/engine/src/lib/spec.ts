@@ -213,6 +213,7 @@ export const SCENARIO_SCHEMA = obj(
     primary: obj(
       {
         passthrough: bool(false, 'iommu.passthrough=1: identity default domains'),
+        strict: bool(true, 'iommu.strict: true (strict, Debian\'s default) invalidates on every dma_unmap; false (iommu.strict=0, lazy) queues unmapped IOVAs in a flush queue flushed when full (255) or 10 ms after the first'),
         pageSize: { t: 'int', def: 4096, min: 4096, max: 65536, doc: 'CPU page size (4096, 16384 or 65536): io-pgtable granule' },
         legacyLinearStrtab: bool(false, 'a crashed kernel that predates 2-level stream tables (linear table on 2-level hardware)'),
       },
@@ -241,6 +242,7 @@ export const SCENARIO_SCHEMA = obj(
         failDevresAction: bool(false, 'S7c: devm_add_action_or_reset fails'),
         gbpaBypass: oneOf(['stay-disabled', 'reset-window'], 'stay-disabled', 'gbpa-bypass: leave the SMMU disabled, or bypass only during the reset window'),
         passthrough: bool(false, 'iommu.passthrough=1 in the kdump kernel'),
+        strict: bool(true, 'iommu.strict in the kdump kernel (see primary.strict)'),
         v10KexecPrefix: str('', 'prefix of the v10 kexec-helper messages (none in the tree read; "kexec: " in another)'),
         unbindAtEnd: bool(false, 'S7d: unbind the SMMU driver at the end of the run (devres cleanup)'),
       },
@@ -326,7 +328,7 @@ export interface ScenarioSpec {
   readonly seed: number | string;
   readonly platform: { readonly paBits: number; readonly maxBackedMiB: number; readonly regions?: readonly RegionSpec[]; readonly ras: RasPolicy; readonly rasEscalationNs: number; readonly smmus: readonly SmmuSpec[] };
   readonly devices: readonly DeviceSpec[];
-  readonly primary: { readonly passthrough: boolean; readonly pageSize: 4096 | 16384 | 65536; readonly legacyLinearStrtab: boolean };
+  readonly primary: { readonly passthrough: boolean; readonly strict: boolean; readonly pageSize: 4096 | 16384 | 65536; readonly legacyLinearStrtab: boolean };
   readonly crash: { readonly trigger: CrashTrigger; readonly kexecDelayNs: number; readonly smmuProbeDelayNs: number };
   readonly kernelConfig: { readonly cmaAlignment: number };
   readonly injections: readonly Injection[];
@@ -337,6 +339,7 @@ export interface ScenarioSpec {
     readonly failDevresAction: boolean;
     readonly gbpaBypass: 'stay-disabled' | 'reset-window';
     readonly passthrough: boolean;
+    readonly strict: boolean;
     readonly v10KexecPrefix: string;
     readonly unbindAtEnd: boolean;
   };
