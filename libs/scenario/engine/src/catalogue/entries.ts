@@ -5,6 +5,7 @@
 // [path into the report, operator, expected] the runner holds every report to.
 
 import type { Check } from '../lib/predict';
+import { POLICIES } from '../lib/spec';
 import type { CatalogueEntry } from './index';
 
 const US = 1_000;
@@ -561,6 +562,25 @@ export const ENTRIES: CatalogueEntry[] = [
     predict: {
       'adopt-v7': [['adoption.adopted', '=', true], ['corruption.crashedKernelBytes', '>', 0], [`devices[${NIC}].dma.beforeQuiesce.faulted`, '>', 0]],
     },
+  },
+  {
+    id: 'R10-M3-lazy-unmap',
+    version: 1,
+    title: 'iommu.strict=0: the panic 2 ms after a dma_unmap returned, its TLB invalidation still waiting in the flush queue',
+    source: 'kdump-adopt-series.md 4 R10 M3 ("TLB state is unknown"); Linux 6.12 dma-iommu queue_iova / fq_flush_timeout',
+    outcome: "lazy invalidation leaves the TLBI to the flush queue's 10 ms timer, which dies with the crashed kernel: the NIC keeps writing the freed receive buffers through the stale TLB entries into crashed-kernel memory, under every kdump policy (compare R10-M3-strict-unmap)",
+    // After 1.2 ms the RX ring has wrapped: every receive buffer's translation is in the TLB.
+    doc: { devices: PAIR, primary: { strict: false }, crash: { trigger: { kind: 'after-unmap', device: NIC, atNs: 1_200 * US, buffer: 1, afterNs: 2 * MS } } },
+    predict: Object.fromEntries(POLICIES.map((p) => [p, [['corruption.crashedKernelBytes', '>', 0], ['log', 'logs', 'iommu: DMA domain TLB invalidation policy: lazy mode']] as Check[]])),
+  },
+  {
+    id: 'R10-M3-strict-unmap',
+    version: 1,
+    title: 'the same dma_unmap 2 ms before the panic with strict invalidation (the default)',
+    source: 'kdump-adopt-series.md 4 R10 M3; Linux 6.12 __iommu_dma_unmap -> iommu_iotlb_sync',
+    outcome: 'the TLBI and its CMD_SYNC complete inside dma_unmap: the NIC faults on the unmapped buffers from then on, and nothing it sends there lands in crashed-kernel memory, under every kdump policy',
+    doc: { devices: PAIR, crash: { trigger: { kind: 'after-unmap', device: NIC, atNs: 1_200 * US, buffer: 1, afterNs: 2 * MS } } },
+    predict: Object.fromEntries(POLICIES.map((p) => [p, [['corruption.crashedKernelBytes', '=', 0], [`devices[${NIC}].dma.total.faulted`, '>', 0], ['log', 'logs', 'iommu: DMA domain TLB invalidation policy: strict mode']] as Check[]])),
   },
   {
     id: 'R10-M3-panic-mid-ste-update',

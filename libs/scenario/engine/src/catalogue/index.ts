@@ -9,7 +9,7 @@ import { applyOverrides, parseScenario, type ScenarioSpec } from '../lib/spec';
 import { baselineDocument } from './baseline';
 import { ENTRIES } from './entries';
 
-export const CATALOGUE_VERSION = '1.1.0';
+export const CATALOGUE_VERSION = '1.2.0';
 
 export interface CatalogueEntry {
   readonly id: string;

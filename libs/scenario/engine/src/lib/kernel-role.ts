@@ -334,14 +334,14 @@ export class KernelRole implements KernelLink {
     bus.hook = undefined;
   }
 
-  async unmap(task: number, device: string, buffer: number): Promise<void> {
+  async unmap(task: number, device: string, buffer: number, midPanic = true): Promise<void> {
     const d = this.devices.get(device)!;
     const buf = d.driver?.buffers[buffer];
     if (!buf) return;
     const bus = this.buses[d.info.smmu]!;
     // The DMA API considers the buffer unmapped from the moment dma_unmap starts.
     this.port.endMapping(device, buf.iova);
-    bus.hook = { before: (a) => (a.op === 'mmio-write' ? `panic during dma_unmap of ${device} buffer ${buffer} (PTEs cleared, TLBI not issued)` : undefined) };
+    if (midPanic) bus.hook = { before: (a) => (a.op === 'mmio-write' ? `panic during dma_unmap of ${device} buffer ${buffer} (PTEs cleared, TLBI not issued)` : undefined) };
     await this.on(task, async () => void (await this.kernelOf(d).dmaUnmap(device, buf.iova, buf.bytes)));
     bus.hook = undefined;
   }

@@ -91,8 +91,12 @@ export interface KernelLink {
   setupDrivers(task: number): Promise<void>;
   /** Primary: move `device` to a new domain; the CPU panics after `afterStores` stores into its STE. */
   reattach(task: number, device: string, domain: 'identity' | 'blocked' | 'dma', afterStores: number): Promise<void>;
-  /** Primary: dma_unmap of the device's buffer `buffer`; the CPU panics before the TLBI is issued. */
-  unmap(task: number, device: string, buffer: number): Promise<void>;
+  /**
+   * Primary: dma_unmap of the device's buffer `buffer`. `midPanic` (the default): the CPU panics
+   * at its first register write in there, before the TLBI is issued; false: the unmap runs to
+   * its end (strict: the TLBI is issued; lazy: the IOVA waits in the flush queue).
+   */
+  unmap(task: number, device: string, buffer: number, midPanic?: boolean): Promise<void>;
   /** kdump: arm_smmu_device_probe of every SMMU under the policy. */
   probeSmmus(task: number): Promise<(ProbeOutcome | undefined)[]>;
   /** kdump: bus_iommu_probe as the SMMUs register. 6.12 probes no device here: each device's IOMMU probe (insert_master, default domain, deferral) runs when its driver binds, in probeDriver. */

@@ -200,10 +200,16 @@ async function timeline(
     await until(at);
     await primary.reattach(T, t.device, t.domain, t.afterStores);
     if (p.crashAt === undefined) p.crash(`panic after the STE update of ${t.device} completed (fewer than ${t.afterStores} STE stores)`);
-  } else {
+  } else if (t.kind === 'mid-unmap') {
     await until(at);
     await primary.unmap(T, t.device, t.buffer);
     if (p.crashAt === undefined) p.crash(`panic after dma_unmap of ${t.device} completed`);
+  } else {
+    await until(at);
+    await primary.unmap(T, t.device, t.buffer, false);
+    const returned = p.now();
+    await until(returned + t.afterNs);
+    if (p.crashAt === undefined) p.crash(`panic ${t.afterNs} ns after dma_unmap of ${t.device} buffer ${t.buffer} returned`);
   }
 
   await until(p.crashAt! + spec.crash.kexecDelayNs);

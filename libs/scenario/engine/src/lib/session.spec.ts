@@ -12,6 +12,29 @@ import { parseFaults } from './spec';
 
 const MS = 1_000_000;
 
+describe('Session: lazy invalidation (primary.strict=false)', () => {
+  const NIC = '0000:01:00.0';
+  it('a dma_unmap queues its IOVA: no command until the flush queue\'s timer, a thread of the kernel, flushes 10 ms later', async () => {
+    const spec = buildScenario(entryDocument(findEntry('R10-M3-lazy-unmap')!), { policy: 'adopt-v7' });
+    const s = await Session.open(spec);
+    assert.deepEqual(await s.boot(), { ok: true });
+    await s.setupDrivers();
+    await s.advance(1 * MS);
+    const prodWrites = async () => (await s.kernel('primary')!.view()).trace.filter((a) => a.kernel === 'primary' && a.dir === 'write' && a.register === 'CMDQ_PROD').map((a) => a.time);
+    const t0 = s.now();
+    await s.unmap(NIC, 1);
+    assert.equal(s.phase, 'booted', 'no register write inside the unmap, so no panic at one');
+    const before = (await prodWrites()).filter((t) => t >= t0);
+    assert.deepEqual(before, [], 'nothing queued on the command queue by the unmap');
+    await s.advance(9.9 * MS);
+    assert.deepEqual((await prodWrites()).filter((t) => t >= t0), [], 'still nothing just before the timeout');
+    await s.advance(0.2 * MS);
+    const flush = (await prodWrites()).filter((t) => t >= t0);
+    assert.ok(flush.length >= 1 && flush[0]! >= t0 + 10 * MS, `the flush at the 10 ms timeout: ${flush.join()}`);
+    await s.close();
+  });
+});
+
 describe('Session', () => {
   it('boot, traffic, crash, kexec, the v7 probe, drivers and the vmcore, one step at a time', async () => {
     const spec = buildScenario(baselineDocument(), { policy: 'adopt-v7' });

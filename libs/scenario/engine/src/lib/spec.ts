@@ -185,6 +185,17 @@ const TRIGGER = union(
       ['device'],
     ),
     'mid-unmap': obj({ kind: str(), device: str(undefined, undefined, BDF), atNs: int(100 * US, 1, 1_000_000 * MS), buffer: int(0, 0, 1 << 20, 'device buffer index') }, 'the panic in the middle of dma_unmap: PTEs cleared, TLBI never issued', ['device']),
+    'after-unmap': obj(
+      {
+        kind: str(),
+        device: str(undefined, undefined, BDF),
+        atNs: int(100 * US, 1, 1_000_000 * MS, 'when dma_unmap runs, after the primary kernel finished booting'),
+        buffer: int(0, 0, 1 << 20, 'device buffer index'),
+        afterNs: int(1 * MS, 0, 1_000_000 * MS, 'from dma_unmap returning to the panic: strict invalidation issued the TLBI inside it; lazy (primary.strict=false) leaves it in the flush queue for 10 ms'),
+      },
+      'the panic some time after a dma_unmap completed',
+      ['device'],
+    ),
   },
   'what makes the primary kernel panic',
   { kind: 'time', atNs: 200 * US },
@@ -303,7 +314,8 @@ export type CrashTrigger =
   | { readonly kind: 'time'; readonly atNs: number }
   | { readonly kind: 'transactions'; readonly count: number }
   | { readonly kind: 'mid-ste-update'; readonly device: string; readonly atNs: number; readonly domain: 'identity' | 'blocked' | 'dma'; readonly afterStores: number }
-  | { readonly kind: 'mid-unmap'; readonly device: string; readonly atNs: number; readonly buffer: number };
+  | { readonly kind: 'mid-unmap'; readonly device: string; readonly atNs: number; readonly buffer: number }
+  | { readonly kind: 'after-unmap'; readonly device: string; readonly atNs: number; readonly buffer: number; readonly afterNs: number };
 
 export interface SmmuSpec {
   readonly config: Record<string, number | boolean>;
@@ -360,7 +372,7 @@ function crossCheck(s: ScenarioSpec): { path: string; rule: string }[] {
     if (!names.has(name)) issues.push({ path, rule: `no device named ${name}` });
   };
   const t = s.crash.trigger;
-  if (t.kind === 'mid-ste-update' || t.kind === 'mid-unmap') known(t.device, 'crash.trigger.device');
+  if (t.kind === 'mid-ste-update' || t.kind === 'mid-unmap' || t.kind === 'after-unmap') known(t.device, 'crash.trigger.device');
   s.injections.forEach((inj, i) => {
     if (inj.when === 'at' && inj.atNs === undefined) issues.push({ path: `injections[${i}].atNs`, rule: "required when when='at'" });
     const f = inj.fault;

@@ -57,8 +57,8 @@ class RemoteKernel implements KernelLink {
   reattach(task: number, device: string, domain: 'identity' | 'blocked' | 'dma', afterStores: number): Promise<void> {
     return this.call('reattach', task, device, domain, afterStores);
   }
-  unmap(task: number, device: string, buffer: number): Promise<void> {
-    return this.call('unmap', task, device, buffer);
+  unmap(task: number, device: string, buffer: number, midPanic = true): Promise<void> {
+    return this.call('unmap', task, device, buffer, midPanic);
   }
   probeSmmus(task: number) {
     return this.call<Awaited<ReturnType<KernelLink['probeSmmus']>>>('probeSmmus', task);

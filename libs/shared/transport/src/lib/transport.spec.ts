@@ -139,6 +139,14 @@ describe('a scenario across NATS equals the in-process run', () => {
       for (const r of [roles, small]) assert.equal(r.fleet.sessions.size + r.primary.sessions.size + r.kdump.sessions.size, 0);
     });
   }
+
+  it('R10-M3-lazy-unmap with the panic 12 ms after the unmap: the flush queue\'s timer, a thread of the remote kernel, flushes at 10 ms; the same report', async () => {
+    const e = findEntry('R10-M3-lazy-unmap')!;
+    const spec = buildScenario(entryDocument(e), { policy: 'adopt-v10', sets: ['crash.trigger.afterNs=12000000'] });
+    const local = await runScenario(spec);
+    const remote = await runOverNats(roles.platform, spec);
+    assert.equal(reportJson(remote), reportJson(local));
+  });
 });
 
 describe('direct memory for kernels and devices across NATS (kernel-dmi.ts, device-dmi.ts): exact, used, and caught when broken', () => {
