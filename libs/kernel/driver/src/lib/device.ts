@@ -90,6 +90,8 @@ export interface DriverOptions {
   readonly strict?: boolean;
   /** The kernel's timers: the flush queue's timer runs on them. */
   readonly timers?: KernelTimers;
+  /** CONFIG_HZ (default 250, Debian's arm64 kernels): timers fire on jiffy boundaries. */
+  readonly hz?: number;
   /**
    * The gbpa-bypass policy (cover letter case (b)): 'stay-disabled' (default) sets GBPA to
    * bypass, clears CR0 and leaves the SMMU disabled (no IOMMU: every device uses dma-direct);

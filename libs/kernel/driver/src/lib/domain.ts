@@ -17,6 +17,16 @@ export type DomainType = 'dma' | 'identity' | 'blocked' | 's2';
 export const IOVA_DEFAULT_FQ_SIZE = 256;
 export const IOVA_DEFAULT_FQ_TIMEOUT_NS = 10_000_000;
 
+/**
+ * When a timer armed at `now` with mod_timer(jiffies + msecs_to_jiffies(timeout)) fires: at the
+ * tick boundary that many jiffies after the current one (jiffies count from virtual time 0).
+ * 10 ms at HZ=250 (Debian's arm64 kernels) is 3 jiffies, so 8 to 12 ms after `now`.
+ */
+export function timerExpiryNs(now: number, timeoutNs: number, hz: number): number {
+  const tick = 1e9 / hz;
+  return (Math.floor(now / tick) + Math.ceil(timeoutNs / tick)) * tick;
+}
+
 
 /**
  * The flush queue of a DMA-FQ domain (iommu.strict=0; dma-iommu queue_iova and friends, one CPU
@@ -330,7 +340,8 @@ export class DomainOps {
     fq.entries.push({ iova, len, counter: fq.startCnt });
     if (!fq.timerOn) {
       fq.timerOn = true;
-      this.smmu.opts.timers!.arm('dma-iommu fq_timer', IOVA_DEFAULT_FQ_TIMEOUT_NS, () => this.fqFlushTimeout(d));
+      const now = this.smmu.hw.now();
+      this.smmu.opts.timers!.arm('dma-iommu fq_timer', timerExpiryNs(now, IOVA_DEFAULT_FQ_TIMEOUT_NS, this.smmu.opts.hz ?? 250) - now, () => this.fqFlushTimeout(d));
     }
   }
 

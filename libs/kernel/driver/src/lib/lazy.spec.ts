@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { findFormat, STE } from '@kdump-twin/smmu-arch';
-import { IOVA_DEFAULT_FQ_SIZE, IOVA_DEFAULT_FQ_TIMEOUT_NS } from './domain';
+import { IOVA_DEFAULT_FQ_SIZE, IOVA_DEFAULT_FQ_TIMEOUT_NS, timerExpiryNs } from './domain';
 import { PageAllocator } from './hw';
 import { LinuxKernel } from './kernel';
 import { Machine } from './machine';
@@ -56,12 +56,15 @@ describe('lazy invalidation (iommu.strict=0): the flush queue', () => {
     assert.equal(read(m, iova).outcome, 'translated', 'the walk fills the TLB');
     const ops = consumed(m);
     await k.dmaUnmap(NIC.name, iova, 4096);
+    const armedAt = m.clock.now();
     m.clock.advance(10_000);
     assert.deepEqual(ops, [], 'nothing reaches the command queue');
     const stale = read(m, iova);
     assert.deepEqual([stale.outcome, stale.tlbHit], ['translated', true], 'a stale TLB entry: the PTE is gone, the translation is not');
     assert.equal(timers.armed.length, 1, 'the first queued IOVA arms fq_timer');
-    assert.equal(timers.armed[0]!.ns, IOVA_DEFAULT_FQ_TIMEOUT_NS);
+    // mod_timer(jiffies + msecs_to_jiffies(10)) at HZ=250: the third 4 ms tick boundary from now.
+    assert.equal(armedAt + timers.armed[0]!.ns, (Math.floor(armedAt / 4_000_000) + 3) * 4_000_000);
+    assert.ok(timers.armed[0]!.ns > 8_000_000 - 1 && timers.armed[0]!.ns <= 12_000_000, String(timers.armed[0]!.ns));
     const again = await k.dmaMap(NIC.name, BUF + 0x1000, 4096);
     assert.notEqual(again, iova, 'a queued IOVA stays allocated until its flush');
   });
@@ -107,6 +110,15 @@ describe('lazy invalidation (iommu.strict=0): the flush queue', () => {
     assert.deepEqual(ops, ['TLBI_NH_VA', 'CMD_SYNC']);
     assert.equal(timers.armed.length, 0);
     assert.equal(read(m, iova).event, 'F_TRANSLATION');
+  });
+});
+
+describe('kernel timers on jiffies', () => {
+  it('mod_timer rounds to tick boundaries: 10 ms at HZ=250 fires 8 to 12 ms later, at HZ=1000 exactly 10 ms later', () => {
+    assert.equal(timerExpiryNs(0, IOVA_DEFAULT_FQ_TIMEOUT_NS, 250), 12_000_000);
+    assert.equal(timerExpiryNs(3_999_999, IOVA_DEFAULT_FQ_TIMEOUT_NS, 250), 12_000_000);
+    assert.equal(timerExpiryNs(4_000_000, IOVA_DEFAULT_FQ_TIMEOUT_NS, 250), 16_000_000);
+    assert.equal(timerExpiryNs(1_500_000, IOVA_DEFAULT_FQ_TIMEOUT_NS, 1000), 11_000_000);
   });
 });
 

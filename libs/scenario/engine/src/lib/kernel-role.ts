@@ -162,7 +162,7 @@ export class KernelRole implements KernelLink {
       const devName = s.firmware.kind === 'dt' ? `arm-smmu-v3 ${s.firmware.dtNode ?? `${(0x905_0000 + i * 0x2_0000).toString(16)}.smmuv3`}` : `arm-smmu-v3 arm-smmu-v3.${i}.auto`;
       const firmware = { coherent: s.firmware.coherent ?? (s.config.coherent as boolean | undefined) ?? true, rmrSids: s.firmware.rmrSids, combinedIrq: s.firmware.combinedIrq, msiDomain: s.firmware.msiDomain, devName, kind: s.firmware.kind };
       const timers = { arm: (timer: string, ns: number, fn: () => Promise<void>) => this.timer(timer, ns, fn) };
-      const common = { ram: { base: ram.base, size: ram.size }, pages: this.pages, asids, groups, cmaAlignment, log: this.log, trace: this.trace, firmware, steps: this.steps, timers };
+      const common = { ram: { base: ram.base, size: ram.size }, pages: this.pages, asids, groups, cmaAlignment, log: this.log, trace: this.trace, firmware, steps: this.steps, timers, hz: spec.kernelConfig.hz };
       this.kernels.push(
         name === 'primary'
           ? new LinuxKernel(bus, { kernel: 'primary', passthrough: spec.primary.passthrough, strict: spec.primary.strict, pageSize: spec.primary.pageSize, legacyLinearStrtab: spec.primary.legacyLinearStrtab, ...common })

@@ -241,6 +241,7 @@ export const SCENARIO_SCHEMA = obj(
     kernelConfig: obj(
       {
         cmaAlignment: int(0, 0, 12, 'CONFIG_CMA_ALIGNMENT with CONFIG_DMA_CMA (Debian: 8); 0: no CMA. Caps the queues at 2^(PAGE_SHIFT + it) bytes'),
+        hz: int(250, 100, 1000, 'CONFIG_HZ (Debian arm64: 250): kernel timers fire on jiffy boundaries, the flush queue\'s 10 ms timeout 8 to 12 ms after it is armed at 250'),
       },
       'the build configuration both kernels share, where it changes the driver',
     ),
@@ -342,7 +343,7 @@ export interface ScenarioSpec {
   readonly devices: readonly DeviceSpec[];
   readonly primary: { readonly passthrough: boolean; readonly strict: boolean; readonly pageSize: 4096 | 16384 | 65536; readonly legacyLinearStrtab: boolean };
   readonly crash: { readonly trigger: CrashTrigger; readonly kexecDelayNs: number; readonly smmuProbeDelayNs: number };
-  readonly kernelConfig: { readonly cmaAlignment: number };
+  readonly kernelConfig: { readonly cmaAlignment: number; readonly hz: number };
   readonly injections: readonly Injection[];
   readonly kdump: {
     readonly policy: KdumpPolicy;
