@@ -110,6 +110,13 @@ describe('reference recipes', () => {
     assert.throws(() => parseRecipe({ ...good, extra: 1 }, 'r'), /must NOT have additional properties \(extra\)/);
     assert.throws(() => parseRecipe({ ...good, devices: [{ name: '0000:00:03.0', model: 'e1000e', slot: 2, module: 'e1000e' }] }, 'r'), /r\.devices\.0\.name: a device in slot 2 is 0000:00:02\.0/);
     assert.throws(() => parseRecipe({ ...good, kdump: { moduleDelaysS: { nvme: 2 }, runS: 1 } }, 'r'), /r\.kdump\.moduleDelaysS\.nvme: no device of the recipe is bound by module nvme/);
+    assert.throws(() => parseRecipe({ ...good, primary: { crashAfterS: 2, cmdline: ['init=/bin/sh'] } }, 'r'), /r\.primary\.cmdline\.0: must match pattern/);
+  });
+
+  it("passes a recipe's IOMMU command-line parameters to each kernel", () => {
+    const lazy = loadRecipe(join(here, 'recipes', 'lazy-dma.json'));
+    assert.match(recipeEnv(lazy), /^KDUMP_APPEND="iommu\.strict=0"$/m);
+    assert.match(qemuArgs(lazy, 'Image', 'initrd', 'disk.img', { trace: 't.log', console: 'c.log' }, 4321).join(' '), /-append console=ttyAMA0 crashkernel=256M rdinit=\/init iommu\.strict=0 /);
   });
 
   it("tells /init the recipe's modules, delays and timing", () => {

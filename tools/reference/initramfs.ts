@@ -17,7 +17,7 @@ const MODULE_PATHS: Readonly<Record<string, string>> = {
 export function recipeEnv(r: Recipe): string {
   const modules = [...new Set(r.devices.map((d) => d.module))].join(' ');
   const lines = [`PRIMARY_MODULES="${modules}"`, `KDUMP_MODULES="${modules}"`, `DISK_DMA=${r.dma.disk ? 1 : 0}`, `CRASH_AFTER=${r.primary.crashAfterS}`, `KDUMP_RUN=${r.kdump.runS}`];
-  lines.push(`KDUMP_APPEND="${r.machine.firmware === 'acpi' ? 'acpi=force' : ''}"`);
+  lines.push(`KDUMP_APPEND="${[...(r.machine.firmware === 'acpi' ? ['acpi=force'] : []), ...(r.kdump.cmdline ?? [])].join(' ')}"`);
   for (const [m, s] of Object.entries(r.kdump.moduleDelaysS)) lines.push(`DELAY_${m}=${s}`);
   return `${lines.join('\n')}\n`;
 }

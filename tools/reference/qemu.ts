@@ -36,7 +36,8 @@ export function qemuArgs(r: Recipe, image: string, initrd: string, disk: string,
   const acpi = r.machine.firmware === 'acpi';
   // UEFI (edk2's QEMU_EFI.fd, with QEMU) builds the ACPI tables, IORT included; acpi=force makes Linux use them.
   if (acpi) args.push('-bios', QEMU_EFI);
-  args.push('-kernel', image, '-initrd', initrd, '-append', `console=ttyAMA0 crashkernel=${r.machine.crashkernelMiB}M rdinit=/init${acpi ? ' acpi=force' : ''}`);
+  const more = [...(acpi ? ['acpi=force'] : []), ...(r.primary.cmdline ?? [])];
+  args.push('-kernel', image, '-initrd', initrd, '-append', `console=ttyAMA0 crashkernel=${r.machine.crashkernelMiB}M rdinit=/init${more.map((x) => ` ${x}`).join('')}`);
   for (const d of r.devices) {
     const addr = `addr=0x${d.slot.toString(16)}`;
     if (d.model === 'virtio-blk-pci') {

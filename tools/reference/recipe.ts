@@ -37,12 +37,14 @@ export interface Recipe {
      *  after the primary kernel has died. 0: none. */
     readonly rxConnectsPerSecond: number;
   };
-  readonly primary: { readonly crashAfterS: number };
+  /** `cmdline`: more kernel parameters for that kernel (the IOMMU core's: iommu.strict=0 for lazy invalidation, iommu.passthrough). */
+  readonly primary: { readonly crashAfterS: number; readonly cmdline?: readonly string[] };
   readonly kdump: {
     /** Seconds the kdump kernel's /init waits before loading a module (absent: none). */
     readonly moduleDelaysS: Readonly<Record<string, number>>;
     /** Seconds the kdump kernel runs after its last module before powering off. */
     readonly runS: number;
+    readonly cmdline?: readonly string[];
   };
 }
 
