@@ -16,6 +16,7 @@ export * from './lib/invariants';
 export * from './lib/predict';
 export * from './lib/vmcore';
 export * from './lib/report';
+export * from './lib/schema-documents';
 export * from './lib/runner';
 export * from './catalogue';
 export * from './lib/session';

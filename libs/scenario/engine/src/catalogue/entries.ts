@@ -6,7 +6,7 @@
 
 import type { Check } from '../lib/predict';
 import { POLICIES } from '../lib/spec';
-import type { CatalogueEntry } from './index';
+import type { CatalogueEntry } from './entry';
 
 const US = 1_000;
 const MS = 1_000_000;

@@ -7,13 +7,12 @@
 import type { SetupResult } from '@kdump-twin/endpoint';
 import { OPT } from '@kdump-twin/kernel';
 import { findRegister, STE } from '@kdump-twin/smmu-arch';
-import { CAMPAIGN_SCHEMA, CAMPAIGN_SCHEMA_VERSION } from './campaign';
 import type { Corruption, DmaCounts } from './collect';
 import { evaluateInvariants, type InvariantResult } from './invariants';
 import type { PlatformRole } from './platform-role';
 import { evaluate, type Check, type CheckResult } from './predict';
-import { arr, bool, int, map, nullable, obj, oneOf, opt, str, toJsonSchema, type Schema } from './schema';
-import { POLICIES, SCENARIO_SCHEMA } from './spec';
+import { arr, bool, int, map, nullable, obj, oneOf, opt, str, type Schema } from './schema';
+import { POLICIES } from './spec';
 import { vmcoreResult, type VmcoreResult } from './vmcore';
 import type { FleetView, KernelView } from './views';
 
@@ -502,14 +501,4 @@ export function formatMatrix(reports: readonly Report[]): string {
     ];
   });
   return table(['scenario', 'policy', 'adoption', 'in-flight ok', 'bypassed', 'aborted', 'AER c/nf/f', 'kdump panic', 'corrupted', 'stale DMA', 'vmcore', 'prediction'], rows, new Set([3, 4, 5]));
-}
-
-/** The published JSON Schemas (schema/*.json in this library), as the generator writes them. */
-export function schemaDocuments(): Record<string, string> {
-  const text = (o: unknown) => `${JSON.stringify(o, null, 2)}\n`;
-  return {
-    'report.schema.json': text(toJsonSchema(REPORT_SCHEMA, 'https://kdump-twin.dev/schema/report.schema.json', `kdump-twin outcome report, schema version ${REPORT_SCHEMA_VERSION}`)),
-    'scenario.schema.json': text(toJsonSchema(SCENARIO_SCHEMA, 'https://kdump-twin.dev/schema/scenario.schema.json', 'kdump-twin crash scenario')),
-    'campaign.schema.json': text(toJsonSchema(CAMPAIGN_SCHEMA, 'https://kdump-twin.dev/schema/campaign.schema.json', `kdump-twin fault-injection campaign, schema version ${CAMPAIGN_SCHEMA_VERSION}`)),
-  };
 }

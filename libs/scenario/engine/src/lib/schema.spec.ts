@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import Ajv2020 from 'ajv/dist/2020';
 import { buildScenario, CATALOGUE, entryDocument, findEntry } from '../catalogue';
-import { schemaDocuments } from './report';
+import { schemaDocuments } from './schema-documents';
 import { runScenario } from './runner';
 import { bool, int, issuesOf, obj, str, union, toJsonSchema } from './schema';
 
