@@ -38,16 +38,16 @@ export default tseslint.config(
             { sourceTag: 'type:contracts', onlyDependOnLibsWithTags: [] },
             // Transport adapters carry pure libraries' data between processes; they may import NATS.
             { sourceTag: 'type:transport', onlyDependOnLibsWithTags: [...pureDeps, 'type:transport'] },
-            { sourceTag: 'scope:transport', onlyDependOnLibsWithTags: ['scope:transport', 'scope:scenario', 'scope:endpoint', 'scope:kernel', 'scope:smmu', 'scope:sim', 'scope:shared', 'scope:proto'] },
+            { sourceTag: 'scope:transport', onlyDependOnLibsWithTags: ['scope:transport', 'scope:scenario', 'scope:endpoint', 'scope:kernel', 'scope:smmu', 'scope:sim', 'scope:proto'] },
             { sourceTag: 'type:app', onlyDependOnLibsWithTags: ['type:codec', 'type:model', 'type:util', 'type:contracts', 'type:feature', 'type:transport'] },
-            { sourceTag: 'scope:smmu', onlyDependOnLibsWithTags: ['scope:smmu', 'scope:sim', 'scope:shared', 'scope:proto'] },
+            { sourceTag: 'scope:smmu', onlyDependOnLibsWithTags: ['scope:smmu', 'scope:sim', 'scope:proto'] },
             { sourceTag: 'scope:proto', onlyDependOnLibsWithTags: [] },
-            { sourceTag: 'scope:sim', onlyDependOnLibsWithTags: ['scope:sim', 'scope:shared'] },
-            { sourceTag: 'scope:kernel', onlyDependOnLibsWithTags: ['scope:kernel', 'scope:smmu', 'scope:sim', 'scope:shared', 'scope:proto'] },
+            { sourceTag: 'scope:sim', onlyDependOnLibsWithTags: ['scope:sim'] },
+            { sourceTag: 'scope:kernel', onlyDependOnLibsWithTags: ['scope:kernel', 'scope:smmu', 'scope:sim', 'scope:proto'] },
             // Endpoints know the platform and the SMMU formats, never the kernel or the SMMU model.
-            { sourceTag: 'scope:endpoint', onlyDependOnLibsWithTags: ['scope:endpoint', 'scope:sim', 'scope:shared', 'type:codec'] },
+            { sourceTag: 'scope:endpoint', onlyDependOnLibsWithTags: ['scope:endpoint', 'scope:sim', 'type:codec'] },
             // Scenarios assemble everything pure: platform, SMMU, kernels, endpoints.
-            { sourceTag: 'scope:scenario', onlyDependOnLibsWithTags: ['scope:scenario', 'scope:endpoint', 'scope:kernel', 'scope:smmu', 'scope:sim', 'scope:shared'] },
+            { sourceTag: 'scope:scenario', onlyDependOnLibsWithTags: ['scope:scenario', 'scope:endpoint', 'scope:kernel', 'scope:smmu', 'scope:sim'] },
             // Workspace tooling (benchmarks, demo, generators, the service launcher) may use any pure or transport library, never an app.
             { sourceTag: 'type:tooling', onlyDependOnLibsWithTags: [...pureDeps, 'type:transport'] },
             { sourceTag: 'scope:workspace', onlyDependOnLibsWithTags: ['*'] },
