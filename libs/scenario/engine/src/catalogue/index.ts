@@ -4,6 +4,8 @@
 // its predicted outcome per policy as checks the report is held to.
 
 import type { KdumpPolicy } from '@kdump-twin/kernel';
+import { pathIssue } from '../lib/predict';
+import { REPORT_SCHEMA } from '../lib/report';
 import { applyOverrides, parseScenario, type ScenarioSpec } from '../lib/spec';
 import { baselineDocument } from './baseline';
 import type { CatalogueEntry } from './entry';
@@ -27,6 +29,27 @@ export function merge(base: Record<string, unknown>, over: Record<string, unknow
   for (const [k, v] of Object.entries(over)) out[k] = isObj(v) && isObj(out[k]) ? merge(out[k] as Record<string, unknown>, v) : structuredClone(v);
   return out;
 }
+
+/**
+ * Every prediction's path against the report contract (REPORT_SCHEMA): an entry whose check
+ * names a field the report does not have, or an operator its value cannot take, is refused
+ * when the catalogue loads, naming the entry, the policy and the rule.
+ */
+export function catalogueIssues(entries: readonly CatalogueEntry[]): string[] {
+  const issues: string[] = [];
+  for (const e of entries) {
+    for (const [policy, checks] of Object.entries(e.predict)) {
+      for (const [path, op] of checks ?? []) {
+        const why = pathIssue(REPORT_SCHEMA, path, op);
+        if (why) issues.push(`catalogue ${e.id} predict.${policy}: [${JSON.stringify(path)}, '${op}']: ${why}`);
+      }
+    }
+  }
+  return issues;
+}
+
+const issues = catalogueIssues(ENTRIES);
+if (issues.length) throw new Error(`the scenario catalogue does not hold against the report contract:\n${issues.join('\n')}`);
 
 export const CATALOGUE: readonly CatalogueEntry[] = ENTRIES;
 
