@@ -38,7 +38,10 @@ export default tseslint.config(
             { sourceTag: 'type:contracts', onlyDependOnLibsWithTags: [] },
             // Transport adapters carry pure libraries' data between processes; they may import NATS.
             { sourceTag: 'type:transport', onlyDependOnLibsWithTags: [...pureDeps, 'type:transport'] },
-            { sourceTag: 'scope:transport', onlyDependOnLibsWithTags: ['scope:transport', 'scope:scenario', 'scope:endpoint', 'scope:kernel', 'scope:smmu', 'scope:sim', 'scope:proto'] },
+            {
+              sourceTag: 'scope:transport',
+              onlyDependOnLibsWithTags: ['scope:transport', 'scope:scenario', 'scope:endpoint', 'scope:kernel', 'scope:smmu', 'scope:sim', 'scope:proto'],
+            },
             { sourceTag: 'type:app', onlyDependOnLibsWithTags: ['type:codec', 'type:model', 'type:util', 'type:contracts', 'type:feature', 'type:transport'] },
             { sourceTag: 'scope:smmu', onlyDependOnLibsWithTags: ['scope:smmu', 'scope:sim', 'scope:proto'] },
             { sourceTag: 'scope:proto', onlyDependOnLibsWithTags: [] },
@@ -65,7 +68,14 @@ export default tseslint.config(
     rules: {
       'no-restricted-imports': [
         'error',
-        { patterns: [{ group: transportAndTelemetry, message: 'model and codec libraries stay free of NestJS, NATS, gRPC and OpenTelemetry; put adapters in apps/ or a transport library' }] },
+        {
+          patterns: [
+            {
+              group: transportAndTelemetry,
+              message: 'model and codec libraries stay free of NestJS, NATS, gRPC and OpenTelemetry; put adapters in apps/ or a transport library',
+            },
+          ],
+        },
       ],
     },
   },
@@ -81,7 +91,11 @@ export default tseslint.config(
         { object: 'performance', property: 'now', message: 'models use virtual time, never the wall clock' },
       ],
       'no-restricted-syntax': ['error', { selector: "NewExpression[callee.name='Date']", message: 'models use virtual time, never the wall clock' }],
-      'no-restricted-globals': ['error', { name: 'setTimeout', message: 'models schedule in virtual time' }, { name: 'setInterval', message: 'models schedule in virtual time' }],
+      'no-restricted-globals': [
+        'error',
+        { name: 'setTimeout', message: 'models schedule in virtual time' },
+        { name: 'setInterval', message: 'models schedule in virtual time' },
+      ],
     },
   },
 );

@@ -21,7 +21,10 @@ describe('npm run bench -- translate', () => {
 describe('npm run bench -- scale', () => {
   it('runs each size in a child process and reports per-device ratios against the smallest', () => {
     const rows = benchScale([2, 6]);
-    assert.deepEqual(rows.map((r) => r.devices), [2, 6]);
+    assert.deepEqual(
+      rows.map((r) => r.devices),
+      [2, 6],
+    );
     assert.equal(rows[0]!.timeRatio, 1);
     assert.equal(rows[0]!.memoryRatio, 1);
     for (const r of rows) assert.ok(r.wallMs > 0 && r.maxRssMiB > 0 && r.transactions > 0);
@@ -31,7 +34,10 @@ describe('npm run bench -- scale', () => {
 describe('npm run bench -- tracing', () => {
   it('times untraced, default-ratio and always_on runs of one scenario, exports spans for the traced ones, same report each time', async () => {
     const rows = await benchTracing('S10c-bad-strtab-fmt', 'adopt-v7', { rounds: 1 });
-    assert.deepEqual(rows.map((r) => r.setting), ['untraced', 'ratio 0.001', 'always_on']);
+    assert.deepEqual(
+      rows.map((r) => r.setting),
+      ['untraced', 'ratio 0.001', 'always_on'],
+    );
     assert.equal(rows[0]!.spans, 0);
     assert.equal(rows[0]!.ratio, 1);
     assert.ok(rows[1]!.spans > 0 && rows[2]!.spans > rows[1]!.spans, `${rows[1]!.spans} / ${rows[2]!.spans} spans`);

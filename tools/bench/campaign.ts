@@ -66,12 +66,20 @@ async function jetstreamPublishRate(url: string, count = 20_000, inFlight = 64):
 }
 
 function twinctl(args: string[]): { file: string; args: string[]; env: NodeJS.ProcessEnv } {
-  return { file: process.execPath, args: ['--conditions=kdump-twin-source', '-r', '@swc-node/register', join(root, 'apps', 'twinctl', 'src', 'main.ts'), ...args], env: { ...process.env, SWC_NODE_PROJECT: join(root, 'tsconfig.base.json'), KDUMP_TWIN_EXIT_WITH_PARENT: '1' } };
+  return {
+    file: process.execPath,
+    args: ['--conditions=kdump-twin-source', '-r', '@swc-node/register', join(root, 'apps', 'twinctl', 'src', 'main.ts'), ...args],
+    env: { ...process.env, SWC_NODE_PROJECT: join(root, 'tsconfig.base.json'), KDUMP_TWIN_EXIT_WITH_PARENT: '1' },
+  };
 }
 
 function run(args: string[]): Promise<string> {
   const c = twinctl(args);
-  return new Promise((resolve, reject) => execFile(c.file, c.args, { cwd: root, env: c.env, maxBuffer: 64 << 20 }, (e, out, err) => (e ? reject(new Error(`twinctl ${args.join(' ')}: ${err}`)) : resolve(out))));
+  return new Promise((resolve, reject) =>
+    execFile(c.file, c.args, { cwd: root, env: c.env, maxBuffer: 64 << 20 }, (e, out, err) =>
+      e ? reject(new Error(`twinctl ${args.join(' ')}: ${err}`)) : resolve(out),
+    ),
+  );
 }
 
 /** k queue-free runner processes side by side over the same items: their combined rate. */
@@ -81,7 +89,12 @@ async function parallelRate(doc: unknown, k: number): Promise<number> {
       { length: k },
       (_, i) =>
         new Promise<{ items: number; start: number; end: number }>((resolve, reject) =>
-          execFile(process.execPath, ['--conditions=kdump-twin-source', '-r', '@swc-node/register', join(__dirname, 'campaign-child.ts'), JSON.stringify(doc), String(k), String(i)], { cwd: root, env: { ...process.env, SWC_NODE_PROJECT: join(root, 'tsconfig.base.json') } }, (e, out, err) => (e ? reject(new Error(`campaign-child: ${err}`)) : resolve(JSON.parse(out.trim().split('\n').pop()!)))),
+          execFile(
+            process.execPath,
+            ['--conditions=kdump-twin-source', '-r', '@swc-node/register', join(__dirname, 'campaign-child.ts'), JSON.stringify(doc), String(k), String(i)],
+            { cwd: root, env: { ...process.env, SWC_NODE_PROJECT: join(root, 'tsconfig.base.json') } },
+            (e, out, err) => (e ? reject(new Error(`campaign-child: ${err}`)) : resolve(JSON.parse(out.trim().split('\n').pop()!))),
+          ),
         ),
     ),
   );
@@ -143,7 +156,15 @@ export async function benchCampaign(workerCounts: readonly number[], seeds: numb
         const ratio = rate / baselineRunsPerSec;
         await stop(procs);
         const parallel = await parallelRate(docOf(id), k);
-        rows.push({ workers: k, items: spec.total, runsPerSec: Number(rate.toFixed(1)), ratio: Number(ratio.toFixed(2)), efficiency: Number((ratio / Math.min(k, cores)).toFixed(2)), parallelRunsPerSec: Number(parallel.toFixed(1)), queueEfficiency: Number((rate / parallel).toFixed(2)) });
+        rows.push({
+          workers: k,
+          items: spec.total,
+          runsPerSec: Number(rate.toFixed(1)),
+          ratio: Number(ratio.toFixed(2)),
+          efficiency: Number((ratio / Math.min(k, cores)).toFixed(2)),
+          parallelRunsPerSec: Number(parallel.toFixed(1)),
+          queueEfficiency: Number((rate / parallel).toFixed(2)),
+        });
       } finally {
         await stop(procs);
       }
@@ -152,5 +173,10 @@ export async function benchCampaign(workerCounts: readonly number[], seeds: numb
     await nats.stop();
     rmSync(dir, { recursive: true, force: true });
   }
-  return { baselineRunsPerSec: Number(baselineRunsPerSec.toFixed(1)), baselineMeanRunMs: Number((baselineMs / spec.total).toFixed(1)), rows, jetstreamPublishesPerSec: Math.round(jetstreamPublishesPerSec) };
+  return {
+    baselineRunsPerSec: Number(baselineRunsPerSec.toFixed(1)),
+    baselineMeanRunMs: Number((baselineMs / spec.total).toFixed(1)),
+    rows,
+    jetstreamPublishesPerSec: Math.round(jetstreamPublishesPerSec),
+  };
 }

@@ -68,8 +68,36 @@ function serveFleet(rpc: Rpc, vas: readonly number[], batch: () => number, sizes
       const address = vas[(job * 7 + i) % vas.length]! + 0x40 * (i % 32);
       // Built as the endpoint (Endpoint.send) and FleetSim (its DMA port) build them.
       const req: DmaRequest = { sid: SID, address, size: 64, write: !read, ats: undefined, data: read ? undefined : data };
-      const sub = { sid: req.sid, ssid: req.ssid, address: req.address, size: req.size, write: req.write, ats: req.ats, data: req.data, device: 'bench0', phase: read ? ('desc-fetch' as const) : ('rx-data' as const), job: ++job, generation: 0, latencyNs: read ? 800 : 0 };
-      requests.push({ sid: sub.sid, ssid: sub.ssid, address: sub.address, size: sub.size, write: sub.write, ats: sub.ats, data: sub.data, device: sub.device, phase: sub.phase, job: sub.job, generation: sub.generation, latencyNs: sub.latencyNs, time: t, ticket: ++ticket });
+      const sub = {
+        sid: req.sid,
+        ssid: req.ssid,
+        address: req.address,
+        size: req.size,
+        write: req.write,
+        ats: req.ats,
+        data: req.data,
+        device: 'bench0',
+        phase: read ? ('desc-fetch' as const) : ('rx-data' as const),
+        job: ++job,
+        generation: 0,
+        latencyNs: read ? 800 : 0,
+      };
+      requests.push({
+        sid: sub.sid,
+        ssid: sub.ssid,
+        address: sub.address,
+        size: sub.size,
+        write: sub.write,
+        ats: sub.ats,
+        data: sub.data,
+        device: sub.device,
+        phase: sub.phase,
+        job: sub.job,
+        generation: sub.generation,
+        latencyNs: sub.latencyNs,
+        time: t,
+        ticket: ++ticket,
+      });
     }
     const plain: FleetSliceOut & { next: number } = { requests, aer: [], jobs: [], reached: t, next: t + 1000 };
     const out = m.pack === true ? packSliceOut(plain) : plain;
@@ -106,7 +134,11 @@ export async function benchDmaPath(natsUrl: string, batches: readonly number[]):
   fleetNc.subscribe('bench.raw', { callback: (_e, m) => m.respond(rawReply) });
   await fleetNc.flush();
   const link = await RemoteFleet.open(platRpc, SESSION, { id: 'bench' } as never);
-  const coupler = new FleetCoupler(link, { at: () => undefined, horizon: () => undefined, apply: (req) => applyDma(smmu, req) }, () => ({ aer: { UR: 'fatal', CA: 'fatal', ATS: 'fatal' } }) as never);
+  const coupler = new FleetCoupler(
+    link,
+    { at: () => undefined, horizon: () => undefined, apply: (req) => applyDma(smmu, req) },
+    () => ({ aer: { UR: 'fatal', CA: 'fatal', ATS: 'fatal' } }) as never,
+  );
   let t = 0;
   const rows: DmaPathRow[] = [];
   try {
@@ -138,7 +170,14 @@ export async function benchDmaPath(natsUrl: string, batches: readonly number[]):
       const dmaPerSec = med(dma);
       const rawRoundTripsPerSec = med(rawRates);
       const ratio = med(ratios);
-      rows.push({ batch, requestBytes: sizes.request, replyBytes: sizes.reply, dmaPerSec: Math.round(dmaPerSec), rawRoundTripsPerSec: Math.round(rawRoundTripsPerSec), ratio: Math.round(ratio * 1000) / 1000 });
+      rows.push({
+        batch,
+        requestBytes: sizes.request,
+        replyBytes: sizes.reply,
+        dmaPerSec: Math.round(dmaPerSec),
+        rawRoundTripsPerSec: Math.round(rawRoundTripsPerSec),
+        ratio: Math.round(ratio * 1000) / 1000,
+      });
     }
     if (bad.n) throw new Error(`${bad.n} completions were not a successful 64-byte read: the bench measured a broken path`);
   } finally {

@@ -8,7 +8,16 @@ async function main(): Promise<void> {
   const r = await runScenario(buildScenario(scaleDocument(devices)));
   const wallMs = Number(process.hrtime.bigint() - t0) / 1e6;
   const ok = r.adoption.adopted && r.smmus[0]!.strtab.l2Mapped === 1 && r.vmcore.saved;
-  console.log(JSON.stringify({ devices, wallMs: Math.round(wallMs), maxRssMiB: Math.round(process.resourceUsage().maxRSS / 1024), heapMiB: Math.round(process.memoryUsage().heapUsed / 1048576), transactions: r.dma.issued, ok }));
+  console.log(
+    JSON.stringify({
+      devices,
+      wallMs: Math.round(wallMs),
+      maxRssMiB: Math.round(process.resourceUsage().maxRSS / 1024),
+      heapMiB: Math.round(process.memoryUsage().heapUsed / 1048576),
+      transactions: r.dma.issued,
+      ok,
+    }),
+  );
 }
 
 void main();

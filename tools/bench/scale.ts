@@ -41,6 +41,12 @@ export function benchScale(sizes: readonly number[]): ScaleRow[] {
   const b = per(base);
   return runs.map((r) => {
     const p = per(r);
-    return { ...r, msPerDevice: Number(p.ms.toFixed(2)), kibPerDevice: Math.round(p.kib), timeRatio: Number((p.ms / b.ms).toFixed(2)), memoryRatio: Number((p.kib / b.kib).toFixed(2)) };
+    return {
+      ...r,
+      msPerDevice: Number(p.ms.toFixed(2)),
+      kibPerDevice: Math.round(p.kib),
+      timeRatio: Number((p.ms / b.ms).toFixed(2)),
+      memoryRatio: Number((p.kib / b.kib).toFixed(2)),
+    };
   });
 }

@@ -34,7 +34,14 @@ export interface WallRow {
   readonly sameReport: boolean;
 }
 
-export async function benchServicesWall(stack: Stack, runs: readonly [string, KdumpPolicy][], dmi: 'on' | 'off' = 'on', deviceDmi: 'on' | 'off' = 'on', runAhead: 'on' | 'off' = 'on', waitUntil: 'on' | 'off' = 'on'): Promise<WallRow[]> {
+export async function benchServicesWall(
+  stack: Stack,
+  runs: readonly [string, KdumpPolicy][],
+  dmi: 'on' | 'off' = 'on',
+  deviceDmi: 'on' | 'off' = 'on',
+  runAhead: 'on' | 'off' = 'on',
+  waitUntil: 'on' | 'off' = 'on',
+): Promise<WallRow[]> {
   const scen = clientFor(stack.addresses['smmu-twin'], 'twin/scenario/v1/scenario.proto', 'twin.scenario.v1.ScenarioService');
   const rows: WallRow[] = [];
   try {
@@ -57,7 +64,22 @@ export async function benchServicesWall(stack: Stack, runs: readonly [string, Kd
       const servicesMs = Number(process.hrtime.bigint() - t0) / 1e6;
       const rt = await roundTripsOf(() => stack.logs('smmu-twin'), r.runId);
       const inProcessMs = times[1]!;
-      rows.push({ scenario: id, policy, dmi, deviceDmi, runAhead, waitUntil, inProcessMs: Math.round(inProcessMs), servicesMs: Math.round(servicesMs), ratio: Math.round((servicesMs / inProcessMs) * 10) / 10, roundTrips: rt, floorUs: Math.round(floorUs), usPerRoundTrip: Math.round((servicesMs * 1000) / rt.total), perRoundTripRatio: Math.round((servicesMs * 1000) / rt.total / floorUs * 100) / 100, sameReport: r.reportJson === local });
+      rows.push({
+        scenario: id,
+        policy,
+        dmi,
+        deviceDmi,
+        runAhead,
+        waitUntil,
+        inProcessMs: Math.round(inProcessMs),
+        servicesMs: Math.round(servicesMs),
+        ratio: Math.round((servicesMs / inProcessMs) * 10) / 10,
+        roundTrips: rt,
+        floorUs: Math.round(floorUs),
+        usPerRoundTrip: Math.round((servicesMs * 1000) / rt.total),
+        perRoundTripRatio: Math.round(((servicesMs * 1000) / rt.total / floorUs) * 100) / 100,
+        sameReport: r.reportJson === local,
+      });
     }
   } finally {
     scen.close();

@@ -33,7 +33,12 @@ export async function benchTracing(scenario: string, policy: KdumpPolicy, o: { r
   const rx = await startOtlpReceiver();
   const rows: TracingRow[] = [];
   try {
-    const base = { OTEL_EXPORTER_OTLP_ENDPOINT: rx.httpEndpoint, OTEL_EXPORTER_OTLP_PROTOCOL: 'http/protobuf', OTEL_METRICS_EXPORTER: 'none', OTEL_BSP_MAX_QUEUE_SIZE: '65536' };
+    const base = {
+      OTEL_EXPORTER_OTLP_ENDPOINT: rx.httpEndpoint,
+      OTEL_EXPORTER_OTLP_PROTOCOL: 'http/protobuf',
+      OTEL_METRICS_EXPORTER: 'none',
+      OTEL_BSP_MAX_QUEUE_SIZE: '65536',
+    };
     const want = reportJson(await runScenario(spec())); // also the warm-up
     const times = new Map<string, number[]>(SETTINGS.map(([n]) => [n, []]));
     const spans = new Map<string, number>();
@@ -53,7 +58,14 @@ export async function benchTracing(scenario: string, policy: KdumpPolicy, o: { r
     const untraced = median(times.get('untraced')!);
     for (const [name] of SETTINGS) {
       const ms = median(times.get(name)!);
-      rows.push({ where: 'in process', setting: name, ms: Math.round(ms), ratio: Math.round((ms / untraced) * 100) / 100, spans: spans.get(name)!, sameReport: same });
+      rows.push({
+        where: 'in process',
+        setting: name,
+        ms: Math.round(ms),
+        ratio: Math.round((ms / untraced) * 100) / 100,
+        spans: spans.get(name)!,
+        sameReport: same,
+      });
     }
     if (o.services) {
       let servicesUntraced = 0;
@@ -72,7 +84,14 @@ export async function benchTracing(scenario: string, policy: KdumpPolicy, o: { r
           await stack.stop();
         }
         if (name === 'untraced') servicesUntraced = ms;
-        rows.push({ where: 'services', setting: name, ms: Math.round(ms), ratio: Math.round((ms / servicesUntraced) * 100) / 100, spans: rx.spans.length - before, sameReport: json === want });
+        rows.push({
+          where: 'services',
+          setting: name,
+          ms: Math.round(ms),
+          ratio: Math.round((ms / servicesUntraced) * 100) / 100,
+          spans: rx.spans.length - before,
+          sameReport: json === want,
+        });
       }
     }
   } finally {

@@ -115,6 +115,10 @@ export function benchTranslate(scale = 1): { hit: Measured; walk: Measured } {
   );
   if (w.f.smmu.translate(w.txns[3]!).tlbHit) throw new Error('bench: walk path hit the TLB');
   if (sink === 42) console.log('');
-  const m = (ops: number, floor: number): Measured => ({ opsPerSec: Math.round(ops), floorOpsPerSec: Math.round(floor), ratio: Number((ops / floor).toFixed(3)) });
+  const m = (ops: number, floor: number): Measured => ({
+    opsPerSec: Math.round(ops),
+    floorOpsPerSec: Math.round(floor),
+    ratio: Number((ops / floor).toFixed(3)),
+  });
   return { hit: m(hit.path, hit.floor), walk: m(walk.path, walk.floor) };
 }

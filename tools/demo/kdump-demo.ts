@@ -35,7 +35,9 @@ async function run(policy: KdumpPolicy): Promise<void> {
   await k.probeDevice(NVME);
   m.clock.advance(400 * 250);
   const outcome = [...seen].map(([k2, v]) => `${v} ${k2}`).join(', ');
-  console.log(`\n## kdump policy ${policy}: probe ${probe.ok ? 'ok' : `failed (${probe.reason})`}, NIC ${d1.deferred ? 'attach deferred (keeps the crashed STE)' : d1.grouped ? 'attached to a new domain at probe' : 'not grouped'}`);
+  console.log(
+    `\n## kdump policy ${policy}: probe ${probe.ok ? 'ok' : `failed (${probe.reason})`}, NIC ${d1.deferred ? 'attach deferred (keeps the crashed STE)' : d1.grouped ? 'attached to a new domain at probe' : 'not grouped'}`,
+  );
   console.log(`   NIC DMA after the panic: ${outcome}${corrupt ? `; ${corrupt} landed outside the NIC's buffer` : ''}`);
   const w = m.trace.of('kdump', { dir: 'write' }).map((a) => a.register);
   console.log(`   kdump MMIO writes: ${w.length} (${[...new Set(w)].join(', ') || 'none'})`);

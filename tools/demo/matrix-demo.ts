@@ -8,7 +8,18 @@
 // process to show the two reports are the same bytes.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { buildScenario, CATALOGUE, entryDocument, findEntry, formatMatrix, POLICIES, reportJson, runScenario, type CatalogueEntry, type Report } from '@kdump-twin/scenario';
+import {
+  buildScenario,
+  CATALOGUE,
+  entryDocument,
+  findEntry,
+  formatMatrix,
+  POLICIES,
+  reportJson,
+  runScenario,
+  type CatalogueEntry,
+  type Report,
+} from '@kdump-twin/scenario';
 import type { KdumpPolicy } from '@kdump-twin/kernel';
 import { clientFor, type GenericClient } from '../services/client';
 import { startStack, SERVICES, type Stack } from '../services/stack';
@@ -51,14 +62,18 @@ async function main(): Promise<void> {
   } catch (e) {
     // Only the absence of NATS is a reason to run in one process; a service that fails to start is an error.
     if (!/no nats-server binary/.test((e as Error).message)) throw e;
-    console.log(`No NATS to be had: nothing answers at NATS_URL or 127.0.0.1:4222 and there is no nats-server binary to start (apt-get install nats-server).\nRunning the same matrix in one process instead.`);
+    console.log(
+      `No NATS to be had: nothing answers at NATS_URL or 127.0.0.1:4222 and there is no nats-server binary to start (apt-get install nats-server).\nRunning the same matrix in one process instead.`,
+    );
   }
   let reports: Report[];
   const t0 = Date.now();
   if (stack) {
     console.log(`NATS ${stack.natsUrl}${stack.ownNats ? ' (a nats-server started for the demo)' : ''}`);
     for (const s of SERVICES) console.log(`  ${s.padEnd(16)} grpc ${stack.addresses[s]} SERVING`);
-    console.log(`${jobs.length} runs through the services, ${WIDTH} at a time (each a few seconds to a minute: every dependent MMIO access, load, wake-up and device read is a NATS round trip)`);
+    console.log(
+      `${jobs.length} runs through the services, ${WIDTH} at a time (each a few seconds to a minute: every dependent MMIO access, load, wake-up and device read is a NATS round trip)`,
+    );
     const scen = clientFor(stack.addresses['smmu-twin'], 'twin/scenario/v1/scenario.proto', 'twin.scenario.v1.ScenarioService');
     try {
       reports = await overServices(jobs, scen);
@@ -71,7 +86,10 @@ async function main(): Promise<void> {
           .split('\n')
           .filter((l) => /"level":"(error|warn)"/.test(l))
           .slice(-3);
-        if (p.exitCode !== null || p.signalCode !== null || errors.length) console.error(`${s}: ${p.exitCode !== null || p.signalCode !== null ? `exited (${p.exitCode ?? p.signalCode})` : 'running'}${errors.length ? `; last warnings and errors:\n  ${errors.join('\n  ')}` : ''}`);
+        if (p.exitCode !== null || p.signalCode !== null || errors.length)
+          console.error(
+            `${s}: ${p.exitCode !== null || p.signalCode !== null ? `exited (${p.exitCode ?? p.signalCode})` : 'running'}${errors.length ? `; last warnings and errors:\n  ${errors.join('\n  ')}` : ''}`,
+          );
       }
       throw e;
     } finally {
@@ -82,13 +100,17 @@ async function main(): Promise<void> {
   const wall = ((Date.now() - t0) / 1000).toFixed(0);
   for (const r of reports) writeFileSync(join(dir, `${r.scenario}.${r.policy}.json`), reportJson(r));
   console.log(`\n${formatMatrix(reports)}`);
-  console.log(`\n${reports.length} reports ${stack ? 'from the services ' : ''}in out/reports/ (${wall} s; twinctl run <scenario> --policy <policy> prints one)`);
+  console.log(
+    `\n${reports.length} reports ${stack ? 'from the services ' : ''}in out/reports/ (${wall} s; twinctl run <scenario> --policy <policy> prints one)`,
+  );
   const base = reports.filter((r) => r.scenario === 'baseline');
   console.log('\nbaseline, policy by policy:');
   for (const r of base) {
     const q = r.dma.afterCrash.beforeQuiesce;
     const why = r.kdumpPanicked ? `kdump kernel panicked (${r.panic!.reason})` : r.vmcore.saved ? 'vmcore saved' : `vmcore lost (${r.vmcore.reason})`;
-    console.log(`  ${r.policy.padEnd(15)} in-flight DMA until quiesce: ${q.completedOk} ok, ${q.bypassed} bypassed, ${q.aborted + q.faulted} rejected; ${r.aer.nonFatal + r.aer.fatal} AER; ${r.corruption.totalBytes} B corrupted, ${r.corruption.staleAfterQuiesceBytes} B stale; ${why}`);
+    console.log(
+      `  ${r.policy.padEnd(15)} in-flight DMA until quiesce: ${q.completedOk} ok, ${q.bypassed} bypassed, ${q.aborted + q.faulted} rejected; ${r.aer.nonFatal + r.aer.fatal} AER; ${r.corruption.totalBytes} B corrupted, ${r.corruption.staleAfterQuiesceBytes} B stale; ${why}`,
+    );
   }
   if (stack) {
     // Determinism across the process boundary: the same seed gives the same report bytes.

@@ -11,7 +11,9 @@ const f = fixture({ ackDelayNs: 200 });
 const say = (s: string) => console.log(`[t=${String(f.clock.now()).padStart(7)} ns] ${s}`);
 const show = (what: string, r: DmaResult) => {
   const t = r.translations[0]!;
-  say(`${what}: ${r.completion} (${t.outcome} via ${t.path}${t.pa >= 0 ? ` -> PA ${hex(t.pa)}` : ''}${t.event ? `, ${t.event}${t.recorded ? ' recorded' : ' not recorded'}` : ''}${t.ste ? `, STE written by ${t.ste.writer} in the ${t.ste.epoch} epoch` : ''})`);
+  say(
+    `${what}: ${r.completion} (${t.outcome} via ${t.path}${t.pa >= 0 ? ` -> PA ${hex(t.pa)}` : ''}${t.event ? `, ${t.event}${t.recorded ? ' recorded' : ' not recorded'}` : ''}${t.ste ? `, STE written by ${t.ste.writer} in the ${t.ste.epoch} epoch` : ''})`,
+  );
 };
 
 // Primary kernel: arm_smmu_device_reset, a stage-1 DMA domain for the NIC (StreamID 0x21).
@@ -45,21 +47,31 @@ f.clock.advance(1000);
 const bypass = f.smmu.dma({ sid: 0x21, address: 0x8000_0080, write: true }, packet);
 show('the same DMA if GBPA bypassed instead (IOVA used as a PA)', bypass);
 const corrupt = f.memory.attribute(0x8000_0080, 64)[0]!;
-say(`  memory at 0x80000080 now last written by ${corrupt.record?.writer.kind} SID ${hex(corrupt.record?.writer.sid ?? 0)} in the ${corrupt.record?.epoch} epoch`);
+say(
+  `  memory at 0x80000080 now last written by ${corrupt.record?.writer.kind} SID ${hex(corrupt.record?.writer.sid ?? 0)} in the ${corrupt.record?.epoch} epoch`,
+);
 
 // A guarded write the kdump driver makes too early is ignored and recorded.
 f.cr0(CR0.CMDQEN | CR0.SMMUEN);
 f.w('STRTAB_BASE', 0x9000_0000);
 const v = f.smmu.violations().at(-1)!;
 say(`violation recorded: ${v.register} <- ${hex(v.attempted)} ignored: ${v.rule}`);
-show('NIC DMA after re-enabling without CFGI_ALL (stale STE and TLB from the crashed kernel)', f.smmu.dma({ sid: 0x21, address: 0xffff_f0c0, write: true }, packet));
+show(
+  'NIC DMA after re-enabling without CFGI_ALL (stale STE and TLB from the crashed kernel)',
+  f.smmu.dma({ sid: 0x21, address: 0xffff_f0c0, write: true }, packet),
+);
 f.writeWords(q.strtab + 64 * 0x21, ste({ Config: 'ABORT' }));
 submit(f, q, [cmd.cfgiAll(), cmd.tlbiNsnhAll(), cmd.sync()]);
-show('after the kdump kernel writes an abort STE and CFGI_ALL + TLBI_NSNH_ALL + CMD_SYNC', f.smmu.dma({ sid: 0x21, address: 0xffff_f100, write: true }, packet));
+show(
+  'after the kdump kernel writes an abort STE and CFGI_ALL + TLBI_NSNH_ALL + CMD_SYNC',
+  f.smmu.dma({ sid: 0x21, address: 0xffff_f100, write: true }, packet),
+);
 f.cr0(CR0.CMDQEN | CR0.EVENTQEN | CR0.SMMUEN);
 f.writeWords(q.strtab + 64 * 0x21, [0n, 0n, 0n, 0n, 0n, 0n, 0n, 0n]);
 submit(f, q, [cmd.cfgiSte(0x21), cmd.sync()]);
 show('with an invalid STE instead', f.smmu.dma({ sid: 0x21, address: 0xffff_f140, write: true }, packet));
 say(`event queue: ${drainEvents(f, q).map(eventName).join(', ')}`);
 const s = f.smmu.cacheStats();
-say(`caches: STE ${s.ste.hits} hits / ${s.ste.misses} misses, TLB ${s.tlb.hits} hits / ${s.tlb.misses} misses; ${f.smmu.counters.commandsConsumed} commands consumed`);
+say(
+  `caches: STE ${s.ste.hits} hits / ${s.ste.misses} misses, TLB ${s.tlb.hits} hits / ${s.tlb.misses} misses; ${f.smmu.counters.commandsConsumed} commands consumed`,
+);

@@ -30,12 +30,32 @@ const TWINS: Record<string, number> = { 'smmu-twin': 50051, 'dma-fleet': 50052, 
 const WORKER = 'campaign-worker';
 const WORKER_HEALTH_PORT = 50060;
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-type Obj = { apiVersion: string; kind: string; metadata: { name: string; namespace?: string; labels?: Record<string, string> }; spec?: any; data?: Record<string, string>; stringData?: unknown; binaryData?: unknown };
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-type Container = { name: string; image?: string; command?: string[]; args?: string[]; ports?: { name?: string; containerPort: number }[]; env?: any[]; envFrom?: any[]; readinessProbe?: any; livenessProbe?: any; resources?: any; securityContext?: any; volumeMounts?: any[] };
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
+/* eslint-disable @typescript-eslint/no-explicit-any -- the manifests' specs are free-form YAML */
+type Obj = {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; namespace?: string; labels?: Record<string, string> };
+  spec?: any;
+  data?: Record<string, string>;
+  stringData?: unknown;
+  binaryData?: unknown;
+};
+type Container = {
+  name: string;
+  image?: string;
+  command?: string[];
+  args?: string[];
+  ports?: { name?: string; containerPort: number }[];
+  env?: any[];
+  envFrom?: any[];
+  readinessProbe?: any;
+  livenessProbe?: any;
+  resources?: any;
+  securityContext?: any;
+  volumeMounts?: any[];
+};
 type PodSpec = { containers: Container[]; initContainers?: Container[]; volumes?: any[]; securityContext?: any };
+/* eslint-enable @typescript-eslint/no-explicit-any */
 type Workload = { obj: Obj; labels: Record<string, string>; pod: PodSpec };
 
 interface Overlay {
@@ -49,9 +69,31 @@ interface Overlay {
 }
 
 const OVERLAYS: Overlay[] = [
-  { dir: 'base', namespace: 'kdump-twin', replicas: { 'smmu-twin': 1, 'dma-fleet': 2, 'crash-generator': 2, 'kdump-driver': 2, nats: 1 }, hpa: [2, 32], natsServers: 1, sampleRatio: 0.001 },
-  { dir: 'overlays/dev', namespace: 'kdump-twin-dev', replicas: { 'smmu-twin': 1, 'dma-fleet': 1, 'crash-generator': 1, 'kdump-driver': 1, nats: 1 }, hpa: [1, 4], natsServers: 1, sampleRatio: 0.01 },
-  { dir: 'overlays/campaign-large', namespace: 'kdump-twin-campaign', replicas: { 'smmu-twin': 1, 'dma-fleet': 3, 'crash-generator': 3, 'kdump-driver': 3, nats: 3 }, hpa: [16, 256], natsServers: 3, sampleRatio: 0.001, campaignId: 'reviewers-large' },
+  {
+    dir: 'base',
+    namespace: 'kdump-twin',
+    replicas: { 'smmu-twin': 1, 'dma-fleet': 2, 'crash-generator': 2, 'kdump-driver': 2, nats: 1 },
+    hpa: [2, 32],
+    natsServers: 1,
+    sampleRatio: 0.001,
+  },
+  {
+    dir: 'overlays/dev',
+    namespace: 'kdump-twin-dev',
+    replicas: { 'smmu-twin': 1, 'dma-fleet': 1, 'crash-generator': 1, 'kdump-driver': 1, nats: 1 },
+    hpa: [1, 4],
+    natsServers: 1,
+    sampleRatio: 0.01,
+  },
+  {
+    dir: 'overlays/campaign-large',
+    namespace: 'kdump-twin-campaign',
+    replicas: { 'smmu-twin': 1, 'dma-fleet': 3, 'crash-generator': 3, 'kdump-driver': 3, nats: 3 },
+    hpa: [16, 256],
+    natsServers: 3,
+    sampleRatio: 0.001,
+    campaignId: 'reviewers-large',
+  },
 ];
 
 async function render(dir: string): Promise<string> {
@@ -59,16 +101,22 @@ async function render(dir: string): Promise<string> {
     return (await run('kubectl', ['kustomize', join(k8s, dir)], { maxBuffer: 64 << 20 })).stdout;
   } catch (e) {
     const err = e as NodeJS.ErrnoException & { stderr?: string };
-    if (err.code === 'ENOENT') throw new Error('kubectl (with its built-in kustomize, v1.14+) is required to render deploy/k8s and is not on PATH; install kubectl, these tests do not skip without it', { cause: e });
+    if (err.code === 'ENOENT')
+      throw new Error(
+        'kubectl (with its built-in kustomize, v1.14+) is required to render deploy/k8s and is not on PATH; install kubectl, these tests do not skip without it',
+        { cause: e },
+      );
     throw new Error(`kubectl kustomize ${dir} failed: ${err.stderr ?? err.message}`, { cause: e });
   }
 }
 
 function parse(text: string): Obj[] {
-  return parseAllDocuments(text).map((d) => {
-    assert.equal(d.errors.length, 0, `YAML errors: ${d.errors.map(String).join('; ')}`);
-    return d.toJS() as Obj;
-  }).filter(Boolean);
+  return parseAllDocuments(text)
+    .map((d) => {
+      assert.equal(d.errors.length, 0, `YAML errors: ${d.errors.map(String).join('; ')}`);
+      return d.toJS() as Obj;
+    })
+    .filter(Boolean);
 }
 
 /** The kubernetes-models class of an object, by apiVersion ("apps/v1" is the module path) and kind. */
@@ -119,7 +167,8 @@ for (const ov of OVERLAYS)
       assert.ok(objs().length > 20, `only ${objs().length} objects rendered`);
       for (const o of objs()) assert.doesNotThrow(() => validate(o), `${o.kind}/${o.metadata?.name}`);
       const kinds = new Set(objs().map((o) => o.kind));
-      for (const k of ['Deployment', 'StatefulSet', 'Service', 'ConfigMap', 'PodDisruptionBudget', 'HorizontalPodAutoscaler', 'NetworkPolicy']) assert.ok(kinds.has(k), `no ${k}`);
+      for (const k of ['Deployment', 'StatefulSet', 'Service', 'ConfigMap', 'PodDisruptionBudget', 'HorizontalPodAutoscaler', 'NetworkPolicy'])
+        assert.ok(kinds.has(k), `no ${k}`);
     });
 
     it('has every twin, the workers, NATS and Jaeger, with the expected replicas (smmu-twin always 1)', () => {
@@ -161,7 +210,10 @@ for (const ov of OVERLAYS)
         const env = envOf(objs(), c);
         assert.equal(env['GRPC_HOST'], '0.0.0.0', `${name} GRPC_HOST`);
         assert.equal(env['NATS_URL'], 'nats://nats:4222', `${name} NATS_URL`);
-        assert.ok(c.env?.some((e) => e.name === 'SERVICE_ID' && e.valueFrom?.fieldRef?.fieldPath === 'metadata.name') || name === WORKER, `${name} SERVICE_ID from the pod name`);
+        assert.ok(
+          c.env?.some((e) => e.name === 'SERVICE_ID' && e.valueFrom?.fieldRef?.fieldPath === 'metadata.name') || name === WORKER,
+          `${name} SERVICE_ID from the pod name`,
+        );
       }
     });
 
@@ -180,7 +232,8 @@ for (const ov of OVERLAYS)
     it('every container has cpu and memory requests and limits', () => {
       for (const w of workloads(objs()))
         for (const c of [...w.pod.containers, ...(w.pod.initContainers ?? [])])
-          for (const k of ['requests', 'limits']) for (const r of ['cpu', 'memory']) assert.ok(c.resources?.[k]?.[r], `${w.obj.metadata.name}/${c.name}: no ${k}.${r}`);
+          for (const k of ['requests', 'limits'])
+            for (const r of ['cpu', 'memory']) assert.ok(c.resources?.[k]?.[r], `${w.obj.metadata.name}/${c.name}: no ${k}.${r}`);
       const worker = find(objs(), 'Deployment', WORKER)!.spec.template.spec.containers[0];
       assert.equal(String(worker.resources.limits.cpu), '1', 'a scenario run is single-threaded: 1 CPU per worker');
     });
@@ -200,7 +253,11 @@ for (const ov of OVERLAYS)
     it('images are tagged and not :latest', () => {
       for (const w of workloads(objs()))
         for (const c of w.pod.containers) {
-          assert.match(c.image ?? '', /^[^:@]+(:[0-9][\w.-]*|@sha256:[0-9a-f]{64})$|^[\w.-]+(:\d+)?\/[^:@]+(:[0-9][\w.-]*|@sha256:[0-9a-f]{64})$/, `${c.name}: image ${c.image}`);
+          assert.match(
+            c.image ?? '',
+            /^[^:@]+(:[0-9][\w.-]*|@sha256:[0-9a-f]{64})$|^[\w.-]+(:\d+)?\/[^:@]+(:[0-9][\w.-]*|@sha256:[0-9a-f]{64})$/,
+            `${c.name}: image ${c.image}`,
+          );
           assert.doesNotMatch(c.image!, /:latest$/);
         }
       const twinctl = find(objs(), 'Deployment', WORKER)!.spec.template.spec.containers[0].image as string;
@@ -215,7 +272,10 @@ for (const ov of OVERLAYS)
         assert.ok(w, `Service ${s.metadata.name} selects no pod template`);
         for (const p of s.spec.ports) {
           const declared = w.pod.containers.flatMap((c) => c.ports ?? []);
-          assert.ok(declared.some((d) => d.name === p.targetPort || d.containerPort === p.targetPort), `Service ${s.metadata.name}: targetPort ${p.targetPort} not declared`);
+          assert.ok(
+            declared.some((d) => d.name === p.targetPort || d.containerPort === p.targetPort),
+            `Service ${s.metadata.name}: targetPort ${p.targetPort} not declared`,
+          );
         }
       }
       assert.equal(find(objs(), 'Service', 'nats-headless')!.spec.clusterIP, 'None');
@@ -223,9 +283,14 @@ for (const ov of OVERLAYS)
     });
 
     it('ConfigMap references name rendered ConfigMaps; Secret references only the out-of-band Secret', () => {
-      const cms = new Set(objs().filter((o) => o.kind === 'ConfigMap').map((o) => o.metadata.name));
+      const cms = new Set(
+        objs()
+          .filter((o) => o.kind === 'ConfigMap')
+          .map((o) => o.metadata.name),
+      );
       for (const w of workloads(objs())) {
-        for (const v of w.pod.volumes ?? []) if (v.configMap) assert.ok(cms.has(v.configMap.name), `${w.obj.metadata.name}: volume ConfigMap ${v.configMap.name} is not rendered`);
+        for (const v of w.pod.volumes ?? [])
+          if (v.configMap) assert.ok(cms.has(v.configMap.name), `${w.obj.metadata.name}: volume ConfigMap ${v.configMap.name} is not rendered`);
         for (const v of w.pod.volumes ?? []) assert.equal(v.secret, undefined, `${w.obj.metadata.name}: secret volume`);
         for (const c of w.pod.containers) {
           for (const f of c.envFrom ?? []) {
@@ -245,13 +310,20 @@ for (const ov of OVERLAYS)
 
     it('no Secret carries data; NATS_PASSWORD always comes from the Secret; every NATS client has credentials', () => {
       for (const o of objs().filter((x) => x.kind === 'Secret')) assert.ok(!o.data && !o.stringData, `Secret ${o.metadata.name} carries data`);
-      assert.ok(!objs().some((o) => o.kind === 'ConfigMap' && Object.keys(o.data ?? {}).some((k) => /PASSWORD|TOKEN|CREDS/.test(k))), 'credentials in a ConfigMap');
+      assert.ok(
+        !objs().some((o) => o.kind === 'ConfigMap' && Object.keys(o.data ?? {}).some((k) => /PASSWORD|TOKEN|CREDS/.test(k))),
+        'credentials in a ConfigMap',
+      );
       for (const w of workloads(objs()))
         for (const c of w.pod.containers) {
           const env = c.env ?? [];
           for (const e of env.filter((x) => x.name === 'NATS_PASSWORD')) assert.equal(e.valueFrom?.secretKeyRef?.name, SECRET, `${c.name}: NATS_PASSWORD`);
           if (w.labels['kdump-twin.dev/nats-client'] === 'true' || w.obj.metadata.name === 'nats')
-            for (const k of ['NATS_USER', 'NATS_PASSWORD']) assert.ok(env.some((e) => e.name === k && e.valueFrom?.secretKeyRef), `${w.obj.metadata.name}: no ${k}`);
+            for (const k of ['NATS_USER', 'NATS_PASSWORD'])
+              assert.ok(
+                env.some((e) => e.name === k && e.valueFrom?.secretKeyRef),
+                `${w.obj.metadata.name}: no ${k}`,
+              );
         }
     });
 
@@ -261,22 +333,44 @@ for (const ov of OVERLAYS)
       assert.ok(deny, 'no default deny');
       assert.deepEqual([...deny.spec.policyTypes].sort(), ['Egress', 'Ingress']);
       const allows = nps.filter((n) => n !== deny && Object.keys(n.spec.podSelector.matchLabels ?? {}).length > 0);
-      for (const w of workloads(objs())) assert.ok(allows.some((n) => matches(n.spec.podSelector.matchLabels, w.labels)), `${w.obj.metadata.name} is selected by no allow policy`);
-      const dns = nps.find((n) => n.spec.egress?.some((e: { ports?: { port: number; protocol: string }[] }) => e.ports?.some((p) => p.port === 53 && p.protocol === 'UDP')));
+      for (const w of workloads(objs()))
+        assert.ok(
+          allows.some((n) => matches(n.spec.podSelector.matchLabels, w.labels)),
+          `${w.obj.metadata.name} is selected by no allow policy`,
+        );
+      const dns = nps.find((n) =>
+        n.spec.egress?.some((e: { ports?: { port: number; protocol: string }[] }) => e.ports?.some((p) => p.port === 53 && p.protocol === 'UDP')),
+      );
       assert.ok(dns && Object.keys(dns.spec.podSelector).length === 0, 'no DNS egress for every pod');
     });
 
     it('NetworkPolicies: exactly the flows of the twin (NATS, workers -> smmu-twin, OTLP, NATS routes)', () => {
       const nps = objs().filter((o) => o.kind === 'NetworkPolicy');
-      type Rule = { from?: { podSelector?: { matchLabels?: Record<string, string> } }[]; to?: { podSelector?: { matchLabels?: Record<string, string> } }[]; ports?: { port: number }[] };
+      type Rule = {
+        from?: { podSelector?: { matchLabels?: Record<string, string> } }[];
+        to?: { podSelector?: { matchLabels?: Record<string, string> } }[];
+        ports?: { port: number }[];
+      };
       const pods = workloads(objs());
       const labelsOf = (name: string) => pods.find((p) => p.obj.metadata.name === name)!.labels;
       /** Is traffic from pod a to pod b on port allowed, by an egress rule of a and an ingress rule of b? */
       const allowed = (a: string, b: string, port: number) => {
         const [la, lb] = [labelsOf(a), labelsOf(b)];
         const sel = (n: Obj) => matches(n.spec.podSelector.matchLabels, la);
-        const out = nps.some((n) => sel(n) && (n.spec.egress as Rule[] | undefined)?.some((r) => r.to?.some((t) => t.podSelector && matches(t.podSelector.matchLabels, lb)) && r.ports?.some((p) => p.port === port)));
-        const inn = nps.some((n) => matches(n.spec.podSelector.matchLabels, lb) && (n.spec.ingress as Rule[] | undefined)?.some((r) => r.from?.some((f) => f.podSelector && matches(f.podSelector.matchLabels, la)) && r.ports?.some((p) => p.port === port)));
+        const out = nps.some(
+          (n) =>
+            sel(n) &&
+            (n.spec.egress as Rule[] | undefined)?.some(
+              (r) => r.to?.some((t) => t.podSelector && matches(t.podSelector.matchLabels, lb)) && r.ports?.some((p) => p.port === port),
+            ),
+        );
+        const inn = nps.some(
+          (n) =>
+            matches(n.spec.podSelector.matchLabels, lb) &&
+            (n.spec.ingress as Rule[] | undefined)?.some(
+              (r) => r.from?.some((f) => f.podSelector && matches(f.podSelector.matchLabels, la)) && r.ports?.some((p) => p.port === port),
+            ),
+        );
         return out && inn;
       };
       const clients = [...Object.keys(TWINS), WORKER, ...(ov.campaignId ? ['campaign-controller'] : [])];
@@ -298,14 +392,26 @@ for (const ov of OVERLAYS)
       assert.deepEqual(h.spec.scaleTargetRef, { apiVersion: 'apps/v1', kind: 'Deployment', name: WORKER });
       assert.ok(find(objs(), 'Deployment', h.spec.scaleTargetRef.name));
       assert.deepEqual([h.spec.minReplicas, h.spec.maxReplicas], ov.hpa);
-      assert.ok(h.spec.metrics.some((m: { resource?: { name: string; target: { type: string } } }) => m.resource?.name === 'cpu' && m.resource.target.type === 'Utilization'));
+      assert.ok(
+        h.spec.metrics.some(
+          (m: { resource?: { name: string; target: { type: string } } }) => m.resource?.name === 'cpu' && m.resource.target.type === 'Utilization',
+        ),
+      );
     });
 
     it('every PDB selects the pods of a workload, and every long-running workload has one', () => {
       const pdbs = objs().filter((o) => o.kind === 'PodDisruptionBudget');
       const pods = workloads(objs());
-      for (const p of pdbs) assert.ok(pods.some((w) => matches(p.spec.selector.matchLabels, w.labels)), `PDB ${p.metadata.name} selects nothing`);
-      for (const w of pods.filter((x) => x.obj.kind !== 'Job')) assert.ok(pdbs.some((p) => matches(p.spec.selector.matchLabels, w.labels)), `${w.obj.metadata.name} has no PDB`);
+      for (const p of pdbs)
+        assert.ok(
+          pods.some((w) => matches(p.spec.selector.matchLabels, w.labels)),
+          `PDB ${p.metadata.name} selects nothing`,
+        );
+      for (const w of pods.filter((x) => x.obj.kind !== 'Job'))
+        assert.ok(
+          pdbs.some((p) => matches(p.spec.selector.matchLabels, w.labels)),
+          `${w.obj.metadata.name} has no PDB`,
+        );
     });
 
     it('labels: name, part-of and component on every workload and its pods', () => {
@@ -328,14 +434,21 @@ for (const ov of OVERLAYS)
       assert.ok(pod.containers[0]!.volumeMounts!.some((m) => m.name === 'data' && m.mountPath === '/data'));
       assert.equal(sts.spec.volumeClaimTemplates[0].metadata.name, 'data');
       const routes = [...conf.matchAll(/nats:\/\/([\w.-]+):6222/g)].map((m) => m[1]);
-      if (ov.natsServers > 1) assert.deepEqual(routes, Array.from({ length: ov.natsServers }, (_, i) => `nats-${i}.${sts.spec.serviceName}`));
+      if (ov.natsServers > 1)
+        assert.deepEqual(
+          routes,
+          Array.from({ length: ov.natsServers }, (_, i) => `nats-${i}.${sts.spec.serviceName}`),
+        );
       else assert.equal(routes.length, 0);
       const dir = mkdtempSync(join(tmpdir(), 'nats-conf-'));
       try {
         writeFileSync(join(dir, 'nats.conf'), conf);
         const env = { PATH: process.env['PATH'] ?? '', POD_NAME: 'nats-0', NATS_USER: 'u', NATS_PASSWORD: 'p' };
         await run('nats-server', ['-c', join(dir, 'nats.conf'), '-t'], { env }).catch((e: NodeJS.ErrnoException & { stderr?: string }) => {
-          throw new Error(e.code === 'ENOENT' ? 'nats-server is required to check nats.conf (apt-get install nats-server)' : `nats-server -t: ${e.stderr ?? e.message}`, { cause: e });
+          throw new Error(
+            e.code === 'ENOENT' ? 'nats-server is required to check nats.conf (apt-get install nats-server)' : `nats-server -t: ${e.stderr ?? e.message}`,
+            { cause: e },
+          );
         });
         // The same file without the Secret's variables is rejected: they really are referenced.
         await assert.rejects(run('nats-server', ['-c', join(dir, 'nats.conf'), '-t'], { env: { PATH: env.PATH, POD_NAME: 'nats-0' } }));
@@ -353,7 +466,10 @@ for (const ov of OVERLAYS)
         const c = pod.containers[0]!;
         const nats = find(objs(), 'StatefulSet', 'nats')!;
         // The campaign streams are replicated on every server of the JetStream cluster.
-        assert.deepEqual([...(c.command ?? []), ...(c.args ?? [])], ['node', 'apps/twinctl/bin/twinctl.js', 'campaign', 'run', '/campaign/campaign.json', '--replicas', String(nats.spec.replicas)]);
+        assert.deepEqual(
+          [...(c.command ?? []), ...(c.args ?? [])],
+          ['node', 'apps/twinctl/bin/twinctl.js', 'campaign', 'run', '/campaign/campaign.json', '--replicas', String(nats.spec.replicas)],
+        );
         const mount = c.volumeMounts!.find((m) => m.mountPath === '/campaign')!;
         const cm = find(objs(), 'ConfigMap', pod.volumes!.find((v) => v.name === mount.name)!.configMap.name)!;
         const doc = JSON.parse(cm.data!['campaign.json']!);
@@ -381,30 +497,57 @@ describe('deploy/docker', () => {
   const dir = join(root, 'deploy', 'docker');
   const APPS = [...Object.keys(TWINS), 'twinctl'];
   it('has one Dockerfile per app', () => {
-    assert.deepEqual(readdirSync(dir).filter((f) => f.endsWith('.Dockerfile')).sort(), APPS.map((a) => `${a}.Dockerfile`).sort());
+    assert.deepEqual(
+      readdirSync(dir)
+        .filter((f) => f.endsWith('.Dockerfile'))
+        .sort(),
+      APPS.map((a) => `${a}.Dockerfile`).sort(),
+    );
   });
   for (const app of APPS)
     it(`${app}.Dockerfile: multi-stage from a pinned base, builds with Nx, runs as non-root what it copied`, () => {
       const text = readFileSync(join(dir, `${app}.Dockerfile`), 'utf8').replace(/\\\n/g, ' ');
-      const lines = text.split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+      const lines = text
+        .split('\n')
+        .map((l) => l.trim())
+        .filter((l) => l && !l.startsWith('#'));
       const froms = lines.map((l, i) => [l, i] as const).filter(([l]) => /^FROM\s/i.test(l));
       assert.ok(froms.length >= 2, 'not multi-stage');
       for (const [l] of froms) assert.match(l, /^FROM node:20\.20-bookworm-slim\b/, `base image not pinned: ${l}`);
       assert.match(froms[0]![0], /\sAS\s+build$/i, 'no named build stage');
       const build = lines.slice(froms[0]![1], froms[1]![1]);
-      assert.ok(build.some((l) => /^RUN npm ci\b/.test(l)), 'no npm ci');
-      assert.ok(build.some((l) => l.startsWith('RUN ') && l.includes(`npx nx run-many -t build -p ${app}`)), 'no Nx build of the app');
-      assert.ok(build.some((l) => /npm (prune|ci) .*--omit=dev/.test(l)), 'dev dependencies not dropped');
+      assert.ok(
+        build.some((l) => /^RUN npm ci\b/.test(l)),
+        'no npm ci',
+      );
+      assert.ok(
+        build.some((l) => l.startsWith('RUN ') && l.includes(`npx nx run-many -t build -p ${app}`)),
+        'no Nx build of the app',
+      );
+      assert.ok(
+        build.some((l) => /npm (prune|ci) .*--omit=dev/.test(l)),
+        'dev dependencies not dropped',
+      );
       const final = lines.slice(froms[froms.length - 1]![1]);
       const users = final.filter((l) => /^USER\s/i.test(l));
       assert.ok(users.length > 0, 'no USER in the final stage');
       assert.doesNotMatch(users[users.length - 1]!, /^USER\s+(root|0)(:|$)/i, 'runs as root');
-      assert.ok(final.some((l) => /^ENV\s.*\bNODE_ENV=production\b/.test(l)), 'NODE_ENV');
-      assert.ok(final.some((l) => /^ENV\s.*\bPROTO_DIR=\/app\/proto\b/.test(l)), 'PROTO_DIR');
+      assert.ok(
+        final.some((l) => /^ENV\s.*\bNODE_ENV=production\b/.test(l)),
+        'NODE_ENV',
+      );
+      assert.ok(
+        final.some((l) => /^ENV\s.*\bPROTO_DIR=\/app\/proto\b/.test(l)),
+        'PROTO_DIR',
+      );
       const copies = final.filter((l) => l.startsWith('COPY '));
-      assert.ok(copies.every((l) => l.startsWith('COPY --from=build ')), 'the final stage copies only from the build stage');
+      assert.ok(
+        copies.every((l) => l.startsWith('COPY --from=build ')),
+        'the final stage copies only from the build stage',
+      );
       const dst = copies.map((l) => l.split(/\s+/).pop()!);
-      for (const need of ['./proto', './node_modules', `./apps/${app}/dist`, `./apps/${app}/package.json`]) assert.ok(dst.includes(need), `does not copy ${need}`);
+      for (const need of ['./proto', './node_modules', `./apps/${app}/dist`, `./apps/${app}/package.json`])
+        assert.ok(dst.includes(need), `does not copy ${need}`);
       // Every workspace library the app depends on (transitively): its package.json and dist.
       const pkgs = new Map<string, { dir: string; deps: string[] }>();
       for (const base of ['apps', ...readdirSync(join(root, 'libs')).map((g) => `libs/${g}`)])
@@ -424,14 +567,20 @@ describe('deploy/docker', () => {
         seen.add(n);
         todo.push(...pkgs.get(n)!.deps.filter((x) => x.startsWith('@kdump-twin/')));
       }
-      for (const n of seen) for (const f of ['package.json', 'dist']) assert.ok(dst.includes(`./${pkgs.get(n)!.dir}/${f}`), `does not copy ${pkgs.get(n)!.dir}/${f}`);
+      for (const n of seen)
+        for (const f of ['package.json', 'dist']) assert.ok(dst.includes(`./${pkgs.get(n)!.dir}/${f}`), `does not copy ${pkgs.get(n)!.dir}/${f}`);
       const entry = final.find((l) => /^(ENTRYPOINT|CMD)\s/.test(l))!;
-      assert.deepEqual(JSON.parse(entry.replace(/^(ENTRYPOINT|CMD)\s+/, '')), app === 'twinctl' ? ['node', 'apps/twinctl/bin/twinctl.js'] : ['node', `apps/${app}/dist/main.js`]);
+      assert.deepEqual(
+        JSON.parse(entry.replace(/^(ENTRYPOINT|CMD)\s+/, '')),
+        app === 'twinctl' ? ['node', 'apps/twinctl/bin/twinctl.js'] : ['node', `apps/${app}/dist/main.js`],
+      );
       const expose = final.find((l) => /^EXPOSE\s/.test(l));
       assert.equal(expose, `EXPOSE ${app === 'twinctl' ? WORKER_HEALTH_PORT : TWINS[app]}`);
     });
   it('.dockerignore keeps installed and built output out of the context', () => {
-    const ignored = readFileSync(join(root, '.dockerignore'), 'utf8').split('\n').map((l) => l.trim());
+    const ignored = readFileSync(join(root, '.dockerignore'), 'utf8')
+      .split('\n')
+      .map((l) => l.trim());
     for (const p of ['node_modules', 'dist', '.nx', '.scratch', 'out', '.git']) assert.ok(ignored.includes(p), p);
   });
 });

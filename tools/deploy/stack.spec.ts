@@ -32,7 +32,10 @@ describe('deploy/local/compose.yaml', () => {
       assert.deepEqual(s.command, ['node', 'tools/services/run-service.mjs', name]);
       assert.ok(existsSync(join(root, 'tools/services/run-service.mjs')));
       assert.equal(s.working_dir, '/repo');
-      assert.ok(s.volumes?.some((v) => v.startsWith('../..:/repo')), 'the checkout is not mounted at /repo');
+      assert.ok(
+        s.volumes?.some((v) => v.startsWith('../..:/repo')),
+        'the checkout is not mounted at /repo',
+      );
       const env = s.environment!;
       assert.equal(env['GRPC_PORT'], String(DEFAULT_PORTS[name]));
       assert.ok(s.ports?.includes(`127.0.0.1:${DEFAULT_PORTS[name]}:${DEFAULT_PORTS[name]}`));

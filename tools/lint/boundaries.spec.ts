@@ -27,19 +27,28 @@ describe('module boundaries and purity rules', () => {
 
   it('rejects an app import from a codec library', async () => {
     const m = await messages('libs/smmu/arch/src/lib/probe-app.ts', "import { run } from '@kdump-twin/twinctl';\nexport const r = run;\n");
-    assert.ok(m.some((x) => x.startsWith('@nx/enforce-module-boundaries')), m.join('\n'));
+    assert.ok(
+      m.some((x) => x.startsWith('@nx/enforce-module-boundaries')),
+      m.join('\n'),
+    );
   });
 
   for (const pkg of ['@nestjs/common', 'nats', '@grpc/grpc-js', '@opentelemetry/api']) {
     it(`rejects ${pkg} in a codec library`, async () => {
       const m = await messages('libs/smmu/arch/src/lib/probe-ext.ts', `import * as x from '${pkg}';\nexport const y = x;\n`);
-      assert.ok(m.some((x) => x.startsWith('no-restricted-imports') || x.startsWith('@nx/enforce-module-boundaries')), `no boundary error for ${pkg}: ${m.join('\n')}`);
+      assert.ok(
+        m.some((x) => x.startsWith('no-restricted-imports') || x.startsWith('@nx/enforce-module-boundaries')),
+        `no boundary error for ${pkg}: ${m.join('\n')}`,
+      );
     });
   }
 
   it('rejects the contracts library importing anything of the workspace', async () => {
     const m = await messages('libs/shared/contracts/src/probe.ts', "import { STE } from '@kdump-twin/smmu-arch';\nexport const s = STE;\n");
-    assert.ok(m.some((x) => x.startsWith('@nx/enforce-module-boundaries')), m.join('\n'));
+    assert.ok(
+      m.some((x) => x.startsWith('@nx/enforce-module-boundaries')),
+      m.join('\n'),
+    );
   });
 
   it('rejects the wall clock and Math.random in libraries', async () => {

@@ -37,7 +37,10 @@ describe('import cycles', () => {
       writeFileSync(join(dir, 'b.ts'), "import { type A } from './a';\nexport interface B { a?: A }\n");
       writeFileSync(join(dir, 'c.ts'), "import type { A } from './a';\nexport const c: A = {};\n");
       const r = await cycles([dir]);
-      assert.deepEqual(r.circular.map((c) => c.map((f) => basename(f))), [['a.ts', 'b.ts']]);
+      assert.deepEqual(
+        r.circular.map((c) => c.map((f) => basename(f))),
+        [['a.ts', 'b.ts']],
+      );
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -31,7 +31,8 @@ export function lcs<T>(a: readonly T[], b: readonly T[], eq: (x: T, y: T) => boo
   const n = a.length;
   const m = b.length;
   const t: Uint32Array[] = Array.from({ length: n + 1 }, () => new Uint32Array(m + 1));
-  for (let i = n - 1; i >= 0; i--) for (let j = m - 1; j >= 0; j--) t[i]![j] = eq(a[i]!, b[j]!) ? t[i + 1]![j + 1]! + 1 : Math.max(t[i + 1]![j]!, t[i]![j + 1]!);
+  for (let i = n - 1; i >= 0; i--)
+    for (let j = m - 1; j >= 0; j--) t[i]![j] = eq(a[i]!, b[j]!) ? t[i + 1]![j + 1]! + 1 : Math.max(t[i + 1]![j]!, t[i]![j + 1]!);
   const out: [number, number][] = [];
   let i = 0;
   let j = 0;
@@ -49,7 +50,10 @@ function sequenceAspect(name: string, linux: readonly string[], twin: readonly s
   const pairs = lcs(linux, twin);
   const inL = new Set(pairs.map(([i]) => i));
   const inT = new Set(pairs.map(([, j]) => j));
-  const differences = uniq([...linux.filter((_, i) => !inL.has(i)).map((s) => `${name}: Linux ${label(s)}, the twin does not`), ...twin.filter((_, j) => !inT.has(j)).map((s) => `${name}: the twin ${label(s)}, Linux does not`)]);
+  const differences = uniq([
+    ...linux.filter((_, i) => !inL.has(i)).map((s) => `${name}: Linux ${label(s)}, the twin does not`),
+    ...twin.filter((_, j) => !inT.has(j)).map((s) => `${name}: the twin ${label(s)}, Linux does not`),
+  ]);
   return { name, matched: pairs.length, linux: linux.length, twin: twin.length, differences };
 }
 
@@ -119,7 +123,10 @@ function commandsAspect(kernel: string, l: RefKernel, t: RefKernel): Aspect[] {
   const probe = (k: RefKernel) => k.probe.commandBatches.map((b) => b.map(commandLabel).join(','));
   // A run of batches is named by its shape and its first batch's fields (whose StreamID, which ASID).
   const after = (k: RefKernel) => k.after.batches.map((b) => b.first.map(commandLabel).join(','));
-  return [sequenceAspect(`${kernel} probe commands`, probe(l), probe(t), (s) => `issues [${s}]`), sequenceAspect(`${kernel} later commands`, after(l), after(t), (s) => `issues runs of [${s}]`)];
+  return [
+    sequenceAspect(`${kernel} probe commands`, probe(l), probe(t), (s) => `issues [${s}]`),
+    sequenceAspect(`${kernel} later commands`, after(l), after(t), (s) => `issues runs of [${s}]`),
+  ];
 }
 
 function writeOrderAspect(kernel: string, l: RefKernel, t: RefKernel): Aspect {

@@ -31,7 +31,9 @@ export function explained(markdown: string, recipe: string): string[] {
   return out;
 }
 
-const recordings = readdirSync(join(here, 'recordings')).filter((f) => f.endsWith('.json')).sort();
+const recordings = readdirSync(join(here, 'recordings'))
+  .filter((f) => f.endsWith('.json'))
+  .sort();
 
 describe('conformance: the twin against real Linux 6.12 on QEMU', () => {
   it('has the recordings the issue asks for', () => {
@@ -40,7 +42,11 @@ describe('conformance: the twin against real Linux 6.12 on QEMU', () => {
 
   it('is not vacuous: a recording that differs from the twin is caught, aspect by aspect', async () => {
     const rec = JSON.parse(readFileSync(join(here, 'recordings', 'status-quo-dma.json'), 'utf8')) as Recording;
-    const twin = await runTwin(loadScenario('status-quo-dma'), rec.recipe.devices.map((d) => ({ name: d.name, sid: streamIdOf(d) })), dmesgFilter(rec.recipe));
+    const twin = await runTwin(
+      loadScenario('status-quo-dma'),
+      rec.recipe.devices.map((d) => ({ name: d.name, sid: streamIdOf(d) })),
+      dmesgFilter(rec.recipe),
+    );
     const base = new Set(compare(rec, twin).aspects.flatMap((a) => a.differences));
     const k = rec.kernels.kdump;
     const cr1 = k.probe.mmio.findIndex((a) => a.register === 'CR1');
@@ -50,12 +56,17 @@ describe('conformance: the twin against real Linux 6.12 on QEMU', () => {
         ...rec.kernels,
         kdump: {
           ...k,
-          probe: { mmio: k.probe.mmio.map((a, i) => (i === cr1 ? { ...a, value: '0xd74' } : a)).filter((a) => a.register !== 'CR2'), commandBatches: k.probe.commandBatches.slice(1) },
+          probe: {
+            mmio: k.probe.mmio.map((a, i) => (i === cr1 ? { ...a, value: '0xd74' } : a)).filter((a) => a.register !== 'CR2'),
+            commandBatches: k.probe.commandBatches.slice(1),
+          },
           dmesg: [...k.dmesg, 'arm-smmu-v3 9050000.smmuv3: a line the twin never prints'],
         },
       },
     };
-    const found = compare(mutated, twin).aspects.flatMap((a) => a.differences).filter((d) => !base.has(d));
+    const found = compare(mutated, twin)
+      .aspects.flatMap((a) => a.differences)
+      .filter((d) => !base.has(d));
     assert.deepEqual(found.sort(), [
       'kdump dmesg: Linux prints "arm-smmu-v3 <smmu>: a line the twin never prints", the twin does not',
       'kdump probe commands: the twin issues [CFGI_STE_RANGE(0x0-0xffffffff),CMD_SYNC], Linux does not',
@@ -75,14 +86,22 @@ describe('conformance: the twin against real Linux 6.12 on QEMU', () => {
       const rec = JSON.parse(readFileSync(join(here, 'recordings', file), 'utf8')) as Recording;
       assert.equal(rec.format, RECORDING_FORMAT);
       assert.deepEqual(rec.recipe, loadRecipe(join(here, 'recipes', file)), 'the recording was made from the committed recipe');
-      const twin = await runTwin(loadScenario(name), rec.recipe.devices.map((d) => ({ name: d.name, sid: streamIdOf(d) })), dmesgFilter(rec.recipe));
+      const twin = await runTwin(
+        loadScenario(name),
+        rec.recipe.devices.map((d) => ({ name: d.name, sid: streamIdOf(d) })),
+        dmesgFilter(rec.recipe),
+      );
       const c = compare(rec, twin);
       console.log(scoreTable(c));
       const found = c.aspects.flatMap((a) => a.differences);
       const listed = explained(readFileSync(FIDELITY, 'utf8'), name);
       const unexplained = found.filter((d) => !listed.includes(d));
       const fixed = listed.filter((d) => !found.includes(d));
-      assert.deepEqual(unexplained, [], `differences from real Linux that docs/fidelity.md does not explain (## Recording \`${name}\`):\n${unexplained.join('\n')}`);
+      assert.deepEqual(
+        unexplained,
+        [],
+        `differences from real Linux that docs/fidelity.md does not explain (## Recording \`${name}\`):\n${unexplained.join('\n')}`,
+      );
       assert.deepEqual(fixed, [], `docs/fidelity.md explains differences that are gone (remove them):\n${fixed.join('\n')}`);
       // The comparison is not vacuous: each kernel's probe was seen on both sides.
       for (const k of ['primary', 'kdump'] as const) {

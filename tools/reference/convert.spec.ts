@@ -82,7 +82,10 @@ describe('reference converter', () => {
   it('follows each device across the crash: the NIC meets an invalid L1 descriptor, then an abort STE, then its kdump domain', () => {
     const nic = rec.devices.find((d) => d.name === '0000:00:02.0')!;
     assert.equal(nic.sid, 0x10);
-    assert.deepEqual(nic.phases.crashed.map((r) => r.outcome), ['translated']);
+    assert.deepEqual(
+      nic.phases.crashed.map((r) => r.outcome),
+      ['translated'],
+    );
     assert.deepEqual(
       nic.phases.kdump.map((r) => (r.event ? `${r.outcome}(${r.event})` : r.outcome)),
       ['error(C_BAD_STREAMID)', 'abort', 'translated'],
@@ -106,22 +109,37 @@ describe('reference converter', () => {
 describe('reference recipes', () => {
   it('refuses a bad recipe naming the field and the rule', () => {
     const good = JSON.parse(readFileSync(join(here, 'recipes', 'late-driver.json'), 'utf8')) as Record<string, unknown>;
-    assert.throws(() => parseRecipe({ ...good, machine: { memoryMiB: 64, crashkernelMiB: 256, cpu: 'cortex-a57' } }, 'r'), /r\.machine\.memoryMiB: must be >= 512/);
+    assert.throws(
+      () => parseRecipe({ ...good, machine: { memoryMiB: 64, crashkernelMiB: 256, cpu: 'cortex-a57' } }, 'r'),
+      /r\.machine\.memoryMiB: must be >= 512/,
+    );
     assert.throws(() => parseRecipe({ ...good, extra: 1 }, 'r'), /must NOT have additional properties \(extra\)/);
-    assert.throws(() => parseRecipe({ ...good, devices: [{ name: '0000:00:03.0', model: 'e1000e', slot: 2, module: 'e1000e' }] }, 'r'), /r\.devices\.0\.name: a device in slot 2 is 0000:00:02\.0/);
-    assert.throws(() => parseRecipe({ ...good, kdump: { moduleDelaysS: { nvme: 2 }, runS: 1 } }, 'r'), /r\.kdump\.moduleDelaysS\.nvme: no device of the recipe is bound by module nvme/);
+    assert.throws(
+      () => parseRecipe({ ...good, devices: [{ name: '0000:00:03.0', model: 'e1000e', slot: 2, module: 'e1000e' }] }, 'r'),
+      /r\.devices\.0\.name: a device in slot 2 is 0000:00:02\.0/,
+    );
+    assert.throws(
+      () => parseRecipe({ ...good, kdump: { moduleDelaysS: { nvme: 2 }, runS: 1 } }, 'r'),
+      /r\.kdump\.moduleDelaysS\.nvme: no device of the recipe is bound by module nvme/,
+    );
     assert.throws(() => parseRecipe({ ...good, primary: { crashAfterS: 2, cmdline: ['init=/bin/sh'] } }, 'r'), /r\.primary\.cmdline\.0: must match pattern/);
   });
 
   it("passes a recipe's IOMMU command-line parameters to each kernel", () => {
     const lazy = loadRecipe(join(here, 'recipes', 'lazy-dma.json'));
     assert.match(recipeEnv(lazy), /^KDUMP_APPEND="iommu\.strict=0"$/m);
-    assert.match(qemuArgs(lazy, 'Image', 'initrd', 'disk.img', { trace: 't.log', console: 'c.log' }, 4321).join(' '), /-append console=ttyAMA0 crashkernel=256M rdinit=\/init iommu\.strict=0 /);
+    assert.match(
+      qemuArgs(lazy, 'Image', 'initrd', 'disk.img', { trace: 't.log', console: 'c.log' }, 4321).join(' '),
+      /-append console=ttyAMA0 crashkernel=256M rdinit=\/init iommu\.strict=0 /,
+    );
   });
 
   it("tells /init the recipe's modules, delays and timing", () => {
     const late = loadRecipe(join(here, 'recipes', 'late-driver.json'));
-    assert.equal(recipeEnv(late), 'PRIMARY_MODULES="virtio_blk e1000e"\nKDUMP_MODULES="virtio_blk e1000e"\nDISK_DMA=1\nCRASH_AFTER=2\nKDUMP_RUN=2\nKDUMP_APPEND=""\nDELAY_e1000e=4\n');
+    assert.equal(
+      recipeEnv(late),
+      'PRIMARY_MODULES="virtio_blk e1000e"\nKDUMP_MODULES="virtio_blk e1000e"\nDISK_DMA=1\nCRASH_AFTER=2\nKDUMP_RUN=2\nKDUMP_APPEND=""\nDELAY_e1000e=4\n',
+    );
     assert.match(recipeEnv(loadRecipe(join(here, 'recipes', 'status-quo-acpi.json'))), /^KDUMP_APPEND="acpi=force"$/m);
   });
 
@@ -133,7 +151,14 @@ describe('reference recipes', () => {
     assert.match(a, /crashkernel=256M/);
     assert.match(a, /-trace smmuv3_\* -trace smmu_\* -d guest_errors/);
     assert.doesNotMatch(a, /-bios|acpi=force/);
-    const acpi = qemuArgs(loadRecipe(join(here, 'recipes', 'status-quo-acpi.json')), 'Image', 'initrd', 'disk.img', { trace: 't.log', console: 'c.log' }, 4321).join(' ');
+    const acpi = qemuArgs(
+      loadRecipe(join(here, 'recipes', 'status-quo-acpi.json')),
+      'Image',
+      'initrd',
+      'disk.img',
+      { trace: 't.log', console: 'c.log' },
+      4321,
+    ).join(' ');
     assert.match(acpi, /-bios \S+QEMU_EFI\.fd -kernel Image .*rdinit=\/init acpi=force/);
   });
 });

@@ -9,7 +9,19 @@
 import { registerAt, REGISTERS } from '@kdump-twin/smmu-arch';
 import type { Recipe } from './recipe';
 import { streamIdOf } from './recipe';
-import { addBatchRun, PHASES, RECORDING_FORMAT, type Phase, type RefBatchRun, type RefCommand, type RefDevice, type RefKernel, type RefMmio, type RefOutcomeRun, type Recording } from './recording';
+import {
+  addBatchRun,
+  PHASES,
+  RECORDING_FORMAT,
+  type Phase,
+  type RefBatchRun,
+  type RefCommand,
+  type RefDevice,
+  type RefKernel,
+  type RefMmio,
+  type RefOutcomeRun,
+  type Recording,
+} from './recording';
 import type { StampedLine } from './qemu';
 
 const TRACE_LINE = /^(\d+)@(\d+\.\d+):(\w+) ?(.*)$/;
@@ -75,7 +87,8 @@ function withDetail(c: RefCommand, ev: string, args: string): RefCommand {
   let m: RegExpExecArray | null;
   if (ev === 'smmuv3_cmdq_cfgi_ste' && (m = /streamid= 0x([0-9a-f]+)/.exec(args))) return { ...c, sid: parseInt(m[1]!, 16) };
   if (ev === 'smmuv3_cmdq_cfgi_cd' && (m = /sid=0x([0-9a-f]+)/.exec(args))) return { ...c, sid: parseInt(m[1]!, 16) };
-  if (ev === 'smmuv3_cmdq_cfgi_ste_range' && (m = /start=0x([0-9a-f]+) - end=0x([0-9a-f]+)/.exec(args))) return { ...c, range: [parseInt(m[1]!, 16), parseInt(m[2]!, 16)] };
+  if (ev === 'smmuv3_cmdq_cfgi_ste_range' && (m = /start=0x([0-9a-f]+) - end=0x([0-9a-f]+)/.exec(args)))
+    return { ...c, range: [parseInt(m[1]!, 16), parseInt(m[2]!, 16)] };
   if (ev === 'smmuv3_cmdq_tlbi_nh_asid' && (m = /asid=(\d+)/.exec(args))) return { ...c, asid: Number(m[1]) };
   if (ev === 'smmuv3_cmdq_tlbi_s12_vmid' && (m = /vmid=(\d+)/.exec(args))) return { ...c, vmid: Number(m[1]) };
   if (ev === 'smmuv3_range_inval' || ev === 'smmuv3_s1_range_inval') {
@@ -116,7 +129,8 @@ function kernelRecord(events: readonly TraceEvent[], span: KernelSpan, console: 
       const value = hex(BigInt(`0x${m[2]}`));
       if (inProbe) {
         const last = probeMmio.at(-1);
-        if (dir === 'read' && last && last.dir === 'read' && last.register === name && last.value === value) probeMmio[probeMmio.length - 1] = { ...last, repeat: last.repeat + 1 };
+        if (dir === 'read' && last && last.dir === 'read' && last.register === name && last.value === value)
+          probeMmio[probeMmio.length - 1] = { ...last, repeat: last.repeat + 1 };
         else probeMmio.push({ register: name, offset: hex(offset), dir, size: Number(m[3]) as 4 | 8, value, repeat: 1 });
         if (name === 'CR0' && dir === 'write' && (BigInt(value) & 1n) === 1n) smmuenWritten = true;
         if (name === 'CR0ACK' && dir === 'read' && smmuenWritten && (BigInt(value) & 1n) === 1n) inProbe = false;
@@ -140,13 +154,19 @@ function kernelRecord(events: readonly TraceEvent[], span: KernelSpan, console: 
     .map((l) => ({ m: /^REF [0-9.]+ (.*)$/.exec(l.line), t: l.t }))
     .filter((x) => x.m)
     .map((x) => ({ step: x.m![1]!, at: round(x.t - crashT) }));
-  return { probe: { mmio: probeMmio, commandBatches: probeBatches }, after: { mmio: Object.fromEntries(Object.entries(afterMmio).sort()), batches: afterBatches }, dmesg, steps };
+  return {
+    probe: { mmio: probeMmio, commandBatches: probeBatches },
+    after: { mmio: Object.fromEntries(Object.entries(afterMmio).sort()), batches: afterBatches },
+    dmesg,
+    steps,
+  };
 }
 
 const round = (s: number) => Math.round(s * 1000) / 1000;
 
 function deviceOutcomes(events: readonly TraceEvent[], recipe: Recipe, bounds: { crash: number; kdumpFirst: number; kdumpReset: number }): RefDevice[] {
-  const phaseAt = (t: number): Phase => (t < bounds.crash ? 'primary' : t < bounds.kdumpFirst ? 'crashed' : t < bounds.kdumpReset ? 'kdump-before-reset' : 'kdump');
+  const phaseAt = (t: number): Phase =>
+    t < bounds.crash ? 'primary' : t < bounds.kdumpFirst ? 'crashed' : t < bounds.kdumpReset ? 'kdump-before-reset' : 'kdump';
   const bySid = new Map<number, Record<Phase, RefOutcomeRun[]>>();
   for (const d of recipe.devices) bySid.set(streamIdOf(d), Object.fromEntries(PHASES.map((p) => [p, []])) as unknown as Record<Phase, RefOutcomeRun[]>);
   const add = (sid: number, t: number, outcome: RefOutcomeRun['outcome'], event?: string) => {
@@ -157,7 +177,12 @@ function deviceOutcomes(events: readonly TraceEvent[], recipe: Recipe, bounds: {
     if (last && last.outcome === outcome && last.event === event) runs[runs.length - 1] = { ...last, count: last.count + 1, last: at };
     else runs.push({ outcome, ...(event ? { event } : {}), count: 1, first: at, last: at });
   };
-  const kinds: Record<string, RefOutcomeRun['outcome']> = { smmuv3_translate_success: 'translated', smmuv3_translate_abort: 'abort', smmuv3_translate_disable: 'disabled', smmuv3_translate_bypass: 'bypass' };
+  const kinds: Record<string, RefOutcomeRun['outcome']> = {
+    smmuv3_translate_success: 'translated',
+    smmuv3_translate_abort: 'abort',
+    smmuv3_translate_disable: 'disabled',
+    smmuv3_translate_bypass: 'bypass',
+  };
   for (const e of events) {
     const kind = kinds[e.ev];
     if (kind) {
@@ -198,7 +223,10 @@ export function convert(traceText: string, consoleText: string, recipe: Recipe, 
   const console = parseConsole(consoleText);
   const bye = console.find((l) => /\] Bye!$/.test(l.line));
   const panic = console.find((l) => /Kernel panic - not syncing/.test(l.line));
-  if (!bye || !panic) throw new Error(`reference: the console has no ${panic ? '' : '"Kernel panic" line'}${!bye && !panic ? ' and no ' : ''}${bye ? '' : '"Bye!" line (machine_kexec)'}: the primary kernel did not crash into the kdump kernel`);
+  if (!bye || !panic)
+    throw new Error(
+      `reference: the console has no ${panic ? '' : '"Kernel panic" line'}${!bye && !panic ? ' and no ' : ''}${bye ? '' : '"Bye!" line (machine_kexec)'}: the primary kernel did not crash into the kdump kernel`,
+    );
   const mmioAfter = (t: number, pred: (e: TraceEvent) => boolean) => events.find((e) => e.t >= t && pred(e));
   const isMmio = (e: TraceEvent) => e.ev === 'smmuv3_read_mmio' || e.ev === 'smmuv3_write_mmio';
   const first = mmioAfter(bye.t, isMmio);
@@ -214,7 +242,10 @@ export function convert(traceText: string, consoleText: string, recipe: Recipe, 
     if (/^(IDR[0-5]|IIDR|AIDR)$/.test(name) && !(name in idr)) idr[name] = hex(BigInt(`0x${m[2]}`));
   }
   const filter = dmesgFilter(recipe);
-  const crashT = guestToHost(console.filter((l) => l.t < bye.t), panic);
+  const crashT = guestToHost(
+    console.filter((l) => l.t < bye.t),
+    panic,
+  );
   return {
     format: RECORDING_FORMAT,
     recipe,

@@ -16,7 +16,13 @@ const MODULE_PATHS: Readonly<Record<string, string>> = {
 /** recipe.env, read by /init (guest/init.sh). */
 export function recipeEnv(r: Recipe): string {
   const modules = [...new Set(r.devices.map((d) => d.module))].join(' ');
-  const lines = [`PRIMARY_MODULES="${modules}"`, `KDUMP_MODULES="${modules}"`, `DISK_DMA=${r.dma.disk ? 1 : 0}`, `CRASH_AFTER=${r.primary.crashAfterS}`, `KDUMP_RUN=${r.kdump.runS}`];
+  const lines = [
+    `PRIMARY_MODULES="${modules}"`,
+    `KDUMP_MODULES="${modules}"`,
+    `DISK_DMA=${r.dma.disk ? 1 : 0}`,
+    `CRASH_AFTER=${r.primary.crashAfterS}`,
+    `KDUMP_RUN=${r.kdump.runS}`,
+  ];
   lines.push(`KDUMP_APPEND="${[...(r.machine.firmware === 'acpi' ? ['acpi=force'] : []), ...(r.kdump.cmdline ?? [])].join(' ')}"`);
   for (const [m, s] of Object.entries(r.kdump.moduleDelaysS)) lines.push(`DELAY_${m}=${s}`);
   return `${lines.join('\n')}\n`;
@@ -64,7 +70,8 @@ export function buildInitramfs(work: string, guest: GuestTree, r: Recipe, own?: 
   cpSync(s2, s1, { recursive: true, verbatimSymlinks: true });
   const image = own?.image ?? join(guest.root, 'boot', `vmlinuz-${guest.kernelRelease}`);
   // Debian's arm64 vmlinuz is the uncompressed Image (no EFI zboot): kexec -p loads it as is.
-  if (readFileSync(image).subarray(56, 60).toString('latin1') !== 'ARM\x64') throw new Error(`reference: ${image} is not an arm64 Image (kexec -p needs the uncompressed Image)`);
+  if (readFileSync(image).subarray(56, 60).toString('latin1') !== 'ARM\x64')
+    throw new Error(`reference: ${image} is not an arm64 Image (kexec -p needs the uncompressed Image)`);
   mkdirSync(join(s1, 'kdump'));
   copyFileSync(image, join(s1, 'kdump/Image'));
   copyFileSync(kdumpInitrd, join(s1, 'kdump/initrd.cpio.gz'));

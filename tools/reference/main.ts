@@ -40,7 +40,9 @@ async function main(): Promise<void> {
     },
   });
   if (values.help || positionals.length !== 1) {
-    console.log('usage: npm run reference -- <recipe.json | recipe name> [--out DIR] [--cache DIR] [--convert WORKDIR] [--kernel Image --modules lib/modules/RELEASE]');
+    console.log(
+      'usage: npm run reference -- <recipe.json | recipe name> [--out DIR] [--cache DIR] [--convert WORKDIR] [--kernel Image --modules lib/modules/RELEASE]',
+    );
     process.exitCode = values.help ? 0 : 2;
     return;
   }
@@ -58,7 +60,8 @@ async function main(): Promise<void> {
   } else {
     ensureHost(log);
     const guest = ensureGuest(cache, recipe.kernelPackage, log);
-    if ((values.kernel === undefined) !== (values.modules === undefined)) throw new Error('reference: --kernel and --modules go together (an Image and the modules tree of the same build)');
+    if ((values.kernel === undefined) !== (values.modules === undefined))
+      throw new Error('reference: --kernel and --modules go together (an Image and the modules tree of the same build)');
     const own = values.kernel && values.modules ? { image: resolve(values.kernel), modules: resolve(values.modules) } : undefined;
     versions = { 'qemu-system-aarch64': qemuVersion(), ...guest.versions };
     if (own) versions[recipe.kernelPackage] = 'not used: own build (linux-banner)';

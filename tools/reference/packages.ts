@@ -10,11 +10,31 @@ import { join } from 'node:path';
 const BACKPORTS = '/etc/apt/sources.list.d/kdump-twin-bookworm-backports.sources';
 /** kexec-tools and every library it links on bookworm arm64 (checked after unpacking). */
 const GUEST_USERSPACE = [
-  'busybox-static', 'kexec-tools', 'libc6', 'zlib1g', 'liblzma5', 'libgcc-s1', 'libfdt1', 'libext2fs2', 'libuuid1', 'libyajl2', 'gcc-12-base',
-  'libxenmisc4.17', 'libxentoollog1', 'libxencall1', 'libxenforeignmemory1', 'libxendevicemodel1', 'libxengnttab1', 'libxentoolcore1', 'libxenstore4', 'libxenevtchn1', 'libxenhypfs1',
+  'busybox-static',
+  'kexec-tools',
+  'libc6',
+  'zlib1g',
+  'liblzma5',
+  'libgcc-s1',
+  'libfdt1',
+  'libext2fs2',
+  'libuuid1',
+  'libyajl2',
+  'gcc-12-base',
+  'libxenmisc4.17',
+  'libxentoollog1',
+  'libxencall1',
+  'libxenforeignmemory1',
+  'libxendevicemodel1',
+  'libxengnttab1',
+  'libxentoolcore1',
+  'libxenstore4',
+  'libxenevtchn1',
+  'libxenhypfs1',
 ];
 
-const run = (cmd: string, args: readonly string[], cwd?: string): string => execFileSync(cmd, args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+const run = (cmd: string, args: readonly string[], cwd?: string): string =>
+  execFileSync(cmd, args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
 
 function have(cmd: string): boolean {
   try {
@@ -34,9 +54,15 @@ export function ensureHost(log: (s: string) => void): void {
   const qemuOk = have('qemu-system-aarch64') && Number(qemuVersion().split('.')[0]) >= 10;
   const missing = ['cpio', 'xz', 'readelf', 'dpkg-deb'].filter((c) => !have(c));
   if (qemuOk && missing.length === 0) return;
-  if (process.getuid?.() !== 0) throw new Error(`reference: needs ${qemuOk ? '' : 'qemu-system-arm 10 (bookworm-backports), '}${missing.join(', ')}; run as root once so apt can install them`);
+  if (process.getuid?.() !== 0)
+    throw new Error(
+      `reference: needs ${qemuOk ? '' : 'qemu-system-arm 10 (bookworm-backports), '}${missing.join(', ')}; run as root once so apt can install them`,
+    );
   if (!existsSync(BACKPORTS)) {
-    writeFileSync(BACKPORTS, 'Types: deb\nURIs: http://deb.debian.org/debian\nSuites: bookworm-backports\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n');
+    writeFileSync(
+      BACKPORTS,
+      'Types: deb\nURIs: http://deb.debian.org/debian\nSuites: bookworm-backports\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n',
+    );
   }
   log('apt-get update');
   run('apt-get', ['update', '-q']);

@@ -30,18 +30,29 @@ export const QEMU_EFI = '/usr/share/qemu-efi-aarch64/QEMU_EFI.fd';
 
 const hostNow = (): number => (performance.timeOrigin + performance.now()) / 1000;
 
-
 export function qemuArgs(r: Recipe, image: string, initrd: string, disk: string, files: CycleFiles, port: number): string[] {
   const args = ['-M', 'virt,iommu=smmuv3', '-cpu', r.machine.cpu, '-m', String(r.machine.memoryMiB), '-smp', '1', '-nographic', '-no-reboot'];
   const acpi = r.machine.firmware === 'acpi';
   // UEFI (edk2's QEMU_EFI.fd, with QEMU) builds the ACPI tables, IORT included; acpi=force makes Linux use them.
   if (acpi) args.push('-bios', QEMU_EFI);
   const more = [...(acpi ? ['acpi=force'] : []), ...(r.primary.cmdline ?? [])];
-  args.push('-kernel', image, '-initrd', initrd, '-append', `console=ttyAMA0 crashkernel=${r.machine.crashkernelMiB}M rdinit=/init${more.map((x) => ` ${x}`).join('')}`);
+  args.push(
+    '-kernel',
+    image,
+    '-initrd',
+    initrd,
+    '-append',
+    `console=ttyAMA0 crashkernel=${r.machine.crashkernelMiB}M rdinit=/init${more.map((x) => ` ${x}`).join('')}`,
+  );
   for (const d of r.devices) {
     const addr = `addr=0x${d.slot.toString(16)}`;
     if (d.model === 'virtio-blk-pci') {
-      args.push('-drive', `if=none,id=d${d.slot},file=${disk},format=raw`, '-device', `virtio-blk-pci,drive=d${d.slot},iommu_platform=on,disable-legacy=on,${addr}`);
+      args.push(
+        '-drive',
+        `if=none,id=d${d.slot},file=${disk},format=raw`,
+        '-device',
+        `virtio-blk-pci,drive=d${d.slot},iommu_platform=on,disable-legacy=on,${addr}`,
+      );
     } else {
       args.push('-netdev', `user,id=n${d.slot},hostfwd=tcp:127.0.0.1:${port}-10.0.2.15:22`, '-device', `e1000e,netdev=n${d.slot},${addr}`);
     }
@@ -80,5 +91,8 @@ export async function runCycle(r: Recipe, image: string, initrd: string, disk: s
   if (traffic) clearInterval(traffic);
   await new Promise<void>((resolve) => out.end(resolve));
   log(`qemu exited (${code}); ${connects} connects to the guest NIC`);
-  if (code !== 0) throw new Error(`reference: qemu-system-aarch64 exited with ${code}${code === null ? ` (killed after ${CYCLE_TIMEOUT_MS / 1000} s)` : ''}: ${stderr.trim().slice(-2000)}`);
+  if (code !== 0)
+    throw new Error(
+      `reference: qemu-system-aarch64 exited with ${code}${code === null ? ` (killed after ${CYCLE_TIMEOUT_MS / 1000} s)` : ''}: ${stderr.trim().slice(-2000)}`,
+    );
 }

@@ -54,7 +54,10 @@ const validate = new Ajv({ allErrors: true, strict: true }).compile<Recipe>(sche
 /** Checks a parsed recipe; throws one error naming every field that breaks a rule. */
 export function parseRecipe(doc: unknown, what = 'recipe'): Recipe {
   if (!validate(doc)) {
-    const lines = (validate.errors ?? []).map((e) => `${what}${e.instancePath.replaceAll('/', '.') || ''}: ${e.message ?? 'invalid'}${e.params && 'additionalProperty' in e.params ? ` (${String(e.params.additionalProperty)})` : ''}`);
+    const lines = (validate.errors ?? []).map(
+      (e) =>
+        `${what}${e.instancePath.replaceAll('/', '.') || ''}: ${e.message ?? 'invalid'}${e.params && 'additionalProperty' in e.params ? ` (${String(e.params.additionalProperty)})` : ''}`,
+    );
     throw new Error(lines.join('\n'));
   }
   const r = doc;

@@ -11,7 +11,17 @@ import type { LogLine } from '@kdump-twin/kernel';
 import type { DmaRecord } from '@kdump-twin/endpoint';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { addBatchRun, PHASES, type Phase, type RefBatchRun, type RefCommand, type RefDevice, type RefKernel, type RefMmio, type RefOutcomeRun } from './recording';
+import {
+  addBatchRun,
+  PHASES,
+  type Phase,
+  type RefBatchRun,
+  type RefCommand,
+  type RefDevice,
+  type RefKernel,
+  type RefMmio,
+  type RefOutcomeRun,
+} from './recording';
 
 /** What the twin did, in the recording's terms (the parts a comparison reads). */
 export interface TwinRun {
@@ -60,7 +70,8 @@ function splitProbe(trace: readonly AccessView[]): { probe: readonly AccessView[
   let smmuen = false;
   for (const [i, a] of trace.entries()) {
     if (a.register === 'CR0' && a.dir === 'write' && (BigInt(a.value) & 1n) === 1n) smmuen = true;
-    if (smmuen && a.register === 'CR0ACK' && a.dir === 'read' && (BigInt(a.value) & 1n) === 1n) return { probe: trace.slice(0, i + 1), after: trace.slice(i + 1) };
+    if (smmuen && a.register === 'CR0ACK' && a.dir === 'read' && (BigInt(a.value) & 1n) === 1n)
+      return { probe: trace.slice(0, i + 1), after: trace.slice(i + 1) };
   }
   return { probe: trace, after: [] };
 }
@@ -85,11 +96,23 @@ function kernelRecord(trace: readonly AccessView[], consumed: readonly ConsumedC
   const probeBatches = batches(probe, consumed);
   const afterBatches: RefBatchRun[] = [];
   for (const b of all.slice(probeBatches.length)) addBatchRun(afterBatches, b);
-  const mmio: RefMmio[] = probe.map((a) => ({ register: a.register, offset: hex(a.offset), dir: a.dir, size: a.size as 4 | 8, value: a.value, repeat: a.repeat }));
+  const mmio: RefMmio[] = probe.map((a) => ({
+    register: a.register,
+    offset: hex(a.offset),
+    dir: a.dir,
+    size: a.size as 4 | 8,
+    value: a.value,
+    repeat: a.repeat,
+  }));
   const afterMmio: Record<string, number> = {};
   for (const a of after) afterMmio[`${a.register} ${a.dir}`] = (afterMmio[`${a.register} ${a.dir}`] ?? 0) + a.repeat;
   const dmesg = log.map((l) => (l.device ? `${l.device}: ${l.text}` : l.text)).filter((l) => filter.test(l));
-  return { probe: { mmio, commandBatches: probeBatches }, after: { mmio: Object.fromEntries(Object.entries(afterMmio).sort()), batches: afterBatches }, dmesg, steps: [] };
+  return {
+    probe: { mmio, commandBatches: probeBatches },
+    after: { mmio: Object.fromEntries(Object.entries(afterMmio).sort()), batches: afterBatches },
+    dmesg,
+    steps: [],
+  };
 }
 
 /** QEMU's classes of a translation (recording.ts RefOutcomeRun) for a completion of the twin. */
@@ -127,7 +150,9 @@ export async function runTwin(doc: unknown, devices: readonly { name: string; si
   const first = kdumpTrace[0]?.time ?? Infinity;
   const reset = kdumpTrace.find((a) => a.register === 'CR0' && a.dir === 'write')?.time ?? Infinity;
   const phaseAt = (t: number): Phase => (t < crash ? 'primary' : t < first ? 'crashed' : t < reset ? 'kdump-before-reset' : 'kdump');
-  const runs = new Map<string, Record<Phase, RefOutcomeRun[]>>(devices.map((d) => [d.name, Object.fromEntries(PHASES.map((x) => [x, []])) as unknown as Record<Phase, RefOutcomeRun[]>]));
+  const runs = new Map<string, Record<Phase, RefOutcomeRun[]>>(
+    devices.map((d) => [d.name, Object.fromEntries(PHASES.map((x) => [x, []])) as unknown as Record<Phase, RefOutcomeRun[]>]),
+  );
   const S = 1e-9;
   for (const r of dma) {
     const list = runs.get(r.device)?.[phaseAt(r.time)];
@@ -141,8 +166,18 @@ export async function runTwin(doc: unknown, devices: readonly { name: string; si
   return {
     idr,
     kernels: {
-      primary: kernelRecord(v.primary.trace, consumed.filter((c) => c.time < kdumpAt), v.primary.log, filter),
-      kdump: kernelRecord(kdumpTrace, consumed.filter((c) => c.time >= kdumpAt), v.kdump?.log ?? [], filter),
+      primary: kernelRecord(
+        v.primary.trace,
+        consumed.filter((c) => c.time < kdumpAt),
+        v.primary.log,
+        filter,
+      ),
+      kdump: kernelRecord(
+        kdumpTrace,
+        consumed.filter((c) => c.time >= kdumpAt),
+        v.kdump?.log ?? [],
+        filter,
+      ),
     },
     devices: devices.map((d) => ({ name: d.name, sid: d.sid, phases: runs.get(d.name)! })),
   };

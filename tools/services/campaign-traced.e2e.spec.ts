@@ -19,7 +19,14 @@ import { startStack, type Stack } from './stack';
 
 const root = join(__dirname, '..', '..');
 const bin = join(root, 'node_modules', '.bin', 'twinctl');
-const DOC = { id: 'traced-subset', scenarios: ['S10f-reserved-ste-config'], policies: ['status-quo', 'adopt-v10'], seeds: { from: 1, count: 4 }, sets: ['run.endAfterKdumpNs=5000000'], trace: { every: 4 } };
+const DOC = {
+  id: 'traced-subset',
+  scenarios: ['S10f-reserved-ste-config'],
+  policies: ['status-quo', 'adopt-v10'],
+  seeds: { from: 1, count: 4 },
+  sets: ['run.endAfterKdumpNs=5000000'],
+  trace: { every: 4 },
+};
 const spec = parseCampaign(DOC);
 
 let receiver: OtlpReceiver;
@@ -53,7 +60,9 @@ before(async () => {
     await nc.close();
   }
   report = await new Promise<string>((resolve, reject) =>
-    execFile(bin, ['campaign', 'report', spec.id, '--nats', stack!.natsUrl, '--json'], { cwd: root, env, maxBuffer: 64 << 20 }, (e, out, err) => (e ? reject(new Error(`twinctl campaign report: ${err}`)) : resolve(out))),
+    execFile(bin, ['campaign', 'report', spec.id, '--nats', stack!.natsUrl, '--json'], { cwd: root, env, maxBuffer: 64 << 20 }, (e, out, err) =>
+      e ? reject(new Error(`twinctl campaign report: ${err}`)) : resolve(out),
+    ),
   );
   // Stopping the services flushes their exporters (SIGTERM -> shutdown); the worker flushed when it stopped.
   await stack.stop();
@@ -92,7 +101,8 @@ describe('campaign: the traced subset through the four services, into OTLP', { t
       assert.equal(run.service, 'smmu-twin');
       assert.equal(run.attributes['kdump_twin.policy'], r.policy);
       const services = new Set(receiver.spans.filter((s) => s.traceId === r.traceId).map((s) => s.service));
-      for (const s of ['twinctl', 'smmu-twin', 'crash-generator', 'kdump-driver', 'dma-fleet']) assert.ok(services.has(s), `item ${r.n}: no span of ${s} in its trace (has ${[...services].join(', ')})`);
+      for (const s of ['twinctl', 'smmu-twin', 'crash-generator', 'kdump-driver', 'dma-fleet'])
+        assert.ok(services.has(s), `item ${r.n}: no span of ${s} in its trace (has ${[...services].join(', ')})`);
     }
     assert.deepEqual(receiver.errors, []);
   });
@@ -101,7 +111,10 @@ describe('campaign: the traced subset through the four services, into OTLP', { t
     const m = JSON.parse(report) as CampaignMatrix;
     for (const r of results.filter((x) => x.traceId)) {
       const cell = m.cells.find((c) => c.policy === r.policy)!;
-      assert.deepEqual(cell.traces.map((t) => [t.n, t.seed, t.traceId]), [[r.n, r.seed, r.traceId]]);
+      assert.deepEqual(
+        cell.traces.map((t) => [t.n, t.seed, t.traceId]),
+        [[r.n, r.seed, r.traceId]],
+      );
     }
   });
 

@@ -29,7 +29,12 @@ export function clientFor(address: string, file: string, service: string): Gener
     if (m.responseStream) continue;
     call[name] = (req, deadlineMs = 600_000) =>
       new Promise((resolve, reject) => {
-        (c as unknown as Record<string, (r: unknown, md: grpc.Metadata, o: grpc.CallOptions, cb: (e: grpc.ServiceError | null, r: Record<string, unknown>) => void) => void>)[name]!(req, new grpc.Metadata(), { deadline: Date.now() + deadlineMs }, (e, r) => (e ? reject(e) : resolve(r)));
+        (
+          c as unknown as Record<
+            string,
+            (r: unknown, md: grpc.Metadata, o: grpc.CallOptions, cb: (e: grpc.ServiceError | null, r: Record<string, unknown>) => void) => void
+          >
+        )[name]!(req, new grpc.Metadata(), { deadline: Date.now() + deadlineMs }, (e, r) => (e ? reject(e) : resolve(r)));
       });
   }
   return {
@@ -46,7 +51,9 @@ export function reflectServices(address: string): Promise<string[]> {
   const pkg = grpc.loadPackageDefinition(def) as unknown as { grpc: { reflection: { v1: { ServerReflection: grpc.ServiceClientConstructor } } } };
   const c = new pkg.grpc.reflection.v1.ServerReflection(address, grpc.credentials.createInsecure());
   return new Promise((resolve, reject) => {
-    const s = (c as unknown as { ServerReflectionInfo(): grpc.ClientDuplexStream<unknown, { list_services_response?: { service: { name: string }[] } }> }).ServerReflectionInfo();
+    const s = (
+      c as unknown as { ServerReflectionInfo(): grpc.ClientDuplexStream<unknown, { list_services_response?: { service: { name: string }[] } }> }
+    ).ServerReflectionInfo();
     s.on('data', (r) => {
       resolve((r.list_services_response?.service ?? []).map((x: { name: string }) => x.name));
       s.end();

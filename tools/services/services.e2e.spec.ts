@@ -77,7 +77,14 @@ describe('a machine through a client built from proto/', () => {
     await smmu.call.WriteMemory!({ machineId: id, pa: String(0x10_0000), data: Buffer.from([0xde, 0xad, 0xbe, 0xef]) });
     const mem = await smmu.call.ReadMemory!({ machineId: id, pa: String(0x10_0000), length: 4 });
     assert.deepEqual([...mem.data], [0xde, 0xad, 0xbe, 0xef]);
-    const dma = await smmu.call.SubmitDma!({ machineId: id, smmu: 0, transactions: [{ sid: 1, address: String(0x10_0000), size: 4 }, { sid: 1, address: String(0x10_0100), size: 2, write: true, data: Buffer.from([1, 2]) }] });
+    const dma = await smmu.call.SubmitDma!({
+      machineId: id,
+      smmu: 0,
+      transactions: [
+        { sid: 1, address: String(0x10_0000), size: 4 },
+        { sid: 1, address: String(0x10_0100), size: 2, write: true, data: Buffer.from([1, 2]) },
+      ],
+    });
     assert.deepEqual(
       dma.results.map((r: Record<string, unknown>) => [r.status, r.outcome, r.path]),
       [
@@ -92,7 +99,9 @@ describe('a machine through a client built from proto/', () => {
   it('streams the event record a transaction raises', async () => {
     const { machineId } = await smmu.call.CreateMachine!({});
     const s = smmu.stream('WatchEvents', { machineId });
-    const got = new Promise<Record<string, unknown>>((resolve) => s.on('data', (e: Record<string, unknown>) => e.kind === 'MACHINE_EVENT_KIND_EVENT_RECORD' && resolve(e)));
+    const got = new Promise<Record<string, unknown>>((resolve) =>
+      s.on('data', (e: Record<string, unknown>) => e.kind === 'MACHINE_EVENT_KIND_EVENT_RECORD' && resolve(e)),
+    );
     s.on('error', () => undefined);
     await new Promise((r) => setTimeout(r, 200));
     // A linear table of zeroed STEs, SMMUEN=1, then a transaction of StreamID 3: C_BAD_STE.
@@ -116,7 +125,12 @@ describe('a machine through a client built from proto/', () => {
       ['ReadRegister', { machineId, smmu: 0, register: 'CR0', size: 2 }, INVALID_ARGUMENT, /size: 4 or 8 bytes \(got 2\)/],
       ['ReadRegister', { machineId: 'm-nope', smmu: 0, register: 'CR0' }, NOT_FOUND, /machine_id: no machine or session m-nope/],
       ['ReadMemory', { machineId, pa: String(2 ** 41), length: 8 }, OUT_OF_RANGE, /beyond the 40-bit physical address space/],
-      ['SubmitDma', { machineId, smmu: 0, transactions: Array.from({ length: 4097 }, () => ({ sid: 0, address: '0', size: 4 })) }, INVALID_ARGUMENT, /transactions: 1\.\.4096 per batch \(got 4097\)/],
+      [
+        'SubmitDma',
+        { machineId, smmu: 0, transactions: Array.from({ length: 4097 }, () => ({ sid: 0, address: '0', size: 4 })) },
+        INVALID_ARGUMENT,
+        /transactions: 1\.\.4096 per batch \(got 4097\)/,
+      ],
       ['CreateMachine', { smmus: [{ configJson: '{"sidBits":' }] }, INVALID_ARGUMENT, /smmus\[0\]\.config_json: not JSON/],
       ['AdvanceTime', { machineId, ns: '20000000000' }, INVALID_ARGUMENT, /ns: 0\.\.10 s/],
     ];
@@ -130,7 +144,11 @@ describe('a machine through a client built from proto/', () => {
     await smmu.call.WriteRegister!({ machineId, smmu: 0, register: 'CR0', value: '1' });
     await smmu.call.AdvanceTime!({ machineId, ns: '10000' });
     const t = await smmu.call.Translate!({ machineId, smmu: 0, sid: 0xff_ffff, address: '0', size: 4 });
-    assert.deepEqual([t.outcome, t.path, t.event, t.recorded], ['aborted', 'sid-range', 'C_BAD_STREAMID', false], 'a StreamID beyond the stream table: C_BAD_STREAMID (CR2.RECINVSID=1; EVENTQEN=0 drops the record)');
+    assert.deepEqual(
+      [t.outcome, t.path, t.event, t.recorded],
+      ['aborted', 'sid-range', 'C_BAD_STREAMID', false],
+      'a StreamID beyond the stream table: C_BAD_STREAMID (CR2.RECINVSID=1; EVENTQEN=0 drops the record)',
+    );
     // Malformed messages on the NATS side get error replies; the services keep serving.
     const nc = await connect({ servers: stack.natsUrl });
     const r = await nc.request('twin.v1.fleet.open', new TextEncoder().encode('{not json'), { timeout: 5000 });
@@ -157,7 +175,10 @@ describe('the replica limit', () => {
     assert.ok(refused, 'the 41st machine at the latest is refused');
     assert.equal(code(refused), RESOURCE_EXHAUSTED);
     assert.match(details(refused), /machine: this replica holds 40 machines and sessions, its MAX_MACHINES \(40\); DeleteMachine or CloseSession frees one/);
-    await assert.rejects(scen.call.OpenSession!({ scenario: { catalogueId: 'baseline' } }), (e: unknown) => code(e) === RESOURCE_EXHAUSTED && /OpenSession: /.test(details(e)));
+    await assert.rejects(
+      scen.call.OpenSession!({ scenario: { catalogueId: 'baseline' } }),
+      (e: unknown) => code(e) === RESOURCE_EXHAUSTED && /OpenSession: /.test(details(e)),
+    );
     await smmu.call.DeleteMachine!({ machineId: made.pop() });
     made.push((await smmu.call.CreateMachine!({})).machineId as string);
     for (const id of made) await smmu.call.DeleteMachine!({ machineId: id });
@@ -194,16 +215,26 @@ describe('scenarios through the services', () => {
     const devs = await fleet.call.ListDevices!({ sessionId });
     const nic = devs.devices.find((d: Record<string, unknown>) => d.kind === 'nic');
     assert.ok(Number(nic.jobsOk) > 0, 'the NIC received packets');
-    await assert.rejects(fleet.call.SetTraffic!({ sessionId, device: nic.name, trafficJson: '{"rxEntries":4}' }), (e: unknown) => code(e) === INVALID_ARGUMENT && /traffic\.rxEntries: not a live traffic parameter/.test(details(e)));
+    await assert.rejects(
+      fleet.call.SetTraffic!({ sessionId, device: nic.name, trafficJson: '{"rxEntries":4}' }),
+      (e: unknown) => code(e) === INVALID_ARGUMENT && /traffic\.rxEntries: not a live traffic parameter/.test(details(e)),
+    );
     const set = await fleet.call.SetTraffic!({ sessionId, device: nic.name, trafficJson: '{"rxIntervalNs":20000}' });
     assert.equal(JSON.parse(set.device.trafficJson).rxIntervalNs, 20000);
-    await assert.rejects(kernel.call.Crash!({ sessionId, faultsJson: '[{"kind":"sfm","smmu":9}]' }), (e: unknown) => code(e) === INVALID_ARGUMENT && /\[0\]\.smmu: no SMMU 9/.test(details(e)));
+    await assert.rejects(
+      kernel.call.Crash!({ sessionId, faultsJson: '[{"kind":"sfm","smmu":9}]' }),
+      (e: unknown) => code(e) === INVALID_ARGUMENT && /\[0\]\.smmu: no SMMU 9/.test(details(e)),
+    );
     await assert.rejects(kdump.call.ProbeSmmus!({ sessionId }), (e: unknown) => code(e) === FAILED_PRECONDITION && /needs the kdump kernel/.test(details(e)));
     const c = await kernel.call.Crash!({ sessionId, reason: 'scripted panic' });
     assert.ok(Number(c.crashAtNs) > 1_000_000);
     const end = await kdump.call.Probe!({ sessionId });
     const report = JSON.parse(end.reportJson);
-    assert.equal((await scen.call.GetReport!({ id: sessionId })).reportJson, end.reportJson, 'Probe gives the report in the bytes GetReport and RunScenario give');
+    assert.equal(
+      (await scen.call.GetReport!({ id: sessionId })).reportJson,
+      end.reportJson,
+      'Probe gives the report in the bytes GetReport and RunScenario give',
+    );
     assert.equal(report.timeline.crashReason, 'scripted panic');
     assert.equal(report.adoption.adopted, true);
     assert.equal(report.vmcore.saved, true, report.vmcore.reason);
@@ -217,17 +248,29 @@ describe('scenarios through the services', () => {
   });
 
   it('a bad scenario is refused with the field; an unknown catalogue id is NOT_FOUND', async () => {
-    await assert.rejects(scen.call.RunScenario!({ scenario: { documentJson: '{"devices": 7' } }), (e: unknown) => code(e) === INVALID_ARGUMENT && /document_json: not JSON/.test(details(e)));
-    await assert.rejects(scen.call.RunScenario!({ scenario: { catalogueId: 'baseline', sets: ['devices[0].smmu=4'] } }), (e: unknown) => code(e) === INVALID_ARGUMENT && /devices\[0\]\.smmu: no SMMU 4/.test(details(e)));
+    await assert.rejects(
+      scen.call.RunScenario!({ scenario: { documentJson: '{"devices": 7' } }),
+      (e: unknown) => code(e) === INVALID_ARGUMENT && /document_json: not JSON/.test(details(e)),
+    );
+    await assert.rejects(
+      scen.call.RunScenario!({ scenario: { catalogueId: 'baseline', sets: ['devices[0].smmu=4'] } }),
+      (e: unknown) => code(e) === INVALID_ARGUMENT && /devices\[0\]\.smmu: no SMMU 4/.test(details(e)),
+    );
     await assert.rejects(scen.call.RunScenario!({ scenario: { catalogueId: 'S99' } }), (e: unknown) => code(e) === NOT_FOUND);
-    await assert.rejects(scen.call.RunScenario!({ scenario: { catalogueId: 'baseline', policy: 'adopt-v8' } }), (e: unknown) => code(e) === INVALID_ARGUMENT && /policy: one of/.test(details(e)));
+    await assert.rejects(
+      scen.call.RunScenario!({ scenario: { catalogueId: 'baseline', policy: 'adopt-v8' } }),
+      (e: unknown) => code(e) === INVALID_ARGUMENT && /policy: one of/.test(details(e)),
+    );
   });
 });
 
 /** The twinctl npm bin as a process (async: the services answer it from this same test process's children). */
 function twinctl(...args: string[]): Promise<{ code: number | null; out: string; err: string }> {
   const root = join(__dirname, '..', '..');
-  const p = spawn(join(root, 'node_modules', '.bin', 'twinctl'), args, { cwd: root, env: { ...process.env, TWINCTL_FROM_SOURCE: '1', KDUMP_TWIN_SMMU_TWIN: '' } });
+  const p = spawn(join(root, 'node_modules', '.bin', 'twinctl'), args, {
+    cwd: root,
+    env: { ...process.env, TWINCTL_FROM_SOURCE: '1', KDUMP_TWIN_SMMU_TWIN: '' },
+  });
   let out = '';
   let err = '';
   p.stdout.on('data', (d: Buffer) => (out += d.toString()));

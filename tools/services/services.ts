@@ -12,7 +12,9 @@ async function main(): Promise<void> {
   const stack = await startStack({ freePorts: args.includes('--free-ports'), ...(logs ? { log: (l: string) => process.stdout.write(l) } : {}) });
   console.log(`NATS ${stack.natsUrl}${stack.ownNats ? ' (started here)' : ''}`);
   for (const s of SERVICES) console.log(`${s.padEnd(16)} grpc ${stack.addresses[s]}`);
-  console.log(`\ntry: npx twinctl run baseline --policy adopt-v7 --services --smmu-twin ${stack.addresses['smmu-twin']}\nCtrl-C stops the services${stack.ownNats ? ' and NATS' : ''}.`);
+  console.log(
+    `\ntry: npx twinctl run baseline --policy adopt-v7 --services --smmu-twin ${stack.addresses['smmu-twin']}\nCtrl-C stops the services${stack.ownNats ? ' and NATS' : ''}.`,
+  );
   let stopping = false;
   const stop = () => {
     if (stopping) return;

@@ -63,7 +63,9 @@ export async function healthy(address: string, timeoutMs = 1000): Promise<boolea
   const c = new pkg.grpc.health.v1.Health(address, grpc.credentials.createInsecure());
   try {
     return await new Promise<boolean>((resolve) => {
-      c.check({ service: '' }, { deadline: Date.now() + timeoutMs }, (err: unknown, r: { status?: string } | undefined) => resolve(!err && r?.status === 'SERVING'));
+      c.check({ service: '' }, { deadline: Date.now() + timeoutMs }, (err: unknown, r: { status?: string } | undefined) =>
+        resolve(!err && r?.status === 'SERVING'),
+      );
     });
   } finally {
     c.close();
@@ -88,7 +90,13 @@ export async function startStack(o: StackOptions = {}): Promise<Stack> {
   const addresses = Object.fromEntries(SERVICES.map((s) => [s, `127.0.0.1:${ports[s]}`])) as Record<ServiceName, string>;
   const out = Object.fromEntries(SERVICES.map((s) => [s, ''])) as Record<ServiceName, string>;
   const procs = {} as Record<ServiceName, ChildProcess>;
-  const envOf = (s: ServiceName) => ({ NATS_URL: nats.url, GRPC_HOST: '127.0.0.1', GRPC_PORT: String(ports[s]), SERVICE_ID: `${s}-${process.pid}`, ...(o.env ?? {}) });
+  const envOf = (s: ServiceName) => ({
+    NATS_URL: nats.url,
+    GRPC_HOST: '127.0.0.1',
+    GRPC_PORT: String(ports[s]),
+    SERVICE_ID: `${s}-${process.pid}`,
+    ...(o.env ?? {}),
+  });
   const start = (s: ServiceName) => {
     procs[s] = launch(s, envOf(s), (text) => {
       out[s] += text;

@@ -28,7 +28,9 @@ const logs: Record<string, string> = {};
 /** twinctl as a process, without blocking this one (the receiver must answer meanwhile). */
 function twinctl(env: Record<string, string>, ...args: string[]): Promise<string> {
   return new Promise((resolve, reject) =>
-    execFile(bin, args, { cwd: root, encoding: 'utf8', env: { ...process.env, TWINCTL_FROM_SOURCE: '1', ...env }, maxBuffer: 64 << 20 }, (e, out, err) => (e ? reject(new Error(`twinctl ${args.join(' ')}: ${e.message}\n${err}`)) : resolve(out))),
+    execFile(bin, args, { cwd: root, encoding: 'utf8', env: { ...process.env, TWINCTL_FROM_SOURCE: '1', ...env }, maxBuffer: 64 << 20 }, (e, out, err) =>
+      e ? reject(new Error(`twinctl ${args.join(' ')}: ${e.message}\n${err}`)) : resolve(out),
+    ),
   );
 }
 
@@ -45,7 +47,8 @@ before(async () => {
   await receiver.until(() => receiver.spans.some((s) => s.name === 'kdump_twin.run') && receiver.spans.some((s) => s.name === 'kdump_twin.twinctl.run'));
   spans = receiver.spans;
   // No exporter gave up (a timed-out export loses its batch).
-  for (const s of ['smmu-twin', 'dma-fleet', 'crash-generator', 'kdump-driver'] as const) assert.doesNotMatch(logs[s] ?? '', /Request timed out|export failed/i, `${s} failed an export`);
+  for (const s of ['smmu-twin', 'dma-fleet', 'crash-generator', 'kdump-driver'] as const)
+    assert.doesNotMatch(logs[s] ?? '', /Request timed out|export failed/i, `${s} failed an export`);
 });
 
 after(async () => {
@@ -64,7 +67,8 @@ describe('traces over the four services (OTLP/HTTP json)', () => {
   it("one trace (the run's) holds spans from twinctl and all four services", () => {
     const run = spans.find((s) => s.name === 'kdump_twin.run')!;
     const services = new Set(spans.filter((s) => s.traceId === run.traceId).map((s) => s.service));
-    for (const s of ['twinctl', 'smmu-twin', 'crash-generator', 'kdump-driver', 'dma-fleet']) assert.ok(services.has(s), `no span of ${s} in the run's trace (has ${[...services].join(', ')})`);
+    for (const s of ['twinctl', 'smmu-twin', 'crash-generator', 'kdump-driver', 'dma-fleet'])
+      assert.ok(services.has(s), `no span of ${s} in the run's trace (has ${[...services].join(', ')})`);
   });
 
   it('parents cross gRPC (twinctl -> smmu-twin) and NATS (smmu-twin -> kernels, fleet), and the probe steps nest under the kdump kernel call', () => {
@@ -143,7 +147,10 @@ describe('traces over the four services (OTLP/HTTP json)', () => {
     const jobs = spans.filter((s) => s.name === 'kdump_twin.dma.job');
     const crossing = jobs.filter((j) => j.attributes['kdump_twin.dma.crash_crossing'] === true);
     assert.ok(report.dma.jobsInFlightAtCrash > 0);
-    assert.ok(crossing.length >= report.dma.jobsInFlightAtCrash, `${crossing.length} crash-crossing jobs traced, ${report.dma.jobsInFlightAtCrash} in flight at the panic`);
+    assert.ok(
+      crossing.length >= report.dma.jobsInFlightAtCrash,
+      `${crossing.length} crash-crossing jobs traced, ${report.dma.jobsInFlightAtCrash} in flight at the panic`,
+    );
     // At 1% the head sample keeps few of the rest.
     const ratio = jobs.filter((j) => j.attributes['kdump_twin.dma.sampled_by'] === 'ratio').length;
     const all = report.devices.reduce((n: number, d: { jobs: { ok: number; failed: number } }) => n + d.jobs.ok + d.jobs.failed, 0);
@@ -154,26 +161,37 @@ describe('traces over the four services (OTLP/HTTP json)', () => {
     assert.equal(panic.attributes['kdump_twin.links.total'], panic.links.length);
     // Every span id once (a job traced twice would repeat its derived ids).
     assert.equal(new Set(spans.map((s) => s.spanId)).size, spans.length);
-    for (const j of crossing) assert.ok(linked.has(j.spanId), `panic does not link job ${j.attributes['kdump_twin.device']}/${j.attributes['kdump_twin.dma.job']}`);
+    for (const j of crossing)
+      assert.ok(linked.has(j.spanId), `panic does not link job ${j.attributes['kdump_twin.device']}/${j.attributes['kdump_twin.dma.job']}`);
     // Each kept job's transactions all reached the receiver with their translations.
     const txByJob = new Map<string, ReceivedSpan[]>();
     for (const s of spans) if (s.name === 'kdump_twin.dma.transaction') txByJob.set(s.parentSpanId, [...(txByJob.get(s.parentSpanId) ?? []), s]);
     const translated = new Set(spans.filter((s) => s.name === 'kdump_twin.smmu.translate').map((s) => s.parentSpanId));
-    for (const j of crossing) for (const tx of txByJob.get(j.spanId) ?? []) assert.ok(translated.has(tx.spanId), `transaction ${tx.attributes['kdump_twin.dma.ticket']} of a crash job has no translation span`);
+    for (const j of crossing)
+      for (const tx of txByJob.get(j.spanId) ?? [])
+        assert.ok(translated.has(tx.spanId), `transaction ${tx.attributes['kdump_twin.dma.ticket']} of a crash job has no translation span`);
   });
 
   it('every span name and attribute is declared in telemetry-schema/registry.yaml', () => {
     for (const s of spans) {
       const def = SPAN_DEF[s.name as SpanName];
       assert.ok(def, `span ${s.name} is not in the registry`);
-      for (const k of Object.keys(s.attributes)) assert.ok((def.attributes as readonly string[]).includes(k), `${s.name} carries ${k}, which the registry does not declare for it`);
+      for (const k of Object.keys(s.attributes))
+        assert.ok((def.attributes as readonly string[]).includes(k), `${s.name} carries ${k}, which the registry does not declare for it`);
     }
   });
 
   it("metrics reach the OTLP endpoint: DMA outcomes by epoch and policy, cache hit rates, violations' counter", async () => {
     await receiver.until(() => receiver.metrics.some((m) => m.name === 'kdump_twin.dma.transactions'));
     const names = new Set(receiver.metrics.filter((m) => m.service === 'smmu-twin').map((m) => m.name));
-    for (const n of ['kdump_twin.dma.transactions', 'kdump_twin.dma.jobs', 'kdump_twin.smmu.cache.hit_ratio', 'kdump_twin.smmu.cache.lookups', 'kdump_twin.runs']) assert.ok(names.has(n), `no ${n}`);
+    for (const n of [
+      'kdump_twin.dma.transactions',
+      'kdump_twin.dma.jobs',
+      'kdump_twin.smmu.cache.hit_ratio',
+      'kdump_twin.smmu.cache.lookups',
+      'kdump_twin.runs',
+    ])
+      assert.ok(names.has(n), `no ${n}`);
     for (const n of names) assert.ok(n in METRIC_DEF, `${n} is not in the registry`);
   });
 });

@@ -49,7 +49,10 @@ if (dirs.length === 0) {
   step('telemetry registry: regenerate-and-diff', 'node', [join(root, 'tools/telemetry/generate.mjs'), '--check']);
 }
 const roots = dirs.length ? dirs.map((d) => join(root, d)) : ['apps', 'libs', 'tools'].map((d) => join(root, d));
-const files = roots.flatMap(specs).map((f) => relative(root, f)).sort();
+const files = roots
+  .flatMap(specs)
+  .map((f) => relative(root, f))
+  .sort();
 if (files.length === 0) {
   console.error(`no *.spec.ts found under ${roots.map((r) => relative(root, r)).join(', ')}`);
   process.exit(1);
@@ -78,7 +81,10 @@ const wall = Date.now() - started;
 let rows = [];
 let count;
 try {
-  const lines = readFileSync(timings, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
+  const lines = readFileSync(timings, 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l));
   rows = lines.filter((l) => l.file);
   count = lines.find((l) => l.count)?.count;
 } catch (e) {
@@ -94,7 +100,9 @@ const missing = files.filter((f) => !rows.some((t) => relative(root, t.file) ===
 if (missing.length) console.error(`durations: no timing reported for ${missing.join(', ')}`);
 const over = rows.filter((t) => t.ms > BUDGET_MS);
 for (const t of over) {
-  console.error(`${relative(root, t.file)} took ${(t.ms / 1000).toFixed(1)} s, more than half of its ${FILE_TIMEOUT_MS / 1000} s timeout: make it cheaper or split it before it times out on a slower machine`);
+  console.error(
+    `${relative(root, t.file)} took ${(t.ms / 1000).toFixed(1)} s, more than half of its ${FILE_TIMEOUT_MS / 1000} s timeout: make it cheaper or split it before it times out on a slower machine`,
+  );
 }
 if (count) console.log(`\ntests: ${count.passed} passed, ${count.failed} failed, ${count.skipped} skipped`);
 if (r.status !== 0) process.exit(r.status ?? 1);

@@ -11,7 +11,11 @@ import { KernelHost, QUEUES, ScriptClient } from '@kdump-twin/transport';
 const CTX = Symbol('service context');
 let host: KernelHost | undefined;
 
-const DOMAINS: Record<number, 'identity' | 'blocked' | 'dma'> = { [kernelV1.DomainType.DOMAIN_TYPE_IDENTITY]: 'identity', [kernelV1.DomainType.DOMAIN_TYPE_BLOCKED]: 'blocked', [kernelV1.DomainType.DOMAIN_TYPE_DMA]: 'dma' };
+const DOMAINS: Record<number, 'identity' | 'blocked' | 'dma'> = {
+  [kernelV1.DomainType.DOMAIN_TYPE_IDENTITY]: 'identity',
+  [kernelV1.DomainType.DOMAIN_TYPE_BLOCKED]: 'blocked',
+  [kernelV1.DomainType.DOMAIN_TYPE_DMA]: 'dma',
+};
 
 /** Whether proto3 `optional` field `f` was sent (the loader names the set member of its synthetic oneof). */
 function present(r: object, f: string): boolean {
@@ -51,7 +55,12 @@ class PrimaryKernelController implements kernelV1.PrimaryKernelServiceController
   async attach(r: kernelV1.AttachRequest): Promise<kernelV1.AttachResponse> {
     const domain = DOMAINS[r.domain];
     if (!domain) throw new RangeError('domain: DOMAIN_TYPE_IDENTITY, DOMAIN_TYPE_BLOCKED or DOMAIN_TYPE_DMA');
-    const s = await this.script.step<Step>(r.sessionId, { op: 'attach', device: r.device, domain, ...(present(r, 'panicAfterStores') ? { panicAfterStores: r.panicAfterStores } : {}) });
+    const s = await this.script.step<Step>(r.sessionId, {
+      op: 'attach',
+      device: r.device,
+      domain,
+      ...(present(r, 'panicAfterStores') ? { panicAfterStores: r.panicAfterStores } : {}),
+    });
     return { panicked: s.panicked ?? false, timeNs: String(s.timeNs) };
   }
 

@@ -12,7 +12,17 @@ const CTX = Symbol('service context');
 let host: FleetHost | undefined;
 
 function device(d: FleetDeviceInfo): fleetV1.Device {
-  return { name: d.name, kind: d.kind, trafficJson: JSON.stringify(d.traffic), jobsOk: String(d.jobsOk), jobsFailed: String(d.jobsFailed), dropped: String(d.dropped), halted: d.halted ?? '', outstanding: d.outstanding, flrs: d.flrs };
+  return {
+    name: d.name,
+    kind: d.kind,
+    trafficJson: JSON.stringify(d.traffic),
+    jobsOk: String(d.jobsOk),
+    jobsFailed: String(d.jobsFailed),
+    dropped: String(d.dropped),
+    halted: d.halted ?? '',
+    outstanding: d.outstanding,
+    flrs: d.flrs,
+  };
 }
 
 function json(text: string, field: string): Record<string, unknown> {

@@ -41,7 +41,9 @@ class KdumpDriverController implements kdumpV1.KdumpDriverServiceController {
     return {
       probes: s.smmus.map((smmu, i) => {
         const p = s.probes[i];
-        return p ? { smmu, ok: p.ok, errno: p.ok ? '' : p.errno, reason: p.ok ? '' : p.reason } : { smmu, ok: false, errno: '', reason: 'the CPU halted during the probe' };
+        return p
+          ? { smmu, ok: p.ok, errno: p.ok ? '' : p.errno, reason: p.ok ? '' : p.reason }
+          : { smmu, ok: false, errno: '', reason: 'the CPU halted during the probe' };
       }),
       timeNs: String(s.timeNs),
     };
@@ -55,11 +57,21 @@ class KdumpDriverController implements kdumpV1.KdumpDriverServiceController {
   async probeEndpointDriver(r: kdumpV1.ProbeEndpointDriverRequest): Promise<kdumpV1.ProbeEndpointDriverResponse> {
     const s = await this.script.step<Step & { setup: SetupResult | null }>(r.sessionId, { op: 'probeDriver', device: r.device });
     const x = s.setup;
-    return { ok: x?.ok ?? false, errno: x && !x.ok ? x.errno : '', step: x && !x.ok ? x.step : x ? '' : 'the CPU halted during the probe', timeNs: String(s.timeNs) };
+    return {
+      ok: x?.ok ?? false,
+      errno: x && !x.ok ? x.errno : '',
+      step: x && !x.ok ? x.step : x ? '' : 'the CPU halted during the probe',
+      timeNs: String(s.timeNs),
+    };
   }
 
   async saveVmcore(r: kdumpV1.SaveVmcoreRequest): Promise<kdumpV1.SaveVmcoreResponse> {
-    const s = await this.script.step<{ vmcore: unknown }>(r.sessionId, { op: 'saveVmcore', ...(r.target ? { target: r.target } : {}), ...(r.maxPages ? { maxPages: r.maxPages } : {}), ...(u64(r.forNs, 'for_ns') ? { forNs: u64(r.forNs, 'for_ns') } : {}) });
+    const s = await this.script.step<{ vmcore: unknown }>(r.sessionId, {
+      op: 'saveVmcore',
+      ...(r.target ? { target: r.target } : {}),
+      ...(r.maxPages ? { maxPages: r.maxPages } : {}),
+      ...(u64(r.forNs, 'for_ns') ? { forNs: u64(r.forNs, 'for_ns') } : {}),
+    });
     return { vmcoreJson: JSON.stringify(s.vmcore) };
   }
 

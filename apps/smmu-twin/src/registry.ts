@@ -5,7 +5,19 @@
 // every run in flight, saying why: their messages may have been lost.
 
 import type { KdumpPolicy } from '@kdump-twin/kernel';
-import { buildScenario, CATALOGUE, entryDocument, findEntry, POLICIES, runScenario, Session, type CatalogueEntry, type Report, type RunViews, type ScenarioSpec } from '@kdump-twin/scenario';
+import {
+  buildScenario,
+  CATALOGUE,
+  entryDocument,
+  findEntry,
+  POLICIES,
+  runScenario,
+  Session,
+  type CatalogueEntry,
+  type Report,
+  type RunViews,
+  type ScenarioSpec,
+} from '@kdump-twin/scenario';
 import { Abandoned, Exhausted, NotFound, type ServiceContext } from '@kdump-twin/service';
 import { Machine } from '@kdump-twin/smmu-model';
 import { RunTracer } from '@kdump-twin/telemetry';
@@ -77,7 +89,11 @@ export class Registry {
     if (ref.policy && !POLICIES.includes(ref.policy as KdumpPolicy)) throw new RangeError(`scenario.policy: one of ${POLICIES.join(', ')}`);
     // The seed as twinctl parses it: an integer (negative too) is a number, anything else a string seed.
     const seed = ref.seed ? (/^-?\d+$/.test(ref.seed) ? Number(ref.seed) : ref.seed) : undefined;
-    const spec = buildScenario(doc, { ...(ref.policy ? { policy: ref.policy as KdumpPolicy } : {}), ...(seed !== undefined ? { seed } : {}), sets: ref.sets ?? [] });
+    const spec = buildScenario(doc, {
+      ...(ref.policy ? { policy: ref.policy as KdumpPolicy } : {}),
+      ...(seed !== undefined ? { seed } : {}),
+      sets: ref.sets ?? [],
+    });
     return { spec, ...(entry ? { entry } : {}) };
   }
 
@@ -90,7 +106,8 @@ export class Registry {
     const { spec, entry } = this.spec(ref);
     if (predict && !entry) throw new RangeError('predict: only catalogue scenarios have a predicted outcome');
     const checks = predict ? entry!.predict[spec.kdump.policy] : undefined;
-    if (predict && !checks) throw new RangeError(`predict: ${entry!.id} predicts no outcome for ${spec.kdump.policy} (it does for ${Object.keys(entry!.predict).join(', ')})`);
+    if (predict && !checks)
+      throw new RangeError(`predict: ${entry!.id} predicts no outcome for ${spec.kdump.policy} (it does for ${Object.keys(entry!.predict).join(', ')})`);
     const id = this.nextId('r');
     // Traced (OTEL_* set): the run's span under the caller's (its gRPC metadata), its context on every NATS call.
     const rt = this.ctx.telemetry.enabled ? new RunTracer(this.ctx.telemetry, spec, id, parent) : undefined;
@@ -104,13 +121,27 @@ export class Registry {
     try {
       const go = async () => {
         const links = await ps.links();
-        return runScenario(spec, { links: rt ? rt.links(links) : links, ...(checks ? { predict: checks } : {}), onViews: (v) => (views = v), ...(rt ? { onPlatform: (p) => rt.observe(p) } : {}) });
+        return runScenario(spec, {
+          links: rt ? rt.links(links) : links,
+          ...(checks ? { predict: checks } : {}),
+          onViews: (v) => (views = v),
+          ...(rt ? { onPlatform: (p) => rt.observe(p) } : {}),
+        });
       };
       const run = rt ? rt.within(go) : go();
       report = await Promise.race([run, failed]);
       this.runs.set(id, { report, views: views! });
       while (this.runs.size > MAX_RUNS) this.runs.delete(this.runs.keys().next().value!);
-      this.ctx.log.info('run done', { run: id, scenario: spec.id, policy: spec.kdump.policy, roundTrips: ps.roundTrips.c, wakeUpsWaitedOut: ps.wakeUpsWaitedOut, wakeUpsPassedByFleet: ps.wakeUpsPassedByFleet, stepsPassedByFleet: ps.stepsPassedByFleet, ticksSkipped: ps.ticksSkipped });
+      this.ctx.log.info('run done', {
+        run: id,
+        scenario: spec.id,
+        policy: spec.kdump.policy,
+        roundTrips: ps.roundTrips.c,
+        wakeUpsWaitedOut: ps.wakeUpsWaitedOut,
+        wakeUpsPassedByFleet: ps.wakeUpsPassedByFleet,
+        stepsPassedByFleet: ps.stepsPassedByFleet,
+        ticksSkipped: ps.ticksSkipped,
+      });
       return { id, report };
     } catch (e) {
       error = e;
@@ -125,7 +156,10 @@ export class Registry {
 
   private room(what: string): void {
     const held = this.machines.size + this.sessions.size;
-    if (held >= this.maxHeld) throw new Exhausted(`${what}: this replica holds ${held} machines and sessions, its MAX_MACHINES (${this.maxHeld}); DeleteMachine or CloseSession frees one`);
+    if (held >= this.maxHeld)
+      throw new Exhausted(
+        `${what}: this replica holds ${held} machines and sessions, its MAX_MACHINES (${this.maxHeld}); DeleteMachine or CloseSession frees one`,
+      );
   }
 
   async openSession(ref: ScenarioRefInput): Promise<SessionEntry> {

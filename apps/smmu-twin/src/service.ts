@@ -64,7 +64,18 @@ function access(a: RegisterAccessResult): archV1.RegisterAccess {
 
 function traced(a: AccessView): scenarioV1.TracedAccess {
   return {
-    access: { timeNs: String(a.time), actor: `${a.kernel}-kernel`, smmu: a.smmu, offset: a.offset, register: a.register, sizeBits: a.size * 8, direction: a.dir === 'read' ? archV1.AccessDirection.ACCESS_DIRECTION_READ : archV1.AccessDirection.ACCESS_DIRECTION_WRITE, value: BigInt(a.value).toString(), result: RESULT[a.result] ?? archV1.AccessResult.ACCESS_RESULT_UNSPECIFIED, rule: '' },
+    access: {
+      timeNs: String(a.time),
+      actor: `${a.kernel}-kernel`,
+      smmu: a.smmu,
+      offset: a.offset,
+      register: a.register,
+      sizeBits: a.size * 8,
+      direction: a.dir === 'read' ? archV1.AccessDirection.ACCESS_DIRECTION_READ : archV1.AccessDirection.ACCESS_DIRECTION_WRITE,
+      value: BigInt(a.value).toString(),
+      result: RESULT[a.result] ?? archV1.AccessResult.ACCESS_RESULT_UNSPECIFIED,
+      rule: '',
+    },
     repeat: a.repeat,
   };
 }
@@ -95,7 +106,13 @@ class SmmuTwinController implements smmuV1.SmmuTwinServiceController {
       }
       return { ...config, ...(s.name ? { name: s.name } : {}) };
     });
-    const regions = r.regions.map((x, i) => ({ name: x.name, base: num(x.base, `regions[${i}].base`), size: num(x.size, `regions[${i}].size`), kind: x.kind as never, ...(x.owner ? { owner: x.owner } : {}) }));
+    const regions = r.regions.map((x, i) => ({
+      name: x.name,
+      base: num(x.base, `regions[${i}].base`),
+      size: num(x.size, `regions[${i}].size`),
+      kind: x.kind as never,
+      ...(x.owner ? { owner: x.owner } : {}),
+    }));
     const m = this.reg.addMachine(
       wrap(() =>
         Machine.create(this.reg.newMachineId(), {
@@ -143,8 +160,27 @@ class SmmuTwinController implements smmuV1.SmmuTwinServiceController {
   }
 
   translate(r: smmuV1.TranslateRequest): smmuV1.TranslateResponse {
-    const t = this.reg.machine(r.machineId).translate(r.smmu, { sid: r.sid, ...(present(r, 'ssid') ? { ssid: r.ssid } : {}), address: num(r.address, 'address'), size: r.size, write: r.write, privileged: r.privileged, instruction: r.instruction, ...(ats(r.ats) ? { ats: ats(r.ats) } : {}) });
-    return { outcome: t.outcome, ...(t.pa >= 0 ? { pa: String(t.pa) } : {}), path: t.path, event: t.event ?? '', recorded: t.recorded, why: t.why, tlbHit: t.tlbHit, steCached: t.steCached, simulatorError: t.simulatorError ?? '' };
+    const t = this.reg.machine(r.machineId).translate(r.smmu, {
+      sid: r.sid,
+      ...(present(r, 'ssid') ? { ssid: r.ssid } : {}),
+      address: num(r.address, 'address'),
+      size: r.size,
+      write: r.write,
+      privileged: r.privileged,
+      instruction: r.instruction,
+      ...(ats(r.ats) ? { ats: ats(r.ats) } : {}),
+    });
+    return {
+      outcome: t.outcome,
+      ...(t.pa >= 0 ? { pa: String(t.pa) } : {}),
+      path: t.path,
+      event: t.event ?? '',
+      recorded: t.recorded,
+      why: t.why,
+      tlbHit: t.tlbHit,
+      steCached: t.steCached,
+      simulatorError: t.simulatorError ?? '',
+    };
   }
 
   submitDma(r: smmuV1.SubmitDmaRequest): smmuV1.SubmitDmaResponse {
@@ -152,9 +188,27 @@ class SmmuTwinController implements smmuV1.SmmuTwinServiceController {
     if (m.kind === 'session') throw new MachineInputError('machine_id', "a session's DMA comes from its fleet: use a machine (CreateMachine)", 'precondition');
     const out = m.submitDma(
       r.smmu,
-      (r.transactions ?? []).map((t, i) => ({ sid: t.sid, ...(present(t, 'ssid') ? { ssid: t.ssid } : {}), address: num(t.address, `transactions[${i}].address`), size: t.size, write: t.write, ...(t.write ? { data: new Uint8Array(t.data ?? []) } : {}), ...(ats(t.ats) ? { ats: ats(t.ats) } : {}) })),
+      (r.transactions ?? []).map((t, i) => ({
+        sid: t.sid,
+        ...(present(t, 'ssid') ? { ssid: t.ssid } : {}),
+        address: num(t.address, `transactions[${i}].address`),
+        size: t.size,
+        write: t.write,
+        ...(t.write ? { data: new Uint8Array(t.data ?? []) } : {}),
+        ...(ats(t.ats) ? { ats: ats(t.ats) } : {}),
+      })),
     );
-    return { results: out.map((x) => ({ status: x.status, outcome: x.outcome, ...(x.pa !== undefined ? { pa: String(x.pa) } : {}), path: x.path, event: x.event ?? '', data: x.data ?? new Uint8Array(0) })), timeNs: String(m.time) };
+    return {
+      results: out.map((x) => ({
+        status: x.status,
+        outcome: x.outcome,
+        ...(x.pa !== undefined ? { pa: String(x.pa) } : {}),
+        path: x.path,
+        event: x.event ?? '',
+        data: x.data ?? new Uint8Array(0),
+      })),
+      timeNs: String(m.time),
+    };
   }
 
   advanceTime(r: smmuV1.AdvanceTimeRequest): smmuV1.AdvanceTimeResponse {
@@ -181,7 +235,10 @@ class SmmuTwinController implements smmuV1.SmmuTwinServiceController {
     const m = this.reg.machine(r.machineId);
     const smmu = present(r, 'smmu') ? r.smmu : undefined;
     return new Observable<smmuV1.WatchEventsResponse>((sub) => {
-      const un = m.watch((e) => sub.next({ timeNs: String(e.time), smmu: e.smmu, kind: KIND[e.kind], name: e.name, detail: e.detail, address: String(e.address), data: e.data }), smmu);
+      const un = m.watch(
+        (e) => sub.next({ timeNs: String(e.time), smmu: e.smmu, kind: KIND[e.kind], name: e.name, detail: e.detail, address: String(e.address), data: e.data }),
+        smmu,
+      );
       const end = this.reg.onEnd(m.id, () => sub.complete());
       return () => {
         un();
@@ -191,7 +248,12 @@ class SmmuTwinController implements smmuV1.SmmuTwinServiceController {
   }
 
   listViolations(r: smmuV1.ListViolationsRequest): smmuV1.ListViolationsResponse {
-    return { violations: this.reg.machine(r.machineId).violations().map((v) => ({ timeNs: String(v.time), smmu: v.smmu, register: v.register, attempted: v.attempted.toString(), rule: v.rule, section: v.section })) };
+    return {
+      violations: this.reg
+        .machine(r.machineId)
+        .violations()
+        .map((v) => ({ timeNs: String(v.time), smmu: v.smmu, register: v.register, attempted: v.attempted.toString(), rule: v.rule, section: v.section })),
+    };
   }
 }
 
@@ -200,7 +262,8 @@ function wrap<T>(fn: () => T): T {
   try {
     return fn();
   } catch (e) {
-    if (e instanceof RangeError || (e as Error).name === 'SmmuConfigError' || (e as Error).name === 'PlatformConfigError') throw new RangeError((e as Error).message, { cause: e });
+    if (e instanceof RangeError || (e as Error).name === 'SmmuConfigError' || (e as Error).name === 'PlatformConfigError')
+      throw new RangeError((e as Error).message, { cause: e });
     throw e;
   }
 }
@@ -218,19 +281,38 @@ class ScenarioController implements scenarioV1.ScenarioServiceController {
   }
 
   listScenarios(): scenarioV1.ListScenariosResponse {
-    return { entries: this.reg.catalogue().map((e) => ({ id: e.id, version: e.version, title: e.title, source: e.source, outcome: e.outcome, policies: entryPolicies(e), headline: e.headline ?? false })) };
+    return {
+      entries: this.reg.catalogue().map((e) => ({
+        id: e.id,
+        version: e.version,
+        title: e.title,
+        source: e.source,
+        outcome: e.outcome,
+        policies: entryPolicies(e),
+        headline: e.headline ?? false,
+      })),
+    };
   }
 
   async runScenario(r: scenarioV1.RunScenarioRequest, md?: Metadata): Promise<scenarioV1.RunScenarioResponse> {
     const t0 = Date.now();
     // The caller's trace context (traceparent in the metadata) parents the run's span.
     const { id, report } = await this.reg.run(ref(r.scenario), r.predict, extractMetadata(md));
-    return { runId: id, reportJson: reportJson(report), ...(report.prediction ? { predictionMet: report.prediction.met } : {}), wallMs: String(Date.now() - t0) };
+    return {
+      runId: id,
+      reportJson: reportJson(report),
+      ...(report.prediction ? { predictionMet: report.prediction.met } : {}),
+      wallMs: String(Date.now() - t0),
+    };
   }
 
   async openSession(r: scenarioV1.OpenSessionRequest): Promise<scenarioV1.OpenSessionResponse> {
     const e = await this.reg.openSession(ref(r.scenario));
-    return { sessionId: e.id, smmus: e.session.p.smmuNames(), devices: e.session.p.devices.map((d) => ({ name: d.name, kind: d.spec.kind, smmu: d.smmu, sids: [...d.sids] })) };
+    return {
+      sessionId: e.id,
+      smmus: e.session.p.smmuNames(),
+      devices: e.session.p.devices.map((d) => ({ name: d.name, kind: d.spec.kind, smmu: d.smmu, sids: [...d.sids] })),
+    };
   }
 
   async closeSession(r: scenarioV1.CloseSessionRequest): Promise<scenarioV1.CloseSessionResponse> {
@@ -239,7 +321,14 @@ class ScenarioController implements scenarioV1.ScenarioServiceController {
   }
 
   listSessions(): scenarioV1.ListSessionsResponse {
-    return { sessions: [...this.reg.sessions.values()].map((s) => ({ sessionId: s.id, scenario: s.session.spec.id, phase: s.session.phase, timeNs: String(s.session.now()) })) };
+    return {
+      sessions: [...this.reg.sessions.values()].map((s) => ({
+        sessionId: s.id,
+        scenario: s.session.spec.id,
+        phase: s.session.phase,
+        timeNs: String(s.session.now()),
+      })),
+    };
   }
 
   async advanceSession(r: scenarioV1.AdvanceSessionRequest): Promise<scenarioV1.AdvanceSessionResponse> {
@@ -269,7 +358,13 @@ class ScenarioController implements scenarioV1.ScenarioServiceController {
   }
 }
 
-export const SMMU_TWIN: ServiceDefinition<{ MAX_MACHINES: ReturnType<typeof vars.int>; KERNEL_DMI: VarSpec<'on' | 'off'>; DEVICE_DMI: VarSpec<'on' | 'off'>; RUN_AHEAD: VarSpec<'on' | 'off'>; WAIT_UNTIL: VarSpec<'on' | 'off'> }> = {
+export const SMMU_TWIN: ServiceDefinition<{
+  MAX_MACHINES: ReturnType<typeof vars.int>;
+  KERNEL_DMI: VarSpec<'on' | 'off'>;
+  DEVICE_DMI: VarSpec<'on' | 'off'>;
+  RUN_AHEAD: VarSpec<'on' | 'off'>;
+  WAIT_UNTIL: VarSpec<'on' | 'off'>;
+}> = {
   name: 'smmu-twin',
   defaultPort: 50051,
   packages: ['twin.smmu.v1', 'twin.scenario.v1'],
@@ -277,15 +372,42 @@ export const SMMU_TWIN: ServiceDefinition<{ MAX_MACHINES: ReturnType<typeof vars
   services: ['twin.smmu.v1.SmmuTwinService', 'twin.scenario.v1.ScenarioService'],
   vars: {
     MAX_MACHINES: vars.int('machines and sessions one replica holds at most', 256, 1, 100_000),
-    KERNEL_DMI: vars.oneOf("direct memory for the kernels (docs/services.md): 'off' makes every kernel load cross NATS, to measure what it saves", 'on', ['on', 'off'] as const),
-    DEVICE_DMI: vars.oneOf("direct memory for the devices (docs/services.md): 'off' makes every device read end its fleet slice, to measure what it saves", 'on', ['on', 'off'] as const),
-    RUN_AHEAD: vars.oneOf("the kernels' paced threads run their wake-ups ahead (docs/services.md): 'off' makes every wake-up a round trip, to measure what it saves", 'on', ['on', 'off'] as const),
-    WAIT_UNTIL: vars.oneOf("poll loops wait on the platform until what they read changes (docs/services.md): 'off' makes every poll wake-up a round trip, to measure what it saves", 'on', ['on', 'off'] as const),
+    KERNEL_DMI: vars.oneOf("direct memory for the kernels (docs/services.md): 'off' makes every kernel load cross NATS, to measure what it saves", 'on', [
+      'on',
+      'off',
+    ] as const),
+    DEVICE_DMI: vars.oneOf(
+      "direct memory for the devices (docs/services.md): 'off' makes every device read end its fleet slice, to measure what it saves",
+      'on',
+      ['on', 'off'] as const,
+    ),
+    RUN_AHEAD: vars.oneOf(
+      "the kernels' paced threads run their wake-ups ahead (docs/services.md): 'off' makes every wake-up a round trip, to measure what it saves",
+      'on',
+      ['on', 'off'] as const,
+    ),
+    WAIT_UNTIL: vars.oneOf(
+      "poll loops wait on the platform until what they read changes (docs/services.md): 'off' makes every poll wake-up a round trip, to measure what it saves",
+      'on',
+      ['on', 'off'] as const,
+    ),
   },
   module: (ctx): DynamicModule => {
     @Module({})
     class SmmuTwinModule {}
-    const reg = new Registry(ctx as unknown as ServiceContext, ctx.config.MAX_MACHINES, { dmi: ctx.config.KERNEL_DMI, deviceDmi: ctx.config.DEVICE_DMI, runAhead: ctx.config.RUN_AHEAD, waitUntil: ctx.config.WAIT_UNTIL });
-    return { module: SmmuTwinModule, controllers: [SmmuTwinController, ScenarioController], providers: [{ provide: REGISTRY, useValue: reg }, { provide: CTX, useValue: ctx }] };
+    const reg = new Registry(ctx as unknown as ServiceContext, ctx.config.MAX_MACHINES, {
+      dmi: ctx.config.KERNEL_DMI,
+      deviceDmi: ctx.config.DEVICE_DMI,
+      runAhead: ctx.config.RUN_AHEAD,
+      waitUntil: ctx.config.WAIT_UNTIL,
+    });
+    return {
+      module: SmmuTwinModule,
+      controllers: [SmmuTwinController, ScenarioController],
+      providers: [
+        { provide: REGISTRY, useValue: reg },
+        { provide: CTX, useValue: ctx },
+      ],
+    };
   },
 };

@@ -15,10 +15,10 @@ if (existsSync(dist) && process.env.TWINCTL_FROM_SOURCE !== '1') {
   require(dist);
 } else {
   const root = join(app, '..', '..');
-  const r = spawnSync(
-    process.execPath,
-    ['--conditions=kdump-twin-source', '-r', '@swc-node/register', join(app, 'src', 'main.ts'), ...args],
-    { stdio: 'inherit', cwd: process.cwd(), env: { ...process.env, SWC_NODE_PROJECT: join(root, 'tsconfig.base.json') } },
-  );
+  const r = spawnSync(process.execPath, ['--conditions=kdump-twin-source', '-r', '@swc-node/register', join(app, 'src', 'main.ts'), ...args], {
+    stdio: 'inherit',
+    cwd: process.cwd(),
+    env: { ...process.env, SWC_NODE_PROJECT: join(root, 'tsconfig.base.json') },
+  });
   process.exitCode = r.status === null ? 1 : r.status;
 }

@@ -19,7 +19,13 @@ describe('campaign on a 3-server JetStream cluster: streams made at R1 by a work
   let nc: NatsConnection;
   // The short runs of the exactly-once test.
   const { sets } = JSON.parse(readFileSync(join(root, 'campaigns', 'exactly-once.json'), 'utf8')) as { sets: string[] };
-  const doc = { id: 'cluster', scenarios: ['S10f-reserved-ste-config'], policies: ['status-quo', 'adopt-v7', 'adopt-v10'], seeds: { from: 1, count: 20 }, sets };
+  const doc = {
+    id: 'cluster',
+    scenarios: ['S10f-reserved-ste-config'],
+    policies: ['status-quo', 'adopt-v7', 'adopt-v10'],
+    seeds: { from: 1, count: 20 },
+    sets,
+  };
   const total = 60;
 
   before(async () => {
@@ -41,7 +47,22 @@ describe('campaign on a 3-server JetStream cluster: streams made at R1 by a work
     await waitFor('the early worker ready', () => /ready/.test(early.err), 60_000);
     const jsm = await nc.jetstreamManager();
     assert.equal((await jsm.streams.info(WORK_STREAM)).config.num_replicas, 1);
-    const run = start(['campaign', 'run', file, '--nats', cluster.urls, '--workers', '1', '--replicas', '3', '--ack-wait-ms', '5000', '--progress-ms', '100', '--json']);
+    const run = start([
+      'campaign',
+      'run',
+      file,
+      '--nats',
+      cluster.urls,
+      '--workers',
+      '1',
+      '--replicas',
+      '3',
+      '--ack-wait-ms',
+      '5000',
+      '--progress-ms',
+      '100',
+      '--json',
+    ]);
     let out = '';
     run.p.stdout!.on('data', (b: Buffer) => (out += b.toString()));
     await waitFor('15 results', () => [...run.err.matchAll(/(\d+)\/60 runs/g)].some((m) => Number(m[1]) >= 15), 120_000);
@@ -54,16 +75,24 @@ describe('campaign on a 3-server JetStream cluster: streams made at R1 by a work
     // Both workers rode out the raise and the election (they tried their NATS operations again) and stop cleanly.
     early.p.kill('SIGTERM');
     await exitWithin(early, 'the early worker after SIGTERM', 30_000);
-    const stopped = [...`${run.err}${early.err}`.matchAll(/worker (?:local-\d|early): stopped (\{.*\})/g)].map((x) => JSON.parse(x[1]!) as { published: number; natsRetries: number });
+    const stopped = [...`${run.err}${early.err}`.matchAll(/worker (?:local-\d|early): stopped (\{.*\})/g)].map(
+      (x) => JSON.parse(x[1]!) as { published: number; natsRetries: number },
+    );
     assert.equal(stopped.length, 2, `${run.err}\n${early.err}`);
     assert.doesNotMatch(`${run.err}${early.err}`, /Node\.js v\d+/, 'no worker crashed');
     assert.ok(stopped.reduce((n, x) => n + x.published, 0) <= total);
     const m = JSON.parse(out) as CampaignMatrix;
     assert.equal(m.done, total);
     assert.equal(m.errors, 0);
-    assert.equal(m.cells.reduce((n, c) => n + c.runs, 0), total);
+    assert.equal(
+      m.cells.reduce((n, c) => n + c.runs, 0),
+      total,
+    );
 
-    const survivors = cluster.servers.filter((s) => s !== leader).map((s) => s.url).join(',');
+    const survivors = cluster.servers
+      .filter((s) => s !== leader)
+      .map((s) => s.url)
+      .join(',');
     const r = await twinctl(['campaign', 'report', doc.id, '--nats', survivors]);
     assert.equal(r.code, 0, r.err);
     assert.match(r.out, /60\/60 runs, 0 errors/);

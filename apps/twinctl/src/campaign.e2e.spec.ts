@@ -83,7 +83,10 @@ describe('campaign at scale: 1,000 runs, 4 workers, a worker killed, the control
     assert.equal(matrix.total, 1000);
     assert.equal(matrix.done, 1000);
     assert.equal(matrix.errors, 0);
-    assert.equal(matrix.cells.reduce((n, c) => n + c.runs, 0), 1000);
+    assert.equal(
+      matrix.cells.reduce((n, c) => n + c.runs, 0),
+      1000,
+    );
     const jsm = await nc.jetstreamManager();
     const res = await jsm.streams.info(RESULTS_STREAM, { subjects_filter: SUBJECT.results(spec.id) });
     const subjects = Object.keys(res.state.subjects ?? {});
@@ -108,10 +111,17 @@ describe('campaign at scale: 1,000 runs, 4 workers, a worker killed, the control
     const live = workers.slice(1);
     for (const w of live) w.p.kill('SIGTERM');
     await Promise.all(live.map((w, i) => exitWithin(w, `worker w${i} after SIGTERM`, 30_000)));
-    const stats = live.map((w) => JSON.parse(/stopped (\{.*\})/.exec(w.err)![1]!) as { ran: number; published: number; duplicatePublishes: number; rejected: number; errors: number });
+    const stats = live.map(
+      (w) =>
+        JSON.parse(/stopped (\{.*\})/.exec(w.err)![1]!) as { ran: number; published: number; duplicatePublishes: number; rejected: number; errors: number },
+    );
     // The doomed worker stored DIE_AFTER results before it died; every other result is a survivor's.
     assert.equal(stats.reduce((n, s) => n + s.published, 0) + DIE_AFTER, 1000);
-    assert.equal(stats.reduce((n, s) => n + s.rejected, 0), 2, 'both malformed messages were refused');
+    assert.equal(
+      stats.reduce((n, s) => n + s.rejected, 0),
+      2,
+      'both malformed messages were refused',
+    );
     assert.match(live.map((w) => w.err).join(''), /rejected .*not JSON/);
     assert.match(live.map((w) => w.err).join(''), /rejected .*policy: item 5 of campaign exactly-once has policy "status-quo", got "adopt-v10"/);
   });
@@ -154,7 +164,16 @@ describe('campaign at scale: 1,000 runs, 4 workers, a worker killed, the control
 
   it('a purged campaign queued again under the same id is a new generation: its items are not dropped as duplicates', async () => {
     const small = join(mkdtempSync(join(tmpdir(), 'kdump-twin-campaign-')), 'rerun.json');
-    writeFileSync(small, JSON.stringify({ id: 'rerun', scenarios: ['S10f-reserved-ste-config'], policies: ['adopt-v10'], seeds: { from: 1, count: 6 }, sets: ['run.endAfterKdumpNs=5000000'] }));
+    writeFileSync(
+      small,
+      JSON.stringify({
+        id: 'rerun',
+        scenarios: ['S10f-reserved-ste-config'],
+        policies: ['adopt-v10'],
+        seeds: { from: 1, count: 6 },
+        sets: ['run.endAfterKdumpNs=5000000'],
+      }),
+    );
     const url = ['--nats', nats.url];
     const a = await twinctl(['campaign', 'run', small, ...url, '--workers', '2', '--json']);
     assert.equal(a.code, 0, a.err);

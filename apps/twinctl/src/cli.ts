@@ -2,17 +2,7 @@
 // twinctl commands. `run` takes argv and returns the exit code and output, so the same code is
 // driven by bin/twinctl.js and by the tests.
 
-import {
-  decodedJson,
-  decodeFormat,
-  findFormat,
-  formatNames,
-  hex,
-  layoutJson,
-  type Layout,
-  RegisterLayout,
-  resolveFormat,
-} from '@kdump-twin/smmu-arch';
+import { decodedJson, decodeFormat, findFormat, formatNames, hex, layoutJson, type Layout, RegisterLayout, resolveFormat } from '@kdump-twin/smmu-arch';
 import { CAMPAIGN_USAGE, SCENARIO_USAGE } from './usage';
 import { toDecodedFormat, toFormatLayout } from './wire';
 
@@ -121,7 +111,11 @@ function layoutCmd(p: Parsed, out: Out): number {
     out.line(`${head}  (${l.section})`);
     out.line(`  ${l.doc}`);
     for (const f of l.fields) {
-      const enums = f.values ? `  {${Object.entries(f.values).map(([k, v]) => `${k}=${v}`).join(', ')}}` : '';
+      const enums = f.values
+        ? `  {${Object.entries(f.values)
+            .map(([k, v]) => `${k}=${v}`)
+            .join(', ')}}`
+        : '';
       const fixed = f.fixed !== undefined ? `  [=${hex(f.fixed)}]` : '';
       out.line(`  ${pad(where(l, f.word, f.lsb, f.width), 12)}${pad(f.name, 18)}${f.doc}${f.address ? ' (address in place)' : ''}${fixed}${enums}`);
     }

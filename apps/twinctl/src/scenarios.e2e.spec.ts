@@ -62,7 +62,10 @@ describe('twinctl run', () => {
     const dir = mkdtempSync(join(tmpdir(), 'twinctl-'));
     try {
       const file = join(dir, 'mine.json');
-      writeFileSync(file, JSON.stringify({ id: 'mine', devices: [{ kind: 'nvme', name: '0000:02:00.0' }], kdump: { policy: 'status-quo' }, run: { endAfterKdumpNs: 3_000_000 } }));
+      writeFileSync(
+        file,
+        JSON.stringify({ id: 'mine', devices: [{ kind: 'nvme', name: '0000:02:00.0' }], kdump: { policy: 'status-quo' }, run: { endAfterKdumpNs: 3_000_000 } }),
+      );
       const ok = twinctl('run', file, '--json');
       assert.equal(ok.code, 0, ok.err);
       assert.equal(JSON.parse(ok.out).scenario, 'mine');
@@ -90,11 +93,20 @@ describe('twinctl matrix', () => {
     const r = twinctl('matrix', 'S2-non-coherent-smmu', 'S10c-bad-split', '--policies', 'status-quo,adopt-v7');
     assert.equal(r.code, 0, r.err);
     const lines = r.out.trim().split('\n');
-    assert.match(lines[0]!, /^scenario +policy +adoption +in-flight ok +bypassed +aborted +AER c\/nf\/f +kdump panic +corrupted +stale DMA +vmcore +prediction$/);
+    assert.match(
+      lines[0]!,
+      /^scenario +policy +adoption +in-flight ok +bypassed +aborted +AER c\/nf\/f +kdump panic +corrupted +stale DMA +vmcore +prediction$/,
+    );
     assert.equal(lines.length, 2 + 4);
     assert.match(r.out, /S10c-bad-split +adopt-v7 +fell back/);
     const rows = JSON.parse(twinctl('matrix', 'S10c-bad-split', '--policies', 'adopt-v7,adopt-v10', '--json').out);
-    assert.deepEqual(rows.map((x: { policy: string; adopted: boolean }) => [x.policy, x.adopted]), [['adopt-v7', false], ['adopt-v10', false]]);
+    assert.deepEqual(
+      rows.map((x: { policy: string; adopted: boolean }) => [x.policy, x.adopted]),
+      [
+        ['adopt-v7', false],
+        ['adopt-v10', false],
+      ],
+    );
     assert.equal(twinctl('matrix', '--policies', 'adopt-v11').code, 2);
   });
 });

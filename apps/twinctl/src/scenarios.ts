@@ -29,7 +29,6 @@ import { DEFAULT_SMMU_TWIN, SCENARIO_USAGE } from './usage';
 /** Exit codes of the scenario commands: 3 means the run finished but its predicted outcome did not hold. */
 export const SCENARIO_EXIT = { OK: 0, REJECTED: 1, USAGE: 2, PREDICTION_NOT_MET: 3 } as const;
 
-
 interface Args {
   positional: string[];
   flags: Set<string>;
@@ -105,16 +104,34 @@ function usage(msg: string): CliResult {
 function scenariosCmd(a: Args): CliResult {
   if (a.positional.length) return usage('scenarios takes no arguments');
   if (a.flags.has('--json')) {
-    const list = CATALOGUE.map((e) => ({ id: e.id, version: e.version, title: e.title, source: e.source, outcome: e.outcome, policies: entryPolicies(e), headline: e.headline === true, ...(e.inference ? { inference: e.inference } : {}) }));
+    const list = CATALOGUE.map((e) => ({
+      id: e.id,
+      version: e.version,
+      title: e.title,
+      source: e.source,
+      outcome: e.outcome,
+      policies: entryPolicies(e),
+      headline: e.headline === true,
+      ...(e.inference ? { inference: e.inference } : {}),
+    }));
     return { code: 0, stdout: `${JSON.stringify({ catalogueVersion: CATALOGUE_VERSION, scenarios: list }, null, 2)}\n`, stderr: '' };
   }
   const w = Math.max(...CATALOGUE.map((e) => e.id.length));
-  const lines = [`kdump-twin scenario catalogue ${CATALOGUE_VERSION} (${CATALOGUE.length} scenarios; * = headline)`, ...CATALOGUE.map((e) => `${e.headline ? '*' : ' '} ${e.id.padEnd(w)}  ${e.title}`)];
+  const lines = [
+    `kdump-twin scenario catalogue ${CATALOGUE_VERSION} (${CATALOGUE.length} scenarios; * = headline)`,
+    ...CATALOGUE.map((e) => `${e.headline ? '*' : ' '} ${e.id.padEnd(w)}  ${e.title}`),
+  ];
   return { code: 0, stdout: `${lines.join('\n')}\n`, stderr: '' };
 }
 
 interface Runner {
-  run(doc: Record<string, unknown>, entry: CatalogueEntry | undefined, policy: KdumpPolicy | undefined, seed: number | string | undefined, sets: readonly string[]): Promise<Report>;
+  run(
+    doc: Record<string, unknown>,
+    entry: CatalogueEntry | undefined,
+    policy: KdumpPolicy | undefined,
+    seed: number | string | undefined,
+    sets: readonly string[],
+  ): Promise<Report>;
   close(): void;
 }
 
@@ -136,7 +153,13 @@ function runnerOf(a: Args): Runner | string {
   const c = new ScenarioClient(address);
   return {
     run: (doc, entry, policy, seed, sets) =>
-      c.run({ ...(entry ? { catalogueId: entry.id } : { documentJson: JSON.stringify(doc) }), ...(policy ? { policy } : {}), ...(seed !== undefined ? { seed: String(seed) } : {}), sets, predict: entry !== undefined && (policy ?? (doc as { kdump?: { policy?: string } }).kdump?.policy ?? 'status-quo') in entry.predict }),
+      c.run({
+        ...(entry ? { catalogueId: entry.id } : { documentJson: JSON.stringify(doc) }),
+        ...(policy ? { policy } : {}),
+        ...(seed !== undefined ? { seed: String(seed) } : {}),
+        sets,
+        predict: entry !== undefined && (policy ?? (doc as { kdump?: { policy?: string } }).kdump?.policy ?? 'status-quo') in entry.predict,
+      }),
     close: () => c.close(),
   };
 }
@@ -176,7 +199,12 @@ function matrixRow(r: Report) {
     aer: r.aer,
     kdumpPanicked: r.kdumpPanicked,
     panicReason: r.panic?.reason ?? null,
-    corruption: { totalBytes: r.corruption.totalBytes, carveoutBytes: r.corruption.carveoutBytes, crashedKernelBytes: r.corruption.crashedKernelBytes, staleAfterQuiesceBytes: r.corruption.staleAfterQuiesceBytes },
+    corruption: {
+      totalBytes: r.corruption.totalBytes,
+      carveoutBytes: r.corruption.carveoutBytes,
+      crashedKernelBytes: r.corruption.crashedKernelBytes,
+      staleAfterQuiesceBytes: r.corruption.staleAfterQuiesceBytes,
+    },
     vmcore: { saved: r.vmcore.saved, corruptedBytes: r.vmcore.corruptedBytes },
     predictionMet: r.prediction ? r.prediction.met : null,
   };
@@ -196,7 +224,9 @@ async function matrixCmd(a: Args): Promise<CliResult> {
   const runner = runnerOf(a);
   if (typeof runner === 'string') return usage(runner);
   let reports: Report[];
-  const jobs = entries.flatMap((e) => (policies as KdumpPolicy[]).map((p) => () => runner.run(entryDocument(e), e, p, parseSeed(one(a, '--seed')), a.values.get('--set') ?? [])));
+  const jobs = entries.flatMap((e) =>
+    (policies as KdumpPolicy[]).map((p) => () => runner.run(entryDocument(e), e, p, parseSeed(one(a, '--seed')), a.values.get('--set') ?? [])),
+  );
   try {
     // In process one at a time; through the services four at a time (the runs are independent sessions).
     reports = await inOrder(jobs, runner === LOCAL ? 1 : 4);

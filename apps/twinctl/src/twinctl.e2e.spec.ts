@@ -23,7 +23,20 @@ function json(...args: string[]) {
 describe('twinctl layout', () => {
   it('--list --json names registers without SMMU_ and every structure family', () => {
     const names: string[] = json('layout', '--list', '--json');
-    for (const n of ['CR0', 'STRTAB_BASE_CFG', 'EVENTQ_PROD', 'ste', 'cd', 'l1std', 'cdl1', 'evt', 'cmd-CFGI_STE', 'cmd-CMD_SYNC', 'pte-s1-4k-page', 'pte-s2-64k-table']) {
+    for (const n of [
+      'CR0',
+      'STRTAB_BASE_CFG',
+      'EVENTQ_PROD',
+      'ste',
+      'cd',
+      'l1std',
+      'cdl1',
+      'evt',
+      'cmd-CFGI_STE',
+      'cmd-CMD_SYNC',
+      'pte-s1-4k-page',
+      'pte-s2-64k-table',
+    ]) {
       assert.ok(names.includes(n), `missing ${n}`);
     }
     assert.ok(!names.some((n) => n.startsWith('SMMU_')));

@@ -16,8 +16,19 @@ import { connectNats, DEFAULT_ACK_WAIT_MS, natsUrl, QueueConfigError } from './q
 import { CampaignWorker, startHealth } from './worker';
 import { CAMPAIGN_USAGE } from '../usage';
 
-
-const VALUE = new Set(['--nats', '--workers', '--replicas', '--ack-wait-ms', '--progress-ms', '--name', '--smmu-twin', '--health-port', '--max-items', '--idle-exit-ms', '--die-after']);
+const VALUE = new Set([
+  '--nats',
+  '--workers',
+  '--replicas',
+  '--ack-wait-ms',
+  '--progress-ms',
+  '--name',
+  '--smmu-twin',
+  '--health-port',
+  '--max-items',
+  '--idle-exit-ms',
+  '--die-after',
+]);
 const BOOL = new Set(['--json', '--no-wait', '--help', '-h']);
 
 interface Args {
@@ -77,13 +88,25 @@ export function twinctlCommand(args: readonly string[]): { file: string; args: s
   const app = join(__dirname, '..', '..');
   const dist = join(app, 'dist', 'main.js');
   if (existsSync(dist) && process.env['TWINCTL_FROM_SOURCE'] !== '1') return { file: process.execPath, args: [dist, ...args], env: process.env };
-  return { file: process.execPath, args: ['--conditions=kdump-twin-source', '-r', '@swc-node/register', join(app, 'src', 'main.ts'), ...args], env: { ...process.env, SWC_NODE_PROJECT: join(app, '..', '..', 'tsconfig.base.json') } };
+  return {
+    file: process.execPath,
+    args: ['--conditions=kdump-twin-source', '-r', '@swc-node/register', join(app, 'src', 'main.ts'), ...args],
+    env: { ...process.env, SWC_NODE_PROJECT: join(app, '..', '..', 'tsconfig.base.json') },
+  };
 }
 
 /** N local workers: `twinctl campaign worker` child processes on the same NATS, stopped with SIGTERM. */
 function localWorkers(n: number, url: string, ackWaitMs: number | undefined, log: (s: string) => void): ChildProcess[] {
   return Array.from({ length: n }, (_, i) => {
-    const c = twinctlCommand(['campaign', 'worker', '--nats', url, '--name', `local-${i}`, ...(ackWaitMs !== undefined ? ['--ack-wait-ms', String(ackWaitMs)] : [])]);
+    const c = twinctlCommand([
+      'campaign',
+      'worker',
+      '--nats',
+      url,
+      '--name',
+      `local-${i}`,
+      ...(ackWaitMs !== undefined ? ['--ack-wait-ms', String(ackWaitMs)] : []),
+    ]);
     const p = spawn(c.file, c.args, { stdio: ['ignore', 'ignore', 'pipe'], env: { ...c.env, KDUMP_TWIN_EXIT_WITH_PARENT: '1' } });
     p.stderr?.on('data', (b: Buffer) => {
       for (const line of b.toString().split('\n')) if (line.trim()) log(`[local-${i}] ${line}`);
@@ -158,20 +181,32 @@ async function runCmd(a: Args, progressOut: (s: string) => void): Promise<CliRes
   const r = await withNats(a, 'twinctl-campaign-controller', async (nc, url) => {
     let sub;
     try {
-      sub = await submit(nc, doc, { ackWaitMs: (ackWait as number | undefined) ?? DEFAULT_ACK_WAIT_MS, ...(replicas !== undefined ? { replicas: replicas as number } : {}) });
+      sub = await submit(nc, doc, {
+        ackWaitMs: (ackWait as number | undefined) ?? DEFAULT_ACK_WAIT_MS,
+        ...(replicas !== undefined ? { replicas: replicas as number } : {}),
+      });
     } catch (e) {
       if (e instanceof SchemaError || e instanceof CampaignConflict || e instanceof QueueConfigError) return rejected(e.message);
       throw e;
     }
     const { spec, generation, submitted } = sub;
-    progressOut(`campaign ${spec.id}: ${spec.total} items; ${submitted.resumed ? `resumed with ${submitted.alreadyDone} results, ` : ''}queued ${submitted.published}${submitted.duplicates ? ` (${submitted.duplicates} were still queued)` : ''}`);
-    if (a.flags.has('--no-wait')) return out(0, a.flags.has('--json') ? `${JSON.stringify({ campaign: spec.id, total: spec.total, ...submitted })}\n` : `queued; follow with: twinctl campaign status ${spec.id}\n`);
+    progressOut(
+      `campaign ${spec.id}: ${spec.total} items; ${submitted.resumed ? `resumed with ${submitted.alreadyDone} results, ` : ''}queued ${submitted.published}${submitted.duplicates ? ` (${submitted.duplicates} were still queued)` : ''}`,
+    );
+    if (a.flags.has('--no-wait'))
+      return out(
+        0,
+        a.flags.has('--json')
+          ? `${JSON.stringify({ campaign: spec.id, total: spec.total, ...submitted })}\n`
+          : `queued; follow with: twinctl campaign status ${spec.id}\n`,
+      );
     const procs = localWorkers((workers as number | undefined) ?? 0, url, ackWait as number | undefined, progressOut);
     let last = 0;
     let seen = submitted.alreadyDone;
     // Nothing arriving while nothing runs locally: say where workers come from (once).
     const hint = setTimeout(() => {
-      if (seen === submitted.alreadyDone && !procs.length) progressOut(`campaign ${spec.id}: no results yet; start workers (twinctl campaign worker, or run with --workers N)`);
+      if (seen === submitted.alreadyDone && !procs.length)
+        progressOut(`campaign ${spec.id}: no results yet; start workers (twinctl campaign worker, or run with --workers N)`);
     }, 15_000);
     try {
       const c = await collect(nc, spec, generation, {
@@ -202,9 +237,14 @@ async function statusCmd(a: Args, report: boolean): Promise<CliResult> {
     const s = await status(nc, id);
     if (!s) return rejected(`no campaign "${id}" is stored on this NATS`);
     if (report) return out(0, a.flags.has('--json') ? `${JSON.stringify(s.matrix, null, 2)}\n` : `${formatCampaignMatrix(s.matrix)}\n`);
-    if (a.flags.has('--json')) return out(0, `${JSON.stringify({ campaign: s.campaign, progress: s.progress, queued: s.queued, consumer: s.consumer, errors: s.matrix.errors, redeliveredResults: s.matrix.redelivered }, null, 2)}\n`);
+    if (a.flags.has('--json'))
+      return out(
+        0,
+        `${JSON.stringify({ campaign: s.campaign, progress: s.progress, queued: s.queued, consumer: s.consumer, errors: s.matrix.errors, redeliveredResults: s.matrix.redelivered }, null, 2)}\n`,
+      );
     const lines = [`campaign ${id}: ${formatProgress(s.progress)}`, `  queued ${s.queued}, results that ran on a redelivery ${s.matrix.redelivered}`];
-    if (s.consumer) lines.push(`  workers' consumer: ${s.consumer.ackPending} in hand, ${s.consumer.redelivered} redelivered now, ${s.consumer.waiting} workers waiting`);
+    if (s.consumer)
+      lines.push(`  workers' consumer: ${s.consumer.ackPending} in hand, ${s.consumer.redelivered} redelivered now, ${s.consumer.waiting} workers waiting`);
     return out(0, `${lines.join('\n')}\n`);
   }) as Promise<CliResult>;
 }
@@ -212,7 +252,13 @@ async function statusCmd(a: Args, report: boolean): Promise<CliResult> {
 async function workerCmd(a: Args, log: (s: string) => void): Promise<CliResult> {
   if (a.positional.length) return usage('campaign worker takes no arguments');
   const nums: Record<string, number | undefined> = {};
-  for (const [f, min] of [['--ack-wait-ms', 1000], ['--max-items', 1], ['--idle-exit-ms', 0], ['--die-after', 0], ['--health-port', 0]] as const) {
+  for (const [f, min] of [
+    ['--ack-wait-ms', 1000],
+    ['--max-items', 1],
+    ['--idle-exit-ms', 0],
+    ['--die-after', 0],
+    ['--health-port', 0],
+  ] as const) {
     const v = count(a, f, min);
     if (typeof v === 'string') return usage(v);
     nums[f] = v;
@@ -222,7 +268,15 @@ async function workerCmd(a: Args, log: (s: string) => void): Promise<CliResult> 
   const name = a.values.get('--name') ?? process.env['HOSTNAME'] ?? `worker-${process.pid}`;
   const healthPort = nums['--health-port'] ?? (process.env['GRPC_PORT'] ? Number(process.env['GRPC_PORT']) : undefined);
   return withNats(a, `twinctl-campaign-${name}`, async (nc) => {
-    const w = new CampaignWorker(nc, { name, ...(smmuTwin ? { smmuTwin } : {}), ackWaitMs: nums['--ack-wait-ms'], maxItems: nums['--max-items'], dieAfter: nums['--die-after'], idleExitMs: nums['--idle-exit-ms'], log });
+    const w = new CampaignWorker(nc, {
+      name,
+      ...(smmuTwin ? { smmuTwin } : {}),
+      ackWaitMs: nums['--ack-wait-ms'],
+      maxItems: nums['--max-items'],
+      dieAfter: nums['--die-after'],
+      idleExitMs: nums['--idle-exit-ms'],
+      log,
+    });
     const health = healthPort !== undefined ? await startHealth(process.env['GRPC_HOST'] ?? '127.0.0.1', healthPort, nc) : undefined;
     const stop = () => w.stop();
     process.once('SIGTERM', stop);
@@ -266,7 +320,9 @@ export async function runCampaignCommand(argv: readonly string[], stderr: (s: st
   } catch (e) {
     // NATS failed in a way no retry mended: say which command and what, exit 1; what is stored stays stored.
     const code = (e as { code?: unknown }).code;
-    return rejected(`campaign ${sub}: ${(e as Error).message}${typeof code === 'string' && code !== (e as Error).message ? ` (${code})` : ''}; what is stored in JetStream is kept, run the command again to go on`);
+    return rejected(
+      `campaign ${sub}: ${(e as Error).message}${typeof code === 'string' && code !== (e as Error).message ? ` (${code})` : ''}; what is stored in JetStream is kept, run the command again to go on`,
+    );
   }
 }
 

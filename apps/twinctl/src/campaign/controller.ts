@@ -6,7 +6,16 @@
 // inside its window, and a result counts once per item id whatever happens).
 
 import { AckPolicy, DeliverPolicy, nanos, type Consumer, type JetStreamManager, type JsMsg, type NatsConnection } from 'nats';
-import { campaignMatrix, parseCampaign, progressOf, workItem, type CampaignMatrix, type CampaignResult, type CampaignSpec, type Progress } from '@kdump-twin/scenario';
+import {
+  campaignMatrix,
+  parseCampaign,
+  progressOf,
+  workItem,
+  type CampaignMatrix,
+  type CampaignResult,
+  type CampaignSpec,
+  type Progress,
+} from '@kdump-twin/scenario';
 import { canonical, codec, ensureQueue, lastOn, RESULTS_STREAM, retryNats, SUBJECT, WORK_STREAM, WORKERS, type QueueOptions } from './queue';
 
 export class CampaignConflict extends Error {
@@ -46,7 +55,17 @@ export interface Collected {
 
 function isResult(v: unknown, spec: CampaignSpec, generation: number): v is CampaignResult {
   const r = v as Partial<CampaignResult & { generation: number }> | null;
-  return !!r && r.generation === generation && r.campaign === spec.id && typeof r.n === 'number' && Number.isInteger(r.n) && r.n >= 0 && r.n < spec.total && r.id === `${spec.id}/${r.n}` && typeof r.attempt === 'number';
+  return (
+    !!r &&
+    r.generation === generation &&
+    r.campaign === spec.id &&
+    typeof r.n === 'number' &&
+    Number.isInteger(r.n) &&
+    r.n >= 0 &&
+    r.n < spec.total &&
+    r.id === `${spec.id}/${r.n}` &&
+    typeof r.attempt === 'number'
+  );
 }
 
 /** How long one pull of the results stays open; a following read checks its signal between pulls. */
@@ -79,7 +98,15 @@ class ResultReader {
       return await retryNats(
         this.nc,
         async () => {
-          const ci = await this.jsm.consumers.add(RESULTS_STREAM, { ack_policy: AckPolicy.None, deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: this.next, filter_subject: this.filter, mem_storage: true, num_replicas: 1, inactive_threshold: nanos(60_000) });
+          const ci = await this.jsm.consumers.add(RESULTS_STREAM, {
+            ack_policy: AckPolicy.None,
+            deliver_policy: DeliverPolicy.StartSequence,
+            opt_start_seq: this.next,
+            filter_subject: this.filter,
+            mem_storage: true,
+            num_replicas: 1,
+            inactive_threshold: nanos(60_000),
+          });
           return (this.consumer = await this.nc.jetstream().consumers.get(RESULTS_STREAM, ci.name));
         },
         { attempts: READER_ATTEMPTS },
@@ -120,7 +147,12 @@ class ResultReader {
  * signal aborts), calling `onResult` for each new result. Reads are bounded pulls, so a lost
  * consumer or server is noticed and the read goes on from the next sequence.
  */
-export async function collect(nc: NatsConnection, spec: CampaignSpec, generation: number, o: { until?: (c: Collected) => boolean; onResult?: (r: CampaignResult, c: Collected) => void; signal?: AbortSignal } = {}): Promise<Collected> {
+export async function collect(
+  nc: NatsConnection,
+  spec: CampaignSpec,
+  generation: number,
+  o: { until?: (c: Collected) => boolean; onResult?: (r: CampaignResult, c: Collected) => void; signal?: AbortSignal } = {},
+): Promise<Collected> {
   const c: Collected = { results: new Map(), firstAt: null, lastAt: null, duplicates: 0 };
   const follow = o.until;
   if (follow?.(c)) return c;
@@ -206,7 +238,11 @@ export interface Submitted {
  * Stores the campaign document (refusing a different document under the same id) and publishes
  * every item without a result, `window` publishes in flight at a time.
  */
-export async function submit(nc: NatsConnection, document: unknown, o: QueueOptions & { window?: number } = {}): Promise<{ spec: CampaignSpec; generation: number; submitted: Submitted }> {
+export async function submit(
+  nc: NatsConnection,
+  document: unknown,
+  o: QueueOptions & { window?: number } = {},
+): Promise<{ spec: CampaignSpec; generation: number; submitted: Submitted }> {
   const spec = parseCampaign(document);
   const jsm = await ensureQueue(nc, o);
   const js = nc.jetstream();
@@ -223,10 +259,13 @@ export async function submit(nc: NatsConnection, document: unknown, o: QueueOpti
     });
     const now = await retryNats(nc, () => lastOn(jsm, SUBJECT.spec(spec.id)));
     if (!now) throw new Error(`campaign ${spec.id}: the document was stored but cannot be read back`);
-    if (canonical((now.data as { document?: unknown }).document) !== canonical(document)) throw new CampaignConflict(`campaign "${spec.id}" was just stored by another controller with a different document`);
+    if (canonical((now.data as { document?: unknown }).document) !== canonical(document))
+      throw new CampaignConflict(`campaign "${spec.id}" was just stored by another controller with a different document`);
     stored = { ...now, fresh: true } as typeof now;
   } else if (canonical((stored.data as { document?: unknown }).document) !== canonical(document)) {
-    throw new CampaignConflict(`campaign "${spec.id}" already exists with a different document; give this one a new id, or remove the old one (twinctl campaign purge ${spec.id})`);
+    throw new CampaignConflict(
+      `campaign "${spec.id}" already exists with a different document; give this one a new id, or remove the old one (twinctl campaign purge ${spec.id})`,
+    );
   }
   const generation = stored.seq;
   const resumed = !(stored as { fresh?: boolean }).fresh;

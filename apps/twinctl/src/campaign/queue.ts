@@ -13,7 +13,18 @@
 //                                kdump_twin.campaign.result.<campaign>.<n>   item n's result
 //                                so a result is stored once per item id whatever is redelivered.
 
-import { connect, AckPolicy, DiscardPolicy, JSONCodec, nanos, RetentionPolicy, StorageType, type JetStreamManager, type NatsConnection, type StreamConfig } from 'nats';
+import {
+  connect,
+  AckPolicy,
+  DiscardPolicy,
+  JSONCodec,
+  nanos,
+  RetentionPolicy,
+  StorageType,
+  type JetStreamManager,
+  type NatsConnection,
+  type StreamConfig,
+} from 'nats';
 import { natsAuth } from '@kdump-twin/transport';
 
 export const WORK_STREAM = 'KDUMP_TWIN_CAMPAIGN_WORK';
@@ -64,18 +75,29 @@ async function ensureStream(jsm: JetStreamManager, cfg: Partial<StreamConfig> & 
   try {
     const info = await jsm.streams.info(cfg.name);
     // Retention cannot change on a live stream; the rest is brought to this layout.
-    if (info.config.retention !== cfg.retention) throw new Error(`stream ${cfg.name} exists with retention ${info.config.retention}, the campaign needs ${cfg.retention}; delete it (nats stream rm ${cfg.name})`);
+    if (info.config.retention !== cfg.retention)
+      throw new Error(
+        `stream ${cfg.name} exists with retention ${info.config.retention}, the campaign needs ${cfg.retention}; delete it (nats stream rm ${cfg.name})`,
+      );
     // A single server takes an update to R3 and keeps one copy: refuse it before it is recorded.
-    if ((cfg.num_replicas ?? 1) > 1 && !info.cluster?.name) throw new QueueConfigError(`--replicas ${cfg.num_replicas}: stream ${cfg.name}: this NATS server is not clustered (a JetStream cluster of at least ${cfg.num_replicas} servers is needed)`);
+    if ((cfg.num_replicas ?? 1) > 1 && !info.cluster?.name)
+      throw new QueueConfigError(
+        `--replicas ${cfg.num_replicas}: stream ${cfg.name}: this NATS server is not clustered (a JetStream cluster of at least ${cfg.num_replicas} servers is needed)`,
+      );
     const want = cfg.num_replicas;
     const raise = want !== undefined && want > info.config.num_replicas;
     if (raise && cfg.retention === RetentionPolicy.Workqueue) {
-      if (info.state.messages > 0) throw new QueueConfigError(`--replicas ${want}: stream ${cfg.name} (R${info.config.num_replicas}) still holds ${info.state.messages} queued items; a work queue is raised only when empty: let them finish, or purge their campaigns`);
+      if (info.state.messages > 0)
+        throw new QueueConfigError(
+          `--replicas ${want}: stream ${cfg.name} (R${info.config.num_replicas}) still holds ${info.state.messages} queued items; a work queue is raised only when empty: let them finish, or purge their campaigns`,
+        );
       await jsm.streams.delete(cfg.name);
       await replicated(cfg, () => jsm.streams.add(cfg));
     } else {
       // A worker (no replicas given) never scales down what the controller asked for.
-      await replicated(cfg, () => jsm.streams.update(cfg.name, { ...cfg, subjects: cfg.subjects ?? [], num_replicas: cfg.num_replicas ?? info.config.num_replicas }));
+      await replicated(cfg, () =>
+        jsm.streams.update(cfg.name, { ...cfg, subjects: cfg.subjects ?? [], num_replicas: cfg.num_replicas ?? info.config.num_replicas }),
+      );
     }
     if (raise) await replicasCurrent(jsm, cfg.name, want);
   } catch (e) {
@@ -117,7 +139,11 @@ async function replicated(cfg: Partial<StreamConfig> & { name: string }, op: () 
   try {
     await op();
   } catch (e) {
-    if (cfg.num_replicas !== undefined && cfg.num_replicas > 1 && !(e instanceof QueueConfigError)) throw new QueueConfigError(`--replicas ${cfg.num_replicas}: stream ${cfg.name}: ${(e as Error).message} (a JetStream cluster of at least ${cfg.num_replicas} servers is needed)`, { cause: e });
+    if (cfg.num_replicas !== undefined && cfg.num_replicas > 1 && !(e instanceof QueueConfigError))
+      throw new QueueConfigError(
+        `--replicas ${cfg.num_replicas}: stream ${cfg.name}: ${(e as Error).message} (a JetStream cluster of at least ${cfg.num_replicas} servers is needed)`,
+        { cause: e },
+      );
     throw e;
   }
 }
@@ -126,8 +152,25 @@ async function replicated(cfg: Partial<StreamConfig> & { name: string }, op: () 
 export async function ensureQueue(nc: NatsConnection, o: QueueOptions = {}): Promise<JetStreamManager> {
   const jsm = await nc.jetstreamManager();
   const replicas = o.replicas;
-  await ensureStream(jsm, { name: WORK_STREAM, subjects: ['kdump_twin.campaign.work.*'], retention: RetentionPolicy.Workqueue, storage: StorageType.File, duplicate_window: nanos(DUPLICATE_WINDOW_MS), num_replicas: replicas, discard: DiscardPolicy.New });
-  await ensureStream(jsm, { name: RESULTS_STREAM, subjects: ['kdump_twin.campaign.spec.*', 'kdump_twin.campaign.result.*.*'], retention: RetentionPolicy.Limits, storage: StorageType.File, max_msgs_per_subject: 1, duplicate_window: nanos(DUPLICATE_WINDOW_MS), num_replicas: replicas, discard: DiscardPolicy.Old });
+  await ensureStream(jsm, {
+    name: WORK_STREAM,
+    subjects: ['kdump_twin.campaign.work.*'],
+    retention: RetentionPolicy.Workqueue,
+    storage: StorageType.File,
+    duplicate_window: nanos(DUPLICATE_WINDOW_MS),
+    num_replicas: replicas,
+    discard: DiscardPolicy.New,
+  });
+  await ensureStream(jsm, {
+    name: RESULTS_STREAM,
+    subjects: ['kdump_twin.campaign.spec.*', 'kdump_twin.campaign.result.*.*'],
+    retention: RetentionPolicy.Limits,
+    storage: StorageType.File,
+    max_msgs_per_subject: 1,
+    duplicate_window: nanos(DUPLICATE_WINDOW_MS),
+    num_replicas: replicas,
+    discard: DiscardPolicy.Old,
+  });
   const ackWait = o.ackWaitMs ?? DEFAULT_ACK_WAIT_MS;
   const want = { durable_name: WORKERS, ack_policy: AckPolicy.Explicit, ack_wait: nanos(ackWait), max_deliver: MAX_RUN_ATTEMPTS + 1, max_ack_pending: 10_000 };
   try {

@@ -11,7 +11,20 @@ import * as grpc from '@grpc/grpc-js';
 import { context, trace, TraceFlags, type Context } from '@opentelemetry/api';
 import { HealthImplementation } from 'grpc-health-check';
 import type { JsMsg, NatsConnection } from 'nats';
-import { checkWorkItem, findEntry, outcomeOf, parseCampaign, reportJson, runScenario, SchemaError, workItemRun, type CampaignResult, type CampaignSpec, type Report, type WorkItem } from '@kdump-twin/scenario';
+import {
+  checkWorkItem,
+  findEntry,
+  outcomeOf,
+  parseCampaign,
+  reportJson,
+  runScenario,
+  SchemaError,
+  workItemRun,
+  type CampaignResult,
+  type CampaignSpec,
+  type Report,
+  type WorkItem,
+} from '@kdump-twin/scenario';
 import { runTraced, Telemetry } from '@kdump-twin/telemetry';
 import { ScenarioClient } from '../remote';
 import { codec, ensureQueue, lastOn, MAX_RUN_ATTEMPTS, natsPause, RESULTS_STREAM, retryNats, SUBJECT, WORK_STREAM, WORKERS } from './queue';
@@ -60,7 +73,10 @@ interface Ran {
 /** A parent context in a trace of its own, sampled: the item's run is found in Jaeger by this id. */
 function freshTrace(): { ctx: Context; traceId: string } {
   const traceId = randomBytes(16).toString('hex');
-  return { traceId, ctx: trace.setSpanContext(context.active(), { traceId, spanId: randomBytes(8).toString('hex'), traceFlags: TraceFlags.SAMPLED, isRemote: true }) };
+  return {
+    traceId,
+    ctx: trace.setSpanContext(context.active(), { traceId, spanId: randomBytes(8).toString('hex'), traceFlags: TraceFlags.SAMPLED, isRemote: true }),
+  };
 }
 
 class ItemRunner {
@@ -75,7 +91,8 @@ class ItemRunner {
     if (item.traced && this.smmuTwin) {
       this.client ??= new ScenarioClient(this.smmuTwin);
       const c = this.client;
-      const call = () => c.run({ catalogueId: item.scenario, policy: item.policy, seed: String(item.seed), sets: item.sets, predict: item.policy in entry.predict });
+      const call = () =>
+        c.run({ catalogueId: item.scenario, policy: item.policy, seed: String(item.seed), sets: item.sets, predict: item.policy in entry.predict });
       const report = traced ? await context.with(traced.ctx, call) : await call();
       return { report, route: 'services', ...(traced ? { traceId: traced.traceId } : {}) };
     }
@@ -155,7 +172,11 @@ export class CampaignWorker {
   }
 
   /** The stored campaign, cached; `generation` asks again when the cached one is older (purged and queued again). */
-  private async specOf(campaign: string, generation: unknown, jsm: Awaited<ReturnType<NatsConnection['jetstreamManager']>>): Promise<{ spec: CampaignSpec; generation: number } | string> {
+  private async specOf(
+    campaign: string,
+    generation: unknown,
+    jsm: Awaited<ReturnType<NatsConnection['jetstreamManager']>>,
+  ): Promise<{ spec: CampaignSpec; generation: number } | string> {
     const known = this.specs.get(campaign);
     if (known && known.generation === generation) return known;
     const stored = await this.nats('read the campaign document', () => lastOn(jsm, SUBJECT.spec(campaign)));
@@ -198,11 +219,16 @@ export class CampaignWorker {
       return this.reject(m, `not JSON: ${(e as Error).message}`);
     }
     const campaign = (raw as { campaign?: unknown } | null)?.campaign;
-    if (typeof campaign !== 'string' || m.subject !== SUBJECT.work(campaign)) return this.reject(m, `field campaign: must name the subject's campaign (${m.subject})`);
+    if (typeof campaign !== 'string' || m.subject !== SUBJECT.work(campaign))
+      return this.reject(m, `field campaign: must name the subject's campaign (${m.subject})`);
     const generation = (raw as { generation?: unknown }).generation;
     const stored = await this.specOf(campaign, generation, jsm);
     if (typeof stored === 'string') return this.reject(m, stored);
-    if (generation !== stored.generation) return this.reject(m, `field generation: ${JSON.stringify(generation)} is not the stored campaign's (${stored.generation}): an item of a purged campaign`);
+    if (generation !== stored.generation)
+      return this.reject(
+        m,
+        `field generation: ${JSON.stringify(generation)} is not the stored campaign's (${stored.generation}): an item of a purged campaign`,
+      );
     let item: WorkItem;
     try {
       item = checkWorkItem(stored.spec, raw);
@@ -217,7 +243,18 @@ export class CampaignWorker {
       return;
     }
     const attempt = m.info.deliveryCount;
-    const base = { campaign: item.campaign, generation: stored.generation, id: item.id, n: item.n, scenario: item.scenario, policy: item.policy, injection: item.injection, seed: item.seed, worker: this.o.name, attempt };
+    const base = {
+      campaign: item.campaign,
+      generation: stored.generation,
+      id: item.id,
+      n: item.n,
+      scenario: item.scenario,
+      policy: item.policy,
+      injection: item.injection,
+      seed: item.seed,
+      worker: this.o.name,
+      attempt,
+    };
     let result: CampaignResult;
     if (attempt > MAX_RUN_ATTEMPTS) {
       result = { ...base, error: `lost: delivered ${attempt} times and no worker finished it (each vanished or gave it back)`, route: 'in-process', wallMs: 0 };
@@ -227,7 +264,14 @@ export class CampaignWorker {
       const keep = setInterval(() => m.working(), 5_000);
       try {
         const r = await this.runner.run(item);
-        result = { ...base, outcome: outcomeOf(r.report), digest: createHash('sha256').update(reportJson(r.report)).digest('hex'), route: r.route, ...(r.traceId ? { traceId: r.traceId } : {}), wallMs: Date.now() - t0 };
+        result = {
+          ...base,
+          outcome: outcomeOf(r.report),
+          digest: createHash('sha256').update(reportJson(r.report)).digest('hex'),
+          route: r.route,
+          ...(r.traceId ? { traceId: r.traceId } : {}),
+          wallMs: Date.now() - t0,
+        };
       } catch (e) {
         const msg = e instanceof Error ? e.message : String(e);
         if (!(e instanceof SchemaError) && attempt < MAX_RUN_ATTEMPTS) {
@@ -243,7 +287,9 @@ export class CampaignWorker {
     }
     if (result.error !== undefined) this.stats.errors++;
     // The same message id every attempt: a publish that was stored but whose answer was lost is a duplicate the next time.
-    const ack = await this.nats('publish the result', () => this.js.publish(SUBJECT.result(item.campaign, item.n), codec.encode(result), { msgID: `${item.id}@${stored.generation}` }));
+    const ack = await this.nats('publish the result', () =>
+      this.js.publish(SUBJECT.result(item.campaign, item.n), codec.encode(result), { msgID: `${item.id}@${stored.generation}` }),
+    );
     if (ack.duplicate) this.stats.duplicatePublishes++;
     else this.stats.published++;
     await this.nats('acknowledge', () => m.ackAck());
@@ -256,7 +302,9 @@ export async function startHealth(host: string, port: number, nc: NatsConnection
   const health = new HealthImplementation({ '': 'NOT_SERVING', 'kdump_twin.campaign.Worker': 'NOT_SERVING' });
   const server = new grpc.Server();
   health.addToServer(server);
-  const bound = await new Promise<number>((resolve, reject) => server.bindAsync(`${host}:${port}`, grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))));
+  const bound = await new Promise<number>((resolve, reject) =>
+    server.bindAsync(`${host}:${port}`, grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))),
+  );
   const serving = (on: boolean) => {
     for (const s of ['', 'kdump_twin.campaign.Worker']) health.setStatus(s, on ? 'SERVING' : 'NOT_SERVING');
   };

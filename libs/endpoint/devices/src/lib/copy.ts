@@ -100,7 +100,18 @@ export class CopyEngine extends Endpoint {
         return;
       }
       const w = readEntry(COPY_JOB, res.data);
-      this.current = { job, src: num(COPY_JOB, w, 'Src'), dst: num(COPY_JOB, w, 'Dst'), length: num(COPY_JOB, w, 'Length'), jobId: num(COPY_JOB, w, 'JobId'), fence: num(COPY_JOB, w, 'Fence'), next: 0, inFlight: 0, done: 0, failed: false };
+      this.current = {
+        job,
+        src: num(COPY_JOB, w, 'Src'),
+        dst: num(COPY_JOB, w, 'Dst'),
+        length: num(COPY_JOB, w, 'Length'),
+        jobId: num(COPY_JOB, w, 'JobId'),
+        fence: num(COPY_JOB, w, 'Fence'),
+        next: 0,
+        inFlight: 0,
+        done: 0,
+        failed: false,
+      };
       this.copy();
     });
   }

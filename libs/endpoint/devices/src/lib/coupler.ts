@@ -99,7 +99,15 @@ export class FleetCoupler {
     const waits = (p?.passive ?? []).filter((w) => horizon !== undefined && w.wake < horizon);
     const scripted = (p?.scripted ?? []).filter((w) => horizon !== undefined && w.wake < horizon);
     const dmi = this.hooks.dmi?.input();
-    const out = await this.link.slice({ t, ...(horizon !== undefined ? { until: horizon } : {}), completions: this.completions, controls: this.controls, ...(dmi ? { dmi } : {}), ...(waits.length ? { passive: waits } : {}), ...(scripted.length ? { scripted } : {}) });
+    const out = await this.link.slice({
+      t,
+      ...(horizon !== undefined ? { until: horizon } : {}),
+      completions: this.completions,
+      controls: this.controls,
+      ...(dmi ? { dmi } : {}),
+      ...(waits.length ? { passive: waits } : {}),
+      ...(scripted.length ? { scripted } : {}),
+    });
     this.completions = [];
     this.controls = [];
     this.fleetNow = Math.max(this.fleetNow, out.reached);
@@ -111,7 +119,8 @@ export class FleetCoupler {
     if (passed.length && !this.hooks.passWake) throw new Error('fleet: the slice ran past wake-ups of kernel tasks, but this link has none');
     for (let i = 0; i < passed.length; i++) {
       const x = passed[i]!;
-      if (!(x.after >= (passed[i - 1]?.after ?? 0) && x.after <= out.requests.length)) throw new RangeError(`fleet: passed[${i}].after: ${x.after} is out of order or past the slice's ${out.requests.length} requests`);
+      if (!(x.after >= (passed[i - 1]?.after ?? 0) && x.after <= out.requests.length))
+        throw new RangeError(`fleet: passed[${i}].after: ${x.after} is out of order or past the slice's ${out.requests.length} requests`);
     }
     out.requests.forEach((req, i) => {
       for (; w < passed.length && passed[w]!.after <= i; w++) this.pass(passed[w]!);
@@ -149,11 +158,22 @@ export class FleetCoupler {
     const c = this.hooks.apply(req);
     if (req.dmi) {
       // Answered in the fleet already: the platform's answer must be the one it gave.
-      if (!this.hooks.dmi) throw new Error(`fleet: request ${req.ticket} of ${req.device} says it was answered under a direct-memory grant, but this link grants none`);
+      if (!this.hooks.dmi)
+        throw new Error(`fleet: request ${req.ticket} of ${req.device} says it was answered under a direct-memory grant, but this link grants none`);
       this.hooks.dmi.check(req, c);
     } else this.hooks.dmi?.observe(req, c);
     const due = req.time + req.latencyNs;
-    this.hooks.record?.({ time: req.time, completedAt: due, device: req.device, phase: req.phase, job: req.job, req, completion: c, generation: req.generation, ticket: req.ticket });
+    this.hooks.record?.({
+      time: req.time,
+      completedAt: due,
+      device: req.device,
+      phase: req.phase,
+      job: req.job,
+      req,
+      completion: c,
+      generation: req.generation,
+      ticket: req.ticket,
+    });
     if (req.latencyNs > 0) {
       let q = this.inflight.get(req.device);
       if (!q) this.inflight.set(req.device, (q = new Map()));
@@ -165,7 +185,16 @@ export class FleetCoupler {
     const d = this.deviceOf(req.device);
     if (d && d.aer.reported !== false && c.status !== 'SC' && c.status !== 'stalled') {
       const type = c.status === 'CA' ? 'CA' : 'UR';
-      this.raise({ time: req.time, device: req.device, bdf: req.device, type, severity: d.aer[type], role: 'completer', phase: req.phase, address: req.address });
+      this.raise({
+        time: req.time,
+        device: req.device,
+        bdf: req.device,
+        type,
+        severity: d.aer[type],
+        role: 'completer',
+        phase: req.phase,
+        address: req.address,
+      });
     }
   }
 }

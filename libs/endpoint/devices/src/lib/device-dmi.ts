@@ -55,7 +55,15 @@ export function checkDeviceDmiIn(dmi: unknown): DeviceDmiIn {
     if (g['ats'] !== undefined && typeof g['ats'] !== 'boolean') throw new RangeError(`${at}.ats: true, false or absent`);
   });
   list('revoke').forEach((r, i) => {
-    if (r === null || typeof r !== 'object' || typeof r['device'] !== 'string' || typeof r['sid'] !== 'number' || !isPage(r['iova']) || (r['ats'] !== undefined && typeof r['ats'] !== 'boolean')) throw new RangeError(`input.dmi.revoke[${i}]: {device, sid, iova, ats?} with a 4 KiB-aligned iova`);
+    if (
+      r === null ||
+      typeof r !== 'object' ||
+      typeof r['device'] !== 'string' ||
+      typeof r['sid'] !== 'number' ||
+      !isPage(r['iova']) ||
+      (r['ats'] !== undefined && typeof r['ats'] !== 'boolean')
+    )
+      throw new RangeError(`input.dmi.revoke[${i}]: {device, sid, iova, ats?} with a 4 KiB-aligned iova`);
   });
   list('pages').forEach((p, i) => {
     const at = `input.dmi.pages[${i}]`;
@@ -63,8 +71,10 @@ export function checkDeviceDmiIn(dmi: unknown): DeviceDmiIn {
     const data = p['data'];
     const off = p['offset'];
     if (data !== undefined && !(data instanceof Uint8Array)) throw new RangeError(`${at}.data: bytes`);
-    if (off === undefined && data !== undefined && data.length !== DMI_PAGE) throw new RangeError(`${at}.data: a whole page (${DMI_PAGE} bytes) without offset (got ${data.length})`);
-    if (off !== undefined && (typeof off !== 'number' || !Number.isSafeInteger(off) || off < 0 || data === undefined || off + data.length > DMI_PAGE)) throw new RangeError(`${at}.offset: with data, inside the page (offset + data.length <= ${DMI_PAGE})`);
+    if (off === undefined && data !== undefined && data.length !== DMI_PAGE)
+      throw new RangeError(`${at}.data: a whole page (${DMI_PAGE} bytes) without offset (got ${data.length})`);
+    if (off !== undefined && (typeof off !== 'number' || !Number.isSafeInteger(off) || off < 0 || data === undefined || off + data.length > DMI_PAGE))
+      throw new RangeError(`${at}.offset: with data, inside the page (offset + data.length <= ${DMI_PAGE})`);
   });
   return dmi as DeviceDmiIn;
 }
@@ -78,7 +88,11 @@ export class DeviceDmi {
   served = 0;
 
   take(dmi: DeviceDmiIn): void {
-    for (const r of dmi.revoke ?? []) this.grants.get(r.device)?.get(r.ats ? -1 - r.sid : r.sid)?.delete(r.iova / DMI_PAGE);
+    for (const r of dmi.revoke ?? [])
+      this.grants
+        .get(r.device)
+        ?.get(r.ats ? -1 - r.sid : r.sid)
+        ?.delete(r.iova / DMI_PAGE);
     for (const g of dmi.grants ?? []) {
       let bySid = this.grants.get(g.device);
       if (!bySid) this.grants.set(g.device, (bySid = new Map()));
@@ -94,7 +108,10 @@ export class DeviceDmi {
     if (this.grants.size === 0 || !(size > 0) || !Number.isSafeInteger(address) || address < 0) return undefined;
     const off = address % DMI_PAGE;
     if (off + size > DMI_PAGE) return undefined;
-    return this.grants.get(device)?.get(ats ? -1 - sid : sid)?.get((address - off) / DMI_PAGE);
+    return this.grants
+      .get(device)
+      ?.get(ats ? -1 - sid : sid)
+      ?.get((address - off) / DMI_PAGE);
   }
 
   /** A granted read's answer (`ats`: an ATS-translated read): the output address and the bytes; undefined if no grant or page covers it. */

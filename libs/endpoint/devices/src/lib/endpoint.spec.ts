@@ -34,7 +34,10 @@ function rig() {
     if (port.fail(req)) return { status: 'UR', outcome: 'aborted', pa: -1, path: 'ste-abort' };
     if (req.ats === 'request') return { status: 'SC', outcome: 'translated', pa: req.address + 0x1000_0000, path: 's1' };
     const pa = req.ats === 'translated' ? req.address - 0x1000_0000 : req.address;
-    if (req.write) return mem.write(pa, req.data!, devWriter).ok ? { status: 'SC', outcome: 'translated', pa, path: 's1' } : { status: 'CA', outcome: 'completer-abort', pa, path: 's1' };
+    if (req.write)
+      return mem.write(pa, req.data!, devWriter).ok
+        ? { status: 'SC', outcome: 'translated', pa, path: 's1' }
+        : { status: 'CA', outcome: 'completer-abort', pa, path: 's1' };
     const r = mem.read(pa, req.size);
     return r.ok ? { status: 'SC', outcome: 'translated', pa, path: 's1', data: r.data } : { status: 'CA', outcome: 'completer-abort', pa, path: 's1' };
   };
@@ -112,9 +115,12 @@ describe('NIC: RX descriptors fetched by DMA, data and write-back, host refills'
     assert.equal(stats.length, 20, 'a stats block every 5 us, host or not');
   });
 
-  it('a failed descriptor fetch raises a requester AER with the UR severity; posted-write failures are the completer\'s', async () => {
+  it("a failed descriptor fetch raises a requester AER with the UR severity; posted-write failures are the completer's", async () => {
     const r = rig();
-    const { drv } = r.make({ kind: 'nic', ...NIC_DEFAULTS, txIntervalNs: 0, statsIntervalNs: 0, rxEntries: 16, rxIntervalNs: 1_000 }, { aer: { UR: 'fatal', CA: 'non-fatal', ATS: 'non-fatal' } });
+    const { drv } = r.make(
+      { kind: 'nic', ...NIC_DEFAULTS, txIntervalNs: 0, statsIntervalNs: 0, rxEntries: 16, rxIntervalNs: 1_000 },
+      { aer: { UR: 'fatal', CA: 'non-fatal', ATS: 'non-fatal' } },
+    );
     await drv.setup();
     r.port.fail = (q) => !q.write;
     await r.runTo(r.clock.now() + 3_000);
@@ -135,7 +141,10 @@ describe('NIC: RX descriptors fetched by DMA, data and write-back, host refills'
 describe('the DMA engine: tags, latency, FLR', () => {
   it('never has more non-posted reads in flight than maxReadTags, and completes each after readLatencyNs', async () => {
     const r = rig();
-    const { dev, drv } = r.make({ kind: 'gpu', ...GPU_DEFAULTS, chunkIntervalNs: 0, chunksInFlight: 64, jobBytes: 256 * 1024, queued: 1 }, { maxReadTags: 8, readLatencyNs: 1_000 });
+    const { dev, drv } = r.make(
+      { kind: 'gpu', ...GPU_DEFAULTS, chunkIntervalNs: 0, chunksInFlight: 64, jobBytes: 256 * 1024, queued: 1 },
+      { maxReadTags: 8, readLatencyNs: 1_000 },
+    );
     await drv.setup();
     let peak = 0;
     for (let t = 0; t < 40; t++) {
@@ -172,7 +181,10 @@ describe('ATS: the device ATC', () => {
     const reqs = r.records.filter((x) => x.phase === 'ats-request');
     const translated = r.records.filter((x) => x.req.ats === 'translated');
     assert.ok(reqs.length > 0 && translated.length > 0);
-    assert.ok(translated.every((x) => x.req.address >= 0x1000_0000 * 2), 'translated requests carry the PA the ATC got');
+    assert.ok(
+      translated.every((x) => x.req.address >= 0x1000_0000 * 2),
+      'translated requests carry the PA the ATC got',
+    );
     const n = dev.atc.size;
     assert.ok(n > 0);
     dev.atcInvalidate(0, Number.POSITIVE_INFINITY);
@@ -267,7 +279,8 @@ describe("wait-until: an idle poll's watch is exact (TaskContext.sleep's `watch`
                 const poll = name.endsWith(' poll');
                 if (poll && expectIdle) {
                   seen.checked++;
-                  if (acted || !o?.watch) seen.violations.push(`${name} at ${r.clock.now()}: ${acted ? 'acted' : 'did not watch'} with its watched loads unchanged`);
+                  if (acted || !o?.watch)
+                    seen.violations.push(`${name} at ${r.clock.now()}: ${acted ? 'acted' : 'did not watch'} with its watched loads unchanged`);
                 }
                 const snap = poll && o?.watch ? o.watch.map(bytes) : undefined;
                 inPoll = false;
@@ -299,7 +312,10 @@ describe('passive waits in a slice input (they come off the wire)', () => {
     assert.throws(() => slice([{ task: 1, seq: 0, wake: 10, every: 0, ranges: [] }]), /input\.passive\[0\]: every, a positive integer of ns, or poll/);
     assert.throws(() => slice([{ task: 1, seq: 0, wake: -1, every: 10, ranges: [] }]), /input\.passive\[0\]\.wake: a non-negative integer/);
     assert.throws(() => slice([{ task: 1, seq: 0, wake: 10, poll: { step: 1000 }, ranges: [] }]), /poll: \{step > 0, deadline\}/);
-    assert.throws(() => slice([{ task: 1, seq: 0, wake: 10, every: 10, ranges: [{ pa: 0, length: 0 }] }]), /input\.passive\[0\]\.ranges: at most 8 \{pa, length > 0\}/);
+    assert.throws(
+      () => slice([{ task: 1, seq: 0, wake: 10, every: 10, ranges: [{ pa: 0, length: 0 }] }]),
+      /input\.passive\[0\]\.ranges: at most 8 \{pa, length > 0\}/,
+    );
     assert.throws(() => slice(Array.from({ length: 65 }, () => ({}))), /input\.passive: at most 64 waits/);
     // A good one: nothing of the fleet's changes what the wait reads, so every wake-up before `until` is passed, each `every` later.
     const out = slice([{ task: 1, seq: 0, wake: 10, every: 10, ranges: [] }]);
@@ -311,18 +327,44 @@ describe('passive waits in a slice input (they come off the wire)', () => {
 describe("a slice runs past a kernel thread's run-ahead steps (ScriptedTask)", () => {
   it('making each step at its instant, but never past the completion of a read the platform answers', () => {
     const fleet = new FleetSim();
-    const dev = fleet.add({ base: { name: '0000:01:00.0', rid: 0x100, sids: [0x100], ...ENDPOINT_DEFAULTS, onReadError: 'continue' }, params: { kind: 'nic', ...NIC_DEFAULTS, rxIntervalNs: 2_000, rxJitterPct: 0, txIntervalNs: 0, statsIntervalNs: 0 } });
+    const dev = fleet.add({
+      base: { name: '0000:01:00.0', rid: 0x100, sids: [0x100], ...ENDPOINT_DEFAULTS, onReadError: 'continue' },
+      params: { kind: 'nic', ...NIC_DEFAULTS, rxIntervalNs: 2_000, rxJitterPct: 0, txIntervalNs: 0, statsIntervalNs: 0 },
+    });
     const steps = Array.from({ length: 8 }, () => ({ writes: [], controls: [], ends: [], ns: 1_000 }));
     // The thread starts the device at its first step (a register write), and wakes every 1 us.
-    const first = { ...steps[0]!, controls: [{ device: dev.name, control: { op: 'configureRx' as const, base: 0x10_0000, entries: 16 } }, { device: dev.name, control: { op: 'setRxTail' as const, tail: 15 } }, { device: dev.name, control: { op: 'start' as const } }] };
-    const out = fleet.slice({ t: 0, until: 100_000, completions: [], controls: [], scripted: [{ task: 7, seq: 1, wake: 500, steps: [first, ...steps.slice(1)] }] });
+    const first = {
+      ...steps[0]!,
+      controls: [
+        { device: dev.name, control: { op: 'configureRx' as const, base: 0x10_0000, entries: 16 } },
+        { device: dev.name, control: { op: 'setRxTail' as const, tail: 15 } },
+        { device: dev.name, control: { op: 'start' as const } },
+      ],
+    };
+    const out = fleet.slice({
+      t: 0,
+      until: 100_000,
+      completions: [],
+      controls: [],
+      scripted: [{ task: 7, seq: 1, wake: 500, steps: [first, ...steps.slice(1)] }],
+    });
     // The first packet, 2 us after the start, makes the device fetch descriptors (a read the
     // platform answers, due 800 ns later): the steps up to then are passed, none at or after 3,300.
     const read = out.requests.find((r) => !r.write)!;
     assert.equal(read.time, 2_500);
     // Each step after the requests issued before it; the one at 2,500 after that instant's read.
-    assert.deepEqual(out.passed?.map((p) => [p.at, p.after]), [[500, 0], [1_500, 0], [2_500, 1]]);
-    assert.ok(out.passed!.every((p) => p.at < read.time + ENDPOINT_DEFAULTS.readLatencyNs), JSON.stringify(out.passed));
+    assert.deepEqual(
+      out.passed?.map((p) => [p.at, p.after]),
+      [
+        [500, 0],
+        [1_500, 0],
+        [2_500, 1],
+      ],
+    );
+    assert.ok(
+      out.passed!.every((p) => p.at < read.time + ENDPOINT_DEFAULTS.readLatencyNs),
+      JSON.stringify(out.passed),
+    );
     assert.ok(out.reached < read.time + ENDPOINT_DEFAULTS.readLatencyNs);
     // The register writes reached the device at the first step: it runs.
     assert.equal(dev.counters.dropped, 0);
@@ -332,7 +374,10 @@ describe("a slice runs past a kernel thread's run-ahead steps (ScriptedTask)", (
     const fleet = new FleetSim();
     const slice = (scripted: unknown) => fleet.slice({ t: 0, until: 1000, completions: [], controls: [], scripted } as never);
     assert.throws(() => slice([{ task: 1, seq: 0, wake: 10, steps: [] }]), /input\.scripted\[0\]\.steps: 1 to 256 steps/);
-    assert.throws(() => slice([{ task: 1, seq: 0, wake: 10, steps: [{ writes: [{ pa: 0, data: 'x' }], controls: [], ends: [], ns: 1 }] }]), /input\.scripted\[0\]\.steps\[0\]\.writes: \[\{pa, data: bytes\}\]/);
+    assert.throws(
+      () => slice([{ task: 1, seq: 0, wake: 10, steps: [{ writes: [{ pa: 0, data: 'x' }], controls: [], ends: [], ns: 1 }] }]),
+      /input\.scripted\[0\]\.steps\[0\]\.writes: \[\{pa, data: bytes\}\]/,
+    );
     assert.throws(() => slice([{ task: 1, seq: 0, wake: 10, steps: [{ writes: [], controls: [], ends: [0], ns: 1 }] }]), /steps\[0\]\.ends: task numbers/);
   });
 });

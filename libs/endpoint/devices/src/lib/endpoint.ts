@@ -166,7 +166,8 @@ export abstract class Endpoint {
     this.atc.clear();
     this.atsEnabled = false;
     this.halted = undefined;
-    for (const j of this.openJobs) this.obs.job?.({ time: this.sched.now(), device: this.name, job: j, kind: this.kind, event: 'end', ok: false, generation: this.generation - 1 });
+    for (const j of this.openJobs)
+      this.obs.job?.({ time: this.sched.now(), device: this.name, job: j, kind: this.kind, event: 'end', ok: false, generation: this.generation - 1 });
     this.openJobs.clear();
     this.resetState();
   }
@@ -205,7 +206,23 @@ export abstract class Endpoint {
   /** One request out on the port now; `done` gets its completion `latencyNs` later. */
   private send(phase: DmaPhase, job: number, req: DmaRequest, latencyNs: number, done: (c: DmaCompletion) => void): void {
     // Field by field, not a spread followed by new keys (V8's slow runtime path: ~2 us a request on Node 20).
-    this.port.submit({ sid: req.sid, ssid: req.ssid, address: req.address, size: req.size, write: req.write, ats: req.ats, data: req.data, device: this.name, phase, job, generation: this.generation, latencyNs }, done);
+    this.port.submit(
+      {
+        sid: req.sid,
+        ssid: req.ssid,
+        address: req.address,
+        size: req.size,
+        write: req.write,
+        ats: req.ats,
+        data: req.data,
+        device: this.name,
+        phase,
+        job,
+        generation: this.generation,
+        latencyNs,
+      },
+      done,
+    );
   }
 
   /**
@@ -274,7 +291,13 @@ export abstract class Endpoint {
    * Reads `size` bytes at `iova`, page by page (ATS-translated when enabled). `done` gets the
    * data, or the first failed completion.
    */
-  protected dmaRead(phase: DmaPhase, job: number, iova: number, size: number, done: (r: { ok: true; data: Uint8Array } | { ok: false; completion?: DmaCompletion }) => void): void {
+  protected dmaRead(
+    phase: DmaPhase,
+    job: number,
+    iova: number,
+    size: number,
+    done: (r: { ok: true; data: Uint8Array } | { ok: false; completion?: DmaCompletion }) => void,
+  ): void {
     const parts = chunks(iova, size);
     const out = new Uint8Array(size);
     let left = parts.length;
@@ -316,7 +339,14 @@ export abstract class Endpoint {
         if (gen !== this.generation) return;
         if (!t.ok) ok = false;
         else {
-          const req: DmaRequest = { sid: this.sid, address: t.address, size: p.size, write: true, ats: t.ats ? 'translated' : undefined, data: data.subarray(p.offset, p.offset + p.size) };
+          const req: DmaRequest = {
+            sid: this.sid,
+            address: t.address,
+            size: p.size,
+            write: true,
+            ats: t.ats ? 'translated' : undefined,
+            data: data.subarray(p.offset, p.offset + p.size),
+          };
           this.send(phase, job, req, 0, () => undefined);
         }
         if (--left === 0) done?.(ok);

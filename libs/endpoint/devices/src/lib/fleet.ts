@@ -141,9 +141,11 @@ export interface FleetSliceOut {
   readonly passed?: readonly PassedWake[];
 }
 
-
 /** A passive wait or a scripted thread as a slice runs past their wake-ups. */
-type Passable = { task: number; seq: number; wake: number; disturbed: boolean } & ({ readonly kind: 'wait'; readonly every?: number; readonly poll?: PassiveWait['poll']; readonly ranges: PassiveWait['ranges'] } | { readonly kind: 'script'; readonly steps: readonly ScriptedStep[]; next: number });
+type Passable = { task: number; seq: number; wake: number; disturbed: boolean } & (
+  | { readonly kind: 'wait'; readonly every?: number; readonly poll?: PassiveWait['poll']; readonly ranges: PassiveWait['ranges'] }
+  | { readonly kind: 'script'; readonly steps: readonly ScriptedStep[]; next: number }
+);
 
 export interface FleetDevice {
   readonly base: EndpointConfig;
@@ -174,12 +176,16 @@ export class FleetSim {
             dmi = pa !== undefined;
             // A granted write into what a passive wait reads ends the wait at its next wake-up.
             if (dmi && this.passables.length) this.touch(pa!, s.data.length);
-          }
-          else if (s.latencyNs > 0) {
+          } else if (s.latencyNs > 0) {
             const got = this.dmi.read(s.device, s.sid, s.address, s.size, ats);
             if (got) {
               dmi = true;
-              this.local.push({ ticket, due: now + s.latencyNs, completion: { status: 'SC', outcome: 'translated', pa: got.pa, path: 'direct memory', data: got.data }, done });
+              this.local.push({
+                ticket,
+                due: now + s.latencyNs,
+                completion: { status: 'SC', outcome: 'translated', pa: got.pa, path: 'direct memory', data: got.data },
+                done,
+              });
               this.localBound = Math.min(this.localBound, now + s.latencyNs);
             }
           }
@@ -196,7 +202,23 @@ export class FleetSim {
       }
       // Field by field: a spread followed by new keys takes V8's slow runtime path (Node 20: ~2 us a
       // request) and even Object.assign costs more than the rest of the fleet's work on it.
-      this.outbox.push({ sid: s.sid, ssid: s.ssid, address: s.address, size: s.size, write: s.write, ats: s.ats, data: s.data, device: s.device, phase: s.phase, job: s.job, generation: s.generation, latencyNs: s.latencyNs, time: now, ticket, dmi: dmi ? true : undefined });
+      this.outbox.push({
+        sid: s.sid,
+        ssid: s.ssid,
+        address: s.address,
+        size: s.size,
+        write: s.write,
+        ats: s.ats,
+        data: s.data,
+        device: s.device,
+        phase: s.phase,
+        job: s.job,
+        generation: s.generation,
+        latencyNs: s.latencyNs,
+        time: now,
+        ticket,
+        dmi: dmi ? true : undefined,
+      });
     },
   };
   /** Direct memory for the devices: what the platform granted. */
@@ -301,7 +323,14 @@ export class FleetSim {
       if (n === undefined || n >= bound) break;
       this.clock.advanceTo(n);
     }
-    const out: FleetSliceOut = { requests: this.outbox, aer: this.aer, jobs: this.jobs, reached: this.clock.now(), next: this.nextEventTime(), ...(this.passed.length ? { passed: this.passed } : {}) };
+    const out: FleetSliceOut = {
+      requests: this.outbox,
+      aer: this.aer,
+      jobs: this.jobs,
+      reached: this.clock.now(),
+      next: this.nextEventTime(),
+      ...(this.passed.length ? { passed: this.passed } : {}),
+    };
     this.outbox = [];
     this.aer = [];
     this.jobs = [];
@@ -363,7 +392,8 @@ export class FleetSim {
 
   /** A store or granted write into [pa, pa+length): passive waits that read it see it at their next wake-up. */
   private touch(pa: number, length: number): void {
-    for (const w of this.passables) if (w.kind === 'wait' && !w.disturbed && w.ranges.some((r) => pa < r.pa + r.length && r.pa < pa + length)) w.disturbed = true;
+    for (const w of this.passables)
+      if (w.kind === 'wait' && !w.disturbed && w.ranges.some((r) => pa < r.pa + r.length && r.pa < pa + length)) w.disturbed = true;
   }
 
   private deliver(c: { due: number; completion: DmaCompletion; done: (c: DmaCompletion) => void }): void {
@@ -378,7 +408,8 @@ export class FleetSim {
     for (const [k, v] of Object.entries(changes)) {
       const range = live[k];
       if (!range) throw new RangeError(`traffic.${k}: not a live traffic parameter of a ${e.kind} (one of ${Object.keys(live).join(', ')})`);
-      if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < range[0] || v > range[1]) throw new RangeError(`traffic.${k}: an integer in [${range[0]}, ${range[1]}] (got ${JSON.stringify(v)})`);
+      if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < range[0] || v > range[1])
+        throw new RangeError(`traffic.${k}: an integer in [${range[0]}, ${range[1]}] (got ${JSON.stringify(v)})`);
     }
     Object.assign(e.cfg as unknown as Record<string, unknown>, changes);
     return this.traffic(name)!;
@@ -393,10 +424,25 @@ export class FleetSim {
   }
 
   /** The state the report reads per device. */
-  stats(): Record<string, { kind: string; jobsOk: number; jobsFailed: number; dropped: number; halted: string | null; outstanding: number; jobsInFlight: number; flrs: number }> {
-    const out: Record<string, { kind: string; jobsOk: number; jobsFailed: number; dropped: number; halted: string | null; outstanding: number; jobsInFlight: number; flrs: number }> = {};
+  stats(): Record<
+    string,
+    { kind: string; jobsOk: number; jobsFailed: number; dropped: number; halted: string | null; outstanding: number; jobsInFlight: number; flrs: number }
+  > {
+    const out: Record<
+      string,
+      { kind: string; jobsOk: number; jobsFailed: number; dropped: number; halted: string | null; outstanding: number; jobsInFlight: number; flrs: number }
+    > = {};
     for (const [name, e] of [...this.devices.entries()].sort(([a], [b]) => (a < b ? -1 : 1))) {
-      out[name] = { kind: e.kind, jobsOk: e.counters.jobsOk, jobsFailed: e.counters.jobsFailed, dropped: e.counters.dropped, halted: e.halted ?? null, outstanding: e.outstanding, jobsInFlight: e.jobsInFlight, flrs: e.counters.flrs };
+      out[name] = {
+        kind: e.kind,
+        jobsOk: e.counters.jobsOk,
+        jobsFailed: e.counters.jobsFailed,
+        dropped: e.counters.dropped,
+        halted: e.halted ?? null,
+        outstanding: e.outstanding,
+        jobsInFlight: e.jobsInFlight,
+        flrs: e.counters.flrs,
+      };
     }
     return out;
   }

@@ -11,13 +11,19 @@ import { bit, dwordsFromBytes, dwordsToBytes, fld, structure, type Layout } from
  * datasheet 7.1.6 receive, 7.2.3 transmit): the host writes the buffer address; the device
  * writes back the length and the Descriptor Done bit.
  */
-export const NIC_DESC = structure('nic-desc', 16, '82599 datasheet 7.1.6 / 7.2.3 (twin NIC)', 'NIC RX/TX ring descriptor: buffer address, length, DD write-back', [
-  fld('BufferAddress', 0, 63, 0, 'device address (IOVA) of the packet buffer'),
-  fld('Length', 1, 15, 0, 'RX: bytes the device wrote (write-back); TX: bytes to send'),
-  bit('DD', 1, 32, 'Descriptor Done: written back by the device'),
-  bit('EOP', 1, 33, 'End Of Packet'),
-  bit('ERR', 1, 34, 'the device could not complete the descriptor'),
-]);
+export const NIC_DESC = structure(
+  'nic-desc',
+  16,
+  '82599 datasheet 7.1.6 / 7.2.3 (twin NIC)',
+  'NIC RX/TX ring descriptor: buffer address, length, DD write-back',
+  [
+    fld('BufferAddress', 0, 63, 0, 'device address (IOVA) of the packet buffer'),
+    fld('Length', 1, 15, 0, 'RX: bytes the device wrote (write-back); TX: bytes to send'),
+    bit('DD', 1, 32, 'Descriptor Done: written back by the device'),
+    bit('EOP', 1, 33, 'End Of Packet'),
+    bit('ERR', 1, 34, 'the device could not complete the descriptor'),
+  ],
+);
 
 /** NVMe I/O opcodes (NVM Command Set: Write 01h, Read 02h). */
 export const NVME_OPC = { WRITE: 0x01, READ: 0x02 } as const;

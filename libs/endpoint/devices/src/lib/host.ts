@@ -223,7 +223,10 @@ export class NicDriver extends Driver {
         const next = (this.txNext + 1) % c.txEntries;
         if (next === this.txClean) continue;
         const wasEmpty = this.txNext === this.txClean;
-        await this.host.cpuWrite(tx.pa + this.txNext * 16, entryBytes(NIC_DESC, { BufferAddress: this.txPool!.iova + this.txNext * c.txBufBytes, Length: Math.min(c.txBufBytes, 1500) }));
+        await this.host.cpuWrite(
+          tx.pa + this.txNext * 16,
+          entryBytes(NIC_DESC, { BufferAddress: this.txPool!.iova + this.txNext * c.txBufBytes, Length: Math.min(c.txBufBytes, 1500) }),
+        );
         this.txNext = next;
         // The poll reclaims nothing from an empty ring; now it has one to watch.
         if (wasEmpty) this.pollStateChanged();
@@ -436,7 +439,10 @@ export class CopyDriver extends Driver {
     let wrote = false;
     while (this.submitted - completed < c.queued && this.submitted - completed < c.ringEntries - 1) {
       const id = ++this.submitted;
-      await this.host.cpuWrite(this.ring!.pa + this.tail * 32, entryBytes(COPY_JOB, { Src: this.src!.iova, Dst: this.dst!.iova, Length: c.jobBytes, JobId: id, Fence: this.fence!.iova }));
+      await this.host.cpuWrite(
+        this.ring!.pa + this.tail * 32,
+        entryBytes(COPY_JOB, { Src: this.src!.iova, Dst: this.dst!.iova, Length: c.jobBytes, JobId: id, Fence: this.fence!.iova }),
+      );
       this.tail = (this.tail + 1) % c.ringEntries;
       wrote = true;
     }

@@ -72,7 +72,8 @@ function checkWakes<T>(v: unknown, name: 'passive' | 'scripted', what: string, m
   v.forEach((x: Record<string, unknown> | null, i) => {
     const at = `input.${name}[${i}]`;
     if (x === null || typeof x !== 'object') throw new RangeError(`${at}: a ${what} object`);
-    for (const f of ['task', 'seq', 'wake'] as const) if (!int(x[f], f === 'task' ? 1 : 0)) throw new RangeError(`${at}.${f}: a ${f === 'task' ? 'positive' : 'non-negative'} integer`);
+    for (const f of ['task', 'seq', 'wake'] as const)
+      if (!int(x[f], f === 'task' ? 1 : 0)) throw new RangeError(`${at}.${f}: a ${f === 'task' ? 'positive' : 'non-negative'} integer`);
     more(x, at);
   });
   return v as T[];
@@ -84,9 +85,15 @@ const int = (v: unknown, min: number) => typeof v === 'number' && Number.isSafeI
 export function checkPassive(passive: unknown): readonly PassiveWait[] {
   return checkWakes<PassiveWait>(passive, 'passive', 'wait', (w, at) => {
     const poll = w['poll'] as Record<string, unknown> | undefined;
-    if (poll === undefined ? !int(w['every'], 1) : poll === null || typeof poll !== 'object' || !int(poll['step'], 1) || !int(poll['deadline'], 0)) throw new RangeError(`${at}: every, a positive integer of ns, or poll: {step > 0, deadline}, integers of ns`);
+    if (poll === undefined ? !int(w['every'], 1) : poll === null || typeof poll !== 'object' || !int(poll['step'], 1) || !int(poll['deadline'], 0))
+      throw new RangeError(`${at}: every, a positive integer of ns, or poll: {step > 0, deadline}, integers of ns`);
     const ranges = w['ranges'];
-    if (!Array.isArray(ranges) || ranges.length > MAX_WAIT_LOADS || !ranges.every((r: Record<string, unknown> | null) => r !== null && typeof r === 'object' && int(r['pa'], 0) && int(r['length'], 1))) throw new RangeError(`${at}.ranges: at most ${MAX_WAIT_LOADS} {pa, length > 0}`);
+    if (
+      !Array.isArray(ranges) ||
+      ranges.length > MAX_WAIT_LOADS ||
+      !ranges.every((r: Record<string, unknown> | null) => r !== null && typeof r === 'object' && int(r['pa'], 0) && int(r['length'], 1))
+    )
+      throw new RangeError(`${at}.ranges: at most ${MAX_WAIT_LOADS} {pa, length > 0}`);
   });
 }
 
@@ -94,14 +101,26 @@ export function checkPassive(passive: unknown): readonly PassiveWait[] {
 export function checkScripted(scripted: unknown): readonly ScriptedTask[] {
   return checkWakes<ScriptedTask>(scripted, 'scripted', 'thread', (t, at) => {
     const steps = t['steps'];
-    if (!Array.isArray(steps) || steps.length === 0 || steps.length > MAX_RUN_AHEAD_STEPS) throw new RangeError(`${at}.steps: 1 to ${MAX_RUN_AHEAD_STEPS} steps`);
+    if (!Array.isArray(steps) || steps.length === 0 || steps.length > MAX_RUN_AHEAD_STEPS)
+      throw new RangeError(`${at}.steps: 1 to ${MAX_RUN_AHEAD_STEPS} steps`);
     steps.forEach((st: Record<string, unknown> | null, j) => {
       const sat = `${at}.steps[${j}]`;
       if (st === null || typeof st !== 'object' || !int(st['ns'], 0)) throw new RangeError(`${sat}.ns: a non-negative integer`);
       const writes = st['writes'];
-      if (!Array.isArray(writes) || !writes.every((w: Record<string, unknown> | null) => w !== null && typeof w === 'object' && int(w['pa'], 0) && w['data'] instanceof Uint8Array)) throw new RangeError(`${sat}.writes: [{pa, data: bytes}]`);
+      if (
+        !Array.isArray(writes) ||
+        !writes.every((w: Record<string, unknown> | null) => w !== null && typeof w === 'object' && int(w['pa'], 0) && w['data'] instanceof Uint8Array)
+      )
+        throw new RangeError(`${sat}.writes: [{pa, data: bytes}]`);
       const controls = st['controls'];
-      if (!Array.isArray(controls) || !controls.every((c: Record<string, unknown> | null) => c !== null && typeof c === 'object' && typeof c['device'] === 'string' && c['control'] !== null && typeof c['control'] === 'object')) throw new RangeError(`${sat}.controls: [{device, control}]`);
+      if (
+        !Array.isArray(controls) ||
+        !controls.every(
+          (c: Record<string, unknown> | null) =>
+            c !== null && typeof c === 'object' && typeof c['device'] === 'string' && c['control'] !== null && typeof c['control'] === 'object',
+        )
+      )
+        throw new RangeError(`${sat}.controls: [{device, control}]`);
       const ends = st['ends'];
       if (!Array.isArray(ends) || !ends.every((x) => int(x, 1))) throw new RangeError(`${sat}.ends: task numbers`);
     });

@@ -5,8 +5,18 @@ import { describe, it } from 'node:test';
 import { aerMessage, GHES_PANIC, PlatformRas, type KernelPhase, type RasPolicy } from './ras';
 import type { AerError, AerSeverity } from './types';
 
-const err = (severity: AerSeverity, device = '0000:01:00.0'): AerError => ({ time: 1, device, bdf: device, type: 'UR', severity, role: 'requester', phase: 'desc-fetch', address: 0x1000 });
-const kinds = (policy: RasPolicy, phase: KernelPhase, severity: AerSeverity, aerServiceReady = true) => new PlatformRas(policy).handle(err(severity), { phase, aerServiceReady }).kind;
+const err = (severity: AerSeverity, device = '0000:01:00.0'): AerError => ({
+  time: 1,
+  device,
+  bdf: device,
+  type: 'UR',
+  severity,
+  role: 'requester',
+  phase: 'desc-fetch',
+  address: 0x1000,
+});
+const kinds = (policy: RasPolicy, phase: KernelPhase, severity: AerSeverity, aerServiceReady = true) =>
+  new PlatformRas(policy).handle(err(severity), { phase, aerServiceReady }).kind;
 
 describe('RAS policies', () => {
   it('Linux AER message text (drivers/pci/pcie/aer.c)', () => {
@@ -39,7 +49,7 @@ describe('RAS policies', () => {
     assert.equal(kinds('firmware-first-no-os', 'kdump', 'correctable'), 'none');
   });
 
-  it('cxl-offline: a CXL device\'s uncorrectable error offlines its memory once; touching it is an SError', () => {
+  it("cxl-offline: a CXL device's uncorrectable error offlines its memory once; touching it is an SError", () => {
     const r = new PlatformRas('cxl-offline', new Map([['0000:05:00.0', 'cxl-hdm']]));
     assert.equal(r.handle(err('non-fatal', '0000:05:00.0'), { phase: 'kdump', aerServiceReady: true }).kind, 'memory-offline');
     assert.equal(r.handle(err('non-fatal', '0000:05:00.0'), { phase: 'kdump', aerServiceReady: true }).kind, 'logged');

@@ -14,7 +14,7 @@ export const RAS_POLICIES: readonly RasPolicy[] = ['os-first', 'firmware-first',
 
 /** One line per policy, for catalogues and tables. */
 export const RAS_POLICY_DOC: Record<RasPolicy, string> = {
-  'os-first': 'AER reaches the OS; once the kdump kernel\'s AER service runs it logs errors and resets a device on a fatal one; never panics',
+  'os-first': "AER reaches the OS; once the kdump kernel's AER service runs it logs errors and resets a device on a fatal one; never panics",
   'firmware-first': 'firmware takes every error; recoverable ones are forwarded through GHES, fatal ones escalate to a fatal GHES error (panic)',
   'firmware-first-no-os': 'firmware first, and after the panic no OS is registered to receive errors: every uncorrectable error escalates (M4, S10l)',
   'cxl-offline': 'firmware first, and an uncorrectable error from a CXL device makes firmware offline its memory; the dump then touches it (Jason, M1)',
@@ -109,7 +109,12 @@ export class PlatformRas {
   /** drivers/firmware/efi/cper.c record header as the OS prints a GHES record. */
   private ghes(e: AerError, severity: 'recoverable' | 'fatal'): string[] {
     const n = ++this.ghesRecords;
-    return [`{${n}}[Hardware Error]: Hardware error from APEI Generic Hardware Error Source: 0`, `{${n}}[Hardware Error]: event severity: ${severity}`, `{${n}}[Hardware Error]:   section_type: PCIe error`, `{${n}}[Hardware Error]:   device_id: ${e.bdf}`];
+    return [
+      `{${n}}[Hardware Error]: Hardware error from APEI Generic Hardware Error Source: 0`,
+      `{${n}}[Hardware Error]: event severity: ${severity}`,
+      `{${n}}[Hardware Error]:   section_type: PCIe error`,
+      `{${n}}[Hardware Error]:   device_id: ${e.bdf}`,
+    ];
   }
 
   /** A CPU access to memory firmware offlined: an SError (the vmcore save touching CXL memory). */

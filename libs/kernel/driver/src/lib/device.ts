@@ -277,7 +277,11 @@ export class ArmSmmuDevice {
   }
 
   get steFeatures(): SteFeatures {
-    return { attrTypesOverride: (this.features & FEAT.ATTR_TYPES_OVR) !== 0, stalls: (this.features & FEAT.STALLS) !== 0, e2h: (this.features & FEAT.E2H) !== 0 };
+    return {
+      attrTypesOverride: (this.features & FEAT.ATTR_TYPES_OVR) !== 0,
+      stalls: (this.features & FEAT.STALLS) !== 0,
+      e2h: (this.features & FEAT.E2H) !== 0,
+    };
   }
 
   // =========================================================================================
@@ -299,7 +303,14 @@ export class ArmSmmuDevice {
       await this.hwProbe();
       await this.initStructures();
       await this.rmrInstallBypassSte();
-      const r = await inStep(this.opts.steps, 'smmu.device_reset', () => this.hw.now(), { smmu: this.hw.bus.smmu }, () => this.deviceReset(), (o) => (o.ok ? { ok: true } : { ok: false, errno: o.errno }));
+      const r = await inStep(
+        this.opts.steps,
+        'smmu.device_reset',
+        () => this.hw.now(),
+        { smmu: this.hw.bus.smmu },
+        () => this.deviceReset(),
+        (o) => (o.ok ? { ok: true } : { ok: false, errno: o.errno }),
+      );
       if (!r.ok) {
         // arm_smmu_device_probe: a failed reset disables the device and fails the probe.
         await this.deviceDisable();
@@ -430,7 +441,15 @@ export class ArmSmmuDevice {
       this.features &= ~(FEAT.EVTQ | FEAT.PRI);
     }
     this.dev('info', `ias ${this.ias}-bit, oas ${this.oas}-bit (features 0x${(this.features >>> 0).toString(16).padStart(8, '0')})`);
-    if (this.kdump && this.series) await inStep(this.opts.steps, 'smmu.detection', () => this.hw.now(), { smmu: this.hw.bus.smmu }, () => this.hwProbeKdump(), () => ({ adopt: this.adopting }));
+    if (this.kdump && this.series)
+      await inStep(
+        this.opts.steps,
+        'smmu.detection',
+        () => this.hw.now(),
+        { smmu: this.hw.bus.smmu },
+        () => this.hwProbeKdump(),
+        () => ({ adopt: this.adopting }),
+      );
   }
 
   /** arm_smmu_device_iidr_probe: Arm's errata by IIDR (6.12: MMU-600 and MMU-700 only). */
@@ -505,7 +524,18 @@ export class ArmSmmuDevice {
 
   /** arm_smmu_init_strtab (series v7 patch 1: adopt first, fresh allocation on fallback). */
   private async initStrtab(): Promise<void> {
-    if (this.adopting && (await inStep(this.opts.steps, 'smmu.adopt_strtab', () => this.hw.now(), { smmu: this.hw.bus.smmu }, () => this.adoptStrtab(), (r) => (r === 0 ? { adopted: true } : { adopted: false, errno: r }))) === 0) return;
+    if (
+      this.adopting &&
+      (await inStep(
+        this.opts.steps,
+        'smmu.adopt_strtab',
+        () => this.hw.now(),
+        { smmu: this.hw.bus.smmu },
+        () => this.adoptStrtab(),
+        (r) => (r === 0 ? { adopted: true } : { adopted: false, errno: r }),
+      )) === 0
+    )
+      return;
     if (this.features & FEAT.TWO_LVL_STRTAB) await this.initStrtab2lvl();
     else await this.initStrtabLinear();
   }
@@ -849,7 +879,15 @@ export class ArmSmmuDevice {
       const span = Number(L1STD.get([d], 'Span'));
       const base = Number(d & 0x000f_ffff_ffff_ffc0n);
       const live = this.series === 'v10' ? span !== 0 : span !== 0 && base !== 0;
-      if (live) return inStep(this.opts.steps, 'smmu.lazy_l2', () => this.hw.now(), { smmu: this.hw.bus.smmu, sid, l1: idx }, () => this.adoptL2(sid, idx, base, span), (r) => (r === 0 ? { adopted: true } : { adopted: false, errno: r }));
+      if (live)
+        return inStep(
+          this.opts.steps,
+          'smmu.lazy_l2',
+          () => this.hw.now(),
+          { smmu: this.hw.bus.smmu, sid, l1: idx },
+          () => this.adoptL2(sid, idx, base, span),
+          (r) => (r === 0 ? { adopted: true } : { adopted: false, errno: r }),
+        );
     }
     const l2 = this.hw.pages.alloc(STRTAB_NUM_L2_STES * 64);
     if (l2 === undefined) {
@@ -869,7 +907,12 @@ export class ArmSmmuDevice {
   private async adoptL2(sid: number, idx: number, base: number, span: number): Promise<0 | string> {
     const st = this.strtab as Extract<StrtabCfg, { kind: '2lvl' }>;
     if (span !== STRTAB_SPLIT + 1) {
-      this.dev('err', this.series === 'v10' ? `kdump: L1[${idx}] span ${span} changed since adopt (was ${STRTAB_SPLIT + 1})` : `kdump: L1[${idx}] span ${span} changed since adopt (was ${STRTAB_SPLIT + 1})`);
+      this.dev(
+        'err',
+        this.series === 'v10'
+          ? `kdump: L1[${idx}] span ${span} changed since adopt (was ${STRTAB_SPLIT + 1})`
+          : `kdump: L1[${idx}] span ${span} changed since adopt (was ${STRTAB_SPLIT + 1})`,
+      );
       return 'EINVAL';
     }
     const size = 2 ** (span - 1) * 64;
@@ -1026,7 +1069,10 @@ export class ArmSmmuDevice {
       await this.hw.writel('STRTAB_BASE_CFG', Hw.value('STRTAB_BASE_CFG', { FMT: 'LINEAR', LOG2SIZE: this.sidBits }));
     } else if (st.kind === '2lvl') {
       await this.hw.writeq('STRTAB_BASE', findFormat('STRTAB_BASE')!.build({ RA: 1, ADDR: BigInt(st.l1tab) })[0]!);
-      await this.hw.writel('STRTAB_BASE_CFG', Hw.value('STRTAB_BASE_CFG', { FMT: 'TWO_LEVEL', LOG2SIZE: Math.log2(st.numL1) + STRTAB_SPLIT, SPLIT: STRTAB_SPLIT }));
+      await this.hw.writel(
+        'STRTAB_BASE_CFG',
+        Hw.value('STRTAB_BASE_CFG', { FMT: 'TWO_LEVEL', LOG2SIZE: Math.log2(st.numL1) + STRTAB_SPLIT, SPLIT: STRTAB_SPLIT }),
+      );
     }
   }
 
@@ -1136,7 +1182,10 @@ export class ArmSmmuDevice {
 
   /** queue_consumed(): CONS has passed `prod`. */
   private consumed(q: Queue, cons: number, prod: number): boolean {
-    return (this.qWrp(q, cons) === this.qWrp(q, prod) && this.qIdx(q, cons) > this.qIdx(q, prod)) || (this.qWrp(q, cons) !== this.qWrp(q, prod) && this.qIdx(q, cons) <= this.qIdx(q, prod));
+    return (
+      (this.qWrp(q, cons) === this.qWrp(q, prod) && this.qIdx(q, cons) > this.qIdx(q, prod)) ||
+      (this.qWrp(q, cons) !== this.qWrp(q, prod) && this.qIdx(q, cons) <= this.qIdx(q, prod))
+    );
   }
 
   private space(q: Queue): number {
@@ -1195,7 +1244,10 @@ export class ArmSmmuDevice {
     if (!ok) {
       const hwprod = await this.hw.readl('CMDQ_PROD');
       const hwcons = await this.hw.readl('CMDQ_CONS');
-      this.dev('err', `CMD_SYNC timeout at 0x${syncProd.toString(16).padStart(8, '0')} [hwprod 0x${hwprod.toString(16).padStart(8, '0')}, hwcons 0x${hwcons.toString(16).padStart(8, '0')}]`);
+      this.dev(
+        'err',
+        `CMD_SYNC timeout at 0x${syncProd.toString(16).padStart(8, '0')} [hwprod 0x${hwprod.toString(16).padStart(8, '0')}, hwcons 0x${hwcons.toString(16).padStart(8, '0')}]`,
+      );
     }
     await this.hw.serviceInterrupts();
     return ok;

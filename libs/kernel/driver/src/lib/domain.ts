@@ -27,7 +27,6 @@ export function timerExpiryNs(now: number, timeoutNs: number, hz: number): numbe
   return (Math.floor(now / tick) + Math.ceil(timeoutNs / tick)) * tick;
 }
 
-
 /**
  * The flush queue of a DMA-FQ domain (iommu.strict=0; dma-iommu queue_iova and friends, one CPU
  * so one per-CPU ring): unmapped IOVAs wait here, their TLB entries still live, until the
@@ -287,7 +286,10 @@ export class DomainOps {
     if (!(this.smmu.features & FEAT.TRANS_S1 && this.smmu.features & FEAT.TRANS_S2)) throw new KernelError('EINVAL', 'nesting needs both stages');
     await this.finalise(s2);
     const pt = s2.pgtable!;
-    const target = makeNestedSte(this.smmu.steFeatures, { vmid: s2.vmid!, vtcr: pt.vtcr(), vttbr: BigInt(pt.root) }, guest, { ats: this.atsEnabled(m), stallEnabled: m.stallEnabled });
+    const target = makeNestedSte(this.smmu.steFeatures, { vmid: s2.vmid!, vtcr: pt.vtcr(), vttbr: BigInt(pt.root) }, guest, {
+      ats: this.atsEnabled(m),
+      stallEnabled: m.stallEnabled,
+    });
     for (const sid of m.sids) await this.smmu.writeSte(m, sid, target);
     this.domains.get(m)?.masters.delete(m);
     s2.masters.add(m);
@@ -341,7 +343,9 @@ export class DomainOps {
     if (!fq.timerOn) {
       fq.timerOn = true;
       const now = this.smmu.hw.now();
-      this.smmu.opts.timers!.arm('dma-iommu fq_timer', timerExpiryNs(now, IOVA_DEFAULT_FQ_TIMEOUT_NS, this.smmu.opts.hz ?? 250) - now, () => this.fqFlushTimeout(d));
+      this.smmu.opts.timers!.arm('dma-iommu fq_timer', timerExpiryNs(now, IOVA_DEFAULT_FQ_TIMEOUT_NS, this.smmu.opts.hz ?? 250) - now, () =>
+        this.fqFlushTimeout(d),
+      );
     }
   }
 
@@ -460,7 +464,9 @@ export class DomainOps {
       let log2span = Math.ceil(Math.log2(last - first + 1));
       while (Math.floor(first / 2 ** log2span) !== Math.floor(last / 2 ** log2span)) log2span++;
       const page = Math.floor(first / 2 ** log2span) * 2 ** log2span;
-      await smmu.issueBatch(atsMasters.flatMap((m) => m.sids.map((sid) => ArmSmmuDevice.cmd('cmd-ATC_INV', { StreamID: sid, Size: log2span, Address: BigInt(page * 4096) }))));
+      await smmu.issueBatch(
+        atsMasters.flatMap((m) => m.sids.map((sid) => ArmSmmuDevice.cmd('cmd-ATC_INV', { StreamID: sid, Size: log2span, Address: BigInt(page * 4096) }))),
+      );
     }
   }
 }

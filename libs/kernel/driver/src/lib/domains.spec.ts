@@ -25,7 +25,7 @@ describe('command submission', () => {
     assert.equal(m.smmu.counters.syncs, 3);
   });
 
-  it('with MSI polling, CMD_SYNC completion is the SMMU\'s 32-bit store into the sync slot', async () => {
+  it("with MSI polling, CMD_SYNC completion is the SMMU's 32-bit store into the sync slot", async () => {
     const { m, k } = await booted();
     assert.ok(k.smmu.options & OPT.MSIPOLL);
     assert.equal(m.trace.of('primary', { dir: 'read', register: 'CMDQ_CONS' }).length, 0, 'no CONS polling');
@@ -52,7 +52,7 @@ describe('command submission', () => {
     );
   });
 
-  it('a CMD_SYNC that never completes (SFM) times out after 1 s of virtual time with Linux\'s message', async () => {
+  it("a CMD_SYNC that never completes (SFM) times out after 1 s of virtual time with Linux's message", async () => {
     const { m, k } = await booted();
     m.smmu.injectServiceFailure();
     const t0 = m.clock.now();
@@ -97,11 +97,19 @@ describe('event queue draining (arm_smmu_evtq_thread)', () => {
 describe('interrupt lines (arm_smmu_setup_irqs, arm_smmu_setup_unique_irqs)', () => {
   const noLines = { firmware: { msiDomain: false, irqLines: [] } };
 
-  it('no MSI domain and no wired lines: Linux\'s warnings in 6.12\'s order (evtq, gerror, priq)', async () => {
+  it("no MSI domain and no wired lines: Linux's warnings in 6.12's order (evtq, gerror, priq)", async () => {
     const { k } = await booted(new Machine(), noLines);
     assert.deepEqual(
-      k.log.all().filter((l) => l.level === 'warn' || l.text.includes('msi_domain')).map((l) => l.text),
-      ['msi_domain absent - falling back to wired irqs', 'no evtq irq - events will not be reported!', 'no gerr irq - errors will not be reported!', 'no priq irq - PRI will be broken'],
+      k.log
+        .all()
+        .filter((l) => l.level === 'warn' || l.text.includes('msi_domain'))
+        .map((l) => l.text),
+      [
+        'msi_domain absent - falling back to wired irqs',
+        'no evtq irq - events will not be reported!',
+        'no gerr irq - errors will not be reported!',
+        'no priq irq - PRI will be broken',
+      ],
     );
     assert.deepEqual(k.smmu.irqs, { gerror: false, evtq: false, priq: false, combined: false });
   });
@@ -112,15 +120,24 @@ describe('interrupt lines (arm_smmu_setup_irqs, arm_smmu_setup_unique_irqs)', ()
     m.crash();
     const k = m.kdump('adopt-v7', noLines);
     await k.probeSmmu();
-    assert.deepEqual(k.log.grep(/^(no \w+ irq|failed to enable)/).map((l) => l.text), ['no gerr irq - errors will not be reported!']);
+    assert.deepEqual(
+      k.log.grep(/^(no \w+ irq|failed to enable)/).map((l) => l.text),
+      ['no gerr irq - errors will not be reported!'],
+    );
   });
 
   it('a failed request: "failed to enable ... irq", the handler is not registered', async () => {
     const { k } = await booted(new Machine(), { failIrqRequest: ['gerror', 'priq'] });
-    assert.deepEqual(k.log.grep(/^failed to enable/).map((l) => l.text), ['failed to enable gerror irq', 'failed to enable priq irq']);
+    assert.deepEqual(
+      k.log.grep(/^failed to enable/).map((l) => l.text),
+      ['failed to enable gerror irq', 'failed to enable priq irq'],
+    );
     assert.deepEqual(k.smmu.irqs, { gerror: false, evtq: true, priq: false, combined: false });
     const c = await booted(new Machine(), { firmware: { combinedIrq: true }, failIrqRequest: ['combined'] });
-    assert.deepEqual(c.k.log.grep(/^failed to enable/).map((l) => l.text), ['failed to enable combined irq']);
+    assert.deepEqual(
+      c.k.log.grep(/^failed to enable/).map((l) => l.text),
+      ['failed to enable combined irq'],
+    );
     assert.equal(c.k.smmu.irqs.combined, false);
   });
 
@@ -172,7 +189,7 @@ describe('DMA domains, CD tables and io-pgtable granules', () => {
       assert.equal(pt.cfg.granule, { 4096: '4k', 16384: '16k', 65536: '64k' }[pageSize]);
       const buf = 0x9400_0000;
       const iova = await k.dmaMap('nic', buf, 3 * pageSize);
-      assert.equal(await pt.iovaToPhys(iova + pageSize + 8), buf + pageSize + 8, 'the kernel\'s own walk agrees');
+      assert.equal(await pt.iovaToPhys(iova + pageSize + 8), buf + pageSize + 8, "the kernel's own walk agrees");
       for (let i = 0; i < 3; i++) {
         const r = m.smmu.dma({ sid: 0x100, address: iova + i * pageSize + 16, write: true }, new Uint8Array(4));
         assert.equal(r.translations[0]!.pa, buf + i * pageSize + 16, r.translations[0]!.why);
@@ -235,7 +252,7 @@ describe('DMA domains, CD tables and io-pgtable granules', () => {
     assert.deepEqual([r.translations[0]!.path, r.translations[0]!.pa], ['s2', 0x9800_0004]);
   });
 
-  it('a nested domain: the guest\'s CD table and stage-1 tables in IPA space over the host\'s stage 2', async () => {
+  it("a nested domain: the guest's CD table and stage-1 tables in IPA space over the host's stage 2", async () => {
     const { m, k } = await booted();
     await k.probeDevice({ name: 'vf', sids: [0x700] }, 's2');
     const s2 = k.domains.domainOf(k.master('vf')!)!;
@@ -252,12 +269,15 @@ describe('DMA domains, CD tables and io-pgtable granules', () => {
     const l3Ipa = 0x4000_4000;
     const dataIpa = 0x4010_0000;
     const va = 0x1000;
-    const tbl = (next: number) => (BigInt(next) | 3n);
+    const tbl = (next: number) => BigInt(next) | 3n;
     await guestHw.write64(toPa(l0Ipa), tbl(l1Ipa));
     await guestHw.write64(toPa(l1Ipa), tbl(l2Ipa));
     await guestHw.write64(toPa(l2Ipa), tbl(l3Ipa));
     await guestHw.write64(toPa(l3Ipa) + 8, BigInt(dataIpa) | 0x403n | (1n << 6n) | (3n << 8n) | (1n << 11n) | (1n << 2n)); // page, AF, AP el0 RW, SH ISH, nG, AttrIndx 1
-    await guestHw.writeWords(toPa(cdIpa), CD.build({ V: 1, T0SZ: 16, TG0: 'G4K', IR0: 'WBWA', OR0: 'WBWA', SH0: 'ISH', EPD1: 1, IPS: 'PA48', AA64: 1, R: 1, A: 1, ASID: 42, TTB0: BigInt(l0Ipa) }));
+    await guestHw.writeWords(
+      toPa(cdIpa),
+      CD.build({ V: 1, T0SZ: 16, TG0: 'G4K', IR0: 'WBWA', OR0: 'WBWA', SH0: 'ISH', EPD1: 1, IPS: 'PA48', AA64: 1, R: 1, A: 1, ASID: 42, TTB0: BigInt(l0Ipa) }),
+    );
     await k.domains.attachNested(k.master('vf')!, s2, { s1ContextPtr: cdIpa, s1cdmax: 0, s1fmt: 'LINEAR' });
     const ste = await k.smmu.hw.readWords(k.smmu.stePa(0x700)!, 8);
     assert.equal(STE.get(ste, 'Config'), 7n);
@@ -266,4 +286,3 @@ describe('DMA domains, CD tables and io-pgtable granules', () => {
     assert.equal(r.translations[0]!.pa, toPa(dataIpa) + 8);
   });
 });
-

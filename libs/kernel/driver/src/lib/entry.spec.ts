@@ -62,10 +62,7 @@ async function transition(used: (e: readonly bigint[]) => bigint[], start: reado
         }
         const u = used(entry);
         const now = masked(entry, u);
-        assert.ok(
-          now === masked(start, u) || now === masked(target, u),
-          'an intermediate entry must equal the start or the target under its used bits',
-        );
+        assert.ok(now === masked(start, u) || now === masked(target, u), 'an intermediate entry must equal the start or the target under its used bits');
       },
     },
     [...start],

@@ -150,7 +150,12 @@ export interface GuestSte {
  * the guest's stage-1 fields merged in. The event-merge hint (MEV) newer kernels add is left
  * out: Linux 6.12's used-bit masks, which this writer reproduces, do not cover it.
  */
-export function makeNestedSte(f: SteFeatures, s2: { vmid: number; vtcr: Vtcr; vttbr: bigint }, guest: GuestSte, o: { ats: boolean; stallEnabled?: boolean }): bigint[] {
+export function makeNestedSte(
+  f: SteFeatures,
+  s2: { vmid: number; vtcr: Vtcr; vttbr: bigint },
+  guest: GuestSte,
+  o: { ats: boolean; stallEnabled?: boolean },
+): bigint[] {
   let w = makeS2Ste(f, s2, o);
   w = STE.with(w, 'Config', 7n);
   w = STE.with(w, 'S1Fmt', guest.s1fmt === 'LINEAR' ? 0n : 2n);
@@ -246,7 +251,10 @@ export async function writeEntry(ops: EntryWriterOps, entry: bigint[], target: r
     }
     return changed;
   };
-  const bits = diff.toString(2).split('').filter((c) => c === '1').length;
+  const bits = diff
+    .toString(2)
+    .split('')
+    .filter((c) => c === '1').length;
   if (bits === 1) {
     const critical = Math.log2(diff & -diff);
     unusedUpdate[critical] = entry[critical]!;

@@ -100,7 +100,21 @@ export class Hw {
   // --- registers -------------------------------------------------------------------------
 
   private traced(name: string, r: RegisterLayout, dir: 'read' | 'write', size: 4 | 8, o: MmioOutcome, times = 1): MmioOutcome {
-    this.trace.record({ time: this.bus.now(), kernel: this.kernel, smmu: this.bus.smmu, register: name, offset: r.absoluteOffset, dir, size, value: o.value, result: o.result, rule: o.rule }, times);
+    this.trace.record(
+      {
+        time: this.bus.now(),
+        kernel: this.kernel,
+        smmu: this.bus.smmu,
+        register: name,
+        offset: r.absoluteOffset,
+        dir,
+        size,
+        value: o.value,
+        result: o.result,
+        rule: o.rule,
+      },
+      times,
+    );
     return o;
   }
 

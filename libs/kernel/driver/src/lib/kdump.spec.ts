@@ -84,11 +84,35 @@ const PATHS: PathSpec[] = [
   { name: 'adopt-v7', policy: 'adopt-v7', reset: 'adopt', series: true, tossed: false, gbpa: 0 },
   { name: 'adopt-v10', policy: 'adopt-v10', reset: 'adopt', series: true, tossed: false, gbpa: 0 },
   { name: 'tossed (v7, L1[1] span 4)', policy: 'adopt-v7', reset: 'full', series: true, tossed: true, gbpa: 1, opts: { inject: spanError } },
-  { name: 'tossed (v10, linear adopted then a reserved STE in the scan)', policy: 'adopt-v10', reset: 'full', series: true, tossed: true, gbpa: 1, opts: linearThenBadSte },
+  {
+    name: 'tossed (v10, linear adopted then a reserved STE in the scan)',
+    policy: 'adopt-v10',
+    reset: 'full',
+    series: true,
+    tossed: true,
+    gbpa: 1,
+    opts: linearThenBadSte,
+  },
   { name: 'refused (v7, non-coherent)', policy: 'adopt-v7', reset: 'full', series: true, tossed: false, gbpa: 1, opts: nonCoherent },
   { name: 'refused (v10, non-coherent)', policy: 'adopt-v10', reset: 'full', series: true, tossed: false, gbpa: 1, opts: nonCoherent },
-  { name: 'refused (v7, SFM active)', policy: 'adopt-v7', reset: 'full', series: true, tossed: false, gbpa: 1, opts: { inject: (c) => c.m.smmu.injectServiceFailure() } },
-  { name: 'not attempted (v7, SMMUEN=0)', policy: 'adopt-v7', reset: 'full', series: true, tossed: false, gbpa: 0, opts: { inject: (c) => c.m.smmu.injectRegister('CR0', 0n) } },
+  {
+    name: 'refused (v7, SFM active)',
+    policy: 'adopt-v7',
+    reset: 'full',
+    series: true,
+    tossed: false,
+    gbpa: 1,
+    opts: { inject: (c) => c.m.smmu.injectServiceFailure() },
+  },
+  {
+    name: 'not attempted (v7, SMMUEN=0)',
+    policy: 'adopt-v7',
+    reset: 'full',
+    series: true,
+    tossed: false,
+    gbpa: 0,
+    opts: { inject: (c) => c.m.smmu.injectRegister('CR0', 0n) },
+  },
   { name: 'status-quo', policy: 'status-quo', reset: 'full', series: false, tossed: false, gbpa: 1 },
   { name: 'gbpa-bypass', policy: 'gbpa-bypass', reset: 'disable', series: false, tossed: false, gbpa: 1 },
   { name: 'no-smmu-driver', policy: 'no-smmu-driver', reset: 'none', series: false, tossed: false, gbpa: 0 },
@@ -106,7 +130,11 @@ describe('section 3.4 invariants on the MMIO trace of every path', () => {
           assert.ok(acks.length >= 3);
           for (const v of acks) assert.equal(v & 1n, 1n);
         } else if (p.reset === 'none') assert.deepEqual(acks, [], 'the SMMU is never touched');
-        else assert.ok(acks.some((v) => (v & 1n) === 0n), 'CR0 <- 0');
+        else
+          assert.ok(
+            acks.some((v) => (v & 1n) === 0n),
+            'CR0 <- 0',
+          );
       });
 
       it('2. adopt: no write reaches GBPA, CR1, CR2, STRTAB_BASE or STRTAB_BASE_CFG', async () => {
@@ -123,7 +151,10 @@ describe('section 3.4 invariants on the MMIO trace of every path', () => {
         const cr0 = writes(r.m.trace, 'kdump', 'CR0');
         const irq = writes(r.m.trace, 'kdump', 'IRQ_CTRL');
         if (p.reset === 'full' && !p.series) {
-          assert.ok(cr0.some((v) => v & BigInt(CR0.EVTQEN)), 'mainline enables then drops EVTQEN');
+          assert.ok(
+            cr0.some((v) => v & BigInt(CR0.EVTQEN)),
+            'mainline enables then drops EVTQEN',
+          );
           assert.equal(r.k.smmu.irqs.evtq, true);
           return;
         }
@@ -133,7 +164,8 @@ describe('section 3.4 invariants on the MMIO trace of every path', () => {
         assert.equal(r.k.smmu.irqs.evtq, false);
         assert.equal(r.k.smmu.irqs.priq, false);
         assert.equal(r.k.smmu.irqs.gerror, p.series);
-        for (const reg of ['EVENTQ_BASE', 'EVENTQ_PROD', 'EVENTQ_CONS', 'PRIQ_BASE', 'PRIQ_PROD', 'PRIQ_CONS']) assert.deepEqual(writes(r.m.trace, 'kdump', reg), [], reg);
+        for (const reg of ['EVENTQ_BASE', 'EVENTQ_PROD', 'EVENTQ_CONS', 'PRIQ_BASE', 'PRIQ_PROD', 'PRIQ_CONS'])
+          assert.deepEqual(writes(r.m.trace, 'kdump', reg), [], reg);
       });
 
       it('4. kdump with the series: active global errors are acknowledged before CMDQEN is set', async () => {
@@ -154,7 +186,10 @@ describe('section 3.4 invariants on the MMIO trace of every path', () => {
         // GERRORN <- GERROR: the value the reset just read acknowledges every active error.
         const t = r.m.trace.of('kdump');
         const w = t.findIndex((x) => x.dir === 'write' && x.register === 'GERRORN');
-        const g = t.slice(0, w).filter((x) => x.register === 'GERROR').at(-1)!;
+        const g = t
+          .slice(0, w)
+          .filter((x) => x.register === 'GERROR')
+          .at(-1)!;
         assert.equal(t[w]!.value, g.value);
         if (!p.name.includes('SFM')) assert.equal(r.k.log.grep('CMD_SYNC timeout').length, 0, 'the reset commands complete');
       });
@@ -190,7 +225,7 @@ describe('section 3.4 invariants on the MMIO trace of every path', () => {
           assert.deepEqual(s.strtabHistory, [...adoptedFirst, 'none', 'fresh 2lvl']);
           assert.equal(r.k.log.grep('kdump: falling back to full reset').length, 1);
         } else assert.deepEqual(s.strtabHistory, ['fresh 2lvl'], 'refused at detection: never adopted');
-        assert.ok(s.features & FEAT.TWO_LVL_STRTAB, 'FEAT_2_LVL_STRTAB is the hardware\'s again (the linear adoption had cleared it)');
+        assert.ok(s.features & FEAT.TWO_LVL_STRTAB, "FEAT_2_LVL_STRTAB is the hardware's again (the linear adoption had cleared it)");
         assert.equal(s.options & OPT.KDUMP_ADOPT, 0);
         assert.deepEqual(reserved, []);
       });
@@ -264,7 +299,10 @@ describe('v10 keeps every live CR0 field but the queue enables; v7 only SMMUEN|A
     it(`${policy}: crashed CR0 0x5f (VMW=1) -> CR0 writes ${cr0.join(' -> ')}`, async () => {
       const r = await run(policy, { smmu: { vmw: true }, inject: (c) => c.m.smmu.injectRegister('CR0', 0x5fn) });
       assert.equal((r.k.smmu.options & OPT.KDUMP_ADOPT) !== 0, true);
-      assert.deepEqual(writes(r.m.trace, 'kdump', 'CR0').map((v) => `0x${v.toString(16)}`), cr0);
+      assert.deepEqual(
+        writes(r.m.trace, 'kdump', 'CR0').map((v) => `0x${v.toString(16)}`),
+        cr0,
+      );
       assert.equal(r.m.smmu.register('CR0ACK'), ack, policy === 'adopt-v7' ? 'VMW dropped' : 'VMW kept');
       assert.equal(r.k.log.grep(/failed to/).length, 0);
     });
@@ -289,10 +327,10 @@ describe('fresh tables and queues are zeroed (dma_alloc_coherent)', () => {
     assert.ok(st2.kind === '2lvl');
     assert.equal(st2.l1tab, st1.l1tab, 'the same pages of the carve-out');
     assert.equal(k2.smmu.evtq.base, k1.smmu.evtq.base);
-    assert.deepEqual(await k2.smmu.hw.readWords(st2.l1tab, 4), [0n, 0n, 0n, 0n], 'no stale L1[1] pointing at k1\'s L2');
+    assert.deepEqual(await k2.smmu.hw.readWords(st2.l1tab, 4), [0n, 0n, 0n, 0n], "no stale L1[1] pointing at k1's L2");
     assert.deepEqual(await k2.smmu.hw.readWords(k2.smmu.evtq.base + 0x100, 1), [0n]);
     const r = c.m.smmu.dma({ sid: NIC.sids[0]!, address: 0x1000, write: true }, new Uint8Array(4));
-    assert.equal(r.translations[0]!.path !== 's1', true, 'the NIC is not translated through k1\'s domain');
+    assert.equal(r.translations[0]!.path !== 's1', true, "the NIC is not translated through k1's domain");
   });
 });
 
@@ -304,7 +342,10 @@ describe('hw_probe of each kdump kernel: the features line and the event queue',
   ] as const) {
     it(`${policy}: "(features ${features})", event queue ${evtq ? 'allocated' : 'not allocated'}`, async () => {
       const r = await run(policy);
-      assert.deepEqual(r.k.log.grep(/features/).map((l) => l.text), [`ias 48-bit, oas 48-bit (features ${features})`]);
+      assert.deepEqual(
+        r.k.log.grep(/features/).map((l) => l.text),
+        [`ias 48-bit, oas 48-bit (features ${features})`],
+      );
       assert.equal(r.k.smmu.features & FEAT.EVTQ, 0, 'bit 24 is never left set in a kdump kernel');
       assert.equal(r.k.smmu.evtq.base !== 0, evtq);
       assert.equal(r.k.smmu.hasEvtq, evtq);
@@ -324,7 +365,8 @@ describe('section 3.3a register access summary, reproduced from the traces', () 
       return n === 0 ? 'never' : `written (${n})`;
     };
     const strtab = () => {
-      if (w('STRTAB_BASE').length === 1 && w('STRTAB_BASE_CFG').length === 1 && rd('STRTAB_BASE') + rd('STRTAB_BASE_CFG') === 0) return `written once (CFG ${hex(w('STRTAB_BASE_CFG')[0]!)})`;
+      if (w('STRTAB_BASE').length === 1 && w('STRTAB_BASE_CFG').length === 1 && rd('STRTAB_BASE') + rd('STRTAB_BASE_CFG') === 0)
+        return `written once (CFG ${hex(w('STRTAB_BASE_CFG')[0]!)})`;
       if (w('STRTAB_BASE').length + w('STRTAB_BASE_CFG').length === 0 && rd('STRTAB_BASE') === 1 && rd('STRTAB_BASE_CFG') === 1) return 'read once';
       if (w('STRTAB_BASE').length === 1 && rd('STRTAB_BASE') === 1) return `read once, then written once (CFG ${hex(w('STRTAB_BASE_CFG')[0]!)})`;
       return `other: ${rd('STRTAB_BASE')}/${rd('STRTAB_BASE_CFG')} reads, ${w('STRTAB_BASE').length}/${w('STRTAB_BASE_CFG').length} writes`;
@@ -332,7 +374,9 @@ describe('section 3.3a register access summary, reproduced from the traces', () 
     const cfgs = t.of('kdump', { dir: 'write' }).filter((a) => /_IRQ_CFG[012]$/.test(a.register));
     const msi = () => {
       const cleared = cfgs.filter((a) => a.register.endsWith('CFG0') && a.value === 0n).map((a) => a.register.replace('_IRQ_CFG0', ''));
-      const programmed = [...new Set(cfgs.filter((a) => !(a.register.endsWith('CFG0') && a.value === 0n)).map((a) => a.register.replace(/_IRQ_CFG[012]$/, '')))];
+      const programmed = [
+        ...new Set(cfgs.filter((a) => !(a.register.endsWith('CFG0') && a.value === 0n)).map((a) => a.register.replace(/_IRQ_CFG[012]$/, ''))),
+      ];
       return `cleared ${cleared.join(',')}; programmed ${programmed.join(',')} (CFG0..2)`;
     };
     return {
@@ -343,7 +387,10 @@ describe('section 3.3a register access summary, reproduced from the traces', () 
       'CR1, CR2': w('CR1').length + w('CR2').length ? `written once (${w('CR1').map(hex).join()}, ${w('CR2').map(hex).join()})` : 'untouched',
       STRTAB: strtab(),
       'GERROR, GERRORN': `${rd('GERROR')} reads${w('GERRORN').length ? ', GERRORN <- GERROR' : ''}`,
-      CMDQ: ['CMDQ_BASE', 'CMDQ_PROD', 'CMDQ_CONS'].every((x) => w(x).length >= 1) && w('CMDQ_BASE').length === 1 && w('CMDQ_CONS').length === 1 ? 'written once' : 'other',
+      CMDQ:
+        ['CMDQ_BASE', 'CMDQ_PROD', 'CMDQ_CONS'].every((x) => w(x).length >= 1) && w('CMDQ_BASE').length === 1 && w('CMDQ_CONS').length === 1
+          ? 'written once'
+          : 'other',
       EVTQ: touched(['EVENTQ_BASE', 'EVENTQ_PROD', 'EVENTQ_CONS']),
       PRIQ: touched(['PRIQ_BASE', 'PRIQ_PROD', 'PRIQ_CONS']),
       IRQ_CTRL: w('IRQ_CTRL').map(hex).join(' -> '),
@@ -420,7 +467,7 @@ describe('section 3.3a register access summary, reproduced from the traces', () 
   });
 });
 
-describe('gbpa-bypass: the cover letter\'s case (b)', () => {
+describe("gbpa-bypass: the cover letter's case (b)", () => {
   it('stay-disabled (default): GBPA bypass by the update protocol, CR0 <- 0, and nothing else; no IOMMU', async () => {
     const r = await run('gbpa-bypass');
     const t = r.m.trace;
@@ -453,7 +500,10 @@ describe('gbpa-bypass: the cover letter\'s case (b)', () => {
     const paths = tick.ticks.map((x) => `${x.completion}/${x.path}`);
     const firstBypass = paths.indexOf('ok/gbpa');
     assert.ok(firstBypass > 0 && paths.lastIndexOf('ok/gbpa') < paths.length - 1, paths.join());
-    assert.ok(paths.slice(paths.lastIndexOf('ok/gbpa') + 1).every((x) => x.startsWith('abort')), 'then the fresh table aborts it');
+    assert.ok(
+      paths.slice(paths.lastIndexOf('ok/gbpa') + 1).every((x) => x.startsWith('abort')),
+      'then the fresh table aborts it',
+    );
   });
 });
 
@@ -493,7 +543,7 @@ describe('in-flight DMA across the kdump probe (section 1.3)', () => {
         assert.deepEqual([later.completion, later.translations[0]!.path, later.translations[0]!.pa], ['ok', 'gbpa', nic.iova]);
       } else {
         assert.deepEqual([...paths], ['ok/s1']);
-        for (const x of t.ticks) assert.equal(x.pa, nic.buf, 'lands in the crashed kernel\'s buffer');
+        for (const x of t.ticks) assert.equal(x.pa, nic.buf, "lands in the crashed kernel's buffer");
       }
       // The deferred attach replaces the STE at the driver's first DMA-API use.
       if (policy.startsWith('adopt')) {
@@ -512,7 +562,7 @@ describe('in-flight DMA across the kdump probe (section 1.3)', () => {
         } else {
           // S10i: v10 reserved ASID 1, the new domain gets another: the old IOVA faults.
           assert.notEqual(k.domains.domainOf(k.master(NIC.name)!)!.asid, 1);
-          assert.equal(r.completion, 'abort', 'the old IOVA is not mapped in the kdump kernel\'s new domain');
+          assert.equal(r.completion, 'abort', "the old IOVA is not mapped in the kdump kernel's new domain");
         }
       }
     });

@@ -28,7 +28,7 @@ describe('per-device failures are errnos, not exceptions', () => {
     assert.deepEqual(await k.dmaUnmap(NIC.name, BUF, 4096), { ok: true });
   });
 
-  it('with finaliseAt=attach the first attach fails: 6.12\'s iommu core unwinds the probe (WARN_ON, no group, dma-direct)', async () => {
+  it("with finaliseAt=attach the first attach fails: 6.12's iommu core unwinds the probe (WARN_ON, no group, dma-direct)", async () => {
     const m = new Machine({ smmu: { asid16: false } });
     const k = m.primary({ asids: fullAsids(), finaliseAt: 'attach' });
     await k.probeSmmu();
@@ -73,7 +73,7 @@ describe('per-device failures are errnos, not exceptions', () => {
     assert.deepEqual([t.completion, t.translations[0]!.path, t.translations[0]!.pa], ['ok', 'ste-bypass', BUF]);
   });
 
-  it('no SMMU driver: every device is ungrouped (-ENODEV) and dma-direct, and meets the crashed kernel\'s STEs', async () => {
+  it("no SMMU driver: every device is ungrouped (-ENODEV) and dma-direct, and meets the crashed kernel's STEs", async () => {
     const c = await crashedMachine();
     const k = c.m.kdump('no-smmu-driver');
     await k.probeSmmu();
@@ -81,7 +81,7 @@ describe('per-device failures are errnos, not exceptions', () => {
     const buf = 0xe800_0000; // a kdump-kernel buffer
     assert.deepEqual(await k.dmaMapResult(NIC.name, buf, 4096), { ok: true, iova: buf });
     const t = c.m.smmu.dma({ sid: NIC.sids[0]!, address: buf, write: true }, new Uint8Array(4));
-    assert.deepEqual([t.completion, t.translations[0]!.event], ['abort', 'F_TRANSLATION'], 'the PA is looked up in the crashed domain\'s page table');
+    assert.deepEqual([t.completion, t.translations[0]!.event], ['abort', 'F_TRANSLATION'], "the PA is looked up in the crashed domain's page table");
   });
 
   it('a device that was never probed: an errno, no throw', async () => {
@@ -110,7 +110,7 @@ describe('one kernel, several SMMUs: shared pages and the ASID space', () => {
     const shared = new Map<number, string>();
     const c = await crashedMachine({ primary: { asids: shared } });
     assert.equal(c.p.smmu.asids, shared);
-    assert.deepEqual([...shared.keys()], [1, 2], 'the primary kernel\'s domains took ASIDs from the global space');
+    assert.deepEqual([...shared.keys()], [1, 2], "the primary kernel's domains took ASIDs from the global space");
     const global = new Map<number, string>();
     assert.equal(c.m.kdump('adopt-v7', { asids: global }).smmu.asids, global);
     assert.equal(c.m.kdump('status-quo', { asids: global }).smmu.asids, global);

@@ -73,7 +73,14 @@ export class LinuxKernel {
   /** arm_smmu_device_probe. */
   async probeSmmu(): Promise<ProbeOutcome> {
     const hw = this.smmu.hw;
-    this.probeResult = await inStep(this.smmu.opts.steps, 'smmu.probe', () => hw.now(), { smmu: hw.bus.smmu, kernel: hw.kernel }, () => this.smmu.probe(), (o) => (o.ok ? { ok: true } : { ok: false, errno: o.errno }));
+    this.probeResult = await inStep(
+      this.smmu.opts.steps,
+      'smmu.probe',
+      () => hw.now(),
+      { smmu: hw.bus.smmu, kernel: hw.kernel },
+      () => this.smmu.probe(),
+      (o) => (o.ok ? { ok: true } : { ok: false, errno: o.errno }),
+    );
     return this.probeResult;
   }
 
@@ -154,16 +161,23 @@ export class LinuxKernel {
     const m = this.master(name);
     if (!m || !m.attachDeferred) return false;
     const hw = this.smmu.hw;
-    return inStep(this.smmu.opts.steps, 'smmu.deferred_attach', () => hw.now(), { smmu: hw.bus.smmu, device: name }, async () => {
-      try {
-        await this.domains.attach(m, this.defaults.get(name)!);
-        m.attachError = undefined;
-        return true;
-      } catch (e) {
-        m.attachError = failure(e).errno;
-        return false;
-      }
-    }, (ok) => (ok ? { ok: true } : { ok: false, errno: m.attachError ?? 'EINVAL' }));
+    return inStep(
+      this.smmu.opts.steps,
+      'smmu.deferred_attach',
+      () => hw.now(),
+      { smmu: hw.bus.smmu, device: name },
+      async () => {
+        try {
+          await this.domains.attach(m, this.defaults.get(name)!);
+          m.attachError = undefined;
+          return true;
+        } catch (e) {
+          m.attachError = failure(e).errno;
+          return false;
+        }
+      },
+      (ok) => (ok ? { ok: true } : { ok: false, errno: m.attachError ?? 'EINVAL' }),
+    );
   }
 
   /**

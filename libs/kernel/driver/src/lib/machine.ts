@@ -32,7 +32,10 @@ export class Machine {
   readonly rng: SeededRng;
 
   constructor(c: MachineConfig = {}) {
-    this.memory = new PhysicalMemory({ paBits: 48, maxBackedBytes: c.maxBackedBytes ?? 512 * 1024 * 1024, regions: c.regions ?? defaultServerMemoryLayout() }, this.clock);
+    this.memory = new PhysicalMemory(
+      { paBits: 48, maxBackedBytes: c.maxBackedBytes ?? 512 * 1024 * 1024, regions: c.regions ?? defaultServerMemoryLayout() },
+      this.clock,
+    );
     this.rng = new SeededRng(c.seed ?? 1);
     this.smmu = new SmmuV3(this.clock, this.memory, c.smmu ?? {}, this.rng.fork('smmu0'));
     this.smmus = [this.smmu];
@@ -56,7 +59,13 @@ export class Machine {
   /** The primary kernel's driver for `smmu` (default: the first), allocating from primary RAM. */
   primary(opts: Partial<DriverOptions> = {}, smmu: SmmuV3 = this.smmu): LinuxKernel {
     const bus = new LocalBus(smmu, this.memory, this.clock, { kind: 'primary-cpu' });
-    return new LinuxKernel(bus, { kernel: 'primary', ram: this.ram('primary-ram'), trace: this.trace, log: new Dmesg('primary', () => this.clock.now(), this.log), ...opts });
+    return new LinuxKernel(bus, {
+      kernel: 'primary',
+      ram: this.ram('primary-ram'),
+      trace: this.trace,
+      log: new Dmesg('primary', () => this.clock.now(), this.log),
+      ...opts,
+    });
   }
 
   /** The panic: from now on every store is in the kdump epoch. */
@@ -67,6 +76,13 @@ export class Machine {
   /** The kdump kernel's driver for `smmu` (default: the first), from the crashkernel carve-out, under `policy`. */
   kdump(policy: KdumpPolicy, opts: Partial<DriverOptions> = {}, smmu: SmmuV3 = this.smmu): LinuxKernel {
     const bus = new LocalBus(smmu, this.memory, this.clock, { kind: 'kdump-cpu' });
-    return new LinuxKernel(bus, { kernel: 'kdump', policy, ram: this.ram('crashkernel'), trace: this.trace, log: new Dmesg('kdump', () => this.clock.now(), this.log), ...opts });
+    return new LinuxKernel(bus, {
+      kernel: 'kdump',
+      policy,
+      ram: this.ram('crashkernel'),
+      trace: this.trace,
+      log: new Dmesg('kdump', () => this.clock.now(), this.log),
+      ...opts,
+    });
   }
 }

@@ -89,7 +89,14 @@ export class IoPgtable {
 
   /** The CD's TCR fields (arm_smmu_make_s1_cd input). */
   tcr(): Tcr {
-    return { tsz: 64 - this.cfg.ias, tg: { '4k': 0, '64k': 1, '16k': 2 }[this.cfg.granule], irgn: this.cfg.coherentWalk ? 1 : 0, orgn: this.cfg.coherentWalk ? 1 : 0, sh: this.cfg.coherentWalk ? 3 : 2, ips: psOf(this.cfg.oas) };
+    return {
+      tsz: 64 - this.cfg.ias,
+      tg: { '4k': 0, '64k': 1, '16k': 2 }[this.cfg.granule],
+      irgn: this.cfg.coherentWalk ? 1 : 0,
+      orgn: this.cfg.coherentWalk ? 1 : 0,
+      sh: this.cfg.coherentWalk ? 3 : 2,
+      ips: psOf(this.cfg.oas),
+    };
   }
 
   /** The STE's VTCR fields: SL0 from the start level (4K counts one more; ~sl & 3). */
@@ -148,7 +155,8 @@ export class IoPgtable {
    */
   async map(iova: number, pa: number, size: number, prot: number): Promise<void> {
     const min = 2 ** this.g;
-    if (iova % min || pa % min || size % min) throw new KernelError('EINVAL', `map 0x${iova.toString(16)} -> 0x${pa.toString(16)} size 0x${size.toString(16)} not ${min}-aligned`);
+    if (iova % min || pa % min || size % min)
+      throw new KernelError('EINVAL', `map 0x${iova.toString(16)} -> 0x${pa.toString(16)} size 0x${size.toString(16)} not ${min}-aligned`);
     if (iova + size > 2 ** this.cfg.ias) throw new KernelError('ERANGE', `iova 0x${iova.toString(16)} above the ${this.cfg.ias}-bit input range`);
     const sizes = this.pageSizes().sort((a, b) => b - a);
     let off = 0;

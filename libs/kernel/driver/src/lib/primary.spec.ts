@@ -16,7 +16,10 @@ describe('primary boot (arm_smmu_device_probe on a server SMMU)', () => {
     assert.equal(m.trace.all().filter((a) => a.repeat > 100).length, 0, 'no poll ran long');
     // 2_LVL_STRTAB..MSI, COHERENCY, TRANS_S1/S2, STALLS, HYP, RANGE_INV, ATTR_TYPES_OVR, HA, HD,
     // S2FWB: no bit 24 (FEAT_EVTQ exists only in the v10 series).
-    assert.deepEqual(k.log.grep(/features/).map((l) => l.text), ['ias 48-bit, oas 48-bit (features 0x00f09ff7)']);
+    assert.deepEqual(
+      k.log.grep(/features/).map((l) => l.text),
+      ['ias 48-bit, oas 48-bit (features 0x00f09ff7)'],
+    );
     assert.ok(k.smmu.features & FEAT.TWO_LVL_STRTAB);
     // CR1 0xD75, CR2 0x6, a 2-level STRTAB_BASE_CFG 0x10210 for 16 SID bits (domain notes 1.7).
     const w = (reg: string) => m.trace.of('primary', { dir: 'write', register: reg }).map((a) => a.value);
@@ -60,7 +63,10 @@ describe('primary boot (arm_smmu_device_probe on a server SMMU)', () => {
     await k.probeSmmu();
     assert.equal(k.smmu.features & (FEAT.HA | FEAT.HD), FEAT.HA | FEAT.HD);
     assert.equal(k.smmu.features & FEAT.COHERENCY, 0);
-    assert.deepEqual(k.log.grep(/features/).map((l) => l.text), ['ias 48-bit, oas 48-bit (features 0x00f09ef7)']);
+    assert.deepEqual(
+      k.log.grep(/features/).map((l) => l.text),
+      ['ias 48-bit, oas 48-bit (features 0x00f09ef7)'],
+    );
   });
 
   it('a linear stream table when SIDSIZE <= 8', async () => {
@@ -68,10 +74,13 @@ describe('primary boot (arm_smmu_device_probe on a server SMMU)', () => {
     const k = m.primary();
     await k.probeSmmu();
     assert.equal(k.smmu.strtab.kind, 'linear');
-    assert.deepEqual(m.trace.of('primary', { dir: 'write', register: 'STRTAB_BASE_CFG' }).map((a) => a.value), [8n]);
+    assert.deepEqual(
+      m.trace.of('primary', { dir: 'write', register: 'STRTAB_BASE_CFG' }).map((a) => a.value),
+      [8n],
+    );
   });
 
-  it('the machine\'s log is one timeline of every kernel; each kernel keeps its own', async () => {
+  it("the machine's log is one timeline of every kernel; each kernel keeps its own", async () => {
     const m = new Machine();
     const p = m.primary();
     await p.probeSmmu();

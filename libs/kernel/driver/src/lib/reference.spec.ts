@@ -44,7 +44,7 @@ describe('iommu core: the default domain is flushed before its attach (iommu_cre
     assert.ok(ops.includes('CFGI_STE'));
   });
 
-  it('a deferred attach (v7 adopting a live STE) still flushes at probe, with the new domain\'s ASID', async () => {
+  it("a deferred attach (v7 adopting a live STE) still flushes at probe, with the new domain's ASID", async () => {
     const m = new Machine();
     const p = m.primary();
     await p.probeSmmu();
@@ -79,14 +79,20 @@ describe('queues: Q_MAX_SZ_SHIFT and "allocated N entries"', () => {
     const k = m.primary();
     await k.probeSmmu();
     assert.deepEqual([k.smmu.cmdq.shift, k.smmu.evtq.shift], [18, 17]);
-    assert.deepEqual(k.log.grep(/^allocated/).map((l) => l.text), ['allocated 262144 entries for cmdq', 'allocated 131072 entries for evtq', 'allocated 262144 entries for priq']);
+    assert.deepEqual(
+      k.log.grep(/^allocated/).map((l) => l.text),
+      ['allocated 262144 entries for cmdq', 'allocated 131072 entries for evtq', 'allocated 262144 entries for priq'],
+    );
   });
 
   it("with CONFIG_CMA_ALIGNMENT=8 (Debian): 1 MiB queues, as the recordings' 65536 and 32768 entries", async () => {
     const m = new Machine({ smmu: { pri: false } });
     const k = m.primary({ cmaAlignment: 8 });
     await k.probeSmmu();
-    assert.deepEqual(k.log.grep(/^allocated/).map((l) => l.text), ['allocated 65536 entries for cmdq', 'allocated 32768 entries for evtq']);
+    assert.deepEqual(
+      k.log.grep(/^allocated/).map((l) => l.text),
+      ['allocated 65536 entries for cmdq', 'allocated 32768 entries for evtq'],
+    );
     const base = m.trace.of('primary', { dir: 'write', register: 'CMDQ_BASE' })[0]!.value;
     assert.equal(findFormat('CMDQ_BASE')!.get([base], 'LOG2SIZE'), 16n);
   });
@@ -181,6 +187,10 @@ describe('iommu_subsys_init', () => {
     const log = { log: (_l: 'info', _d: string, t: string) => void lines.push(t) };
     LinuxKernel.iommuSubsysInit(log, false);
     LinuxKernel.iommuSubsysInit(log, true);
-    assert.deepEqual(lines, ['iommu: Default domain type: Translated', 'iommu: DMA domain TLB invalidation policy: strict mode', 'iommu: Default domain type: Passthrough (set via kernel command line)']);
+    assert.deepEqual(lines, [
+      'iommu: Default domain type: Translated',
+      'iommu: DMA domain TLB invalidation policy: strict mode',
+      'iommu: Default domain type: Passthrough (set via kernel command line)',
+    ]);
   });
 });

@@ -38,7 +38,11 @@ function assertFullReset(c: Crashed, o: { gbpa: boolean; series: boolean; strtab
   const gbpa = c.m.trace.of('kdump', { register: 'GBPA' });
   if (o.gbpa) {
     assert.deepEqual(gbpa.map((a) => a.dir).slice(0, 2), ['read', 'write'], 'poll Update==0, then write');
-    assert.deepEqual([gbpa[1]!.value, gbpa.at(-1)!.dir, gbpa.at(-1)!.value & 0x8000_0000n], [0x8010_1000n, 'read', 0n], 'ABORT|UPDATE, polled until Update clears');
+    assert.deepEqual(
+      [gbpa[1]!.value, gbpa.at(-1)!.dir, gbpa.at(-1)!.value & 0x8000_0000n],
+      [0x8010_1000n, 'read', 0n],
+      'ABORT|UPDATE, polled until Update clears',
+    );
   } else assert.deepEqual(gbpa, [], 'GBPA untouched');
   assert.deepEqual(written(c, 'CR0'), o.series ? [0n, 0x8n, 0x18n, 0x19n] : [0n, 0x8n, 0xcn, 0xen, 0x1en, 0x19n]);
   assert.deepEqual(written(c, 'CR1'), [0xd75n]);
@@ -115,12 +119,15 @@ describe('R2 (Jason): memremap WB is wrong for a non-coherent SMMU', () => {
     // (The trace folds the two identical CR0 reads, hw_probe's and device_reset's, into one record.)
     const acc = c.m.trace.of('kdump', { dir: 'read' });
     const i = acc.findIndex((a) => a.register === 'IIDR');
-    assert.deepEqual(acc.slice(i + 1, i + 3).map((a) => `${a.register} x${a.repeat}`), ['CR0 x2', 'GBPA x1']);
+    assert.deepEqual(
+      acc.slice(i + 1, i + 3).map((a) => `${a.register} x${a.repeat}`),
+      ['CR0 x2', 'GBPA x1'],
+    );
   });
 });
 
 describe('R3 (Jason, Sashiko): the L2 guard in is_attach_deferred is dead code', () => {
-  it('S3: is_attach_deferred only runs after insert_master made the SID\'s L2 table exist', async () => {
+  it("S3: is_attach_deferred only runs after insert_master made the SID's L2 table exist", async () => {
     const c = await crashedMachine();
     const k = await kdump(c, 'adopt-v7');
     const st = k.smmu.strtab;
@@ -136,7 +143,11 @@ describe('R3 (Jason, Sashiko): the L2 guard in is_attach_deferred is dead code',
 describe('R4 (Kevin): warnings, no enable-then-disable of EVTQ/PRIQ', () => {
   it('S4: on the kdump fallback paths (refused, tossed) CR0.EVTQEN/PRIQEN are never observed as 1', async () => {
     for (const [name, setup, first] of [
-      ['refused: non-coherent', { smmu: { coherent: false }, primary: { firmware: { coherent: false } } }, 'kdump: non-coherent SMMU unsupported; reset to block all DMAs'],
+      [
+        'refused: non-coherent',
+        { smmu: { coherent: false }, primary: { firmware: { coherent: false } } },
+        'kdump: non-coherent SMMU unsupported; reset to block all DMAs',
+      ],
       ['tossed: L1[1] span 4', {}, 'kdump: falling back to full reset'],
     ] as const) {
       const c = await crashedMachine(setup);
@@ -167,7 +178,7 @@ describe('R5 (Sashiko/Jason): READ_ONCE on L1 reads, dropped: no concurrency', (
 });
 
 describe('R6 (Jason): no physical-address vetting in the driver (v6+)', () => {
-  it('S6a: STRTAB_BASE pointing into the kdump kernel\'s own RAM with valid geometry is accepted', async () => {
+  it("S6a: STRTAB_BASE pointing into the kdump kernel's own RAM with valid geometry is accepted", async () => {
     const c = await crashedMachine();
     c.m.smmu.injectRegister('STRTAB_BASE', 0xe000_0000n); // the crashkernel carve-out: zeros
     const k = await kdump(c, 'adopt-v7');
@@ -175,7 +186,7 @@ describe('R6 (Jason): no physical-address vetting in the driver (v6+)', () => {
     assertAdoptReset(c, [0x11n, 0x19n, 0x19n]);
     const p = await k.probeDevice(NIC);
     assert.equal(p.deferred, false, 'unused slot: a fresh abort L2, device attached at once');
-    assert.equal(c.m.memory.lastWriteAt(0xe000_0000 + 8)!.writer.kind, 'kdump-cpu', 'its L1 descriptor written into the kernel\'s own RAM');
+    assert.equal(c.m.memory.lastWriteAt(0xe000_0000 + 8)!.writer.kind, 'kdump-cpu', "its L1 descriptor written into the kernel's own RAM");
   });
 
   it('S6b: STRTAB_BASE = 0: memremap(0) fails [INF, twin default] and adoption falls back', async () => {
@@ -338,13 +349,16 @@ describe('R8 (Pranjal): the combined IRQ in kdump', () => {
 });
 
 describe('R9 (Pranjal): skip all EVTQ/PRIQ register writes', () => {
-  it('S9: EVTQ and PRIQ BASE/PROD/CONS are never written and keep the crashed kernel\'s values', async () => {
+  it("S9: EVTQ and PRIQ BASE/PROD/CONS are never written and keep the crashed kernel's values", async () => {
     const c = await crashedMachine();
     const before = ['EVENTQ_BASE', 'PRIQ_BASE', 'EVENTQ_CONS', 'PRIQ_CONS'].map((r) => c.m.smmu.register(r));
     for (const policy of ['adopt-v7', 'adopt-v10'] as const) {
       await kdump(c, policy);
       for (const r of ['EVENTQ_BASE', 'EVENTQ_PROD', 'EVENTQ_CONS', 'PRIQ_BASE', 'PRIQ_PROD', 'PRIQ_CONS']) assert.deepEqual(written(c, r), [], r);
-      assert.deepEqual(['EVENTQ_BASE', 'PRIQ_BASE', 'EVENTQ_CONS', 'PRIQ_CONS'].map((r) => c.m.smmu.register(r)), before);
+      assert.deepEqual(
+        ['EVENTQ_BASE', 'PRIQ_BASE', 'EVENTQ_CONS', 'PRIQ_CONS'].map((r) => c.m.smmu.register(r)),
+        before,
+      );
     }
   });
 });
@@ -400,7 +414,10 @@ describe('R10 (Mostafa): errors, corrupted structures, TLB state, firmware', () 
       ['linear LOG2SIZE above sid_bits', 0x00011n, undefined, 'unsupported log2size 17 (> 16)', 16],
     ];
     for (const [name, cfg, v7, v10, sidBits] of cases) {
-      for (const [policy, msg] of [['adopt-v7', v7], ['adopt-v10', v10]] as const) {
+      for (const [policy, msg] of [
+        ['adopt-v7', v7],
+        ['adopt-v10', v10],
+      ] as const) {
         if (msg === undefined) continue;
         it(`${name} (${policy}): "${msg}"`, async () => {
           const c = await crashedMachine({ smmu: { sidBits } });
@@ -558,7 +575,7 @@ describe('R10 (Mostafa): errors, corrupted structures, TLB state, firmware', () 
     });
   });
 
-  it('S10f: an STE with V=1 and reserved Config 1..3: v7 defers the device; v10\'s scan tosses the adoption', async () => {
+  it("S10f: an STE with V=1 and reserved Config 1..3: v7 defers the device; v10's scan tosses the adoption", async () => {
     for (const policy of ['adopt-v7', 'adopt-v10'] as const) {
       const c = await crashedMachine();
       const l2 = Number((await c.p.smmu.hw.read64(strtabBase(c) + 8)) & 0x000f_ffff_ffff_ffc0n);
@@ -578,54 +595,98 @@ describe('R10 (Mostafa): errors, corrupted structures, TLB state, firmware', () 
   describe('S10g (v10): CD/STE fuzz makes the reservation scan toss the adoption', () => {
     /** Each case: the crashed machine, then a corruption of the crashed kernel's structures. */
     const cases: [string, Parameters<typeof crashedMachine>[0], (c: Crashed) => Promise<void>][] = [
-      ['a valid CD with ASID 0', {}, async (c) => {
-        const { ste } = await crashedSte(c, 0x100);
-        const cdPa = Number(STE.get(ste, 'S1ContextPtr'));
-        poke(c, cdPa, CD.with(await c.p.smmu.hw.readWords(cdPa, 8), 'ASID', 0n)[0]!);
-      }],
-      ['a valid CD with ASID >= 2^asid_bits (8-bit ASIDs, ASID 0x100)', { smmu: { asid16: false } }, async (c) => {
-        const { ste } = await crashedSte(c, 0x100);
-        const cdPa = Number(STE.get(ste, 'S1ContextPtr'));
-        poke(c, cdPa, CD.with(await c.p.smmu.hw.readWords(cdPa, 8), 'ASID', 0x100n)[0]!);
-      }],
-      ['an S1 STE with S1ContextPtr 0', {}, async (c) => {
-        const { pa, ste } = await crashedSte(c, 0x100);
-        poke(c, pa, STE.with(ste, 'S1ContextPtr', 0n)[0]!);
-      }],
-      ['S1CDMax 21 > ssid_bits 20', {}, async (c) => {
-        const { pa, ste } = await crashedSte(c, 0x100);
-        poke(c, pa, STE.with(ste, 'S1CDMax', 21n)[0]!);
-      }],
-      ['S1Fmt 1 (reserved)', {}, async (c) => {
-        const { pa, ste } = await crashedSte(c, 0x100);
-        poke(c, pa, STE.with(ste, 'S1Fmt', 1n)[0]!);
-      }],
-      ['S1Fmt 2 (64K leaves) without IDR0.CD2L', { smmu: { twoLevelCd: false } }, async (c) => {
-        const { pa, ste } = await crashedSte(c, 0x100);
-        poke(c, pa, STE.with(ste, 'S1Fmt', 2n)[0]!);
-      }],
-      ['a linear CD table not aligned to its size (2 CDs at +0x40)', {}, async (c) => {
-        const { pa, ste } = await crashedSte(c, 0x100);
-        const ptr = STE.get(ste, 'S1ContextPtr');
-        poke(c, pa, STE.with(STE.with(ste, 'S1CDMax', 1n), 'S1ContextPtr', ptr + 0x40n)[0]!);
-      }],
-      ['a CD L1 descriptor V=1 with L2Ptr 0', { devices: [{ ...NIC, ssidBits: 20 }] }, async (c) => {
-        const { ste } = await crashedSte(c, 0x100);
-        poke(c, Number(STE.get(ste, 'S1ContextPtr')), 1n);
-      }],
-      ['a CD L1 descriptor V=1 with L2Ptr not 64 KiB aligned', { devices: [{ ...NIC, ssidBits: 20 }] }, async (c) => {
-        const { ste } = await crashedSte(c, 0x100);
-        const l1 = Number(STE.get(ste, 'S1ContextPtr'));
-        poke(c, l1, (await c.p.smmu.hw.read64(l1)) + 0x1000n);
-      }],
-      ['an S2 STE with VMID 0', { devices: [] }, async (c) => {
-        const { pa, ste } = await crashedSte(c, 0x700);
-        poke(c, pa + 16, STE.with(ste, 'S2VMID', 0n)[2]!);
-      }],
-      ['an S2 STE with VMID >= 2^vmid_bits (8-bit VMIDs, VMID 0x100)', { devices: [], smmu: { vmid16: false } }, async (c) => {
-        const { pa, ste } = await crashedSte(c, 0x700);
-        poke(c, pa + 16, STE.with(ste, 'S2VMID', 0x100n)[2]!);
-      }],
+      [
+        'a valid CD with ASID 0',
+        {},
+        async (c) => {
+          const { ste } = await crashedSte(c, 0x100);
+          const cdPa = Number(STE.get(ste, 'S1ContextPtr'));
+          poke(c, cdPa, CD.with(await c.p.smmu.hw.readWords(cdPa, 8), 'ASID', 0n)[0]!);
+        },
+      ],
+      [
+        'a valid CD with ASID >= 2^asid_bits (8-bit ASIDs, ASID 0x100)',
+        { smmu: { asid16: false } },
+        async (c) => {
+          const { ste } = await crashedSte(c, 0x100);
+          const cdPa = Number(STE.get(ste, 'S1ContextPtr'));
+          poke(c, cdPa, CD.with(await c.p.smmu.hw.readWords(cdPa, 8), 'ASID', 0x100n)[0]!);
+        },
+      ],
+      [
+        'an S1 STE with S1ContextPtr 0',
+        {},
+        async (c) => {
+          const { pa, ste } = await crashedSte(c, 0x100);
+          poke(c, pa, STE.with(ste, 'S1ContextPtr', 0n)[0]!);
+        },
+      ],
+      [
+        'S1CDMax 21 > ssid_bits 20',
+        {},
+        async (c) => {
+          const { pa, ste } = await crashedSte(c, 0x100);
+          poke(c, pa, STE.with(ste, 'S1CDMax', 21n)[0]!);
+        },
+      ],
+      [
+        'S1Fmt 1 (reserved)',
+        {},
+        async (c) => {
+          const { pa, ste } = await crashedSte(c, 0x100);
+          poke(c, pa, STE.with(ste, 'S1Fmt', 1n)[0]!);
+        },
+      ],
+      [
+        'S1Fmt 2 (64K leaves) without IDR0.CD2L',
+        { smmu: { twoLevelCd: false } },
+        async (c) => {
+          const { pa, ste } = await crashedSte(c, 0x100);
+          poke(c, pa, STE.with(ste, 'S1Fmt', 2n)[0]!);
+        },
+      ],
+      [
+        'a linear CD table not aligned to its size (2 CDs at +0x40)',
+        {},
+        async (c) => {
+          const { pa, ste } = await crashedSte(c, 0x100);
+          const ptr = STE.get(ste, 'S1ContextPtr');
+          poke(c, pa, STE.with(STE.with(ste, 'S1CDMax', 1n), 'S1ContextPtr', ptr + 0x40n)[0]!);
+        },
+      ],
+      [
+        'a CD L1 descriptor V=1 with L2Ptr 0',
+        { devices: [{ ...NIC, ssidBits: 20 }] },
+        async (c) => {
+          const { ste } = await crashedSte(c, 0x100);
+          poke(c, Number(STE.get(ste, 'S1ContextPtr')), 1n);
+        },
+      ],
+      [
+        'a CD L1 descriptor V=1 with L2Ptr not 64 KiB aligned',
+        { devices: [{ ...NIC, ssidBits: 20 }] },
+        async (c) => {
+          const { ste } = await crashedSte(c, 0x100);
+          const l1 = Number(STE.get(ste, 'S1ContextPtr'));
+          poke(c, l1, (await c.p.smmu.hw.read64(l1)) + 0x1000n);
+        },
+      ],
+      [
+        'an S2 STE with VMID 0',
+        { devices: [] },
+        async (c) => {
+          const { pa, ste } = await crashedSte(c, 0x700);
+          poke(c, pa + 16, STE.with(ste, 'S2VMID', 0n)[2]!);
+        },
+      ],
+      [
+        'an S2 STE with VMID >= 2^vmid_bits (8-bit VMIDs, VMID 0x100)',
+        { devices: [], smmu: { vmid16: false } },
+        async (c) => {
+          const { pa, ste } = await crashedSte(c, 0x700);
+          poke(c, pa + 16, STE.with(ste, 'S2VMID', 0x100n)[2]!);
+        },
+      ],
     ];
     for (const [name, setup, corrupt] of cases) {
       it(`${name}: "failed to reserve in-use ASIDs/VMIDs", tossed, status-quo reset`, async () => {
@@ -680,7 +741,7 @@ describe('R10 (Mostafa): errors, corrupted structures, TLB state, firmware', () 
     assert.deepEqual([r.translations[0]!.pa, r.translations[0]!.tlbHit], [nvme.buf, true], 'into the crashed NVMe buffer');
   });
 
-  it('S10h (v7) with finaliseAt=attach: a deferred device takes no ASID at probe, so the GPU gets ASID 1 (the NIC\'s)', async () => {
+  it("S10h (v7) with finaliseAt=attach: a deferred device takes no ASID at probe, so the GPU gets ASID 1 (the NIC's)", async () => {
     const c = await crashedMachine();
     const nic = c.maps.get(NIC.name)!;
     const k = await kdump(c, 'adopt-v7', { finaliseAt: 'attach' });
@@ -700,7 +761,13 @@ describe('R10 (Mostafa): errors, corrupted structures, TLB state, firmware', () 
     ] as const) {
       const c = await crashedMachine();
       const k = await kdump(c, 'adopt-v10', { finaliseAt });
-      assert.deepEqual([...k.smmu.asids.entries()].filter(([, v]) => v === 'reserved').map(([a]) => a).sort(), [1, 2]);
+      assert.deepEqual(
+        [...k.smmu.asids.entries()]
+          .filter(([, v]) => v === 'reserved')
+          .map(([a]) => a)
+          .sort(),
+        [1, 2],
+      );
       assert.equal((await k.probeDevice(NIC)).deferred, true);
       assert.equal(k.defaultDomain(NIC.name)!.asid, nicAsid, finaliseAt);
       await k.probeDevice({ name: 'gpu', sids: [0x300] });
@@ -711,7 +778,7 @@ describe('R10 (Mostafa): errors, corrupted structures, TLB state, firmware', () 
     }
   });
 
-  it('S10i (v10): the crashed S2 domain\'s VMID is reserved; v7 hands it out again', async () => {
+  it("S10i (v10): the crashed S2 domain's VMID is reserved; v7 hands it out again", async () => {
     for (const [policy, vmid] of [
       ['adopt-v10', 2],
       ['adopt-v7', 1],
@@ -746,7 +813,11 @@ describe('R10 (Mostafa): errors, corrupted structures, TLB state, firmware', () 
       assert.equal(c.m.smmu.cacheStats().ste.size, 0);
       assert.equal(c.m.smmu.cacheStats().tlb.size, 0);
       const r = c.m.smmu.dma({ sid: nic.sid, address: nic.iova, write: true }, new Uint8Array(4));
-      assert.deepEqual([r.translations[0]!.steCached, r.translations[0]!.tlbHit, r.translations[0]!.pa], [false, false, nic.buf], 'refilled from the adopted STE, CD and page table');
+      assert.deepEqual(
+        [r.translations[0]!.steCached, r.translations[0]!.tlbHit, r.translations[0]!.pa],
+        [false, false, nic.buf],
+        'refilled from the adopted STE, CD and page table',
+      );
     }
   });
 
@@ -826,7 +897,8 @@ describe('R10 (Mostafa): errors, corrupted structures, TLB state, firmware', () 
           [st.l1tab, st.numL1 * 8],
         ] as const;
       };
-      for (const [a0, al] of spans(ka)) for (const [b0, bl] of spans(kb)) assert.ok(a0 + al <= b0 || b0 + bl <= a0, `0x${a0.toString(16)} overlaps 0x${b0.toString(16)}`);
+      for (const [a0, al] of spans(ka))
+        for (const [b0, bl] of spans(kb)) assert.ok(a0 + al <= b0 || b0 + bl <= a0, `0x${a0.toString(16)} overlaps 0x${b0.toString(16)}`);
       assert.ok(kb.smmu.cmdq.base > ka.smmu.cmdq.base);
     });
   });
@@ -851,7 +923,10 @@ describe('R11 (Kevin/Jason): cosmetic changes only', () => {
       const c = await crashedMachine();
       const k = await kdump(c, policy);
       assert.equal(adopted(k), true);
-      w[policy] = c.m.trace.of('kdump', { dir: 'write' }).map((a) => a.register).filter((r) => !r.startsWith('PRIQ_IRQ'));
+      w[policy] = c.m.trace
+        .of('kdump', { dir: 'write' })
+        .map((a) => a.register)
+        .filter((r) => !r.startsWith('PRIQ_IRQ'));
     }
     assert.deepEqual(w['adopt-v7'], w['adopt-v10'], 'only PRIQ MSI setup differs (FEAT_PRI cleared in v10)');
   });
@@ -928,7 +1003,10 @@ describe('code-path scenarios S11..S22', () => {
     assert.equal(adopted(k), false);
     assert.equal(k.log.all().filter((l) => l.level === 'err').length, 0);
     assert.deepEqual(
-      k.log.all().filter((l) => l.text.startsWith('kdump:')).map((l) => l.text),
+      k.log
+        .all()
+        .filter((l) => l.text.startsWith('kdump:'))
+        .map((l) => l.text),
       ["kdump: adopting crashed kernel's stream table", 'kdump: falling back to full reset'],
     );
     assert.deepEqual(written(c, 'STRTAB_BASE_CFG'), [0x10210n], 'then the fresh 2-level table');
@@ -963,7 +1041,7 @@ describe('code-path scenarios S11..S22', () => {
     const steOf = async (sid: number) => Number(STE.get([await k.smmu.hw.read64(k.smmu.stePa(sid) ?? 0)], 'Config'));
     assert.equal((await k.probeDevice({ name: 'bmc', sids: [0x300] })).deferred, true);
     assert.equal(await steOf(0x300), 5, 'still the crashed S1 STE, not bypass');
-    assert.equal(await steOf(0x301), 4, 'the crashed kernel\'s RMR bypass STE is untouched too');
+    assert.equal(await steOf(0x301), 4, "the crashed kernel's RMR bypass STE is untouched too");
     // An RMR SID whose adopted STE aborts: the crashed kernel had no RMR for 0x301, but used its
     // L1 slot (the BMC at 0x300), so 0x301's abort STE sits in an adopted L2. Adoption installs
     // no bypass STE there (v7 patch 6); the fallback's fresh table gets one. (Its later default
@@ -974,7 +1052,7 @@ describe('code-path scenarios S11..S22', () => {
     ] as const) {
       const f = await crashedMachine({ devices: [NIC, { name: 'bmc', sids: [0x300] }] });
       const { pa: crashedPa, ste } = await crashedSte(f, 0x301);
-      assert.equal(STE.get(ste, 'Config'), 0n, 'the crashed kernel\'s STE for 0x301 aborts');
+      assert.equal(STE.get(ste, 'Config'), 0n, "the crashed kernel's STE for 0x301 aborts");
       const kf = await kdump(f, policy, { firmware: { rmrSids: [0x301] } });
       assert.equal(await kf.smmu.initSidStrtab(0x301), 0);
       const pa = kf.smmu.stePa(0x301)!;
@@ -992,7 +1070,11 @@ describe('code-path scenarios S11..S22', () => {
     const crashed = [0x400, 0x401].map((sid) => c.p.smmu.stePa(sid)!);
     const p = await k.probeDevice({ name: 'dual', sids: [0x400, 0x401] });
     assert.equal(p.deferred, true);
-    assert.deepEqual([0x400, 0x401].map((sid) => k.smmu.stePa(sid)), crashed, 'both STEs in the adopted L2');
+    assert.deepEqual(
+      [0x400, 0x401].map((sid) => k.smmu.stePa(sid)),
+      crashed,
+      'both STEs in the adopted L2',
+    );
     assert.deepEqual(await Promise.all(crashed.map(async (pa) => STE.get(await k.smmu.hw.readWords(pa, 1), 'Config'))), [0n, 6n], 'abort and S2, both kept');
   });
 

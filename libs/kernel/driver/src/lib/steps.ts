@@ -5,13 +5,7 @@
 
 /** A step of arm_smmu_device_probe or of an endpoint driver's probe (names: telemetry-schema/registry.yaml). */
 export type ProbeStep =
-  | 'smmu.probe'
-  | 'smmu.detection'
-  | 'smmu.adopt_strtab'
-  | 'smmu.device_reset'
-  | 'smmu.lazy_l2'
-  | 'smmu.deferred_attach'
-  | 'endpoint.probe';
+  'smmu.probe' | 'smmu.detection' | 'smmu.adopt_strtab' | 'smmu.device_reset' | 'smmu.lazy_l2' | 'smmu.deferred_attach' | 'endpoint.probe';
 
 export type StepAttrs = Readonly<Record<string, string | number | boolean | undefined>>;
 
@@ -26,6 +20,13 @@ export interface StepObserver {
 }
 
 /** Runs `fn` as step `step` when someone observes; the driver behaves the same either way. */
-export function inStep<T>(obs: StepObserver | undefined, step: ProbeStep, now: () => number, attrs: StepAttrs, fn: () => Promise<T>, result?: (v: T) => StepAttrs): Promise<T> {
+export function inStep<T>(
+  obs: StepObserver | undefined,
+  step: ProbeStep,
+  now: () => number,
+  attrs: StepAttrs,
+  fn: () => Promise<T>,
+  result?: (v: T) => StepAttrs,
+): Promise<T> {
   return obs ? obs.step(step, now, attrs, fn, result) : fn();
 }

@@ -20,7 +20,9 @@ export interface Crashed {
   readonly maps: Map<string, { iova: number; buf: number; sid: number }>;
 }
 
-export async function crashedMachine(o: { smmu?: Partial<SmmuConfig>; devices?: MasterSpec[]; primary?: Partial<DriverOptions>; crash?: boolean } = {}): Promise<Crashed> {
+export async function crashedMachine(
+  o: { smmu?: Partial<SmmuConfig>; devices?: MasterSpec[]; primary?: Partial<DriverOptions>; crash?: boolean } = {},
+): Promise<Crashed> {
   const m = new Machine({ smmu: o.smmu });
   const p = m.primary(o.primary);
   const r = await p.probeSmmu();

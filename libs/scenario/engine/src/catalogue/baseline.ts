@@ -26,7 +26,12 @@ export function baselineDocument(): Record<string, unknown> {
       { kind: 'nic', name: '0000:01:00.0', kdumpDriver: { present: true, role: 'network', probeAtNs: 3 * MS }, traffic: { rxIntervalNs: 4 * US } },
       { kind: 'nic', name: '0000:01:00.1', kdumpDriver: { present: false }, traffic: { rxIntervalNs: 4 * US } },
       // The dump target: a deep queue of slow I/O still in flight across the panic.
-      { kind: 'nvme', name: '0000:02:00.0', kdumpDriver: { present: true, role: 'dump-target', probeAtNs: 2 * MS }, traffic: { mediaLatencyNs: 200 * US, outstanding: 128 } },
+      {
+        kind: 'nvme',
+        name: '0000:02:00.0',
+        kdumpDriver: { present: true, role: 'dump-target', probeAtNs: 2 * MS },
+        traffic: { mediaLatencyNs: 200 * US, outstanding: 128 },
+      },
       // An ATS accelerator streaming a long copy; no driver in the kdump kernel. Its ATC holds the
       // whole working set, and any failed request is fatal for it (a CXL.io-style device).
       { kind: 'gpu', name: '0000:03:00.0', ats: true, atcEntries: 1_024, aer: { UR: 'fatal', CA: 'fatal', ATS: 'fatal' }, kdumpDriver: { present: false } },

@@ -27,8 +27,18 @@ const PAIR = [
  * transactions.
  */
 const QUIET = [
-  { kind: 'nic', name: NIC, kdumpDriver: { present: true, role: 'network', probeAtNs: 3 * MS }, traffic: { rxIntervalNs: 200 * US, statsIntervalNs: 1 * MS, txIntervalNs: 0 } },
-  { kind: 'nvme', name: NVME, kdumpDriver: { present: true, role: 'dump-target', probeAtNs: 2 * MS }, traffic: { mediaLatencyNs: 5 * MS, outstanding: 32, queueDepth: 4 } },
+  {
+    kind: 'nic',
+    name: NIC,
+    kdumpDriver: { present: true, role: 'network', probeAtNs: 3 * MS },
+    traffic: { rxIntervalNs: 200 * US, statsIntervalNs: 1 * MS, txIntervalNs: 0 },
+  },
+  {
+    kind: 'nvme',
+    name: NVME,
+    kdumpDriver: { present: true, role: 'dump-target', probeAtNs: 2 * MS },
+    traffic: { mediaLatencyNs: 5 * MS, outstanding: 32, queueDepth: 4 },
+  },
 ];
 
 /** The same pair plus an accelerator with no kdump driver, whose adopted STE stays live (S22). */
@@ -38,7 +48,11 @@ const at = (fault: Record<string, unknown>, when = 'at-crash') => ({ when, fault
 const cfg = (field: string, value: number | string) => at({ kind: 'register-field', register: 'STRTAB_BASE_CFG', field, value });
 
 // Reusable predictions.
-const ADOPTED: Check[] = [['adoption.adopted', '=', true], ['dma.afterCrash.beforeQuiesce.aborted', '=', 0], ['invariantsHold', '=', true]];
+const ADOPTED: Check[] = [
+  ['adoption.adopted', '=', true],
+  ['dma.afterCrash.beforeQuiesce.aborted', '=', 0],
+  ['invariantsHold', '=', true],
+];
 const FELL_BACK = (why: string): Check[] => [
   ['adoption.attempted', '=', true],
   ['adoption.adopted', '=', false],
@@ -47,8 +61,19 @@ const FELL_BACK = (why: string): Check[] => [
   ['mmio.writesTo.STRTAB_BASE', '=', 1],
   ['invariantsHold', '=', true],
 ];
-const REFUSED = (why: string): Check[] => [['adoption.attempted', '=', true], ['adoption.adopted', '=', false], ['adoption.fallbackReason', '=', why], ['log', 'logs', why], ['mmio.writesTo.STRTAB_BASE', '=', 1]];
-const STATUS_QUO_RESET: Check[] = [['log', 'logs', 'SMMU currently enabled! Resetting...'], ['mmio.writesTo.GBPA', '=', 1], ['mmio.writesTo.STRTAB_BASE', '=', 1], ['dma.afterCrash.beforeQuiesce.aborted', '>', 0]];
+const REFUSED = (why: string): Check[] => [
+  ['adoption.attempted', '=', true],
+  ['adoption.adopted', '=', false],
+  ['adoption.fallbackReason', '=', why],
+  ['log', 'logs', why],
+  ['mmio.writesTo.STRTAB_BASE', '=', 1],
+];
+const STATUS_QUO_RESET: Check[] = [
+  ['log', 'logs', 'SMMU currently enabled! Resetting...'],
+  ['mmio.writesTo.GBPA', '=', 1],
+  ['mmio.writesTo.STRTAB_BASE', '=', 1],
+  ['dma.afterCrash.beforeQuiesce.aborted', '>', 0],
+];
 
 export const ENTRIES: CatalogueEntry[] = [
   {
@@ -63,11 +88,38 @@ export const ENTRIES: CatalogueEntry[] = [
       "v7's hazard here follows from 6.12 taking ASIDs lowest-free at default-domain allocation, in the order the kdump kernel's drivers bind (each device's IOMMU probe waits for its driver, on IORT and DT machines alike), and the DMA API handing out the same top-down IOVAs; the TLB keeps what in-flight DMA refilled after the reset's TLBI_NSNH_ALL and after each default domain's flush. A larger or adversarial TLB (platform.smmus[0].config.refetchProbability) changes how much of it survives",
     doc: {},
     predict: {
-      'adopt-v7': [...ADOPTED, ['dma.afterCrash.beforeQuiesce.bypassed', '=', 0], ['dma.afterCrash.beforeQuiesce.faulted', '=', 0], ['corruption.crashedKernelBytes', '>', 0], ['corruption.carveoutBytes', '=', 0], ['aer.fatal', '=', 0], ['kdumpPanicked', '=', false], ['smmus[0].reusedCrashedIds.asids', '!=', []], ['vmcore.saved', '=', false]],
-      'adopt-v10': [...ADOPTED, ['dma.afterCrash.beforeQuiesce.bypassed', '=', 0], ['dma.afterCrash.beforeQuiesce.faulted', '=', 0], ['corruption.totalBytes', '=', 0], ['smmus[0].reusedCrashedIds.asids', '=', []], ['corruption.staleAfterQuiesceBytes', '=', 0], ['kdumpPanicked', '=', false], ['vmcore.saved', '=', true], ['vmcore.corruptedBytes', '=', 0]],
+      'adopt-v7': [
+        ...ADOPTED,
+        ['dma.afterCrash.beforeQuiesce.bypassed', '=', 0],
+        ['dma.afterCrash.beforeQuiesce.faulted', '=', 0],
+        ['corruption.crashedKernelBytes', '>', 0],
+        ['corruption.carveoutBytes', '=', 0],
+        ['aer.fatal', '=', 0],
+        ['kdumpPanicked', '=', false],
+        ['smmus[0].reusedCrashedIds.asids', '!=', []],
+        ['vmcore.saved', '=', false],
+      ],
+      'adopt-v10': [
+        ...ADOPTED,
+        ['dma.afterCrash.beforeQuiesce.bypassed', '=', 0],
+        ['dma.afterCrash.beforeQuiesce.faulted', '=', 0],
+        ['corruption.totalBytes', '=', 0],
+        ['smmus[0].reusedCrashedIds.asids', '=', []],
+        ['corruption.staleAfterQuiesceBytes', '=', 0],
+        ['kdumpPanicked', '=', false],
+        ['vmcore.saved', '=', true],
+        ['vmcore.corruptedBytes', '=', 0],
+      ],
       'status-quo': [...STATUS_QUO_RESET, ['aer.fatal', '>', 0], ['kdumpPanicked', '=', true], ['vmcore.saved', '=', false]],
-      'gbpa-bypass': [['dma.afterCrash.beforeQuiesce.bypassed', '>', 0], ['corruption.carveoutBytes', '>', 0]],
-      'no-smmu-driver': [['dma.afterCrash.beforeQuiesce.aborted', '=', 0], ['mmio.accesses', '=', 0], ['vmcore.saved', '=', false]],
+      'gbpa-bypass': [
+        ['dma.afterCrash.beforeQuiesce.bypassed', '>', 0],
+        ['corruption.carveoutBytes', '>', 0],
+      ],
+      'no-smmu-driver': [
+        ['dma.afterCrash.beforeQuiesce.aborted', '=', 0],
+        ['mmio.accesses', '=', 0],
+        ['vmcore.saved', '=', false],
+      ],
     },
   },
 
@@ -82,13 +134,31 @@ export const ENTRIES: CatalogueEntry[] = [
     doc: {
       devices: [
         ...PAIR,
-        { kind: 'gpu', name: GPU, ats: true, atcEntries: 1_024, aer: { UR: 'fatal', CA: 'fatal', ATS: 'fatal' }, kdumpDriver: { present: true, role: 'other', probeAtNs: 4 * MS } },
+        {
+          kind: 'gpu',
+          name: GPU,
+          ats: true,
+          atcEntries: 1_024,
+          aer: { UR: 'fatal', CA: 'fatal', ATS: 'fatal' },
+          kdumpDriver: { present: true, role: 'other', probeAtNs: 4 * MS },
+        },
       ],
     },
     predict: {
-      'status-quo': [[`devices[${GPU}].aer.fatal`, '>', 0], ['kdumpPanicked', '=', true]],
-      'adopt-v7': [[`devices[${GPU}].dma.beforeQuiesce.aborted`, '=', 0], [`devices[${GPU}].dma.beforeQuiesce.faulted`, '=', 0], [`devices[${GPU}].dma.beforeQuiesce.completedOk`, '>', 0], ['kdumpPanicked', '=', false]],
-      'adopt-v10': [[`devices[${GPU}].dma.beforeQuiesce.aborted`, '=', 0], ['kdumpPanicked', '=', false]],
+      'status-quo': [
+        [`devices[${GPU}].aer.fatal`, '>', 0],
+        ['kdumpPanicked', '=', true],
+      ],
+      'adopt-v7': [
+        [`devices[${GPU}].dma.beforeQuiesce.aborted`, '=', 0],
+        [`devices[${GPU}].dma.beforeQuiesce.faulted`, '=', 0],
+        [`devices[${GPU}].dma.beforeQuiesce.completedOk`, '>', 0],
+        ['kdumpPanicked', '=', false],
+      ],
+      'adopt-v10': [
+        [`devices[${GPU}].dma.beforeQuiesce.aborted`, '=', 0],
+        ['kdumpPanicked', '=', false],
+      ],
     },
   },
   {
@@ -96,10 +166,15 @@ export const ENTRIES: CatalogueEntry[] = [
     version: 1,
     title: "a corrupted configuration that still passes the structural checks: the NIC's STE points its CD table at garbage",
     source: 'kdump-adopt-series.md 4 R1 S1b',
-    outcome: "adopt proceeds (accepted risk): the NIC is deferred and its in-flight DMA faults on the bad CD, silently",
+    outcome: 'adopt proceeds (accepted risk): the NIC is deferred and its in-flight DMA faults on the bad CD, silently',
     doc: { devices: PAIR, injections: [at({ kind: 'ste', sid: 0x100, set: { S1ContextPtr: '0x81234000' } })] },
     predict: {
-      'adopt-v7': [['adoption.adopted', '=', true], [`devices[${NIC}].kdump.deferred`, '=', true], [`devices[${NIC}].dma.beforeQuiesce.faulted`, '>', 0], ['smmus[0].events.written', '=', null]],
+      'adopt-v7': [
+        ['adoption.adopted', '=', true],
+        [`devices[${NIC}].kdump.deferred`, '=', true],
+        [`devices[${NIC}].dma.beforeQuiesce.faulted`, '>', 0],
+        ['smmus[0].events.written', '=', null],
+      ],
     },
   },
 
@@ -126,8 +201,18 @@ export const ENTRIES: CatalogueEntry[] = [
     outcome: 'no L2 table is mapped at adopt time; each device insert maps its slot lazily, then the device is deferred',
     doc: { devices: PAIR },
     predict: {
-      'adopt-v7': [['adoption.adopted', '=', true], ['smmus[0].strtab.adopted', '=', true], ['smmus[0].strtab.l2Mapped', '=', 2], [`devices[${NIC}].kdump.deferred`, '=', true], [`devices[${NVME}].kdump.deferred`, '=', true]],
-      'adopt-v10': [['adoption.adopted', '=', true], ['smmus[0].strtab.l2Mapped', '=', 2], [`devices[${NIC}].kdump.deferred`, '=', true]],
+      'adopt-v7': [
+        ['adoption.adopted', '=', true],
+        ['smmus[0].strtab.adopted', '=', true],
+        ['smmus[0].strtab.l2Mapped', '=', 2],
+        [`devices[${NIC}].kdump.deferred`, '=', true],
+        [`devices[${NVME}].kdump.deferred`, '=', true],
+      ],
+      'adopt-v10': [
+        ['adoption.adopted', '=', true],
+        ['smmus[0].strtab.l2Mapped', '=', 2],
+        [`devices[${NIC}].kdump.deferred`, '=', true],
+      ],
     },
   },
 
@@ -140,9 +225,21 @@ export const ENTRIES: CatalogueEntry[] = [
     outcome: 'the fallback reset writes no EVTQ/PRIQ register and never sets their enables; the "SMMU currently enabled" warning follows the kdump check',
     doc: { devices: PAIR, platform: { smmus: [{ config: { coherent: false }, firmware: { coherent: false } }] } },
     predict: {
-      'adopt-v7': [['mmio.writesTo.EVENTQ_BASE', '=', null], ['mmio.writesTo.PRIQ_BASE', '=', null], ['log', 'logs', 'SMMU currently enabled! Resetting...'], ['invariantsHold', '=', true]],
-      'adopt-v10': [['mmio.writesTo.EVENTQ_BASE', '=', null], ['mmio.writesTo.PRIQ_BASE', '=', null], ['invariantsHold', '=', true]],
-      'status-quo': [['mmio.writesTo.EVENTQ_BASE', '=', 1], ['mmio.writesTo.PRIQ_BASE', '=', 1]],
+      'adopt-v7': [
+        ['mmio.writesTo.EVENTQ_BASE', '=', null],
+        ['mmio.writesTo.PRIQ_BASE', '=', null],
+        ['log', 'logs', 'SMMU currently enabled! Resetting...'],
+        ['invariantsHold', '=', true],
+      ],
+      'adopt-v10': [
+        ['mmio.writesTo.EVENTQ_BASE', '=', null],
+        ['mmio.writesTo.PRIQ_BASE', '=', null],
+        ['invariantsHold', '=', true],
+      ],
+      'status-quo': [
+        ['mmio.writesTo.EVENTQ_BASE', '=', 1],
+        ['mmio.writesTo.PRIQ_BASE', '=', 1],
+      ],
     },
   },
 
@@ -167,7 +264,11 @@ export const ENTRIES: CatalogueEntry[] = [
     inference: 'the hardware walks the injected base too: in-flight DMA meets empty L1 slots',
     doc: { devices: PAIR, injections: [at({ kind: 'register', name: 'STRTAB_BASE', value: '0xe0000000' })] },
     predict: {
-      'adopt-v7': [['adoption.adopted', '=', true], [`devices[${NIC}].kdump.deferred`, '=', false], [`devices[${NIC}].kdump.grouped`, '=', true]],
+      'adopt-v7': [
+        ['adoption.adopted', '=', true],
+        [`devices[${NIC}].kdump.deferred`, '=', false],
+        [`devices[${NIC}].kdump.grouped`, '=', true],
+      ],
     },
   },
   {
@@ -200,8 +301,18 @@ export const ENTRIES: CatalogueEntry[] = [
     outcome: 'adopt linear, FEAT_2_LVL_STRTAB cleared; SIDs >= 2^LOG2SIZE get -ERANGE at device probe',
     doc: { devices: PAIR, primary: { legacyLinearStrtab: true }, injections: [cfg('LOG2SIZE', 9)] },
     predict: {
-      'adopt-v7': [['adoption.adopted', '=', true], ['smmus[0].strtab.kind', '=', 'linear'], ['smmus[0].strtab.entries', '=', 512], [`devices[${NIC}].kdump.deferred`, '=', true], [`devices[${NVME}].kdump.errno`, '=', 'ERANGE']],
-      'adopt-v10': [['adoption.adopted', '=', true], ['smmus[0].strtab.kind', '=', 'linear'], [`devices[${NVME}].kdump.errno`, '=', 'ERANGE']],
+      'adopt-v7': [
+        ['adoption.adopted', '=', true],
+        ['smmus[0].strtab.kind', '=', 'linear'],
+        ['smmus[0].strtab.entries', '=', 512],
+        [`devices[${NIC}].kdump.deferred`, '=', true],
+        [`devices[${NVME}].kdump.errno`, '=', 'ERANGE'],
+      ],
+      'adopt-v10': [
+        ['adoption.adopted', '=', true],
+        ['smmus[0].strtab.kind', '=', 'linear'],
+        [`devices[${NVME}].kdump.errno`, '=', 'ERANGE'],
+      ],
     },
   },
   {
@@ -212,7 +323,10 @@ export const ENTRIES: CatalogueEntry[] = [
     outcome: 'WARN_ON, -EINVAL, fallback',
     doc: {
       // A linear-only SMMU has at most 6 StreamID bits (IHI0070 6.3.1: ST_LEVEL needs 2-level from SIDSIZE 7).
-      devices: [{ ...PAIR[0], sids: [0x10] }, { ...PAIR[1], sids: [0x20] }],
+      devices: [
+        { ...PAIR[0], sids: [0x10] },
+        { ...PAIR[1], sids: [0x20] },
+      ],
       platform: { smmus: [{ config: { twoLevelStrtab: false, sidBits: 6 } }] },
       injections: [cfg('FMT', 1)],
     },
@@ -234,7 +348,12 @@ export const ENTRIES: CatalogueEntry[] = [
     source: 'kdump-adopt-series.md 4 R7 S7d',
     outcome: 'devres runs the cleanup by the feature bit and touches no register',
     doc: { devices: PAIR, kdump: { unbindAtEnd: true } },
-    predict: { 'adopt-v7': [['adoption.adopted', '=', true], ['smmus[0].unbind.registerAccesses', '=', 0]] },
+    predict: {
+      'adopt-v7': [
+        ['adoption.adopted', '=', true],
+        ['smmus[0].unbind.registerAccesses', '=', 0],
+      ],
+    },
   },
 
   // ---- R8 (Pranjal): the combined IRQ in kdump
@@ -246,8 +365,16 @@ export const ENTRIES: CatalogueEntry[] = [
     outcome: 'v7 requests it as a plain handler, v10 threaded with a thread that never runs; no EVTQ/PRIQ handler',
     doc: { devices: PAIR, platform: { smmus: [{ firmware: { combinedIrq: true } }] } },
     predict: {
-      'adopt-v7': [['smmus[0].irqs.combined', '=', 'plain'], ['smmus[0].irqs.evtq', '=', false], ['invariantsHold', '=', true]],
-      'adopt-v10': [['smmus[0].irqs.combined', '=', 'threaded'], ['smmus[0].irqs.evtq', '=', false], ['invariantsHold', '=', true]],
+      'adopt-v7': [
+        ['smmus[0].irqs.combined', '=', 'plain'],
+        ['smmus[0].irqs.evtq', '=', false],
+        ['invariantsHold', '=', true],
+      ],
+      'adopt-v10': [
+        ['smmus[0].irqs.combined', '=', 'threaded'],
+        ['smmus[0].irqs.evtq', '=', false],
+        ['invariantsHold', '=', true],
+      ],
     },
   },
   {
@@ -257,7 +384,13 @@ export const ENTRIES: CatalogueEntry[] = [
     source: 'kdump-adopt-series.md 4 R8 S8b',
     outcome: 'handled in hard-IRQ context: the erroneous command skipped, GERRORN acknowledged',
     doc: { devices: PAIR, injections: [{ when: 'at', atNs: 2_500 * US, fault: { kind: 'gerror', name: 'CMDQ_ERR' } }] },
-    predict: { 'adopt-v7': [['log', 'logs', 'unexpected global error reported'], ['smmus[0].gerrorActive', '=', []], ['adoption.adopted', '=', true]] },
+    predict: {
+      'adopt-v7': [
+        ['log', 'logs', 'unexpected global error reported'],
+        ['smmus[0].gerrorActive', '=', []],
+        ['adoption.adopted', '=', true],
+      ],
+    },
   },
   {
     id: 'S8c-no-evtq-thread',
@@ -266,7 +399,13 @@ export const ENTRIES: CatalogueEntry[] = [
     source: 'kdump-adopt-series.md 4 R8 S8c',
     outcome: 'records are discarded by the disabled queue; nothing drains it, nothing touches EVTQ_CONS',
     doc: { devices: PAIR, injections: [at({ kind: 'pte', device: NIC, buffer: 4, set: 'clear' })] },
-    predict: { 'adopt-v7': [['smmus[0].irqs.evtq', '=', false], ['smmus[0].events.disabled', '>', 0], ['mmio.writesTo.EVENTQ_CONS', '=', null]] },
+    predict: {
+      'adopt-v7': [
+        ['smmus[0].irqs.evtq', '=', false],
+        ['smmus[0].events.disabled', '>', 0],
+        ['mmio.writesTo.EVENTQ_CONS', '=', null],
+      ],
+    },
   },
 
   // ---- R9 (Pranjal): skip all EVTQ/PRIQ register writes
@@ -275,11 +414,19 @@ export const ENTRIES: CatalogueEntry[] = [
     version: 1,
     title: 'EVTQ and PRIQ BASE/PROD/CONS in kdump',
     source: 'kdump-adopt-series.md 4 R9 S9',
-    outcome: 'never written; they keep the crashed kernel\'s values',
+    outcome: "never written; they keep the crashed kernel's values",
     doc: { devices: PAIR },
     predict: {
-      'adopt-v7': [['mmio.writesTo.EVENTQ_BASE', '=', null], ['mmio.writesTo.EVENTQ_PROD', '=', null], ['mmio.writesTo.EVENTQ_CONS', '=', null], ['mmio.writesTo.PRIQ_BASE', '=', null]],
-      'adopt-v10': [['mmio.writesTo.EVENTQ_BASE', '=', null], ['mmio.writesTo.PRIQ_BASE', '=', null]],
+      'adopt-v7': [
+        ['mmio.writesTo.EVENTQ_BASE', '=', null],
+        ['mmio.writesTo.EVENTQ_PROD', '=', null],
+        ['mmio.writesTo.EVENTQ_CONS', '=', null],
+        ['mmio.writesTo.PRIQ_BASE', '=', null],
+      ],
+      'adopt-v10': [
+        ['mmio.writesTo.EVENTQ_BASE', '=', null],
+        ['mmio.writesTo.PRIQ_BASE', '=', null],
+      ],
       'status-quo': [['mmio.writesTo.EVENTQ_BASE', '=', 1]],
     },
   },
@@ -293,8 +440,16 @@ export const ENTRIES: CatalogueEntry[] = [
     outcome: 'translation faults for that stream only: no event record, no GERROR, no interrupt; the transaction is aborted to the device',
     doc: { devices: PAIR, injections: [at({ kind: 'pte', device: NIC, buffer: 4, set: 'clear' })] },
     predict: {
-      'adopt-v7': [[`devices[${NIC}].dma.beforeQuiesce.faulted`, '>', 0], [`devices[${NVME}].dma.beforeQuiesce.faulted`, '=', 0], ['smmus[0].events.written', '=', null], ['smmus[0].gerrorActive', '=', []]],
-      'adopt-v10': [[`devices[${NIC}].dma.beforeQuiesce.faulted`, '>', 0], ['smmus[0].events.written', '=', null]],
+      'adopt-v7': [
+        [`devices[${NIC}].dma.beforeQuiesce.faulted`, '>', 0],
+        [`devices[${NVME}].dma.beforeQuiesce.faulted`, '=', 0],
+        ['smmus[0].events.written', '=', null],
+        ['smmus[0].gerrorActive', '=', []],
+      ],
+      'adopt-v10': [
+        [`devices[${NIC}].dma.beforeQuiesce.faulted`, '>', 0],
+        ['smmus[0].events.written', '=', null],
+      ],
     },
   },
   {
@@ -306,9 +461,19 @@ export const ENTRIES: CatalogueEntry[] = [
     headline: true,
     doc: { devices: PAIR, platform: { ras: 'firmware-first-no-os' } },
     predict: {
-      'status-quo': [['kdumpPanicked', '=', true], ['serror', '>', 0]],
-      'adopt-v7': [['kdumpPanicked', '=', false], ['dma.afterCrash.beforeQuiesce.aborted', '=', 0]],
-      'adopt-v10': [['kdumpPanicked', '=', false], ['dma.afterCrash.beforeQuiesce.aborted', '=', 0], ['vmcore.saved', '=', true]],
+      'status-quo': [
+        ['kdumpPanicked', '=', true],
+        ['serror', '>', 0],
+      ],
+      'adopt-v7': [
+        ['kdumpPanicked', '=', false],
+        ['dma.afterCrash.beforeQuiesce.aborted', '=', 0],
+      ],
+      'adopt-v10': [
+        ['kdumpPanicked', '=', false],
+        ['dma.afterCrash.beforeQuiesce.aborted', '=', 0],
+        ['vmcore.saved', '=', true],
+      ],
     },
   },
   {
@@ -359,9 +524,10 @@ export const ENTRIES: CatalogueEntry[] = [
   {
     id: 'S10c-linear-log2size-cap',
     version: 1,
-    title: 'a crashed linear table with LOG2SIZE 26 above the kdump kernel\'s cap',
+    title: "a crashed linear table with LOG2SIZE 26 above the kdump kernel's cap",
     source: 'kdump-adopt-series.md 4 R10 M2 S10c',
-    outcome: 'v7 caps at 25 on 2-level-capable hardware: "kdump: unsupported log2size 26 (> 25)"; v10 caps at min(SIDSIZE, 25): "unsupported log2size 26 (> 16)"; fallback',
+    outcome:
+      'v7 caps at 25 on 2-level-capable hardware: "kdump: unsupported log2size 26 (> 25)"; v10 caps at min(SIDSIZE, 25): "unsupported log2size 26 (> 16)"; fallback',
     doc: { devices: PAIR, primary: { legacyLinearStrtab: true }, injections: [cfg('LOG2SIZE', 26)] },
     predict: { 'adopt-v7': FELL_BACK('kdump: unsupported log2size 26 (> 25)'), 'adopt-v10': FELL_BACK('unsupported log2size 26 (> 16)') },
   },
@@ -388,10 +554,16 @@ export const ENTRIES: CatalogueEntry[] = [
     version: 1,
     title: "the NIC's L1 descriptor has SPAN 9 and L2Ptr 0",
     source: 'kdump-adopt-series.md 4 R10 M2 S10d',
-    outcome: 'v7 treats the slot as unused: the NIC gets a fresh abort L2 written into the live L1 table and attaches at probe; v10 "L1[1] bad l2 table base", fallback',
+    outcome:
+      'v7 treats the slot as unused: the NIC gets a fresh abort L2 written into the live L1 table and attaches at probe; v10 "L1[1] bad l2 table base", fallback',
     doc: { devices: PAIR, injections: [at({ kind: 'l1std', sid: 0x100, set: { L2Ptr: 0 } })] },
     predict: {
-      'adopt-v7': [['adoption.adopted', '=', true], [`devices[${NIC}].kdump.deferred`, '=', false], [`devices[${NIC}].kdump.grouped`, '=', true], ['vmcore.kdumpWrittenBytes', '>=', 8]],
+      'adopt-v7': [
+        ['adoption.adopted', '=', true],
+        [`devices[${NIC}].kdump.deferred`, '=', false],
+        [`devices[${NIC}].kdump.grouped`, '=', true],
+        ['vmcore.kdumpWrittenBytes', '>=', 8],
+      ],
       'adopt-v10': FELL_BACK('L1[1] bad l2 table base 0x0000000000000000'),
     },
   },
@@ -403,7 +575,14 @@ export const ENTRIES: CatalogueEntry[] = [
     outcome: 'that device\'s probe fails with -EINVAL and "L1[1] span 5 changed since adopt (was 9)"; other buses unaffected; the SMMU stays enabled',
     doc: { devices: PAIR, injections: [at({ kind: 'l1std', sid: 0x100, set: { Span: 5 } }, 'after-smmu-probe')] },
     predict: {
-      'adopt-v7': [['adoption.adopted', '=', true], [`devices[${NIC}].kdump.errno`, '=', 'EINVAL'], ['log', 'logs', 'kdump: L1[1] span 5 changed since adopt (was 9)'], [`devices[${NVME}].kdump.grouped`, '=', true], ['smmus[0].smmuen', '=', true], ['invariantsHold', '=', true]],
+      'adopt-v7': [
+        ['adoption.adopted', '=', true],
+        [`devices[${NIC}].kdump.errno`, '=', 'EINVAL'],
+        ['log', 'logs', 'kdump: L1[1] span 5 changed since adopt (was 9)'],
+        [`devices[${NVME}].kdump.grouped`, '=', true],
+        ['smmus[0].smmuen', '=', true],
+        ['invariantsHold', '=', true],
+      ],
     },
   },
   {
@@ -413,18 +592,30 @@ export const ENTRIES: CatalogueEntry[] = [
     source: 'kdump-adopt-series.md 4 R10 M2 S10e',
     outcome: 'a fresh abort L2 is allocated and written; the NIC attaches normally',
     doc: { devices: PAIR, injections: [at({ kind: 'l1std', sid: 0x100, set: { Span: 0 } }, 'after-smmu-probe')] },
-    predict: { 'adopt-v7': [[`devices[${NIC}].kdump.grouped`, '=', true], [`devices[${NIC}].kdump.deferred`, '=', false]] },
+    predict: {
+      'adopt-v7': [
+        [`devices[${NIC}].kdump.grouped`, '=', true],
+        [`devices[${NIC}].kdump.deferred`, '=', false],
+      ],
+    },
   },
   {
     id: 'S10f-reserved-ste-config',
     version: 1,
     title: "the NIC's STE has V=1 with the reserved Config 1",
     source: 'kdump-adopt-series.md 4 R10 M2 S10f',
-    outcome: 'v7: the device is deferred (Config != abort) and the hardware terminates its traffic; v10: the reservation scan fails, "kdump: failed to reserve in-use ASIDs/VMIDs", fallback',
-    inference: 'the series document guesses C_BAD_STE; the architecture notes (section 3) say reserved Config 0b0xx behaves as 0b000: a silent abort, which the twin follows',
+    outcome:
+      'v7: the device is deferred (Config != abort) and the hardware terminates its traffic; v10: the reservation scan fails, "kdump: failed to reserve in-use ASIDs/VMIDs", fallback',
+    inference:
+      'the series document guesses C_BAD_STE; the architecture notes (section 3) say reserved Config 0b0xx behaves as 0b000: a silent abort, which the twin follows',
     doc: { devices: PAIR, injections: [at({ kind: 'ste', sid: 0x100, set: { Config: 1 } })] },
     predict: {
-      'adopt-v7': [['adoption.adopted', '=', true], [`devices[${NIC}].kdump.deferred`, '=', true], [`devices[${NIC}].dma.beforeQuiesce.aborted`, '>', 0], [`devices[${NIC}].dma.failurePaths.ste-abort`, '>', 0]],
+      'adopt-v7': [
+        ['adoption.adopted', '=', true],
+        [`devices[${NIC}].kdump.deferred`, '=', true],
+        [`devices[${NIC}].dma.beforeQuiesce.aborted`, '>', 0],
+        [`devices[${NIC}].dma.failurePaths.ste-abort`, '>', 0],
+      ],
       'adopt-v10': FELL_BACK('kdump: failed to reserve in-use ASIDs/VMIDs'),
     },
   },
@@ -493,14 +684,35 @@ export const ENTRIES: CatalogueEntry[] = [
       "the NIC was identity-mapped in the primary kernel, so the kdump kernel's ASIDs shift by one against the crashed ones. Its driver binds first, 150 us into the kdump kernel (6.12 probes a device's IOMMU as its driver binds), so its new domain takes the NVMe's crashed ASID 1. The iommu core flushes ASID 1 when it sets the domain up; the alias needs the NVMe's in-flight DMA to refill the TLB after that flush, so it is a race: with the NIC binding at 250 us the NVMe has drained and nothing aliases",
     doc: {
       devices: [
-        { kind: 'nic', name: NIC, defaultDomain: 'identity', kdumpDriver: { present: true, role: 'network', probeAtNs: 150 * US }, traffic: { rxIntervalNs: 4 * US } },
-        { kind: 'nvme', name: NVME, kdumpDriver: { present: true, role: 'dump-target', probeAtNs: 2 * MS }, traffic: { mediaLatencyNs: 200 * US, outstanding: 128 } },
+        {
+          kind: 'nic',
+          name: NIC,
+          defaultDomain: 'identity',
+          kdumpDriver: { present: true, role: 'network', probeAtNs: 150 * US },
+          traffic: { rxIntervalNs: 4 * US },
+        },
+        {
+          kind: 'nvme',
+          name: NVME,
+          kdumpDriver: { present: true, role: 'dump-target', probeAtNs: 2 * MS },
+          traffic: { mediaLatencyNs: 200 * US, outstanding: 128 },
+        },
         { kind: 'gpu', name: GPU, kdumpDriver: { present: false } },
       ],
     },
     predict: {
-      'adopt-v7': [['adoption.adopted', '=', true], ['smmus[0].reusedCrashedIds.asids', '!=', []], ['corruption.crashedKernelBytes', '>', 0]],
-      'adopt-v10': [['adoption.adopted', '=', true], ['smmus[0].reusedCrashedIds.asids', '=', []], ['corruption.totalBytes', '=', 0], ['corruption.staleAfterQuiesceBytes', '=', 0], ['invariantsHold', '=', true]],
+      'adopt-v7': [
+        ['adoption.adopted', '=', true],
+        ['smmus[0].reusedCrashedIds.asids', '!=', []],
+        ['corruption.crashedKernelBytes', '>', 0],
+      ],
+      'adopt-v10': [
+        ['adoption.adopted', '=', true],
+        ['smmus[0].reusedCrashedIds.asids', '=', []],
+        ['corruption.totalBytes', '=', 0],
+        ['corruption.staleAfterQuiesceBytes', '=', 0],
+        ['invariantsHold', '=', true],
+      ],
     },
   },
   {
@@ -510,7 +722,19 @@ export const ENTRIES: CatalogueEntry[] = [
     source: 'kdump-adopt-series.md 4 R10 M3 S10i',
     outcome: 'no kdump-kernel domain takes a crashed ASID or VMID: no alias',
     doc: { devices: [{ ...PAIR[0], defaultDomain: 's2' }, PAIR[1], { kind: 'gpu', name: GPU, kdumpDriver: { present: false } }] },
-    predict: { 'adopt-v10': [['adoption.adopted', '=', true], ['smmus[0].reusedCrashedIds.asids', '=', []], ['smmus[0].reusedCrashedIds.vmids', '=', []], ['corruption.totalBytes', '=', 0], ['invariantsHold', '=', true]], 'adopt-v7': [['smmus[0].reusedCrashedIds.asids', '!=', []], ['smmus[0].reusedCrashedIds.vmids', '=', []]] },
+    predict: {
+      'adopt-v10': [
+        ['adoption.adopted', '=', true],
+        ['smmus[0].reusedCrashedIds.asids', '=', []],
+        ['smmus[0].reusedCrashedIds.vmids', '=', []],
+        ['corruption.totalBytes', '=', 0],
+        ['invariantsHold', '=', true],
+      ],
+      'adopt-v7': [
+        ['smmus[0].reusedCrashedIds.asids', '!=', []],
+        ['smmus[0].reusedCrashedIds.vmids', '=', []],
+      ],
+    },
   },
   {
     id: 'S10j-reset-time-invalidation',
@@ -520,8 +744,16 @@ export const ENTRIES: CatalogueEntry[] = [
     outcome: 'CFGI_ALL, TLBI_EL2_ALL (Hyp) and TLBI_NSNH_ALL run, each with a CMD_SYNC; entries refill from the adopted tables',
     doc: { devices: PAIR },
     predict: {
-      'adopt-v7': [['smmus[0].kdumpCommands.CFGI_ALL', '=', 1], ['smmus[0].kdumpCommands.TLBI_EL2_ALL', '=', 1], ['smmus[0].kdumpCommands.TLBI_NSNH_ALL', '=', 1], [`devices[${NIC}].dma.beforeQuiesce.completedOk`, '>', 0]],
-      'adopt-v10': [['smmus[0].kdumpCommands.CFGI_ALL', '=', 1], ['smmus[0].kdumpCommands.TLBI_NSNH_ALL', '=', 1]],
+      'adopt-v7': [
+        ['smmus[0].kdumpCommands.CFGI_ALL', '=', 1],
+        ['smmus[0].kdumpCommands.TLBI_EL2_ALL', '=', 1],
+        ['smmus[0].kdumpCommands.TLBI_NSNH_ALL', '=', 1],
+        [`devices[${NIC}].dma.beforeQuiesce.completedOk`, '>', 0],
+      ],
+      'adopt-v10': [
+        ['smmus[0].kdumpCommands.CFGI_ALL', '=', 1],
+        ['smmus[0].kdumpCommands.TLBI_NSNH_ALL', '=', 1],
+      ],
     },
   },
   {
@@ -538,8 +770,16 @@ export const ENTRIES: CatalogueEntry[] = [
       ],
     },
     predict: {
-      'adopt-v10': [['adoption.adopted', '=', true], ['adoption.smmus[0].adopted', '=', true], ['adoption.smmus[1].adopted', '=', true], ['invariantsHold', '=', true]],
-      'adopt-v7': [['adoption.smmus[0].adopted', '=', true], ['adoption.smmus[1].adopted', '=', true]],
+      'adopt-v10': [
+        ['adoption.adopted', '=', true],
+        ['adoption.smmus[0].adopted', '=', true],
+        ['adoption.smmus[1].adopted', '=', true],
+        ['invariantsHold', '=', true],
+      ],
+      'adopt-v7': [
+        ['adoption.smmus[0].adopted', '=', true],
+        ['adoption.smmus[1].adopted', '=', true],
+      ],
     },
   },
   {
@@ -547,7 +787,7 @@ export const ENTRIES: CatalogueEntry[] = [
     version: 1,
     title: 'no OS participant for AER in the kdump window (no firmware hand-off across kexec)',
     source: 'kdump-adopt-series.md 4 R10 M4 S10l',
-    outcome: 'the outcome is the platform RAS policy\'s: with firmware first and no OS registered, the status quo\'s aborts escalate',
+    outcome: "the outcome is the platform RAS policy's: with firmware first and no OS registered, the status quo's aborts escalate",
     doc: { devices: PAIR, platform: { ras: 'firmware-first-no-os' } },
     predict: { 'status-quo': [['kdumpPanicked', '=', true]], 'adopt-v7': [['kdumpPanicked', '=', false]] },
   },
@@ -560,7 +800,11 @@ export const ENTRIES: CatalogueEntry[] = [
     // After 1.2 ms the RX ring has wrapped: every receive buffer's translation is in the TLB.
     doc: { devices: PAIR, crash: { trigger: { kind: 'mid-unmap', device: NIC, atNs: 1_200 * US, buffer: 1 } } },
     predict: {
-      'adopt-v7': [['adoption.adopted', '=', true], ['corruption.crashedKernelBytes', '>', 0], [`devices[${NIC}].dma.beforeQuiesce.faulted`, '>', 0]],
+      'adopt-v7': [
+        ['adoption.adopted', '=', true],
+        ['corruption.crashedKernelBytes', '>', 0],
+        [`devices[${NIC}].dma.beforeQuiesce.faulted`, '>', 0],
+      ],
     },
   },
   {
@@ -568,26 +812,45 @@ export const ENTRIES: CatalogueEntry[] = [
     version: 1,
     title: 'iommu.strict=0: the panic 2 ms after a dma_unmap returned, its TLB invalidation still waiting in the flush queue',
     source: 'kdump-adopt-series.md 4 R10 M3 ("TLB state is unknown"); Linux 6.12 dma-iommu queue_iova / fq_flush_timeout',
-    outcome: "lazy invalidation leaves the TLBI to the flush queue's 10 ms timer, which dies with the crashed kernel: the NIC keeps writing the freed receive buffers through the stale TLB entries into crashed-kernel memory, under every kdump policy (compare R10-M3-strict-unmap)",
+    outcome:
+      "lazy invalidation leaves the TLBI to the flush queue's 10 ms timer, which dies with the crashed kernel: the NIC keeps writing the freed receive buffers through the stale TLB entries into crashed-kernel memory, under every kdump policy (compare R10-M3-strict-unmap)",
     // After 1.2 ms the RX ring has wrapped: every receive buffer's translation is in the TLB.
     doc: { devices: PAIR, primary: { strict: false }, crash: { trigger: { kind: 'after-unmap', device: NIC, atNs: 1_200 * US, buffer: 1, afterNs: 2 * MS } } },
-    predict: Object.fromEntries(POLICIES.map((p) => [p, [['corruption.crashedKernelBytes', '>', 0], ['log', 'logs', 'iommu: DMA domain TLB invalidation policy: lazy mode']] as Check[]])),
+    predict: Object.fromEntries(
+      POLICIES.map((p) => [
+        p,
+        [
+          ['corruption.crashedKernelBytes', '>', 0],
+          ['log', 'logs', 'iommu: DMA domain TLB invalidation policy: lazy mode'],
+        ] as Check[],
+      ]),
+    ),
   },
   {
     id: 'R10-M3-strict-unmap',
     version: 1,
     title: 'the same dma_unmap 2 ms before the panic with strict invalidation (the default)',
     source: 'kdump-adopt-series.md 4 R10 M3; Linux 6.12 __iommu_dma_unmap -> iommu_iotlb_sync',
-    outcome: 'the TLBI and its CMD_SYNC complete inside dma_unmap: the NIC faults on the unmapped buffers from then on, and nothing it sends there lands in crashed-kernel memory, under every kdump policy',
+    outcome:
+      'the TLBI and its CMD_SYNC complete inside dma_unmap: the NIC faults on the unmapped buffers from then on, and nothing it sends there lands in crashed-kernel memory, under every kdump policy',
     doc: { devices: PAIR, crash: { trigger: { kind: 'after-unmap', device: NIC, atNs: 1_200 * US, buffer: 1, afterNs: 2 * MS } } },
-    predict: Object.fromEntries(POLICIES.map((p) => [p, [['corruption.crashedKernelBytes', '=', 0], [`devices[${NIC}].dma.total.faulted`, '>', 0], ['log', 'logs', 'iommu: DMA domain TLB invalidation policy: strict mode']] as Check[]])),
+    predict: Object.fromEntries(
+      POLICIES.map((p) => [
+        p,
+        [
+          ['corruption.crashedKernelBytes', '=', 0],
+          [`devices[${NIC}].dma.total.faulted`, '>', 0],
+          ['log', 'logs', 'iommu: DMA domain TLB invalidation policy: strict mode'],
+        ] as Check[],
+      ]),
+    ),
   },
   {
     id: 'R10-M3-panic-mid-ste-update',
     version: 1,
     title: 'the panic comes between two stores of an STE update (the NIC moving to an identity domain)',
     source: 'kdump-adopt-series.md 4 R10 M3; domain notes 7.3 (hitless and breaking updates)',
-    outcome: 'the SMMU keeps using its cached STE until the kdump kernel\'s CFGI_ALL; then it reads the half-written entry',
+    outcome: "the SMMU keeps using its cached STE until the kdump kernel's CFGI_ALL; then it reads the half-written entry",
     doc: { devices: PAIR, crash: { trigger: { kind: 'mid-ste-update', device: NIC, atNs: 100 * US, domain: 'identity', afterStores: 1 } } },
     predict: { 'adopt-v7': [['adoption.adopted', '=', true]], 'adopt-v10': [['adoption.adopted', '=', true]] },
   },
@@ -601,7 +864,13 @@ export const ENTRIES: CatalogueEntry[] = [
     outcome: 'no adoption, no warning, no GBPA write (the status-quo GBPA step is conditional on SMMUEN), fresh tables',
     doc: { devices: PAIR, injections: [at({ kind: 'register', name: 'CR0', value: 0 })] },
     predict: {
-      'adopt-v7': [['adoption.attempted', '=', false], ['mmio.writesTo.GBPA', '=', null], ['mmio.writesTo.STRTAB_BASE', '=', 1], ['log', '!logs', 'SMMU currently enabled'], ['log', '!logs', 'kdump:']],
+      'adopt-v7': [
+        ['adoption.attempted', '=', false],
+        ['mmio.writesTo.GBPA', '=', null],
+        ['mmio.writesTo.STRTAB_BASE', '=', 1],
+        ['log', '!logs', 'SMMU currently enabled'],
+        ['log', '!logs', 'kdump:'],
+      ],
     },
   },
   {
@@ -612,7 +881,10 @@ export const ENTRIES: CatalogueEntry[] = [
     outcome: 'warn "kdump: SMMU in Service Failure Mode, must reset"; status-quo reset; GERRORN <- GERROR in kdump',
     inference: 'SFM persists until the SMMU is reset: the twin keeps terminating traffic and commands',
     doc: { devices: QUIET, injections: [at({ kind: 'sfm' })] },
-    predict: { 'adopt-v7': [...REFUSED('kdump: SMMU in Service Failure Mode, must reset'), ['mmio.writesTo.GERRORN', '>=', 1]], 'adopt-v10': REFUSED('kdump: SMMU in Service Failure Mode, must reset') },
+    predict: {
+      'adopt-v7': [...REFUSED('kdump: SMMU in Service Failure Mode, must reset'), ['mmio.writesTo.GERRORN', '>=', 1]],
+      'adopt-v10': REFUSED('kdump: SMMU in Service Failure Mode, must reset'),
+    },
   },
   {
     id: 'S13-latched-cmdq-err',
@@ -622,8 +894,15 @@ export const ENTRIES: CatalogueEntry[] = [
     outcome: 'with the series it is acknowledged before the CMDQ is enabled and CFGI_ALL completes; mainline halts the queue: CMD_SYNC timeouts',
     doc: { devices: QUIET, injections: [at({ kind: 'gerror', name: 'CMDQ_ERR' })] },
     predict: {
-      'adopt-v7': [['log', '!logs', 'CMD_SYNC timeout'], ['adoption.adopted', '=', true], ['invariantsHold', '=', true]],
-      'adopt-v10': [['log', '!logs', 'CMD_SYNC timeout'], ['adoption.adopted', '=', true]],
+      'adopt-v7': [
+        ['log', '!logs', 'CMD_SYNC timeout'],
+        ['adoption.adopted', '=', true],
+        ['invariantsHold', '=', true],
+      ],
+      'adopt-v10': [
+        ['log', '!logs', 'CMD_SYNC timeout'],
+        ['adoption.adopted', '=', true],
+      ],
       'status-quo': [['log', 'logs', 'CMD_SYNC timeout']],
     },
   },
@@ -634,8 +913,19 @@ export const ENTRIES: CatalogueEntry[] = [
     source: 'kdump-adopt-series.md 4 S14',
     outcome: '"failed to enable command queue", the probe calls device_disable: CR0 <- 0, SMMUEN drops, in-flight DMA follows GBPA (the worst case)',
     // The CMDQEN poll runs its full 1 s timeout; the NIC's kdump driver comes 50 ms after it gave up, so the statistics DMA in between meets GBPA.
-    doc: { devices: QUIET.map((d) => ({ ...d, kdumpDriver: { ...d.kdumpDriver, probeAtNs: 1_050 * MS } })), run: { endAfterKdumpNs: 1_100 * MS }, injections: [at({ kind: 'stuck-ack', fields: ['CMDQEN'], to: 1 })] },
-    predict: { 'adopt-v7': [['log', 'logs', 'failed to enable command queue'], ['adoption.adopted', '=', false], ['smmus[0].smmuen', '=', false], ['dma.afterCrash.beforeQuiesce.bypassed', '>', 0]] },
+    doc: {
+      devices: QUIET.map((d) => ({ ...d, kdumpDriver: { ...d.kdumpDriver, probeAtNs: 1_050 * MS } })),
+      run: { endAfterKdumpNs: 1_100 * MS },
+      injections: [at({ kind: 'stuck-ack', fields: ['CMDQEN'], to: 1 })],
+    },
+    predict: {
+      'adopt-v7': [
+        ['log', 'logs', 'failed to enable command queue'],
+        ['adoption.adopted', '=', false],
+        ['smmus[0].smmuen', '=', false],
+        ['dma.afterCrash.beforeQuiesce.bypassed', '>', 0],
+      ],
+    },
   },
   {
     id: 'S15-memremap-fails',
@@ -664,7 +954,12 @@ export const ENTRIES: CatalogueEntry[] = [
     // The crashed kernel had blocked 0x101 (abort STE) after installing its RMR bypass at boot.
     doc: { devices: PAIR, platform: { smmus: [{ firmware: { rmrSids: [0x100, 0x101] } }] }, injections: [at({ kind: 'ste', sid: 0x101, set: { Config: 0 } })] },
     predict: {
-      'adopt-v7': [['smmus[0].rmr[0].config', '=', 'S1_TRANS'], ['smmus[0].rmr[1].config', '=', 'ABORT'], [`devices[${NIC}].kdump.deferred`, '=', true], ['invariantsHold', '=', true]],
+      'adopt-v7': [
+        ['smmus[0].rmr[0].config', '=', 'S1_TRANS'],
+        ['smmus[0].rmr[1].config', '=', 'ABORT'],
+        [`devices[${NIC}].kdump.deferred`, '=', true],
+        ['invariantsHold', '=', true],
+      ],
       'status-quo': [['smmus[0].rmr[1].config', '=', 'BYPASS']],
     },
   },
@@ -684,10 +979,18 @@ export const ENTRIES: CatalogueEntry[] = [
     source: 'kdump-adopt-series.md 4 S19',
     outcome: '-ERANGE at probe_device, no IOMMU group; its DMA is rejected by the still-enabled SMMU [INF]',
     doc: {
-      devices: [PAIR[1], { kind: 'nic', name: '0000:03:00.0', kdumpDriver: { present: true, role: 'network', probeAtNs: 3 * MS }, traffic: { rxIntervalNs: 4 * US } }],
+      devices: [
+        PAIR[1],
+        { kind: 'nic', name: '0000:03:00.0', kdumpDriver: { present: true, role: 'network', probeAtNs: 3 * MS }, traffic: { rxIntervalNs: 4 * US } },
+      ],
       injections: [cfg('LOG2SIZE', 9)],
     },
-    predict: { 'adopt-v7': [['devices[0000:03:00.0].kdump.errno', '=', 'ERANGE'], ['devices[0000:03:00.0].dma.failurePaths.sid-range', '>', 0]] },
+    predict: {
+      'adopt-v7': [
+        ['devices[0000:03:00.0].kdump.errno', '=', 'ERANGE'],
+        ['devices[0000:03:00.0].dma.failurePaths.sid-range', '>', 0],
+      ],
+    },
   },
   {
     id: 'S20-unused-l1-slot',
@@ -696,7 +999,14 @@ export const ENTRIES: CatalogueEntry[] = [
     source: 'kdump-adopt-series.md 4 S20',
     outcome: 'a fresh all-abort L2 is allocated, the L1 written with one 64-bit store, the device not deferred and attached at once',
     doc: { devices: [...PAIR, { kind: 'nic', name: '0000:05:00.0', inPrimary: false, kdumpDriver: { present: true, role: 'network', probeAtNs: 3 * MS } }] },
-    predict: { 'adopt-v7': [['devices[0000:05:00.0].kdump.deferred', '=', false], ['devices[0000:05:00.0].kdump.grouped', '=', true], ['vmcore.kdumpWrittenBytes', '>=', 8], [`devices[${NIC}].kdump.deferred`, '=', true]] },
+    predict: {
+      'adopt-v7': [
+        ['devices[0000:05:00.0].kdump.deferred', '=', false],
+        ['devices[0000:05:00.0].kdump.grouped', '=', true],
+        ['vmcore.kdumpWrittenBytes', '>=', 8],
+        [`devices[${NIC}].kdump.deferred`, '=', true],
+      ],
+    },
   },
   {
     id: 'S21-late-sfm',
@@ -705,7 +1015,12 @@ export const ENTRIES: CatalogueEntry[] = [
     source: 'kdump-adopt-series.md 4 S21',
     outcome: 'the GERROR handler logs "device has entered Service Failure Mode!" and calls device_disable (CR0 <- 0)',
     doc: { devices: QUIET, injections: [{ when: 'at', atNs: 2_500 * US, fault: { kind: 'sfm' } }] },
-    predict: { 'adopt-v7': [['log', 'logs', 'device has entered Service Failure Mode!'], ['smmus[0].smmuen', '=', false]] },
+    predict: {
+      'adopt-v7': [
+        ['log', 'logs', 'device has entered Service Failure Mode!'],
+        ['smmus[0].smmuen', '=', false],
+      ],
+    },
   },
   {
     id: 'S22-live-device-no-driver',
@@ -713,11 +1028,22 @@ export const ENTRIES: CatalogueEntry[] = [
     title: 'a device with a live adopted STE and no driver in the kdump kernel',
     source: 'kdump-adopt-series.md 4 S22',
     outcome: 'it never attaches: its STE and its DMA into crashed-kernel memory stay until reboot; with v10 its IDs stay reserved',
-    inference: "6.12 probes a device's IOMMU when its driver binds (IORT and DT alike), so a device without a driver is never probed: no group, rather than a group whose attach is deferred; its adopted STE stays all the same",
+    inference:
+      "6.12 probes a device's IOMMU when its driver binds (IORT and DT alike), so a device without a driver is never probed: no group, rather than a group whose attach is deferred; its adopted STE stays all the same",
     doc: { devices: TRIO },
     predict: {
-      'adopt-v7': [[`devices[${GPU}].kdump.grouped`, '=', false], [`devices[${GPU}].kdump.probedAt`, '=', null], [`devices[${GPU}].kdump.attachedAt`, '=', null], [`devices[${GPU}].dma.steOrigin.crashed`, '>', 0], [`devices[${GPU}].dma.afterCrash.completedOk`, '>', 0]],
-      'adopt-v10': [[`devices[${GPU}].kdump.grouped`, '=', false], [`devices[${GPU}].dma.steOrigin.crashed`, '>', 0], ['smmus[0].reusedCrashedIds.asids', '=', []]],
+      'adopt-v7': [
+        [`devices[${GPU}].kdump.grouped`, '=', false],
+        [`devices[${GPU}].kdump.probedAt`, '=', null],
+        [`devices[${GPU}].kdump.attachedAt`, '=', null],
+        [`devices[${GPU}].dma.steOrigin.crashed`, '>', 0],
+        [`devices[${GPU}].dma.afterCrash.completedOk`, '>', 0],
+      ],
+      'adopt-v10': [
+        [`devices[${GPU}].kdump.grouped`, '=', false],
+        [`devices[${GPU}].dma.steOrigin.crashed`, '>', 0],
+        ['smmus[0].reusedCrashedIds.asids', '=', []],
+      ],
     },
   },
 ];

@@ -15,7 +15,6 @@ export type { CatalogueEntry } from './entry';
 
 export const CATALOGUE_VERSION = '1.2.0';
 
-
 export { baselineDocument };
 export { scaleBdf, scaleDocument } from './scale';
 

@@ -18,9 +18,21 @@ export function scaleBdf(i: number): string {
 
 export function scaleDocument(devices: number): Record<string, unknown> {
   if (!Number.isInteger(devices) || devices < 2 || devices > 65_536) throw new RangeError(`devices: an integer in [2, 65536], got ${devices}`);
-  const list: Record<string, unknown>[] = [{ kind: 'nvme', name: scaleBdf(0), kdumpDriver: { present: true, role: 'dump-target', probeAtNs: 1 * MS }, traffic: { outstanding: 16, mediaLatencyNs: 100 * US } }];
+  const list: Record<string, unknown>[] = [
+    {
+      kind: 'nvme',
+      name: scaleBdf(0),
+      kdumpDriver: { present: true, role: 'dump-target', probeAtNs: 1 * MS },
+      traffic: { outstanding: 16, mediaLatencyNs: 100 * US },
+    },
+  ];
   for (let i = 1; i < devices; i++) {
-    list.push({ kind: 'nic', name: scaleBdf(i), kdumpDriver: { present: false }, traffic: { rxEntries: 8, rxBufBytes: 2_048, txEntries: 8, txIntervalNs: 0, rxIntervalNs: 500 * US, statsIntervalNs: 1 * MS, pollNs: 200 * US } });
+    list.push({
+      kind: 'nic',
+      name: scaleBdf(i),
+      kdumpDriver: { present: false },
+      traffic: { rxEntries: 8, rxBufBytes: 2_048, txEntries: 8, txIntervalNs: 0, rxIntervalNs: 500 * US, statsIntervalNs: 1 * MS, pollNs: 200 * US },
+    });
   }
   return {
     id: `scale-${devices}`,

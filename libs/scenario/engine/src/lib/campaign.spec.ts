@@ -5,7 +5,21 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { campaignMatrix, checkWorkItem, formatCampaignMatrix, MAX_TRACES_PER_CELL, outcomeOf, parseCampaign, progressOf, runWorkItem, wilson, workItem, workItemRun, type CampaignResult, type RunOutcome } from './campaign';
+import {
+  campaignMatrix,
+  checkWorkItem,
+  formatCampaignMatrix,
+  MAX_TRACES_PER_CELL,
+  outcomeOf,
+  parseCampaign,
+  progressOf,
+  runWorkItem,
+  wilson,
+  workItem,
+  workItemRun,
+  type CampaignResult,
+  type RunOutcome,
+} from './campaign';
 import { buildScenario, entryDocument, findEntry } from '../catalogue';
 import { runScenario } from './runner';
 import { SchemaError } from './schema';
@@ -17,7 +31,14 @@ const doc = (over: Record<string, unknown> = {}) => ({
   policies: ['status-quo', 'adopt-v7'],
   seeds: { from: 7, count: 3 },
   axes: [
-    { key: 'crash.trigger.atNs', name: 'panicAt', values: [{ label: '200us', value: 200000 }, { label: '400us', value: 400000 }] },
+    {
+      key: 'crash.trigger.atNs',
+      name: 'panicAt',
+      values: [
+        { label: '200us', value: 200000 },
+        { label: '400us', value: 400000 },
+      ],
+    },
     { key: 'devices[0].traffic.rxIntervalNs', values: [2000, 8000] },
   ],
   ...over,
@@ -61,8 +82,14 @@ describe('campaign documents', () => {
     const run = (injection: string) => runWorkItem(at(injection, 'status-quo'));
     const withGpu = await run('mix=nic2+nvme+ats-gpu');
     const without = await run('mix=nic2+nvme');
-    assert.deepEqual(withGpu.devices.map((d) => d.name), ['0000:01:00.0', '0000:01:00.1', '0000:02:00.0', '0000:03:00.0']);
-    assert.deepEqual(without.devices.map((d) => d.name), ['0000:01:00.0', '0000:01:00.1', '0000:02:00.0']);
+    assert.deepEqual(
+      withGpu.devices.map((d) => d.name),
+      ['0000:01:00.0', '0000:01:00.1', '0000:02:00.0', '0000:03:00.0'],
+    );
+    assert.deepEqual(
+      without.devices.map((d) => d.name),
+      ['0000:01:00.0', '0000:01:00.1', '0000:02:00.0'],
+    );
     // The cover letter's case (a): the accelerator's translated request fails fatally and firmware-first AER panics kdump.
     assert.equal(withGpu.kdumpPanicked, true);
     assert.equal(withGpu.vmcore.saved, false);
@@ -78,13 +105,26 @@ describe('campaign documents', () => {
     rejects(doc({ policies: ['adopt-v8'] }), 'policies[0]', /one of/);
     rejects(doc({ seeds: { from: 1, count: 0 } }), 'seeds.count', /must be in \[1, 1000000\]/);
     rejects(doc({ axes: [{ key: 'crash.trigger.atNs', values: [1, 1] }] }), 'axes[0].values[1]', /appears twice/);
-    rejects(doc({ axes: [{ key: 'a', values: [1] }, { key: 'a', values: [2] }] }), 'axes[1].key', /already an axis/);
+    rejects(
+      doc({
+        axes: [
+          { key: 'a', values: [1] },
+          { key: 'a', values: [2] },
+        ],
+      }),
+      'axes[1].key',
+      /already an axis/,
+    );
     rejects(doc({ sets: ['nokey'] }), 'sets[0]', /key=value/);
     rejects(doc({ extra: 1 }), 'extra', /unknown key/);
   });
 
   it('a value no scenario accepts is refused before any work is queued, naming the combination', () => {
-    rejects(doc({ axes: [{ key: 'crash.trigger.atNs', values: ['soon'] }] }), 'axes', /S10f-reserved-ste-config under status-quo with crash\.trigger\.atNs=soon: .*crash\.trigger\.atNs/);
+    rejects(
+      doc({ axes: [{ key: 'crash.trigger.atNs', values: ['soon'] }] }),
+      'axes',
+      /S10f-reserved-ste-config under status-quo with crash\.trigger\.atNs=soon: .*crash\.trigger\.atNs/,
+    );
   });
 
   it('the size bounds hold', () => {
@@ -104,7 +144,15 @@ describe('campaign documents', () => {
       assert.deepEqual(workItem(parseCampaign(doc()), n), w);
     }
     assert.equal(keys.size, s.total);
-    assert.deepEqual([0, 1, 2, 3].map((n) => [workItem(s, n).seed, workItem(s, n).policy]), [[7, 'status-quo'], [8, 'status-quo'], [9, 'status-quo'], [7, 'adopt-v7']]);
+    assert.deepEqual(
+      [0, 1, 2, 3].map((n) => [workItem(s, n).seed, workItem(s, n).policy]),
+      [
+        [7, 'status-quo'],
+        [8, 'status-quo'],
+        [9, 'status-quo'],
+        [7, 'adopt-v7'],
+      ],
+    );
     assert.equal(workItem(s, 6).injection, 'panicAt=200us, devices[0].traffic.rxIntervalNs=8000');
     assert.deepEqual(workItem(s, 6).sets, ['crash.trigger.atNs=200000', 'devices[0].traffic.rxIntervalNs=8000']);
     assert.equal(workItem(s, 24).scenario, 'baseline');
@@ -119,7 +167,9 @@ describe('campaign documents', () => {
 
   it('the traced subset is every Nth item', () => {
     const s = parseCampaign(doc({ trace: { every: 10 } }));
-    const traced = Array.from({ length: s.total }, (_, n) => workItem(s, n)).filter((w) => w.traced).map((w) => w.n);
+    const traced = Array.from({ length: s.total }, (_, n) => workItem(s, n))
+      .filter((w) => w.traced)
+      .map((w) => w.n);
     assert.deepEqual(traced, [0, 10, 20, 30, 40]);
   });
 
@@ -157,11 +207,32 @@ describe('campaign aggregation', () => {
 
   it('each item counts once, errors and redeliveries are counted, cells follow the item order', () => {
     const s = parseCampaign(doc());
-    const ok = (v: boolean): RunOutcome => ({ vmcoreSaved: v, kdumpPanicked: !v, corrupted: false, inflightAborted: !v, adopted: v, invariantsHold: true, predictionMet: v });
+    const ok = (v: boolean): RunOutcome => ({
+      vmcoreSaved: v,
+      kdumpPanicked: !v,
+      corrupted: false,
+      inflightAborted: !v,
+      adopted: v,
+      invariantsHold: true,
+      predictionMet: v,
+    });
     const results: CampaignResult[] = [];
     for (let n = 0; n < s.total; n++) {
       const w = workItem(s, n);
-      results.push({ campaign: 'unit', id: w.id, n, scenario: w.scenario, policy: w.policy, injection: w.injection, seed: w.seed, outcome: ok(w.seed !== 9), worker: 'w', attempt: n === 3 ? 2 : 1, route: 'in-process', wallMs: 1 });
+      results.push({
+        campaign: 'unit',
+        id: w.id,
+        n,
+        scenario: w.scenario,
+        policy: w.policy,
+        injection: w.injection,
+        seed: w.seed,
+        outcome: ok(w.seed !== 9),
+        worker: 'w',
+        attempt: n === 3 ? 2 : 1,
+        route: 'in-process',
+        wallMs: 1,
+      });
     }
     results[1] = { ...results[1]!, outcome: undefined, error: 'boom' } as CampaignResult;
     // A second result of an item, and one of another campaign: neither counts.
@@ -172,7 +243,10 @@ describe('campaign aggregation', () => {
     assert.equal(m.redelivered, 1);
     assert.equal(m.cells.length, 16);
     const first = m.cells[0]!;
-    assert.deepEqual([first.scenario, first.injection, first.policy, first.runs, first.errors], ['S10f-reserved-ste-config', 'panicAt=200us, devices[0].traffic.rxIntervalNs=2000', 'status-quo', 3, 1]);
+    assert.deepEqual(
+      [first.scenario, first.injection, first.policy, first.runs, first.errors],
+      ['S10f-reserved-ste-config', 'panicAt=200us, devices[0].traffic.rxIntervalNs=2000', 'status-quo', 3, 1],
+    );
     // Item 0 (seed 7) saved, item 1 errored, item 2 (seed 9) not saved: 1 of 2.
     assert.deepEqual({ k: first.rates.vmcoreSaved.k, n: first.rates.vmcoreSaved.n }, { k: 1, n: 2 });
     assert.match(formatCampaignMatrix(m), /48\/48 runs, 1 errors, 1 ran on a redelivery/);
@@ -181,22 +255,60 @@ describe('campaign aggregation', () => {
     assert.doesNotMatch(formatCampaignMatrix(m), /traced runs/);
   });
 
-  it("a cell lists its traced runs for Jaeger, outliers first, capped at MAX_TRACES_PER_CELL", () => {
-    const s = parseCampaign({ id: 'traces', scenarios: ['S10f-reserved-ste-config'], policies: ['adopt-v7'], seeds: { from: 1, count: 40 }, trace: { every: 2 } });
+  it('a cell lists its traced runs for Jaeger, outliers first, capped at MAX_TRACES_PER_CELL', () => {
+    const s = parseCampaign({
+      id: 'traces',
+      scenarios: ['S10f-reserved-ste-config'],
+      policies: ['adopt-v7'],
+      seeds: { from: 1, count: 40 },
+      trace: { every: 2 },
+    });
     const results: CampaignResult[] = [];
     for (let n = 0; n < s.total; n++) {
       const w = workItem(s, n);
       // Saved in every run but seed 39 (item 38, traced): the outlier.
-      const outcome: RunOutcome = { vmcoreSaved: w.seed !== 39, kdumpPanicked: false, corrupted: false, inflightAborted: false, adopted: true, invariantsHold: true, predictionMet: null };
-      results.push({ campaign: 'traces', id: w.id, n, scenario: w.scenario, policy: w.policy, injection: w.injection, seed: w.seed, outcome, worker: 'w', attempt: 1, route: 'in-process', wallMs: 1, ...(w.traced ? { traceId: n.toString(16).padStart(32, '0') } : {}) });
+      const outcome: RunOutcome = {
+        vmcoreSaved: w.seed !== 39,
+        kdumpPanicked: false,
+        corrupted: false,
+        inflightAborted: false,
+        adopted: true,
+        invariantsHold: true,
+        predictionMet: null,
+      };
+      results.push({
+        campaign: 'traces',
+        id: w.id,
+        n,
+        scenario: w.scenario,
+        policy: w.policy,
+        injection: w.injection,
+        seed: w.seed,
+        outcome,
+        worker: 'w',
+        attempt: 1,
+        route: 'in-process',
+        wallMs: 1,
+        ...(w.traced ? { traceId: n.toString(16).padStart(32, '0') } : {}),
+      });
     }
     const [cell] = campaignMatrix(s, results).cells;
     assert.equal(cell!.traces.length, MAX_TRACES_PER_CELL);
     assert.equal(cell!.moreTraces, 20 - MAX_TRACES_PER_CELL);
     assert.deepEqual(cell!.traces[0], { n: 38, seed: 39, traceId: (38).toString(16).padStart(32, '0'), outlier: true });
-    assert.deepEqual(cell!.traces.slice(1, 4).map((t) => [t.n, t.outlier]), [[0, false], [2, false], [4, false]]);
+    assert.deepEqual(
+      cell!.traces.slice(1, 4).map((t) => [t.n, t.outlier]),
+      [
+        [0, false],
+        [2, false],
+        [4, false],
+      ],
+    );
     const text = formatCampaignMatrix(campaignMatrix(s, results));
-    assert.match(text, /traced runs \(Jaeger: \/trace\/<id>; \* = vmcore outcome differs from the cell\):\n {4}adopt-v7: 0{30}26 \(seed 39 \*\), 0{32} \(seed 1\), 0{31}2 \(seed 3\), \+17 more \(--json\)$/);
+    assert.match(
+      text,
+      /traced runs \(Jaeger: \/trace\/<id>; \* = vmcore outcome differs from the cell\):\n {4}adopt-v7: 0{30}26 \(seed 39 \*\), 0{32} \(seed 1\), 0{31}2 \(seed 3\), \+17 more \(--json\)$/,
+    );
   });
 
   it('progress: rate from the first to the latest result, ETA from the rest', () => {

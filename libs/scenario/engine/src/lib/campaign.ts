@@ -29,17 +29,33 @@ export const CAMPAIGN_SCHEMA = obj(
     id: str(undefined, 'campaign id: lower-case letters, digits and dashes, at most 63 (a NATS subject token)', CAMPAIGN_ID_PATTERN),
     title: str('', 'one line for the report'),
     scenarios: arr(str(undefined, 'a catalogue id (twinctl scenarios)'), undefined, 'the scenarios every injection is applied to', 1, 256),
-    policies: opt(arr(oneOf(POLICIES), undefined, 'kdump policies; default: each scenario is run under the policies its catalogue entry predicts', 1, POLICIES.length)),
-    seeds: obj({ from: int(1, -(2 ** 31), 2 ** 31 - 1, 'first seed'), count: int(1, 1, MAX_WORK_ITEMS, 'how many consecutive seeds') }, 'seeds of each combination'),
+    policies: opt(
+      arr(oneOf(POLICIES), undefined, 'kdump policies; default: each scenario is run under the policies its catalogue entry predicts', 1, POLICIES.length),
+    ),
+    seeds: obj(
+      { from: int(1, -(2 ** 31), 2 ** 31 - 1, 'first seed'), count: int(1, 1, MAX_WORK_ITEMS, 'how many consecutive seeds') },
+      'seeds of each combination',
+    ),
     axes: arr(
-      obj({ key: str(undefined, 'a dotted scenario-document key, as --set takes it (crash.trigger.atNs, devices[2].traffic.outstanding, devices)'), name: opt(str(undefined, 'short name in the matrix (default: the key)')), values: arr(axisValue, undefined, 'the values to try', 1, 256) }, undefined, ['key', 'values']),
+      obj(
+        {
+          key: str(undefined, 'a dotted scenario-document key, as --set takes it (crash.trigger.atNs, devices[2].traffic.outstanding, devices)'),
+          name: opt(str(undefined, 'short name in the matrix (default: the key)')),
+          values: arr(axisValue, undefined, 'the values to try', 1, 256),
+        },
+        undefined,
+        ['key', 'values'],
+      ),
       [],
       'injection axes: every combination of one value per axis is an injection',
       0,
       8,
     ),
     sets: arr(str(undefined, 'key=value'), [], 'overrides applied to every run before the axes (run.endAfterKdumpNs=5000000)'),
-    trace: obj({ every: int(0, 0, MAX_WORK_ITEMS, 'every Nth item (n % every == 0) is traced, through the services when the worker has them; 0: none') }, 'the traced subset'),
+    trace: obj(
+      { every: int(0, 0, MAX_WORK_ITEMS, 'every Nth item (n % every == 0) is traced, through the services when the worker has them; 0: none') },
+      'the traced subset',
+    ),
   },
   'kdump-twin fault-injection campaign',
   ['id', 'scenarios'],
@@ -120,7 +136,8 @@ function axisOf(a: RawCampaign['axes'][number], i: number, issues: SchemaIssue[]
     const named = isObj(v) && Object.keys(v).sort().join(',') === 'label,value' && typeof v.label === 'string';
     const value = named ? v.value : v;
     const label = named ? (v.label as string) : typeof value === 'string' ? value : JSON.stringify(value);
-    if (label === '' || /[,=]/.test(label)) issues.push({ path: `axes[${i}].values[${j}]`, rule: 'a label is non-empty and holds no "," or "=" (give {"label": ..., "value": ...})' });
+    if (label === '' || /[,=]/.test(label))
+      issues.push({ path: `axes[${i}].values[${j}]`, rule: 'a label is non-empty and holds no "," or "=" (give {"label": ..., "value": ...})' });
     if (labels.has(label)) issues.push({ path: `axes[${i}].values[${j}]`, rule: `label "${label}" appears twice on this axis` });
     labels.add(label);
     if (value === undefined || value === null) issues.push({ path: `axes[${i}].values[${j}]`, rule: 'a value is required' });
@@ -159,10 +176,22 @@ export function parseCampaign(input: unknown, what = 'campaign'): CampaignSpec {
 
   const injections = axes.reduce((n, a) => n * a.values.length, 1);
   const combinations = raw.scenarios.reduce((n, s) => n + policies[s]!.length, 0) * injections;
-  if (combinations > MAX_COMBINATIONS) throw new SchemaError(what, [{ path: 'axes', rule: `scenarios x injections x policies is ${combinations}, more than ${MAX_COMBINATIONS}` }]);
+  if (combinations > MAX_COMBINATIONS)
+    throw new SchemaError(what, [{ path: 'axes', rule: `scenarios x injections x policies is ${combinations}, more than ${MAX_COMBINATIONS}` }]);
   const total = combinations * raw.seeds.count;
   if (total > MAX_WORK_ITEMS) throw new SchemaError(what, [{ path: 'seeds.count', rule: `the campaign has ${total} work items, more than ${MAX_WORK_ITEMS}` }]);
-  const spec: CampaignSpec = { schemaVersion: raw.schemaVersion, id: raw.id, title: raw.title, scenarios: raw.scenarios, policies, seeds: raw.seeds, axes, sets: raw.sets, trace: raw.trace, total };
+  const spec: CampaignSpec = {
+    schemaVersion: raw.schemaVersion,
+    id: raw.id,
+    title: raw.title,
+    scenarios: raw.scenarios,
+    policies,
+    seeds: raw.seeds,
+    axes,
+    sets: raw.sets,
+    trace: raw.trace,
+    total,
+  };
 
   // Every combination must build: a bad value fails here, naming the item, not in a worker.
   for (let n = 0; n < total; n += raw.seeds.count) {
@@ -209,7 +238,17 @@ export function workItem(spec: CampaignSpec, n: number): WorkItem {
     const pi = Math.floor(rest / spec.seeds.count) % pol.length;
     const ii = Math.floor(rest / (spec.seeds.count * pol.length));
     const inj = injectionAt(spec, ii);
-    return { campaign: spec.id, id: `${spec.id}/${n}`, n, scenario, policy: pol[pi]!, seed: spec.seeds.from + seedIdx, injection: inj.label, sets: [...spec.sets, ...inj.sets], traced: spec.trace.every > 0 && n % spec.trace.every === 0 };
+    return {
+      campaign: spec.id,
+      id: `${spec.id}/${n}`,
+      n,
+      scenario,
+      policy: pol[pi]!,
+      seed: spec.seeds.from + seedIdx,
+      injection: inj.label,
+      sets: [...spec.sets, ...inj.sets],
+      traced: spec.trace.every > 0 && n % spec.trace.every === 0,
+    };
   }
   throw new RangeError(`work item ${n} is outside the campaign`);
 }
@@ -218,10 +257,14 @@ export function workItem(spec: CampaignSpec, n: number): WorkItem {
 export function checkWorkItem(spec: CampaignSpec, input: unknown): WorkItem {
   if (!isObj(input)) throw new SchemaError('work item', [{ path: '', rule: 'expected an object' }]);
   const n = input.n;
-  if (typeof n !== 'number' || !Number.isInteger(n) || n < 0 || n >= spec.total) throw new SchemaError('work item', [{ path: 'n', rule: `an integer in 0..${spec.total - 1}` }]);
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < 0 || n >= spec.total)
+    throw new SchemaError('work item', [{ path: 'n', rule: `an integer in 0..${spec.total - 1}` }]);
   const want = workItem(spec, n);
   for (const k of ['campaign', 'id', 'scenario', 'policy', 'seed', 'injection'] as const) {
-    if (input[k] !== want[k]) throw new SchemaError('work item', [{ path: k, rule: `item ${n} of campaign ${spec.id} has ${k} ${JSON.stringify(want[k])}, got ${JSON.stringify(input[k])}` }]);
+    if (input[k] !== want[k])
+      throw new SchemaError('work item', [
+        { path: k, rule: `item ${n} of campaign ${spec.id} has ${k} ${JSON.stringify(want[k])}, got ${JSON.stringify(input[k])}` },
+      ]);
   }
   return want;
 }
@@ -381,7 +424,14 @@ export function campaignMatrix(spec: CampaignSpec, results: Iterable<CampaignRes
         .map((r) => ({ n: r.n, seed: r.seed, traceId: r.traceId, outlier: r.outcome !== undefined && r.outcome.vmcoreSaved !== majority }))
         // Outliers first, so a capped list still holds them.
         .sort((a, b) => Number(b.outlier) - Number(a.outlier) || a.n - b.n);
-      return { ...g.cell, runs: g.list.length, errors: g.list.length - ok.length, rates, traces: traced.slice(0, MAX_TRACES_PER_CELL), moreTraces: Math.max(0, traced.length - MAX_TRACES_PER_CELL) };
+      return {
+        ...g.cell,
+        runs: g.list.length,
+        errors: g.list.length - ok.length,
+        rates,
+        traces: traced.slice(0, MAX_TRACES_PER_CELL),
+        moreTraces: Math.max(0, traced.length - MAX_TRACES_PER_CELL),
+      };
     });
   return { campaign: spec.id, title: spec.title, total: spec.total, done: seen.size, errors, redelivered, cells };
 }
@@ -423,7 +473,10 @@ const COLUMNS: readonly [OutcomeName, string][] = [
 
 /** The matrix as a text table: one block per scenario and injection, a row per policy, rates with 95% intervals. */
 export function formatCampaignMatrix(m: CampaignMatrix): string {
-  const lines = [`campaign ${m.campaign}${m.title ? `: ${m.title}` : ''}`, `${m.done}/${m.total} runs, ${m.errors} errors, ${m.redelivered} ran on a redelivery; rates with Wilson 95% intervals`];
+  const lines = [
+    `campaign ${m.campaign}${m.title ? `: ${m.title}` : ''}`,
+    `${m.done}/${m.total} runs, ${m.errors} errors, ${m.redelivered} ran on a redelivery; rates with Wilson 95% intervals`,
+  ];
   const head = ['policy', 'runs', ...COLUMNS.map((c) => c[1])];
   let block = '';
   let rows: string[][] = [];
@@ -431,7 +484,12 @@ export function formatCampaignMatrix(m: CampaignMatrix): string {
   const flush = () => {
     if (!rows.length) return;
     const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-    lines.push('', block, `  ${head.map((h, i) => h.padEnd(w[i]!)).join('  ')}`.trimEnd(), ...rows.map((r) => `  ${r.map((c, i) => c.padEnd(w[i]!)).join('  ')}`.trimEnd()));
+    lines.push(
+      '',
+      block,
+      `  ${head.map((h, i) => h.padEnd(w[i]!)).join('  ')}`.trimEnd(),
+      ...rows.map((r) => `  ${r.map((c, i) => c.padEnd(w[i]!)).join('  ')}`.trimEnd()),
+    );
     if (traces.length) lines.push('  traced runs (Jaeger: /trace/<id>; * = vmcore outcome differs from the cell):', ...traces);
     rows = [];
     traces = [];

@@ -225,7 +225,15 @@ export function computeCorruption(
     const r = g.region;
     const bucketName: CorruptionBucket = r?.kind === 'crashkernel' ? 'carveout' : r?.kind === 'ram' && r.owner === 'primary-kernel' ? 'crashedKernel' : 'other';
     totals[bucketName] += len;
-    out.push({ region: name, kind: r?.kind ?? 'none', owner: r?.owner, bucket: bucketName, bytes: len, ranges: merged.slice(0, 8).map((m) => `[${hex(m.start)}, ${hex(m.end)})`), devices: [...g.devices].sort() });
+    out.push({
+      region: name,
+      kind: r?.kind ?? 'none',
+      owner: r?.owner,
+      bucket: bucketName,
+      bytes: len,
+      ranges: merged.slice(0, 8).map((m) => `[${hex(m.start)}, ${hex(m.end)})`),
+      devices: [...g.devices].sort(),
+    });
   }
   const dev = new Map<string, number>();
   for (const [name, iv] of byDevice) dev.set(name, mergeLen(iv).len);

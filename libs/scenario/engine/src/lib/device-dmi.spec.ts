@@ -80,14 +80,39 @@ describe('direct memory for devices broken on purpose', () => {
     const spec = buildScenario(entryDocument(entry('baseline')()), { policy: 'adopt-v10' });
     const p = new PlatformRole(spec, localLinks(spec, { deviceDmi: 'on' }).fleet);
     const g = new DeviceGrants(p);
-    const req: FleetRequest = { sid: 8, address: 0x1234_5000, size: 64, write: false, device: '0000:01:00.0', phase: 'desc-fetch', job: 1, generation: 0, latencyNs: 800, time: 0, ticket: 7, dmi: true };
-    assert.throws(() => g.check(req, { status: 'UR', outcome: 'aborted', pa: -1, path: 'gbpa' }), /0000:01:00\.0 answered its read of 64 bytes at IOVA 0x12345000 \(StreamID 8, ticket 7\) with no grant held, but the platform answers UR/);
+    const req: FleetRequest = {
+      sid: 8,
+      address: 0x1234_5000,
+      size: 64,
+      write: false,
+      device: '0000:01:00.0',
+      phase: 'desc-fetch',
+      job: 1,
+      generation: 0,
+      latencyNs: 800,
+      time: 0,
+      ticket: 7,
+      dmi: true,
+    };
+    assert.throws(
+      () => g.check(req, { status: 'UR', outcome: 'aborted', pa: -1, path: 'gbpa' }),
+      /0000:01:00\.0 answered its read of 64 bytes at IOVA 0x12345000 \(StreamID 8, ticket 7\) with no grant held, but the platform answers UR/,
+    );
   });
 
   it('a malformed grant from the wire is a RangeError naming the field and the rule', () => {
-    assert.throws(() => checkDeviceDmiIn({ grants: [{ device: 'd', sid: 1, iova: 0x1001, pa: 0x2000, read: true, write: false }] }), /input\.dmi\.grants\[0\]\.iova: a 4 KiB-aligned address \(got 4097\)/);
-    assert.throws(() => checkDeviceDmiIn({ pages: [{ pa: 0x3000, data: new Uint8Array(10) }] }), /input\.dmi\.pages\[0\]\.data: a whole page \(4096 bytes\) without offset \(got 10\)/);
-    assert.throws(() => checkDeviceDmiIn({ pages: [{ pa: 0x3000, offset: 4090, data: new Uint8Array(10) }] }), /input\.dmi\.pages\[0\]\.offset: with data, inside the page/);
+    assert.throws(
+      () => checkDeviceDmiIn({ grants: [{ device: 'd', sid: 1, iova: 0x1001, pa: 0x2000, read: true, write: false }] }),
+      /input\.dmi\.grants\[0\]\.iova: a 4 KiB-aligned address \(got 4097\)/,
+    );
+    assert.throws(
+      () => checkDeviceDmiIn({ pages: [{ pa: 0x3000, data: new Uint8Array(10) }] }),
+      /input\.dmi\.pages\[0\]\.data: a whole page \(4096 bytes\) without offset \(got 10\)/,
+    );
+    assert.throws(
+      () => checkDeviceDmiIn({ pages: [{ pa: 0x3000, offset: 4090, data: new Uint8Array(10) }] }),
+      /input\.dmi\.pages\[0\]\.offset: with data, inside the page/,
+    );
     assert.throws(() => checkDeviceDmiIn({ revoke: 'all' }), /input\.dmi\.revoke: an array/);
     assert.throws(() => checkDeviceDmiIn([]), /input\.dmi: an object/);
   });

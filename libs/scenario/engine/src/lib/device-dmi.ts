@@ -86,7 +86,8 @@ export class DeviceGrants {
 
   /** A request the fleet could not answer was applied: grant its page if it may be. */
   observe(req: FleetRequest, c: DmaCompletion): void {
-    if (c.status !== 'SC' || (req.ats !== undefined && req.ats !== 'translated') || req.ssid !== undefined || !(req.size > 0) || this.p.countTriggerArmed()) return;
+    if (c.status !== 'SC' || (req.ats !== undefined && req.ats !== 'translated') || req.ssid !== undefined || !(req.size > 0) || this.p.countTriggerArmed())
+      return;
     const off = req.address % DMI_PAGE;
     if (off + req.size > DMI_PAGE) return;
     const iova = req.address - off;
@@ -153,7 +154,16 @@ export class DeviceGrants {
     this.fresh.clear();
     for (const n of [...touched.keys()].sort((a, b) => a - b)) pages.push(...imagesOf(this.p.memory, n, touched.get(n)!));
     const grants: DeviceGrant[] = [];
-    for (const g of this.changed) grants.push({ device: g.device, sid: g.sid, iova: g.iova, pa: (g.read ?? g.write)!.pa, read: g.read !== undefined, write: g.write !== undefined && (!g.read || g.write.pa === g.read.pa), ...(g.ats ? { ats: true } : {}) });
+    for (const g of this.changed)
+      grants.push({
+        device: g.device,
+        sid: g.sid,
+        iova: g.iova,
+        pa: (g.read ?? g.write)!.pa,
+        read: g.read !== undefined,
+        write: g.write !== undefined && (!g.read || g.write.pa === g.read.pa),
+        ...(g.ats ? { ats: true } : {}),
+      });
     this.changed.clear();
     const revoke = this.revoked;
     this.revoked = [];

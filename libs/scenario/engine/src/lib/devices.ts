@@ -36,7 +36,17 @@ export function deviceTable(spec: ScenarioSpec): DeviceInfo[] {
     .map((d) => {
       const rid = ridOf(d.name);
       const sids = d.sids ?? [rid + spec.platform.smmus[d.smmu]!.sidBase];
-      const base: EndpointConfig = { name: d.name, rid, sids, ats: d.ats, atcEntries: d.atcEntries, aer: d.aer, readLatencyNs: d.readLatencyNs, maxReadTags: d.maxReadTags, onReadError: d.onReadError ?? READ_ERROR_DEFAULT[d.kind] };
+      const base: EndpointConfig = {
+        name: d.name,
+        rid,
+        sids,
+        ats: d.ats,
+        atcEntries: d.atcEntries,
+        aer: d.aer,
+        readLatencyNs: d.readLatencyNs,
+        maxReadTags: d.maxReadTags,
+        onReadError: d.onReadError ?? READ_ERROR_DEFAULT[d.kind],
+      };
       return { spec: d, name: d.name, rid, sids, smmu: d.smmu, base, params: paramsOf(d) };
     });
 }

@@ -77,7 +77,12 @@ describe('firmware kind: a device meets the IOMMU when its driver binds (device 
   });
 
   it('a device without a kdump driver is never probed: no group, its StreamID stays as the reset left it', async () => {
-    const doc = machine('dt', { devices: [{ kind: 'nvme', name: '0000:00:01.0', kdumpDriver: { probeAtNs: 1_000_000 } }, { kind: 'nic', name: '0000:00:02.0' }] });
+    const doc = machine('dt', {
+      devices: [
+        { kind: 'nvme', name: '0000:00:01.0', kdumpDriver: { probeAtNs: 1_000_000 } },
+        { kind: 'nic', name: '0000:00:02.0' },
+      ],
+    });
     const { report } = await run(doc);
     const nic = report.devices.find((d) => d.name === '0000:00:02.0')!;
     assert.deepEqual([nic.kdump.grouped, nic.kdump.probedAt], [false, null]);
@@ -85,8 +90,13 @@ describe('firmware kind: a device meets the IOMMU when its driver binds (device 
 });
 
 describe('AER: a device whose errors nothing reports', () => {
-  it('aer.reported=false (a root-bus endpoint without AER, no RCEC): its aborted DMA raises nothing, the other device\'s does', async () => {
-    const quiet = machine('acpi', { devices: [{ kind: 'nvme', name: '0000:00:01.0', kdumpDriver: { probeAtNs: 1_000_000 } }, { kind: 'nic', name: '0000:00:02.0', aer: { reported: false }, kdumpDriver: { present: true, probeAtNs: 3_000_000 } }] });
+  it("aer.reported=false (a root-bus endpoint without AER, no RCEC): its aborted DMA raises nothing, the other device's does", async () => {
+    const quiet = machine('acpi', {
+      devices: [
+        { kind: 'nvme', name: '0000:00:01.0', kdumpDriver: { probeAtNs: 1_000_000 } },
+        { kind: 'nic', name: '0000:00:02.0', aer: { reported: false }, kdumpDriver: { present: true, probeAtNs: 3_000_000 } },
+      ],
+    });
     const loud = machine('acpi');
     const aer = async (doc: object) => {
       const { report } = await run(doc);
@@ -101,7 +111,7 @@ describe('AER: a device whose errors nothing reports', () => {
 });
 
 describe('kernelConfig and the ID registers of a described machine', () => {
-  it('cmaAlignment caps the queues as Debian\'s kernel does, and the driver says so', async () => {
+  it("cmaAlignment caps the queues as Debian's kernel does, and the driver says so", async () => {
     const { views } = await run(machine('dt', { kernelConfig: { cmaAlignment: 8 } }));
     const lines = views.primary.log.map(line);
     assert.ok(lines.includes('arm-smmu-v3 9050000.smmuv3: allocated 65536 entries for cmdq'), lines.join('\n'));

@@ -50,7 +50,8 @@ export function evaluateInvariants(p: PlatformRole, primary: KernelView, kdump: 
     const writes = (reg: string) => acc.filter((a) => a.dir === 'write' && a.register === reg);
     const reads = (reg: string) => acc.filter((a) => a.dir === 'read' && a.register === reg);
     const adopting = (k.options & OPT.KDUMP_ADOPT) !== 0;
-    const push = (id: string, applies: boolean, holds: boolean, detail?: string) => out.push({ id, smmu, text: TEXT[id]!, applies, holds: !applies || holds, ...(applies && !holds && detail ? { detail } : {}) });
+    const push = (id: string, applies: boolean, holds: boolean, detail?: string) =>
+      out.push({ id, smmu, text: TEXT[id]!, applies, holds: !applies || holds, ...(applies && !holds && detail ? { detail } : {}) });
 
     const disabled = writes('CR0').some((a) => !bit(CR0, val(a), 'SMMUEN'));
     const acksOff = reads('CR0ACK').filter((a) => !bit(CR0, val(a), 'SMMUEN'));
@@ -60,7 +61,12 @@ export function evaluateInvariants(p: PlatformRole, primary: KernelView, kdump: 
     const q = writes('CR0').filter((a) => bit(CR0, val(a), 'EVENTQEN') || bit(CR0, val(a), 'PRIQEN'));
     const irq = writes('IRQ_CTRL').filter((a) => bit(IRQ_CTRL, val(a), 'EVENTQ_IRQEN') || bit(IRQ_CTRL, val(a), 'PRIQ_IRQEN'));
     const handlers = k.irqs.evtq || k.irqs.priq;
-    push('3.4.3', series, q.length === 0 && irq.length === 0 && !handlers, [...q, ...irq].map((a) => `${a.register} <- ${a.value}`).join(', ') || 'an EVTQ/PRIQ handler is registered');
+    push(
+      '3.4.3',
+      series,
+      q.length === 0 && irq.length === 0 && !handlers,
+      [...q, ...irq].map((a) => `${a.register} <- ${a.value}`).join(', ') || 'an EVTQ/PRIQ handler is registered',
+    );
     const r4 = gerrorAckedBeforeCmdq(acc);
     push('3.4.4', series && r4.applies, r4.holds, r4.detail);
     const cr0First = reads('CR0')[0];
@@ -68,21 +74,36 @@ export function evaluateInvariants(p: PlatformRole, primary: KernelView, kdump: 
     const gn = reads('GERRORN')[0];
     const sfm = g && gn ? bit(GERROR, val(g) ^ val(gn), 'SFM_ERR') : false;
     const coherent = (k.features & FEAT.COHERENCY) !== 0;
-    push('3.4.5', adopting, !!cr0First && bit(CR0, val(cr0First), 'SMMUEN') && coherent && !sfm, `SMMUEN at hw_probe ${cr0First ? bit(CR0, val(cr0First), 'SMMUEN') : 'unread'}, coherent ${coherent}, SFM ${sfm}`);
+    push(
+      '3.4.5',
+      adopting,
+      !!cr0First && bit(CR0, val(cr0First), 'SMMUEN') && coherent && !sfm,
+      `SMMUEN at hw_probe ${cr0First ? bit(CR0, val(cr0First), 'SMMUEN') : 'unread'}, coherent ${coherent}, SFM ${sfm}`,
+    );
     const fellBack = kdump.log.some((l) => l.device === k.devName && l.text === 'kdump: falling back to full reset');
     if (fellBack) {
       const twoLvlHw = p.smmus[i]!.field('IDR0', 'ST_LEVEL') === 1 && p.smmus[i]!.field('IDR1', 'SIDSIZE') > 8;
       const feat = (k.features & FEAT.TWO_LVL_STRTAB) !== 0;
       const reserved = [...k.asids, ...k.vmids].filter(([, v]) => v === 'reserved').length;
       const fresh = k.strtab.kind !== 'none' && !k.strtab.adopted;
-      push('3.4.6', true, !adopting && feat === twoLvlHw && reserved === 0 && fresh, `OPT ${adopting}, FEAT_2_LVL_STRTAB ${feat} (hardware ${twoLvlHw}), reservations ${reserved}, fresh table ${fresh}`);
+      push(
+        '3.4.6',
+        true,
+        !adopting && feat === twoLvlHw && reserved === 0 && fresh,
+        `OPT ${adopting}, FEAT_2_LVL_STRTAB ${feat} (hardware ${twoLvlHw}), reservations ${reserved}, fresh table ${fresh}`,
+      );
     } else push('3.4.6', false, true);
     const r7 = adoptedSteWrites(p, i, primary, kdump);
     push('3.4.7', adopting, r7.length === 0, r7.slice(0, 3).join('; '));
     const crashed = primary.smmus[i]?.domainIds ?? { asids: [], vmids: [] };
     const aliasA = k.domainIds.asids.filter((a) => crashed.asids.includes(a));
     const aliasV = k.domainIds.vmids.filter((v) => crashed.vmids.includes(v));
-    push('3.4.8', policy === 'adopt-v10' && adopting, aliasA.length === 0 && aliasV.length === 0, `ASIDs ${aliasA.join(',') || '-'} and VMIDs ${aliasV.join(',') || '-'} reused`);
+    push(
+      '3.4.8',
+      policy === 'adopt-v10' && adopting,
+      aliasA.length === 0 && aliasV.length === 0,
+      `ASIDs ${aliasA.join(',') || '-'} and VMIDs ${aliasV.join(',') || '-'} reused`,
+    );
     const r9 = lazyFailuresContained(p, i, kdump);
     push('3.4.9', r9.applies, r9.holds, r9.detail);
   });
@@ -106,7 +127,11 @@ function gerrorAckedBeforeCmdq(acc: readonly AccessView[]): { applies: boolean; 
   }
   if (g === undefined) return { applies: true, holds: false, detail: 'GERROR never read before CMDQEN' };
   const active = (g ^ (gn ?? 0n)) & ERR_MASK;
-  return { applies: true, holds: active === 0n, detail: `GERROR ^ GERRORN = 0x${active.toString(16)} when CMDQEN was set${acked ? '' : ' (no GERRORN write)'}` };
+  return {
+    applies: true,
+    holds: active === 0n,
+    detail: `GERROR ^ GERRORN = 0x${active.toString(16)} when CMDQEN was set${acked ? '' : ' (no GERRORN write)'}`,
+  };
 }
 
 /** kdump-CPU stores into the crashed kernel's STEs whose StreamID's own device had not been attached by then. */

@@ -30,7 +30,10 @@ export class PageGrants {
   /** Pages a kernel's own store was refused on (the backing bound): its copy has bytes the platform does not. */
   private readonly refusedOn: Record<KernelName, Set<number>> = { primary: new Set(), kdump: new Set() };
   /** Offlined regions and halted CPUs as of each kernel's previous answer. */
-  private readonly seen: Record<KernelName, { offlined: number; halted: boolean }> = { primary: { offlined: 0, halted: false }, kdump: { offlined: 0, halted: false } };
+  private readonly seen: Record<KernelName, { offlined: number; halted: boolean }> = {
+    primary: { offlined: 0, halted: false },
+    kdump: { offlined: 0, halted: false },
+  };
 
   constructor(
     private readonly p: PlatformRole,

@@ -6,7 +6,24 @@
 // runner asks for, a task per poll loop for the drivers.
 
 import { createDriver, NVME_OPC, NVME_SC, NvmeDriver, type HostKernel, type SetupResult, type TaskContext } from '@kdump-twin/endpoint';
-import { Dmesg, inStep, LinuxKernel, MmioTrace, PageAllocator, type BusInterrupt, type BusPort, type NextAccess, type PollWait, type DeviceProbe, type DomainType, type KdumpPolicy, type MasterSpec, type MmioSize, type ProbeOutcome, type StepObserver } from '@kdump-twin/kernel';
+import {
+  Dmesg,
+  inStep,
+  LinuxKernel,
+  MmioTrace,
+  PageAllocator,
+  type BusInterrupt,
+  type BusPort,
+  type NextAccess,
+  type PollWait,
+  type DeviceProbe,
+  type DomainType,
+  type KdumpPolicy,
+  type MasterSpec,
+  type MmioSize,
+  type ProbeOutcome,
+  type StepObserver,
+} from '@kdump-twin/kernel';
 import type { Region } from '@kdump-twin/platform';
 import { TaskHalted } from '@kdump-twin/platform';
 import { commandForOpcode, findFormat, STE } from '@kdump-twin/smmu-arch';
@@ -82,7 +99,12 @@ class SimBus implements BusPort {
    */
   async delay(ns: number, next?: NextAccess, wait?: PollWait): Promise<void> {
     const task = this.task();
-    await this.port.sleep(task, ns, next && this.load(next), wait && { wait: { loads: wait.loads.map((l) => this.load(l)), poll: { deadline: wait.deadline, step: wait.step } } });
+    await this.port.sleep(
+      task,
+      ns,
+      next && this.load(next),
+      wait && { wait: { loads: wait.loads.map((l) => this.load(l)), poll: { deadline: wait.deadline, step: wait.step } } },
+    );
     this.resume(task);
   }
 
@@ -147,7 +169,16 @@ export class KernelRole implements KernelLink {
     const k = spec.kdump;
     const policy: KdumpPolicy | undefined = name === 'kdump' ? k.policy : undefined;
     spec.platform.smmus.forEach((s, i) => {
-      const bus = new HaltableBus(new SimBus(port, i, smmuNames[i]!, name, () => this.task, (t) => (this.task = t)));
+      const bus = new HaltableBus(
+        new SimBus(
+          port,
+          i,
+          smmuNames[i]!,
+          name,
+          () => this.task,
+          (t) => (this.task = t),
+        ),
+      );
       this.buses.push(bus);
       const tap = new CommandTap(() => {
         const q = this.kernels[i]?.smmu.cmdq;
@@ -159,14 +190,54 @@ export class KernelRole implements KernelLink {
         if (name === 'primary') port.panicNow(why);
       };
       // dev_name: an IORT node becomes the platform device arm-smmu-v3.N.auto; a DT node is named by unit address and node name.
-      const devName = s.firmware.kind === 'dt' ? `arm-smmu-v3 ${s.firmware.dtNode ?? `${(0x905_0000 + i * 0x2_0000).toString(16)}.smmuv3`}` : `arm-smmu-v3 arm-smmu-v3.${i}.auto`;
-      const firmware = { coherent: s.firmware.coherent ?? (s.config.coherent as boolean | undefined) ?? true, rmrSids: s.firmware.rmrSids, combinedIrq: s.firmware.combinedIrq, msiDomain: s.firmware.msiDomain, devName, kind: s.firmware.kind };
+      const devName =
+        s.firmware.kind === 'dt'
+          ? `arm-smmu-v3 ${s.firmware.dtNode ?? `${(0x905_0000 + i * 0x2_0000).toString(16)}.smmuv3`}`
+          : `arm-smmu-v3 arm-smmu-v3.${i}.auto`;
+      const firmware = {
+        coherent: s.firmware.coherent ?? (s.config.coherent as boolean | undefined) ?? true,
+        rmrSids: s.firmware.rmrSids,
+        combinedIrq: s.firmware.combinedIrq,
+        msiDomain: s.firmware.msiDomain,
+        devName,
+        kind: s.firmware.kind,
+      };
       const timers = { arm: (timer: string, ns: number, fn: () => Promise<void>) => this.timer(timer, ns, fn) };
-      const common = { ram: { base: ram.base, size: ram.size }, pages: this.pages, asids, groups, cmaAlignment, log: this.log, trace: this.trace, firmware, steps: this.steps, timers, hz: spec.kernelConfig.hz };
+      const common = {
+        ram: { base: ram.base, size: ram.size },
+        pages: this.pages,
+        asids,
+        groups,
+        cmaAlignment,
+        log: this.log,
+        trace: this.trace,
+        firmware,
+        steps: this.steps,
+        timers,
+        hz: spec.kernelConfig.hz,
+      };
       this.kernels.push(
         name === 'primary'
-          ? new LinuxKernel(bus, { kernel: 'primary', passthrough: spec.primary.passthrough, strict: spec.primary.strict, pageSize: spec.primary.pageSize, legacyLinearStrtab: spec.primary.legacyLinearStrtab, ...common })
-          : new LinuxKernel(bus, { kernel: 'kdump', policy, passthrough: k.passthrough, strict: k.strict, pageSize: spec.primary.pageSize, memremapNonRam: k.memremapNonRam, failDevresAction: k.failDevresAction, gbpaBypass: k.gbpaBypass, v10KexecPrefix: k.v10KexecPrefix, ...common }),
+          ? new LinuxKernel(bus, {
+              kernel: 'primary',
+              passthrough: spec.primary.passthrough,
+              strict: spec.primary.strict,
+              pageSize: spec.primary.pageSize,
+              legacyLinearStrtab: spec.primary.legacyLinearStrtab,
+              ...common,
+            })
+          : new LinuxKernel(bus, {
+              kernel: 'kdump',
+              policy,
+              passthrough: k.passthrough,
+              strict: k.strict,
+              pageSize: spec.primary.pageSize,
+              memremapNonRam: k.memremapNonRam,
+              failDevresAction: k.failDevresAction,
+              gbpaBypass: k.gbpaBypass,
+              v10KexecPrefix: k.v10KexecPrefix,
+              ...common,
+            }),
       );
     });
     for (const d of deviceTable(spec)) this.devices.set(d.name, { info: d });
@@ -216,7 +287,8 @@ export class KernelRole implements KernelLink {
         if (!r.ok) return { ok: false, errno: r.errno };
         this.port.addMapping(device, { kernel: this.name, pa, bytes, iova: r.iova, from: this.port.now(), to: Infinity });
         await this.syncAts(d);
-        if (this.name === 'kdump' && d.attachedAt === undefined && k.master(device)?.domain !== undefined && !k.master(device)!.attachDeferred) d.attachedAt = this.port.now();
+        if (this.name === 'kdump' && d.attachedAt === undefined && k.master(device)?.domain !== undefined && !k.master(device)!.attachDeferred)
+          d.attachedAt = this.port.now();
         return { ok: true, pa, iova: r.iova };
       },
       cpuWrite: async (pa, data) => {
@@ -243,7 +315,13 @@ export class KernelRole implements KernelLink {
         await this.port.sleep(id, 0);
         await body({
           // A hook sees every access (buses' CpuHook): loads it watches are not waited out elsewhere.
-          sleep: (ns, next, o) => this.port.sleep(id, ns, next, o && { ...(o.paced ? { paced: true } : {}), ...(o.watch && this.buses.every((b) => !b.hook) ? { wait: { loads: o.watch } } : {}) }),
+          sleep: (ns, next, o) =>
+            this.port.sleep(
+              id,
+              ns,
+              next,
+              o && { ...(o.paced ? { paced: true } : {}), ...(o.watch && this.buses.every((b) => !b.hook) ? { wait: { loads: o.watch } } : {}) },
+            ),
           endWait: () => this.port.endWait?.(id),
           now: () => this.port.now(),
         });
@@ -322,7 +400,9 @@ export class KernelRole implements KernelLink {
     bus.hook = {
       after: (a) => {
         if (a.op !== 'mem-write' || !stes.some((s) => a.pa < s + 64 && a.pa + a.length > s)) return undefined;
-        return ++stores >= afterStores ? `panic during the STE update of ${device} (after ${stores} STE store${stores === 1 ? '' : 's'}, moving it to a ${domain} domain)` : undefined;
+        return ++stores >= afterStores
+          ? `panic during the STE update of ${device} (after ${stores} STE store${stores === 1 ? '' : 's'}, moving it to a ${domain} domain)`
+          : undefined;
       },
     };
     if (m) {
@@ -341,7 +421,10 @@ export class KernelRole implements KernelLink {
     const bus = this.buses[d.info.smmu]!;
     // The DMA API considers the buffer unmapped from the moment dma_unmap starts.
     this.port.endMapping(device, buf.iova);
-    if (midPanic) bus.hook = { before: (a) => (a.op === 'mmio-write' ? `panic during dma_unmap of ${device} buffer ${buffer} (PTEs cleared, TLBI not issued)` : undefined) };
+    if (midPanic)
+      bus.hook = {
+        before: (a) => (a.op === 'mmio-write' ? `panic during dma_unmap of ${device} buffer ${buffer} (PTEs cleared, TLBI not issued)` : undefined),
+      };
     await this.on(task, async () => void (await this.kernelOf(d).dmaUnmap(device, buf.iova, buf.bytes)));
     bus.hook = undefined;
   }
@@ -391,7 +474,16 @@ export class KernelRole implements KernelLink {
     if (!p) return undefined;
     d.driver = createDriver(d.info.name, d.info.params, this.host);
     d.quiescedAt = this.port.now();
-    const r = await this.on(task, () => inStep(this.steps, 'endpoint.probe', () => this.port.now(), { device, kind: d.info.spec.kind }, () => d.driver!.probeKdump(), (v) => (v.ok ? { ok: true } : { ok: false, step: v.step, errno: v.errno })));
+    const r = await this.on(task, () =>
+      inStep(
+        this.steps,
+        'endpoint.probe',
+        () => this.port.now(),
+        { device, kind: d.info.spec.kind },
+        () => d.driver!.probeKdump(),
+        (v) => (v.ok ? { ok: true } : { ok: false, step: v.step, errno: v.errno }),
+      ),
+    );
     if (!r) return undefined;
     d.setup = r;
     if (d.attachedAt === undefined && r.ok) d.attachedAt = this.port.now();
@@ -429,7 +521,18 @@ export class KernelRole implements KernelLink {
   async saveVmcore(task: number, target: string, maxPages: number, deadline: number): Promise<void> {
     const d = this.devices.get(target);
     const driver = d?.driver;
-    const v: { -readonly [K in keyof VmcoreKernelView]: VmcoreKernelView[K] } = { attempted: true, target, reason: null, pages: 0, savedPages: 0, done: false, startedAt: this.port.now(), finishedAt: null, readAt: {}, expected: {} };
+    const v: { -readonly [K in keyof VmcoreKernelView]: VmcoreKernelView[K] } = {
+      attempted: true,
+      target,
+      reason: null,
+      pages: 0,
+      savedPages: 0,
+      done: false,
+      startedAt: this.port.now(),
+      finishedAt: null,
+      readAt: {},
+      expected: {},
+    };
     this.vmcore = v;
     if (!(driver instanceof NvmeDriver)) {
       v.attempted = false;
@@ -450,7 +553,8 @@ export class KernelRole implements KernelLink {
       while (!failed && this.halted === undefined && this.port.now() < deadline && (next < list.length || inflight > 0)) {
         // What this turn reads next: what the free commands can take (none frees up before the
         // task sleeps), at most READ_AHEAD_PAGES. A hint only.
-        if (next < list.length && driver.canSubmit) this.port.willRead?.(list.slice(next, next + Math.min(READ_AHEAD_PAGES, driver.submittable * perCmd)), PAGE);
+        if (next < list.length && driver.canSubmit)
+          this.port.willRead?.(list.slice(next, next + Math.min(READ_AHEAD_PAGES, driver.submittable * perCmd)), PAGE);
         while (!failed && next < list.length && driver.canSubmit) {
           const batch = list.slice(next, next + perCmd);
           const data = new Uint8Array(batch.length * PAGE);
@@ -483,15 +587,28 @@ export class KernelRole implements KernelLink {
     v.expected = expected;
     v.finishedAt = this.port.now();
     v.done = next >= list.length && inflight === 0 && !failed && this.halted === undefined;
-    v.reason = this.halted !== undefined ? `the kdump kernel panicked: ${this.halted}` : (failed ?? (!v.done ? `timed out after ${v.savedPages} of ${list.length} pages` : null));
+    v.reason =
+      this.halted !== undefined
+        ? `the kdump kernel panicked: ${this.halted}`
+        : (failed ?? (!v.done ? `timed out after ${v.savedPages} of ${list.length} pages` : null));
   }
 
   async view(): Promise<KernelView> {
     const smmus: SmmuDriverView[] = this.kernels.map((k, i) => {
       const s = k.smmu;
       const st = s.strtab;
-      const strtab = st.kind === 'none' ? { kind: 'none' as const, adopted: false, entries: 0, l2Mapped: 0 } : st.kind === 'linear' ? { kind: 'linear' as const, adopted: st.adopted, entries: st.numEnts, l2Mapped: 0 } : { kind: '2lvl' as const, adopted: st.adopted, entries: st.numL1, l2Mapped: st.l2ptrs.filter((x) => x !== undefined).length };
-      const l2Tables = st.kind === 'linear' ? [{ base: st.table, firstSid: 0, bytes: st.numEnts * 64 }] : st.kind === '2lvl' ? st.l2ptrs.flatMap((l2, slot) => (l2 === undefined ? [] : [{ base: l2, firstSid: slot * 256, bytes: 256 * 64 }])) : [];
+      const strtab =
+        st.kind === 'none'
+          ? { kind: 'none' as const, adopted: false, entries: 0, l2Mapped: 0 }
+          : st.kind === 'linear'
+            ? { kind: 'linear' as const, adopted: st.adopted, entries: st.numEnts, l2Mapped: 0 }
+            : { kind: '2lvl' as const, adopted: st.adopted, entries: st.numL1, l2Mapped: st.l2ptrs.filter((x) => x !== undefined).length };
+      const l2Tables =
+        st.kind === 'linear'
+          ? [{ base: st.table, firstSid: 0, bytes: st.numEnts * 64 }]
+          : st.kind === '2lvl'
+            ? st.l2ptrs.flatMap((l2, slot) => (l2 === undefined ? [] : [{ base: l2, firstSid: slot * 256, bytes: 256 * 64 }]))
+            : [];
       const asids: number[] = [];
       const vmids: number[] = [];
       for (const m of s.masters.values()) {
@@ -519,9 +636,27 @@ export class KernelRole implements KernelLink {
     const devices: Record<string, DeviceKernelView> = {};
     for (const [name, d] of this.devices) {
       const m = this.kernelOf(d).master(name);
-      devices[name] = { probe: d.probe ?? null, setup: d.setup ?? null, probedAt: d.probedAt ?? null, attachedAt: d.attachedAt ?? null, quiescedAt: d.quiescedAt ?? null, attached: m !== undefined && !m.attachDeferred && m.domain !== undefined };
+      devices[name] = {
+        probe: d.probe ?? null,
+        setup: d.setup ?? null,
+        probedAt: d.probedAt ?? null,
+        attachedAt: d.attachedAt ?? null,
+        quiescedAt: d.quiescedAt ?? null,
+        attached: m !== undefined && !m.attachDeferred && m.domain !== undefined,
+      };
     }
-    const trace = this.trace.all().map((a) => ({ time: a.time, kernel: a.kernel, smmu: a.smmu, register: a.register, offset: a.offset, dir: a.dir, size: a.size, value: `0x${a.value.toString(16)}`, result: a.result, repeat: a.repeat }));
+    const trace = this.trace.all().map((a) => ({
+      time: a.time,
+      kernel: a.kernel,
+      smmu: a.smmu,
+      register: a.register,
+      offset: a.offset,
+      dir: a.dir,
+      size: a.size,
+      value: `0x${a.value.toString(16)}`,
+      result: a.result,
+      repeat: a.repeat,
+    }));
     return { name: this.name, halted: this.halted ?? null, smmus, devices, log: [...this.log.all()], trace, vmcore: this.vmcore };
   }
 }

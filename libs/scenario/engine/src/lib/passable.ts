@@ -68,7 +68,8 @@ export class PassableTasks {
     if ((this.waits.size === 0 && this.scripts.size === 0) || this.frozen()) return { passive, scripted };
     for (const [task, w] of this.waits) {
       const at = this.seq.wakeOf(task);
-      if (at && w.check() === undefined) passive.push({ task, seq: at.seq, wake: at.wake, ...(w.poll ? { poll: w.poll } : { every: w.every }), ranges: w.ranges });
+      if (at && w.check() === undefined)
+        passive.push({ task, seq: at.seq, wake: at.wake, ...(w.poll ? { poll: w.poll } : { every: w.every }), ranges: w.ranges });
     }
     let bound: number | undefined;
     for (const [task, s] of this.scripts) {

@@ -45,7 +45,11 @@ export class PlatformRole implements PlatformPort {
   readonly ras: PlatformRas;
   readonly collector: DmaCollector;
   /** Lines the platform prints: firmware's own, and what the kernels' AER and GHES handlers print. */
-  readonly logs = { primary: new Dmesg('primary', () => this.clock.now()), kdump: new Dmesg('kdump', () => this.clock.now()), platform: new Dmesg('platform', () => this.clock.now()) };
+  readonly logs = {
+    primary: new Dmesg('primary', () => this.clock.now()),
+    kdump: new Dmesg('kdump', () => this.clock.now()),
+    platform: new Dmesg('platform', () => this.clock.now()),
+  };
   readonly mappings = new Map<string, Mapping[]>();
   readonly quiesced = new Map<string, number>();
   readonly observers: PlatformObserver[] = [];
@@ -96,7 +100,8 @@ export class PlatformRole implements PlatformPort {
       // CMD_ATC_INV reaches the device's ATC as a message in this instant; devices always complete it.
       smmu.onAtcInvalidate((inv) => {
         const dev = this.owners.get(`${smmu.name}/${inv.sid}`);
-        if (dev) this.control(dev, { op: 'atcInvalidate', address: inv.address, bytes: Number.isFinite(inv.bytes) ? inv.bytes : 0, all: !Number.isFinite(inv.bytes) });
+        if (dev)
+          this.control(dev, { op: 'atcInvalidate', address: inv.address, bytes: Number.isFinite(inv.bytes) ? inv.bytes : 0, all: !Number.isFinite(inv.bytes) });
         return true;
       });
       smmu.onInterrupt((e) => {
@@ -109,11 +114,15 @@ export class PlatformRole implements PlatformPort {
       for (const sid of d.sids) {
         const key = `smmu${d.smmu}/${sid}`;
         const other = this.owners.get(key);
-        if (other) throw new SchemaError('scenario', [{ path: `devices.${d.name}.sids`, rule: `StreamID 0x${sid.toString(16)} of ${d.name} already belongs to ${other}` }]);
+        if (other)
+          throw new SchemaError('scenario', [
+            { path: `devices.${d.name}.sids`, rule: `StreamID 0x${sid.toString(16)} of ${d.name} already belongs to ${other}` },
+          ]);
         this.owners.set(key, d.name);
       }
       if (d.spec.cxlMemory) {
-        if (!this.memory.region(d.spec.cxlMemory)) throw new SchemaError('scenario', [{ path: `devices.${d.name}.cxlMemory`, rule: `no memory region named ${d.spec.cxlMemory}` }]);
+        if (!this.memory.region(d.spec.cxlMemory))
+          throw new SchemaError('scenario', [{ path: `devices.${d.name}.cxlMemory`, rule: `no memory region named ${d.spec.cxlMemory}` }]);
         cxl.set(d.name, d.spec.cxlMemory);
       }
     }
@@ -144,8 +153,13 @@ export class PlatformRole implements PlatformPort {
   }
 
   region(name: 'primary-ram' | 'crashkernel'): Region {
-    const r = this.memory.region(name) ?? this.memory.regions().find((x) => (name === 'primary-ram' ? x.kind === 'ram' && x.owner === 'primary-kernel' : x.kind === 'crashkernel'));
-    if (!r) throw new SchemaError('scenario', [{ path: 'platform.regions', rule: `needs a ${name === 'primary-ram' ? "'ram' region owned by primary-kernel" : "'crashkernel' region"}` }]);
+    const r =
+      this.memory.region(name) ??
+      this.memory.regions().find((x) => (name === 'primary-ram' ? x.kind === 'ram' && x.owner === 'primary-kernel' : x.kind === 'crashkernel'));
+    if (!r)
+      throw new SchemaError('scenario', [
+        { path: 'platform.regions', rule: `needs a ${name === 'primary-ram' ? "'ram' region owned by primary-kernel" : "'crashkernel' region"}` },
+      ]);
     return r;
   }
 
@@ -181,7 +195,8 @@ export class PlatformRole implements PlatformPort {
   private onDma(r: DmaRecord): void {
     this.collector.record(r);
     for (const o of this.observers) o.dma?.(r);
-    if (this.countTrigger && this.crashAt === undefined && this.collector.transactions - this.countTrigger.base >= this.countTrigger.count) this.crash(`panic after ${this.countTrigger.count} DMA transactions`);
+    if (this.countTrigger && this.crashAt === undefined && this.collector.transactions - this.countTrigger.base >= this.countTrigger.count)
+      this.crash(`panic after ${this.countTrigger.count} DMA transactions`);
   }
 
   // ---- PlatformPort ----
@@ -497,7 +512,9 @@ export class PlatformRole implements PlatformPort {
         const cd = this.hwCd(d.smmu, d.sids[0]!, 0);
         const words = cd === undefined ? undefined : this.readWords(cd, 8);
         if (!words || CD.get(words, 'V') !== 1n) fail(`${f.device} has no stage-1 translation in the crashed tables`);
-        const pte = leafPte(this, Number(CD.get(words!, 'TTB0')), Number(CD.get(words!, 'T0SZ')), granuleOf(Number(CD.get(words!, 'TG0'))), buf.iova) ?? fail(`no leaf PTE for IOVA 0x${buf.iova.toString(16)}`);
+        const pte =
+          leafPte(this, Number(CD.get(words!, 'TTB0')), Number(CD.get(words!, 'T0SZ')), granuleOf(Number(CD.get(words!, 'TG0'))), buf.iova) ??
+          fail(`no leaf PTE for IOVA 0x${buf.iova.toString(16)}`);
         this.poke(pte, [f.set === 'clear' ? 0n : 0xdead_beef_0000_0003n]);
         break;
       }

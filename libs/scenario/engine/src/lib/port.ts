@@ -34,15 +34,33 @@ export function applyDma(smmu: SmmuV3, req: DmaRequest): DmaCompletion {
     const a = t.ats;
     const granted = a ? a.status === 'SC' && (req.write ? a.w : a.r) : t.outcome === 'translated' || t.outcome === 'bypassed';
     if (granted) return { status: 'SC', outcome: outcomeOf(t), pa: t.pa, path: t.path, event: t.event, ...origin };
-    return { status: a?.status === 'CA' ? 'CA' : 'UR', outcome: t.event !== undefined ? 'faulted' : 'aborted', pa: -1, path: t.path, event: t.event, ...origin };
+    return {
+      status: a?.status === 'CA' ? 'CA' : 'UR',
+      outcome: t.event !== undefined ? 'faulted' : 'aborted',
+      pa: -1,
+      path: t.path,
+      event: t.event,
+      ...origin,
+    };
   }
   const r = smmu.dma({ sid: req.sid, ssid: req.ssid, address: req.address, write: req.write, ats: req.ats, size: req.size }, req.write ? req.data : undefined);
   const t = r.translations[r.translations.length - 1]!;
   const first = r.translations[0]!;
   // The common case field by field (no spread: this runs for every DMA request).
-  if (r.completion === 'ok') return { status: 'SC', outcome: outcomeOf(t), pa: first.pa, path: t.path, event: t.event, data: r.data, steEpoch: first.ste?.epoch, steWriter: first.ste?.writer };
+  if (r.completion === 'ok')
+    return {
+      status: 'SC',
+      outcome: outcomeOf(t),
+      pa: first.pa,
+      path: t.path,
+      event: t.event,
+      data: r.data,
+      steEpoch: first.ste?.epoch,
+      steWriter: first.ste?.writer,
+    };
   const origin = { steEpoch: first.ste?.epoch, steWriter: first.ste?.writer };
-  if (r.completion === 'completer-abort') return { status: 'CA', outcome: 'completer-abort', pa: r.faultAddress ?? -1, path: t.path, event: t.event, ...origin };
+  if (r.completion === 'completer-abort')
+    return { status: 'CA', outcome: 'completer-abort', pa: r.faultAddress ?? -1, path: t.path, event: t.event, ...origin };
   if (r.completion === 'stalled') return { status: 'stalled', outcome: 'stalled', pa: -1, path: t.path, event: t.event, ...origin };
   return { status: 'UR', outcome: outcomeOf(t), pa: -1, path: t.path, event: t.event, ...origin };
 }

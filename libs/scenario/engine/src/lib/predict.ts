@@ -65,7 +65,8 @@ export function pathIssue(schema: Schema, path: string, op: Op): string | undefi
   const end = unwrap(node);
   if (end.t === 'any') return undefined;
   if ((op === 'logs' || op === '!logs') && end.t !== 'arr') return `${path} is not a list of log lines (${op} needs one)`;
-  if ((op === '>' || op === '>=' || op === '<' || op === '<=') && end.t !== 'int' && end.t !== 'num') return `${path} is a ${end.t}, not a number (${op} needs one)`;
+  if ((op === '>' || op === '>=' || op === '<' || op === '<=') && end.t !== 'int' && end.t !== 'num')
+    return `${path} is a ${end.t}, not a number (${op} needs one)`;
   if (op === 'includes' && end.t !== 'arr' && end.t !== 'str') return `${path} is a ${end.t}; includes needs a list or a string`;
   return undefined;
 }

@@ -41,8 +41,25 @@ export interface DeviceReport {
   readonly ats: boolean;
   readonly kdumpDriver: string;
   readonly primary: { readonly grouped: boolean; readonly domain: string | null; readonly setup: string };
-  readonly kdump: { readonly grouped: boolean; readonly deferred: boolean; readonly errno: string | null; readonly probedAt: number | null; readonly attachedAt: number | null; readonly quiescedAt: number | null; readonly setup: string };
-  readonly dma: { readonly total: DmaCounts; readonly afterCrash: DmaCounts; readonly beforeQuiesce: DmaCounts; readonly failurePaths: Record<string, number>; readonly steOrigin: { readonly crashed: number; readonly kdump: number }; readonly inFlightAtCrash: number; readonly jobsInFlightAtCrash: number; readonly firstFailureAfterCrash: number | null };
+  readonly kdump: {
+    readonly grouped: boolean;
+    readonly deferred: boolean;
+    readonly errno: string | null;
+    readonly probedAt: number | null;
+    readonly attachedAt: number | null;
+    readonly quiescedAt: number | null;
+    readonly setup: string;
+  };
+  readonly dma: {
+    readonly total: DmaCounts;
+    readonly afterCrash: DmaCounts;
+    readonly beforeQuiesce: DmaCounts;
+    readonly failurePaths: Record<string, number>;
+    readonly steOrigin: { readonly crashed: number; readonly kdump: number };
+    readonly inFlightAtCrash: number;
+    readonly jobsInFlightAtCrash: number;
+    readonly firstFailureAfterCrash: number | null;
+  };
   readonly jobs: { readonly ok: number; readonly failed: number; readonly dropped: number };
   readonly aer: { readonly correctable: number; readonly nonFatal: number; readonly fatal: number };
   readonly aerResets: number;
@@ -81,17 +98,33 @@ export interface Report {
   readonly series: 'v7' | 'v10' | null;
   readonly seed: number | string;
   readonly ras: string;
-  readonly timeline: { readonly bootDoneAt: number; readonly crashAt: number | null; readonly crashReason: string | null; readonly kdumpAt: number | null; readonly endAt: number };
+  readonly timeline: {
+    readonly bootDoneAt: number;
+    readonly crashAt: number | null;
+    readonly crashReason: string | null;
+    readonly kdumpAt: number | null;
+    readonly endAt: number;
+  };
   readonly primaryBoot: { readonly ok: boolean; readonly reason: string | null };
   readonly adoption: AdoptionReport & { readonly smmus: readonly (AdoptionReport & { readonly smmu: string; readonly probe: string })[] };
-  readonly dma: DmaCounts & { readonly inFlightAtCrash: number; readonly jobsInFlightAtCrash: number; readonly afterCrash: DmaCounts & { readonly beforeQuiesce: DmaCounts } };
+  readonly dma: DmaCounts & {
+    readonly inFlightAtCrash: number;
+    readonly jobsInFlightAtCrash: number;
+    readonly afterCrash: DmaCounts & { readonly beforeQuiesce: DmaCounts };
+  };
   readonly aer: { readonly correctable: number; readonly nonFatal: number; readonly fatal: number };
   readonly serror: number;
   readonly kdumpPanicked: boolean;
   readonly panic: { readonly at: number; readonly reason: string; readonly beforeBoot: boolean } | null;
   readonly corruption: Omit<Corruption, 'byDevice' | 'intervals' | 'staleByDevice'>;
   readonly vmcore: VmcoreResult;
-  readonly mmio: { readonly accesses: number; readonly writes: number; readonly writesTo: Record<string, number>; readonly violations: readonly { t: number; smmu: string; register: string; attempted: string; rule: string; section: string }[]; readonly primaryViolations: number };
+  readonly mmio: {
+    readonly accesses: number;
+    readonly writes: number;
+    readonly writesTo: Record<string, number>;
+    readonly violations: readonly { t: number; smmu: string; register: string; attempted: string; rule: string; section: string }[];
+    readonly primaryViolations: number;
+  };
   readonly smmus: readonly SmmuReport[];
   readonly devices: readonly DeviceReport[];
   readonly invariants: readonly InvariantResult[];
@@ -101,9 +134,14 @@ export interface Report {
   readonly prediction: { readonly met: boolean; readonly checks: readonly CheckResult[] } | null;
 }
 
-const counts = (): Schema => obj({ issued: int(), completedOk: int(), aborted: int(), bypassed: int(), faulted: int(), stalled: int() }, 'transactions: issued, and how each ended');
+const counts = (): Schema =>
+  obj({ issued: int(), completedOk: int(), aborted: int(), bypassed: int(), faulted: int(), stalled: int() }, 'transactions: issued, and how each ended');
 const aerCounts = () => obj({ correctable: int(), nonFatal: int(), fatal: int() });
-const adoptionFields = { attempted: bool(undefined, 'the series was in the kdump kernel and found the SMMU enabled'), adopted: bool(undefined, "the kdump kernel kept the crashed kernel's stream table"), fallbackReason: nullable(str(undefined, 'the message that explains a refusal or a fallback')) };
+const adoptionFields = {
+  attempted: bool(undefined, 'the series was in the kdump kernel and found the SMMU enabled'),
+  adopted: bool(undefined, "the kdump kernel kept the crashed kernel's stream table"),
+  fallbackReason: nullable(str(undefined, 'the message that explains a refusal or a fallback')),
+};
 
 /** The report contract. Keys in `nullable` may hold null. */
 export const REPORT_SCHEMA: Schema = obj(
@@ -118,7 +156,10 @@ export const REPORT_SCHEMA: Schema = obj(
     ras: str(undefined, 'the platform RAS policy'),
     timeline: obj({ bootDoneAt: int(), crashAt: nullable(int()), crashReason: nullable(str()), kdumpAt: nullable(int()), endAt: int() }, 'virtual nanoseconds'),
     primaryBoot: obj({ ok: bool(), reason: nullable(str()) }),
-    adoption: obj({ ...adoptionFields, smmus: arr(obj({ smmu: str(), probe: str(undefined, 'ok or the errno and reason of a failed probe'), ...adoptionFields })) }),
+    adoption: obj({
+      ...adoptionFields,
+      smmus: arr(obj({ smmu: str(), probe: str(undefined, 'ok or the errno and reason of a failed probe'), ...adoptionFields })),
+    }),
     dma: obj(
       {
         issued: int(),
@@ -129,7 +170,10 @@ export const REPORT_SCHEMA: Schema = obj(
         stalled: int(),
         inFlightAtCrash: int(undefined, 0, undefined, 'non-posted transactions outstanding at the panic'),
         jobsInFlightAtCrash: int(undefined, 0, undefined, 'descriptors, commands and copies started and not finished at the panic'),
-        afterCrash: obj({ issued: int(), completedOk: int(), aborted: int(), bypassed: int(), faulted: int(), stalled: int(), beforeQuiesce: counts() }, 'transactions issued after the panic; beforeQuiesce: before the device was reset by its kdump driver'),
+        afterCrash: obj(
+          { issued: int(), completedOk: int(), aborted: int(), bypassed: int(), faulted: int(), stalled: int(), beforeQuiesce: counts() },
+          'transactions issued after the panic; beforeQuiesce: before the device was reset by its kdump driver',
+        ),
       },
       'every DMA transaction the fleet issued',
     ),
@@ -143,8 +187,23 @@ export const REPORT_SCHEMA: Schema = obj(
         carveoutBytes: int(undefined, 0, undefined, 'in the crashkernel carve-out (the kdump kernel)'),
         crashedKernelBytes: int(undefined, 0, undefined, "in the crashed kernel's RAM (the dump)"),
         otherBytes: int(),
-        staleAfterQuiesceBytes: int(undefined, 0, undefined, "not corruption by the definition above: bytes a device wrote after its kdump driver reset it into memory the crashed kernel had mapped for it (stale translations: a reused ASID, a stale ATC)"),
-        regions: arr(obj({ region: str(), kind: str(), owner: opt(str()), bucket: oneOf(['carveout', 'crashedKernel', 'other']), bytes: int(), ranges: arr(str()), devices: arr(str()) })),
+        staleAfterQuiesceBytes: int(
+          undefined,
+          0,
+          undefined,
+          'not corruption by the definition above: bytes a device wrote after its kdump driver reset it into memory the crashed kernel had mapped for it (stale translations: a reused ASID, a stale ATC)',
+        ),
+        regions: arr(
+          obj({
+            region: str(),
+            kind: str(),
+            owner: opt(str()),
+            bucket: oneOf(['carveout', 'crashedKernel', 'other']),
+            bytes: int(),
+            ranges: arr(str()),
+            devices: arr(str()),
+          }),
+        ),
       },
       'bytes written by DMA where no kernel had mapped them for that device at that time',
     ),
@@ -167,7 +226,11 @@ export const REPORT_SCHEMA: Schema = obj(
       accesses: int(undefined, 0, undefined, "the kdump kernel's MMIO accesses (polls counted each time)"),
       writes: int(),
       writesTo: map(int(), 'kdump-kernel writes per register'),
-      violations: arr(obj({ t: int(), smmu: str(), register: str(), attempted: str(), rule: str(), section: str() }), undefined, 'architecture rules the kdump kernel broke'),
+      violations: arr(
+        obj({ t: int(), smmu: str(), register: str(), attempted: str(), rule: str(), section: str() }),
+        undefined,
+        'architecture rules the kdump kernel broke',
+      ),
       primaryViolations: int(),
     }),
     smmus: arr(
@@ -184,7 +247,10 @@ export const REPORT_SCHEMA: Schema = obj(
         kdumpCommands: map(int(), 'commands the kdump kernel queued, by opcode'),
         rmr: arr(obj({ sid: str(), valid: bool(), config: str() })),
         unbind: nullable(obj({ freed: str(), registerAccesses: int() })),
-        reusedCrashedIds: obj({ asids: arr(int()), vmids: arr(int()) }, "kdump-kernel domain IDs the crashed kernel's domains were using (the v7 hazard, kdump-adopt-series.md M3)"),
+        reusedCrashedIds: obj(
+          { asids: arr(int()), vmids: arr(int()) },
+          "kdump-kernel domain IDs the crashed kernel's domains were using (the v7 hazard, kdump-adopt-series.md M3)",
+        ),
       }),
     ),
     devices: arr(
@@ -197,8 +263,25 @@ export const REPORT_SCHEMA: Schema = obj(
         ats: bool(),
         kdumpDriver: str(),
         primary: obj({ grouped: bool(), domain: nullable(str()), setup: str() }),
-        kdump: obj({ grouped: bool(), deferred: bool(), errno: nullable(str()), probedAt: nullable(int()), attachedAt: nullable(int()), quiescedAt: nullable(int()), setup: str() }),
-        dma: obj({ total: counts(), afterCrash: counts(), beforeQuiesce: counts(), failurePaths: map(int()), steOrigin: obj({ crashed: int(), kdump: int() }), inFlightAtCrash: int(), jobsInFlightAtCrash: int(), firstFailureAfterCrash: nullable(int()) }),
+        kdump: obj({
+          grouped: bool(),
+          deferred: bool(),
+          errno: nullable(str()),
+          probedAt: nullable(int()),
+          attachedAt: nullable(int()),
+          quiescedAt: nullable(int()),
+          setup: str(),
+        }),
+        dma: obj({
+          total: counts(),
+          afterCrash: counts(),
+          beforeQuiesce: counts(),
+          failurePaths: map(int()),
+          steOrigin: obj({ crashed: int(), kdump: int() }),
+          inFlightAtCrash: int(),
+          jobsInFlightAtCrash: int(),
+          firstFailureAfterCrash: nullable(int()),
+        }),
         jobs: obj({ ok: int(), failed: int(), dropped: int() }),
         aer: aerCounts(),
         aerResets: int(),
@@ -207,11 +290,20 @@ export const REPORT_SCHEMA: Schema = obj(
         halted: nullable(str()),
       }),
     ),
-    invariants: arr(obj({ id: str(), smmu: str(), text: str(), applies: bool(), holds: bool(), detail: opt(str()) }), undefined, 'kdump-adopt-series.md section 3.4'),
+    invariants: arr(
+      obj({ id: str(), smmu: str(), text: str(), applies: bool(), holds: bool(), detail: opt(str()) }),
+      undefined,
+      'kdump-adopt-series.md section 3.4',
+    ),
     invariantsHold: bool(),
     injections: arr(str()),
     log: arr(obj({ t: int(), kernel: str(), level: str(), device: str(), msg: str() }), undefined, 'every kernel and platform message, in time order'),
-    prediction: nullable(obj({ met: bool(), checks: arr(obj({ path: str(), op: str(), expected: { t: 'any' }, actual: { t: 'any' }, ok: bool() }, undefined, ['path', 'op', 'ok'])) })),
+    prediction: nullable(
+      obj({
+        met: bool(),
+        checks: arr(obj({ path: str(), op: str(), expected: { t: 'any' }, actual: { t: 'any' }, ok: bool() }, undefined, ['path', 'op', 'ok'])),
+      }),
+    ),
   },
   'kdump-twin outcome report',
 );
@@ -231,8 +323,15 @@ function adoptionOf(p: PlatformRole, kdump: KernelView, i: number, probe: SmmuPr
   if (attempted && !adopted) {
     const lines = kdump.log.filter((l) => l.device === k.devName && (l.level === 'err' || l.level === 'warn'));
     const fb = lines.findIndex((l) => l.text === 'kdump: falling back to full reset');
-    const cause = fb > 0 ? lines.slice(0, fb).reverse().find((l) => l.text.includes('kdump') || !l.text.startsWith('SMMU currently enabled')) : undefined;
-    reason = (cause ?? lines[fb] ?? lines.find((l) => l.text.startsWith('kdump:')) ?? lines[0])?.text ?? (probe && !probe.ok ? probe.reason : 'adoption did not take');
+    const cause =
+      fb > 0
+        ? lines
+            .slice(0, fb)
+            .reverse()
+            .find((l) => l.text.includes('kdump') || !l.text.startsWith('SMMU currently enabled'))
+        : undefined;
+    reason =
+      (cause ?? lines[fb] ?? lines.find((l) => l.text.startsWith('kdump:')) ?? lines[0])?.text ?? (probe && !probe.ok ? probe.reason : 'adoption did not take');
     if (probe && !probe.ok && fb < 0) reason = lines.at(-1)?.text ?? probe.reason;
   }
   return { smmu, probe: probe === undefined ? 'not probed' : probe.ok ? 'ok' : `-${probe.errno}: ${probe.reason}`, attempted, adopted, fallbackReason: reason };
@@ -270,7 +369,12 @@ export function buildReport(x: ReportInputs, predict?: readonly Check[]): Report
   const writesTo: Record<string, number> = {};
   for (const a of kdumpAcc) if (a.dir === 'write') writesTo[a.register] = (writesTo[a.register] ?? 0) + 1;
   const crashAt = p.crashAt ?? Infinity;
-  const violations = p.smmus.flatMap((m) => m.violations().filter((v) => v.time >= crashAt).map((v) => ({ t: v.time, smmu: v.smmu, register: v.register, attempted: `0x${v.attempted.toString(16)}`, rule: v.rule, section: v.section })));
+  const violations = p.smmus.flatMap((m) =>
+    m
+      .violations()
+      .filter((v) => v.time >= crashAt)
+      .map((v) => ({ t: v.time, smmu: v.smmu, register: v.register, attempted: `0x${v.attempted.toString(16)}`, rule: v.rule, section: v.section })),
+  );
   // Each kernel's own lines, then what the platform printed on its console, then firmware's.
   const logs = [x.primary.log, p.logs.primary.all(), x.kdump?.log ?? [], p.logs.kdump.all(), p.logs.platform.all()]
     .flatMap((l, order) => l.map((e, i) => ({ e, order, i })))
@@ -302,7 +406,14 @@ export function buildReport(x: ReportInputs, predict?: readonly Check[]): Report
     serror: p.serrors.length,
     kdumpPanicked: p.panic !== undefined,
     panic: p.panic ? { ...p.panic } : null,
-    corruption: { totalBytes: x.corruption.totalBytes, carveoutBytes: x.corruption.carveoutBytes, crashedKernelBytes: x.corruption.crashedKernelBytes, otherBytes: x.corruption.otherBytes, staleAfterQuiesceBytes: x.corruption.staleAfterQuiesceBytes, regions: x.corruption.regions },
+    corruption: {
+      totalBytes: x.corruption.totalBytes,
+      carveoutBytes: x.corruption.carveoutBytes,
+      crashedKernelBytes: x.corruption.crashedKernelBytes,
+      otherBytes: x.corruption.otherBytes,
+      staleAfterQuiesceBytes: x.corruption.staleAfterQuiesceBytes,
+      regions: x.corruption.regions,
+    },
     vmcore,
     mmio: {
       accesses: kdumpAcc.reduce((n, a) => n + a.repeat, 0),
@@ -336,7 +447,16 @@ export function buildReport(x: ReportInputs, predict?: readonly Check[]): Report
           quiescedAt: kv?.quiescedAt ?? null,
           setup: d.spec.kdumpDriver.present ? setup(kv?.setup) : 'no driver',
         },
-        dma: { total: dd.total, afterCrash: dd.afterCrash, beforeQuiesce: dd.beforeQuiesce, failurePaths: sortKeys(dd.failurePaths), steOrigin: dd.steOrigin, inFlightAtCrash: atCrash(d.name).outstanding, jobsInFlightAtCrash: atCrash(d.name).jobs, firstFailureAfterCrash: dd.firstFailureAfterCrash ?? null },
+        dma: {
+          total: dd.total,
+          afterCrash: dd.afterCrash,
+          beforeQuiesce: dd.beforeQuiesce,
+          failurePaths: sortKeys(dd.failurePaths),
+          steOrigin: dd.steOrigin,
+          inFlightAtCrash: atCrash(d.name).outstanding,
+          jobsInFlightAtCrash: atCrash(d.name).jobs,
+          firstFailureAfterCrash: dd.firstFailureAfterCrash ?? null,
+        },
         jobs: { ok: fv?.jobsOk ?? 0, failed: fv?.jobsFailed ?? 0, dropped: fv?.dropped ?? 0 },
         aer: { ...(p.aerByDevice.get(d.name) ?? ZERO_AER) },
         aerResets: p.aerResets.get(d.name) ?? 0,
@@ -369,7 +489,13 @@ function smmuReport(p: PlatformRole, primary: KernelView, kdump: KernelView | nu
   const rmr = p.spec.platform.smmus[i]!.firmware.rmrSids.map((sid) => {
     const pa = p.hwStrtab(i, sid).ste;
     const ste = pa === undefined ? undefined : p.readWords(pa, 1);
-    return { sid: `0x${sid.toString(16)}`, valid: ste !== undefined && STE.get(ste, 'V') === 1n, config: ste ? (Object.entries(STE.field('Config')!.values ?? {}).find(([, v]) => BigInt(v) === STE.get(ste, 'Config'))?.[0] ?? String(STE.get(ste, 'Config'))) : 'none' };
+    return {
+      sid: `0x${sid.toString(16)}`,
+      valid: ste !== undefined && STE.get(ste, 'V') === 1n,
+      config: ste
+        ? (Object.entries(STE.field('Config')!.values ?? {}).find(([, v]) => BigInt(v) === STE.get(ste, 'Config'))?.[0] ?? String(STE.get(ste, 'Config')))
+        : 'none',
+    };
   });
   const cr0 = m.register('CR0');
   const crashed = primary.smmus[i]?.domainIds ?? { asids: [], vmids: [] };
@@ -386,7 +512,9 @@ function smmuReport(p: PlatformRole, primary: KernelView, kdump: KernelView | nu
     kdumpCommands: k ? { ...k.commands } : {},
     rmr,
     unbind: k?.unbind ? { ...k.unbind } : null,
-    reusedCrashedIds: k ? { asids: k.domainIds.asids.filter((a) => crashed.asids.includes(a)), vmids: k.domainIds.vmids.filter((v) => crashed.vmids.includes(v)) } : { asids: [], vmids: [] },
+    reusedCrashedIds: k
+      ? { asids: k.domainIds.asids.filter((a) => crashed.asids.includes(a)), vmids: k.domainIds.vmids.filter((v) => crashed.vmids.includes(v)) }
+      : { asids: [], vmids: [] },
   };
 }
 
@@ -407,7 +535,11 @@ const lpad = (s: string, n: number) => (s.length >= n ? s : ' '.repeat(n - s.len
 
 function table(head: readonly string[], rows: readonly (readonly string[])[], right: ReadonlySet<number> = new Set()): string {
   const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const line = (r: readonly string[]) => r.map((c, i) => (right.has(i) ? lpad(c, w[i]!) : pad(c, w[i]!))).join('  ').trimEnd();
+  const line = (r: readonly string[]) =>
+    r
+      .map((c, i) => (right.has(i) ? lpad(c, w[i]!) : pad(c, w[i]!)))
+      .join('  ')
+      .trimEnd();
   return [line(head), w.map((n) => '-'.repeat(n)).join('  '), ...rows.map(line)].join('\n');
 }
 
@@ -432,22 +564,44 @@ export function formatReport(r: Report, o: { log?: 'kdump' | 'all' | 'none' } = 
   if (!r.primaryBoot.ok) out.push(`primary boot FAILED: ${r.primaryBoot.reason}`);
   out.push(`adoption: ${adoptionText(r)}${r.adoption.fallbackReason ? ` (${r.adoption.fallbackReason})` : ''}`);
   const d = r.dma;
-  const row = (name: string, c: DmaCounts) => [name, String(c.issued), String(c.completedOk), String(c.bypassed), String(c.aborted), String(c.faulted), String(c.stalled)];
+  const row = (name: string, c: DmaCounts) => [
+    name,
+    String(c.issued),
+    String(c.completedOk),
+    String(c.bypassed),
+    String(c.aborted),
+    String(c.faulted),
+    String(c.stalled),
+  ];
   out.push('');
-  out.push(table(['DMA', 'issued', 'ok', 'bypassed', 'aborted', 'faulted', 'stalled'], [row('all', d), row('after panic', d.afterCrash), row('  until quiesce', d.afterCrash.beforeQuiesce)], new Set([1, 2, 3, 4, 5, 6])));
+  out.push(
+    table(
+      ['DMA', 'issued', 'ok', 'bypassed', 'aborted', 'faulted', 'stalled'],
+      [row('all', d), row('after panic', d.afterCrash), row('  until quiesce', d.afterCrash.beforeQuiesce)],
+      new Set([1, 2, 3, 4, 5, 6]),
+    ),
+  );
   out.push(`in flight at the panic: ${d.inFlightAtCrash} transactions, ${d.jobsInFlightAtCrash} jobs`);
-  out.push(`AER: ${r.aer.correctable} correctable, ${r.aer.nonFatal} non-fatal, ${r.aer.fatal} fatal; SError ${r.serror}; kdump ${r.kdumpPanicked ? `PANICKED (${r.panic?.reason})` : 'survived'}`);
-  out.push(`corruption: ${bytesText(r.corruption.totalBytes)} (carve-out ${bytesText(r.corruption.carveoutBytes)}, crashed kernel ${bytesText(r.corruption.crashedKernelBytes)}, other ${bytesText(r.corruption.otherBytes)})${r.corruption.staleAfterQuiesceBytes ? `; stale DMA after quiesce into the crashed kernel's own buffers: ${bytesText(r.corruption.staleAfterQuiesceBytes)}` : ''}`);
+  out.push(
+    `AER: ${r.aer.correctable} correctable, ${r.aer.nonFatal} non-fatal, ${r.aer.fatal} fatal; SError ${r.serror}; kdump ${r.kdumpPanicked ? `PANICKED (${r.panic?.reason})` : 'survived'}`,
+  );
+  out.push(
+    `corruption: ${bytesText(r.corruption.totalBytes)} (carve-out ${bytesText(r.corruption.carveoutBytes)}, crashed kernel ${bytesText(r.corruption.crashedKernelBytes)}, other ${bytesText(r.corruption.otherBytes)})${r.corruption.staleAfterQuiesceBytes ? `; stale DMA after quiesce into the crashed kernel's own buffers: ${bytesText(r.corruption.staleAfterQuiesceBytes)}` : ''}`,
+  );
   for (const g of r.corruption.regions) out.push(`  ${g.region}: ${bytesText(g.bytes)} by ${g.devices.join(', ')} ${g.ranges.slice(0, 2).join(' ')}`);
   const v = r.vmcore;
-  out.push(`vmcore: ${v.saved ? `saved (${v.savedPages} pages, ${bytesText(v.corruptedBytes)} corrupted)` : `NOT saved${v.reason ? ` (${v.reason})` : ''}`}${v.kdumpWrittenBytes ? `; the kdump kernel wrote ${v.kdumpWrittenBytes} B of crashed memory` : ''}`);
+  out.push(
+    `vmcore: ${v.saved ? `saved (${v.savedPages} pages, ${bytesText(v.corruptedBytes)} corrupted)` : `NOT saved${v.reason ? ` (${v.reason})` : ''}`}${v.kdumpWrittenBytes ? `; the kdump kernel wrote ${v.kdumpWrittenBytes} B of crashed memory` : ''}`,
+  );
   const wr = Object.entries(r.mmio.writesTo)
     .map(([k, n]) => `${k}×${n}`)
     .join(' ');
   out.push(`kdump MMIO: ${r.mmio.accesses} accesses, writes: ${wr || 'none'}; violations: ${r.mmio.violations.length}`);
   for (const x of r.mmio.violations.slice(0, 5)) out.push(`  t=${x.t} ${x.register} <- ${x.attempted}: ${x.rule}`);
   const broken = r.invariants.filter((i) => i.applies && !i.holds);
-  out.push(`section 3.4 invariants: ${r.invariants.filter((i) => i.applies).length} apply, ${broken.length ? `${broken.length} BROKEN: ${broken.map((b) => `${b.id} (${b.detail ?? ''})`).join('; ')}` : 'all hold'}`);
+  out.push(
+    `section 3.4 invariants: ${r.invariants.filter((i) => i.applies).length} apply, ${broken.length ? `${broken.length} BROKEN: ${broken.map((b) => `${b.id} (${b.detail ?? ''})`).join('; ')}` : 'all hold'}`,
+  );
   out.push('');
   out.push(
     table(
@@ -466,7 +620,8 @@ export function formatReport(r: Report, o: { log?: 'kdump' | 'all' | 'none' } = 
   if (r.prediction) {
     out.push('');
     out.push(`prediction: ${r.prediction.met ? 'MET' : 'NOT MET'}`);
-    for (const ch of r.prediction.checks) out.push(`  ${ch.ok ? 'ok ' : 'FAIL'} ${ch.path} ${ch.op} ${JSON.stringify(ch.expected)}${ch.ok ? '' : ` (got ${JSON.stringify(ch.actual)})`}`);
+    for (const ch of r.prediction.checks)
+      out.push(`  ${ch.ok ? 'ok ' : 'FAIL'} ${ch.path} ${ch.op} ${JSON.stringify(ch.expected)}${ch.ok ? '' : ` (got ${JSON.stringify(ch.actual)})`}`);
   }
   const which = o.log ?? 'kdump';
   if (which !== 'none') {
@@ -474,7 +629,8 @@ export function formatReport(r: Report, o: { log?: 'kdump' | 'all' | 'none' } = 
     if (lines.length) {
       out.push('');
       out.push(`log (${which === 'all' ? 'all kernels' : 'kdump kernel and platform'}):`);
-      for (const l of lines.slice(0, 60)) out.push(`[${(l.t / 1e9).toFixed(6).padStart(12)}] ${l.kernel === 'platform' ? '' : `${l.kernel}: `}${l.device}: ${l.msg}`);
+      for (const l of lines.slice(0, 60))
+        out.push(`[${(l.t / 1e9).toFixed(6).padStart(12)}] ${l.kernel === 'platform' ? '' : `${l.kernel}: `}${l.device}: ${l.msg}`);
       if (lines.length > 60) out.push(`... ${lines.length - 60} more lines (--json has them all)`);
     }
   }
@@ -500,5 +656,9 @@ export function formatMatrix(reports: readonly Report[]): string {
       r.prediction ? (r.prediction.met ? 'met' : 'NOT MET') : '-',
     ];
   });
-  return table(['scenario', 'policy', 'adoption', 'in-flight ok', 'bypassed', 'aborted', 'AER c/nf/f', 'kdump panic', 'corrupted', 'stale DMA', 'vmcore', 'prediction'], rows, new Set([3, 4, 5]));
+  return table(
+    ['scenario', 'policy', 'adoption', 'in-flight ok', 'bypassed', 'aborted', 'AER c/nf/f', 'kdump panic', 'corrupted', 'stale DMA', 'vmcore', 'prediction'],
+    rows,
+    new Set([3, 4, 5]),
+  );
 }

@@ -134,7 +134,16 @@ export async function runScenario(spec: ScenarioSpec, o: RunOptions = {}): Promi
   let done = false;
   p.seq.spawn('scenario', 'runner', async (ctx) => {
     try {
-      await timeline(spec, p, primary, () => kdump, (k) => (kdump = k), links, ctx, out);
+      await timeline(
+        spec,
+        p,
+        primary,
+        () => kdump,
+        (k) => (kdump = k),
+        links,
+        ctx,
+        out,
+      );
     } finally {
       done = true;
     }
@@ -148,14 +157,30 @@ export async function runScenario(spec: ScenarioSpec, o: RunOptions = {}): Promi
 }
 
 /** The report of a run (or of a session so far) from the platform and what each role reports now. */
-export async function collectReport(p: PlatformRole, fleetLink: FleetLink, primary: KernelLink, kdump: KernelLink | undefined, out: Outcome, predict?: readonly Check[], onViews?: (v: RunViews) => void): Promise<Report> {
+export async function collectReport(
+  p: PlatformRole,
+  fleetLink: FleetLink,
+  primary: KernelLink,
+  kdump: KernelLink | undefined,
+  out: Outcome,
+  predict?: readonly Check[],
+  onViews?: (v: RunViews) => void,
+): Promise<Report> {
   const primaryView = await primary.view();
   const kdumpView: KernelView | null = kdump ? await kdump.view() : null;
   const vm = kdumpView?.vmcore;
   const fleet = await fleetLink.view(vm && vm.attempted && vm.target ? { device: vm.target, pages: vm.expected } : undefined);
   onViews?.({ primary: primaryView, kdump: kdumpView, fleet });
-  const corruption = computeCorruption(p.memory, (smmu, sid) => p.ownerOf(smmu, sid), p.mappings, (dev) => p.quiesced.get(dev));
-  return buildReport({ platform: p, primary: primaryView, kdump: kdumpView, fleet, corruption, boot: out.boot, smmuProbes: out.smmuProbes, vmcoreSkipped: out.vmcoreSkipped }, predict);
+  const corruption = computeCorruption(
+    p.memory,
+    (smmu, sid) => p.ownerOf(smmu, sid),
+    p.mappings,
+    (dev) => p.quiesced.get(dev),
+  );
+  return buildReport(
+    { platform: p, primary: primaryView, kdump: kdumpView, fleet, corruption, boot: out.boot, smmuProbes: out.smmuProbes, vmcoreSkipped: out.vmcoreSkipped },
+    predict,
+  );
 }
 
 async function timeline(
@@ -223,7 +248,9 @@ async function timeline(
   p.injections('after-smmu-probe');
   await kdump.probeDevices(T);
   const devices = deviceTable(spec);
-  const drivers = devices.filter((d) => d.spec.kdumpDriver.present).sort((a, b) => a.spec.kdumpDriver.probeAtNs - b.spec.kdumpDriver.probeAtNs || (a.name < b.name ? -1 : 1));
+  const drivers = devices
+    .filter((d) => d.spec.kdumpDriver.present)
+    .sort((a, b) => a.spec.kdumpDriver.probeAtNs - b.spec.kdumpDriver.probeAtNs || (a.name < b.name ? -1 : 1));
   const setups = new Map<string, Awaited<ReturnType<KernelLink['probeDriver']>>>();
   for (const d of drivers) {
     await until(p.kdumpAt! + d.spec.kdumpDriver.probeAtNs);
@@ -237,7 +264,11 @@ async function timeline(
     const target = drivers.find((d) => d.spec.kdumpDriver.role === 'dump-target');
     const setup = target ? setups.get(target.name) : undefined;
     if (!target) out.vmcoreSkipped = { reason: 'no device is the dump target (kdumpDriver.role = dump-target)', target: null };
-    else if (!setup?.ok) out.vmcoreSkipped = { reason: `the dump target's kdump driver failed (${setup && !setup.ok ? `${setup.step}: -${setup.errno}` : 'its driver did not probe'})`, target: target.name };
+    else if (!setup?.ok)
+      out.vmcoreSkipped = {
+        reason: `the dump target's kdump driver failed (${setup && !setup.ok ? `${setup.step}: -${setup.errno}` : 'its driver did not probe'})`,
+        target: target.name,
+      };
     else await kdump.saveVmcore(T, target.name, spec.run.vmcore.maxPages, end);
   }
   await until(end);

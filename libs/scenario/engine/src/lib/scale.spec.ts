@@ -29,7 +29,10 @@ describe('scale', () => {
     // its bus's L2 table is mapped (lazily, at its insert) and only it is deferred; the NICs keep
     // translating through the adopted tables, which the SMMU walks without the kernel.
     assert.equal(r.smmus[0]!.strtab.l2Mapped, 1, "the dump target's bus only");
-    assert.deepEqual(r.devices.filter((d) => d.kdump.deferred).map((d) => d.kind), ['nvme']);
+    assert.deepEqual(
+      r.devices.filter((d) => d.kdump.deferred).map((d) => d.kind),
+      ['nvme'],
+    );
     assert.equal(r.devices.filter((d) => d.kdump.grouped).length, 1);
     assert.equal(r.dma.afterCrash.beforeQuiesce.aborted + r.dma.afterCrash.beforeQuiesce.faulted, 0);
     assert.ok(r.dma.afterCrash.issued > 2048, 'the devices kept DMAing after the panic');

@@ -13,8 +13,16 @@ import { SCENARIO_SCHEMA } from './spec';
 export function schemaDocuments(): Record<string, string> {
   const text = (o: unknown) => `${JSON.stringify(o, null, 2)}\n`;
   return {
-    'report.schema.json': text(toJsonSchema(REPORT_SCHEMA, 'https://kdump-twin.dev/schema/report.schema.json', `kdump-twin outcome report, schema version ${REPORT_SCHEMA_VERSION}`)),
+    'report.schema.json': text(
+      toJsonSchema(REPORT_SCHEMA, 'https://kdump-twin.dev/schema/report.schema.json', `kdump-twin outcome report, schema version ${REPORT_SCHEMA_VERSION}`),
+    ),
     'scenario.schema.json': text(toJsonSchema(SCENARIO_SCHEMA, 'https://kdump-twin.dev/schema/scenario.schema.json', 'kdump-twin crash scenario')),
-    'campaign.schema.json': text(toJsonSchema(CAMPAIGN_SCHEMA, 'https://kdump-twin.dev/schema/campaign.schema.json', `kdump-twin fault-injection campaign, schema version ${CAMPAIGN_SCHEMA_VERSION}`)),
+    'campaign.schema.json': text(
+      toJsonSchema(
+        CAMPAIGN_SCHEMA,
+        'https://kdump-twin.dev/schema/campaign.schema.json',
+        `kdump-twin fault-injection campaign, schema version ${CAMPAIGN_SCHEMA_VERSION}`,
+      ),
+    ),
   };
 }

@@ -40,12 +40,29 @@ describe('published JSON Schemas', () => {
 });
 
 describe('the schema description itself', () => {
-  const s = obj({ a: int(3, 0, 9), b: bool(), u: union('kind', { x: obj({ kind: str(), n: int(1) }), y: obj({ kind: str(), m: int(undefined, 0, 1) }, undefined, ['m']) }) }, 'test', ['b']);
+  const s = obj(
+    {
+      a: int(3, 0, 9),
+      b: bool(),
+      u: union('kind', { x: obj({ kind: str(), n: int(1) }), y: obj({ kind: str(), m: int(undefined, 0, 1) }, undefined, ['m']) }),
+    },
+    'test',
+    ['b'],
+  );
   it('fills defaults, requires what has none, validates unions by their tag', () => {
     assert.deepEqual(issuesOf(s, { b: true, u: { kind: 'x' } }), []);
-    assert.deepEqual(issuesOf(s, { u: { kind: 'y' } }).map((i) => i.path), ['b', 'u.m']);
-    assert.deepEqual(issuesOf(s, { b: true, u: { kind: 'z' } }).map((i) => i.path), ['u.kind']);
-    assert.deepEqual(issuesOf(s, { b: true, a: 10, u: { kind: 'x' } }).map((i) => i.rule), ['must be in [0, 9], got 10']);
+    assert.deepEqual(
+      issuesOf(s, { u: { kind: 'y' } }).map((i) => i.path),
+      ['b', 'u.m'],
+    );
+    assert.deepEqual(
+      issuesOf(s, { b: true, u: { kind: 'z' } }).map((i) => i.path),
+      ['u.kind'],
+    );
+    assert.deepEqual(
+      issuesOf(s, { b: true, a: 10, u: { kind: 'x' } }).map((i) => i.rule),
+      ['must be in [0, 9], got 10'],
+    );
   });
   it('emits draft 2020-12 with required keys and no additional properties', () => {
     const j = toJsonSchema(s, 'id', 't') as { required: string[]; additionalProperties: boolean; properties: { u: { oneOf: unknown[] } } };

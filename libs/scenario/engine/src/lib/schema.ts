@@ -11,10 +11,22 @@ export type Schema =
   /** An unsigned value that may exceed 2^53: a number, or a "0x..." / decimal string; parsed to bigint. */
   | { readonly t: 'u64'; readonly def?: bigint; readonly doc?: string }
   | { readonly t: 'seed'; readonly def?: number | string; readonly doc?: string }
-  | { readonly t: 'obj'; readonly fields: Readonly<Record<string, Schema>>; readonly required?: readonly string[]; readonly doc?: string; readonly open?: boolean }
+  | {
+      readonly t: 'obj';
+      readonly fields: Readonly<Record<string, Schema>>;
+      readonly required?: readonly string[];
+      readonly doc?: string;
+      readonly open?: boolean;
+    }
   | { readonly t: 'arr'; readonly of: Schema; readonly min?: number; readonly max?: number; readonly def?: readonly unknown[]; readonly doc?: string }
   | { readonly t: 'map'; readonly of: Schema; readonly keys?: string; readonly doc?: string }
-  | { readonly t: 'union'; readonly tag: string; readonly variants: Readonly<Record<string, Extract<Schema, { t: 'obj' }>>>; readonly doc?: string; readonly def?: Readonly<Record<string, unknown>> }
+  | {
+      readonly t: 'union';
+      readonly tag: string;
+      readonly variants: Readonly<Record<string, Extract<Schema, { t: 'obj' }>>>;
+      readonly doc?: string;
+      readonly def?: Readonly<Record<string, unknown>>;
+    }
   | { readonly t: 'opt'; readonly of: Schema }
   /** `of` or null (the key must be present). */
   | { readonly t: 'nullable'; readonly of: Schema }
@@ -39,7 +51,7 @@ export class SchemaError extends Error {
 
 const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 const join = (path: string, key: string) => (path ? `${path}.${key}` : key);
-const show = (v: unknown) => (typeof v === 'string' ? JSON.stringify(v) : typeof v === 'bigint' ? `0x${v.toString(16)}` : JSON.stringify(v) ?? String(v));
+const show = (v: unknown) => (typeof v === 'string' ? JSON.stringify(v) : typeof v === 'bigint' ? `0x${v.toString(16)}` : (JSON.stringify(v) ?? String(v)));
 
 /** Whether a schema node has a default (so the key may be left out). */
 function hasDefault(s: Schema): boolean {
@@ -99,7 +111,8 @@ function check(s: Schema, value: unknown, path: string, issues: SchemaIssue[]): 
       return b;
     }
     case 'seed':
-      if (!(typeof value === 'string' || (typeof value === 'number' && Number.isSafeInteger(value)))) issues.push({ path, rule: `must be an integer or a string, got ${show(value)}` });
+      if (!(typeof value === 'string' || (typeof value === 'number' && Number.isSafeInteger(value))))
+        issues.push({ path, rule: `must be an integer or a string, got ${show(value)}` });
       return value;
     case 'arr': {
       if (!Array.isArray(value)) {
@@ -130,7 +143,8 @@ function check(s: Schema, value: unknown, path: string, issues: SchemaIssue[]): 
       }
       const out: Record<string, unknown> = {};
       if (!s.open) {
-        for (const k of Object.keys(value)) if (!(k in s.fields)) issues.push({ path: join(path, k), rule: `unknown key (known: ${Object.keys(s.fields).join(', ')})` });
+        for (const k of Object.keys(value))
+          if (!(k in s.fields)) issues.push({ path: join(path, k), rule: `unknown key (known: ${Object.keys(s.fields).join(', ')})` });
       }
       for (const [k, f] of Object.entries(s.fields)) {
         if (value[k] === undefined && (s.required ?? []).includes(k)) {
@@ -203,7 +217,15 @@ function toJson(s: Schema): { [k: string]: Json } {
       return doc(o, s.doc);
     }
     case 'u64':
-      return doc({ anyOf: [{ type: 'integer', minimum: 0 }, { type: 'string', pattern: '^(0x[0-9a-fA-F_]+|[0-9_]+)$' }] }, s.doc);
+      return doc(
+        {
+          anyOf: [
+            { type: 'integer', minimum: 0 },
+            { type: 'string', pattern: '^(0x[0-9a-fA-F_]+|[0-9_]+)$' },
+          ],
+        },
+        s.doc,
+      );
     case 'seed':
       return doc({ anyOf: [{ type: 'integer' }, { type: 'string' }] }, s.doc);
     case 'arr': {
@@ -254,10 +276,21 @@ export const bool = (def?: boolean, doc?: string): Schema => ({ t: 'bool', def, 
 export const str = (def?: string, doc?: string, pattern?: string): Schema => ({ t: 'str', def, doc, pattern });
 export const oneOf = (values: readonly string[], def?: string, doc?: string): Schema => ({ t: 'str', enum: values, def, doc });
 export const u64 = (def?: bigint, doc?: string): Schema => ({ t: 'u64', def, doc });
-export const obj = (fields: Record<string, Schema>, doc?: string, required?: readonly string[]): Extract<Schema, { t: 'obj' }> => ({ t: 'obj', fields, doc, required });
+export const obj = (fields: Record<string, Schema>, doc?: string, required?: readonly string[]): Extract<Schema, { t: 'obj' }> => ({
+  t: 'obj',
+  fields,
+  doc,
+  required,
+});
 export const arr = (of: Schema, def?: readonly unknown[], doc?: string, min?: number, max?: number): Schema => ({ t: 'arr', of, def, doc, min, max });
 export const opt = (of: Schema): Schema => ({ t: 'opt', of });
 export const nullable = (of: Schema): Schema => ({ t: 'nullable', of });
 export const map = (of: Schema, doc?: string, keys?: string): Schema => ({ t: 'map', of, doc, keys });
-export const union = (tag: string, variants: Record<string, Extract<Schema, { t: 'obj' }>>, doc?: string, def?: Record<string, unknown>): Schema => ({ t: 'union', tag, variants, doc, def });
+export const union = (tag: string, variants: Record<string, Extract<Schema, { t: 'obj' }>>, doc?: string, def?: Record<string, unknown>): Schema => ({
+  t: 'union',
+  tag,
+  variants,
+  doc,
+  def,
+});
 export const any = (doc?: string): Schema => ({ t: 'any', doc });

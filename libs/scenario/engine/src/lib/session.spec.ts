@@ -14,13 +14,14 @@ const MS = 1_000_000;
 
 describe('Session: lazy invalidation (primary.strict=false)', () => {
   const NIC = '0000:01:00.0';
-  it('a dma_unmap queues its IOVA: no command until the flush queue\'s timer, a thread of the kernel, flushes 3 jiffies later', async () => {
+  it("a dma_unmap queues its IOVA: no command until the flush queue's timer, a thread of the kernel, flushes 3 jiffies later", async () => {
     const spec = buildScenario(entryDocument(findEntry('R10-M3-lazy-unmap')!), { policy: 'adopt-v7' });
     const s = await Session.open(spec);
     assert.deepEqual(await s.boot(), { ok: true });
     await s.setupDrivers();
     await s.advance(1 * MS);
-    const prodWrites = async () => (await s.kernel('primary')!.view()).trace.filter((a) => a.kernel === 'primary' && a.dir === 'write' && a.register === 'CMDQ_PROD').map((a) => a.time);
+    const prodWrites = async () =>
+      (await s.kernel('primary')!.view()).trace.filter((a) => a.kernel === 'primary' && a.dir === 'write' && a.register === 'CMDQ_PROD').map((a) => a.time);
     const t0 = s.now();
     await s.unmap(NIC, 1);
     assert.equal(s.phase, 'booted', 'no register write inside the unmap, so no panic at one');
@@ -29,7 +30,11 @@ describe('Session: lazy invalidation (primary.strict=false)', () => {
     // mod_timer(jiffies + 3) at HZ=250: the third 4 ms tick boundary after the unmap.
     const expiry = (Math.floor(t0 / (4 * MS)) + 3) * 4 * MS;
     await s.advance(expiry - s.now() - 1_000);
-    assert.deepEqual((await prodWrites()).filter((t) => t >= t0), [], 'still nothing just before the timer');
+    assert.deepEqual(
+      (await prodWrites()).filter((t) => t >= t0),
+      [],
+      'still nothing just before the timer',
+    );
     await s.advance(0.2 * MS);
     const flush = (await prodWrites()).filter((t) => t >= t0);
     assert.ok(flush.length >= 1 && flush[0]! >= expiry && flush[0]! < expiry + 0.1 * MS, `the flush when the timer fires at ${expiry}: ${flush.join()}`);
@@ -57,7 +62,10 @@ describe('Session', () => {
     await s.probeDevices();
     const setups = [];
     for (const d of spec.devices.filter((x) => x.kdumpDriver.present)) setups.push(await s.probeDriver(d.name));
-    assert.ok(setups.every((r) => r?.ok), JSON.stringify(setups));
+    assert.ok(
+      setups.every((r) => r?.ok),
+      JSON.stringify(setups),
+    );
     const target = spec.devices.find((d) => d.kdumpDriver.role === 'dump-target')!.name;
     await s.saveVmcore(target, 4096, 20 * MS);
     const r = await s.report();
@@ -72,7 +80,10 @@ describe('Session', () => {
   it('refuses steps out of order, naming the rule, and keeps working', async () => {
     const spec = buildScenario(baselineDocument(), { policy: 'adopt-v10' });
     const s = await Session.open(spec);
-    await assert.rejects(s.setupDrivers(), (e: unknown) => e instanceof SessionStateError && /setupDrivers: needs phase booted \(now created\)/.test(e.message));
+    await assert.rejects(
+      s.setupDrivers(),
+      (e: unknown) => e instanceof SessionStateError && /setupDrivers: needs phase booted \(now created\)/.test(e.message),
+    );
     await s.boot();
     await assert.rejects(s.boot(), /boot: the primary kernel boots once/);
     await assert.rejects(s.probeSmmus(), /probeSmmus: needs the kdump kernel \(kexec first/);
@@ -122,7 +133,9 @@ describe('Session', () => {
     await s.advance(spec.crash.smmuProbeDelayNs);
     await s.probeSmmus();
     await s.probeDevices();
-    const drivers = spec.devices.filter((d) => d.kdumpDriver.present).sort((a, b) => a.kdumpDriver.probeAtNs - b.kdumpDriver.probeAtNs || (a.name < b.name ? -1 : 1));
+    const drivers = spec.devices
+      .filter((d) => d.kdumpDriver.present)
+      .sort((a, b) => a.kdumpDriver.probeAtNs - b.kdumpDriver.probeAtNs || (a.name < b.name ? -1 : 1));
     for (const d of drivers) {
       await s.advance(Math.max(0, s.p.kdumpAt! + d.kdumpDriver.probeAtNs - s.now()));
       await s.probeDriver(d.name);

@@ -207,7 +207,9 @@ export class Session {
     await this.probeSmmus();
     if (this.p.panic) return;
     await this.probeDevices();
-    const drivers = this.spec.devices.filter((d) => d.kdumpDriver.present).sort((a, b) => a.kdumpDriver.probeAtNs - b.kdumpDriver.probeAtNs || (a.name < b.name ? -1 : 1));
+    const drivers = this.spec.devices
+      .filter((d) => d.kdumpDriver.present)
+      .sort((a, b) => a.kdumpDriver.probeAtNs - b.kdumpDriver.probeAtNs || (a.name < b.name ? -1 : 1));
     const setups = new Map<string, SetupResult | undefined>();
     for (const d of drivers) {
       await at(d.kdumpDriver.probeAtNs);
@@ -219,7 +221,11 @@ export class Session {
     const setup = target ? setups.get(target.name) : undefined;
     if (!this.spec.run.vmcore.save) this.out.vmcoreSkipped = { reason: 'vmcore save disabled by the scenario', target: null };
     else if (!target) this.out.vmcoreSkipped = { reason: 'no device is the dump target (kdumpDriver.role = dump-target)', target: null };
-    else if (!setup?.ok) this.out.vmcoreSkipped = { reason: `the dump target's kdump driver failed (${setup && !setup.ok ? `${setup.step}: -${setup.errno}` : 'its driver did not probe'})`, target: target.name };
+    else if (!setup?.ok)
+      this.out.vmcoreSkipped = {
+        reason: `the dump target's kdump driver failed (${setup && !setup.ok ? `${setup.step}: -${setup.errno}` : 'its driver did not probe'})`,
+        target: target.name,
+      };
     else if (!this.p.panic) await this.saveVmcore(target.name, this.spec.run.vmcore.maxPages, Math.max(0, end - this.now()));
     if (!this.p.panic) await this.advance(Math.max(0, end - this.now()));
   }
@@ -266,6 +272,7 @@ export class Session {
   }
 
   private device(name: string): void {
-    if (!this.p.devices.some((d) => d.name === name)) throw new RangeError(`device: no device ${name} in this session (${this.p.devices.map((d) => d.name).join(', ')})`);
+    if (!this.p.devices.some((d) => d.name === name))
+      throw new RangeError(`device: no device ${name} in this session (${this.p.devices.map((d) => d.name).join(', ')})`);
   }
 }

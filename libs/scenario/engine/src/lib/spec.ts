@@ -4,7 +4,18 @@
 // series version, the RAS policy and the seed. One schema gives the validator (defaults, errors
 // naming the key) and the JSON Schema of scenario files (scenario.schema.json).
 
-import { ENDPOINT_DEFAULTS, GPU_DEFAULTS, NIC_DEFAULTS, NVME_DEFAULTS, RAS_POLICIES, type AerSeverity, type GpuParams, type NicParams, type NvmeParams, type RasPolicy } from '@kdump-twin/endpoint';
+import {
+  ENDPOINT_DEFAULTS,
+  GPU_DEFAULTS,
+  NIC_DEFAULTS,
+  NVME_DEFAULTS,
+  RAS_POLICIES,
+  type AerSeverity,
+  type GpuParams,
+  type NicParams,
+  type NvmeParams,
+  type RasPolicy,
+} from '@kdump-twin/endpoint';
 import type { KdumpPolicy } from '@kdump-twin/kernel';
 import { DEFAULT_SMMU_CONFIG } from '@kdump-twin/smmu-model';
 import { arr, bool, int, map, obj, oneOf, opt, str, u64, union, validate, type Schema, SchemaError } from './schema';
@@ -52,19 +63,46 @@ const deviceCommon = (kdump: Extract<Schema, { t: 'obj' }>) => ({
   readLatencyNs: int(ENDPOINT_DEFAULTS.readLatencyNs, 1, 1_000 * MS),
   maxReadTags: int(ENDPOINT_DEFAULTS.maxReadTags, 1, 1_024, 'non-posted requests in flight at most'),
   onReadError: opt(oneOf(['continue', 'halt'], undefined, 'what a failed read makes the engine do (default by kind)')),
-  defaultDomain: oneOf(['dma', 'identity', 's2'], 'dma', "the primary kernel's domain for the device (s2: a stage-2 domain, as VFIO/KVM give a passed-through device)"),
+  defaultDomain: oneOf(
+    ['dma', 'identity', 's2'],
+    'dma',
+    "the primary kernel's domain for the device (s2: a stage-2 domain, as VFIO/KVM give a passed-through device)",
+  ),
   inPrimary: bool(true, 'the primary kernel probed the device (false: it appears only in the kdump kernel, e.g. its bus slot was unused)'),
-  driver: opt(str(undefined, "its driver's name in dev_info lines (default by kind: nvme, e1000e, amdgpu); a dt IOMMU probe runs as it binds", '^[A-Za-z0-9_.-]+$')),
+  driver: opt(
+    str(undefined, "its driver's name in dev_info lines (default by kind: nvme, e1000e, amdgpu); a dt IOMMU probe runs as it binds", '^[A-Za-z0-9_.-]+$'),
+  ),
   kdumpDriver: kdump,
 });
 
 export const DEVICE_SCHEMA = union(
   'kind',
   {
-    nic: obj({ kind: str(), ...deviceCommon(kdumpDriver(false, 'network', 3 * MS)), traffic: traffic(NIC_DEFAULTS, 'NIC rings, wire arrivals, statistics write-back') }, 'a NIC', ['name']),
-    nvme: obj({ kind: str(), ...deviceCommon(kdumpDriver(true, 'dump-target', 2 * MS)), traffic: traffic(NVME_DEFAULTS, 'NVMe queue pair, queue depth, media latency, I/O size') }, 'an NVMe controller', ['name']),
+    nic: obj(
+      {
+        kind: str(),
+        ...deviceCommon(kdumpDriver(false, 'network', 3 * MS)),
+        traffic: traffic(NIC_DEFAULTS, 'NIC rings, wire arrivals, statistics write-back'),
+      },
+      'a NIC',
+      ['name'],
+    ),
+    nvme: obj(
+      {
+        kind: str(),
+        ...deviceCommon(kdumpDriver(true, 'dump-target', 2 * MS)),
+        traffic: traffic(NVME_DEFAULTS, 'NVMe queue pair, queue depth, media latency, I/O size'),
+      },
+      'an NVMe controller',
+      ['name'],
+    ),
     gpu: obj(
-      { kind: str(), ...deviceCommon(kdumpDriver(false, 'other', 4 * MS)), traffic: traffic(GPU_DEFAULTS, 'copy-engine jobs and pacing'), cxlMemory: opt(str(undefined, 'CXL: the memory region this device backs (offlined by firmware under cxl-offline)')) },
+      {
+        kind: str(),
+        ...deviceCommon(kdumpDriver(false, 'other', 4 * MS)),
+        traffic: traffic(GPU_DEFAULTS, 'copy-engine jobs and pacing'),
+        cxlMemory: opt(str(undefined, 'CXL: the memory region this device backs (offlined by firmware under cxl-offline)')),
+      },
       'a GPU or accelerator copy engine',
       ['name'],
     ),
@@ -119,8 +157,13 @@ function smmuConfigSchema(): Extract<Schema, { t: 'obj' }> {
   for (const [k, doc] of Object.entries(SMMU_FLAGS)) fields[k] = bool(d[k] as boolean, doc);
   fields.refetchProbability = { t: 'num', def: 0, min: 0, max: 1, doc: 'adversarial caching: probability a transaction re-reads what it uses' };
   fields.replacement = oneOf(['fifo', 'lru'], DEFAULT_SMMU_CONFIG.replacement, 'cache replacement');
-  fields.idFields = opt(map(map(int(undefined, 0, 2 ** 32 - 1)), 'ID register fields no key above describes, by register and IHI0070 field name (IIDR.Implementer, IDR3.BBML, IDR5.STALL_MAX, ...)'));
-  return obj(fields, 'what the SMMU implements (its IDRs) and its timing; defaults are the hardware model\'s');
+  fields.idFields = opt(
+    map(
+      map(int(undefined, 0, 2 ** 32 - 1)),
+      'ID register fields no key above describes, by register and IHI0070 field name (IIDR.Implementer, IDR3.BBML, IDR5.STALL_MAX, ...)',
+    ),
+  );
+  return obj(fields, "what the SMMU implements (its IDRs) and its timing; defaults are the hardware model's");
 }
 
 const SMMU_CONFIG = smmuConfigSchema();
@@ -135,7 +178,11 @@ export const SMMU_SCHEMA = obj(
         rmrSids: arr(int(undefined, 0, 2 ** 32 - 1), [], 'IORT RMR StreamIDs that get bypass STEs at probe'),
         combinedIrq: bool(false, 'one combined interrupt line (ThunderX2)'),
         msiDomain: bool(true, 'a GIC ITS: queue and GERROR interrupts are MSIs'),
-        kind: oneOf(['acpi', 'dt'], 'acpi', "acpi (IORT: every device's IOMMU probe when the SMMU registers) or dt (device tree: a device's IOMMU probe when its driver binds)"),
+        kind: oneOf(
+          ['acpi', 'dt'],
+          'acpi',
+          "acpi (IORT: every device's IOMMU probe when the SMMU registers) or dt (device tree: a device's IOMMU probe when its driver binds)",
+        ),
         dtNode: opt(str(undefined, "dt: the SMMU's device name (unit address and node name); default QEMU virt's 9050000.smmuv3")),
       },
       'the firmware description of the SMMU',
@@ -144,29 +191,91 @@ export const SMMU_SCHEMA = obj(
   'one SMMUv3 instance',
 );
 
-const REGION = obj({ name: str(), base: u64(), size: u64(), kind: oneOf(['ram', 'crashkernel', 'device-buffer', 'mmio', 'hole']), owner: opt(str()) }, 'a physical memory region', ['name', 'base', 'size', 'kind']);
+const REGION = obj(
+  { name: str(), base: u64(), size: u64(), kind: oneOf(['ram', 'crashkernel', 'device-buffer', 'mmio', 'hole']), owner: opt(str()) },
+  'a physical memory region',
+  ['name', 'base', 'size', 'kind'],
+);
 
 const smmuRef = int(0, 0, 15, 'SMMU index');
 const FAULT = union(
   'kind',
   {
-    register: obj({ kind: str(), smmu: smmuRef, name: str(undefined, 'register name, e.g. STRTAB_BASE_CFG'), value: u64() }, 'overwrite a register as the crashed kernel left it', ['name', 'value']),
-    'register-field': obj({ kind: str(), smmu: smmuRef, register: str(), field: str(), value: u64() }, 'overwrite one field of a register', ['register', 'field', 'value']),
-    l1std: obj({ kind: str(), smmu: smmuRef, sid: int(undefined, 0, 2 ** 32 - 1, 'a StreamID in the slot'), set: map(u64(), 'fields of the L1STD (Span, L2Ptr)') }, 'rewrite the L1 stream table descriptor covering a StreamID', ['sid']),
-    ste: obj({ kind: str(), smmu: smmuRef, sid: int(undefined, 0, 2 ** 32 - 1), set: map(u64(), 'STE fields (IHI0070 5.2 names: Config, S1ContextPtr, S1CDMax, S2VMID, ...)') }, 'rewrite fields of a live STE', ['sid']),
-    cd: obj({ kind: str(), smmu: smmuRef, sid: int(undefined, 0, 2 ** 32 - 1), ssid: int(0, 0, 2 ** 20 - 1), set: map(u64(), 'CD fields (ASID, V, TTB0, ...)') }, 'rewrite fields of a live CD', ['sid']),
-    pte: obj({ kind: str(), device: str(undefined, 'device name', BDF), buffer: int(0, 0, 1 << 20, "index of the device's DMA buffer (allocation order)"), set: oneOf(['clear', 'garbage'], 'clear') }, "corrupt the crashed kernel's leaf page-table entry for a device buffer", ['device']),
+    register: obj(
+      { kind: str(), smmu: smmuRef, name: str(undefined, 'register name, e.g. STRTAB_BASE_CFG'), value: u64() },
+      'overwrite a register as the crashed kernel left it',
+      ['name', 'value'],
+    ),
+    'register-field': obj({ kind: str(), smmu: smmuRef, register: str(), field: str(), value: u64() }, 'overwrite one field of a register', [
+      'register',
+      'field',
+      'value',
+    ]),
+    l1std: obj(
+      { kind: str(), smmu: smmuRef, sid: int(undefined, 0, 2 ** 32 - 1, 'a StreamID in the slot'), set: map(u64(), 'fields of the L1STD (Span, L2Ptr)') },
+      'rewrite the L1 stream table descriptor covering a StreamID',
+      ['sid'],
+    ),
+    ste: obj(
+      {
+        kind: str(),
+        smmu: smmuRef,
+        sid: int(undefined, 0, 2 ** 32 - 1),
+        set: map(u64(), 'STE fields (IHI0070 5.2 names: Config, S1ContextPtr, S1CDMax, S2VMID, ...)'),
+      },
+      'rewrite fields of a live STE',
+      ['sid'],
+    ),
+    cd: obj(
+      { kind: str(), smmu: smmuRef, sid: int(undefined, 0, 2 ** 32 - 1), ssid: int(0, 0, 2 ** 20 - 1), set: map(u64(), 'CD fields (ASID, V, TTB0, ...)') },
+      'rewrite fields of a live CD',
+      ['sid'],
+    ),
+    pte: obj(
+      {
+        kind: str(),
+        device: str(undefined, 'device name', BDF),
+        buffer: int(0, 0, 1 << 20, "index of the device's DMA buffer (allocation order)"),
+        set: oneOf(['clear', 'garbage'], 'clear'),
+      },
+      "corrupt the crashed kernel's leaf page-table entry for a device buffer",
+      ['device'],
+    ),
     sfm: obj({ kind: str(), smmu: smmuRef }, 'the SMMU enters Service Failure Mode (GERROR.SFM_ERR)'),
-    gerror: obj({ kind: str(), smmu: smmuRef, name: oneOf(['CMDQ_ERR', 'EVTQ_ABT_ERR', 'PRIQ_ABT_ERR', 'MSI_CMDQ_ABT_ERR', 'MSI_EVTQ_ABT_ERR', 'MSI_PRIQ_ABT_ERR', 'MSI_GERROR_ABT_ERR']) }, 'a latched global error', ['name']),
-    'stuck-ack': obj({ kind: str(), smmu: smmuRef, fields: arr(str(), undefined, 'CR0 or IRQ_CTRL fields whose ACK stops following', 1), to: opt(int(undefined, 0, 1, 'only updates to this value get stuck')) }, 'an ACK register that stops acknowledging', ['fields']),
-    memory: obj({ kind: str(), pa: u64(), dwords: arr(u64(), undefined, 'little-endian dwords', 1, 512) }, 'raw stores into physical memory (a rogue write)', ['pa', 'dwords']),
+    gerror: obj(
+      {
+        kind: str(),
+        smmu: smmuRef,
+        name: oneOf(['CMDQ_ERR', 'EVTQ_ABT_ERR', 'PRIQ_ABT_ERR', 'MSI_CMDQ_ABT_ERR', 'MSI_EVTQ_ABT_ERR', 'MSI_PRIQ_ABT_ERR', 'MSI_GERROR_ABT_ERR']),
+      },
+      'a latched global error',
+      ['name'],
+    ),
+    'stuck-ack': obj(
+      {
+        kind: str(),
+        smmu: smmuRef,
+        fields: arr(str(), undefined, 'CR0 or IRQ_CTRL fields whose ACK stops following', 1),
+        to: opt(int(undefined, 0, 1, 'only updates to this value get stuck')),
+      },
+      'an ACK register that stops acknowledging',
+      ['fields'],
+    ),
+    memory: obj({ kind: str(), pa: u64(), dwords: arr(u64(), undefined, 'little-endian dwords', 1, 512) }, 'raw stores into physical memory (a rogue write)', [
+      'pa',
+      'dwords',
+    ]),
   },
   'a fault',
 );
 
 const INJECTION = obj(
   {
-    when: oneOf(['at-crash', 'before-kdump-probe', 'after-smmu-probe', 'at'], 'at-crash', 'at-crash: left by the dying kernel; after-smmu-probe: live corruption before devices probe'),
+    when: oneOf(
+      ['at-crash', 'before-kdump-probe', 'after-smmu-probe', 'at'],
+      'at-crash',
+      'at-crash: left by the dying kernel; after-smmu-probe: live corruption before devices probe',
+    ),
     atNs: opt(int(undefined, 0, 1_000_000 * MS, "with when='at': absolute virtual time")),
     fault: FAULT,
   },
@@ -178,20 +287,39 @@ const TRIGGER = union(
   'kind',
   {
     time: obj({ kind: str(), atNs: int(200 * US, 1, 1_000_000 * MS, 'virtual ns after the primary kernel finished booting') }, 'the panic at a virtual time'),
-    transactions: obj({ kind: str(), count: int(undefined, 1, 1e12, 'DMA transactions the fleet issued since its drivers started') }, 'the panic after N transactions', ['count']),
+    transactions: obj(
+      { kind: str(), count: int(undefined, 1, 1e12, 'DMA transactions the fleet issued since its drivers started') },
+      'the panic after N transactions',
+      ['count'],
+    ),
     'mid-ste-update': obj(
-      { kind: str(), device: str(undefined, undefined, BDF), atNs: int(100 * US, 1, 1_000_000 * MS), domain: oneOf(['identity', 'blocked', 'dma'], 'identity', 'the domain the primary kernel moves the device to'), afterStores: int(1, 1, 8, 'STE dword stores that land before the CPU stops') },
+      {
+        kind: str(),
+        device: str(undefined, undefined, BDF),
+        atNs: int(100 * US, 1, 1_000_000 * MS),
+        domain: oneOf(['identity', 'blocked', 'dma'], 'identity', 'the domain the primary kernel moves the device to'),
+        afterStores: int(1, 1, 8, 'STE dword stores that land before the CPU stops'),
+      },
       'the panic in the middle of an STE update (between two stores of the entry writer)',
       ['device'],
     ),
-    'mid-unmap': obj({ kind: str(), device: str(undefined, undefined, BDF), atNs: int(100 * US, 1, 1_000_000 * MS), buffer: int(0, 0, 1 << 20, 'device buffer index') }, 'the panic in the middle of dma_unmap: PTEs cleared, TLBI never issued', ['device']),
+    'mid-unmap': obj(
+      { kind: str(), device: str(undefined, undefined, BDF), atNs: int(100 * US, 1, 1_000_000 * MS), buffer: int(0, 0, 1 << 20, 'device buffer index') },
+      'the panic in the middle of dma_unmap: PTEs cleared, TLBI never issued',
+      ['device'],
+    ),
     'after-unmap': obj(
       {
         kind: str(),
         device: str(undefined, undefined, BDF),
         atNs: int(100 * US, 1, 1_000_000 * MS, 'when dma_unmap runs, after the primary kernel finished booting'),
         buffer: int(0, 0, 1 << 20, 'device buffer index'),
-        afterNs: int(1 * MS, 0, 1_000_000 * MS, 'from dma_unmap returning to the panic: strict invalidation issued the TLBI inside it; lazy (primary.strict=false) leaves it in the flush queue for 10 ms'),
+        afterNs: int(
+          1 * MS,
+          0,
+          1_000_000 * MS,
+          'from dma_unmap returning to the panic: strict invalidation issued the TLBI inside it; lazy (primary.strict=false) leaves it in the flush queue for 10 ms',
+        ),
       },
       'the panic some time after a dma_unmap completed',
       ['device'],
@@ -224,7 +352,10 @@ export const SCENARIO_SCHEMA = obj(
     primary: obj(
       {
         passthrough: bool(false, 'iommu.passthrough=1: identity default domains'),
-        strict: bool(true, 'iommu.strict: true (strict, Debian\'s default) invalidates on every dma_unmap; false (iommu.strict=0, lazy) queues unmapped IOVAs in a flush queue flushed when full (255) or 10 ms after the first'),
+        strict: bool(
+          true,
+          "iommu.strict: true (strict, Debian's default) invalidates on every dma_unmap; false (iommu.strict=0, lazy) queues unmapped IOVAs in a flush queue flushed when full (255) or 10 ms after the first",
+        ),
         pageSize: { t: 'int', def: 4096, min: 4096, max: 65536, doc: 'CPU page size (4096, 16384 or 65536): io-pgtable granule' },
         legacyLinearStrtab: bool(false, 'a crashed kernel that predates 2-level stream tables (linear table on 2-level hardware)'),
       },
@@ -241,7 +372,12 @@ export const SCENARIO_SCHEMA = obj(
     kernelConfig: obj(
       {
         cmaAlignment: int(0, 0, 12, 'CONFIG_CMA_ALIGNMENT with CONFIG_DMA_CMA (Debian: 8); 0: no CMA. Caps the queues at 2^(PAGE_SHIFT + it) bytes'),
-        hz: int(250, 100, 1000, 'CONFIG_HZ (Debian arm64: 250): kernel timers fire on jiffy boundaries, the flush queue\'s 10 ms timeout 8 to 12 ms after it is armed at 250'),
+        hz: int(
+          250,
+          100,
+          1000,
+          "CONFIG_HZ (Debian arm64: 250): kernel timers fire on jiffy boundaries, the flush queue's 10 ms timeout 8 to 12 ms after it is armed at 250",
+        ),
       },
       'the build configuration both kernels share, where it changes the driver',
     ),
@@ -263,7 +399,13 @@ export const SCENARIO_SCHEMA = obj(
     run: obj(
       {
         endAfterKdumpNs: int(20 * MS, 1, 100_000 * MS, 'the run ends this long after the kdump kernel starts'),
-        vmcore: obj({ save: bool(true, 'write the vmcore to the dump target'), maxPages: int(4_096, 0, 1 << 22, 'pages of crashed-kernel memory makedumpfile saves at most') }, 'the vmcore save'),
+        vmcore: obj(
+          {
+            save: bool(true, 'write the vmcore to the dump target'),
+            maxPages: int(4_096, 0, 1 << 22, 'pages of crashed-kernel memory makedumpfile saves at most'),
+          },
+          'the vmcore save',
+        ),
       },
       'run limits',
     ),
@@ -314,14 +456,27 @@ export interface Injection {
 export type CrashTrigger =
   | { readonly kind: 'time'; readonly atNs: number }
   | { readonly kind: 'transactions'; readonly count: number }
-  | { readonly kind: 'mid-ste-update'; readonly device: string; readonly atNs: number; readonly domain: 'identity' | 'blocked' | 'dma'; readonly afterStores: number }
+  | {
+      readonly kind: 'mid-ste-update';
+      readonly device: string;
+      readonly atNs: number;
+      readonly domain: 'identity' | 'blocked' | 'dma';
+      readonly afterStores: number;
+    }
   | { readonly kind: 'mid-unmap'; readonly device: string; readonly atNs: number; readonly buffer: number }
   | { readonly kind: 'after-unmap'; readonly device: string; readonly atNs: number; readonly buffer: number; readonly afterNs: number };
 
 export interface SmmuSpec {
   readonly config: Record<string, number | boolean>;
   readonly sidBase: number;
-  readonly firmware: { readonly coherent?: boolean; readonly rmrSids: readonly number[]; readonly combinedIrq: boolean; readonly msiDomain: boolean; readonly kind: 'acpi' | 'dt'; readonly dtNode?: string };
+  readonly firmware: {
+    readonly coherent?: boolean;
+    readonly rmrSids: readonly number[];
+    readonly combinedIrq: boolean;
+    readonly msiDomain: boolean;
+    readonly kind: 'acpi' | 'dt';
+    readonly dtNode?: string;
+  };
 }
 
 export interface RegionSpec {
@@ -339,7 +494,14 @@ export interface ScenarioSpec {
   readonly source?: string;
   readonly outcome?: string;
   readonly seed: number | string;
-  readonly platform: { readonly paBits: number; readonly maxBackedMiB: number; readonly regions?: readonly RegionSpec[]; readonly ras: RasPolicy; readonly rasEscalationNs: number; readonly smmus: readonly SmmuSpec[] };
+  readonly platform: {
+    readonly paBits: number;
+    readonly maxBackedMiB: number;
+    readonly regions?: readonly RegionSpec[];
+    readonly ras: RasPolicy;
+    readonly rasEscalationNs: number;
+    readonly smmus: readonly SmmuSpec[];
+  };
   readonly devices: readonly DeviceSpec[];
   readonly primary: { readonly passthrough: boolean; readonly strict: boolean; readonly pageSize: 4096 | 16384 | 65536; readonly legacyLinearStrtab: boolean };
   readonly crash: { readonly trigger: CrashTrigger; readonly kexecDelayNs: number; readonly smmuProbeDelayNs: number };
@@ -366,8 +528,10 @@ function crossCheck(s: ScenarioSpec): { path: string; rule: string }[] {
   s.devices.forEach((d, i) => {
     if (names.has(d.name)) issues.push({ path: `devices[${i}].name`, rule: `duplicate device name ${d.name} (also devices[${names.get(d.name)}])` });
     names.set(d.name, i);
-    if (d.smmu >= s.platform.smmus.length) issues.push({ path: `devices[${i}].smmu`, rule: `no SMMU ${d.smmu} (platform.smmus has ${s.platform.smmus.length})` });
-    if (d.ats && d.smmu < s.platform.smmus.length && s.platform.smmus[d.smmu]!.config.ats === false) issues.push({ path: `devices[${i}].ats`, rule: 'the SMMU does not implement ATS' });
+    if (d.smmu >= s.platform.smmus.length)
+      issues.push({ path: `devices[${i}].smmu`, rule: `no SMMU ${d.smmu} (platform.smmus has ${s.platform.smmus.length})` });
+    if (d.ats && d.smmu < s.platform.smmus.length && s.platform.smmus[d.smmu]!.config.ats === false)
+      issues.push({ path: `devices[${i}].ats`, rule: 'the SMMU does not implement ATS' });
   });
   const known = (name: string, path: string) => {
     if (!names.has(name)) issues.push({ path, rule: `no device named ${name}` });
@@ -380,10 +544,12 @@ function crossCheck(s: ScenarioSpec): { path: string; rule: string }[] {
     if ('smmu' in f && f.smmu >= s.platform.smmus.length) issues.push({ path: `injections[${i}].fault.smmu`, rule: `no SMMU ${f.smmu}` });
     if (f.kind === 'pte') known(f.device, `injections[${i}].fault.device`);
   });
-  if (![4096, 16384, 65536].includes(s.primary.pageSize)) issues.push({ path: 'primary.pageSize', rule: `must be one of 4096, 16384, 65536, got ${s.primary.pageSize}` });
+  if (![4096, 16384, 65536].includes(s.primary.pageSize))
+    issues.push({ path: 'primary.pageSize', rule: `must be one of 4096, 16384, 65536, got ${s.primary.pageSize}` });
   const regionNames = new Set((s.platform.regions ?? []).map((r) => r.name));
   s.devices.forEach((d, i) => {
-    if (d.cxlMemory !== undefined && s.platform.regions && !regionNames.has(d.cxlMemory)) issues.push({ path: `devices[${i}].cxlMemory`, rule: `no memory region named ${d.cxlMemory}` });
+    if (d.cxlMemory !== undefined && s.platform.regions && !regionNames.has(d.cxlMemory))
+      issues.push({ path: `devices[${i}].cxlMemory`, rule: `no memory region named ${d.cxlMemory}` });
   });
   return issues;
 }
@@ -393,7 +559,11 @@ function crossCheck(s: ScenarioSpec): { path: string; rule: string }[] {
 export function parseFaults(input: unknown, spec: ScenarioSpec, what = 'injections'): Fault[] {
   const faults = validate<Fault[]>(arr(FAULT, [], 'faults to inject now', 0, 256), input, what);
   const issues = crossCheck({ ...spec, injections: faults.map((fault) => ({ when: 'at-crash' as const, fault })) });
-  if (issues.length) throw new SchemaError(what, issues.map((i) => ({ ...i, path: i.path.replace(/^injections\[(\d+)\]\.fault/, '[$1]') })));
+  if (issues.length)
+    throw new SchemaError(
+      what,
+      issues.map((i) => ({ ...i, path: i.path.replace(/^injections\[(\d+)\]\.fault/, '[$1]') })),
+    );
   return faults;
 }
 
@@ -439,7 +609,11 @@ export function applyOverrides(doc: Record<string, unknown>, sets: readonly stri
       const last = i === steps.length - 1;
       const at = steps.slice(0, i + 1).join('.');
       if (Array.isArray(node)) {
-        const idx = /^\[(\d+)\]$/.test(step) ? Number(step.slice(1, -1)) : /^\d+$/.test(step) ? Number(step) : node.findIndex((d) => (d as { name?: string })?.name === step);
+        const idx = /^\[(\d+)\]$/.test(step)
+          ? Number(step.slice(1, -1))
+          : /^\d+$/.test(step)
+            ? Number(step)
+            : node.findIndex((d) => (d as { name?: string })?.name === step);
         if (idx < 0 || idx > node.length) throw new SchemaError('--set', [{ path: at, rule: `no list entry ${step}` }]);
         if (idx === node.length && !last) node.push({});
         if (last) node[idx] = value;

@@ -33,7 +33,19 @@ export interface VmcoreResult {
 }
 
 export function noSave(reason: string, target?: string): VmcoreResult {
-  return { attempted: false, saved: false, reason, ...(target ? { target } : {}), pages: 0, savedPages: 0, bytes: 0, corruptedBytes: 0, mismatchedBytes: 0, modifiedBeforeReadBytes: 0, kdumpWrittenBytes: 0 };
+  return {
+    attempted: false,
+    saved: false,
+    reason,
+    ...(target ? { target } : {}),
+    pages: 0,
+    savedPages: 0,
+    bytes: 0,
+    corruptedBytes: 0,
+    mismatchedBytes: 0,
+    modifiedBeforeReadBytes: 0,
+    kdumpWrittenBytes: 0,
+  };
 }
 
 /** Bytes of the crashed kernel's RAM the kdump kernel's CPU wrote. */
@@ -65,11 +77,21 @@ function kdumpWritten(p: PlatformRole): number {
   return n;
 }
 
-export function vmcoreResult(p: PlatformRole, kdump: KernelView | null, fleet: FleetView, c: Corruption, skipped?: { reason: string; target: string | null }): VmcoreResult {
+export function vmcoreResult(
+  p: PlatformRole,
+  kdump: KernelView | null,
+  fleet: FleetView,
+  c: Corruption,
+  skipped?: { reason: string; target: string | null },
+): VmcoreResult {
   const written = kdumpWritten(p);
   const v = kdump?.vmcore;
   if (!v || !v.attempted) {
-    const reason = p.panic ? (p.panic.beforeBoot ? `the kdump kernel never booted: ${p.panic.reason}` : `the kdump kernel panicked: ${p.panic.reason}`) : (v?.reason ?? skipped?.reason ?? (!kdump ? 'the kdump kernel never ran' : 'the vmcore was not saved'));
+    const reason = p.panic
+      ? p.panic.beforeBoot
+        ? `the kdump kernel never booted: ${p.panic.reason}`
+        : `the kdump kernel panicked: ${p.panic.reason}`
+      : (v?.reason ?? skipped?.reason ?? (!kdump ? 'the kdump kernel never ran' : 'the vmcore was not saved'));
     return { ...noSave(reason, v?.target ?? skipped?.target ?? undefined), kdumpWrittenBytes: written };
   }
   let before = 0;

@@ -17,7 +17,11 @@ export function catalogueTests(pick: (e: CatalogueEntry) => boolean): void {
           const r = await runScenario(buildScenario(entryDocument(e), { policy }), { predict: e.predict[policy] });
           const failed = r.prediction!.checks.filter((c) => !c.ok);
           if (e.inference) t.diagnostic(`inference: ${e.inference}`);
-          assert.deepEqual(failed, [], `predicted outcome not met:\n${failed.map((c) => `  ${c.path} ${c.op} ${JSON.stringify(c.expected)}, got ${JSON.stringify(c.actual)}`).join('\n')}`);
+          assert.deepEqual(
+            failed,
+            [],
+            `predicted outcome not met:\n${failed.map((c) => `  ${c.path} ${c.op} ${JSON.stringify(c.expected)}, got ${JSON.stringify(c.actual)}`).join('\n')}`,
+          );
           assert.ok(r.prediction!.checks.length > 0);
           assert.deepEqual(issuesOf(REPORT_SCHEMA, JSON.parse(JSON.stringify(r))), [], 'the report satisfies its schema');
         });

@@ -71,7 +71,10 @@ export interface RunningService {
 }
 
 /** Starts a service; resolves once gRPC serves. A bad configuration rejects with ConfigError. */
-export async function startService<V extends Record<string, VarSpec<unknown>>>(def: ServiceDefinition<V>, env: Record<string, string | undefined> = process.env): Promise<RunningService> {
+export async function startService<V extends Record<string, VarSpec<unknown>>>(
+  def: ServiceDefinition<V>,
+  env: Record<string, string | undefined> = process.env,
+): Promise<RunningService> {
   const spec = { ...commonVars(def.defaultPort), ...(def.vars ?? {}) } as ReturnType<typeof commonVars> & V;
   const config = loadConfig(spec, env) as ServiceContext<V>['config'];
   const replica = config.SERVICE_ID || `${def.name}-${process.pid}`;
@@ -83,7 +86,12 @@ export async function startService<V extends Record<string, VarSpec<unknown>>>(d
     if (e instanceof TelemetryConfigError) throw new ConfigError([e.message]);
     throw e;
   }
-  if (telemetry.enabled) log.info('tracing on', { protocol: telemetry.protocol ?? 'none', jobRatio: telemetry.sampling.ratio, crashJobs: telemetry.sampling.keepCrash ? 'keep' : 'ratio' });
+  if (telemetry.enabled)
+    log.info('tracing on', {
+      protocol: telemetry.protocol ?? 'none',
+      jobRatio: telemetry.sampling.ratio,
+      crashJobs: telemetry.sampling.keepCrash ? 'keep' : 'ratio',
+    });
   let auth: ReturnType<typeof natsAuth>;
   try {
     auth = natsAuth(env);
@@ -91,7 +99,14 @@ export async function startService<V extends Record<string, VarSpec<unknown>>>(d
     if (e instanceof NatsAuthError) throw new ConfigError([e.message]);
     throw e;
   }
-  const nc = await connect({ servers: config.NATS_URL.split(','), name: replica, noAsyncTraces: true, maxReconnectAttempts: -1, reconnectTimeWait: 500, ...auth }).catch((e: Error) => {
+  const nc = await connect({
+    servers: config.NATS_URL.split(','),
+    name: replica,
+    noAsyncTraces: true,
+    maxReconnectAttempts: -1,
+    reconnectTimeWait: 500,
+    ...auth,
+  }).catch((e: Error) => {
     throw new ConfigError([`NATS_URL=${config.NATS_URL}: no NATS server answers (${e.message})`]);
   });
   const reconnects: ((why: string) => void)[] = [];
@@ -105,7 +120,16 @@ export async function startService<V extends Record<string, VarSpec<unknown>>>(d
       } else if (s.type === 'error') log.write('error', 'NATS error', { error: String(s.data) });
     }
   })();
-  const ctx: ServiceContext<V> = { name: def.name, replica, config, log, nc, rpc: new Rpc(nc, telemetry.enabled ? { trace: natsTrace } : {}), telemetry, onReconnect: (f) => void reconnects.push(f) };
+  const ctx: ServiceContext<V> = {
+    name: def.name,
+    replica,
+    config,
+    log,
+    nc,
+    rpc: new Rpc(nc, telemetry.enabled ? { trace: natsTrace } : {}),
+    telemetry,
+    onReconnect: (f) => void reconnects.push(f),
+  };
   await def.onStart?.(ctx);
 
   const dir = protoDir();
@@ -130,7 +154,9 @@ export async function startService<V extends Record<string, VarSpec<unknown>>>(d
       },
     },
   });
-  app.useGlobalFilters(new GrpcErrorFilter((e) => log.write('error', 'internal error in a handler', { error: e instanceof Error ? (e.stack ?? e.message) : String(e) })));
+  app.useGlobalFilters(
+    new GrpcErrorFilter((e) => log.write('error', 'internal error in a handler', { error: e instanceof Error ? (e.stack ?? e.message) : String(e) })),
+  );
   try {
     await app.listen();
   } catch (e) {
@@ -176,7 +202,9 @@ export function serviceMain<V extends Record<string, VarSpec<unknown>>>(def: Ser
       }
     },
     (e: unknown) => {
-      process.stderr.write(`${JSON.stringify({ time: new Date().toISOString(), level: 'error', service: def.name, msg: e instanceof Error ? e.message : String(e) })}\n`);
+      process.stderr.write(
+        `${JSON.stringify({ time: new Date().toISOString(), level: 'error', service: def.name, msg: e instanceof Error ? e.message : String(e) })}\n`,
+      );
       process.exit(e instanceof ConfigError ? 2 : 1);
     },
   );

@@ -67,16 +67,29 @@ export function loadConfig<S extends Record<string, VarSpec<unknown>>>(spec: S, 
 
 /** The variables as a Markdown table (service READMEs quote it). */
 export function configTable(spec: Record<string, VarSpec<unknown>>): string {
-  return ['| variable | default | meaning |', '|---|---|---|', ...Object.entries(spec).map(([k, v]) => `| \`${k}\` | \`${String(v.default)}\` | ${v.doc} |`)].join('\n');
+  return [
+    '| variable | default | meaning |',
+    '|---|---|---|',
+    ...Object.entries(spec).map(([k, v]) => `| \`${k}\` | \`${String(v.default)}\` | ${v.doc} |`),
+  ].join('\n');
 }
 
 /** What every service reads. */
 export function commonVars(defaultPort: number) {
   return {
-    NATS_URL: vars.string('the NATS server (the co-simulation fabric)', 'nats://127.0.0.1:4222', { re: /^(nats:\/\/)?[^\s:/]+:\d{1,5}(,(nats:\/\/)?[^\s:/]+:\d{1,5})*$/, text: 'nats://host:port (comma-separated for a cluster)' }),
-    GRPC_HOST: vars.string('address the gRPC server binds (0.0.0.0 in a container)', '127.0.0.1', { re: /^[0-9A-Za-z.:[\]-]+$/, text: 'a host name or IP address' }),
+    NATS_URL: vars.string('the NATS server (the co-simulation fabric)', 'nats://127.0.0.1:4222', {
+      re: /^(nats:\/\/)?[^\s:/]+:\d{1,5}(,(nats:\/\/)?[^\s:/]+:\d{1,5})*$/,
+      text: 'nats://host:port (comma-separated for a cluster)',
+    }),
+    GRPC_HOST: vars.string('address the gRPC server binds (0.0.0.0 in a container)', '127.0.0.1', {
+      re: /^[0-9A-Za-z.:[\]-]+$/,
+      text: 'a host name or IP address',
+    }),
     GRPC_PORT: vars.int('gRPC port', defaultPort, 1, 65535),
     LOG_LEVEL: vars.oneOf('least severe level logged', 'info', ['debug', 'info', 'warn', 'error'] as const),
-    SERVICE_ID: vars.string('this replica in logs and NATS connection names; empty for <service>-<pid>', '', { re: /^[A-Za-z0-9_.-]{0,64}$/, text: 'up to 64 letters, digits, . _ -' }),
+    SERVICE_ID: vars.string('this replica in logs and NATS connection names; empty for <service>-<pid>', '', {
+      re: /^[A-Za-z0-9_.-]{0,64}$/,
+      text: 'up to 64 letters, digits, . _ -',
+    }),
   };
 }

@@ -60,17 +60,35 @@ export function grpcError(e: unknown): GrpcError {
     return typeof x === 'string' ? { code: status.UNKNOWN, message: x } : { code: x.code ?? status.UNKNOWN, message: x.message ?? String(x) };
   }
   if (e instanceof MachineInputError) {
-    const code = e.code === 'out-of-range' ? status.OUT_OF_RANGE : e.code === 'not-found' ? status.NOT_FOUND : e.code === 'precondition' ? status.FAILED_PRECONDITION : status.INVALID_ARGUMENT;
+    const code =
+      e.code === 'out-of-range'
+        ? status.OUT_OF_RANGE
+        : e.code === 'not-found'
+          ? status.NOT_FOUND
+          : e.code === 'precondition'
+            ? status.FAILED_PRECONDITION
+            : status.INVALID_ARGUMENT;
     return { code, message: e.message };
   }
-  if (e instanceof SchemaError || e instanceof SessionStateError || e instanceof NotFound || e instanceof Abandoned || e instanceof Exhausted || e instanceof ConfigError) return { code: BY_NAME[e.name]!, message: e.message };
+  if (
+    e instanceof SchemaError ||
+    e instanceof SessionStateError ||
+    e instanceof NotFound ||
+    e instanceof Abandoned ||
+    e instanceof Exhausted ||
+    e instanceof ConfigError
+  )
+    return { code: BY_NAME[e.name]!, message: e.message };
   if (e instanceof PeerLost) {
     // A session subject nobody serves: the session is gone (closed, or its service stopped).
     const m = /^twin\.v1\.run\.([^.]+)\.script$/.exec(e.subject);
-    return m ? { code: status.NOT_FOUND, message: `session ${m[1]}: no such session (closed, or the smmu-twin holding it stopped)` } : { code: status.UNAVAILABLE, message: e.message };
+    return m
+      ? { code: status.NOT_FOUND, message: `session ${m[1]}: no such session (closed, or the smmu-twin holding it stopped)` }
+      : { code: status.UNAVAILABLE, message: e.message };
   }
   if (e instanceof RemoteError) return { code: BY_NAME[e.remoteName] ?? status.INTERNAL, message: e.message };
-  if (e instanceof Error) return { code: BY_NAME[e.name] ?? status.INTERNAL, message: e.name === 'Error' || BY_NAME[e.name] ? e.message : `${e.name}: ${e.message}` };
+  if (e instanceof Error)
+    return { code: BY_NAME[e.name] ?? status.INTERNAL, message: e.name === 'Error' || BY_NAME[e.name] ? e.message : `${e.name}: ${e.message}` };
   return { code: status.INTERNAL, message: String(e) };
 }
 

@@ -17,7 +17,13 @@ describe('configuration', () => {
   });
 
   it('values are parsed by their rule', () => {
-    const c = loadConfig(commonVars(1), { NATS_URL: 'nats://a:1,b:2', GRPC_HOST: '0.0.0.0', GRPC_PORT: '65535', LOG_LEVEL: 'debug', SERVICE_ID: 'smmu-twin-0.a_b' });
+    const c = loadConfig(commonVars(1), {
+      NATS_URL: 'nats://a:1,b:2',
+      GRPC_HOST: '0.0.0.0',
+      GRPC_PORT: '65535',
+      LOG_LEVEL: 'debug',
+      SERVICE_ID: 'smmu-twin-0.a_b',
+    });
     assert.equal(c.GRPC_PORT, 65535);
     assert.equal(c.NATS_URL, 'nats://a:1,b:2');
   });
@@ -60,7 +66,13 @@ describe('errors as gRPC statuses', () => {
       [new RemoteError('twin.v1.run.s1.script', 'PeerLost', 'no service answers on twin.v1.run.s1.kernel.kdump'), status.UNAVAILABLE, /kernel\.kdump/],
       [new RemoteError('s', 'SessionStateError', 'needs the kdump kernel'), status.FAILED_PRECONDITION, /kdump kernel/],
       [new Error('boom'), status.INTERNAL, /^boom$/],
-      [new (class Weird extends Error { override name = 'Weird'; })('odd'), status.INTERNAL, /^Weird: odd$/],
+      [
+        new (class Weird extends Error {
+          override name = 'Weird';
+        })('odd'),
+        status.INTERNAL,
+        /^Weird: odd$/,
+      ],
     ];
     for (const [e, code, re] of cases) {
       const g = grpcError(e);

@@ -21,4 +21,3 @@ const CALL_SPANS: Readonly<Partial<Record<keyof KernelLink, SpanName>>> = {
 export function callSpan(call: string): SpanName | undefined {
   return CALL_SPANS[call as keyof KernelLink];
 }
-

@@ -186,7 +186,8 @@ export class JobBook {
 
 const direction = (tx: Tx): string => (tx.ats === 'request' ? 'translation-request' : tx.write ? 'write' : 'read');
 const epochAt = (t: number, panicAt: number | undefined): string => (panicAt !== undefined && t >= panicAt ? 'kdump' : 'primary');
-const spanCtx = (traceId: string, spanId: string): Context => trace.setSpanContext(ROOT_CONTEXT, { traceId, spanId, traceFlags: TraceFlags.SAMPLED, isRemote: false });
+const spanCtx = (traceId: string, spanId: string): Context =>
+  trace.setSpanContext(ROOT_CONTEXT, { traceId, spanId, traceFlags: TraceFlags.SAMPLED, isRemote: false });
 
 /** Links to at most `max` jobs; the attribute says how many there were. */
 export function linksTo(jobs: readonly SpanContext[], max: number): { links: Link[]; attrs: Attributes } {
@@ -271,7 +272,17 @@ export class FleetJobTracer {
         attrs[ATTR.STREAM_ID_HEX] = hex(sid);
       }
       t.ids.prime({ traceId, spanId: jobSpanId(traceId) });
-      const span = t.tracer.startSpan(SPAN.DMA_JOB, { kind: SpanKind.INTERNAL, root: true, startTime: hrAt(run.anchorMs, j.start), attributes: attrs, ...(run.span ? { links: [{ context: run.span }] } : {}) }, ROOT_CONTEXT);
+      const span = t.tracer.startSpan(
+        SPAN.DMA_JOB,
+        {
+          kind: SpanKind.INTERNAL,
+          root: true,
+          startTime: hrAt(run.anchorMs, j.start),
+          attributes: attrs,
+          ...(run.span ? { links: [{ context: run.span }] } : {}),
+        },
+        ROOT_CONTEXT,
+      );
       const jobCtx = spanCtx(traceId, jobSpanId(traceId));
       for (const x of j.txs) {
         const a: Attributes = {
@@ -333,7 +344,19 @@ export class PlatformJobTracer {
     const j = this.book.of(r.device, r.generation, r.job, r.time);
     if (!j || j.dropped) return;
     const q = r.req;
-    j.txs.push({ ticket: r.ticket ?? -1, time: r.time, phase: r.phase, address: q.address, size: q.size, write: q.write, ats: q.ats, sid: q.sid, ssid: q.ssid, due: r.completedAt, completion: r.completion });
+    j.txs.push({
+      ticket: r.ticket ?? -1,
+      time: r.time,
+      phase: r.phase,
+      address: q.address,
+      size: q.size,
+      write: q.write,
+      ats: q.ats,
+      sid: q.sid,
+      ssid: q.ssid,
+      due: r.completedAt,
+      completion: r.completion,
+    });
   }
 
   /** The panic: jobs waiting for a decision are decided with it. */
@@ -372,7 +395,12 @@ export class PlatformJobTracer {
         if (c.steEpoch) a[ATTR.STE_ORIGIN] = c.steEpoch === 'primary' ? 'crashed' : 'kdump';
         if (c.steWriter) a[ATTR.STE_WRITER] = c.steWriter;
         const at = hrAt(run.anchorMs, x.time);
-        const parent: Context = trace.setSpanContext(ROOT_CONTEXT, { traceId, spanId: transactionSpanId(traceId, x.ticket), traceFlags: TraceFlags.SAMPLED, isRemote: true });
+        const parent: Context = trace.setSpanContext(ROOT_CONTEXT, {
+          traceId,
+          spanId: transactionSpanId(traceId, x.ticket),
+          traceFlags: TraceFlags.SAMPLED,
+          isRemote: true,
+        });
         t.tracer.startSpan(SPAN.SMMU_TRANSLATE, { kind: SpanKind.CONSUMER, startTime: at, attributes: a }, parent).end(at);
       }
     }

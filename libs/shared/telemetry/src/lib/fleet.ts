@@ -33,8 +33,25 @@ export function fleetHooks(t: Telemetry): FleetHostHooks {
       const b = runBaggage(ctx);
       const anchorMs = b.anchorMs ?? 0;
       const at = hrAt(anchorMs, 0);
-      t.tracer.startSpan(SPAN.FLEET_OPEN, { kind: SpanKind.SERVER, startTime: at, attributes: { [ATTR.RUN_ID]: b.run ?? session, [ATTR.SCENARIO]: b.scenario ?? scenario } }, ctx).end(at);
-      tracers.set(session, new FleetJobTracer(t, { traceId: sc.traceId, anchorMs, run: b.run ?? session, scenario: b.scenario ?? scenario, policy: b.policy ?? '', seed: b.seed ?? '', span: sc }));
+      t.tracer
+        .startSpan(
+          SPAN.FLEET_OPEN,
+          { kind: SpanKind.SERVER, startTime: at, attributes: { [ATTR.RUN_ID]: b.run ?? session, [ATTR.SCENARIO]: b.scenario ?? scenario } },
+          ctx,
+        )
+        .end(at);
+      tracers.set(
+        session,
+        new FleetJobTracer(t, {
+          traceId: sc.traceId,
+          anchorMs,
+          run: b.run ?? session,
+          scenario: b.scenario ?? scenario,
+          policy: b.policy ?? '',
+          seed: b.seed ?? '',
+          span: sc,
+        }),
+      );
     }),
     slice: guarded((session: string, input: FleetSliceIn, out: FleetSliceOut): void => {
       tracers.get(session)?.slice(input, out, runBaggage().panicAt);

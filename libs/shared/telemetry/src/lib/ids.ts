@@ -29,7 +29,9 @@ export function derive(hexDigits: 16 | 32, ...parts: readonly (string | number)[
   for (let lane = 0; lane < hexDigits / 8; lane++) {
     let h = Math.imul(0x9e3779b1, lane + 1) >>> 0;
     for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193);
-    out += fmix(h ^ text.length).toString(16).padStart(8, '0');
+    out += fmix(h ^ text.length)
+      .toString(16)
+      .padStart(8, '0');
   }
   // All-zero ids are invalid (W3C trace-context).
   return /^0+$/.test(out) ? `${out.slice(0, -1)}1` : out;

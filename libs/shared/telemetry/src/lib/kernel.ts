@@ -93,7 +93,14 @@ export class StepTracer implements StepObserver {
  * A kernel service's span for one call from the platform, under the context its message carried:
  * `fn` runs inside it (the steps nest under it). `now` is the kernel's virtual time.
  */
-export async function kernelCallSpan<T>(t: Telemetry, kernel: 'primary' | 'kdump', call: string, t0: number, now: () => number, fn: () => Promise<T>): Promise<T> {
+export async function kernelCallSpan<T>(
+  t: Telemetry,
+  kernel: 'primary' | 'kdump',
+  call: string,
+  t0: number,
+  now: () => number,
+  fn: () => Promise<T>,
+): Promise<T> {
   const name = callSpan(call);
   if (!t.enabled || !name) return fn();
   const parent = context.active();
@@ -101,7 +108,11 @@ export async function kernelCallSpan<T>(t: Telemetry, kernel: 'primary' | 'kdump
   let span: Span;
   try {
     anchor = runBaggage(parent).anchorMs ?? 0;
-    span = t.tracer.startSpan(name, { kind: SpanKind.SERVER, startTime: hrAt(anchor, t0), attributes: { [ATTR.KERNEL]: kernel, [ATTR.KERNEL_CALL]: call, [ATTR.EPOCH]: kernel } }, parent);
+    span = t.tracer.startSpan(
+      name,
+      { kind: SpanKind.SERVER, startTime: hrAt(anchor, t0), attributes: { [ATTR.KERNEL]: kernel, [ATTR.KERNEL_CALL]: call, [ATTR.EPOCH]: kernel } },
+      parent,
+    );
   } catch (e) {
     diag.error('kdump-twin telemetry: a kernel call span failed', e);
     return fn();

@@ -31,7 +31,10 @@ const EPOCHS = ['primary', 'kdump'] as const;
 export class RunMetrics {
   /** Per epoch (primary, kdump): outcome -> transactions; ok/failed jobs. */
   private readonly transactions = [new Map<string, number>(), new Map<string, number>()] as const;
-  private readonly jobs = [[0, 0], [0, 0]];
+  private readonly jobs = [
+    [0, 0],
+    [0, 0],
+  ];
   private readonly base: Attributes;
 
   constructor(
@@ -56,7 +59,8 @@ export class RunMetrics {
     if (!this.t.enabled) return;
     const i = instruments(this.t);
     EPOCHS.forEach((epoch, e) => {
-      for (const [outcome, n] of this.transactions[e]!) i.counters.get(METRIC.DMA_TRANSACTIONS)!.add(n, { ...this.base, [ATTR.EPOCH]: epoch, [ATTR.DMA_OUTCOME]: outcome });
+      for (const [outcome, n] of this.transactions[e]!)
+        i.counters.get(METRIC.DMA_TRANSACTIONS)!.add(n, { ...this.base, [ATTR.EPOCH]: epoch, [ATTR.DMA_OUTCOME]: outcome });
       this.jobs[e]!.forEach((n, ok) => {
         if (n) i.counters.get(METRIC.DMA_JOBS)!.add(n, { ...this.base, [ATTR.EPOCH]: epoch, [ATTR.DMA_OK]: ok === 1 });
       });

@@ -7,7 +7,18 @@
 
 import { context, diag, propagation, SpanKind, trace, type Attributes, type Context, type Span } from '@opentelemetry/api';
 import type { FleetSliceIn, FleetSliceOut } from '@kdump-twin/endpoint';
-import { KernelRole, localLinks, runScenario, type FleetLink, type RunOptions, type KernelLink, type PlatformRole, type Report, type RunLinks, type ScenarioSpec } from '@kdump-twin/scenario';
+import {
+  KernelRole,
+  localLinks,
+  runScenario,
+  type FleetLink,
+  type RunOptions,
+  type KernelLink,
+  type PlatformRole,
+  type Report,
+  type RunLinks,
+  type ScenarioSpec,
+} from '@kdump-twin/scenario';
 import { FleetJobTracer, linksTo, PlatformJobTracer, type RunInfo } from './dma';
 import { RunMetrics } from './metrics';
 import { callSpan } from './calls';
@@ -50,7 +61,15 @@ export class RunTracer {
       .setEntry(BAGGAGE.policy, { value: spec.kdump.policy })
       .setEntry(BAGGAGE.seed, { value: seedOf(spec) });
     this.ctx = propagation.setBaggage(trace.setSpan(parent, this.span), bag);
-    this.info = { traceId: this.span.spanContext().traceId, anchorMs, run, scenario: spec.id, policy: spec.kdump.policy, seed: seedOf(spec), span: this.span.spanContext() };
+    this.info = {
+      traceId: this.span.spanContext().traceId,
+      anchorMs,
+      run,
+      scenario: spec.id,
+      policy: spec.kdump.policy,
+      seed: seedOf(spec),
+      span: this.span.spanContext(),
+    };
     this.metrics = new RunMetrics(t, spec);
   }
 
@@ -99,15 +118,22 @@ export class RunTracer {
         }
         // The panic's links are every job in flight at it: some are still to be seen in this
         // slice, so the span is made at kexec (or at the end), when all of them are known.
-        this.panicSpan = { at, attrs: { [ATTR.CRASH_REASON]: reason, [ATTR.CRASH_JOBS_IN_FLIGHT]: inflight, [ATTR.CRASH_OUTSTANDING]: outstanding, [ATTR.EPOCH]: 'kdump' } };
+        this.panicSpan = {
+          at,
+          attrs: { [ATTR.CRASH_REASON]: reason, [ATTR.CRASH_JOBS_IN_FLIGHT]: inflight, [ATTR.CRASH_OUTSTANDING]: outstanding, [ATTR.EPOCH]: 'kdump' },
+        };
       }),
       kexec: guard((at) => {
         this.emitPanic();
         const l = linksTo(jobs.book.tracedOpen(jobs.panicAt), this.t.sampling.maxLinks);
-        this.t.tracer.startSpan(SPAN.KEXEC, { startTime: this.at(p.crashAt ?? at), links: l.links, attributes: { ...l.attrs, [ATTR.EPOCH]: 'kdump' } }, this.ctx).end(this.at(at));
+        this.t.tracer
+          .startSpan(SPAN.KEXEC, { startTime: this.at(p.crashAt ?? at), links: l.links, attributes: { ...l.attrs, [ATTR.EPOCH]: 'kdump' } }, this.ctx)
+          .end(this.at(at));
       }),
       kdumpPanic: guard((at, reason) => {
-        this.t.tracer.startSpan(SPAN.KDUMP_PANIC, { startTime: this.at(at), attributes: { [ATTR.CRASH_REASON]: reason, [ATTR.EPOCH]: 'kdump' } }, this.ctx).end(this.at(at));
+        this.t.tracer
+          .startSpan(SPAN.KDUMP_PANIC, { startTime: this.at(at), attributes: { [ATTR.CRASH_REASON]: reason, [ATTR.EPOCH]: 'kdump' } }, this.ctx)
+          .end(this.at(at));
       }),
     });
   }
@@ -118,8 +144,13 @@ export class RunTracer {
     const jobs = this.jobs;
     if (!p || !jobs) return;
     this.panicSpan = undefined;
-    const l = linksTo([...jobs.crashJobs, ...jobs.book.tracedOpen(p.at, undefined, true).filter((c) => !jobs.crashJobs.some((k) => k.traceId === c.traceId))], this.t.sampling.maxLinks);
-    this.t.tracer.startSpan(SPAN.CRASH_PANIC, { startTime: this.at(p.at), links: l.links, attributes: { ...p.attrs, ...l.attrs } }, this.ctx).end(this.at(p.at));
+    const l = linksTo(
+      [...jobs.crashJobs, ...jobs.book.tracedOpen(p.at, undefined, true).filter((c) => !jobs.crashJobs.some((k) => k.traceId === c.traceId))],
+      this.t.sampling.maxLinks,
+    );
+    this.t.tracer
+      .startSpan(SPAN.CRASH_PANIC, { startTime: this.at(p.at), links: l.links, attributes: { ...p.attrs, ...l.attrs } }, this.ctx)
+      .end(this.at(p.at));
   }
 
   /** The run's links with spans around the kernel calls; an in-process fleet also gets the fleet's side of the job traces. */
@@ -208,7 +239,11 @@ export class RunTracer {
     // The probes act on the DMA still in flight from the crashed kernel: link its jobs.
     if (k === 'kdump' && this.jobs && (call === 'probeSmmus' || call === 'probeDevices' || call === 'probeDriver'))
       links = linksTo(this.jobs.book.tracedOpen(this.jobs.panicAt, call === 'probeDriver' ? String(args[1]) : undefined), this.t.sampling.maxLinks);
-    return this.t.tracer.startSpan(name, { kind: SpanKind.CLIENT, startTime: this.at(now()), attributes: { ...attrs, ...(links?.attrs ?? {}) }, ...(links ? { links: links.links } : {}) }, this.ctx);
+    return this.t.tracer.startSpan(
+      name,
+      { kind: SpanKind.CLIENT, startTime: this.at(now()), attributes: { ...attrs, ...(links?.attrs ?? {}) }, ...(links ? { links: links.links } : {}) },
+      this.ctx,
+    );
   }
 
   /** The report is built: the run span ends at the run's last instant; the job traces and metrics are settled. */

@@ -28,11 +28,16 @@ export function samplingFrom(env: Readonly<Record<string, string | undefined>>):
     const r = arg === undefined || arg.trim() === '' ? 1 : Number(arg);
     if (!Number.isFinite(r) || r < 0 || r > 1) throw new TelemetryConfigError(`OTEL_TRACES_SAMPLER_ARG=${arg}: a ratio from 0 to 1`);
     ratio = r;
-  } else if (sampler !== '') throw new TelemetryConfigError(`OTEL_TRACES_SAMPLER=${sampler}: one of always_on, always_off, traceidratio, parentbased_always_on, parentbased_always_off, parentbased_traceidratio`);
+  } else if (sampler !== '')
+    throw new TelemetryConfigError(
+      `OTEL_TRACES_SAMPLER=${sampler}: one of always_on, always_off, traceidratio, parentbased_always_on, parentbased_always_off, parentbased_traceidratio`,
+    );
   const crash = (env['KDUMP_TWIN_TRACE_CRASH_JOBS'] ?? 'keep').trim();
-  if (crash !== 'keep' && crash !== 'ratio') throw new TelemetryConfigError(`KDUMP_TWIN_TRACE_CRASH_JOBS=${crash}: keep (every job in flight at the panic) or ratio (the head sample only)`);
+  if (crash !== 'keep' && crash !== 'ratio')
+    throw new TelemetryConfigError(`KDUMP_TWIN_TRACE_CRASH_JOBS=${crash}: keep (every job in flight at the panic) or ratio (the head sample only)`);
   const links = Number(env['KDUMP_TWIN_TRACE_MAX_LINKS'] ?? 128);
-  if (!Number.isInteger(links) || links < 0 || links > 10_000) throw new TelemetryConfigError(`KDUMP_TWIN_TRACE_MAX_LINKS=${env['KDUMP_TWIN_TRACE_MAX_LINKS']}: an integer from 0 to 10000`);
+  if (!Number.isInteger(links) || links < 0 || links > 10_000)
+    throw new TelemetryConfigError(`KDUMP_TWIN_TRACE_MAX_LINKS=${env['KDUMP_TWIN_TRACE_MAX_LINKS']}: an integer from 0 to 10000`);
   return { ratio, keepCrash: crash === 'keep', maxLinks: links };
 }
 

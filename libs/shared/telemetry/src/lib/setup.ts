@@ -14,14 +14,22 @@ import { OTLPTraceExporter as JsonTraceExporter } from '@opentelemetry/exporter-
 import { OTLPTraceExporter as ProtoTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
 import { detectResources, envDetector, resourceFromAttributes } from '@opentelemetry/resources';
 import { ConsoleMetricExporter, MeterProvider, PeriodicExportingMetricReader, type PushMetricExporter } from '@opentelemetry/sdk-metrics';
-import { AlwaysOnSampler, BasicTracerProvider, BatchSpanProcessor, ConsoleSpanExporter, ParentBasedSampler, SimpleSpanProcessor, type SpanExporter, type SpanProcessor } from '@opentelemetry/sdk-trace-base';
+import {
+  AlwaysOnSampler,
+  BasicTracerProvider,
+  BatchSpanProcessor,
+  ConsoleSpanExporter,
+  ParentBasedSampler,
+  SimpleSpanProcessor,
+  type SpanExporter,
+  type SpanProcessor,
+} from '@opentelemetry/sdk-trace-base';
 import { TelemetryConfigError } from './errors';
 import { PrimedIdGenerator } from './ids';
 import { samplingFrom, type JobSampling } from './sampling';
 
 export type OtlpProtocol = 'grpc' | 'http/protobuf' | 'http/json';
 const PROTOCOLS: readonly OtlpProtocol[] = ['grpc', 'http/protobuf', 'http/json'];
-
 
 export interface TelemetryOptions {
   /** Spans go here instead of (or, with OTEL_* set, next to) the OTLP exporter: tests. */
@@ -43,7 +51,10 @@ const EXPORTERS = ['otlp', 'console', 'none'];
 function exporters(env: Readonly<Record<string, string | undefined>>, name: 'OTEL_TRACES_EXPORTER' | 'OTEL_METRICS_EXPORTER'): string[] {
   const v = env[name];
   if (v === undefined || v.trim() === '') return [];
-  const list = v.split(',').map((s) => s.trim()).filter(Boolean);
+  const list = v
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   for (const e of list) if (!EXPORTERS.includes(e)) throw new TelemetryConfigError(`${name}=${v}: each of ${EXPORTERS.join(', ')}`);
   return list;
 }
@@ -86,11 +97,22 @@ const int = (env: Readonly<Record<string, string | undefined>>, name: string, df
  * is larger than the SDK's 2048: job spans are made in bursts when jobs end (an always_on run ends
  * tens of thousands at once), and a full queue drops spans silently.
  */
-export function bspConfig(env: Readonly<Record<string, string | undefined>>): { maxQueueSize: number; maxExportBatchSize: number; scheduledDelayMillis: number; exportTimeoutMillis: number } {
+export function bspConfig(env: Readonly<Record<string, string | undefined>>): {
+  maxQueueSize: number;
+  maxExportBatchSize: number;
+  scheduledDelayMillis: number;
+  exportTimeoutMillis: number;
+} {
   const maxQueueSize = int(env, 'OTEL_BSP_MAX_QUEUE_SIZE', 32_768, 1);
   const maxExportBatchSize = int(env, 'OTEL_BSP_MAX_EXPORT_BATCH_SIZE', Math.min(2048, maxQueueSize), 1);
-  if (maxExportBatchSize > maxQueueSize) throw new TelemetryConfigError(`OTEL_BSP_MAX_EXPORT_BATCH_SIZE=${maxExportBatchSize}: at most OTEL_BSP_MAX_QUEUE_SIZE (${maxQueueSize})`);
-  return { maxQueueSize, maxExportBatchSize, scheduledDelayMillis: int(env, 'OTEL_BSP_SCHEDULE_DELAY', 5000, 0), exportTimeoutMillis: int(env, 'OTEL_BSP_EXPORT_TIMEOUT', 30_000, 1) };
+  if (maxExportBatchSize > maxQueueSize)
+    throw new TelemetryConfigError(`OTEL_BSP_MAX_EXPORT_BATCH_SIZE=${maxExportBatchSize}: at most OTEL_BSP_MAX_QUEUE_SIZE (${maxQueueSize})`);
+  return {
+    maxQueueSize,
+    maxExportBatchSize,
+    scheduledDelayMillis: int(env, 'OTEL_BSP_SCHEDULE_DELAY', 5000, 0),
+    exportTimeoutMillis: int(env, 'OTEL_BSP_EXPORT_TIMEOUT', 30_000, 1),
+  };
 }
 
 /**
@@ -142,7 +164,16 @@ export class Telemetry {
 
   /** A process that does not trace (the default). */
   static disabled(service = 'kdump-twin'): Telemetry {
-    return new Telemetry(false, service, trace.getTracer('kdump-twin'), metrics.getMeter('kdump-twin'), new PrimedIdGenerator(), { ratio: 0, keepCrash: true, maxLinks: 128 }, {}, undefined);
+    return new Telemetry(
+      false,
+      service,
+      trace.getTracer('kdump-twin'),
+      metrics.getMeter('kdump-twin'),
+      new PrimedIdGenerator(),
+      { ratio: 0, keepCrash: true, maxLinks: 128 },
+      {},
+      undefined,
+    );
   }
 
   /** The telemetry `start` set up in this process (disabled before that). */
@@ -159,11 +190,19 @@ export class Telemetry {
     const sampling = samplingFrom(env);
     const bsp = bspConfig(env);
     if (!on) return (Telemetry.current = Telemetry.disabled(service));
-    if (env['OTEL_LOG_LEVEL']) diag.setLogger({ error: console.error, warn: console.warn, info: console.info, debug: console.debug, verbose: console.debug }, DiagLogLevel[env['OTEL_LOG_LEVEL'].toUpperCase() as keyof typeof DiagLogLevel] ?? DiagLogLevel.WARN);
+    if (env['OTEL_LOG_LEVEL'])
+      diag.setLogger(
+        { error: console.error, warn: console.warn, info: console.info, debug: console.debug, verbose: console.debug },
+        DiagLogLevel[env['OTEL_LOG_LEVEL'].toUpperCase() as keyof typeof DiagLogLevel] ?? DiagLogLevel.WARN,
+      );
     const named = exporters(env, 'OTEL_TRACES_EXPORTER');
     const wanted = named.length ? named.filter((e) => e !== 'none') : tracingRequested(env) ? ['otlp'] : [];
     const protocol = wanted.includes('otlp') ? otlpProtocol(env, 'TRACES') : undefined;
-    const resource = resourceFromAttributes({ 'service.name': env['OTEL_SERVICE_NAME'] || service, 'service.namespace': 'kdump-twin', 'service.instance.id': `${service}-${process.pid}` }).merge(detectResources({ detectors: [envDetector] }));
+    const resource = resourceFromAttributes({
+      'service.name': env['OTEL_SERVICE_NAME'] || service,
+      'service.namespace': 'kdump-twin',
+      'service.instance.id': `${service}-${process.pid}`,
+    }).merge(detectResources({ detectors: [envDetector] }));
     const processors: SpanProcessor[] = [];
     const batches: BatchSpanProcessor[] = [];
     const processor = (exp: SpanExporter): SpanProcessor => {
@@ -172,12 +211,19 @@ export class Telemetry {
       batches.push(b);
       return b;
     };
-    for (const e of wanted) processors.push(processor(e === 'otlp' ? traceExporter(protocol!, otlpUrl(env, 'TRACES', protocol!), bsp) : new ConsoleSpanExporter()));
+    for (const e of wanted)
+      processors.push(processor(e === 'otlp' ? traceExporter(protocol!, otlpUrl(env, 'TRACES', protocol!), bsp) : new ConsoleSpanExporter()));
     if (o.spanExporter) processors.push(processor(o.spanExporter));
     const ids = new PrimedIdGenerator();
     // OTEL_TRACES_SAMPLER picks which DMA jobs are traced (sampling.ts decides before any span
     // exists); the SDK itself keeps what it is given, unless a caller's context says unsampled.
-    const tp = new BasicTracerProvider({ resource, idGenerator: ids, sampler: new ParentBasedSampler({ root: new AlwaysOnSampler() }), spanProcessors: processors, spanLimits: { linkCountLimit: sampling.maxLinks } });
+    const tp = new BasicTracerProvider({
+      resource,
+      idGenerator: ids,
+      sampler: new ParentBasedSampler({ root: new AlwaysOnSampler() }),
+      spanProcessors: processors,
+      spanLimits: { linkCountLimit: sampling.maxLinks },
+    });
     if (globalsHeld++ === 0) {
       context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
       propagation.setGlobalPropagator(new CompositePropagator({ propagators: [new W3CTraceContextPropagator(), new W3CBaggagePropagator()] }));
@@ -187,7 +233,11 @@ export class Telemetry {
     // Metrics: the exporters OTEL_METRICS_EXPORTER names, else OTLP when an endpoint for metrics is
     // set (the base one or the metrics one: a traces-only endpoint does not send metrics to localhost).
     const metricNamed = exporters(env, 'OTEL_METRICS_EXPORTER').filter((e) => e !== 'none');
-    const metricWanted = exporters(env, 'OTEL_METRICS_EXPORTER').length ? metricNamed : env['OTEL_EXPORTER_OTLP_ENDPOINT'] || env['OTEL_EXPORTER_OTLP_METRICS_ENDPOINT'] ? ['otlp'] : [];
+    const metricWanted = exporters(env, 'OTEL_METRICS_EXPORTER').length
+      ? metricNamed
+      : env['OTEL_EXPORTER_OTLP_ENDPOINT'] || env['OTEL_EXPORTER_OTLP_METRICS_ENDPOINT']
+        ? ['otlp']
+        : [];
     if (metricWanted.length) {
       const interval = int(env, 'OTEL_METRIC_EXPORT_INTERVAL', 60_000, 1);
       const timeout = Math.min(int(env, 'OTEL_METRIC_EXPORT_TIMEOUT', 30_000, 1), interval);
@@ -199,7 +249,18 @@ export class Telemetry {
       mp = new MeterProvider({ resource, readers });
       if (globalsHeld === 1) metrics.setGlobalMeterProvider(mp);
     }
-    const t = new Telemetry(true, service, tp.getTracer('kdump-twin'), (mp ?? metrics).getMeter('kdump-twin'), ids, sampling, { tracer: tp, ...(mp ? { meter: mp } : {}) }, protocol, batches, bsp.maxQueueSize);
+    const t = new Telemetry(
+      true,
+      service,
+      tp.getTracer('kdump-twin'),
+      (mp ?? metrics).getMeter('kdump-twin'),
+      ids,
+      sampling,
+      { tracer: tp, ...(mp ? { meter: mp } : {}) },
+      protocol,
+      batches,
+      bsp.maxQueueSize,
+    );
     Telemetry.current = t;
     return t;
   }

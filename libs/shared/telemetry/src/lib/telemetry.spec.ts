@@ -37,7 +37,8 @@ async function traced(s: ScenarioSpec, env: Record<string, string>) {
   return { report, spans, openAtCrash };
 }
 
-const key = (s: ReadableSpan) => jobKey(String(s.attributes['kdump_twin.device']), Number(s.attributes['kdump_twin.dma.generation']), Number(s.attributes['kdump_twin.dma.job']));
+const key = (s: ReadableSpan) =>
+  jobKey(String(s.attributes['kdump_twin.device']), Number(s.attributes['kdump_twin.dma.generation']), Number(s.attributes['kdump_twin.dma.job']));
 
 describe('telemetry: traced runs in one process', () => {
   it('a traced run and an untraced one give the same report, byte for byte', async () => {
@@ -61,7 +62,10 @@ describe('telemetry: traced runs in one process', () => {
     for (const j of jobs) {
       assert.equal(j.attributes['kdump_twin.dma.sampled_by'], 'crash');
       assert.equal(j.attributes['kdump_twin.dma.crash_crossing'], true);
-      assert.ok(crossesCrash(rel(j.startTime), j.attributes['kdump_twin.dma.ok'] === undefined ? undefined : rel(j.endTime), panicAt), `${key(j)} did not cross the panic`);
+      assert.ok(
+        crossesCrash(rel(j.startTime), j.attributes['kdump_twin.dma.ok'] === undefined ? undefined : rel(j.endTime), panicAt),
+        `${key(j)} did not cross the panic`,
+      );
       if (!openAtCrash.includes(key(j))) assert.ok(rel(j.startTime) === panicAt || rel(j.endTime) === panicAt, `${key(j)} kept but not open at the panic`);
     }
     // Every span of a job trace has its parent in the same trace.
@@ -101,7 +105,11 @@ describe('telemetry: traced runs in one process', () => {
       const tr = spans.filter((x) => x.name === 'kdump_twin.smmu.translate');
       const translated = new Set(tr.map((x) => x.parentSpanContext!.spanId));
       for (const x of tx) assert.ok(translated.has(x.spanContext().spanId), `transaction ${x.attributes['kdump_twin.dma.ticket']} has no translation`);
-      for (const x of tr) assert.ok(ids.get(x.parentSpanContext!.spanId)?.name === 'kdump_twin.dma.transaction', `translation ${x.attributes['kdump_twin.dma.ticket']} has no transaction`);
+      for (const x of tr)
+        assert.ok(
+          ids.get(x.parentSpanContext!.spanId)?.name === 'kdump_twin.dma.transaction',
+          `translation ${x.attributes['kdump_twin.dma.ticket']} has no transaction`,
+        );
       for (const x of tr) assert.ok(jobTraces.has(x.spanContext().traceId));
       // Every job open at the panic is kept and linked from the panic.
       const kept = new Set(jobs.map(key));
@@ -126,7 +134,12 @@ describe('telemetry: traced runs in one process', () => {
       for (const k of Object.keys(s.attributes)) assert.ok((def.attributes as readonly string[]).includes(k), `${s.name}: ${k}`);
     }
     const run = spans.find((s) => s.name === 'kdump_twin.run')!;
-    const epochs = new Set(spans.filter((s) => s.spanContext().traceId === run.spanContext().traceId).map((s) => s.attributes['kdump_twin.epoch']).filter(Boolean));
+    const epochs = new Set(
+      spans
+        .filter((s) => s.spanContext().traceId === run.spanContext().traceId)
+        .map((s) => s.attributes['kdump_twin.epoch'])
+        .filter(Boolean),
+    );
     assert.deepEqual([...epochs].sort(), ['kdump', 'primary']);
   });
 });
@@ -137,14 +150,18 @@ describe('telemetry: OTLP export over every protocol', () => {
       const rx = await startOtlpReceiver();
       const memory = new InMemorySpanExporter();
       try {
-        const t = Telemetry.start('protocol-spec', {
-          OTEL_EXPORTER_OTLP_ENDPOINT: protocol === 'grpc' ? rx.grpcEndpoint : rx.httpEndpoint,
-          OTEL_EXPORTER_OTLP_PROTOCOL: protocol,
-          // Every job: tens of batches flushed at once at the end (the exporter's concurrency limit must not drop any).
-          OTEL_TRACES_SAMPLER: 'always_on',
-          OTEL_BSP_MAX_EXPORT_BATCH_SIZE: '256',
-          OTEL_METRIC_EXPORT_INTERVAL: '60000',
-        }, { spanExporter: memory });
+        const t = Telemetry.start(
+          'protocol-spec',
+          {
+            OTEL_EXPORTER_OTLP_ENDPOINT: protocol === 'grpc' ? rx.grpcEndpoint : rx.httpEndpoint,
+            OTEL_EXPORTER_OTLP_PROTOCOL: protocol,
+            // Every job: tens of batches flushed at once at the end (the exporter's concurrency limit must not drop any).
+            OTEL_TRACES_SAMPLER: 'always_on',
+            OTEL_BSP_MAX_EXPORT_BATCH_SIZE: '256',
+            OTEL_METRIC_EXPORT_INTERVAL: '60000',
+          },
+          { spanExporter: memory },
+        );
         assert.equal(t.protocol, protocol);
         const s = spec('S10c-bad-strtab-fmt', 'adopt-v7', 1);
         const report = await runTraced(t, s);
@@ -186,7 +203,10 @@ describe('telemetry: configuration and ids', () => {
   });
 
   it('bad values are errors naming the variable and the rule', () => {
-    assert.throws(() => otlpProtocol({ OTEL_EXPORTER_OTLP_PROTOCOL: 'http' }, 'TRACES'), (e: Error) => e instanceof TelemetryConfigError && /OTEL_EXPORTER_OTLP_PROTOCOL=http: one of grpc, http\/protobuf, http\/json/.test(e.message));
+    assert.throws(
+      () => otlpProtocol({ OTEL_EXPORTER_OTLP_PROTOCOL: 'http' }, 'TRACES'),
+      (e: Error) => e instanceof TelemetryConfigError && /OTEL_EXPORTER_OTLP_PROTOCOL=http: one of grpc, http\/protobuf, http\/json/.test(e.message),
+    );
     assert.equal(otlpProtocol({ OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc', OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: 'http/json' }, 'TRACES'), 'http/json');
     assert.throws(() => samplingFrom({ OTEL_TRACES_SAMPLER: 'traceidratio', OTEL_TRACES_SAMPLER_ARG: '2' }), /OTEL_TRACES_SAMPLER_ARG=2: a ratio from 0 to 1/);
     assert.throws(() => samplingFrom({ OTEL_TRACES_SAMPLER: 'jaeger_remote' }), /OTEL_TRACES_SAMPLER=jaeger_remote: one of/);
@@ -194,13 +214,21 @@ describe('telemetry: configuration and ids', () => {
     assert.throws(() => Telemetry.start('bad', { OTEL_TRACES_EXPORTER: 'zipkin' }), /OTEL_TRACES_EXPORTER=zipkin: each of otlp, console, none/);
     assert.throws(() => bspConfig({ OTEL_BSP_MAX_QUEUE_SIZE: 'lots' }), /OTEL_BSP_MAX_QUEUE_SIZE=lots: an integer of at least 1/);
     assert.throws(() => bspConfig({ OTEL_BSP_MAX_QUEUE_SIZE: '100', OTEL_BSP_MAX_EXPORT_BATCH_SIZE: '200' }), /at most OTEL_BSP_MAX_QUEUE_SIZE \(100\)/);
-    assert.deepEqual(bspConfig({ OTEL_BSP_SCHEDULE_DELAY: '200' }), { maxQueueSize: 32768, maxExportBatchSize: 2048, scheduledDelayMillis: 200, exportTimeoutMillis: 30000 });
+    assert.deepEqual(bspConfig({ OTEL_BSP_SCHEDULE_DELAY: '200' }), {
+      maxQueueSize: 32768,
+      maxExportBatchSize: 2048,
+      scheduledDelayMillis: 200,
+      exportTimeoutMillis: 30000,
+    });
   });
 
   it('the head sample is decided from the run and the job alone, uniformly, at the ratio', () => {
     const run = '0af7651916cd43dd8448eb211c80319c';
     const draws = Array.from({ length: 20_000 }, (_, i) => jobSample(run, '0000:01:00.0', i % 3, i));
-    assert.deepEqual(draws.slice(0, 5), Array.from({ length: 5 }, (_, i) => jobSample(run, '0000:01:00.0', i % 3, i)));
+    assert.deepEqual(
+      draws.slice(0, 5),
+      Array.from({ length: 5 }, (_, i) => jobSample(run, '0000:01:00.0', i % 3, i)),
+    );
     const n = draws.filter((d) => headSampled(d, 0.1)).length;
     assert.ok(n > 1800 && n < 2200, `${n} of 20000 at 10%`);
     // Uniform: each tenth of [0, 1) gets about a tenth of the draws.
@@ -228,6 +256,15 @@ describe('telemetry registry', () => {
     const good = readFileSync(join(__dirname, '..', '..', '..', '..', '..', 'telemetry-schema', 'registry.yaml'), 'utf8');
     assert.match(build(good), /export const SPAN = \{/);
     assert.throws(() => build(good.replace('id: kdump_twin.scenario,', 'id: twin.scenario,')), /twin\.scenario" must start with kdump_twin\./);
-    assert.throws(() => build(good.replace('attributes: [kdump_twin.device, kdump_twin.device.kind, kdump_twin.stream_id,', 'attributes: [kdump_twin.device, kdump_twin.nope, kdump_twin.stream_id,')), /attribute kdump_twin\.nope is not declared/);
+    assert.throws(
+      () =>
+        build(
+          good.replace(
+            'attributes: [kdump_twin.device, kdump_twin.device.kind, kdump_twin.stream_id,',
+            'attributes: [kdump_twin.device, kdump_twin.nope, kdump_twin.stream_id,',
+          ),
+        ),
+      /attribute kdump_twin\.nope is not declared/,
+    );
   });
 });

@@ -23,7 +23,14 @@ export function hrAt(anchorMs: number, ns: number): HrTime {
 }
 
 /** What the run's baggage says, in the given (default: active) context. */
-export function runBaggage(ctx: Context = otelContext.active()): { anchorMs?: number; run?: string; scenario?: string; policy?: string; seed?: string; panicAt?: number } {
+export function runBaggage(ctx: Context = otelContext.active()): {
+  anchorMs?: number;
+  run?: string;
+  scenario?: string;
+  policy?: string;
+  seed?: string;
+  panicAt?: number;
+} {
   const b = propagation.getBaggage(ctx);
   if (!b) return {};
   const num = (k: string) => {
@@ -37,7 +44,12 @@ export function runBaggage(ctx: Context = otelContext.active()): { anchorMs?: nu
   if (anchor !== undefined) out.anchorMs = anchor;
   const panicAt = num(BAGGAGE.panicAt);
   if (panicAt !== undefined) out.panicAt = panicAt;
-  for (const [k, key] of [['run', BAGGAGE.run], ['scenario', BAGGAGE.scenario], ['policy', BAGGAGE.policy], ['seed', BAGGAGE.seed]] as const) {
+  for (const [k, key] of [
+    ['run', BAGGAGE.run],
+    ['scenario', BAGGAGE.scenario],
+    ['policy', BAGGAGE.policy],
+    ['seed', BAGGAGE.seed],
+  ] as const) {
     const v = str(key);
     if (v !== undefined) out[k] = v;
   }

@@ -145,7 +145,12 @@ export function decodeMetricsRequest(body: Uint8Array, via: ReceivedMetric['via'
 type JsonAny = { stringValue?: string; intValue?: string | number; boolValue?: boolean; doubleValue?: number };
 type JsonKv = { key: string; value?: JsonAny };
 const jsonAttrs = (l: readonly JsonKv[] | undefined): Record<string, AttrValue> =>
-  Object.fromEntries((l ?? []).map((kv) => [kv.key, kv.value?.stringValue ?? (kv.value?.intValue !== undefined ? Number(kv.value.intValue) : (kv.value?.boolValue ?? kv.value?.doubleValue ?? ''))]));
+  Object.fromEntries(
+    (l ?? []).map((kv) => [
+      kv.key,
+      kv.value?.stringValue ?? (kv.value?.intValue !== undefined ? Number(kv.value.intValue) : (kv.value?.boolValue ?? kv.value?.doubleValue ?? '')),
+    ]),
+  );
 
 function decodeJsonTraces(text: string): ReceivedSpan[] {
   const doc = JSON.parse(text) as { resourceSpans?: { resource?: { attributes?: JsonKv[] }; scopeSpans?: { spans?: Record<string, unknown>[] }[] }[] };
@@ -201,7 +206,15 @@ export interface OtlpReceiver {
  * end-to-end trace tests need); `extra` adds or overrides settings.
  */
 export function otlpHttpJsonEnv(r: OtlpReceiver, ratio: string, extra: Record<string, string> = {}): Record<string, string> {
-  return { OTEL_EXPORTER_OTLP_ENDPOINT: r.httpEndpoint, OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json', OTEL_TRACES_SAMPLER: 'traceidratio', OTEL_TRACES_SAMPLER_ARG: ratio, OTEL_BSP_SCHEDULE_DELAY: '200', OTEL_BSP_MAX_QUEUE_SIZE: '65536', ...extra };
+  return {
+    OTEL_EXPORTER_OTLP_ENDPOINT: r.httpEndpoint,
+    OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
+    OTEL_TRACES_SAMPLER: 'traceidratio',
+    OTEL_TRACES_SAMPLER_ARG: ratio,
+    OTEL_BSP_SCHEDULE_DELAY: '200',
+    OTEL_BSP_MAX_QUEUE_SIZE: '65536',
+    ...extra,
+  };
 }
 
 export async function startOtlpReceiver(): Promise<OtlpReceiver> {
@@ -243,9 +256,23 @@ export async function startOtlpReceiver(): Promise<OtlpReceiver> {
       cb({ code: grpc.status.INVALID_ARGUMENT, details: (e as Error).message });
     }
   };
-  server.register('/opentelemetry.proto.collector.trace.v1.TraceService/Export', unary((b) => spans.push(...decodeTraceRequest(b, 'grpc'))), id, id, 'unary');
-  server.register('/opentelemetry.proto.collector.metrics.v1.MetricsService/Export', unary((b) => metrics.push(...decodeMetricsRequest(b, 'grpc'))), id, id, 'unary');
-  const grpcPort = await new Promise<number>((resolve, reject) => server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))));
+  server.register(
+    '/opentelemetry.proto.collector.trace.v1.TraceService/Export',
+    unary((b) => spans.push(...decodeTraceRequest(b, 'grpc'))),
+    id,
+    id,
+    'unary',
+  );
+  server.register(
+    '/opentelemetry.proto.collector.metrics.v1.MetricsService/Export',
+    unary((b) => metrics.push(...decodeMetricsRequest(b, 'grpc'))),
+    id,
+    id,
+    'unary',
+  );
+  const grpcPort = await new Promise<number>((resolve, reject) =>
+    server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))),
+  );
   return {
     httpEndpoint: `http://127.0.0.1:${(http.address() as AddressInfo).port}`,
     grpcEndpoint: `http://127.0.0.1:${grpcPort}`,
@@ -255,7 +282,8 @@ export async function startOtlpReceiver(): Promise<OtlpReceiver> {
     async until(pred, timeoutMs = 30_000) {
       const deadline = Date.now() + timeoutMs;
       while (!pred()) {
-        if (Date.now() > deadline) throw new Error(`otlp receiver: condition not met in ${timeoutMs} ms (${spans.length} spans, ${metrics.length} metrics received)`);
+        if (Date.now() > deadline)
+          throw new Error(`otlp receiver: condition not met in ${timeoutMs} ms (${spans.length} spans, ${metrics.length} metrics received)`);
         await new Promise((r) => setTimeout(r, 50));
       }
     },

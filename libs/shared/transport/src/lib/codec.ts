@@ -31,7 +31,8 @@ function tagged(v: unknown, blobs: Uint8Array[]): unknown {
       return Number.isFinite(v) ? (v === 0 && 1 / v < 0 ? { $num: '-0' } : v) : { $num: String(v) };
     case 'object': {
       if (v === null) return v;
-      if (v instanceof Uint8Array) return v.length > INLINE_BYTES ? { $blob: blobs.push(v) - 1 } : { $bytes: Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('base64') };
+      if (v instanceof Uint8Array)
+        return v.length > INLINE_BYTES ? { $blob: blobs.push(v) - 1 } : { $bytes: Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('base64') };
       if (Array.isArray(v)) {
         let out: unknown[] | undefined;
         for (let i = 0; i < v.length; i++) {

@@ -11,7 +11,13 @@ import { RoundTripCount } from './round-trips';
 import type { Rpc } from './rpc';
 import { packSliceIn, packSliceOut, unpackSliceIn, unpackSliceOut, type WireSliceIn, type WireSliceOut } from './slice-pack';
 
-type FleetCall = { readonly call: 'init'; readonly spec: ScenarioSpec } | { readonly call: 'slice'; readonly input: WireSliceIn; readonly pack?: boolean } | { readonly call: 'view'; readonly expected?: { device: string; pages: Record<string, string> } } | { readonly call: 'setTraffic'; readonly device: string; readonly changes: Record<string, unknown> } | { readonly call: 'devices' } | { readonly call: 'close' };
+type FleetCall =
+  | { readonly call: 'init'; readonly spec: ScenarioSpec }
+  | { readonly call: 'slice'; readonly input: WireSliceIn; readonly pack?: boolean }
+  | { readonly call: 'view'; readonly expected?: { device: string; pages: Record<string, string> } }
+  | { readonly call: 'setTraffic'; readonly device: string; readonly changes: Record<string, unknown> }
+  | { readonly call: 'devices' }
+  | { readonly call: 'close' };
 
 /** A device of a session as the fleet service lists it. */
 export interface FleetDeviceInfo {
@@ -85,7 +91,17 @@ export class FleetHost {
       case 'devices': {
         if (!s.fleet) throw new RangeError(`session ${id}: devices before init`);
         const sim = s.fleet.sim;
-        return Object.entries(sim.stats()).map(([name, x]): FleetDeviceInfo => ({ name, kind: x.kind, traffic: sim.traffic(name) ?? {}, jobsOk: x.jobsOk, jobsFailed: x.jobsFailed, dropped: x.dropped, halted: x.halted, outstanding: x.outstanding, flrs: x.flrs }));
+        return Object.entries(sim.stats()).map(([name, x]): FleetDeviceInfo => ({
+          name,
+          kind: x.kind,
+          traffic: sim.traffic(name) ?? {},
+          jobsOk: x.jobsOk,
+          jobsFailed: x.jobsFailed,
+          dropped: x.dropped,
+          halted: x.halted,
+          outstanding: x.outstanding,
+          flrs: x.flrs,
+        }));
       }
       case 'setTraffic':
         if (!s.fleet) throw new RangeError(`session ${id}: setTraffic before init`);
@@ -126,7 +142,14 @@ export class RemoteFleet implements FleetLink {
   ) {}
 
   /** Opens the session on a fleet replica and builds its devices; `headers` go with every call after (a telemetry adapter's baggage). */
-  static async open(rpc: Rpc, session: string, spec: ScenarioSpec, headers: () => Readonly<Record<string, string>> | undefined = () => undefined, deviceDmi: DmiMode = 'on', count = new RoundTripCount()): Promise<RemoteFleet> {
+  static async open(
+    rpc: Rpc,
+    session: string,
+    spec: ScenarioSpec,
+    headers: () => Readonly<Record<string, string>> | undefined = () => undefined,
+    deviceDmi: DmiMode = 'on',
+    count = new RoundTripCount(),
+  ): Promise<RemoteFleet> {
     await rpc.call(SUBJECTS.fleetOpen, { session });
     const f = new RemoteFleet(rpc, SUBJECTS.fleet(session), headers, deviceDmi, count);
     count.fleetCall();
@@ -136,7 +159,12 @@ export class RemoteFleet implements FleetLink {
   }
 
   async slice(input: FleetSliceIn): Promise<FleetSliceOut> {
-    const raw = await this.rpc.call<WireSliceOut & { next: number | null }>(this.subject, { call: 'slice', input: packSliceIn(input), pack: true }, 30_000, this.headers());
+    const raw = await this.rpc.call<WireSliceOut & { next: number | null }>(
+      this.subject,
+      { call: 'slice', input: packSliceIn(input), pack: true },
+      30_000,
+      this.headers(),
+    );
     const out = unpackSliceOut(raw);
     this.count.slice(input, out);
     this.next = raw.next ?? undefined;

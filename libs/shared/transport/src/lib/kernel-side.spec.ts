@@ -46,7 +46,10 @@ describe('read-ahead of announced loads', () => {
     const { port, sent } = scripted(memReadReply);
     port.willRead([RAM, RAM + PAGE, RAM + 2 * PAGE], PAGE);
     const a = await port.memRead('kdump', RAM, PAGE);
-    assert.deepEqual(sent.map((b) => b.op), [{ o: 'memRead', pa: RAM, length: PAGE, ahead: [RAM + PAGE, RAM + 2 * PAGE] }]);
+    assert.deepEqual(
+      sent.map((b) => b.op),
+      [{ o: 'memRead', pa: RAM, length: PAGE, ahead: [RAM + PAGE, RAM + 2 * PAGE] }],
+    );
     const b = await port.memRead('kdump', RAM + PAGE, PAGE);
     const c = await port.memRead('kdump', RAM + 2 * PAGE, PAGE);
     assert.equal(sent.length, 1);
@@ -87,13 +90,20 @@ describe('read-ahead of announced loads', () => {
     await port.memRead('kdump', RAM + PAGE, PAGE);
     assert.equal(sent.length, 2);
     assert.equal(sent[1]!.op?.o, 'memRead');
-    assert.deepEqual(sent[1]!.posted.map((p) => p.o), ['memWrite'], 'the store goes first');
+    assert.deepEqual(
+      sent[1]!.posted.map((p) => p.o),
+      ['memWrite'],
+      'the store goes first',
+    );
   });
 });
 
 describe('run-ahead of a paced thread', () => {
   it("runs wake-ups before `quiet` here and sends them, with what it posted at each, as the next sleep's steps", async () => {
-    const { port, sent } = scripted(() => null, () => ({ quiet: 10_000 }));
+    const { port, sent } = scripted(
+      () => null,
+      () => ({ quiet: 10_000 }),
+    );
     port.control('0000:01:00.0', { op: 'setTxTail', tail: 1 });
     await port.sleep(7, 4_000, undefined, { paced: true }); // wakes at 4,000: here
     assert.equal(port.now(), 4_000);
@@ -105,13 +115,28 @@ describe('run-ahead of a paced thread', () => {
     assert.equal(sent.length, 1);
     const op = sent[0]!.op!;
     assert.equal(op.o, 'sleep');
-    assert.deepEqual(sent[0]!.posted.map((p) => (p.o === 'control' ? p.c : p.o)), [{ op: 'setTxTail', tail: 1 }]);
-    assert.deepEqual(op.o === 'sleep' && [op.ns, op.steps?.map((s) => [s.ns, s.posted.map((p) => (p.o === 'control' && p.c.op === 'setTxTail' ? p.c.tail : p.o))])], [4_000, [[4_000, [2]], [4_000, [3]]]]);
+    assert.deepEqual(
+      sent[0]!.posted.map((p) => (p.o === 'control' ? p.c : p.o)),
+      [{ op: 'setTxTail', tail: 1 }],
+    );
+    assert.deepEqual(
+      op.o === 'sleep' && [op.ns, op.steps?.map((s) => [s.ns, s.posted.map((p) => (p.o === 'control' && p.c.op === 'setTxTail' ? p.c.tail : p.o))])],
+      [
+        4_000,
+        [
+          [4_000, [2]],
+          [4_000, [3]],
+        ],
+      ],
+    );
     assert.equal(port.ranAhead, 2);
   });
 
   it('a load closes the window first: its wake-ups and the stores since go as one sleep, then the load', async () => {
-    const { port, sent } = scripted((b) => (b.op?.o === 'memRead' ? { ok: true, data: new Uint8Array(16) } : null), () => ({ quiet: 10_000 }));
+    const { port, sent } = scripted(
+      (b) => (b.op?.o === 'memRead' ? { ok: true, data: new Uint8Array(16) } : null),
+      () => ({ quiet: 10_000 }),
+    );
     await port.sleep(7, 4_000, undefined, { paced: true });
     await port.memWrite('kdump', RAM, new Uint8Array([5]));
     await port.memRead('kdump', RAM + 0x100_000, 16);
@@ -125,7 +150,10 @@ describe('run-ahead of a paced thread', () => {
   });
 
   it('a window ends with at most 256 steps after its first sleep, the sleep that ends it included (what the platform takes in one message)', async () => {
-    const { port, sent } = scripted(() => null, () => ({ quiet: Number.POSITIVE_INFINITY }));
+    const { port, sent } = scripted(
+      () => null,
+      () => ({ quiet: Number.POSITIVE_INFINITY }),
+    );
     for (let i = 0; i < 300; i++) await port.sleep(7, 1_000, undefined, { paced: true });
     assert.equal(sent.length, 1);
     const op = sent[0]!.op!;
@@ -133,7 +161,10 @@ describe('run-ahead of a paced thread', () => {
   });
 
   it('no run-ahead without the promise, with a next-load hint, or past quiet', async () => {
-    const { port, sent } = scripted(() => null, () => ({ quiet: 5_000 }));
+    const { port, sent } = scripted(
+      () => null,
+      () => ({ quiet: 5_000 }),
+    );
     await port.sleep(7, 1_000);
     await port.sleep(7, 1_000, { pa: RAM, length: 16 }, { paced: true });
     await port.sleep(7, 10_000, undefined, { paced: true });
@@ -148,7 +179,10 @@ describe('wait-until', () => {
     const { port, sent } = scripted((b) => (b.op?.o === 'sleep' ? new Uint8Array([1, 0, 0, 0]) : null));
     const wait = { loads: [slot], poll: { deadline: 1_000_000_000, step: 1000 } };
     await port.sleep(3, 1000, slot, { wait });
-    assert.deepEqual(sent.map((b) => b.op), [{ o: 'sleep', task: 3, ns: 1000, next: slot, wait }]);
+    assert.deepEqual(
+      sent.map((b) => b.op),
+      [{ o: 'sleep', task: 3, ns: 1000, next: slot, wait }],
+    );
     const r = await port.memRead('kdump', slot.pa, 4);
     assert.equal(sent.length, 1, 'the load after the wake-up is the answer of the wait');
     assert.deepEqual(r.ok && [...r.data], [1, 0, 0, 0]);

@@ -8,7 +8,19 @@
 
 import type { BusInterrupt, MemFault, MmioOutcome, MmioSize } from '@kdump-twin/kernel';
 import { PhysicalMemory, TaskHalted, VirtualClock, defaultServerMemoryLayout, type Region } from '@kdump-twin/platform';
-import { CpuHalted, DMI_PAGE, KernelRole, PageCache, type KernelName, type Mapping, type NextLoad, type Owner, type PlatformPort, type ScenarioSpec, type SleepOptions } from '@kdump-twin/scenario';
+import {
+  CpuHalted,
+  DMI_PAGE,
+  KernelRole,
+  PageCache,
+  type KernelName,
+  type Mapping,
+  type NextLoad,
+  type Owner,
+  type PlatformPort,
+  type ScenarioSpec,
+  type SleepOptions,
+} from '@kdump-twin/scenario';
 import type { Subscription } from 'nats';
 import type { KernelReply, KernelToPlatform, PlatformToKernel, PostedOp, RunAheadStep, SyncOp, TimeContext } from './protocol';
 import { isRunAheadOp, MAX_READ_AHEAD, MAX_RUN_AHEAD_STEPS, SUBJECTS } from './protocol';
@@ -149,7 +161,13 @@ export class RemotePlatformPort implements PlatformPort {
     // loaded again and again; a page-sized load (makedumpfile's sweep) is read once.
     const ask = length < DMI_PAGE && this.dmi.wantsMore;
     const next = this.announcedAfter(pa, length);
-    return this.sync<{ readonly ok: true; readonly data: Uint8Array; readonly ahead?: readonly { pa: number; data: Uint8Array }[] } | MemFault>({ o: 'memRead', pa, length, ...(ask ? { grant: true } : {}), ...(next.length ? { ahead: next } : {}) }).then((r) => {
+    return this.sync<{ readonly ok: true; readonly data: Uint8Array; readonly ahead?: readonly { pa: number; data: Uint8Array }[] } | MemFault>({
+      o: 'memRead',
+      pa,
+      length,
+      ...(ask ? { grant: true } : {}),
+      ...(next.length ? { ahead: next } : {}),
+    }).then((r) => {
       if (r.ok && r.ahead) for (const a of r.ahead) this.ahead.set(a.pa, a.data);
       return r.ok ? { ok: true as const, data: r.data } : r;
     });
@@ -165,7 +183,12 @@ export class RemotePlatformPort implements PlatformPort {
     const h = this.hint;
     if (!h || h.length !== length) return [];
     const i = h.pas.indexOf(pa);
-    return i < 0 ? [] : h.pas.slice(i + 1).filter((x) => !this.ahead.has(x)).slice(0, MAX_READ_AHEAD);
+    return i < 0
+      ? []
+      : h.pas
+          .slice(i + 1)
+          .filter((x) => !this.ahead.has(x))
+          .slice(0, MAX_READ_AHEAD);
   }
 
   /** Read-ahead bytes are good until the task sleeps (others may write then), or a call failed. */
@@ -199,7 +222,16 @@ export class RemotePlatformPort implements PlatformPort {
     const w = this.window;
     // Run-ahead: a paced task whose wake-up comes before anything else can happen wakes here at
     // once; the wake-up and what it posts go with its next real message (docs/services.md).
-    if (o?.paced && !next && this.closedWhy === undefined && !this.flushing && this.quiet !== undefined && this.t + ns < this.quiet && (!w || (w.task === task && w.steps.length < MAX_RUN_AHEAD_STEPS - 1)) && this.posted.every(isRunAheadOp)) {
+    if (
+      o?.paced &&
+      !next &&
+      this.closedWhy === undefined &&
+      !this.flushing &&
+      this.quiet !== undefined &&
+      this.t + ns < this.quiet &&
+      (!w || (w.task === task && w.steps.length < MAX_RUN_AHEAD_STEPS - 1)) &&
+      this.posted.every(isRunAheadOp)
+    ) {
       if (!w) this.window = { task, posted: this.takePosted(), ns, steps: [] };
       else w.steps.push({ posted: this.takePosted(), ns });
       this.t += ns;

@@ -7,7 +7,22 @@
 import type { BusInterrupt } from '@kdump-twin/kernel';
 import type { DeviceControl, ScriptedStep } from '@kdump-twin/endpoint';
 import { pollStep, TaskHalted } from '@kdump-twin/platform';
-import { CpuHalted, DMI_PAGE, PageGrants, type BootResult, type DmiMode, type PageImage, type KernelLink, type KernelName, type KernelView, type NextLoad, type PlatformRole, type RunLinks, type ScenarioSpec, type WaitWhile } from '@kdump-twin/scenario';
+import {
+  CpuHalted,
+  DMI_PAGE,
+  PageGrants,
+  type BootResult,
+  type DmiMode,
+  type PageImage,
+  type KernelLink,
+  type KernelName,
+  type KernelView,
+  type NextLoad,
+  type PlatformRole,
+  type RunLinks,
+  type ScenarioSpec,
+  type WaitWhile,
+} from '@kdump-twin/scenario';
 import type { Subscription } from 'nats';
 import { RemoteFleet } from './fleet-side';
 import { RoundTripCount } from './round-trips';
@@ -264,7 +279,8 @@ export class PlatformSession {
         // task's next announced loads too, read now (nothing else runs before them), where a load
         // of them is plain (no fault, no firmware-offlined memory, CPUs running).
         const ahead = op.ahead;
-        if (ahead !== undefined && (!Array.isArray(ahead) || ahead.length > MAX_READ_AHEAD || !ahead.every((x) => Number.isSafeInteger(x) && x >= 0))) throw new RangeError(`op.ahead: at most ${MAX_READ_AHEAD} physical addresses (non-negative integers)`);
+        if (ahead !== undefined && (!Array.isArray(ahead) || ahead.length > MAX_READ_AHEAD || !ahead.every((x) => Number.isSafeInteger(x) && x >= 0)))
+          throw new RangeError(`op.ahead: at most ${MAX_READ_AHEAD} physical addresses (non-negative integers)`);
         const read = p.memRead(k, op.pa, op.length).then((value) => {
           if (!value.ok || !ahead?.length || op.length > DMI_PAGE) return value;
           const more: { pa: number; data: Uint8Array }[] = [];
@@ -280,7 +296,12 @@ export class PlatformSession {
       case 'sleep': {
         const task = this.task(k, op.task);
         const { steps, then } = op;
-        if (steps !== undefined && (!Array.isArray(steps) || steps.length > MAX_RUN_AHEAD_STEPS || !steps.every((st) => st !== null && typeof st === 'object' && Array.isArray(st.posted) && Number.isSafeInteger(st.ns) && st.ns >= 0))) {
+        if (
+          steps !== undefined &&
+          (!Array.isArray(steps) ||
+            steps.length > MAX_RUN_AHEAD_STEPS ||
+            !steps.every((st) => st !== null && typeof st === 'object' && Array.isArray(st.posted) && Number.isSafeInteger(st.ns) && st.ns >= 0))
+        ) {
           throw new RangeError(`op.steps: at most ${MAX_RUN_AHEAD_STEPS} wake-ups {posted: [...], ns: a non-negative integer}`);
         }
         if (then !== undefined && !Array.isArray(then)) throw new RangeError('op.then: an array of posted operations');
@@ -300,7 +321,10 @@ export class PlatformSession {
               left: () => script.slice(next),
               step: () => {
                 this.stepsPassedByFleet++;
-                this.applyPosted(k, steps[next++]!.posted.filter((x: PostedOp) => x.o !== 'control'));
+                this.applyPosted(
+                  k,
+                  steps[next++]!.posted.filter((x: PostedOp) => x.o !== 'control'),
+                );
               },
             });
           }
@@ -360,8 +384,15 @@ export class PlatformSession {
    */
   private waitFrom(k: KernelName, task: number, ns: number, w: WaitWhile): { w: WaitWhile; check: () => string | undefined } | undefined {
     if (!Array.isArray(w.loads) || w.loads.length === 0 || w.loads.length > MAX_WAIT_LOADS) throw new RangeError(`op.wait.loads: 1 to ${MAX_WAIT_LOADS} loads`);
-    if (w.poll !== undefined && !(Number.isSafeInteger(w.poll.deadline) && Number.isSafeInteger(w.poll.step) && w.poll.step > 0)) throw new RangeError('op.wait.poll: {deadline, step}, integers of ns, step > 0');
-    if (!w.loads.every((l) => ('pa' in l ? Number.isSafeInteger(l.pa) && l.pa >= 0 && Number.isSafeInteger(l.length) && l.length > 0 && l.length <= DMI_PAGE : Number.isSafeInteger(l.smmu) && Number.isSafeInteger(l.offset) && (l.size === 4 || l.size === 8)))) {
+    if (w.poll !== undefined && !(Number.isSafeInteger(w.poll.deadline) && Number.isSafeInteger(w.poll.step) && w.poll.step > 0))
+      throw new RangeError('op.wait.poll: {deadline, step}, integers of ns, step > 0');
+    if (
+      !w.loads.every((l) =>
+        'pa' in l
+          ? Number.isSafeInteger(l.pa) && l.pa >= 0 && Number.isSafeInteger(l.length) && l.length > 0 && l.length <= DMI_PAGE
+          : Number.isSafeInteger(l.smmu) && Number.isSafeInteger(l.offset) && (l.size === 4 || l.size === 8),
+      )
+    ) {
       throw new RangeError('op.wait.loads: each {pa, length <= 4096} or {smmu, offset, size: 4 or 8}');
     }
     this.endWaits[k].delete(task);
@@ -381,7 +412,10 @@ export class PlatformSession {
       if (!blind && !w.loads.every((l, i) => same(this.plainLoad(k, l), seen[i]!))) return 'a load reads other bytes';
       return undefined;
     };
-    const ranges = this.o.waitUntil === 'unwatched' ? [] : w.loads.filter((l): l is { pa: number; length: number } => 'pa' in l).map((l) => ({ pa: l.pa, length: l.length }));
+    const ranges =
+      this.o.waitUntil === 'unwatched'
+        ? []
+        : w.loads.filter((l): l is { pa: number; length: number } => 'pa' in l).map((l) => ({ pa: l.pa, length: l.length }));
     const passed = () => {
       this.wakeUpsWaitedOut++;
       this.wakeUpsPassedByFleet++;
@@ -413,7 +447,8 @@ export class PlatformSession {
 
   async close(): Promise<void> {
     const calls: Promise<unknown>[] = [];
-    for (const k of this.open) calls.push(this.rpc.call(SUBJECTS.kernel(this.id, k), { call: 'close', args: [], ctx: { now: 0, next: null, irqs: [] } }).catch(() => undefined));
+    for (const k of this.open)
+      calls.push(this.rpc.call(SUBJECTS.kernel(this.id, k), { call: 'close', args: [], ctx: { now: 0, next: null, irqs: [] } }).catch(() => undefined));
     if (this.fleet) calls.push(this.fleet.close().catch(() => undefined));
     await Promise.all(calls);
     this.sub?.unsubscribe();

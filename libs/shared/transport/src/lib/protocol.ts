@@ -94,7 +94,21 @@ export interface KernelToPlatform {
 
 /** The platform's call into a kernel (a KernelLink method, on the runner's task). */
 export interface PlatformToKernel {
-  readonly call: 'init' | 'boot' | 'setupDrivers' | 'reattach' | 'unmap' | 'probeSmmus' | 'probeDevices' | 'probeDriver' | 'saveVmcore' | 'serviceIrqs' | 'unbind' | 'halt' | 'view' | 'close';
+  readonly call:
+    | 'init'
+    | 'boot'
+    | 'setupDrivers'
+    | 'reattach'
+    | 'unmap'
+    | 'probeSmmus'
+    | 'probeDevices'
+    | 'probeDriver'
+    | 'saveVmcore'
+    | 'serviceIrqs'
+    | 'unbind'
+    | 'halt'
+    | 'view'
+    | 'close';
   readonly args: readonly unknown[];
   readonly ctx: TimeContext;
 }

@@ -30,7 +30,20 @@ export interface RoundTrips {
 }
 
 export class RoundTripCount {
-  readonly c: RoundTrips = { loads: 0, mmio: 0, sleeps: 0, polls: 0, dumpList: 0, ticks: 0, calls: 0, slicesRead: 0, slicesHorizon: 0, slicesAer: 0, slicesInstant: 0, fleetCalls: 0 };
+  readonly c: RoundTrips = {
+    loads: 0,
+    mmio: 0,
+    sleeps: 0,
+    polls: 0,
+    dumpList: 0,
+    ticks: 0,
+    calls: 0,
+    slicesRead: 0,
+    slicesHorizon: 0,
+    slicesAer: 0,
+    slicesInstant: 0,
+    fleetCalls: 0,
+  };
 
   op(op: SyncOp): void {
     if (op.o === 'memRead') this.c.loads++;

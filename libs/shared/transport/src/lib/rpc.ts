@@ -153,7 +153,8 @@ export class Rpc {
       } else {
         const key = `${process.pid}.${++keySeq}`;
         const n = Math.ceil(data.length / this.limit);
-        for (let i = 0; i < n - 1; i++) this.nc.publish(subject, data.subarray(i * this.limit, (i + 1) * this.limit), { headers: hdr(PART, `${key} ${i} ${n}`) });
+        for (let i = 0; i < n - 1; i++)
+          this.nc.publish(subject, data.subarray(i * this.limit, (i + 1) * this.limit), { headers: hdr(PART, `${key} ${i} ${n}`) });
         // The context rides on the last part, the one the handler runs for.
         m = await this.request(subject, data.subarray((n - 1) * this.limit), timeoutMs, this.headersFor(headers, [PART, `${key} ${n - 1} ${n}`]));
       }
@@ -225,12 +226,22 @@ export class Rpc {
     }
     let r: unknown;
     try {
-      r = this.trace && h ? this.trace.extract((k) => (h.has(k) ? h.get(k) : undefined), () => handler(body, m)) : handler(body, m);
+      r =
+        this.trace && h
+          ? this.trace.extract(
+              (k) => (h.has(k) ? h.get(k) : undefined),
+              () => handler(body, m),
+            )
+          : handler(body, m);
     } catch (e) {
       this.answer(m, { e: errorOf(e) });
       return;
     }
-    if (r instanceof Promise) r.then((v) => this.answer(m, { r: v }), (e) => this.answer(m, { e: errorOf(e) }));
+    if (r instanceof Promise)
+      r.then(
+        (v) => this.answer(m, { r: v }),
+        (e) => this.answer(m, { e: errorOf(e) }),
+      );
     else this.answer(m, { r });
   }
 

@@ -82,7 +82,11 @@ async function runOp(s: Session, m: ScriptOp): Promise<unknown> {
     case 'saveVmcore': {
       const target = m.target || s.spec.devices.find((d) => d.kdumpDriver.present && d.kdumpDriver.role === 'dump-target')?.name;
       if (!target) throw new SessionStateError('target: the scenario has no dump target; name one');
-      await s.saveVmcore(target, m.maxPages ? int(m.maxPages, 'maxPages', 1, 1 << 20) : s.spec.run.vmcore.maxPages, m.forNs ? int(m.forNs, 'forNs', 1, 10_000_000_000) : 20_000_000);
+      await s.saveVmcore(
+        target,
+        m.maxPages ? int(m.maxPages, 'maxPages', 1, 1 << 20) : s.spec.run.vmcore.maxPages,
+        m.forNs ? int(m.forNs, 'forNs', 1, 10_000_000_000) : 20_000_000,
+      );
       return { vmcore: (await s.report()).vmcore, ...at() };
     }
     case 'runKdump':
@@ -113,7 +117,8 @@ export class ScriptClient {
   constructor(private readonly rpc: Rpc) {}
 
   step<T = Record<string, unknown>>(session: string, op: ScriptOp): Promise<T> {
-    if (typeof session !== 'string' || !/^[A-Za-z0-9_-]{1,64}$/.test(session)) return Promise.reject(new RangeError('session_id: 1-64 letters, digits, - or _'));
+    if (typeof session !== 'string' || !/^[A-Za-z0-9_-]{1,64}$/.test(session))
+      return Promise.reject(new RangeError('session_id: 1-64 letters, digits, - or _'));
     return this.rpc.call<T>(scriptSubject(session), op, 3_600_000);
   }
 }

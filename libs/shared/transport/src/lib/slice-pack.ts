@@ -14,8 +14,27 @@ import type { DmaCompletion, FleetRequest, FleetSliceIn, FleetSliceOut } from '@
 // when either type gains a field these lists lack, so packing never drops one. The objects packed
 // are built field by field from those types (FleetSim's DMA port, applyDma), so no undeclared
 // key can ride on them; checking each object's keys at run time cost as much as packing it.
-const REQUEST_FIELDS = { sid: 1, ssid: 1, address: 1, size: 1, write: 1, ats: 1, data: 1, device: 1, phase: 1, job: 1, generation: 1, latencyNs: 1, time: 1, ticket: 1, dmi: 1 } as const satisfies Record<keyof FleetRequest, 1>;
-const COMPLETION_FIELDS = { status: 1, outcome: 1, pa: 1, path: 1, event: 1, data: 1, steEpoch: 1, steWriter: 1 } as const satisfies Record<keyof DmaCompletion, 1>;
+const REQUEST_FIELDS = {
+  sid: 1,
+  ssid: 1,
+  address: 1,
+  size: 1,
+  write: 1,
+  ats: 1,
+  data: 1,
+  device: 1,
+  phase: 1,
+  job: 1,
+  generation: 1,
+  latencyNs: 1,
+  time: 1,
+  ticket: 1,
+  dmi: 1,
+} as const satisfies Record<keyof FleetRequest, 1>;
+const COMPLETION_FIELDS = { status: 1, outcome: 1, pa: 1, path: 1, event: 1, data: 1, steEpoch: 1, steWriter: 1 } as const satisfies Record<
+  keyof DmaCompletion,
+  1
+>;
 /** The field names, for tests and docs. */
 export const PACKED_REQUEST_FIELDS = Object.keys(REQUEST_FIELDS) as (keyof FleetRequest)[];
 export const PACKED_COMPLETION_FIELDS = Object.keys(COMPLETION_FIELDS) as (keyof DmaCompletion)[];
@@ -28,7 +47,21 @@ const F_ATS = 32;
 const F_DMI = 64;
 
 /** Column order of each block; string columns hold indices into `strings` (-1: absent); dataLen -1: no data. */
-export const REQUEST_COLUMNS = ['sid', 'ssid', 'address', 'size', 'flags', 'device', 'phase', 'job', 'generation', 'latencyNs', 'time', 'ticket', 'dataLen'] as const;
+export const REQUEST_COLUMNS = [
+  'sid',
+  'ssid',
+  'address',
+  'size',
+  'flags',
+  'device',
+  'phase',
+  'job',
+  'generation',
+  'latencyNs',
+  'time',
+  'ticket',
+  'dataLen',
+] as const;
 export const COMPLETION_COLUMNS = ['ticket', 'due', 'status', 'outcome', 'pa', 'path', 'event', 'steEpoch', 'steWriter', 'dataLen'] as const;
 const REQUEST_STRING_COLUMNS = ['device', 'phase'] as const;
 const COMPLETION_STRING_COLUMNS = ['status', 'outcome', 'path', 'event', 'steEpoch', 'steWriter'] as const;
@@ -85,10 +118,12 @@ function check(p: unknown, what: string, columns: readonly string[], stringCols:
   const o = p as Record<string, unknown>;
   if (o === null || typeof o !== 'object') throw new RangeError(`${what}: a packed batch {n, num, strings, data}`);
   const n = o['n'];
-  if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0 || n > 1 << 20) throw new RangeError(`${what}.n: an integer in [0, 2^20] (got ${JSON.stringify(n)})`);
+  if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0 || n > 1 << 20)
+    throw new RangeError(`${what}.n: an integer in [0, 2^20] (got ${JSON.stringify(n)})`);
   const strings = o['strings'];
   if (!Array.isArray(strings) || !strings.every((x) => typeof x === 'string')) throw new RangeError(`${what}.strings: an array of strings`);
-  if (!(o['num'] instanceof Uint8Array) || o['num'].length !== n * columns.length * 8) throw new RangeError(`${what}.num: ${n} x ${columns.length} little-endian float64 (${n * columns.length * 8} bytes)`);
+  if (!(o['num'] instanceof Uint8Array) || o['num'].length !== n * columns.length * 8)
+    throw new RangeError(`${what}.num: ${n} x ${columns.length} little-endian float64 (${n * columns.length * 8} bytes)`);
   if (!(o['data'] instanceof Uint8Array)) throw new RangeError(`${what}.data: bytes`);
   const f = columnsOf(o['num']);
   for (let j = 0; j < f.length; j++) {
@@ -125,7 +160,13 @@ export function packRequests(rs: readonly FleetRequest[]): PackedBatch | undefin
     col[n + i] = r.ssid ?? 0;
     col[2 * n + i] = r.address;
     col[3 * n + i] = r.size;
-    col[4 * n + i] = (r.write ? F_WRITE : 0) | (ats << 1) | (r.ssid !== undefined ? F_SSID : 0) | (r.data !== undefined ? F_DATA : 0) | (r.ats !== undefined ? F_ATS : 0) | (r.dmi ? F_DMI : 0);
+    col[4 * n + i] =
+      (r.write ? F_WRITE : 0) |
+      (ats << 1) |
+      (r.ssid !== undefined ? F_SSID : 0) |
+      (r.data !== undefined ? F_DATA : 0) |
+      (r.ats !== undefined ? F_ATS : 0) |
+      (r.dmi ? F_DMI : 0);
     col[5 * n + i] = s.of(r.device);
     col[6 * n + i] = s.of(r.phase);
     col[7 * n + i] = r.job;
@@ -206,7 +247,12 @@ export function unpackCompletions(p: PackedBatch): Completion[] {
   const out: Completion[] = new Array(n);
   let at = 0;
   for (let i = 0; i < n; i++) {
-    const c: { -readonly [K in keyof DmaCompletion]: DmaCompletion[K] } = { status: str(2, i) as DmaCompletion['status'], outcome: str(3, i) as DmaCompletion['outcome'], pa: col[4 * n + i]!, path: str(5, i)! };
+    const c: { -readonly [K in keyof DmaCompletion]: DmaCompletion[K] } = {
+      status: str(2, i) as DmaCompletion['status'],
+      outcome: str(3, i) as DmaCompletion['outcome'],
+      pa: col[4 * n + i]!,
+      path: str(5, i)!,
+    };
     const event = str(6, i);
     if (event !== undefined) c.event = event;
     const len = col[9 * n + i]!;

@@ -35,7 +35,13 @@ async function rpc(limit?: number): Promise<Rpc> {
 
 describe('wire format', () => {
   it('round-trips 64-bit values, bytes and infinities exactly', () => {
-    const v = { a: 0xffff_ffff_ffff_ffffn, b: new Uint8Array([0, 1, 254, 255]), c: [Infinity, -Infinity, 1.5], d: { $u64: 'not a tag: has a sibling', x: 1 }, e: null };
+    const v = {
+      a: 0xffff_ffff_ffff_ffffn,
+      b: new Uint8Array([0, 1, 254, 255]),
+      c: [Infinity, -Infinity, 1.5],
+      d: { $u64: 'not a tag: has a sibling', x: 1 },
+      e: null,
+    };
     const back = decode<typeof v>(encode(v));
     assert.equal(back.a, 0xffff_ffff_ffff_ffffn);
     assert.deepEqual([...back.b], [0, 1, 254, 255]);
@@ -45,7 +51,10 @@ describe('wire format', () => {
   });
 
   it('a message that is not JSON is a CodecError that says so', () => {
-    assert.throws(() => decode(new TextEncoder().encode('{"a":')), (e: unknown) => e instanceof CodecError && /malformed message/.test(e.message));
+    assert.throws(
+      () => decode(new TextEncoder().encode('{"a":')),
+      (e: unknown) => e instanceof CodecError && /malformed message/.test(e.message),
+    );
   });
 });
 
@@ -61,7 +70,10 @@ describe('request/reply', () => {
     await b.nc.flush();
     assert.deepEqual(await a.call('t.echo', { x: 1n }), { x: 1n });
     assert.deepEqual(await a.call('t.async', 7), { got: 7 });
-    await assert.rejects(a.call('t.fail', {}), (e: unknown) => e instanceof RemoteError && e.remoteName === 'RangeError' && /0x10 is not a register/.test(e.message));
+    await assert.rejects(
+      a.call('t.fail', {}),
+      (e: unknown) => e instanceof RemoteError && e.remoteName === 'RangeError' && /0x10 is not a register/.test(e.message),
+    );
   });
 
   it('a malformed body gets an error reply, and the server keeps serving', async () => {
@@ -108,7 +120,10 @@ describe('request/reply', () => {
     await b.nc.flush();
     for (let i = 0; i < 50; i++) a.post('t.order', i);
     await a.call('t.order', 50);
-    assert.deepEqual(seen, Array.from({ length: 51 }, (_, i) => i));
+    assert.deepEqual(
+      seen,
+      Array.from({ length: 51 }, (_, i) => i),
+    );
   });
 });
 
@@ -140,7 +155,7 @@ describe('a scenario across NATS equals the in-process run', () => {
     });
   }
 
-  it('R10-M3-lazy-unmap with the panic 12 ms after the unmap: the flush queue\'s timer, a thread of the remote kernel, flushes at 10 ms; the same report', async () => {
+  it("R10-M3-lazy-unmap with the panic 12 ms after the unmap: the flush queue's timer, a thread of the remote kernel, flushes at 10 ms; the same report", async () => {
     const e = findEntry('R10-M3-lazy-unmap')!;
     const spec = buildScenario(entryDocument(e), { policy: 'adopt-v10', sets: ['crash.trigger.afterNs=12000000'] });
     const local = await runScenario(spec);
@@ -154,7 +169,8 @@ describe('direct memory for kernels and devices across NATS (kernel-dmi.ts, devi
   // Short runs (the exactly-once campaign's settings): the NIC's ring and the NVMe queues are
   // pages the kernels hold while the devices write them, through the panic, kexec and the dump.
   const { sets } = JSON.parse(readFileSync(join(__dirname, '..', '..', '..', '..', '..', 'campaigns', 'exactly-once.json'), 'utf8')) as { sets: string[] };
-  const short = (policy: (typeof POLICIES)[number], more: readonly string[] = []) => buildScenario(entryDocument(findEntry('S10f-reserved-ste-config')!), { policy, sets: [...sets, ...more] });
+  const short = (policy: (typeof POLICIES)[number], more: readonly string[] = []) =>
+    buildScenario(entryDocument(findEntry('S10f-reserved-ste-config')!), { policy, sets: [...sets, ...more] });
   before(async () => {
     roles = await startRoles(server.url);
   });
@@ -201,7 +217,7 @@ describe('direct memory for kernels and devices across NATS (kernel-dmi.ts, devi
     assert.notEqual(reportJson(await runOverNats(roles.platform, spec, { runAhead: 'undelivered' })), reportJson(await runScenario(spec)));
   });
 
-  it("poll loops wait on the platform until what they read changes (wait-until): the same report with it, and without it (WAIT_UNTIL off)", async () => {
+  it('poll loops wait on the platform until what they read changes (wait-until): the same report with it, and without it (WAIT_UNTIL off)', async () => {
     // The drivers' NAPI, CQ and fence polls go idle between completions; the SMMU driver's CMD_SYNC polls wait for the MSI.
     const spec = short('adopt-v10');
     const local = reportJson(await runScenario(spec));
@@ -231,7 +247,10 @@ describe('direct memory for kernels and devices across NATS (kernel-dmi.ts, devi
 
   it('wait-until broken on purpose (the fleet is not told what a wait reads): the platform sees the fleet ran past a wake-up whose loads changed, and fails the run saying so', async () => {
     const spec = short('adopt-v10');
-    await assert.rejects(runOverNats(roles.platform, spec, { waitUntil: 'unwatched' }), /wait-until: the fleet ran past the wake-up of task \d+ at \d+ ns, where the wait ends \(a load reads other bytes\)/);
+    await assert.rejects(
+      runOverNats(roles.platform, spec, { waitUntil: 'unwatched' }),
+      /wait-until: the fleet ran past the wake-up of task \d+ at \d+ ns, where the wait ends \(a load reads other bytes\)/,
+    );
   });
 
   it("the runner's serviceIrqs ticks are sent only when an interrupt reached the kernel since the last: the same report; all skipped, it differs", async () => {

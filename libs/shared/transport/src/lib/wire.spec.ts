@@ -7,7 +7,18 @@ import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import type { FleetRequest, FleetSliceIn, FleetSliceOut } from '@kdump-twin/endpoint';
 import { CodecError, decode, encode, INLINE_BYTES } from './codec';
-import { PACKED_COMPLETION_FIELDS, PACKED_REQUEST_FIELDS, packCompletions, packRequests, packSliceIn, packSliceOut, unpackCompletions, unpackRequests, unpackSliceIn, unpackSliceOut } from './slice-pack';
+import {
+  PACKED_COMPLETION_FIELDS,
+  PACKED_REQUEST_FIELDS,
+  packCompletions,
+  packRequests,
+  packSliceIn,
+  packSliceOut,
+  unpackCompletions,
+  unpackRequests,
+  unpackSliceIn,
+  unpackSliceOut,
+} from './slice-pack';
 
 const bytes = (n: number, seed = 1) => Uint8Array.from({ length: n }, (_, i) => (i * 31 + seed) & 0xff);
 
@@ -15,7 +26,11 @@ const bytes = (n: number, seed = 1) => Uint8Array.from({ length: n }, (_, i) => 
 function plain<T>(v: T): T {
   if (v instanceof Uint8Array || v === null || typeof v !== 'object') return v;
   if (Array.isArray(v)) return v.map(plain) as T;
-  return Object.fromEntries(Object.entries(v as object).filter(([, x]) => x !== undefined).map(([k, x]) => [k, plain(x)])) as T;
+  return Object.fromEntries(
+    Object.entries(v as object)
+      .filter(([, x]) => x !== undefined)
+      .map(([k, x]) => [k, plain(x)]),
+  ) as T;
 }
 
 describe('codec frames', () => {
@@ -38,8 +53,21 @@ describe('codec frames', () => {
 
   it('a value of any shape survives encode/decode (property)', () => {
     const value = fc.letrec((tie) => ({
-      leaf: fc.oneof(fc.integer(), fc.double({ noNaN: true }), fc.bigInt({ min: -(2n ** 70n), max: 2n ** 70n }), fc.string(), fc.boolean(), fc.constant(null), fc.uint8Array({ maxLength: 1500 })),
-      node: fc.oneof({ depthSize: 'small' }, tie('leaf'), fc.array(tie('node'), { maxLength: 5 }), fc.dictionary(fc.string({ maxLength: 6 }), tie('node'), { maxKeys: 5, noNullPrototype: true })),
+      leaf: fc.oneof(
+        fc.integer(),
+        fc.double({ noNaN: true }),
+        fc.bigInt({ min: -(2n ** 70n), max: 2n ** 70n }),
+        fc.string(),
+        fc.boolean(),
+        fc.constant(null),
+        fc.uint8Array({ maxLength: 1500 }),
+      ),
+      node: fc.oneof(
+        { depthSize: 'small' },
+        tie('leaf'),
+        fc.array(tie('node'), { maxLength: 5 }),
+        fc.dictionary(fc.string({ maxLength: 6 }), tie('node'), { maxKeys: 5, noNullPrototype: true }),
+      ),
     })).node;
     fc.assert(
       fc.property(value, (v) => {
@@ -64,13 +92,21 @@ describe('codec frames', () => {
       [encode({ a: bytes(1000) }).map((x, i) => (i >= 1 && i <= 4 ? 0xff : x)), /says 4294967295 bytes of JSON/],
       [new TextEncoder().encode('{"a":{"$u64":"zz"}}'), /malformed message/],
     ];
-    for (const [b, re] of cases) assert.throws(() => decode(b), (e: unknown) => e instanceof CodecError && re.test(e.message), String(re));
+    for (const [b, re] of cases)
+      assert.throws(
+        () => decode(b),
+        (e: unknown) => e instanceof CodecError && re.test(e.message),
+        String(re),
+      );
     // The JSON names attachment 3 of a frame that has one (same length: the header stays right).
     const bad = encode({ a: bytes(1000) });
     const at = Buffer.from(bad).indexOf('{"$blob":0}');
     assert.ok(at > 0);
     bad[at + '{"$blob":'.length] = '3'.charCodeAt(0);
-    assert.throws(() => decode(bad), (e: unknown) => e instanceof CodecError && /\$blob 3 names no attachment \(the frame has 1\)/.test(e.message));
+    assert.throws(
+      () => decode(bad),
+      (e: unknown) => e instanceof CodecError && /\$blob 3 names no attachment \(the frame has 1\)/.test(e.message),
+    );
   });
 });
 
@@ -127,9 +163,38 @@ describe('fleet slices in columns', () => {
 
   it('has a column for every field of FleetRequest and DmaCompletion; an AT value outside the PCIe encodings goes plain', () => {
     // The build fails when either type gains a field the packer lacks (satisfies Record<keyof T, 1>); this pins the lists.
-    assert.deepEqual([...PACKED_REQUEST_FIELDS].sort(), ['address', 'ats', 'data', 'device', 'dmi', 'generation', 'job', 'latencyNs', 'phase', 'sid', 'size', 'ssid', 'ticket', 'time', 'write']);
+    assert.deepEqual([...PACKED_REQUEST_FIELDS].sort(), [
+      'address',
+      'ats',
+      'data',
+      'device',
+      'dmi',
+      'generation',
+      'job',
+      'latencyNs',
+      'phase',
+      'sid',
+      'size',
+      'ssid',
+      'ticket',
+      'time',
+      'write',
+    ]);
     assert.deepEqual([...PACKED_COMPLETION_FIELDS].sort(), ['data', 'event', 'outcome', 'pa', 'path', 'status', 'steEpoch', 'steWriter']);
-    const r = { sid: 1, address: 0, size: 4, write: false, ats: 'bogus', device: 'd', phase: 'desc-fetch', job: 1, generation: 0, latencyNs: 5, time: 0, ticket: 1 } as unknown as FleetRequest;
+    const r = {
+      sid: 1,
+      address: 0,
+      size: 4,
+      write: false,
+      ats: 'bogus',
+      device: 'd',
+      phase: 'desc-fetch',
+      job: 1,
+      generation: 0,
+      latencyNs: 5,
+      time: 0,
+      ticket: 1,
+    } as unknown as FleetRequest;
     assert.equal(packRequests([r]), undefined);
     const w = packSliceOut({ requests: [r], aer: [], jobs: [], reached: 0, next: undefined });
     assert.ok(!('packed' in w), 'the slice goes as plain JSON');
@@ -137,7 +202,9 @@ describe('fleet slices in columns', () => {
   });
 
   it('a malformed packed batch is refused naming the field', () => {
-    const good = packRequests([{ sid: 1, address: 0, size: 4, write: true, data: bytes(4), device: 'd', phase: 'rx-data', job: 1, generation: 0, latencyNs: 0, time: 0, ticket: 1 }])!;
+    const good = packRequests([
+      { sid: 1, address: 0, size: 4, write: true, data: bytes(4), device: 'd', phase: 'rx-data', job: 1, generation: 0, latencyNs: 0, time: 0, ticket: 1 },
+    ])!;
     const cases: [unknown, RegExp][] = [
       [{ ...good, n: -1 }, /packed\.n: an integer in \[0, 2\^20\]/],
       [{ ...good, n: 2 }, /packed\.num: 2 x 13 little-endian float64 \(208 bytes\)/],
@@ -146,11 +213,19 @@ describe('fleet slices in columns', () => {
       [{ ...good, strings: [] }, /packed\.num: device\[0\] = 0 is not an index into strings/],
       [null, /packed: a packed batch/],
     ];
-    for (const [p, re] of cases) assert.throws(() => unpackRequests(p as never), (e: unknown) => e instanceof RangeError && re.test(e.message), String(re));
+    for (const [p, re] of cases)
+      assert.throws(
+        () => unpackRequests(p as never),
+        (e: unknown) => e instanceof RangeError && re.test(e.message),
+        String(re),
+      );
     const c = packCompletions([{ ticket: 1, due: 2, completion: { status: 'SC', outcome: 'translated', pa: 0, path: 's1' } }]);
     const num = new Uint8Array(c.num);
     new DataView(num.buffer).setFloat64(8 * 1 * 0 + 8 * 0, Number.NaN, true);
-    assert.throws(() => unpackCompletions({ ...c, num }), (e: unknown) => e instanceof RangeError && /packed\.num: ticket\[0\] is not a finite number/.test(e.message));
+    assert.throws(
+      () => unpackCompletions({ ...c, num }),
+      (e: unknown) => e instanceof RangeError && /packed\.num: ticket\[0\] is not a finite number/.test(e.message),
+    );
     assert.throws(() => unpackSliceIn(7 as never), /input: a slice input object/);
   });
 });

@@ -126,7 +126,23 @@ export async function startNatsCluster(size = 3, o: { readyTimeoutMs?: number } 
   const routes = ports.map((p) => `nats://127.0.0.1:${p.route}`).join(',');
   const servers: NatsClusterServer[] = ports.map((p, i) => {
     const name = `n${i}`;
-    const args = ['-a', '127.0.0.1', '-p', String(p.client), '-js', '-sd', join(root, name), '-n', name, '--cluster_name', 'kdump-twin-test', '--cluster', `nats://127.0.0.1:${p.route}`, '--routes', routes];
+    const args = [
+      '-a',
+      '127.0.0.1',
+      '-p',
+      String(p.client),
+      '-js',
+      '-sd',
+      join(root, name),
+      '-n',
+      name,
+      '--cluster_name',
+      'kdump-twin-test',
+      '--cluster',
+      `nats://127.0.0.1:${p.route}`,
+      '--routes',
+      routes,
+    ];
     const child = spawn(bin, args, { stdio: ['ignore', 'ignore', 'ignore'] });
     const reap = () => child.kill('SIGKILL');
     process.once('exit', reap);
@@ -152,7 +168,15 @@ export async function startNatsCluster(size = 3, o: { readyTimeoutMs?: number } 
     const up = await Promise.all(ports.map((p) => natsAnswers('127.0.0.1', p.client, 200)));
     if (up.every(Boolean)) {
       const nc = await connect({ servers: servers[0]!.url }).catch(() => undefined);
-      const ok = nc ? await nc.jetstreamManager().then((j) => j.getAccountInfo()).then(() => true, () => false) : false;
+      const ok = nc
+        ? await nc
+            .jetstreamManager()
+            .then((j) => j.getAccountInfo())
+            .then(
+              () => true,
+              () => false,
+            )
+        : false;
       await nc?.close();
       if (ok) break;
     }

@@ -47,9 +47,19 @@ export async function startRoles(url: string, o: { limit?: number } = {}): Promi
 let seq = 0;
 
 /** runScenario with the fleet and both kernels reached over NATS; `dmi` sets the platform's direct-memory mode (default on). */
-export async function runOverNats(rpc: Rpc, spec: ScenarioSpec, o: Omit<RunOptions, 'links'> & CoSimOptions & { onSession?: (s: PlatformSession) => void } = {}): Promise<Report> {
+export async function runOverNats(
+  rpc: Rpc,
+  spec: ScenarioSpec,
+  o: Omit<RunOptions, 'links'> & CoSimOptions & { onSession?: (s: PlatformSession) => void } = {},
+): Promise<Report> {
   const { dmi, deviceDmi, runAhead, waitUntil, ticks, onSession, ...run } = o;
-  const session = new PlatformSession(rpc, `t${process.pid}-${++seq}`, spec, undefined, { ...(dmi ? { dmi } : {}), ...(deviceDmi ? { deviceDmi } : {}), ...(runAhead ? { runAhead } : {}), ...(waitUntil ? { waitUntil } : {}), ...(ticks ? { ticks } : {}) });
+  const session = new PlatformSession(rpc, `t${process.pid}-${++seq}`, spec, undefined, {
+    ...(dmi ? { dmi } : {}),
+    ...(deviceDmi ? { deviceDmi } : {}),
+    ...(runAhead ? { runAhead } : {}),
+    ...(waitUntil ? { waitUntil } : {}),
+    ...(ticks ? { ticks } : {}),
+  });
   onSession?.(session);
   const links = await session.links();
   return runScenario(spec, { ...run, links });

@@ -88,7 +88,10 @@ describe('VirtualClock', () => {
     const b = c.schedule(5, 'b', () => undefined);
     const a = c.schedule(5, 'a', () => undefined);
     c.schedule(1, 'first', () => undefined);
-    assert.deepEqual(c.pendingTimers().map((t) => t.label), ['first', 'b', 'a']);
+    assert.deepEqual(
+      c.pendingTimers().map((t) => t.label),
+      ['first', 'b', 'a'],
+    );
     assert.ok(c.timer(b)!.seq < c.timer(a)!.seq);
     c.cancel(a);
     assert.equal(c.timer(a), undefined);

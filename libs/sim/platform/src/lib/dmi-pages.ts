@@ -51,7 +51,7 @@ function coalesce(ranges: [number, number][] | null): [number, number][] | null 
  */
 export function plainPage(memory: PhysicalMemory, pa: number, spoiled: (region: string) => unknown): boolean {
   if (memory.check(pa, DMI_PAGE)) return false;
-  for (let at = pa; at < pa + DMI_PAGE; ) {
+  for (let at = pa; at < pa + DMI_PAGE;) {
     const r = memory.regionAt(at);
     if (!r || spoiled(r.name)) return false;
     at = r.base + r.size;
@@ -63,7 +63,13 @@ export function plainPage(memory: PhysicalMemory, pa: number, spoiled: (region: 
  * Walks the write log from `from` and notes, per page in `held`, the byte ranges written by the
  * writers `counts` accepts (null once the whole page must go); returns the log's new end.
  */
-export function touchedSince(memory: PhysicalMemory, from: number, held: ReadonlySet<number>, touched: Map<number, [number, number][] | null>, counts: (writer: number) => boolean): number {
+export function touchedSince(
+  memory: PhysicalMemory,
+  from: number,
+  held: ReadonlySet<number>,
+  touched: Map<number, [number, number][] | null>,
+  counts: (writer: number) => boolean,
+): number {
   return memory.writesSince(from, (writer, address, length) => {
     if (!counts(writer)) return;
     const [first, last] = pagesOf(address, length);

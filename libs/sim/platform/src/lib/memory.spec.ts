@@ -111,7 +111,10 @@ describe('PhysicalMemory: sparse pages and regions', () => {
 
   it('bad configuration names the field and the rule', () => {
     const clock = new VirtualClock();
-    assert.throws(() => new PhysicalMemory({ paBits: 60, maxBackedBytes: 4096 }, clock), (e: unknown) => e instanceof PlatformConfigError && e.field === 'memory.paBits');
+    assert.throws(
+      () => new PhysicalMemory({ paBits: 60, maxBackedBytes: 4096 }, clock),
+      (e: unknown) => e instanceof PlatformConfigError && e.field === 'memory.paBits',
+    );
     assert.throws(() => new PhysicalMemory({ paBits: 48, maxBackedBytes: 100 }, clock), /maxBackedBytes: a positive multiple of 4096/);
     assert.throws(
       () => new PhysicalMemory({ paBits: 48, maxBackedBytes: 4096, regions: [regions[2]!, { ...regions[3]!, base: 0x8000_8000 }] }, clock),

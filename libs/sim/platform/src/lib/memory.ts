@@ -115,10 +115,12 @@ interface Page {
 
 function checkRegion(r: Region, paBits: number, at: string): void {
   if (typeof r.name !== 'string' || r.name.length === 0) throw new PlatformConfigError(`${at}.name`, 'a non-empty string');
-  if (!ACCESSIBLE.has(r.kind) && r.kind !== 'mmio' && r.kind !== 'hole') throw new PlatformConfigError(`${at}.kind`, 'one of ram, crashkernel, device-buffer, mmio, hole');
+  if (!ACCESSIBLE.has(r.kind) && r.kind !== 'mmio' && r.kind !== 'hole')
+    throw new PlatformConfigError(`${at}.kind`, 'one of ram, crashkernel, device-buffer, mmio, hole');
   if (!Number.isSafeInteger(r.base) || r.base < 0) throw new PlatformConfigError(`${at}.base`, 'a non-negative integer address');
   if (!Number.isSafeInteger(r.size) || r.size <= 0) throw new PlatformConfigError(`${at}.size`, 'a positive integer number of bytes');
-  if (r.base + r.size > 2 ** paBits) throw new PlatformConfigError(`${at}`, `[0x${r.base.toString(16)}, +0x${r.size.toString(16)}) ends above the ${paBits}-bit PA space`);
+  if (r.base + r.size > 2 ** paBits)
+    throw new PlatformConfigError(`${at}`, `[0x${r.base.toString(16)}, +0x${r.size.toString(16)}) ends above the ${paBits}-bit PA space`);
 }
 
 /** Sparse physical memory with regions and write attribution. */
@@ -447,7 +449,7 @@ export class PhysicalMemory {
     const runs: AttributedRun[] = [];
     let runStart = pa;
     let runTag = -1;
-    for (let at = pa; at < pa + length; ) {
+    for (let at = pa; at < pa + length;) {
       const off = at % PAGE_SIZE;
       const n = Math.min(pa + length - at, PAGE_SIZE - off);
       const p = this.pages.get((at - off) / PAGE_SIZE);
@@ -490,7 +492,8 @@ export class PhysicalMemory {
         }
         if (!m) continue;
         const prev = out.at(-1);
-        if (prev && prev.record?.seq === run.record.seq && prev.address + prev.length === run.address) out[out.length - 1] = { ...prev, length: prev.length + run.length };
+        if (prev && prev.record?.seq === run.record.seq && prev.address + prev.length === run.address)
+          out[out.length - 1] = { ...prev, length: prev.length + run.length };
         else out.push(run);
       }
     }
@@ -533,7 +536,16 @@ export class PhysicalMemory {
     }
     const logBytes = this.logWriter.byteLength + this.logEpoch.byteLength + this.logTime.byteLength + this.logAddress.byteLength + this.logLength.byteLength;
     const heapBytes = data + shadow + this.pages.size * PAGE_OBJECT_OVERHEAD_BYTES + logBytes;
-    return { backedBytes: data, shadowBytes: shadow, logBytes, pages: this.pages.size, writes: this.logCount, writers: this.writers.length, heapBytes, simulatorErrors: this.simErrorCount };
+    return {
+      backedBytes: data,
+      shadowBytes: shadow,
+      logBytes,
+      pages: this.pages.size,
+      writes: this.logCount,
+      writers: this.writers.length,
+      heapBytes,
+      simulatorErrors: this.simErrorCount,
+    };
   }
 
   // --- snapshots -----------------------------------------------------------------------------

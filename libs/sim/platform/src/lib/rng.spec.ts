@@ -55,7 +55,10 @@ describe('SeededRng (xoshiro128**)', () => {
     const r = new SeededRng('scenario/baseline');
     for (let i = 0; i < 17; i++) r.nextU32();
     const copy = SeededRng.fromState(JSON.parse(JSON.stringify(r.getState())) as number[]);
-    assert.deepEqual(Array.from({ length: 50 }, () => copy.nextU32()), Array.from({ length: 50 }, () => r.nextU32()));
+    assert.deepEqual(
+      Array.from({ length: 50 }, () => copy.nextU32()),
+      Array.from({ length: 50 }, () => r.nextU32()),
+    );
     assert.throws(() => SeededRng.fromState([1, 2]), /five 32-bit/);
   });
 

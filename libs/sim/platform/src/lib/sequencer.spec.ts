@@ -72,7 +72,7 @@ describe('Sequencer', () => {
     assert.deepEqual(log, ['slow start', 'slow end @0', 'other']);
   });
 
-  it('a halted owner\'s tasks get TaskHalted at their next turn and end', async () => {
+  it("a halted owner's tasks get TaskHalted at their next turn and end", async () => {
     const clock = new VirtualClock();
     const s = new Sequencer(clock);
     const seen: string[] = [];
@@ -127,7 +127,10 @@ describe('Sequencer', () => {
     s.finish(id);
     assert.equal(s.nextEventTime(), 40);
     const t = s.spawn('y', 'k', async (ctx) => void (await ctx.sleep(1.5)));
-    await assert.rejects(s.run(() => false, 0), /sleep\(1\.5\)/);
+    await assert.rejects(
+      s.run(() => false, 0),
+      /sleep\(1\.5\)/,
+    );
     assert.ok(t > 0);
   });
 

@@ -196,7 +196,8 @@ export class Sequencer {
    */
   passWake(id: number, ns: number): void {
     const t = this.tasks.get(id);
-    if (!t || t.state !== 'parked' || t === this.running || t.wake !== this.now() || this.halted.has(t.owner)) throw new Error(`sequencer: task ${id} has no wake-up now (${this.now()})`);
+    if (!t || t.state !== 'parked' || t === this.running || t.wake !== this.now() || this.halted.has(t.owner))
+      throw new Error(`sequencer: task ${id} has no wake-up now (${this.now()})`);
     if (!Number.isSafeInteger(ns) || ns <= 0) throw new RangeError(`sequencer: passWake(${ns}): a positive integer of ns`);
     t.wake = this.now() + ns;
     t.seq = ++this.wakeSeq;

@@ -40,7 +40,10 @@ function table(stage: Stage, granule: Granule): Layout {
     fld('IGNORED_LO', 0, 11, 2, 'ignored by the walk'),
   ];
   if (granule === '64k') fields.push(fld('TA_51_48', 0, 15, 12, 'next-level table address [51:48] with FEAT_LPA (52-bit OA)'));
-  fields.push(addr('NextLevelTable', 0, 47, g, `next-level table address [47:${g}]`), fld('IGNORED_HI', 0, 58, 51, 'ignored by the walk (Linux SW_SYNC is bit 55)'));
+  fields.push(
+    addr('NextLevelTable', 0, 47, g, `next-level table address [47:${g}]`),
+    fld('IGNORED_HI', 0, 58, 51, 'ignored by the walk (Linux SW_SYNC is bit 55)'),
+  );
   if (stage === 's1') {
     fields.push(
       bit('PXNTable', 0, 59, 'hierarchical privileged execute-never'),
@@ -62,7 +65,10 @@ function leaf(stage: Stage, granule: Granule, kind: Exclude<DescriptorKind, 'tab
   const g = GRANULE_SHIFT[granule];
   const level = kind === 'page' ? 3 : kind === 'block-l1' ? 1 : 2;
   const oaLsb = kind === 'page' ? g : blockShift(granule, level as 1 | 2);
-  const fields: FieldSpec[] = [valid, fld('Type', 0, 1, 1, kind === 'page' ? '1: page descriptor at level 3' : '0: block descriptor', { fixed: kind === 'page' ? 1n : 0n })];
+  const fields: FieldSpec[] = [
+    valid,
+    fld('Type', 0, 1, 1, kind === 'page' ? '1: page descriptor at level 3' : '0: block descriptor', { fixed: kind === 'page' ? 1n : 0n }),
+  ];
   if (stage === 's1') {
     fields.push(
       fld('AttrIndx', 0, 4, 2, 'index into MAIR (Linux: 0 NC, 1 cached, 2 device)'),
@@ -70,7 +76,10 @@ function leaf(stage: Stage, granule: Granule, kind: Exclude<DescriptorKind, 'tab
       fld('AP', 0, 7, 6, 'AP[2:1] data access permissions', { values: S1_AP }),
     );
   } else {
-    fields.push(fld('MemAttr', 0, 5, 2, 'stage-2 memory type (Linux: 0xF WB, 0x5 NC, 0x1 device)'), fld('S2AP', 0, 7, 6, 'stage-2 access permissions', { values: S2_AP }));
+    fields.push(
+      fld('MemAttr', 0, 5, 2, 'stage-2 memory type (Linux: 0xF WB, 0x5 NC, 0x1 device)'),
+      fld('S2AP', 0, 7, 6, 'stage-2 access permissions', { values: S2_AP }),
+    );
   }
   fields.push(
     fld('SH', 0, 9, 8, 'shareability', { values: SHAREABILITY, reserved: SHAREABILITY_RESERVED }),
@@ -87,13 +96,27 @@ function leaf(stage: Stage, granule: Granule, kind: Exclude<DescriptorKind, 'tab
   } else {
     fields.push(fld('XN', 0, 54, 53, 'execute-never (XN[1:0] with FEAT_XNX, else bit 54 only)', { values: S2_XN }));
   }
-  fields.push(fld('SW', 0, 58, 55, 'reserved for software (ignored)'), fld('PBHA', 0, 62, 59, 'page-based hardware attributes'), bit('IGNORED', 0, 63, 'ignored'));
+  fields.push(
+    fld('SW', 0, 58, 55, 'reserved for software (ignored)'),
+    fld('PBHA', 0, 62, 59, 'page-based hardware attributes'),
+    bit('IGNORED', 0, 63, 'ignored'),
+  );
   const what = kind === 'page' ? 'level-3 page' : `level-${level} block`;
-  return structure(`pte-${stage}-${granule}-${kind}`, 8, 'Arm ARM D8.3.2', `stage-${stage === 's1' ? 1 : 2} ${granule.toUpperCase()} ${what} descriptor`, fields);
+  return structure(
+    `pte-${stage}-${granule}-${kind}`,
+    8,
+    'Arm ARM D8.3.2',
+    `stage-${stage === 's1' ? 1 : 2} ${granule.toUpperCase()} ${what} descriptor`,
+    fields,
+  );
 }
 
 function forGranule(stage: Stage, granule: Granule): Layout[] {
-  return [table(stage, granule), ...BLOCK_LEVELS[granule].map((l) => leaf(stage, granule, `block-l${l}` as DescriptorKind as Exclude<DescriptorKind, 'table'>)), leaf(stage, granule, 'page')];
+  return [
+    table(stage, granule),
+    ...BLOCK_LEVELS[granule].map((l) => leaf(stage, granule, `block-l${l}` as DescriptorKind as Exclude<DescriptorKind, 'table'>)),
+    leaf(stage, granule, 'page'),
+  ];
 }
 
 export const DESCRIPTORS: readonly Layout[] = (['s1', 's2'] as const).flatMap((s) => (['4k', '16k', '64k'] as const).flatMap((g) => forGranule(s, g)));

@@ -93,13 +93,7 @@ export const EVENTS: readonly Layout[] = [
   evt('C_BAD_STREAMID', 'StreamID out of range or under an invalid L1STD; only if CR2.RECINVSID', header),
   evt('F_STE_FETCH', 'external abort or out-of-range address fetching the STE or L1STD', [...header, reason16, gpcf, fetchAddr]),
   evt('C_BAD_STE', 'STE V==0 or ILLEGAL (not for Config=0b000)', header),
-  evt('F_BAD_ATS_TREQ', 'ATS translation request refused (SMMUEN==0 or effective EATS==0); the request gets UR', [
-    ...header,
-    pnu,
-    ind,
-    rnw,
-    inputAddr,
-  ]),
+  evt('F_BAD_ATS_TREQ', 'ATS translation request refused (SMMUEN==0 or effective EATS==0); the request gets UR', [...header, pnu, ind, rnw, inputAddr]),
   evt('F_STREAM_DISABLED', 'no SSID with S1DSS=0, or SSID 0 with S1DSS=2', header),
   evt('F_TRANSL_FORBIDDEN', 'ATS-translated transaction not allowed; may be recorded while SMMUEN==0', [...header, rnw, inputAddr]),
   // No SSV in this record: bit 11 is RES0 and SubstreamID is always valid (IHI0070 7.3.9).
@@ -131,7 +125,11 @@ export const EVENTS: readonly Layout[] = [
 export const EVT = structure('evt', 32, 'IHI0070 7.3', 'any event record; decode dispatches on the event ID to evt-<EVENT>', [
   fld('EventID', 0, 7, 0, 'event type', {
     values: EVENT_IDS,
-    reserved: reservedRanges(Object.values(EVENT_IDS), 0xff, 'reserved event ID', { min: 0xe0, max: 0xef, rule: 'IMPLEMENTATION DEFINED event (IMPDEF_EVENTn)' }),
+    reserved: reservedRanges(Object.values(EVENT_IDS), 0xff, 'reserved event ID', {
+      min: 0xe0,
+      max: 0xef,
+      rule: 'IMPLEMENTATION DEFINED event (IMPDEF_EVENTn)',
+    }),
   }),
   ...header,
 ]);

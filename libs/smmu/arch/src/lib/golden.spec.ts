@@ -316,7 +316,19 @@ describe('registers: QEMU defaults (notes 9) decoded field by field', () => {
     // smmuv3-architecture.md 9 QEMU defaults: IDR1 = 0x02730010: SIDSIZE 16, EVENTQS 19, CMDQS 19, SSIDSIZE 0
     // [31:16] = 0x0273 = 0000_0010_0111_0011: EVENTQS = [20:16] = 10011 = 19; CMDQS = 0x273 >> 5 = 19
     const d = findRegister('IDR1')!.decode([0x0273_0010n]);
-    assertFields(d, { SIDSIZE: 16n, SSIDSIZE: 0n, PRIQS: 0n, EVENTQS: 19n, CMDQS: 19n, ATTR_PERMS_OVR: 0n, ATTR_TYPES_OVR: 0n, REL: 0n, QUEUES_PRESET: 0n, TABLES_PRESET: 0n, ECMDQ: 0n });
+    assertFields(d, {
+      SIDSIZE: 16n,
+      SSIDSIZE: 0n,
+      PRIQS: 0n,
+      EVENTQS: 19n,
+      CMDQS: 19n,
+      ATTR_PERMS_OVR: 0n,
+      ATTR_TYPES_OVR: 0n,
+      REL: 0n,
+      QUEUES_PRESET: 0n,
+      TABLES_PRESET: 0n,
+      ECMDQ: 0n,
+    });
     assertClean(d);
   });
 
@@ -355,7 +367,9 @@ describe('registers: what Linux writes (notes 1.2, 1.7)', () => {
     assert.equal(d.names.TABLE_SH, 'ISH');
     assertClean(d);
     // and the other direction
-    assert.deepEqual(encodeOk(findRegister('CR1')!, { QUEUE_IC: 'WB', QUEUE_OC: 'WB', QUEUE_SH: 'ISH', TABLE_IC: 'WB', TABLE_OC: 'WB', TABLE_SH: 'ISH' }), [0xd75n]);
+    assert.deepEqual(encodeOk(findRegister('CR1')!, { QUEUE_IC: 'WB', QUEUE_OC: 'WB', QUEUE_SH: 'ISH', TABLE_IC: 'WB', TABLE_OC: 'WB', TABLE_SH: 'ISH' }), [
+      0xd75n,
+    ]);
   });
 
   it('CR2 0x6: PTM | RECINVSID', () => {
@@ -514,10 +528,14 @@ describe('registers: guards (notes 1.1 guard column, 1.3)', () => {
     const table = cr1.guards.find((g) => g.fields !== 'all' && g.fields.includes('TABLE_SH'))!;
     const queue = cr1.guards.find((g) => g.fields !== 'all' && g.fields.includes('QUEUE_SH'))!;
     assert.deepEqual(table.when.map((t) => `${t.register}.${t.field}`).sort(), ['CR0.SMMUEN', 'CR0ACK.SMMUEN']);
-    assert.deepEqual(
-      queue.when.map((t) => `${t.register}.${t.field}`).sort(),
-      ['CR0.CMDQEN', 'CR0.EVENTQEN', 'CR0.PRIQEN', 'CR0ACK.CMDQEN', 'CR0ACK.EVENTQEN', 'CR0ACK.PRIQEN'],
-    );
+    assert.deepEqual(queue.when.map((t) => `${t.register}.${t.field}`).sort(), [
+      'CR0.CMDQEN',
+      'CR0.EVENTQEN',
+      'CR0.PRIQEN',
+      'CR0ACK.CMDQEN',
+      'CR0ACK.EVENTQEN',
+      'CR0ACK.PRIQEN',
+    ]);
   });
 });
 
@@ -685,7 +703,18 @@ describe('evt (notes 6.1)', () => {
     assert.equal(d.names.CLASS, 'IN');
     assert.equal(d.names.EventID, 'F_TRANSLATION');
     assertClean(d);
-    const values = { SSV: 1, SubstreamID: 0x2a, StreamID: 0x815, STAG: 0x1234, Stall: 1, RnW: 1, S2: 1, CLASS: 'IN', InputAddr: 0xffff_0000_8765_4321n, IPA: 0x12_3456_7000n };
+    const values = {
+      SSV: 1,
+      SubstreamID: 0x2a,
+      StreamID: 0x815,
+      STAG: 0x1234,
+      Stall: 1,
+      RnW: 1,
+      S2: 1,
+      CLASS: 'IN',
+      InputAddr: 0xffff_0000_8765_4321n,
+      IPA: 0x12_3456_7000n,
+    };
     assert.deepEqual(encodeOk(fmt('evt-F_TRANSLATION'), values), words);
   });
 
@@ -756,7 +785,10 @@ describe('l1std and cdl1 (notes 2.2, 2.4)', () => {
       d.reserved.map((r) => [r.field, r.value]),
       [['Span', 12n]],
     );
-    assert.deepEqual(d.res0.map((v) => [v.bits, v.value]), [['dw0[5]', 1n]]);
+    assert.deepEqual(
+      d.res0.map((v) => [v.bits, v.value]),
+      [['dw0[5]', 1n]],
+    );
   });
 
   it('L1CD: V at bit 0, L2Ptr [55:12]', () => {
@@ -856,7 +888,10 @@ describe('RES0 and reserved encodings', () => {
   it('STE: dw0[58:56] is RES0 (between S1ContextPtr [55:6] and S1CDMax [63:59])', () => {
     // smmuv3-architecture.md 3: S1ContextPtr [55:6], S1CDMax [63:59]; 0x0100_0000_0000_0001 sets bit 56
     const d = STE.decode(pad8([0x0100_0000_0000_0001n]));
-    assert.deepEqual(d.res0.map((v) => v.bits), ['dw0[56]']);
+    assert.deepEqual(
+      d.res0.map((v) => v.bits),
+      ['dw0[56]'],
+    );
   });
 
   it('STE: STRW 0b01 is ILLEGAL in the Non-secure table (stage-1-only STE, where STRW is used)', () => {
@@ -874,7 +909,11 @@ describe('RES0 and reserved encodings', () => {
     // dw0: ABORT 0x1, BYPASS 0x9, S2_TRANS 0xD, NESTED 0xF
     for (const dw0 of [0x1n, 0x9n, 0xdn, 0xfn]) {
       const d = STE.decode(pad8([dw0, 0x4000_0000n]));
-      assert.deepEqual(d.reserved.map((r) => r.field), [], `dw0 0x${dw0.toString(16)}`);
+      assert.deepEqual(
+        d.reserved.map((r) => r.field),
+        [],
+        `dw0 0x${dw0.toString(16)}`,
+      );
     }
   });
 
@@ -882,16 +921,25 @@ describe('RES0 and reserved encodings', () => {
     // smmuv3-architecture.md 3 PRIVCFG [49:48] / INSTCFG [51:50]: 0b01 reserved; IGNORED rules as above
     // dw1 = PRIVCFG 1<<48 | INSTCFG 1<<50 = 0x0005_0000_0000_0000
     const bypass = STE.decode(pad8([0x9n, 0x0005_0000_0000_0000n]));
-    assert.deepEqual(bypass.reserved.map((r) => r.field), ['PRIVCFG', 'INSTCFG']);
+    assert.deepEqual(
+      bypass.reserved.map((r) => r.field),
+      ['PRIVCFG', 'INSTCFG'],
+    );
     const abort = STE.decode(pad8([0x1n, 0x0005_0000_0000_0000n]));
-    assert.deepEqual(abort.reserved.map((r) => r.field), []);
+    assert.deepEqual(
+      abort.reserved.map((r) => r.field),
+      [],
+    );
   });
 
   it('CD: V=0 ignores every other field; with V=1 and EPD0=0 a reserved TG0 is reported', () => {
     // smmuv3-architecture.md 4: V [31] = 0 -> the rest is ignored; TG0 [7:6] 3 reserved; EPD0=1 ignores TG0
     // TG0 3<<6 = 0xC0 | EPD1 1<<30 = 0x4000_0000 -> dw0 0x4000_00C0 (V=0); | V 1<<31 -> 0xC000_00C0
     assert.deepEqual(CD.decode(pad8([0x4000_00c0n])).reserved, []);
-    assert.deepEqual(CD.decode(pad8([0xc000_00c0n])).reserved.map((r) => [r.field, r.value]), [['TG0', 3n]]);
+    assert.deepEqual(
+      CD.decode(pad8([0xc000_00c0n])).reserved.map((r) => [r.field, r.value]),
+      [['TG0', 3n]],
+    );
     // with EPD0 (bit 14, 0x4000) set as well TG0 is IGNORED: 0xC000_40C0
     assert.deepEqual(CD.decode(pad8([0xc000_40c0n])).reserved, []);
   });
@@ -932,7 +980,10 @@ describe('RES0 and reserved encodings', () => {
     const g = findRegister('GERROR')!;
     assert.deepEqual(g.decode([0x1fdn]).res0, []);
     assertFields(g.decode([0x1fdn]), { CMDQ_ERR: 1n, EVENTQ_ABT_ERR: 1n, SFM_ERR: 1n, CMDQP_ERR: 0n });
-    assert.deepEqual(g.decode([0x2n]).res0.map((v) => v.bits), ['[1]']);
+    assert.deepEqual(
+      g.decode([0x2n]).res0.map((v) => v.bits),
+      ['[1]'],
+    );
   });
 });
 
@@ -1059,7 +1110,13 @@ describe('registers from the IHI0070 text (6.3.4, 6.3.37-6.3.43, 6.2 ID_REGS, Se
     // ADDR [63:12] 0x12345000, TYPE [11:10] = 1 (0x400), PnU [9] (0x200), RnW [8] (0x100).
     const w = encodeOk(findRegister('GATOS_ADDR')!, { ADDR: 0x1234_5000n, TYPE: 'STAGE1', PnU: 1, RnW: 1 });
     assert.equal(w[0], 0x1234_5700n);
-    assert.deepEqual(findRegister('GATOS_ADDR')!.value(0x1234_5000n).reserved.map((r) => r.field), ['TYPE'], 'TYPE 0 is reserved (INV_REQ)');
+    assert.deepEqual(
+      findRegister('GATOS_ADDR')!
+        .value(0x1234_5000n)
+        .reserved.map((r) => r.field),
+      ['TYPE'],
+      'TYPE 0 is reserved (INV_REQ)',
+    );
   });
 
   it('GATOS_SID (6.3.38) and GATOS_PAR success view (6.3.40)', () => {
@@ -1112,17 +1169,48 @@ function assertRanges(l: Layout, expected: Ranges, word = 0): void {
 describe('commands against IHI0070 4.1.1 and 4.4.1.1', () => {
   it('opcodes (4.1.1)', () => {
     const want: Record<string, number> = {
-      PREFETCH_CONFIG: 0x01, PREFETCH_ADDR: 0x02, CFGI_STE: 0x03, CFGI_STE_RANGE: 0x04, CFGI_CD: 0x05, CFGI_CD_ALL: 0x06, CFGI_VMS_PIDM: 0x07,
-      TLBI_NH_ALL: 0x10, TLBI_NH_ASID: 0x11, TLBI_NH_VA: 0x12, TLBI_NH_VAA: 0x13, TLBI_EL3_ALL: 0x18, TLBI_EL3_VA: 0x1a,
-      TLBI_EL2_ALL: 0x20, TLBI_EL2_ASID: 0x21, TLBI_EL2_VA: 0x22, TLBI_EL2_VAA: 0x23, TLBI_S12_VMALL: 0x28, TLBI_S2_IPA: 0x2a, TLBI_NSNH_ALL: 0x30,
-      ATC_INV: 0x40, PRI_RESP: 0x41, RESUME: 0x44, STALL_TERM: 0x45, CMD_SYNC: 0x46,
-      TLBI_S_EL2_ALL: 0x50, TLBI_S_EL2_ASID: 0x51, TLBI_S_EL2_VA: 0x52, TLBI_S_EL2_VAA: 0x53, TLBI_S_S12_VMALL: 0x58, TLBI_S_S2_IPA: 0x5a, TLBI_SNH_ALL: 0x60,
-      DPTI_ALL: 0x70, DPTI_PA: 0x73,
+      PREFETCH_CONFIG: 0x01,
+      PREFETCH_ADDR: 0x02,
+      CFGI_STE: 0x03,
+      CFGI_STE_RANGE: 0x04,
+      CFGI_CD: 0x05,
+      CFGI_CD_ALL: 0x06,
+      CFGI_VMS_PIDM: 0x07,
+      TLBI_NH_ALL: 0x10,
+      TLBI_NH_ASID: 0x11,
+      TLBI_NH_VA: 0x12,
+      TLBI_NH_VAA: 0x13,
+      TLBI_EL3_ALL: 0x18,
+      TLBI_EL3_VA: 0x1a,
+      TLBI_EL2_ALL: 0x20,
+      TLBI_EL2_ASID: 0x21,
+      TLBI_EL2_VA: 0x22,
+      TLBI_EL2_VAA: 0x23,
+      TLBI_S12_VMALL: 0x28,
+      TLBI_S2_IPA: 0x2a,
+      TLBI_NSNH_ALL: 0x30,
+      ATC_INV: 0x40,
+      PRI_RESP: 0x41,
+      RESUME: 0x44,
+      STALL_TERM: 0x45,
+      CMD_SYNC: 0x46,
+      TLBI_S_EL2_ALL: 0x50,
+      TLBI_S_EL2_ASID: 0x51,
+      TLBI_S_EL2_VA: 0x52,
+      TLBI_S_EL2_VAA: 0x53,
+      TLBI_S_S12_VMALL: 0x58,
+      TLBI_S_S2_IPA: 0x5a,
+      TLBI_SNH_ALL: 0x60,
+      DPTI_ALL: 0x70,
+      DPTI_PA: 0x73,
     };
     for (const [name, op] of Object.entries(want)) assert.equal(fmt(`cmd-${name}`).field('Opcode')!.fixed, BigInt(op), name);
     // 0x80-0x8F IMPLEMENTATION DEFINED, 0x74 reserved.
     assert.match(decodeFormat(fmt('cmd'), [0x8fn, 0n]).reserved[0]!.rule, /IMPLEMENTATION DEFINED/);
-    assert.deepEqual(decodeFormat(fmt('cmd'), [0x74n, 0n]).reserved.map((r) => r.field), ['Opcode']);
+    assert.deepEqual(
+      decodeFormat(fmt('cmd'), [0x74n, 0n]).reserved.map((r) => r.field),
+      ['Opcode'],
+    );
   });
 
   it('range fields of every address-based TLBI (4.4.1.1): NUM [16:12], SCALE [25:20], TTL128 [71], TTL [73:72], TG [75:74]', () => {
@@ -1190,7 +1278,19 @@ describe('event records against IHI0070 7.3', () => {
     const words = [0x0000_0021_0000_5824n, 0x0001_00c8_0000_0000n, 0xffff_0000_1234_5000n, 0n];
     const d = decodeFormat(EVT, words);
     assert.equal(d.format, 'evt-E_PAGE_REQUEST');
-    assertFields(d, { StreamID: 0x21n, SSV: 1n, SubstreamID: 5n, Span: 16n, pR: 1n, pW: 1n, pX: 0n, uR: 1n, uW: 0n, uX: 0n, InputAddr: 0xffff_0000_1234_5000n });
+    assertFields(d, {
+      StreamID: 0x21n,
+      SSV: 1n,
+      SubstreamID: 5n,
+      Span: 16n,
+      pR: 1n,
+      pW: 1n,
+      pX: 0n,
+      uR: 1n,
+      uW: 0n,
+      uX: 0n,
+      InputAddr: 0xffff_0000_1234_5000n,
+    });
     assertClean(d);
     const values = { StreamID: 0x21, SSV: 1, SubstreamID: 5, Span: 16, pR: 1, pW: 1, uR: 1, InputAddr: 0xffff_0000_1234_5000n };
     assert.deepEqual(encodeOk(fmt('evt-E_PAGE_REQUEST'), values), words);
@@ -1305,40 +1405,133 @@ describe('registers against IHI0070 6.3', () => {
 
   it('IDR0 (6.3.1), IDR1 (6.3.2), IDR3 (6.3.4), IDR5 (6.3.6): every field range', () => {
     assertRanges(R('IDR0'), [
-      ['S2P', 0, 0], ['S1P', 1, 1], ['TTF', 3, 2], ['COHACC', 4, 4], ['BTM', 5, 5], ['HTTU', 7, 6], ['DORMHINT', 8, 8], ['Hyp', 9, 9],
-      ['ATS', 10, 10], ['NS1ATS', 11, 11], ['ASID16', 12, 12], ['MSI', 13, 13], ['SEV', 14, 14], ['ATOS', 15, 15], ['PRI', 16, 16], ['VMW', 17, 17],
-      ['VMID16', 18, 18], ['CD2L', 19, 19], ['VATOS', 20, 20], ['TTENDIAN', 22, 21], ['ATSRECERR', 23, 23], ['STALL_MODEL', 25, 24],
-      ['TERM_MODEL', 26, 26], ['ST_LEVEL', 28, 27], ['RME_IMPL', 30, 30],
+      ['S2P', 0, 0],
+      ['S1P', 1, 1],
+      ['TTF', 3, 2],
+      ['COHACC', 4, 4],
+      ['BTM', 5, 5],
+      ['HTTU', 7, 6],
+      ['DORMHINT', 8, 8],
+      ['Hyp', 9, 9],
+      ['ATS', 10, 10],
+      ['NS1ATS', 11, 11],
+      ['ASID16', 12, 12],
+      ['MSI', 13, 13],
+      ['SEV', 14, 14],
+      ['ATOS', 15, 15],
+      ['PRI', 16, 16],
+      ['VMW', 17, 17],
+      ['VMID16', 18, 18],
+      ['CD2L', 19, 19],
+      ['VATOS', 20, 20],
+      ['TTENDIAN', 22, 21],
+      ['ATSRECERR', 23, 23],
+      ['STALL_MODEL', 25, 24],
+      ['TERM_MODEL', 26, 26],
+      ['ST_LEVEL', 28, 27],
+      ['RME_IMPL', 30, 30],
     ]);
     assertRanges(R('IDR1'), [
-      ['SIDSIZE', 5, 0], ['SSIDSIZE', 10, 6], ['PRIQS', 15, 11], ['EVENTQS', 20, 16], ['CMDQS', 25, 21], ['ATTR_PERMS_OVR', 26, 26],
-      ['ATTR_TYPES_OVR', 27, 27], ['REL', 28, 28], ['QUEUES_PRESET', 29, 29], ['TABLES_PRESET', 30, 30], ['ECMDQ', 31, 31],
+      ['SIDSIZE', 5, 0],
+      ['SSIDSIZE', 10, 6],
+      ['PRIQS', 15, 11],
+      ['EVENTQS', 20, 16],
+      ['CMDQS', 25, 21],
+      ['ATTR_PERMS_OVR', 26, 26],
+      ['ATTR_TYPES_OVR', 27, 27],
+      ['REL', 28, 28],
+      ['QUEUES_PRESET', 29, 29],
+      ['TABLES_PRESET', 30, 30],
+      ['ECMDQ', 31, 31],
     ]);
     assertRanges(R('IDR3'), [
-      ['HAD', 2, 2], ['PBHA', 3, 3], ['XNX', 4, 4], ['PPS', 5, 5], ['MPAM', 7, 7], ['FWB', 8, 8], ['STT', 9, 9], ['RIL', 10, 10], ['BBML', 12, 11],
-      ['E0PD', 13, 13], ['PTWNNC', 14, 14], ['DPT', 15, 15], ['PASIDTT', 16, 16], ['EPAN', 17, 17], ['S1PI', 18, 18], ['S2PI', 19, 19],
-      ['S2PO', 20, 20], ['THE', 21, 21], ['MTEPERM', 22, 22], ['AIE', 23, 23],
+      ['HAD', 2, 2],
+      ['PBHA', 3, 3],
+      ['XNX', 4, 4],
+      ['PPS', 5, 5],
+      ['MPAM', 7, 7],
+      ['FWB', 8, 8],
+      ['STT', 9, 9],
+      ['RIL', 10, 10],
+      ['BBML', 12, 11],
+      ['E0PD', 13, 13],
+      ['PTWNNC', 14, 14],
+      ['DPT', 15, 15],
+      ['PASIDTT', 16, 16],
+      ['EPAN', 17, 17],
+      ['S1PI', 18, 18],
+      ['S2PI', 19, 19],
+      ['S2PO', 20, 20],
+      ['THE', 21, 21],
+      ['MTEPERM', 22, 22],
+      ['AIE', 23, 23],
     ]);
     assertRanges(R('IDR5'), [
-      ['OAS', 2, 0], ['GRAN4K', 4, 4], ['GRAN16K', 5, 5], ['GRAN64K', 6, 6], ['DS', 7, 7], ['D128', 8, 8], ['VAX', 11, 10], ['STALL_MAX', 31, 16],
+      ['OAS', 2, 0],
+      ['GRAN4K', 4, 4],
+      ['GRAN16K', 5, 5],
+      ['GRAN64K', 6, 6],
+      ['DS', 7, 7],
+      ['D128', 8, 8],
+      ['VAX', 11, 10],
+      ['STALL_MAX', 31, 16],
     ]);
     // IDR5 OAS 0b111 is 56 bits (6.3.6): 0x0001_0007 = STALL_MAX 1, OAS 7
     assert.equal(R('IDR5').value(0x0001_0007n).names.OAS, 'PA56');
   });
 
   it('CR0 (6.3.9), CR1 (6.3.11), CR2 (6.3.12), GBPA (6.3.14), STRTAB_BASE_CFG (6.3.25), GERROR (6.3.19): every field range', () => {
-    const cr0: Ranges = [['SMMUEN', 0, 0], ['PRIQEN', 1, 1], ['EVENTQEN', 2, 2], ['CMDQEN', 3, 3], ['ATSCHK', 4, 4], ['VMW', 8, 6], ['DPT_WALK_EN', 10, 10]];
+    const cr0: Ranges = [
+      ['SMMUEN', 0, 0],
+      ['PRIQEN', 1, 1],
+      ['EVENTQEN', 2, 2],
+      ['CMDQEN', 3, 3],
+      ['ATSCHK', 4, 4],
+      ['VMW', 8, 6],
+      ['DPT_WALK_EN', 10, 10],
+    ];
     assertRanges(R('CR0'), cr0);
     assertRanges(R('CR0ACK'), cr0); // 6.3.10
-    assertRanges(R('CR1'), [['QUEUE_IC', 1, 0], ['QUEUE_OC', 3, 2], ['QUEUE_SH', 5, 4], ['TABLE_IC', 7, 6], ['TABLE_OC', 9, 8], ['TABLE_SH', 11, 10]]);
-    assertRanges(R('CR2'), [['E2H', 0, 0], ['RECINVSID', 1, 1], ['PTM', 2, 2], ['REC_CFG_ATS', 3, 3]]);
-    assertRanges(R('GBPA'), [
-      ['MemAttr', 3, 0], ['MTCFG', 4, 4], ['ALLOCCFG', 11, 8], ['SHCFG', 13, 12], ['PRIVCFG', 17, 16], ['INSTCFG', 19, 18], ['ABORT', 20, 20], ['Update', 31, 31],
+    assertRanges(R('CR1'), [
+      ['QUEUE_IC', 1, 0],
+      ['QUEUE_OC', 3, 2],
+      ['QUEUE_SH', 5, 4],
+      ['TABLE_IC', 7, 6],
+      ['TABLE_OC', 9, 8],
+      ['TABLE_SH', 11, 10],
     ]);
-    assertRanges(R('STRTAB_BASE_CFG'), [['LOG2SIZE', 5, 0], ['SPLIT', 10, 6], ['FMT', 17, 16]]);
+    assertRanges(R('CR2'), [
+      ['E2H', 0, 0],
+      ['RECINVSID', 1, 1],
+      ['PTM', 2, 2],
+      ['REC_CFG_ATS', 3, 3],
+    ]);
+    assertRanges(R('GBPA'), [
+      ['MemAttr', 3, 0],
+      ['MTCFG', 4, 4],
+      ['ALLOCCFG', 11, 8],
+      ['SHCFG', 13, 12],
+      ['PRIVCFG', 17, 16],
+      ['INSTCFG', 19, 18],
+      ['ABORT', 20, 20],
+      ['Update', 31, 31],
+    ]);
+    assertRanges(R('STRTAB_BASE_CFG'), [
+      ['LOG2SIZE', 5, 0],
+      ['SPLIT', 10, 6],
+      ['FMT', 17, 16],
+    ]);
     const gerror: Ranges = [
-      ['CMDQ_ERR', 0, 0], ['EVENTQ_ABT_ERR', 2, 2], ['PRIQ_ABT_ERR', 3, 3], ['MSI_CMDQ_ABT_ERR', 4, 4], ['MSI_EVENTQ_ABT_ERR', 5, 5],
-      ['MSI_PRIQ_ABT_ERR', 6, 6], ['MSI_GERROR_ABT_ERR', 7, 7], ['SFM_ERR', 8, 8], ['CMDQP_ERR', 9, 9], ['DPT_ERR', 10, 10],
+      ['CMDQ_ERR', 0, 0],
+      ['EVENTQ_ABT_ERR', 2, 2],
+      ['PRIQ_ABT_ERR', 3, 3],
+      ['MSI_CMDQ_ABT_ERR', 4, 4],
+      ['MSI_EVENTQ_ABT_ERR', 5, 5],
+      ['MSI_PRIQ_ABT_ERR', 6, 6],
+      ['MSI_GERROR_ABT_ERR', 7, 7],
+      ['SFM_ERR', 8, 8],
+      ['CMDQP_ERR', 9, 9],
+      ['DPT_ERR', 10, 10],
     ];
     assertRanges(R('GERROR'), gerror);
     assertRanges(R('GERRORN'), gerror); // 6.3.20
@@ -1387,11 +1580,38 @@ describe('sections cite the IHI0070 sub-section', () => {
 
   it('registers (6.3.x, read from each register heading)', () => {
     const want: Record<string, string> = {
-      IDR0: '6.3.1', IDR5: '6.3.6', AIDR: '6.3.8', CR0: '6.3.9', CR0ACK: '6.3.10', CR1: '6.3.11', CR2: '6.3.12', STATUSR: '6.3.13', GBPA: '6.3.14',
-      IRQ_CTRL: '6.3.16', S2PII: '6.3.17', IRQ_CTRLACK: '6.3.18', GERROR: '6.3.19', GERRORN: '6.3.20', STRTAB_BASE: '6.3.24',
-      STRTAB_BASE_CFG: '6.3.25', CMDQ_CONS: '6.3.28', EVENTQ_BASE: '6.3.29', PRIQ_IRQ_CFG2: '6.3.36', GATOS_CTRL: '6.3.37', IDR6: '6.3.45',
-      EVENTQ_PROD: '6.3.95', EVENTQ_CONS: '6.3.96', PRIQ_PROD: '6.3.97', PRIQ_CONS: '6.3.98',
-      S_IDR0: '6.3.52', S_CR0: '6.3.57', S_INIT: '6.3.62', S_GERROR: '6.3.67', S_STRTAB_BASE: '6.3.72', S_EVENTQ_PROD: '6.3.78', S_GATOS_PAR: '6.3.86',
+      IDR0: '6.3.1',
+      IDR5: '6.3.6',
+      AIDR: '6.3.8',
+      CR0: '6.3.9',
+      CR0ACK: '6.3.10',
+      CR1: '6.3.11',
+      CR2: '6.3.12',
+      STATUSR: '6.3.13',
+      GBPA: '6.3.14',
+      IRQ_CTRL: '6.3.16',
+      S2PII: '6.3.17',
+      IRQ_CTRLACK: '6.3.18',
+      GERROR: '6.3.19',
+      GERRORN: '6.3.20',
+      STRTAB_BASE: '6.3.24',
+      STRTAB_BASE_CFG: '6.3.25',
+      CMDQ_CONS: '6.3.28',
+      EVENTQ_BASE: '6.3.29',
+      PRIQ_IRQ_CFG2: '6.3.36',
+      GATOS_CTRL: '6.3.37',
+      IDR6: '6.3.45',
+      EVENTQ_PROD: '6.3.95',
+      EVENTQ_CONS: '6.3.96',
+      PRIQ_PROD: '6.3.97',
+      PRIQ_CONS: '6.3.98',
+      S_IDR0: '6.3.52',
+      S_CR0: '6.3.57',
+      S_INIT: '6.3.62',
+      S_GERROR: '6.3.67',
+      S_STRTAB_BASE: '6.3.72',
+      S_EVENTQ_PROD: '6.3.78',
+      S_GATOS_PAR: '6.3.86',
     };
     for (const [n, s] of Object.entries(want)) assert.equal(R(n).section, `IHI0070 ${s}`, n);
     for (const f of formatNames()) {
@@ -1402,10 +1622,30 @@ describe('sections cite the IHI0070 sub-section', () => {
 
   it('structures (5.1-5.4, 4.x, 7.3.x)', () => {
     const want: Record<string, string> = {
-      l1std: '5.1', ste: '5.2', cdl1: '5.3', cd: '5.4', cmd: '4.1.1', 'cmd-PREFETCH_ADDR': '4.2.2', 'cmd-CFGI_VMS_PIDM': '4.3.5', 'cmd-CFGI_ALL': '4.3.6',
-      'cmd-TLBI_EL3_ALL': '4.4.2.5', 'cmd-TLBI_EL3_VA': '4.4.2.6', 'cmd-TLBI_S_EL2_ASID': '4.4.2.14', 'cmd-TLBI_S_S2_IPA': '4.4.3.3', 'cmd-TLBI_SNH_ALL': '4.4.4.2',
-      'cmd-DPTI_ALL': '4.6.1', 'cmd-DPTI_PA': '4.6.2', 'cmd-CMD_SYNC': '4.7.3', evt: '7.3', 'evt-F_UUT': '7.3.2', 'evt-F_BAD_ATS_TREQ': '7.3.6',
-      'evt-F_TRANSLATION': '7.3.13', 'evt-F_PERMISSION': '7.3.16', 'evt-F_TLB_CONFLICT': '7.3.17', 'evt-E_PAGE_REQUEST': '7.3.19', 'evt-F_VMS_FETCH': '7.3.20',
+      l1std: '5.1',
+      ste: '5.2',
+      cdl1: '5.3',
+      cd: '5.4',
+      cmd: '4.1.1',
+      'cmd-PREFETCH_ADDR': '4.2.2',
+      'cmd-CFGI_VMS_PIDM': '4.3.5',
+      'cmd-CFGI_ALL': '4.3.6',
+      'cmd-TLBI_EL3_ALL': '4.4.2.5',
+      'cmd-TLBI_EL3_VA': '4.4.2.6',
+      'cmd-TLBI_S_EL2_ASID': '4.4.2.14',
+      'cmd-TLBI_S_S2_IPA': '4.4.3.3',
+      'cmd-TLBI_SNH_ALL': '4.4.4.2',
+      'cmd-DPTI_ALL': '4.6.1',
+      'cmd-DPTI_PA': '4.6.2',
+      'cmd-CMD_SYNC': '4.7.3',
+      evt: '7.3',
+      'evt-F_UUT': '7.3.2',
+      'evt-F_BAD_ATS_TREQ': '7.3.6',
+      'evt-F_TRANSLATION': '7.3.13',
+      'evt-F_PERMISSION': '7.3.16',
+      'evt-F_TLB_CONFLICT': '7.3.17',
+      'evt-E_PAGE_REQUEST': '7.3.19',
+      'evt-F_VMS_FETCH': '7.3.20',
     };
     for (const [n, s] of Object.entries(want)) assert.equal(fmt(n).section, `IHI0070 ${s}`, n);
     for (const n of formatNames()) assert.doesNotMatch(fmt(n).section, /ch\./, n);

@@ -84,9 +84,7 @@ export interface EncodeError {
   readonly message: string;
 }
 
-export type EncodeResult =
-  | { readonly ok: true; readonly words: readonly bigint[] }
-  | { readonly ok: false; readonly error: EncodeError };
+export type EncodeResult = { readonly ok: true; readonly words: readonly bigint[] } | { readonly ok: false; readonly error: EncodeError };
 
 export type FieldInput = bigint | number | string;
 
@@ -241,7 +239,10 @@ export class Layout<N extends string = string> implements FormatSpec {
     if (typeof input === 'bigint') return { ok: true, value: input };
     if (typeof input === 'number') {
       if (!Number.isSafeInteger(input)) {
-        return { ok: false, error: { field: name, rule: 'not-an-integer', message: `${this.name}.${name}: ${input} is not a safe integer; pass a bigint or a hex string` } };
+        return {
+          ok: false,
+          error: { field: name, rule: 'not-an-integer', message: `${this.name}.${name}: ${input} is not a safe integer; pass a bigint or a hex string` },
+        };
       }
       return { ok: true, value: BigInt(input) };
     }

@@ -163,7 +163,16 @@ export class RegisterLayout<N extends string = string> extends Layout<N> {
   readonly secure: boolean;
 
   constructor(r: RegisterSpecInput) {
-    super({ name: r.name, kind: 'register', sizeBytes: r.width / 8, words: 1, wordBits: r.width, section: r.section ?? sectionOf(r.name), doc: r.doc, fields: r.fields });
+    super({
+      name: r.name,
+      kind: 'register',
+      sizeBytes: r.width / 8,
+      words: 1,
+      wordBits: r.width,
+      section: r.section ?? sectionOf(r.name),
+      doc: r.doc,
+      fields: r.fields,
+    });
     this.secure = r.secure ?? false;
     this.offset = r.offset;
     this.page = r.page;
@@ -298,7 +307,16 @@ const queueBase = (name: string, offset: number, guard: readonly GuardTerm[], en
     ],
   });
 
-const prodCons = (name: string, offset: number, page: 0 | 1, flag: 'OVFLG' | 'OVACKFLG' | null, field: 'WR' | 'RD', guards: readonly GuardRule[], doc: string, extra: FieldSpec[] = []) =>
+const prodCons = (
+  name: string,
+  offset: number,
+  page: 0 | 1,
+  flag: 'OVFLG' | 'OVACKFLG' | null,
+  field: 'WR' | 'RD',
+  guards: readonly GuardRule[],
+  doc: string,
+  extra: FieldSpec[] = [],
+) =>
   new RegisterLayout({
     name,
     offset,
@@ -311,7 +329,15 @@ const prodCons = (name: string, offset: number, page: 0 | 1, flag: 'OVFLG' | 'OV
     fields: [
       f(field, 19, 0, `${field === 'WR' ? 'write' : 'read'} index: bits [QS-1:0] index, bit QS the wrap flag; higher bits read 0 in the SMMU-owned index`),
       ...extra,
-      ...(flag ? [b(flag, 31, flag === 'OVFLG' ? 'overflow flag, toggled by the SMMU on a discard while full' : 'overflow acknowledge, software copies PROD.OVFLG here')] : []),
+      ...(flag
+        ? [
+            b(
+              flag,
+              31,
+              flag === 'OVFLG' ? 'overflow flag, toggled by the SMMU on a discard while full' : 'overflow acknowledge, software copies PROD.OVFLG here',
+            ),
+          ]
+        : []),
     ],
   });
 
@@ -347,7 +373,10 @@ export const REGISTERS: readonly RegisterLayout[] = [
       b('VATOS', 20, 'virtual ATOS page'),
       f('TTENDIAN', 22, 21, 'table endianness', { values: { MIXED: 0, LITTLE: 2, BIG: 3 }, reserved: [reserved(1, 1, 'reserved')] }),
       b('ATSRECERR', 23, 'ATS errors recorded'),
-      f('STALL_MODEL', 25, 24, 'stall model', { values: { STALL_AND_TERMINATE: 0, TERMINATE_ONLY: 1, STALL_FORCED: 2 }, reserved: [reserved(3, 3, 'reserved')] }),
+      f('STALL_MODEL', 25, 24, 'stall model', {
+        values: { STALL_AND_TERMINATE: 0, TERMINATE_ONLY: 1, STALL_FORCED: 2 },
+        reserved: [reserved(3, 3, 'reserved')],
+      }),
       b('TERM_MODEL', 26, '0: CD.A chooses abort or RAZ/WI; 1: terminated transactions always abort (CD.A must be 1)'),
       f('ST_LEVEL', 28, 27, 'stream table levels (Linux IDR0_ST_LVL)', { values: { LINEAR: 0, TWO_LEVEL: 1 }, reserved: [reserved(2, 3, 'reserved')] }),
       b('RME_IMPL', 30, 'Realm Management Extension implemented'),
@@ -652,7 +681,12 @@ export const REGISTERS: readonly RegisterLayout[] = [
       f('LOG2SIZE', 5, 0, 'log2 of the number of StreamIDs covered (effective min(LOG2SIZE, IDR1.SIDSIZE))'),
       f('SPLIT', 10, 6, 'StreamID bits resolved by the L2 table (Linux uses 8)', {
         values: { SPLIT_4K_L2: 6, SPLIT_16K_L2: 8, SPLIT_64K_L2: 10 },
-        reserved: [reserved(0, 5, 'reserved, behaves as 6'), reserved(7, 7, 'reserved, behaves as 6'), reserved(9, 9, 'reserved, behaves as 6'), reserved(11, 31, 'reserved, behaves as 6')],
+        reserved: [
+          reserved(0, 5, 'reserved, behaves as 6'),
+          reserved(7, 7, 'reserved, behaves as 6'),
+          reserved(9, 9, 'reserved, behaves as 6'),
+          reserved(11, 31, 'reserved, behaves as 6'),
+        ],
       }),
       f('FMT', 17, 16, 'stream table format', { values: { LINEAR: 0, TWO_LEVEL: 1 }, reserved: [reserved(2, 3, 'reserved, behaves as 0 (linear)')] }),
     ],
@@ -676,7 +710,12 @@ export const REGISTERS: readonly RegisterLayout[] = [
     'RD',
     guardAll(cmdqenOff, 'RW only while CR0.CMDQEN==0 and CR0ACK.CMDQEN==0'),
     'command queue consumer index and the error reason of CMDQ_ERR',
-    [f('ERR', 30, 24, 'command error reason (CMDQ_CONS.ERR)', { values: CERROR, reserved: [reserved(4, 0x7f, 'reserved / IMPLEMENTATION DEFINED error code')] })],
+    [
+      f('ERR', 30, 24, 'command error reason (CMDQ_CONS.ERR)', {
+        values: CERROR,
+        reserved: [reserved(4, 0x7f, 'reserved / IMPLEMENTATION DEFINED error code')],
+      }),
+    ],
   ),
   queueBase('EVENTQ_BASE', 0x0a0, eventqenOff, 'EVENTQEN', 'WA', 'event'),
   irqCfg0('EVENTQ_IRQ_CFG0', 0x0b0, 'EVENTQ_IRQEN', 'event queue'),
@@ -709,7 +748,15 @@ export const REGISTERS: readonly RegisterLayout[] = [
     'event queue producer index (page 1; Linux EVTQ_PROD)',
   ),
   prodCons('EVENTQ_CONS', 0x0ac, 1, 'OVACKFLG', 'RD', [], 'event queue consumer index, always writable (page 1; Linux EVTQ_CONS)'),
-  prodCons('PRIQ_PROD', 0x0c8, 1, 'OVFLG', 'WR', guardAll(priqenOff, 'RW only while CR0.PRIQEN==0 and CR0ACK.PRIQEN==0 (the SMMU produces)'), 'PRI queue producer index (page 1)'),
+  prodCons(
+    'PRIQ_PROD',
+    0x0c8,
+    1,
+    'OVFLG',
+    'WR',
+    guardAll(priqenOff, 'RW only while CR0.PRIQEN==0 and CR0ACK.PRIQEN==0 (the SMMU produces)'),
+    'PRI queue producer index (page 1)',
+  ),
   prodCons('PRIQ_CONS', 0x0cc, 1, 'OVACKFLG', 'RD', [], 'PRI queue consumer index, always writable (page 1)'),
   ...atosRegisters(),
   ...mpamRegisters(),
@@ -728,7 +775,13 @@ function atosRegisters(): RegisterLayout[] {
       width: 32,
       access: 'RW',
       reset: 0n,
-      guards: [{ fields: ['RUN'], when: [{ register: 'CR0', field: 'SMMUEN', value: 1 }, off('GATOS_CTRL', 'RUN')], rule: 'RUN may only be set while SMMUEN==1 and RUN==0 (v3.2+: otherwise IGNORED)' }],
+      guards: [
+        {
+          fields: ['RUN'],
+          when: [{ register: 'CR0', field: 'SMMUEN', value: 1 }, off('GATOS_CTRL', 'RUN')],
+          rule: 'RUN may only be set while SMMUEN==1 and RUN==0 (v3.2+: otherwise IGNORED)',
+        },
+      ],
       doc: 'global ATOS control: software sets RUN after GATOS_SID/ADDR, the SMMU clears it when GATOS_PAR holds the result',
       fields: [b('RUN', 0, 'run the ATOS translation; cleared by the SMMU on completion')],
     }),
@@ -741,7 +794,11 @@ function atosRegisters(): RegisterLayout[] {
       reset: 'UNKNOWN',
       guards: runOff,
       doc: 'StreamID and SubstreamID of the ATOS request',
-      fields: [f('STREAMID', 31, 0, 'StreamID (bits above SIDSIZE RES0)'), f('SUBSTREAMID', 51, 32, 'SubstreamID (bits above SSIDSIZE RES0)'), b('SSID_VALID', 52, 'SubstreamID valid (RES0 when SSIDSIZE==0)')],
+      fields: [
+        f('STREAMID', 31, 0, 'StreamID (bits above SIDSIZE RES0)'),
+        f('SUBSTREAMID', 51, 32, 'SubstreamID (bits above SSIDSIZE RES0)'),
+        b('SSID_VALID', 52, 'SubstreamID valid (RES0 when SSIDSIZE==0)'),
+      ],
     }),
     new RegisterLayout({
       name: 'GATOS_ADDR',
@@ -781,17 +838,25 @@ function atosRegisters(): RegisterLayout[] {
 }
 
 /** GATOS_PAR when FAULT==1 (IHI0070 6.3.40): the fault syndrome view of the same 64 bits. */
-export const GATOS_PAR_FAULT = structure('gatos-par-fault', 8, 'IHI0070 6.3.40', 'SMMU_GATOS_PAR with FAULT==1: fault code, reason class and stage-2 fault address', [
-  bit('FAULT', 0, 0, '1: the translation failed'),
-  fld('REASON', 0, 2, 1, 'class of the faulting activity', { values: { S1_OR_OTHER: 0, CD: 1, TT: 2, IN: 3 } }),
-  fld('FAULTCODE', 0, 11, 4, 'fault/error code (IHI0070 9.1.4)'),
-  addr('FADDR', 0, 55, 12, 'stage-2 fault page address [55:12]'),
-  fld('IMPDEF', 0, 63, 60, 'IMPLEMENTATION DEFINED fault data'),
-]);
+export const GATOS_PAR_FAULT = structure(
+  'gatos-par-fault',
+  8,
+  'IHI0070 6.3.40',
+  'SMMU_GATOS_PAR with FAULT==1: fault code, reason class and stage-2 fault address',
+  [
+    bit('FAULT', 0, 0, '1: the translation failed'),
+    fld('REASON', 0, 2, 1, 'class of the faulting activity', { values: { S1_OR_OTHER: 0, CD: 1, TT: 2, IN: 3 } }),
+    fld('FAULTCODE', 0, 11, 4, 'fault/error code (IHI0070 9.1.4)'),
+    addr('FADDR', 0, 55, 12, 'stage-2 fault page address [55:12]'),
+    fld('IMPDEF', 0, 63, 60, 'IMPLEMENTATION DEFINED fault data'),
+  ],
+);
 
 /** MPAM for the Non-secure interface (IHI0070 6.3.41-6.3.43), present when IDR3.MPAM. */
 function mpamRegisters(): RegisterLayout[] {
-  const update = (name: string) => [{ fields: 'all' as const, when: [off(name, 'Update')], rule: 'read-only while Update==1; a write without Update set is IGNORED (as GBPA)' }];
+  const update = (name: string) => [
+    { fields: 'all' as const, when: [off(name, 'Update')], rule: 'read-only while Update==1; a write without Update set is IGNORED (as GBPA)' },
+  ];
   return [
     new RegisterLayout({
       name: 'MPAMIDR',
@@ -812,7 +877,11 @@ function mpamRegisters(): RegisterLayout[] {
       reset: 0n,
       guards: update('GMPAM'),
       doc: 'MPAM labels of SMMU-originated accesses (L1STD/STE fetches, queues, MSIs); Update protocol as GBPA',
-      fields: [f('SO_PARTID', 15, 0, 'PARTID of SMMU-originated accesses'), f('SO_PMG', 23, 16, 'PMG of SMMU-originated accesses'), b('Update', 31, 'update request; cleared by the SMMU when applied')],
+      fields: [
+        f('SO_PARTID', 15, 0, 'PARTID of SMMU-originated accesses'),
+        f('SO_PMG', 23, 16, 'PMG of SMMU-originated accesses'),
+        b('Update', 31, 'update request; cleared by the SMMU when applied'),
+      ],
     }),
     new RegisterLayout({
       name: 'GBPMPAM',
@@ -823,7 +892,11 @@ function mpamRegisters(): RegisterLayout[] {
       reset: 0n,
       guards: update('GBPMPAM'),
       doc: 'MPAM labels of global-bypass client traffic (SMMUEN==0, or ATS Translated with ATSCHK==0); Update protocol as GBPA',
-      fields: [f('GBP_PARTID', 15, 0, 'PARTID of bypassing transactions'), f('GBP_PMG', 23, 16, 'PMG of bypassing transactions'), b('Update', 31, 'update request; cleared by the SMMU when applied')],
+      fields: [
+        f('GBP_PARTID', 15, 0, 'PARTID of bypassing transactions'),
+        f('GBP_PMG', 23, 16, 'PMG of bypassing transactions'),
+        b('Update', 31, 'update request; cleared by the SMMU when applied'),
+      ],
     }),
   ];
 }
@@ -835,7 +908,18 @@ function mpamRegisters(): RegisterLayout[] {
  */
 function idRegisters(): RegisterLayout[] {
   const id = (name: string, offset: number, resetValue: bigint, doc: string, fields: FieldSpec[]) =>
-    new RegisterLayout({ name, offset, page: 0, width: 32, access: 'RO', reset: 'IMPDEF', resetChoice: resetValue, section: 'IHI0070 6.2.1 ID_REGS (CoreSight ID layout)', doc, fields });
+    new RegisterLayout({
+      name,
+      offset,
+      page: 0,
+      width: 32,
+      access: 'RO',
+      reset: 'IMPDEF',
+      resetChoice: resetValue,
+      section: 'IHI0070 6.2.1 ID_REGS (CoreSight ID layout)',
+      doc,
+      fields,
+    });
   return [
     id('PIDR4', 0xfd0, 0x04n, 'peripheral ID 4', [f('DES_2', 3, 0, 'JEP106 continuation code'), f('SIZE', 7, 4, 'log2 of the 4KB blocks occupied')]),
     id('PIDR5', 0xfd4, 0n, 'peripheral ID 5 (RES0)', [f('RES0', 7, 0, 'reserved')]),
@@ -843,7 +927,11 @@ function idRegisters(): RegisterLayout[] {
     id('PIDR7', 0xfdc, 0n, 'peripheral ID 7 (RES0)', [f('RES0', 7, 0, 'reserved')]),
     id('PIDR0', 0xfe0, 0x87n, 'peripheral ID 0', [f('PART_0', 7, 0, 'part number [7:0]')]),
     id('PIDR1', 0xfe4, 0xb4n, 'peripheral ID 1', [f('PART_1', 3, 0, 'part number [11:8]'), f('DES_0', 7, 4, 'JEP106 identity code [3:0]')]),
-    id('PIDR2', 0xfe8, 0x0bn, 'peripheral ID 2', [f('DES_1', 2, 0, 'JEP106 identity code [6:4]'), b('JEDEC', 3, 'JEP106 code is used'), f('REVISION', 7, 4, 'revision')]),
+    id('PIDR2', 0xfe8, 0x0bn, 'peripheral ID 2', [
+      f('DES_1', 2, 0, 'JEP106 identity code [6:4]'),
+      b('JEDEC', 3, 'JEP106 code is used'),
+      f('REVISION', 7, 4, 'revision'),
+    ]),
     id('PIDR3', 0xfec, 0n, 'peripheral ID 3', [f('CMOD', 3, 0, 'customer modified'), f('REVAND', 7, 4, 'manufacturer revision')]),
     id('CIDR0', 0xff0, 0x0dn, 'component ID 0', [f('PRMBL_0', 7, 0, 'preamble 0x0D')]),
     id('CIDR1', 0xff4, 0xf0n, 'component ID 1', [f('PRMBL_1', 3, 0, 'preamble 0x0'), f('CLASS', 7, 4, 'component class (0xF: generic IP)')]),

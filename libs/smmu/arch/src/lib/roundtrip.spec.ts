@@ -59,7 +59,11 @@ describe('every format: decode then encode keeps every non-RES0 bit', () => {
           let rebuilt = words.map(() => 0n);
           for (const v of d.res0) rebuilt[v.word] = rebuilt[v.word]! | (v.value << BigInt(v.lsb));
           rebuilt = rebuilt.map((w, i) => w & l.res0Masks[i]!);
-          assert.deepEqual(rebuilt, words.map((w, i) => w & l.res0Masks[i]!), 'the runs cover exactly the RES0 bits set');
+          assert.deepEqual(
+            rebuilt,
+            words.map((w, i) => w & l.res0Masks[i]!),
+            'the runs cover exactly the RES0 bits set',
+          );
         }),
         { seed: SEED + 1, numRuns: RUNS },
       );
@@ -161,4 +165,3 @@ describe('every field: the number reader agrees with get() on random dwords', ()
     });
   }
 });
-

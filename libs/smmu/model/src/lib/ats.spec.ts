@@ -6,13 +6,42 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { findFormat } from '@kdump-twin/smmu-arch';
-import { bringUp, cd, CR0, drainEvents, eventName, fixture, GUEST_IPA, NestedGuest, PageTables, RAM_BASE, s2Fields, ste, type Fixture, type Queues } from '../testing/fixture';
+import {
+  bringUp,
+  cd,
+  CR0,
+  drainEvents,
+  eventName,
+  fixture,
+  GUEST_IPA,
+  NestedGuest,
+  PageTables,
+  RAM_BASE,
+  s2Fields,
+  ste,
+  type Fixture,
+  type Queues,
+} from '../testing/fixture';
 import type { Transaction } from './types';
 
 const EVT = (name: string) => findFormat(`evt-${name}`)!;
 const ALL_ON = CR0.CMDQEN | CR0.EVENTQEN | CR0.SMMUEN;
-const req = (sid: number, address: number, extra: Partial<Transaction> = {}): Transaction => ({ sid, address, size: 4096, write: false, ats: 'request', ...extra });
-const xlated = (sid: number, address: number, extra: Partial<Transaction> = {}): Transaction => ({ sid, address, size: 64, write: true, ats: 'translated', ...extra });
+const req = (sid: number, address: number, extra: Partial<Transaction> = {}): Transaction => ({
+  sid,
+  address,
+  size: 4096,
+  write: false,
+  ats: 'request',
+  ...extra,
+});
+const xlated = (sid: number, address: number, extra: Partial<Transaction> = {}): Transaction => ({
+  sid,
+  address,
+  size: 64,
+  write: true,
+  ats: 'translated',
+  ...extra,
+});
 
 /** SID `sid`: stage 1 over `pt`, ATS enabled (EATS=0b01), PCIe-like (S1STALLD=1) unless overridden. */
 function s1Ats(f: Fixture, q: Queues, sid: number, pt: PageTables, cdExtra = {}, steExtra = {}): void {
@@ -45,7 +74,8 @@ describe('ATS translation requests: completions, not events (IHI0070 3.9.1, 3.9.
     pt.map(0x1000, 0x1_0000_0000);
     pt.map(0x2000, 0x8800_0000, 3, { AF: 0 });
     s1Ats(f, q, 8, pt, { IPS: 'PA32' });
-    for (const a of [0x1000, 0x2000]) assert.deepEqual(f.smmu.translate(req(8, a)).ats, { status: 'SC', r: false, w: false, x: false, ipa: false }, `0x${a.toString(16)}`);
+    for (const a of [0x1000, 0x2000])
+      assert.deepEqual(f.smmu.translate(req(8, a)).ats, { status: 'SC', r: false, w: false, x: false, ipa: false }, `0x${a.toString(16)}`);
     const g = new NestedGuest(f);
     g.install(q, 9, {}, { EATS: 'TRANS', S1ContextPtr: 0x7000_0040n }); // CD IPA not mapped at stage 2
     assert.equal(f.smmu.translate(req(9, 0x7000)).ats?.r, false);
@@ -70,8 +100,16 @@ describe('ATS translation requests: completions, not events (IHI0070 3.9.1, 3.9.
     const cdTable = f.alloc(64 * 16, 1024);
     f.writeWords(cdTable + 64 * 2, cd(pt, 30));
     f.writeWords(q.strtab + 64 * 10, ste({ Config: 'S1_TRANS', S1ContextPtr: BigInt(cdTable), S1CDMax: 4, S1DSS: 'SSID0', S1STALLD: 1, EATS: 'TRANS' }));
-    assert.deepEqual(f.smmu.translate(req(10, 0x3000, { ssid: 2, privileged: true, instruction: true })).ats, { status: 'SC', r: true, w: true, x: true, ipa: false }, 'privileged with a PASID: EL1 RWX (AP=00 without WXN)');
-    assert.deepEqual(f.smmu.translate(req(10, 0x1000, { ssid: 2, instruction: true })).ats, { status: 'SC', r: true, w: false, x: true, ipa: false }, 'Exe granted with R');
+    assert.deepEqual(
+      f.smmu.translate(req(10, 0x3000, { ssid: 2, privileged: true, instruction: true })).ats,
+      { status: 'SC', r: true, w: true, x: true, ipa: false },
+      'privileged with a PASID: EL1 RWX (AP=00 without WXN)',
+    );
+    assert.deepEqual(
+      f.smmu.translate(req(10, 0x1000, { ssid: 2, instruction: true })).ats,
+      { status: 'SC', r: true, w: false, x: true, ipa: false },
+      'Exe granted with R',
+    );
     assert.deepEqual(drainEvents(f, q), []);
   });
 
@@ -179,7 +217,11 @@ describe('ATS-translated traffic (IHI0070 3.9.1, 3.9.1.1, 3.9.1.3, 6.3.9 ATSCHK)
     f.writeWords(q.strtab + 64 * 6, [0n, 0n, 0n, 0n, 0n, 0n, 0n, 0n]);
     const bad = f.smmu.translate(xlated(6, 0x8800_0000));
     assert.deepEqual([bad.outcome, bad.event, bad.recorded], ['aborted', 'C_BAD_STE', false]);
-    assert.deepEqual([f.smmu.translate(xlated(5, 0x8800_0000)).outcome, f.smmu.translate(xlated(5, 0x8800_0000)).event], ['aborted', undefined], 'Config=abort: no event');
+    assert.deepEqual(
+      [f.smmu.translate(xlated(5, 0x8800_0000)).outcome, f.smmu.translate(xlated(5, 0x8800_0000)).event],
+      ['aborted', undefined],
+      'Config=abort: no event',
+    );
     assert.deepEqual(drainEvents(f, q), []);
     f.cr0(CR0.CMDQEN | CR0.EVENTQEN | CR0.ATSCHK);
     f.w('CR2', 0x4 | 0x8); // REC_CFG_ATS without RECINVSID
@@ -229,7 +271,10 @@ describe('split-stage ATS, STE.EATS=0b10 (IHI0070 13.6.3, 13.6.5; IDR0.NS1ATS=0)
     assert.equal(unmapped.event, 'F_TRANSLATION');
     const recs = drainEvents(f, q);
     assert.deepEqual(recs.map(eventName), ['F_PERMISSION', 'F_TRANSLATION']);
-    assert.deepEqual(['S2', 'CLASS', 'IPA', 'InputAddr'].map((n) => EVT('F_TRANSLATION').get(recs[1]!, n)), [1n, 2n, 0x7000_0000n, 0x7000_0000n]);
+    assert.deepEqual(
+      ['S2', 'CLASS', 'IPA', 'InputAddr'].map((n) => EVT('F_TRANSLATION').get(recs[1]!, n)),
+      [1n, 2n, 0x7000_0000n, 0x7000_0000n],
+    );
     // Writes land where stage 2 says, attributed to the device as translated.
     const d = f.smmu.dma({ sid: 20, address: GUEST_IPA + 0x40, write: true, ats: 'translated' }, new Uint8Array(8).fill(7));
     assert.equal(d.completion, 'ok');

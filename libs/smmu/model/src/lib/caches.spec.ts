@@ -6,7 +6,24 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { SeededRng } from '@kdump-twin/platform';
 import { SmmuSystem } from './system';
-import { bringUp, build, cd, cmd, CR0, fixture, l1cd, l1std, NestedGuest, PageTables, regions, s2Fields, ste, submit, type Fixture, type Queues } from '../testing/fixture';
+import {
+  bringUp,
+  build,
+  cd,
+  cmd,
+  CR0,
+  fixture,
+  l1cd,
+  l1std,
+  NestedGuest,
+  PageTables,
+  regions,
+  s2Fields,
+  ste,
+  submit,
+  type Fixture,
+  type Queues,
+} from '../testing/fixture';
 
 const rd = (sid: number, address: number) => ({ sid, address, size: 4, write: false });
 
@@ -82,7 +99,20 @@ describe('configuration cache: stale until CFGI + CMD_SYNC', () => {
     for (let sid = 0; sid < 12; sid++) f.writeWords(q.strtab + 64 * sid, ste({ Config: 'ABORT' }));
     submit(f, q, [build('cmd-CFGI_STE_RANGE', { StreamID: 5, Range: 1 }), cmd.sync()]); // SIDs 4..7
     const now = [...Array(12).keys()].map((sid) => f.smmu.translate(rd(sid, 0)).outcome);
-    assert.deepEqual(now, ['bypassed', 'bypassed', 'bypassed', 'bypassed', 'aborted', 'aborted', 'aborted', 'aborted', 'bypassed', 'bypassed', 'bypassed', 'bypassed']);
+    assert.deepEqual(now, [
+      'bypassed',
+      'bypassed',
+      'bypassed',
+      'bypassed',
+      'aborted',
+      'aborted',
+      'aborted',
+      'aborted',
+      'bypassed',
+      'bypassed',
+      'bypassed',
+      'bypassed',
+    ]);
     // CFGI_CD_ALL
     const pt = new PageTables(f, 1, '4k', 48);
     pt.map(0x1000, 0x8c00_0000);
@@ -197,7 +227,7 @@ describe('TLB: stale until TLBI + CMD_SYNC, tagged by ASID/VMID', () => {
     f.writeWords(q.strtab + 64, ste({ Config: 'ABORT' }));
     f.cr0(CR0.CMDQEN | CR0.EVENTQEN | CR0.SMMUEN); // ... and re-enables without CFGI_ALL
     const r = f.smmu.translate(rd(1, 0x1000));
-    assert.equal(r.outcome, 'translated', 'the crashed kernel\'s STE and TLB entry are still live');
+    assert.equal(r.outcome, 'translated', "the crashed kernel's STE and TLB entry are still live");
     assert.equal(r.pa, 0x8c00_0000);
   });
 });
@@ -287,7 +317,6 @@ describe('adversarial caching (domain notes 7.2: the SMMU may re-read memory at 
   });
 });
 
-
 describe('TLB invalidation scope of every TLBI (IHI0070 4.4; domain notes 5 and 7.2)', () => {
   /** Stage-1 streams (SID, ASID, VMID 0), each mapping 0x1000-0x4fff; one access each fills the TLB. */
   function s1Streams(f: Fixture, q: Queues, streams: [number, number][], steExtra = {}) {
@@ -308,7 +337,10 @@ describe('TLB invalidation scope of every TLBI (IHI0070 4.4; domain notes 5 and 
   it('TLBI_NH_ALL drops every NS-EL1 stage-1 entry of its VMID', () => {
     const f = fixture();
     const q = bringUp(f);
-    s1Streams(f, q, [[1, 1], [2, 2]]);
+    s1Streams(f, q, [
+      [1, 1],
+      [2, 2],
+    ]);
     fill(f, [1, 2]);
     submit(f, q, [build('cmd-TLBI_NH_ALL', { VMID: 1 }), cmd.sync()]);
     assert.deepEqual(hits(f, [1, 2]), ['1111', '1111'], 'another VMID: nothing');
@@ -320,7 +352,10 @@ describe('TLB invalidation scope of every TLBI (IHI0070 4.4; domain notes 5 and 
   it('TLBI_NH_VAA drops one VA for every ASID; a range TLBI covers (NUM+1) * 2^SCALE granules (IHI0070 4.4.1)', () => {
     const f = fixture();
     const q = bringUp(f);
-    s1Streams(f, q, [[1, 1], [2, 2]]);
+    s1Streams(f, q, [
+      [1, 1],
+      [2, 2],
+    ]);
     fill(f, [1, 2]);
     submit(f, q, [build('cmd-TLBI_NH_VAA', { VMID: 0, Address: 0x2000n, Leaf: 1 }), cmd.sync()]);
     assert.deepEqual(hits(f, [1, 2]), ['1011', '1011']);
@@ -351,7 +386,15 @@ describe('TLB invalidation scope of every TLBI (IHI0070 4.4; domain notes 5 and 
     const q = bringUp(f, { enable: false });
     f.w('CR2', 0x7); // + E2H
     f.cr0(CR0.CMDQEN | CR0.EVENTQEN | CR0.SMMUEN);
-    s1Streams(f, q, [[1, 1], [2, 2]], { STRW: 'EL2' });
+    s1Streams(
+      f,
+      q,
+      [
+        [1, 1],
+        [2, 2],
+      ],
+      { STRW: 'EL2' },
+    );
     fill(f, [1, 2]);
     submit(f, q, [build('cmd-TLBI_EL2_ASID', { ASID: 2 }), cmd.sync()]);
     assert.deepEqual(hits(f, [1, 2]), ['1111', '0000']);

@@ -104,13 +104,40 @@ export const ID_REGISTER_NAMES: readonly IdRegisterName[] = ['IDR0', 'IDR1', 'ID
 
 /** The ID register fields the configuration keys own (idRegisters builds them from the keys). */
 export const ID_FIELDS_FROM_KEYS: Readonly<Record<string, string>> = {
-  'IDR0.S2P': 'stage2', 'IDR0.S1P': 'stage1', 'IDR0.COHACC': 'coherent', 'IDR0.BTM': 'btm', 'IDR0.HTTU': 'httu', 'IDR0.Hyp': 'hyp',
-  'IDR0.ATS': 'ats', 'IDR0.NS1ATS': 'splitStageAts', 'IDR0.ASID16': 'asid16', 'IDR0.MSI': 'msi', 'IDR0.SEV': 'sev', 'IDR0.PRI': 'pri',
-  'IDR0.VMW': 'vmw', 'IDR0.VMID16': 'vmid16', 'IDR0.CD2L': 'twoLevelCd', 'IDR0.STALL_MODEL': 'stallModel', 'IDR0.TERM_MODEL': 'termModel',
-  'IDR0.ST_LEVEL': 'twoLevelStrtab', 'IDR0.TTF': 'stage1 (AArch64 tables only)', 'IDR0.TTENDIAN': 'little-endian tables only',
-  'IDR1.SIDSIZE': 'sidBits', 'IDR1.SSIDSIZE': 'ssidBits', 'IDR1.PRIQS': 'priqLog2Max', 'IDR1.EVENTQS': 'eventqLog2Max', 'IDR1.CMDQS': 'cmdqLog2Max',
-  'IDR1.ATTR_TYPES_OVR': 'attrTypesOverride', 'IDR1.ATTR_PERMS_OVR': 'attrPermsOverride', 'IDR3.RIL': 'ril', 'IDR5.OAS': 'oasBits',
-  'IDR5.GRAN4K': 'granules', 'IDR5.GRAN16K': 'granules', 'IDR5.GRAN64K': 'granules', 'IIDR.ProductID': 'productId', 'AIDR.ArchMinorRev': 'archMinor',
+  'IDR0.S2P': 'stage2',
+  'IDR0.S1P': 'stage1',
+  'IDR0.COHACC': 'coherent',
+  'IDR0.BTM': 'btm',
+  'IDR0.HTTU': 'httu',
+  'IDR0.Hyp': 'hyp',
+  'IDR0.ATS': 'ats',
+  'IDR0.NS1ATS': 'splitStageAts',
+  'IDR0.ASID16': 'asid16',
+  'IDR0.MSI': 'msi',
+  'IDR0.SEV': 'sev',
+  'IDR0.PRI': 'pri',
+  'IDR0.VMW': 'vmw',
+  'IDR0.VMID16': 'vmid16',
+  'IDR0.CD2L': 'twoLevelCd',
+  'IDR0.STALL_MODEL': 'stallModel',
+  'IDR0.TERM_MODEL': 'termModel',
+  'IDR0.ST_LEVEL': 'twoLevelStrtab',
+  'IDR0.TTF': 'stage1 (AArch64 tables only)',
+  'IDR0.TTENDIAN': 'little-endian tables only',
+  'IDR1.SIDSIZE': 'sidBits',
+  'IDR1.SSIDSIZE': 'ssidBits',
+  'IDR1.PRIQS': 'priqLog2Max',
+  'IDR1.EVENTQS': 'eventqLog2Max',
+  'IDR1.CMDQS': 'cmdqLog2Max',
+  'IDR1.ATTR_TYPES_OVR': 'attrTypesOverride',
+  'IDR1.ATTR_PERMS_OVR': 'attrPermsOverride',
+  'IDR3.RIL': 'ril',
+  'IDR5.OAS': 'oasBits',
+  'IDR5.GRAN4K': 'granules',
+  'IDR5.GRAN16K': 'granules',
+  'IDR5.GRAN64K': 'granules',
+  'IIDR.ProductID': 'productId',
+  'AIDR.ArchMinorRev': 'archMinor',
 };
 
 export const DEFAULT_SMMU_CONFIG: SmmuConfig = {
@@ -190,7 +217,8 @@ export function smmuConfig(partial: Partial<SmmuConfig> = {}): SmmuConfig {
   need(int(c.archMinor, 0, 4), 'archMinor', 'AIDR.ArchMinorRev is 0..4');
   need(!(c.archMinor >= 2 && !c.ril), 'ril', 'IDR3.RIL is mandatory from SMMUv3.2');
   need(int(c.productId, 0, 0xfff), 'productId', 'IIDR.ProductID is 12 bits');
-  for (const k of ['ackDelayNs', 'gbpaDelayNs', 'cmdqLatencyNs', 'cmdNs'] as const) need(int(c[k], 0, 1e12), k, 'a non-negative integer number of virtual nanoseconds');
+  for (const k of ['ackDelayNs', 'gbpaDelayNs', 'cmdqLatencyNs', 'cmdNs'] as const)
+    need(int(c[k], 0, 1e12), k, 'a non-negative integer number of virtual nanoseconds');
   for (const k of ['configCacheEntries', 'tlbEntries'] as const) need(int(c[k], 1, 1 << 24), k, 'an integer 1..16777216');
   need(c.replacement === 'fifo' || c.replacement === 'lru', 'replacement', "'fifo' or 'lru'");
   need(typeof c.refetchProbability === 'number' && c.refetchProbability >= 0 && c.refetchProbability <= 1, 'refetchProbability', 'a probability 0..1');
@@ -203,7 +231,11 @@ export function smmuConfig(partial: Partial<SmmuConfig> = {}): SmmuConfig {
       need(int(v, 0, 2 ** spec!.width - 1), `idFields.${r}.${f}`, `an integer 0..${2 ** spec!.width - 1} (${spec!.width} bits)`);
     }
   }
-  need(Array.isArray(c.msiDoorbells) && c.msiDoorbells.every((d) => int(d.base, 0, 2 ** c.oasBits - 1) && int(d.size, 1, 1 << 20)), 'msiDoorbells', 'each doorbell is {base, size} inside the OAS');
+  need(
+    Array.isArray(c.msiDoorbells) && c.msiDoorbells.every((d) => int(d.base, 0, 2 ** c.oasBits - 1) && int(d.size, 1, 1 << 20)),
+    'msiDoorbells',
+    'each doorbell is {base, size} inside the OAS',
+  );
   return c;
 }
 
@@ -269,7 +301,13 @@ function builtIdRegisters(c: SmmuConfig): Record<IdRegisterName, bigint> {
       PTWNNC: b(c.stage2 && c.archMinor >= 3),
     })[0]!,
     IDR4: 0n,
-    IDR5: reg('IDR5').build({ OAS: OAS_CODE(c.oasBits), GRAN4K: b(c.granules['4k']), GRAN16K: b(c.granules['16k']), GRAN64K: b(c.granules['64k']), STALL_MAX: 128 })[0]!,
+    IDR5: reg('IDR5').build({
+      OAS: OAS_CODE(c.oasBits),
+      GRAN4K: b(c.granules['4k']),
+      GRAN16K: b(c.granules['16k']),
+      GRAN64K: b(c.granules['64k']),
+      STALL_MAX: 128,
+    })[0]!,
     IIDR: reg('IIDR').build({ Implementer: 0x43b, ProductID: c.productId })[0]!,
     AIDR: reg('AIDR').build({ ArchMinorRev: c.archMinor })[0]!,
   };

@@ -12,7 +12,22 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { PhysicalMemory, SeededRng, VirtualClock } from '@kdump-twin/platform';
 import { EVENT_IDS, findRegister, REGISTERS, type Granule } from '@kdump-twin/smmu-arch';
-import { bringUp, build, cd, cmd, fixture, GUEST_IPA, NestedGuest, PageTables, RAM_BASE, s2Fields, ste, submit, type Fixture, type Queues } from '../testing/fixture';
+import {
+  bringUp,
+  build,
+  cd,
+  cmd,
+  fixture,
+  GUEST_IPA,
+  NestedGuest,
+  PageTables,
+  RAM_BASE,
+  s2Fields,
+  ste,
+  submit,
+  type Fixture,
+  type Queues,
+} from '../testing/fixture';
 import type { SmmuConfig } from './config';
 import { SmmuV3 } from './smmu';
 import type { Transaction, TranslateResult } from './types';
@@ -23,7 +38,18 @@ const OUTCOMES = new Set(['translated', 'bypassed', 'aborted', 'raz-wi', 'stalle
 const TRANSLATION_FAULTS = new Set(['F_TRANSLATION', 'F_ADDR_SIZE', 'F_ACCESS', 'F_PERMISSION']);
 
 /** What the run reached, across seeds. */
-const seen = { paths: new Map<string, number>(), events: new Map<string, number>(), walks: new Map<string, number>(), tlbHits: 0, atsGrants: 0, atsNone: 0, atsCa: 0, atsUr: 0, stalls: 0, mutations: 0 };
+const seen = {
+  paths: new Map<string, number>(),
+  events: new Map<string, number>(),
+  walks: new Map<string, number>(),
+  tlbHits: 0,
+  atsGrants: 0,
+  atsNone: 0,
+  atsCa: 0,
+  atsUr: 0,
+  stalls: 0,
+  mutations: 0,
+};
 const bump = (m: Map<string, number>, k: string) => m.set(k, (m.get(k) ?? 0) + 1);
 
 function randomConfig(rng: SeededRng): Partial<SmmuConfig> {
@@ -68,14 +94,27 @@ function build_world(rng: SeededRng, config: Partial<SmmuConfig>): World {
     const va = rng.int(0, 2 ** (s1.inputBits - 20) - 1) * 2 ** 20 + rng.int(0, 15) * gsize;
     const block = granule === '4k' && rng.chance(0.15);
     const pa = block ? RAM_BASE + 0x400_0000 + rng.int(0, 31) * 0x20_0000 : RAM_BASE + 0x400_0000 + rng.int(0, 0x3ff) * gsize;
-    targets.push(s1.map(block ? va - (va % 0x20_0000) : va, pa, block ? 2 : 3, { AF: rng.chance(0.85) ? 1 : 0, AP: leafAp(), DBM: rng.chance(0.3) ? 1 : 0, UXN: rng.chance(0.3) ? 1 : 0 }));
+    targets.push(
+      s1.map(block ? va - (va % 0x20_0000) : va, pa, block ? 2 : 3, {
+        AF: rng.chance(0.85) ? 1 : 0,
+        AP: leafAp(),
+        DBM: rng.chance(0.3) ? 1 : 0,
+        UXN: rng.chance(0.3) ? 1 : 0,
+      }),
+    );
     s1Vas.push(va);
   }
   const s2 = new PageTables(f, 2, '4k', 40, 1);
   const s2Vas: number[] = [];
   for (let i = 0; i < 30; i++) {
     const ipa = rng.int(0, 2 ** 28 - 1) * 4096;
-    targets.push(s2.map(ipa, RAM_BASE + 0x400_0000 + rng.int(0, 0x3ff) * 4096, 3, { AF: rng.chance(0.9) ? 1 : 0, S2AP: rng.pick(['READ_WRITE', 'READ_WRITE', 'READ'] as const), DBM: rng.chance(0.3) ? 1 : 0 }));
+    targets.push(
+      s2.map(ipa, RAM_BASE + 0x400_0000 + rng.int(0, 0x3ff) * 4096, 3, {
+        AF: rng.chance(0.9) ? 1 : 0,
+        S2AP: rng.pick(['READ_WRITE', 'READ_WRITE', 'READ'] as const),
+        DBM: rng.chance(0.3) ? 1 : 0,
+      }),
+    );
     s2Vas.push(ipa);
   }
   const guest = new NestedGuest(f, 5);
@@ -107,15 +146,35 @@ function build_world(rng: SeededRng, config: Partial<SmmuConfig>): World {
         f.writeWords(table + 64 * i, cd(s1, sid * 16 + i, cdFlags()));
         targets.push(table + 64 * i, table + 64 * i + 8);
       }
-      words = ste({ Config: 'S1_TRANS', S1ContextPtr: BigInt(table), S1CDMax: n, S1DSS: rng.pick(['SSID0', 'SSID0', 'BYPASS', 'TERMINATE'] as const), STRW: config.hyp && rng.chance(0.2) ? 'EL2' : 'NSEL1', ...common });
+      words = ste({
+        Config: 'S1_TRANS',
+        S1ContextPtr: BigInt(table),
+        S1CDMax: n,
+        S1DSS: rng.pick(['SSID0', 'SSID0', 'BYPASS', 'TERMINATE'] as const),
+        STRW: config.hyp && rng.chance(0.2) ? 'EL2' : 'NSEL1',
+        ...common,
+      });
       maxSsid.set(sid, n ? 2 ** n - 1 : 0);
       vas.set(sid, s1Vas);
     } else if (kind === 's2') {
-      words = ste({ Config: 'S2_TRANS', ...s2Fields(s2, sid), S2S: config.stallModel === 0 && rng.chance(0.2) ? 1 : 0, S2R: rng.chance(0.8) ? 1 : 0, ...common, EATS: rng.pick(['ABT', 'TRANS'] as const) });
+      words = ste({
+        Config: 'S2_TRANS',
+        ...s2Fields(s2, sid),
+        S2S: config.stallModel === 0 && rng.chance(0.2) ? 1 : 0,
+        S2R: rng.chance(0.8) ? 1 : 0,
+        ...common,
+        EATS: rng.pick(['ABT', 'TRANS'] as const),
+      });
       vas.set(sid, s2Vas);
     } else if (kind === 'nested') {
       const split = config.ats && rng.chance(0.3);
-      words = guest.install(q, sid, cdFlags(), { ...common, EATS: split ? 'S1CHK' : common.EATS, S2PTW: rng.chance(0.2) ? 1 : 0, S1CDMax: rng.chance(0.2) ? 4 : 0, S1DSS: 'BYPASS' });
+      words = guest.install(q, sid, cdFlags(), {
+        ...common,
+        EATS: split ? 'S1CHK' : common.EATS,
+        S2PTW: rng.chance(0.2) ? 1 : 0,
+        S1CDMax: rng.chance(0.2) ? 4 : 0,
+        S1DSS: 'BYPASS',
+      });
       vas.set(sid, gVas);
     } else if (kind === 'bypass') {
       words = ste({ Config: 'BYPASS' });
@@ -171,7 +230,8 @@ function check(t: Transaction, r: TranslateResult): void {
     else if (r.ats.status === 'CA') seen.atsCa++;
     else seen.atsUr++;
   } else assert.equal(r.ats, undefined);
-  if (r.outcome === 'translated' && t.ats !== 'request' && (r.path === 's1' || r.path === 's2' || r.path === 'nested' || r.path === 's1-bypass')) bump(seen.walks, `${r.path}${r.tlbHit ? '/hit' : '/walk'}`);
+  if (r.outcome === 'translated' && t.ats !== 'request' && (r.path === 's1' || r.path === 's2' || r.path === 'nested' || r.path === 's1-bypass'))
+    bump(seen.walks, `${r.path}${r.tlbHit ? '/hit' : '/walk'}`);
   if (r.tlbHit) seen.tlbHits++;
   if (r.outcome === 'stalled') seen.stalls++;
   bump(seen.paths, `${r.path}/${r.outcome}`);
@@ -194,9 +254,21 @@ describe('seeded fuzz over valid, then mutated, tables: never throws, invariants
           const at = rng.pick(w.targets);
           f.write64(at, f.read64(at) ^ (1n << BigInt(rng.int(0, 63))));
           seen.mutations++;
-          if (rng.chance(0.4)) submit(f, q, [rng.pick([cmd.cfgiAll(), cmd.tlbiNsnhAll(), cmd.cfgiSte(rng.int(1, 15)), build('cmd-TLBI_S12_VMALL', { VMID: rng.int(0, 15) })]), cmd.sync()]);
+          if (rng.chance(0.4))
+            submit(f, q, [
+              rng.pick([cmd.cfgiAll(), cmd.tlbiNsnhAll(), cmd.cfgiSte(rng.int(1, 15)), build('cmd-TLBI_S12_VMALL', { VMID: rng.int(0, 15) })]),
+              cmd.sync(),
+            ]);
         } else if (action < 8) {
-          submit(f, q, [rng.pick([cmd.tlbiNhAsid(rng.int(0, 300)), cmd.tlbiNhVa(rng.int(0, 300), rng.int(0, 2 ** 20) * 4096), build('cmd-CFGI_CD_ALL', { StreamID: rng.int(1, 15) }), build('cmd-PREFETCH_CONFIG', { StreamID: rng.int(0, 20) })]), cmd.sync()]);
+          submit(f, q, [
+            rng.pick([
+              cmd.tlbiNhAsid(rng.int(0, 300)),
+              cmd.tlbiNhVa(rng.int(0, 300), rng.int(0, 2 ** 20) * 4096),
+              build('cmd-CFGI_CD_ALL', { StreamID: rng.int(1, 15) }),
+              build('cmd-PREFETCH_CONFIG', { StreamID: rng.int(0, 20) }),
+            ]),
+            cmd.sync(),
+          ]);
         } else if (action < 9 && stags.size > 0) {
           const [stag, sid] = rng.pick([...stags]);
           stags.delete(stag);
@@ -251,13 +323,28 @@ describe('seeded fuzz over valid, then mutated, tables: never throws, invariants
 
   it('coverage: the run reached stage-1, stage-2 and nested walks, TLB hits, several fault kinds, stalls and ATS completions', () => {
     const walks = Object.fromEntries(seen.walks);
-    for (const k of ['s1/walk', 's1/hit', 's2/walk', 's2/hit', 'nested/walk', 'nested/hit']) assert.ok((walks[k] ?? 0) >= 5, `${k}: ${walks[k] ?? 0} in ${JSON.stringify(walks)}`);
+    for (const k of ['s1/walk', 's1/hit', 's2/walk', 's2/hit', 'nested/walk', 'nested/hit'])
+      assert.ok((walks[k] ?? 0) >= 5, `${k}: ${walks[k] ?? 0} in ${JSON.stringify(walks)}`);
     assert.ok(seen.tlbHits >= 200, `TLB hits: ${seen.tlbHits}`);
-    const faults = ['F_TRANSLATION', 'F_PERMISSION', 'F_ACCESS', 'F_ADDR_SIZE', 'C_BAD_STE', 'C_BAD_CD', 'C_BAD_SUBSTREAMID', 'F_STREAM_DISABLED', 'F_BAD_ATS_TREQ', 'F_TRANSL_FORBIDDEN'];
+    const faults = [
+      'F_TRANSLATION',
+      'F_PERMISSION',
+      'F_ACCESS',
+      'F_ADDR_SIZE',
+      'C_BAD_STE',
+      'C_BAD_CD',
+      'C_BAD_SUBSTREAMID',
+      'F_STREAM_DISABLED',
+      'F_BAD_ATS_TREQ',
+      'F_TRANSL_FORBIDDEN',
+    ];
     const reached = faults.filter((e) => (seen.events.get(e) ?? 0) > 0);
     assert.ok(reached.length >= 8, `fault kinds reached: ${reached.join(', ')}`);
     assert.ok(seen.stalls > 0, 'stalls');
-    assert.ok(seen.atsGrants > 0 && seen.atsNone > 0 && seen.atsUr > 0, `ATS completions: ${seen.atsGrants} grants, ${seen.atsNone} R=W=0, ${seen.atsCa} CA, ${seen.atsUr} UR`);
+    assert.ok(
+      seen.atsGrants > 0 && seen.atsNone > 0 && seen.atsUr > 0,
+      `ATS completions: ${seen.atsGrants} grants, ${seen.atsNone} R=W=0, ${seen.atsCa} CA, ${seen.atsUr} UR`,
+    );
     assert.ok(seen.mutations > 100, 'mutations');
   });
 });

@@ -48,7 +48,19 @@ describe('KeyTable', () => {
 });
 
 describe('TLB replacement order', () => {
-  const entry = (page: number): TlbEntry => ({ base: page * 4096, shift: 12, out: 0x8000_0000 + page * 4096, perms: 15, s1Perms: 15, s2Perms: 15, ipa: -1, dirtyOnWrite: false, level: 3, leafAddress: 0, attr: 0 });
+  const entry = (page: number): TlbEntry => ({
+    base: page * 4096,
+    shift: 12,
+    out: 0x8000_0000 + page * 4096,
+    perms: 15,
+    s1Perms: 15,
+    s2Perms: 15,
+    ipa: -1,
+    dirtyOnWrite: false,
+    level: 3,
+    leafAddress: 0,
+    attr: 0,
+  });
   for (const replacement of ['fifo', 'lru'] as const) {
     it(`${replacement}: evictions, invalidations, re-inserts and hits keep the order a plain list gives`, () => {
       const rng = new SeededRng(`tlb-${replacement}`);

@@ -29,13 +29,32 @@ describe('Machine', () => {
     const m = Machine.create('m-2', cfg);
     const raz = m.readRegister(0, { offset: 0x4000 }, 4);
     assert.equal(raz.result, 'raz-wi');
-    assert.throws(() => m.readRegister(0, { offset: 0x30000 }), (e: unknown) => e instanceof MachineInputError && e.field === 'offset' && e.code === 'out-of-range');
-    assert.throws(() => m.readRegister(0, { register: 'CR9' }), (e: unknown) => e instanceof MachineInputError && /no SMMU register CR9/.test(e.message));
+    assert.throws(
+      () => m.readRegister(0, { offset: 0x30000 }),
+      (e: unknown) => e instanceof MachineInputError && e.field === 'offset' && e.code === 'out-of-range',
+    );
+    assert.throws(
+      () => m.readRegister(0, { register: 'CR9' }),
+      (e: unknown) => e instanceof MachineInputError && /no SMMU register CR9/.test(e.message),
+    );
     assert.throws(() => m.readRegister(0, { register: 'CR0' }, 2), /size: 4 or 8 bytes/);
     assert.throws(() => m.readRegister(3, { register: 'CR0' }), /smmu: no SMMU 3/);
-    assert.throws(() => m.readMemory(2 ** 41, 8), (e: unknown) => e instanceof MachineInputError && /beyond the 40-bit physical address space/.test(e.message));
-    assert.throws(() => m.submitDma(0, Array.from({ length: 4097 }, () => ({ sid: 0, address: 0, size: 4, write: false }))), /transactions: 1\.\.4096 per batch \(got 4097\)/);
-    assert.throws(() => m.submitDma(0, [{ sid: 0, address: 0x1000, size: 8, write: true, data: new Uint8Array(4) }]), /transactions\[0\]\.data: a write carries exactly size/);
+    assert.throws(
+      () => m.readMemory(2 ** 41, 8),
+      (e: unknown) => e instanceof MachineInputError && /beyond the 40-bit physical address space/.test(e.message),
+    );
+    assert.throws(
+      () =>
+        m.submitDma(
+          0,
+          Array.from({ length: 4097 }, () => ({ sid: 0, address: 0, size: 4, write: false })),
+        ),
+      /transactions: 1\.\.4096 per batch \(got 4097\)/,
+    );
+    assert.throws(
+      () => m.submitDma(0, [{ sid: 0, address: 0x1000, size: 8, write: true, data: new Uint8Array(4) }]),
+      /transactions\[0\]\.data: a write carries exactly size/,
+    );
   });
 
   it('memory round-trips; with SMMUEN=0 and GBPA.ABORT=0 DMA bypasses to the same bytes', () => {

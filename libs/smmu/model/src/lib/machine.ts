@@ -55,12 +55,38 @@ export interface DmaResultOutput {
 }
 
 export type MachineEvent =
-  | { readonly kind: 'interrupt'; readonly time: number; readonly smmu: string; readonly name: string; readonly detail: string; readonly address: number; readonly data: number }
-  | { readonly kind: 'event-record'; readonly time: number; readonly smmu: string; readonly name: string; readonly detail: string; readonly address: number; readonly data: number }
-  | { readonly kind: 'gerror'; readonly time: number; readonly smmu: string; readonly name: string; readonly detail: string; readonly address: number; readonly data: number };
+  | {
+      readonly kind: 'interrupt';
+      readonly time: number;
+      readonly smmu: string;
+      readonly name: string;
+      readonly detail: string;
+      readonly address: number;
+      readonly data: number;
+    }
+  | {
+      readonly kind: 'event-record';
+      readonly time: number;
+      readonly smmu: string;
+      readonly name: string;
+      readonly detail: string;
+      readonly address: number;
+      readonly data: number;
+    }
+  | {
+      readonly kind: 'gerror';
+      readonly time: number;
+      readonly smmu: string;
+      readonly name: string;
+      readonly detail: string;
+      readonly address: number;
+      readonly data: number;
+    };
 
 /** GERROR's error bits (IHI0070 6.3.19): each becomes active when it differs from GERRORN's. */
-const GERROR_BITS = findRegister('GERROR')!.fields.filter((f) => f.name.endsWith('_ERR')).map((f) => ({ name: f.name, lsb: f.lsb }));
+const GERROR_BITS = findRegister('GERROR')!
+  .fields.filter((f) => f.name.endsWith('_ERR'))
+  .map((f) => ({ name: f.name, lsb: f.lsb }));
 
 interface Parts {
   readonly clock: VirtualClock;
@@ -137,7 +163,12 @@ export class Machine {
       width = r.width / 8;
     } else {
       offset = target.offset;
-      if (!Number.isInteger(offset) || offset < 0 || offset >= SMMU_MMIO_BYTES) throw new MachineInputError('offset', `0x${offset.toString(16)} is outside the SMMU's register space [0, 0x${SMMU_MMIO_BYTES.toString(16)})`, 'out-of-range');
+      if (!Number.isInteger(offset) || offset < 0 || offset >= SMMU_MMIO_BYTES)
+        throw new MachineInputError(
+          'offset',
+          `0x${offset.toString(16)} is outside the SMMU's register space [0, 0x${SMMU_MMIO_BYTES.toString(16)})`,
+          'out-of-range',
+        );
     }
     const sz = size === 0 ? width || 4 : size;
     if (sz !== 4 && sz !== 8) throw new MachineInputError('size', `4 or 8 bytes (got ${size})`);
@@ -163,9 +194,15 @@ export class Machine {
 
   private span(pa: number, length: number): void {
     if (!Number.isSafeInteger(pa) || pa < 0) throw new MachineInputError('pa', 'a non-negative address');
-    if (!Number.isInteger(length) || length < 1 || length > MAX_MEMORY_ACCESS) throw new MachineInputError('length', `1..${MAX_MEMORY_ACCESS} bytes (got ${length})`);
+    if (!Number.isInteger(length) || length < 1 || length > MAX_MEMORY_ACCESS)
+      throw new MachineInputError('length', `1..${MAX_MEMORY_ACCESS} bytes (got ${length})`);
     const f = this.parts.memory.check(pa, length);
-    if (f) throw new MachineInputError('pa', `0x${f.address.toString(16)}: ${f.fault === 'out-of-range' ? `beyond the ${this.parts.memory.paBits}-bit physical address space` : f.fault === 'mmio' ? 'MMIO, not memory' : 'no memory there (a hole in the address map)'}`, 'out-of-range');
+    if (f)
+      throw new MachineInputError(
+        'pa',
+        `0x${f.address.toString(16)}: ${f.fault === 'out-of-range' ? `beyond the ${this.parts.memory.paBits}-bit physical address space` : f.fault === 'mmio' ? 'MMIO, not memory' : 'no memory there (a hole in the address map)'}`,
+        'out-of-range',
+      );
   }
 
   readMemory(pa: number, length: number): Uint8Array {
@@ -184,9 +221,11 @@ export class Machine {
 
   private transaction(t: Transaction, field: string): void {
     if (!Number.isInteger(t.sid) || t.sid < 0 || t.sid > 0xffff_ffff) throw new MachineInputError(`${field}.sid`, 'a 32-bit StreamID');
-    if (t.ssid !== undefined && (!Number.isInteger(t.ssid) || t.ssid < 0 || t.ssid >= 1 << 20)) throw new MachineInputError(`${field}.ssid`, 'a 20-bit SubstreamID');
+    if (t.ssid !== undefined && (!Number.isInteger(t.ssid) || t.ssid < 0 || t.ssid >= 1 << 20))
+      throw new MachineInputError(`${field}.ssid`, 'a 20-bit SubstreamID');
     if (!Number.isSafeInteger(t.address) || t.address < 0) throw new MachineInputError(`${field}.address`, 'a non-negative address below 2^53');
-    if (!Number.isInteger(t.size) || t.size < 1 || t.size > 4096 || (t.address % 4096) + t.size > 4096) throw new MachineInputError(`${field}.size`, '1..4096 bytes within one 4 KiB page');
+    if (!Number.isInteger(t.size) || t.size < 1 || t.size > 4096 || (t.address % 4096) + t.size > 4096)
+      throw new MachineInputError(`${field}.size`, '1..4096 bytes within one 4 KiB page');
   }
 
   translate(smmu: number, t: Transaction): TranslateResult {
@@ -204,7 +243,8 @@ export class Machine {
     if (batch.length < 1 || batch.length > MAX_DMA_BATCH) throw new MachineInputError('transactions', `1..${MAX_DMA_BATCH} per batch (got ${batch.length})`);
     batch.forEach((t, i) => {
       this.transaction(t, `transactions[${i}]`);
-      if (t.write && (!t.data || t.data.length !== t.size)) throw new MachineInputError(`transactions[${i}].data`, `a write carries exactly size (${t.size}) bytes`);
+      if (t.write && (!t.data || t.data.length !== t.size))
+        throw new MachineInputError(`transactions[${i}].data`, `a write carries exactly size (${t.size}) bytes`);
     });
     this.writable('transactions');
     const out = batch.map((t) => this.dmaOne(s, t));
@@ -215,7 +255,13 @@ export class Machine {
   private dmaOne(s: SmmuV3, t: DmaTransactionInput): DmaResultOutput {
     const r = s.translate(t);
     const base = { path: r.path, ...(r.event ? { event: r.event } : {}) };
-    if (t.ats === 'request') return { status: r.ats?.status === 'SC' ? 'SC' : r.ats?.status === 'CA' ? 'CA' : 'UR', outcome: r.outcome === 'aborted' ? 'aborted' : 'translated', ...(r.pa >= 0 ? { pa: r.pa } : {}), ...base };
+    if (t.ats === 'request')
+      return {
+        status: r.ats?.status === 'SC' ? 'SC' : r.ats?.status === 'CA' ? 'CA' : 'UR',
+        outcome: r.outcome === 'aborted' ? 'aborted' : 'translated',
+        ...(r.pa >= 0 ? { pa: r.pa } : {}),
+        ...base,
+      };
     if (r.outcome === 'stalled') return { status: 'stalled', outcome: 'stalled', ...base };
     if (r.outcome === 'raz-wi') return { status: 'SC', outcome: 'raz-wi', ...base, ...(t.write ? {} : { data: new Uint8Array(t.size) }) };
     if (r.outcome === 'aborted' || r.pa < 0) return { status: 'UR', outcome: r.event ? 'faulted' : 'aborted', ...base };
@@ -243,7 +289,8 @@ export class Machine {
   }
 
   snapshot(): SystemSnapshot {
-    if (!this.system) throw new MachineInputError('machine_id', "a session's platform is not a standalone machine: snapshot a machine (CreateMachine)", 'precondition');
+    if (!this.system)
+      throw new MachineInputError('machine_id', "a session's platform is not a standalone machine: snapshot a machine (CreateMachine)", 'precondition');
     return this.system.snapshot();
   }
 
@@ -275,7 +322,10 @@ export class Machine {
       const active = s.register('GERROR') ^ s.register('GERRORN');
       const fresh = active & ~this.activeErrors[i]!;
       this.activeErrors[i] = active;
-      if (fresh) for (const f of GERROR_BITS) if ((fresh >> BigInt(f.lsb)) & 1n) this.emit(i, { kind: 'gerror', time: this.time, smmu: s.name, name: f.name, detail: 'active', address: 0, data: f.lsb });
+      if (fresh)
+        for (const f of GERROR_BITS)
+          if ((fresh >> BigInt(f.lsb)) & 1n)
+            this.emit(i, { kind: 'gerror', time: this.time, smmu: s.name, name: f.name, detail: 'active', address: 0, data: f.lsb });
     });
   }
 }

@@ -27,7 +27,10 @@ describe('CMD_SYNC completion (IHI0070 4.7.3; domain notes 5 "CMD_SYNC in Linux"
     const seen: InterruptEvent[] = [];
     f.smmu.onInterrupt((e) => seen.push(e));
     submit(f, q, [cmd.sync('SEV'), cmd.sync('IRQ')]);
-    assert.deepEqual(seen.map((e) => `${e.source}:${e.kind}`), ['CMD_SYNC:sev', 'CMD_SYNC:wired']);
+    assert.deepEqual(
+      seen.map((e) => `${e.source}:${e.kind}`),
+      ['CMD_SYNC:sev', 'CMD_SYNC:wired'],
+    );
   });
 
   it('without IDR0.MSI the MSI address is ignored and the wired line is used', () => {
@@ -226,7 +229,10 @@ describe('event queue (IHI0070 3.5.4, 7.2; domain notes 1.6)', () => {
     f.smmu.onInterrupt((e) => seen.push(e));
     badSte(f, q, 2);
     f.smmu.translate({ sid: 2, address: 0, size: 4, write: false });
-    assert.deepEqual(seen.map((e) => [e.source, e.kind, e.address, e.data]), [['EVENTQ', 'msi', 0x0801_0040, 0x1234]]);
+    assert.deepEqual(
+      seen.map((e) => [e.source, e.kind, e.address, e.data]),
+      [['EVENTQ', 'msi', 0x0801_0040, 0x1234]],
+    );
   });
 });
 

@@ -11,7 +11,22 @@ describe('ID registers from the configuration (IHI0070 6.3.1-6.3.6)', () => {
     const f = fixture();
     // IDR0 by hand: S2P|S1P|TTF=2<<2|COHACC<<4|HTTU=2<<6|Hyp<<9|ATS<<10|ASID16<<12|MSI<<13|SEV<<14|
     // PRI<<16|VMID16<<18|CD2L<<19|TTENDIAN=2<<21|ST_LEVEL=1<<27
-    const idr0 = 0x1 | 0x2 | (2 << 2) | (1 << 4) | (2 << 6) | (1 << 9) | (1 << 10) | (1 << 12) | (1 << 13) | (1 << 14) | (1 << 16) | (1 << 18) | (1 << 19) | (2 << 21) | (1 << 27);
+    const idr0 =
+      0x1 |
+      0x2 |
+      (2 << 2) |
+      (1 << 4) |
+      (2 << 6) |
+      (1 << 9) |
+      (1 << 10) |
+      (1 << 12) |
+      (1 << 13) |
+      (1 << 14) |
+      (1 << 16) |
+      (1 << 18) |
+      (1 << 19) |
+      (2 << 21) |
+      (1 << 27);
     assert.equal(f.reg('IDR0'), BigInt(idr0));
     // IDR1: SIDSIZE 16 | SSIDSIZE 20<<6 | PRIQS 19<<11 | EVENTQS 19<<16 | CMDQS 19<<21 | ATTR_PERMS_OVR<<26 | ATTR_TYPES_OVR<<27
     assert.equal(f.reg('IDR1'), BigInt(16 | (20 << 6) | (19 << 11) | (19 << 16) | (19 << 21) | (1 << 26) | (1 << 27)));

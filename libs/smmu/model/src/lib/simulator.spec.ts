@@ -64,7 +64,26 @@ describe('simulator errors at the backing bound (platform README; not IHI0070 be
       },
       writeDword: () => 'backing-limit',
     };
-    const r = walk(mem, { stage: 1, granule: '4k', inputBits: 21, startLevel: 3, table: RAM_BASE, outputBits: 48, bigEndian: false, ha: true, hd: false, affd: false, had: false, wxn: false }, 0x1000, false, 0);
+    const r = walk(
+      mem,
+      {
+        stage: 1,
+        granule: '4k',
+        inputBits: 21,
+        startLevel: 3,
+        table: RAM_BASE,
+        outputBits: 48,
+        bigEndian: false,
+        ha: true,
+        hd: false,
+        affd: false,
+        had: false,
+        wxn: false,
+      },
+      0x1000,
+      false,
+      0,
+    );
     assert.equal(r.ok, false);
     assert.equal(!r.ok && r.simulator, true);
   });

@@ -189,7 +189,14 @@ interface L1Entry {
  * would have run them.
  */
 export type SmmuTimerSnapshot =
-  | { readonly kind: 'ack'; readonly at: number; readonly seq: number; readonly register: 'CR0ACK' | 'IRQ_CTRLACK'; readonly mask: string; readonly value: string }
+  | {
+      readonly kind: 'ack';
+      readonly at: number;
+      readonly seq: number;
+      readonly register: 'CR0ACK' | 'IRQ_CTRLACK';
+      readonly mask: string;
+      readonly value: string;
+    }
   | { readonly kind: 'gbpa' | 'cmdq'; readonly at: number; readonly seq: number };
 
 /** A point-in-time, JSON-serialisable copy of everything an SMMU holds (see snapshot()). */
@@ -425,7 +432,10 @@ export class SmmuV3 {
     return this.sfm;
   }
 
-  cacheStats(): Record<'l1std' | 'ste' | 'l1cd' | 'cd' | 'tlb', { size: number; hits: number; misses: number; inserts: number; evictions: number; invalidations: number }> {
+  cacheStats(): Record<
+    'l1std' | 'ste' | 'l1cd' | 'cd' | 'tlb',
+    { size: number; hits: number; misses: number; inserts: number; evictions: number; invalidations: number }
+  > {
     const s = (size: number, c: { hits: number; misses: number; inserts: number; evictions: number; invalidations: number }) => ({ size, ...c });
     return {
       l1std: s(this.l1std.size, this.l1std.counters),
@@ -849,7 +859,13 @@ export class SmmuV3 {
     if (prod === cons) return;
     const used = (prod - cons + 2 ** (log2 + 1)) % 2 ** (log2 + 1);
     if (used > 2 ** log2) {
-      this.violation('CMDQ_PROD', 0x98, BigInt(prod), `inconsistent CMDQ indices (PROD ${hex(prod)}, CONS ${hex(cons)}): CONSTRAINED UNPREDICTABLE, the twin stops consuming`, 'IHI0070 3.5.1');
+      this.violation(
+        'CMDQ_PROD',
+        0x98,
+        BigInt(prod),
+        `inconsistent CMDQ indices (PROD ${hex(prod)}, CONS ${hex(cons)}): CONSTRAINED UNPREDICTABLE, the twin stops consuming`,
+        'IHI0070 3.5.1',
+      );
       return;
     }
     const slot = base + (cons % 2 ** log2) * 16;
@@ -953,7 +969,13 @@ export class SmmuV3 {
         if (!c.pri) return 'ILL';
         if (num('Resp') === 3) return 'ILL';
         if (!smmuen) return undefined;
-        const e = { time: this.clock.now(), sid: num('StreamID'), ssid: num('SSV') ? num('SubstreamID') : undefined, prgIndex: num('PRGIndex'), resp: num('Resp') };
+        const e = {
+          time: this.clock.now(),
+          sid: num('StreamID'),
+          ssid: num('SSV') ? num('SubstreamID') : undefined,
+          prgIndex: num('PRGIndex'),
+          resp: num('Resp'),
+        };
         for (const pl of [...this.priRespListeners]) pl(e);
         return undefined;
       }
@@ -1069,7 +1091,11 @@ export class SmmuV3 {
       case OPCODES.TLBI_NH_VA: {
         const vmid = vmidOf();
         const asid = num('ASID');
-        this.tlb.invalidateRange((c) => c.world === 'NS-EL1' && c.vmid === vmid && (c.asid === asid || c.asid === -1) && c.stage !== 's2', num('Address'), this.rangeBytes(l, words)!);
+        this.tlb.invalidateRange(
+          (c) => c.world === 'NS-EL1' && c.vmid === vmid && (c.asid === asid || c.asid === -1) && c.stage !== 's2',
+          num('Address'),
+          this.rangeBytes(l, words)!,
+        );
         return;
       }
       case OPCODES.TLBI_NH_VAA: {
@@ -1219,7 +1245,20 @@ export class SmmuV3 {
     if (how === 'retry') result = this.translate(s.txn);
     else {
       const outcome = how === 'terminate' ? 'raz-wi' : 'aborted';
-      result = mk(outcome, -1, 's1', `stalled transaction ${how === 'disabled' ? 'aborted by SMMUEN=0' : how === 'terminate' ? 'terminated (RAZ/WI)' : 'aborted'}`, undefined, false, s.stag, false, false, undefined, undefined, undefined);
+      result = mk(
+        outcome,
+        -1,
+        's1',
+        `stalled transaction ${how === 'disabled' ? 'aborted by SMMUEN=0' : how === 'terminate' ? 'terminated (RAZ/WI)' : 'aborted'}`,
+        undefined,
+        false,
+        s.stag,
+        false,
+        false,
+        undefined,
+        undefined,
+        undefined,
+      );
     }
     const e: StallResolution = { time: this.clock.now(), sid: s.sid, stag: s.stag, transaction: s.txn, result, how };
     for (const l of [...this.stallListeners]) l(e);
@@ -1267,7 +1306,10 @@ export class SmmuV3 {
    * The STE for `sid` through the caches: a result, or the architected failure:
    * bad-sid (C_BAD_STREAMID) or fetch (F_STE_FETCH).
    */
-  private steFor(sid: number, insert: boolean): { entry: SteCacheEntry; cached: boolean } | { fail: 'bad-sid'; why: string } | { fail: 'fetch'; address: number; why: string } {
+  private steFor(
+    sid: number,
+    insert: boolean,
+  ): { entry: SteCacheEntry; cached: boolean } | { fail: 'bad-sid'; why: string } | { fail: 'fetch'; address: number; why: string } {
     const hit = this.steCache.peek(sid);
     if (hit) return { entry: hit, cached: true };
     const t = this.strtab();
@@ -1327,7 +1369,20 @@ export class SmmuV3 {
     else if (outcome === 'aborted') c.aborted++;
     else if (outcome === 'raz-wi') c.razWi++;
     else c.stalled++;
-    return mk(outcome, extra.pa ?? -1, path, why, extra.event, extra.recorded ?? false, extra.stag, extra.tlbHit ?? false, extra.steCached ?? false, extra.ste, extra.ats, extra.simulatorError);
+    return mk(
+      outcome,
+      extra.pa ?? -1,
+      path,
+      why,
+      extra.event,
+      extra.recorded ?? false,
+      extra.stag,
+      extra.tlbHit ?? false,
+      extra.steCached ?? false,
+      extra.ste,
+      extra.ats,
+      extra.simulatorError,
+    );
   }
 
   private header(t: Transaction): Record<string, number> {
@@ -1352,7 +1407,15 @@ export class SmmuV3 {
    * Translated transaction aborts; either records the event only with CR2.REC_CFG_ATS=1 (for a
    * request's C_BAD_STREAMID, also CR2.RECINVSID=1).
    */
-  private configFault(t: Transaction, name: EventName, path: Path, why: string, fields: Record<string, number> = {}, origin?: SteOrigin, steCached = false): TranslateResult {
+  private configFault(
+    t: Transaction,
+    name: EventName,
+    path: Path,
+    why: string,
+    fields: Record<string, number> = {},
+    origin?: SteOrigin,
+    steCached = false,
+  ): TranslateResult {
     if (t.ats === 'request' || t.ats === 'translated') {
       let rec = this.field('CR2', 'REC_CFG_ATS') === 1;
       if (name === 'C_BAD_STREAMID' && t.ats === 'request') rec = rec && this.field('CR2', 'RECINVSID') === 1;
@@ -1373,7 +1436,13 @@ export class SmmuV3 {
   /** An ATS Translation Request refused with Unsupported Request (IHI0070 3.9.1.2), with F_BAD_ATS_TREQ or silently. */
   private atsUnsupported(t: Transaction, why: string, record: boolean, e?: SteCacheEntry, steCached = false): TranslateResult {
     const fate = record ? this.recordEvent('F_BAD_ATS_TREQ', { ...this.header(t), ...this.attrs(t, e?.ste), InputAddr: t.address }) : undefined;
-    return this.result('aborted', 'ats-request', `${why}: Unsupported Request`, { event: record ? 'F_BAD_ATS_TREQ' : undefined, recorded: fate === 'written', ste: e?.origin, steCached, ats: ATS_UR });
+    return this.result('aborted', 'ats-request', `${why}: Unsupported Request`, {
+      event: record ? 'F_BAD_ATS_TREQ' : undefined,
+      recorded: fate === 'written',
+      ste: e?.origin,
+      steCached,
+      ats: ATS_UR,
+    });
   }
 
   /**
@@ -1386,7 +1455,17 @@ export class SmmuV3 {
   }
 
   /** The ATS Translation Completion for a successful translation with `perms` (IHI0070 13.7.1). */
-  private atsGranted(t: Transaction, e: SteCacheEntry, perms: number, oneEl: boolean, pa: number, ipa: boolean, path: Path, steCached: boolean, tlbHit: boolean): TranslateResult {
+  private atsGranted(
+    t: Transaction,
+    e: SteCacheEntry,
+    perms: number,
+    oneEl: boolean,
+    pa: number,
+    ipa: boolean,
+    path: Path,
+    steCached: boolean,
+    tlbHit: boolean,
+  ): TranslateResult {
     const g = atsGrant(t, e.ste, perms, oneEl);
     if (!g.r && !g.w && !g.x) return this.atsNoAccess(path, 'the translation grants none of the requested permissions', e, steCached);
     const what = `ATS completion: ${ipa ? 'IPA (split-stage)' : 'PA'} ${hex(pa)} R=${+g.r} W=${+g.w} X=${+g.x}`;
@@ -1427,7 +1506,16 @@ export class SmmuV3 {
     // Both give the same result and count the same cache hits for the same state; the fast path
     // only skips checks whose outcome is cached.
     // (`& 4095` gives the page offset of any non-negative integer below 2^53.)
-    if (!this.sfm && this.en.smmuen && t.ats === undefined && t.ssid === undefined && t.size > 0 && (t.address & 4095) + t.size <= 4096 && Number.isInteger(t.address) && Number.isInteger(t.size)) {
+    if (
+      !this.sfm &&
+      this.en.smmuen &&
+      t.ats === undefined &&
+      t.ssid === undefined &&
+      t.size > 0 &&
+      (t.address & 4095) + t.size <= 4096 &&
+      Number.isInteger(t.address) &&
+      Number.isInteger(t.size)
+    ) {
       const g = this.strtabGeom;
       if (g !== undefined && t.sid < g.sidLimit) {
         // A one-entry memo of the last StreamID's STE (a per-port micro-cache: DMA comes in
@@ -1459,7 +1547,20 @@ export class SmmuV3 {
               } else this.fastHits++;
               this.counters.transactions++;
               this.counters.translated++;
-              return mk('translated', hit.out + (t.address - hit.base), e!.s1Path, 'TLB hit', undefined, false, undefined, true, true, e!.origin, undefined, undefined);
+              return mk(
+                'translated',
+                hit.out + (t.address - hit.base),
+                e!.s1Path,
+                'TLB hit',
+                undefined,
+                false,
+                undefined,
+                true,
+                true,
+                e!.origin,
+                undefined,
+                undefined,
+              );
             }
           }
         }
@@ -1533,12 +1634,16 @@ export class SmmuV3 {
     }
     if ((t.address % 4096) + t.size > 4096) return this.unsupported(t, `transaction of ${t.size} bytes at ${hex(t.address)} crosses a 4KB boundary`, 1);
     // Translated transactions carry no PASID here (IDR3.PASIDTT=0): Data, Unprivileged, SSV=0 (IHI0070 3.9.1.3).
-    if (ats === 'translated' && (t.ssid !== undefined || t.privileged || t.instruction)) t = { sid: t.sid, address: t.address, size: t.size, write: t.write, ats };
+    if (ats === 'translated' && (t.ssid !== undefined || t.privileged || t.instruction))
+      t = { sid: t.sid, address: t.address, size: t.size, write: t.write, ats };
     if (!this.en.smmuen) {
       if (ats === 'request') return this.atsUnsupported(t, 'ATS translation request while SMMUEN=0', true);
       if (ats === 'translated') {
         const fate = this.recordEvent('F_TRANSL_FORBIDDEN', { ...this.header(t), RnW: t.write ? 0 : 1, InputAddr: t.address });
-        return this.result('aborted', 'ats-translated', 'ATS-translated transaction while SMMUEN=0', { event: 'F_TRANSL_FORBIDDEN', recorded: fate === 'written' });
+        return this.result('aborted', 'ats-translated', 'ATS-translated transaction while SMMUEN=0', {
+          event: 'F_TRANSL_FORBIDDEN',
+          recorded: fate === 'written',
+        });
       }
       // GBPA (IHI0070 6.3.14): abort silently, or bypass with the attribute overrides.
       if (GBPA.get([this.gbpaEffective], 'ABORT') === 1n) return this.result('aborted', 'gbpa', 'SMMUEN=0 and GBPA.ABORT=1');
@@ -1563,7 +1668,8 @@ export class SmmuV3 {
       steCached = false;
     }
     const ste = e.ste;
-    if (ste.kind === 'invalid') return this.configFault(t, 'C_BAD_STE', 'ste', `STE ${ste.illegal === 'V=0' ? 'V=0' : `ILLEGAL: ${ste.illegal}`}`, {}, e.origin, steCached);
+    if (ste.kind === 'invalid')
+      return this.configFault(t, 'C_BAD_STE', 'ste', `STE ${ste.illegal === 'V=0' ? 'V=0' : `ILLEGAL: ${ste.illegal}`}`, {}, e.origin, steCached);
     if (ste.kind === 'abort') {
       if (ats === 'request') return this.atsUnsupported(t, 'ATS translation request to an STE with Config=abort', false, e, steCached);
       return this.result('aborted', 'ste-abort', 'STE.Config=abort: terminated without an event', { ste: e.origin, steCached });
@@ -1572,7 +1678,12 @@ export class SmmuV3 {
     if (ats === 'translated') {
       if (ste.kind === 'bypass' || ste.eats === 0) {
         const fate = this.recordEvent('F_TRANSL_FORBIDDEN', { ...this.header(t), RnW: t.write ? 0 : 1, InputAddr: t.address });
-        return this.result('aborted', 'ats-translated', `ATS-translated with CR0.ATSCHK=1 and ${ste.kind === 'bypass' ? 'a bypass STE' : 'STE.EATS=0'}`, { event: 'F_TRANSL_FORBIDDEN', recorded: fate === 'written', ste: e.origin, steCached });
+        return this.result('aborted', 'ats-translated', `ATS-translated with CR0.ATSCHK=1 and ${ste.kind === 'bypass' ? 'a bypass STE' : 'STE.EATS=0'}`, {
+          event: 'F_TRANSL_FORBIDDEN',
+          recorded: fate === 'written',
+          ste: e.origin,
+          steCached,
+        });
       }
       // Split-stage ATS (13.6.3): the address is an IPA the endpoint got from a translation
       // request; stage 2 translates it, with faults recorded as for any transaction.
@@ -1585,13 +1696,20 @@ export class SmmuV3 {
     if (ats === 'request') {
       if (ste.kind === 'bypass') return this.atsUnsupported(t, 'ATS translation request to a bypass STE (effective EATS=0)', true, e, steCached);
       if (ste.eats === 0 || (ste.eats === 2 && !this.en.atschk)) {
-        return this.atsUnsupported(t, `ATS translation request with effective EATS=0${ste.eats === 2 ? ' (split-stage needs CR0.ATSCHK=1)' : ''}`, true, e, steCached);
+        return this.atsUnsupported(
+          t,
+          `ATS translation request with effective EATS=0${ste.eats === 2 ? ' (split-stage needs CR0.ATSCHK=1)' : ''}`,
+          true,
+          e,
+          steCached,
+        );
       }
       split = ste.eats === 2;
     }
     if (ste.kind === 'bypass') {
       if (t.ssid !== undefined) return this.configFault(t, 'C_BAD_SUBSTREAMID', 'ste-bypass', 'SubstreamID on a bypass STE', {}, e.origin, steCached);
-      if (t.address + t.size > 2 ** this.config.oasBits) return this.bypassAddressSize(t, e, steCached, 'ste-bypass', `bypass input above the ${this.config.oasBits}-bit OAS`);
+      if (t.address + t.size > 2 ** this.config.oasBits)
+        return this.bypassAddressSize(t, e, steCached, 'ste-bypass', `bypass input above the ${this.config.oasBits}-bit OAS`);
       return this.result('bypassed', 'ste-bypass', 'STE.Config=bypass', { pa: t.address, ste: e.origin, steCached });
     }
     if (ste.kind === 's2') {
@@ -1601,8 +1719,10 @@ export class SmmuV3 {
     // Stage 1 enabled: substream handling (domain notes 7 step 5).
     let ssidIndex = 0;
     if (t.ssid !== undefined) {
-      if (ste.s1CdMax === 0 || this.config.ssidBits === 0) return this.configFault(t, 'C_BAD_SUBSTREAMID', 'cd', 'SubstreamID with S1CDMax=0', {}, e.origin, steCached);
-      if (t.ssid >= 2 ** ste.s1CdMax) return this.configFault(t, 'C_BAD_SUBSTREAMID', 'cd', `SubstreamID ${t.ssid} >= 2^S1CDMax (${ste.s1CdMax})`, {}, e.origin, steCached);
+      if (ste.s1CdMax === 0 || this.config.ssidBits === 0)
+        return this.configFault(t, 'C_BAD_SUBSTREAMID', 'cd', 'SubstreamID with S1CDMax=0', {}, e.origin, steCached);
+      if (t.ssid >= 2 ** ste.s1CdMax)
+        return this.configFault(t, 'C_BAD_SUBSTREAMID', 'cd', `SubstreamID ${t.ssid} >= 2^S1CDMax (${ste.s1CdMax})`, {}, e.origin, steCached);
       if (t.ssid === 0 && ste.s1Dss === 2) return this.configFault(t, 'F_STREAM_DISABLED', 'cd', 'SubstreamID 0 while S1DSS=SSID0', {}, e.origin, steCached);
       ssidIndex = t.ssid;
     } else if (ste.s1CdMax > 0) {
@@ -1610,10 +1730,16 @@ export class SmmuV3 {
       if (ste.s1Dss === 1) {
         // S1DSS=bypass: stage 1 bypassed; stage 2 if nested (IHI0070 13.6.4-13.6.5 for ATS).
         if (ste.kind === 'nested') return this.stage2Only(t, e, steCached, 's1-bypass', split);
-        if (t.address + t.size > 2 ** this.config.oasBits) return this.bypassAddressSize(t, e, steCached, 's1-bypass', `stage-1 bypass input above the ${this.config.oasBits}-bit IAS`);
+        if (t.address + t.size > 2 ** this.config.oasBits)
+          return this.bypassAddressSize(t, e, steCached, 's1-bypass', `stage-1 bypass input above the ${this.config.oasBits}-bit IAS`);
         if (ats === 'request') {
           // 13.6.4: an identity-mapped completion, U=0, R=W=1.
-          return this.result('translated', 's1-bypass', 'S1DSS=bypass with stage 1 only: identity-mapped ATS completion', { pa: t.address, ste: e.origin, steCached, ats: ATS_IDENTITY });
+          return this.result('translated', 's1-bypass', 'S1DSS=bypass with stage 1 only: identity-mapped ATS completion', {
+            pa: t.address,
+            ste: e.origin,
+            steCached,
+            ats: ATS_IDENTITY,
+          });
         }
         return this.result('bypassed', 's1-bypass', 'S1DSS=bypass for a transaction without SubstreamID', { pa: t.address, ste: e.origin, steCached });
       }
@@ -1630,7 +1756,10 @@ export class SmmuV3 {
    */
   private atsTranslatedPass(t: Transaction, e: SteCacheEntry | undefined, steCached: boolean, why: string): TranslateResult {
     if (t.address + t.size > 2 ** this.config.oasBits) {
-      return this.result('aborted', 'ats-translated', `ATS-translated address ${hex(t.address)} above the ${this.config.oasBits}-bit OAS: aborted, no event`, { ste: e?.origin, steCached });
+      return this.result('aborted', 'ats-translated', `ATS-translated address ${hex(t.address)} above the ${this.config.oasBits}-bit OAS: aborted, no event`, {
+        ste: e?.origin,
+        steCached,
+      });
     }
     return this.result('bypassed', 'ats-translated', why, { pa: t.address, ste: e?.origin, steCached });
   }
@@ -1671,10 +1800,27 @@ export class SmmuV3 {
     if (!r.ok) return { ...r, ipa };
     if (s2.ptw && r.attr < 4) {
       // S2PTW: stage-1 walks and CD fetches that hit Device memory at stage 2 fault (IHI0070 3.4.4).
-      return { ok: false, fault: 'F_PERMISSION', stage: 2, level: r.level, cls: 'TT', ipa, why: `stage-1 table access to stage-2 Device memory at IPA ${hex(ipa)} with S2PTW=1` };
+      return {
+        ok: false,
+        fault: 'F_PERMISSION',
+        stage: 2,
+        level: r.level,
+        cls: 'TT',
+        ipa,
+        why: `stage-1 table access to stage-2 Device memory at IPA ${hex(ipa)} with S2PTW=1`,
+      };
     }
     const needed = write ? PERM.PR | PERM.PW : PERM.PR;
-    if ((r.perms & needed) !== needed) return { ok: false, fault: 'F_PERMISSION', stage: 2, level: r.level, cls: 'TT', ipa, why: `stage-2 permission fault on a table access at IPA ${hex(ipa)}` };
+    if ((r.perms & needed) !== needed)
+      return {
+        ok: false,
+        fault: 'F_PERMISSION',
+        stage: 2,
+        level: r.level,
+        cls: 'TT',
+        ipa,
+        why: `stage-2 permission fault on a table access at IPA ${hex(ipa)}`,
+      };
     return { ok: true, pa: r.out };
   }
 
@@ -1710,7 +1856,15 @@ export class SmmuV3 {
         const where = toPa(l1Base + idx * 8);
         if (!('ok' in where)) return where;
         const w = this.readWords(where.pa, 1);
-        if (!Array.isArray(w)) return this.configFault(t, 'F_CD_FETCH', 'cd', `external abort (${w.fault}) fetching the L1CD at ${hex(where.pa)}`, { FetchAddr: w.address }, e.origin);
+        if (!Array.isArray(w))
+          return this.configFault(
+            t,
+            'F_CD_FETCH',
+            'cd',
+            `external abort (${w.fault}) fetching the L1CD at ${hex(where.pa)}`,
+            { FetchAddr: w.address },
+            e.origin,
+          );
         l2 = CD_L1.get(w, 'V') === 1n ? Number(CD_L1.get(w, 'L2Ptr')) : -1;
         if (l2 >= 0 || this.config.cacheInvalid) this.l1cd.insert(l1Key, l2);
       }
@@ -1721,7 +1875,15 @@ export class SmmuV3 {
     const where = toPa(cdAddr);
     if (!('ok' in where)) return where;
     const words = this.readWords(where.pa, 8);
-    if (!Array.isArray(words)) return this.configFault(t, 'F_CD_FETCH', 'cd', `external abort (${words.fault}) fetching the CD at ${hex(where.pa)}`, { FetchAddr: words.address }, e.origin);
+    if (!Array.isArray(words))
+      return this.configFault(
+        t,
+        'F_CD_FETCH',
+        'cd',
+        `external abort (${words.fault}) fetching the CD at ${hex(where.pa)}`,
+        { FetchAddr: words.address },
+        e.origin,
+      );
     const cd = decodeCd(this.config, words, ste);
     const c = this.cdContexts(ste, cd);
     const cache = cd.valid || this.config.cacheInvalid;
@@ -1738,7 +1900,10 @@ export class SmmuV3 {
     if (!cd.valid) return {};
     const stage = ste.kind === 'nested' ? 's12' : 's1';
     const oneEl = ste.world === 'NS-EL2';
-    return { ctx: this.tlb.context(ste.world, ste.vmid, oneEl ? -1 : cd.asid, stage), global: oneEl ? undefined : this.tlb.context(ste.world, ste.vmid, -1, stage) };
+    return {
+      ctx: this.tlb.context(ste.world, ste.vmid, oneEl ? -1 : cd.asid, stage),
+      global: oneEl ? undefined : this.tlb.context(ste.world, ste.vmid, -1, stage),
+    };
   }
 
   /**
@@ -1765,7 +1930,8 @@ export class SmmuV3 {
       // A write to a writable-clean entry (DBM with HD) re-walks to update the descriptor.
       if (!(t.write && hit.dirtyOnWrite)) {
         if (req) {
-          if (!anyGrant(atsGrant(t, e.ste, hit.s1Perms, oneEl))) return this.atsNoAccess(path, 'stage-1 permissions grant none of the requested permissions', e, steCached);
+          if (!anyGrant(atsGrant(t, e.ste, hit.s1Perms, oneEl)))
+            return this.atsNoAccess(path, 'stage-1 permissions grant none of the requested permissions', e, steCached);
           return this.atsGranted(t, e, hit.perms, oneEl, split ? hit.ipa + off : hit.out + off, split, path, steCached, true);
         }
         if ((hit.s1Perms & need) !== need) return this.permissionFault(t, e, cd, this.attrs(t, e.ste), 1, hit.level, steCached, path);
@@ -1773,16 +1939,40 @@ export class SmmuV3 {
       }
     }
     if (cd.walk === undefined) {
-      return this.translationFault(t, e, { ok: false, fault: 'F_TRANSLATION', stage: 1, level: 0, cls: 'IN', why: 'EPD0=1: no walks through TTB0' }, this.attrs(t, e.ste), path, cd, steCached);
+      return this.translationFault(
+        t,
+        e,
+        { ok: false, fault: 'F_TRANSLATION', stage: 1, level: 0, cls: 'IN', why: 'EPD0=1: no walks through TTB0' },
+        this.attrs(t, e.ste),
+        path,
+        cd,
+        steCached,
+      );
     }
     if (t.address + t.size > POW2[cd.inputBits]!) {
-      return this.translationFault(t, e, { ok: false, fault: 'F_TRANSLATION', stage: 1, level: cd.walk.startLevel, cls: 'IN', why: `address ${hex(t.address)} outside the TTB0 region (T0SZ=${64 - cd.inputBits})` }, this.attrs(t, e.ste), path, cd, steCached);
+      return this.translationFault(
+        t,
+        e,
+        {
+          ok: false,
+          fault: 'F_TRANSLATION',
+          stage: 1,
+          level: cd.walk.startLevel,
+          cls: 'IN',
+          why: `address ${hex(t.address)} outside the TTB0 region (T0SZ=${64 - cd.inputBits})`,
+        },
+        this.attrs(t, e.ste),
+        path,
+        cd,
+        steCached,
+      );
     }
     const params: WalkParams = nested || oneEl ? { ...cd.walk, oneEl, tableAddress: nested ? (ipa, w) => this.s2TableWalk(e, ipa, w) : undefined } : cd.walk;
     const r1 = walk(this.memory, params, t.address, t.write, this.smmuWriter);
     if (!r1.ok) return this.translationFault(t, e, r1, this.attrs(t, e.ste), path, cd, steCached);
     if (req) {
-      if (!anyGrant(atsGrant(t, e.ste, r1.perms, oneEl))) return this.atsNoAccess(path, 'stage-1 permissions grant none of the requested permissions', e, steCached);
+      if (!anyGrant(atsGrant(t, e.ste, r1.perms, oneEl)))
+        return this.atsNoAccess(path, 'stage-1 permissions grant none of the requested permissions', e, steCached);
     } else if ((r1.perms & need) !== need) return this.permissionFault(t, e, cd, this.attrs(t, e.ste), 1, r1.level, steCached, path);
     let out = r1.out;
     let s2Perms = PERM_ALL;
@@ -1808,12 +1998,37 @@ export class SmmuV3 {
     }
     const perms = r1.perms & s2Perms;
     if (r1.global || ce.ctx) {
-      const entry: TlbEntry = { base, shift, out: out - (t.address - base), perms, s1Perms: r1.perms, s2Perms, ipa, dirtyOnWrite: dirty, level: r1.level, leafAddress: r1.leafAddress, attr: r1.attr };
+      const entry: TlbEntry = {
+        base,
+        shift,
+        out: out - (t.address - base),
+        perms,
+        s1Perms: r1.perms,
+        s2Perms,
+        ipa,
+        dirtyOnWrite: dirty,
+        level: r1.level,
+        leafAddress: r1.leafAddress,
+        attr: r1.attr,
+      };
       this.tlb.insert(r1.global && ce.global ? ce.global : ce.ctx!, entry);
     }
     if (req) return this.atsGranted(t, e, perms, oneEl, split ? r1.out : out, split, path, steCached, false);
     this.counters.translated++;
-    return mk('translated', out, path, (nested ? NESTED_WALK_WHY : S1_WALK_WHY)[r1.level]!, undefined, false, undefined, false, steCached, e.origin, undefined, undefined);
+    return mk(
+      'translated',
+      out,
+      path,
+      (nested ? NESTED_WALK_WHY : S1_WALK_WHY)[r1.level]!,
+      undefined,
+      false,
+      undefined,
+      false,
+      steCached,
+      e.origin,
+      undefined,
+      undefined,
+    );
   }
 
   /**
@@ -1835,16 +2050,38 @@ export class SmmuV3 {
     const hit = this.tlb.lookup(ctx, undefined, t.address);
     if (hit !== undefined) {
       if (req) {
-        if (!(t.write && hit.dirtyOnWrite)) return this.atsGranted(t, e, hit.perms, false, ipaOut ? t.address : hit.out + (t.address - hit.base), ipaOut, path, steCached, true);
+        if (!(t.write && hit.dirtyOnWrite))
+          return this.atsGranted(t, e, hit.perms, false, ipaOut ? t.address : hit.out + (t.address - hit.base), ipaOut, path, steCached, true);
       } else if ((hit.perms & need) === need) {
         this.counters.translated++;
-        return mk('translated', hit.out + (t.address - hit.base), path, 'TLB hit', undefined, false, undefined, true, steCached, e.origin, undefined, undefined);
+        return mk(
+          'translated',
+          hit.out + (t.address - hit.base),
+          path,
+          'TLB hit',
+          undefined,
+          false,
+          undefined,
+          true,
+          steCached,
+          e.origin,
+          undefined,
+          undefined,
+        );
       }
     }
     const r = walk(this.memory, s2.walk, t.address, t.write, this.smmuWriter);
     if (!r.ok) return this.translationFault(t, e, { ...r, ipa: t.address }, acc, path, undefined, steCached);
     if (!req && (r.perms & need) !== need) {
-      return this.translationFault(t, e, { ok: false, fault: 'F_PERMISSION', stage: 2, level: r.level, cls: 'IN', ipa: t.address, why: 'stage-2 permission fault' }, acc, path, undefined, steCached);
+      return this.translationFault(
+        t,
+        e,
+        { ok: false, fault: 'F_PERMISSION', stage: 2, level: r.level, cls: 'IN', ipa: t.address, why: 'stage-2 permission fault' },
+        acc,
+        path,
+        undefined,
+        steCached,
+      );
     }
     this.tlb.insert(ctx, {
       base: t.address - (t.address % 2 ** r.shift),
@@ -1863,7 +2100,17 @@ export class SmmuV3 {
     return this.result('translated', path, `stage-2 walk, level ${r.level}`, { pa: r.out, ste: e.origin, steCached });
   }
 
-  private permissionFault(t: Transaction, e: SteCacheEntry, cd: DecodedCd, acc: { PnU: number; InD: number; RnW: number }, stage: 1 | 2, level: number, steCached: boolean, path: Path, ipa?: number): TranslateResult {
+  private permissionFault(
+    t: Transaction,
+    e: SteCacheEntry,
+    cd: DecodedCd,
+    acc: { PnU: number; InD: number; RnW: number },
+    stage: 1 | 2,
+    level: number,
+    steCached: boolean,
+    path: Path,
+    ipa?: number,
+  ): TranslateResult {
     const what = `stage-${stage} permission fault (${t.write ? 'write' : acc.InD ? 'instruction fetch' : 'read'}, ${acc.PnU ? 'privileged' : 'unprivileged'}${ipa !== undefined ? `, IPA ${hex(ipa)}` : ''})`;
     return this.translationFault(t, e, { ok: false, fault: 'F_PERMISSION', stage, level, cls: 'IN', ipa, why: what }, acc, path, cd, steCached);
   }
@@ -1874,7 +2121,15 @@ export class SmmuV3 {
    * aborts); F_WALK_EABT is not configurable and always aborts. An ATS Translation Request never
    * records or stalls here (3.9.1.2): R=W=0, or CA for an external abort.
    */
-  private translationFault(t: Transaction, e: SteCacheEntry, f: WalkFault, acc: { PnU: number; InD: number; RnW: number }, path: Path, cd: DecodedCd | undefined, steCached = false): TranslateResult {
+  private translationFault(
+    t: Transaction,
+    e: SteCacheEntry,
+    f: WalkFault,
+    acc: { PnU: number; InD: number; RnW: number },
+    path: Path,
+    cd: DecodedCd | undefined,
+    steCached = false,
+  ): TranslateResult {
     const name: EventName = f.fault;
     const origin = { ste: e.origin, steCached };
     if (f.simulator) {
@@ -1912,7 +2167,11 @@ export class SmmuV3 {
     }
     const fate = record ? this.recordEvent(name, fields) : undefined;
     const off = f.stage === 2 ? 'S2R=0' : 'R=0';
-    return this.result(abort ? 'aborted' : 'raz-wi', path, `${f.why}${record ? '' : ` (not recorded: ${off})`}`, { event: name, recorded: fate === 'written', ...origin });
+    return this.result(abort ? 'aborted' : 'raz-wi', path, `${f.why}${record ? '' : ` (not recorded: ${off})`}`, {
+      event: name,
+      recorded: fate === 'written',
+      ...origin,
+    });
   }
 
   // ---------------------------------------------------------------------------------------

@@ -84,7 +84,12 @@ describe('snapshot and restore (versioned, JSON)', () => {
   it('a restored system replays a long sequence exactly like the original: results, counters, cache statistics, events, state', () => {
     // Small FIFO caches (evictions), adversarial re-reads (the RNG), a nested and a stage-1
     // stream, commands in flight, a pending CR0 ack and GBPA update at the moment of the snapshot.
-    const mk = () => SmmuSystem.create({ seed: 11, memory: { paBits: 48, maxBackedBytes: 64 << 20, regions: regions() }, smmus: [{ ackDelayNs: 300, gbpaDelayNs: 300, configCacheEntries: 2, tlbEntries: 8, refetchProbability: 0.2 }] });
+    const mk = () =>
+      SmmuSystem.create({
+        seed: 11,
+        memory: { paBits: 48, maxBackedBytes: 64 << 20, regions: regions() },
+        smmus: [{ ackDelayNs: 300, gbpaDelayNs: 300, configCacheEntries: 2, tlbEntries: 8, refetchProbability: 0.2 }],
+      });
     const sys = mk();
     const f = systemFixture(sys);
     const q = bringUp(f);
@@ -101,7 +106,15 @@ describe('snapshot and restore (versioned, JSON)', () => {
       const out: unknown[] = [];
       for (let i = 0; i < 40; i++) {
         const ssid = i % 4 === 3 ? undefined : i % 3;
-        out.push(m.translate({ sid: 3 + (i % 2), ssid: i % 2 ? undefined : ssid, address: i % 2 ? 0x7000 + (i % 7) * 8 : 0x1000 * ((i * 7 + round) % 18), size: 8, write: i % 3 === 0 }));
+        out.push(
+          m.translate({
+            sid: 3 + (i % 2),
+            ssid: i % 2 ? undefined : ssid,
+            address: i % 2 ? 0x7000 + (i % 7) * 8 : 0x1000 * ((i * 7 + round) % 18),
+            size: 8,
+            write: i % 3 === 0,
+          }),
+        );
       }
       return out;
     };
@@ -158,7 +171,11 @@ describe('snapshot and restore (versioned, JSON)', () => {
   });
 
   it('timers due at the same nanosecond run in their original order after restore (a CMDQ kick before a CMDQEN 1->0 ack)', () => {
-    const sys = SmmuSystem.create({ seed: 1, memory: { paBits: 48, maxBackedBytes: 64 << 20, regions: regions() }, smmus: [{ ackDelayNs: 100, cmdqLatencyNs: 100 }] });
+    const sys = SmmuSystem.create({
+      seed: 1,
+      memory: { paBits: 48, maxBackedBytes: 64 << 20, regions: regions() },
+      smmus: [{ ackDelayNs: 100, cmdqLatencyNs: 100 }],
+    });
     const s = sys.smmus[0]!;
     const cpu = sys.memory.internWriter({ kind: 'primary-cpu' });
     const cmdq = 0x8010_0000;
@@ -180,7 +197,11 @@ describe('snapshot and restore (versioned, JSON)', () => {
   });
 
   it('a default CD evicted from the CD cache is re-read, in the original as after restore (no copy kept beside the cache)', () => {
-    const sys = SmmuSystem.create({ seed: 1, memory: { paBits: 48, maxBackedBytes: 64 << 20, regions: regions() }, smmus: [{ ackDelayNs: 0, configCacheEntries: 2 }] });
+    const sys = SmmuSystem.create({
+      seed: 1,
+      memory: { paBits: 48, maxBackedBytes: 64 << 20, regions: regions() },
+      smmus: [{ ackDelayNs: 0, configCacheEntries: 2 }],
+    });
     const f = systemFixture(sys);
     const q = bringUp(f);
     const a = new PageTables(f, 1, '4k', 48);

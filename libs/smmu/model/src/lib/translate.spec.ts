@@ -6,7 +6,27 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { findFormat, STE } from '@kdump-twin/smmu-arch';
-import { bringUp, build, cd, drainEvents, eventName, fixture, GUEST_IPA, HOLE_BASE, l1cd, l1std, NestedGuest, PageTables, RAM_BASE, s2Fields, ste, submit, cmd, type Fixture, type Queues } from '../testing/fixture';
+import {
+  bringUp,
+  build,
+  cd,
+  drainEvents,
+  eventName,
+  fixture,
+  GUEST_IPA,
+  HOLE_BASE,
+  l1cd,
+  l1std,
+  NestedGuest,
+  PageTables,
+  RAM_BASE,
+  s2Fields,
+  ste,
+  submit,
+  cmd,
+  type Fixture,
+  type Queues,
+} from '../testing/fixture';
 
 const EVT = (name: string) => findFormat(`evt-${name}`)!;
 const rd = (sid: number, address: number, extra: object = {}) => ({ sid, address, size: 4, write: false, ...extra });
@@ -15,7 +35,10 @@ const wr = (sid: number, address: number, extra: object = {}) => ({ sid, address
 function s1Stream(f: Fixture, q: Queues, sid: number, pt: PageTables, asid = 1, cdExtra = {}, steExtra = {}): number {
   const cdAddr = f.alloc(64, 64);
   f.writeWords(cdAddr, cd(pt, asid, cdExtra));
-  f.writeWords(q.strtab + 64 * sid, ste({ Config: 'S1_TRANS', S1ContextPtr: BigInt(cdAddr), S1CIR: 'WBRA', S1COR: 'WBRA', S1CSH: 'ISH', S1STALLD: 1, ...steExtra }));
+  f.writeWords(
+    q.strtab + 64 * sid,
+    ste({ Config: 'S1_TRANS', S1ContextPtr: BigInt(cdAddr), S1CIR: 'WBRA', S1COR: 'WBRA', S1CSH: 'ISH', S1STALLD: 1, ...steExtra }),
+  );
   return cdAddr;
 }
 
@@ -382,7 +405,10 @@ describe('substreams and CD tables (IHI0070 3.3.3, 5.4; domain notes 2.4 and 7 s
         return l2s.get(idx)! + 64 * (ssid % 2 ** split);
       };
     }
-    f.writeWords(q.strtab + 64 * 2, ste({ Config: 'S1_TRANS', S1ContextPtr: BigInt(root), S1CDMax: cdMax, S1Fmt: fmt === 'linear' ? 'LINEAR' : fmt, S1DSS: 'SSID0', S1STALLD: 1 }));
+    f.writeWords(
+      q.strtab + 64 * 2,
+      ste({ Config: 'S1_TRANS', S1ContextPtr: BigInt(root), S1CDMax: cdMax, S1Fmt: fmt === 'linear' ? 'LINEAR' : fmt, S1DSS: 'SSID0', S1STALLD: 1 }),
+    );
     return { f, q, pt, cdAt };
   }
 
@@ -882,7 +908,13 @@ describe('walks not covered elsewhere (Arm ARM D8.2; domain notes 7 steps 7-8)',
     const b = f.smmu.translate(rd(12, 0x2000));
     assert.deepEqual([a.outcome, b.outcome], ['stalled', 'stalled']);
     const recs = drainEvents(f, q);
-    assert.deepEqual(recs.map((x) => [EVT('F_TRANSLATION').get(x, 'Stall'), EVT('F_TRANSLATION').get(x, 'S2')]), [[1n, 1n], [1n, 1n]]);
+    assert.deepEqual(
+      recs.map((x) => [EVT('F_TRANSLATION').get(x, 'Stall'), EVT('F_TRANSLATION').get(x, 'S2')]),
+      [
+        [1n, 1n],
+        [1n, 1n],
+      ],
+    );
     const seen: string[] = [];
     f.smmu.onStallResolved((s) => seen.push(`${s.stag}:${s.how}`));
     submit(f, q, [findFormat('cmd-STALL_TERM')!.build({ StreamID: 12 }), cmd.sync()]);
@@ -922,7 +954,10 @@ describe('F_UUT: transactions the upstream interface cannot carry (IHI0070 7.3.2
     assert.equal(f.smmu.translate({ sid: 4, address: 4096.5, size: 4, write: false }).event, 'F_UUT');
     assert.equal(f.smmu.translate({ sid: 4, address: 0x1000, size: 2.5, write: false }).event, 'F_UUT');
     const recs = drainEvents(f, q);
-    assert.deepEqual(recs.map((x) => EVT('F_UUT').get(x, 'Reason')), [2n, 2n, 2n, 2n]);
+    assert.deepEqual(
+      recs.map((x) => EVT('F_UUT').get(x, 'Reason')),
+      [2n, 2n, 2n, 2n],
+    );
     f.writeWords(q.strtab + 64 * 6, ste({ Config: 'BYPASS' }));
     const d = f.smmu.dma({ sid: 6, address: 0x8000_0ff0, write: true }, new Uint8Array(64));
     assert.equal(d.completion, 'ok');
@@ -953,14 +988,41 @@ describe('event record fields against hand-computed values (IHI0070 7.3.6-7.3.16
   it('F_TRANSLATION: a privileged instruction fetch with SSID 3 (SSV=1, PnU=1, InD=1, RnW=1, S2=0, CLASS=IN)', () => {
     const { f, q } = withSsid();
     f.smmu.translate({ sid: 8, ssid: 3, address: 0x12_3456_7890, size: 4, write: false, privileged: true, instruction: true });
-    assert.deepEqual(only(f, q, 'F_TRANSLATION', XLATE), { StreamID: 8n, SSV: 1n, SubstreamID: 3n, Stall: 0n, STAG: 0n, PnU: 1n, InD: 1n, RnW: 1n, S2: 0n, CLASS: 2n, InputAddr: 0x12_3456_7890n, IPA: 0n });
+    assert.deepEqual(only(f, q, 'F_TRANSLATION', XLATE), {
+      StreamID: 8n,
+      SSV: 1n,
+      SubstreamID: 3n,
+      Stall: 0n,
+      STAG: 0n,
+      PnU: 1n,
+      InD: 1n,
+      RnW: 1n,
+      S2: 0n,
+      CLASS: 2n,
+      InputAddr: 0x12_3456_7890n,
+      IPA: 0n,
+    });
   });
 
   it('F_PERMISSION: an unprivileged write to a read-only page (RnW=0, InD=0 for writes); STE.PRIVCFG=PRIVILEGED gives PnU=1', () => {
     const { f, q, pt, table } = withSsid();
     pt.map(0x5000, 0x8800_0000, 3, { AP: 'RO_ANY' });
     f.smmu.translate({ sid: 8, ssid: 3, address: 0x5008, size: 8, write: true, instruction: true });
-    assert.deepEqual(only(f, q, 'F_PERMISSION', [...XLATE, 'TTRnW']), { StreamID: 8n, SSV: 1n, SubstreamID: 3n, Stall: 0n, STAG: 0n, PnU: 0n, InD: 0n, RnW: 0n, S2: 0n, CLASS: 2n, InputAddr: 0x5008n, IPA: 0n, TTRnW: 0n });
+    assert.deepEqual(only(f, q, 'F_PERMISSION', [...XLATE, 'TTRnW']), {
+      StreamID: 8n,
+      SSV: 1n,
+      SubstreamID: 3n,
+      Stall: 0n,
+      STAG: 0n,
+      PnU: 0n,
+      InD: 0n,
+      RnW: 0n,
+      S2: 0n,
+      CLASS: 2n,
+      InputAddr: 0x5008n,
+      IPA: 0n,
+      TTRnW: 0n,
+    });
     f.writeWords(q.strtab + 64 * 9, ste({ Config: 'S1_TRANS', S1ContextPtr: BigInt(table), S1CDMax: 4, S1DSS: 'SSID0', S1STALLD: 1, PRIVCFG: 'PRIVILEGED' }));
     f.smmu.translate({ sid: 9, ssid: 3, address: 0x5010, size: 8, write: true });
     assert.equal(only(f, q, 'F_PERMISSION', ['PnU'])['PnU'], 1n, 'post-override PnU');
@@ -970,7 +1032,20 @@ describe('event record fields against hand-computed values (IHI0070 7.3.6-7.3.16
     const { f, q, pt } = withSsid();
     pt.map(0x6000, 0x8800_0000, 3, { AF: 0 });
     f.smmu.translate({ sid: 8, ssid: 3, address: 0x6ffc, size: 4, write: false });
-    assert.deepEqual(only(f, q, 'F_ACCESS', XLATE), { StreamID: 8n, SSV: 1n, SubstreamID: 3n, Stall: 0n, STAG: 0n, PnU: 0n, InD: 0n, RnW: 1n, S2: 0n, CLASS: 2n, InputAddr: 0x6ffcn, IPA: 0n });
+    assert.deepEqual(only(f, q, 'F_ACCESS', XLATE), {
+      StreamID: 8n,
+      SSV: 1n,
+      SubstreamID: 3n,
+      Stall: 0n,
+      STAG: 0n,
+      PnU: 0n,
+      InD: 0n,
+      RnW: 1n,
+      S2: 0n,
+      CLASS: 2n,
+      InputAddr: 0x6ffcn,
+      IPA: 0n,
+    });
   });
 
   it('F_ADDR_SIZE: a leaf output above the CD.IPS (32 bits) of a stage-1 walk', () => {
@@ -978,7 +1053,20 @@ describe('event record fields against hand-computed values (IHI0070 7.3.6-7.3.16
     pt.map(0x1000, 0x1_0000_0000);
     f.writeWords(table + 64 * 3, cd(pt, 5, { IPS: 'PA32' }));
     f.smmu.translate({ sid: 8, ssid: 3, address: 0x1020, size: 4, write: true });
-    assert.deepEqual(only(f, q, 'F_ADDR_SIZE', XLATE), { StreamID: 8n, SSV: 1n, SubstreamID: 3n, Stall: 0n, STAG: 0n, PnU: 0n, InD: 0n, RnW: 0n, S2: 0n, CLASS: 2n, InputAddr: 0x1020n, IPA: 0n });
+    assert.deepEqual(only(f, q, 'F_ADDR_SIZE', XLATE), {
+      StreamID: 8n,
+      SSV: 1n,
+      SubstreamID: 3n,
+      Stall: 0n,
+      STAG: 0n,
+      PnU: 0n,
+      InD: 0n,
+      RnW: 0n,
+      S2: 0n,
+      CLASS: 2n,
+      InputAddr: 0x1020n,
+      IPA: 0n,
+    });
   });
 
   it('F_TRANSLATION at stage 2 (S2-only): S2=1, CLASS=IN, IPA = the faulting IPA [55:12]', () => {
@@ -987,7 +1075,20 @@ describe('event record fields against hand-computed values (IHI0070 7.3.6-7.3.16
     const pt = new PageTables(f, 2, '4k', 40, 1);
     f.writeWords(q.strtab + 64 * 12, ste({ Config: 'S2_TRANS', ...s2Fields(pt, 7) }));
     f.smmu.translate(wr(12, 0x12_3456_7898));
-    assert.deepEqual(only(f, q, 'F_TRANSLATION', XLATE), { StreamID: 12n, SSV: 0n, SubstreamID: 0n, Stall: 0n, STAG: 0n, PnU: 0n, InD: 0n, RnW: 0n, S2: 1n, CLASS: 2n, InputAddr: 0x12_3456_7898n, IPA: 0x12_3456_7000n });
+    assert.deepEqual(only(f, q, 'F_TRANSLATION', XLATE), {
+      StreamID: 12n,
+      SSV: 0n,
+      SubstreamID: 0n,
+      Stall: 0n,
+      STAG: 0n,
+      PnU: 0n,
+      InD: 0n,
+      RnW: 0n,
+      S2: 1n,
+      CLASS: 2n,
+      InputAddr: 0x12_3456_7898n,
+      IPA: 0x12_3456_7000n,
+    });
   });
 
   it('F_CD_FETCH: FetchAddr is the CD address in the hole (and the L1CD address for a 2-level table)', () => {
@@ -996,11 +1097,23 @@ describe('event record fields against hand-computed values (IHI0070 7.3.6-7.3.16
     f.writeWords(q.strtab + 64 * 5, ste({ Config: 'S1_TRANS', S1ContextPtr: BigInt(HOLE_BASE + 0x1c0), S1CDMax: 4, S1DSS: 'SSID0', S1STALLD: 1 }));
     f.smmu.translate({ sid: 5, ssid: 2, address: 0, size: 4, write: false });
     // Linear table of 16 CDs aligned to 1 KiB: CD 2 at HOLE_BASE + 0x000 + 2*64.
-    assert.deepEqual(only(f, q, 'F_CD_FETCH', ['StreamID', 'SSV', 'SubstreamID', 'FetchAddr']), { StreamID: 5n, SSV: 1n, SubstreamID: 2n, FetchAddr: BigInt(HOLE_BASE + 0x80) });
-    f.writeWords(q.strtab + 64 * 6, ste({ Config: 'S1_TRANS', S1ContextPtr: BigInt(HOLE_BASE + 0x4000), S1CDMax: 12, S1Fmt: 'L2_4K', S1DSS: 'SSID0', S1STALLD: 1 }));
+    assert.deepEqual(only(f, q, 'F_CD_FETCH', ['StreamID', 'SSV', 'SubstreamID', 'FetchAddr']), {
+      StreamID: 5n,
+      SSV: 1n,
+      SubstreamID: 2n,
+      FetchAddr: BigInt(HOLE_BASE + 0x80),
+    });
+    f.writeWords(
+      q.strtab + 64 * 6,
+      ste({ Config: 'S1_TRANS', S1ContextPtr: BigInt(HOLE_BASE + 0x4000), S1CDMax: 12, S1Fmt: 'L2_4K', S1DSS: 'SSID0', S1STALLD: 1 }),
+    );
     f.smmu.translate({ sid: 6, ssid: 0x1c5, address: 0, size: 4, write: false });
     // L1 index 0x1c5 >> 6 = 7: the L1CD at base + 7*8.
-    assert.deepEqual(only(f, q, 'F_CD_FETCH', ['StreamID', 'SubstreamID', 'FetchAddr']), { StreamID: 6n, SubstreamID: 0x1c5n, FetchAddr: BigInt(HOLE_BASE + 0x4000 + 56) });
+    assert.deepEqual(only(f, q, 'F_CD_FETCH', ['StreamID', 'SubstreamID', 'FetchAddr']), {
+      StreamID: 6n,
+      SubstreamID: 0x1c5n,
+      FetchAddr: BigInt(HOLE_BASE + 0x4000 + 56),
+    });
   });
 
   it('F_BAD_ATS_TREQ: a PASID-tagged privileged write request (NW=0) to an EATS=0 stream', () => {
@@ -1010,7 +1123,15 @@ describe('event record fields against hand-computed values (IHI0070 7.3.6-7.3.16
     s1Stream(f, q, 8, pt, 1);
     const r = f.smmu.translate({ sid: 8, ssid: 5, address: 0xabc_d000, size: 4096, write: true, privileged: true, ats: 'request' });
     assert.equal(r.ats?.status, 'UR');
-    assert.deepEqual(only(f, q, 'F_BAD_ATS_TREQ', ['StreamID', 'SSV', 'SubstreamID', 'PnU', 'InD', 'RnW', 'InputAddr']), { StreamID: 8n, SSV: 1n, SubstreamID: 5n, PnU: 1n, InD: 0n, RnW: 0n, InputAddr: 0xabc_d000n });
+    assert.deepEqual(only(f, q, 'F_BAD_ATS_TREQ', ['StreamID', 'SSV', 'SubstreamID', 'PnU', 'InD', 'RnW', 'InputAddr']), {
+      StreamID: 8n,
+      SSV: 1n,
+      SubstreamID: 5n,
+      PnU: 1n,
+      InD: 0n,
+      RnW: 0n,
+      InputAddr: 0xabc_d000n,
+    });
   });
 
   it('F_TRANSL_FORBIDDEN: a translated read with CR0.ATSCHK=1 to an EATS=0 stream; no PASID is carried (SSV=0)', () => {
@@ -1020,6 +1141,12 @@ describe('event record fields against hand-computed values (IHI0070 7.3.6-7.3.16
     const pt = new PageTables(f, 1, '4k', 48);
     s1Stream(f, q, 8, pt, 1);
     f.smmu.translate({ sid: 8, ssid: 5, address: 0x8800_0040, size: 64, write: false, ats: 'translated' });
-    assert.deepEqual(only(f, q, 'F_TRANSL_FORBIDDEN', ['StreamID', 'SSV', 'SubstreamID', 'RnW', 'InputAddr']), { StreamID: 8n, SSV: 0n, SubstreamID: 0n, RnW: 1n, InputAddr: 0x8800_0040n });
+    assert.deepEqual(only(f, q, 'F_TRANSL_FORBIDDEN', ['StreamID', 'SSV', 'SubstreamID', 'RnW', 'InputAddr']), {
+      StreamID: 8n,
+      SSV: 0n,
+      SubstreamID: 0n,
+      RnW: 1n,
+      InputAddr: 0x8800_0040n,
+    });
   });
 });

@@ -251,7 +251,8 @@ export function s2Perms(s2ap: number, xn: number, xnx: boolean): number {
   if (s2ap & 2) p |= PERM.PW | PERM.UW;
   if (xnx) {
     if (xn === 0) p |= PERM.PX | PERM.UX;
-    else if (xn === 1) p |= PERM.UX; // PXN only
+    else if (xn === 1)
+      p |= PERM.UX; // PXN only
     else if (xn === 3) p |= PERM.PX; // UXN only
   } else if ((xn & 2) === 0) p |= PERM.PX | PERM.UX;
   return p;
@@ -327,7 +328,12 @@ export function walk(mem: WalkMemory, p: WalkParams, input: number, write: boole
     }
     const isPage = type === 1 && level === 3;
     if (!isPage && !(type === 0 && rd.blockLevels.includes(level))) {
-      return fault(p, 'F_TRANSLATION', level, `level-${level} descriptor at 0x${descPa.toString(16)} has a reserved encoding (${type === 0 ? 'block' : 'page'} not allowed at this level)`);
+      return fault(
+        p,
+        'F_TRANSLATION',
+        level,
+        `level-${level} descriptor at 0x${descPa.toString(16)} has a reserved encoding (${type === 0 ? 'block' : 'page'} not allowed at this level)`,
+      );
     }
     if (!isPage && level === 1 && p.granule === '64k' && !p.lpa) {
       return fault(p, 'F_TRANSLATION', level, `level-1 block descriptor at 0x${descPa.toString(16)} with the 64KB granule needs a 52-bit OA (FEAT_LPA)`);
@@ -358,7 +364,7 @@ export function walk(mem: WalkMemory, p: WalkParams, input: number, write: boole
     let dirtyOnWrite = false;
     if (p.stage === 1 && p.oneEl) {
       const ro = (apv & 2) !== 0;
-      const xn = rd.uxn!(halves) === 1 || (uxnTable !== 0);
+      const xn = rd.uxn!(halves) === 1 || uxnTable !== 0;
       let one = PERM.PR | PERM.UR;
       if (!ro && (apTable & 2) === 0) one |= PERM.PW | PERM.UW;
       if (!xn && !(p.wxn && (one & PERM.PW) !== 0)) one |= PERM.PX | PERM.UX;
@@ -397,7 +403,10 @@ export function walk(mem: WalkMemory, p: WalkParams, input: number, write: boole
       }
       const werr = mem.writeDword(descPa, wlo, whi, smmuWriter);
       if (werr === 'backing-limit') {
-        return { ...fault(p, 'F_WALK_EABT', level, `simulator limit on the hardware update of the descriptor at 0x${descPa.toString(16)}`, descPa), simulator: true };
+        return {
+          ...fault(p, 'F_WALK_EABT', level, `simulator limit on the hardware update of the descriptor at 0x${descPa.toString(16)}`, descPa),
+          simulator: true,
+        };
       }
       if (werr !== undefined) {
         return fault(p, 'F_WALK_EABT', level, `external abort (${werr}) on the hardware update of the descriptor at 0x${descPa.toString(16)}`, descPa);

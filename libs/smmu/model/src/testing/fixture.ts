@@ -121,7 +121,15 @@ export interface Queues {
  */
 export function bringUp(
   f: Fixture,
-  opts: { strtabLog2?: number; twoLevel?: { split: number }; cmdqLog2?: number; eventqLog2?: number; enable?: boolean; eventq?: boolean; recinvsid?: boolean } = {},
+  opts: {
+    strtabLog2?: number;
+    twoLevel?: { split: number };
+    cmdqLog2?: number;
+    eventqLog2?: number;
+    enable?: boolean;
+    eventq?: boolean;
+    recinvsid?: boolean;
+  } = {},
 ): Queues {
   const cmdqLog2 = opts.cmdqLog2 ?? 8;
   const eventqLog2 = opts.eventqLog2 ?? 7;
@@ -180,7 +188,8 @@ export function runCmdq(f: Fixture): void {
 }
 
 export const cmd = {
-  sync: (cs: 'NONE' | 'IRQ' | 'SEV' = 'NONE', msiAddress = 0, msiData = 0) => build('cmd-CMD_SYNC', { CS: cs, MSIAddress: msiAddress, MSIData: msiData, MSH: 'ISH', MSIAttr: 0xf }),
+  sync: (cs: 'NONE' | 'IRQ' | 'SEV' = 'NONE', msiAddress = 0, msiData = 0) =>
+    build('cmd-CMD_SYNC', { CS: cs, MSIAddress: msiAddress, MSIData: msiData, MSH: 'ISH', MSIAttr: 0xf }),
   cfgiAll: () => build('cmd-CFGI_ALL', {}),
   cfgiSte: (sid: number, leaf = 1) => build('cmd-CFGI_STE', { StreamID: sid, Leaf: leaf }),
   cfgiCd: (sid: number, ssid: number, leaf = 1) => build('cmd-CFGI_CD', { StreamID: sid, SubstreamID: ssid, Leaf: leaf }),
@@ -236,12 +245,16 @@ export class PageTables {
         continue;
       }
       const next = this.f.alloc(2 ** this.g, 2 ** this.g);
-      this.f.write64(at, build(`pte-${s}-${this.granule}-table`, { Valid: 1, NextLevelTable: BigInt(this.space ? this.space.toIpa(next) : next), ...table })[0]!);
+      this.f.write64(
+        at,
+        build(`pte-${s}-${this.granule}-table`, { Valid: 1, NextLevelTable: BigInt(this.space ? this.space.toIpa(next) : next), ...table })[0]!,
+      );
       t = next;
     }
     const idx = Math.floor(va / 2 ** this.shift(level)) % 2 ** (level === this.startLevel ? this.inputBits - this.shift(level) : this.g - 3);
     const kind = level === 3 ? 'page' : `block-l${level}`;
-    const defaults: Record<string, FieldInput> = this.stage === 1 ? { AF: 1, AP: 'RW_ANY', AttrIndx: 1, SH: 'ISH', nG: 1 } : { AF: 1, S2AP: 'READ_WRITE', MemAttr: 0xf, SH: 'ISH' };
+    const defaults: Record<string, FieldInput> =
+      this.stage === 1 ? { AF: 1, AP: 'RW_ANY', AttrIndx: 1, SH: 'ISH', nG: 1 } : { AF: 1, S2AP: 'READ_WRITE', MemAttr: 0xf, SH: 'ISH' };
     const at = t + idx * 8;
     this.f.write64(at, build(`pte-${s}-${this.granule}-${kind}`, { Valid: 1, OutputAddress: BigInt(pa), ...defaults, ...leaf })[0]!);
     return at;
@@ -272,7 +285,13 @@ export class NestedGuest {
     return pa - RAM_BASE + GUEST_IPA;
   }
   /** Writes the guest CD (TTB0 as an IPA) and the STE at `sid`; returns the STE words. */
-  install(q: Queues, sid: number, cdExtra: Record<string, FieldInput> = {}, steExtra: Record<string, FieldInput> = {}, s2Extra: Record<string, FieldInput> = {}): bigint[] {
+  install(
+    q: Queues,
+    sid: number,
+    cdExtra: Record<string, FieldInput> = {},
+    steExtra: Record<string, FieldInput> = {},
+    s2Extra: Record<string, FieldInput> = {},
+  ): bigint[] {
     this.f.writeWords(this.cdPa, cd(this.s1, 9, { TTB0: BigInt(this.toIpa(this.s1.root)), ...cdExtra }));
     const words = ste({ Config: 'NESTED', S1ContextPtr: BigInt(this.toIpa(this.cdPa)), S1STALLD: 1, ...s2Fields(this.s2, this.vmid), ...s2Extra, ...steExtra });
     this.f.writeWords(q.strtab + 64 * sid, words);
@@ -288,14 +307,43 @@ export function ste(fields: Record<string, FieldInput>): bigint[] {
 /** A stage-1 CD as Linux's arm_smmu_make_s1_cd writes it (domain notes 4), over `pt`. */
 export function cd(pt: PageTables, asid: number, extra: Record<string, FieldInput> = {}): bigint[] {
   const tg = { '4k': 'G4K', '16k': 'G16K', '64k': 'G64K' }[pt.granule];
-  return CD.build({ V: 1, T0SZ: 64 - pt.inputBits, TG0: tg, IR0: 'WBWA', OR0: 'WBWA', SH0: 'ISH', EPD1: 1, IPS: 'PA48', AA64: 1, R: 1, A: 1, ASET: 1, ASID: asid, TTB0: BigInt(pt.root), MAIR0: 0xf404ff44, ...extra });
+  return CD.build({
+    V: 1,
+    T0SZ: 64 - pt.inputBits,
+    TG0: tg,
+    IR0: 'WBWA',
+    OR0: 'WBWA',
+    SH0: 'ISH',
+    EPD1: 1,
+    IPS: 'PA48',
+    AA64: 1,
+    R: 1,
+    A: 1,
+    ASET: 1,
+    ASID: asid,
+    TTB0: BigInt(pt.root),
+    MAIR0: 0xf404ff44,
+    ...extra,
+  });
 }
 
 /** Stage-2 STE fields for `pt` (S2T0SZ/S2SL0/S2TG/S2PS/S2TTB ...). */
 export function s2Fields(pt: PageTables, vmid: number): Record<string, FieldInput> {
   const tg = { '4k': 'G4K', '16k': 'G16K', '64k': 'G64K' }[pt.granule];
   const sl0 = pt.granule === '4k' ? 2 - pt.startLevel : 3 - pt.startLevel;
-  return { S2VMID: vmid, S2T0SZ: 64 - pt.inputBits, S2SL0: sl0, S2TG: tg, S2PS: 'PA48', S2AA64: 1, S2R: 1, S2TTB: BigInt(pt.root), S2IR0: 'WBWA', S2OR0: 'WBWA', S2SH0: 'ISH' };
+  return {
+    S2VMID: vmid,
+    S2T0SZ: 64 - pt.inputBits,
+    S2SL0: sl0,
+    S2TG: tg,
+    S2PS: 'PA48',
+    S2AA64: 1,
+    S2R: 1,
+    S2TTB: BigInt(pt.root),
+    S2IR0: 'WBWA',
+    S2OR0: 'WBWA',
+    S2SH0: 'ISH',
+  };
 }
 
 export function l1std(l2: number, span: number): bigint[] {
