@@ -310,6 +310,26 @@ describe('failures mid-run are reported', () => {
     assert.equal(r.predictionMet, true);
   });
 
+  it('kill -9 of kdump-driver mid-run fails the run within 10 s with UNAVAILABLE naming it; after a restart runs work again', async (t) => {
+    const run = scen.call.RunScenario!({ scenario: { catalogueId: 'baseline', policy: 'adopt-v7' } }).then(
+      () => OK,
+      (e: unknown) => e,
+    );
+    // Past the panic and kexec on this machine: the kdump kernel is probing and dumping.
+    await new Promise((r) => setTimeout(r, 3500));
+    stack.procs['kdump-driver'].kill('SIGKILL');
+    const killed = process.hrtime.bigint();
+    const e = await run;
+    const s = Number(process.hrtime.bigint() - killed) / 1e9;
+    assert.equal(code(e), UNAVAILABLE, `got ${details(e)}`);
+    assert.match(details(e), /kdump-driver|kernel\.kdump/);
+    assert.ok(s < 10, `the run failed ${s.toFixed(1)} s after the kill: ${details(e)}`);
+    t.diagnostic(`${s.toFixed(1)} s after the kill: ${details(e)}`);
+    await stack.restart('kdump-driver');
+    const r = await scen.call.RunScenario!({ scenario: { catalogueId: 'S13-latched-cmdq-err', policy: 'adopt-v10' }, predict: true });
+    assert.equal(r.predictionMet, true);
+  });
+
   it('a NATS reconnect mid-run abandons the run, saying why', async () => {
     const run = scen.call.RunScenario!({ scenario: { catalogueId: 'baseline', policy: 'adopt-v10' } }).then(
       () => OK,

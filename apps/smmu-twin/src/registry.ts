@@ -114,8 +114,16 @@ export class Registry {
     const ps = new PlatformSession(this.ctx.rpc, id, spec, () => rt?.fleetBaggage(), this.co);
     let views: RunViews | undefined;
     let fail!: (why: string) => void;
-    const failed = new Promise<never>((_, reject) => (fail = (why) => reject(new Abandoned(`run ${id} abandoned: ${why}`))));
+    let lose!: (e: Error) => void;
+    const failed = new Promise<never>((_, reject) => {
+      fail = (why) => reject(new Abandoned(`run ${id} abandoned: ${why}`));
+      lose = reject;
+    });
+    // Settled after the race is decided (a late abandon or loss) is not an unhandled rejection.
+    failed.catch(() => undefined);
     this.inFlight.add(fail);
+    // A kernel or the fleet that goes away mid-run (kill -9) fails the run within seconds, named.
+    const unwatch = ps.watchPeers((e) => lose(e));
     let report: Report | undefined;
     let error: unknown;
     try {
@@ -147,6 +155,7 @@ export class Registry {
       error = e;
       throw e;
     } finally {
+      unwatch();
       this.inFlight.delete(fail);
       rt?.end(report, error);
     }

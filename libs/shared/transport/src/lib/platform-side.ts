@@ -28,7 +28,7 @@ import { RemoteFleet } from './fleet-side';
 import { RoundTripCount } from './round-trips';
 import type { KernelReply, KernelToPlatform, PlatformToKernel, PostedOp, RunAheadStep, TimeContext } from './protocol';
 import { isRunAheadOp, MAX_READ_AHEAD, MAX_RUN_AHEAD_STEPS, MAX_WAIT_LOADS, SUBJECTS } from './protocol';
-import type { Rpc } from './rpc';
+import { PeerLost, PROBE_MS, serviceOf, type Rpc } from './rpc';
 
 /** Which of the co-simulation's mechanisms a session uses (docs/services.md); each is on by default. */
 export interface CoSimOptions {
@@ -123,6 +123,9 @@ export class PlatformSession {
   private grants: PageGrants | undefined;
   /** Set when NATS dropped or a peer vanished: the run cannot be trusted any more. */
   failure: Error | undefined;
+  /** What the run was doing, for a message about a peer that went away. */
+  private step = 'opening the session';
+  private closing = false;
   /** The run's round trips by cause (round-trips.ts). */
   readonly roundTrips = new RoundTripCount();
   /** Wait-until: tasks whose wait must end at their next wake-up (endWait), and the wake-ups waited out here. */
@@ -198,10 +201,19 @@ export class PlatformSession {
 
   async callKernel<T>(k: KernelName, call: PlatformToKernel['call'], args: readonly unknown[]): Promise<T> {
     const body: PlatformToKernel = { call, args, ctx: this.ctx(k) };
+    this.step = `during the platform's ${call} call into the ${k} kernel`;
     // A tick takes every interrupt the kernel has, those of this call's context too.
     if (call === 'serviceIrqs') this.irqsSinceTick[k] = 0;
     this.roundTrips.call(call);
-    const r = await this.rpc.call<KernelReply>(SUBJECTS.kernel(this.id, k), body, 3_600_000);
+    let r: KernelReply;
+    try {
+      r = await this.rpc.call<KernelReply>(SUBJECTS.kernel(this.id, k), body, 3_600_000);
+    } catch (e) {
+      // Which step the run was in when its kernel went away.
+      if (e instanceof PeerLost) throw new PeerLost(e.subject, `${e.message} (the platform's ${call} call into the ${k} kernel)`);
+      throw e;
+    }
+    this.step = `after the platform's ${call} call into the ${k} kernel, while its threads ran`;
     this.applyPosted(k, r.posted);
     return r.value as T;
   }
@@ -445,7 +457,40 @@ export class PlatformSession {
     }
   }
 
+  /**
+   * While the run is in flight, the kernels and the fleet it opened are probed every PROBE_MS
+   * (Rpc.alive): one whose session subject nothing serves any more (kill -9, a crash) fails the
+   * run through `lost`, naming the service and the step the run was in. A call in flight finds
+   * that out too (Rpc's own prober); this covers the time a kernel's threads run there with no
+   * call of the platform's outstanding. Returns the function that stops it (before close()).
+   */
+  watchPeers(lost: (e: PeerLost) => void): () => void {
+    let done = false;
+    // eslint-disable-next-line no-restricted-globals -- liveness is wall-clock time, not simulated time
+    const timer = setInterval(() => {
+      const subjects = [...this.open].map((k) => SUBJECTS.kernel(this.id, k));
+      if (this.fleet) subjects.push(SUBJECTS.fleet(this.id));
+      for (const subject of subjects)
+        void this.rpc.alive(subject).then((ok) => {
+          if (!ok && !done && !this.closing) {
+            done = true;
+            const e = new PeerLost(subject, `${serviceOf(subject)} went away ${this.step}: nothing serves ${subject} any more`);
+            // The sequencer may be waiting for a task of the lost kernel: it ends the run too.
+            this.p?.seq.abort(e);
+            lost(e);
+          }
+        });
+    }, PROBE_MS);
+    timer.unref?.();
+    return () => {
+      done = true;
+      clearInterval(timer);
+    };
+  }
+
   async close(): Promise<void> {
+    // The peers close their session subjects now: that is not them going away.
+    this.closing = true;
     const calls: Promise<unknown>[] = [];
     for (const k of this.open)
       calls.push(this.rpc.call(SUBJECTS.kernel(this.id, k), { call: 'close', args: [], ctx: { now: 0, next: null, irqs: [] } }).catch(() => undefined));

@@ -35,6 +35,15 @@ export class PeerLost extends Error {
 
 const PART = 'kdt-part';
 const FETCH = 'kdt-fetch';
+/** A liveness probe: the server answers it at once without running the handler. */
+const ALIVE = 'kdt-alive';
+/**
+ * A request waiting longer than this has its subject probed (ALIVE) every PROBE_MS, so a peer
+ * that went away mid-call (kill -9, a crash: its subscription is gone) fails the call within a
+ * few seconds instead of at its timeout, which for a call into a kernel is an hour.
+ */
+export const PROBE_MS = 1000;
+const PROBE_TIMEOUT_MS = 2000;
 
 interface Envelope {
   readonly r?: unknown;
@@ -78,7 +87,12 @@ export class Rpc {
    * the round trips of a run paid thousands of times.
    */
   private inbox: string | undefined;
-  private readonly waiting = new Map<string, { ok: (m: Msg) => void; fail: (e: Error) => void; timer: ReturnType<typeof setTimeout> }>();
+  private readonly waiting = new Map<
+    string,
+    { ok: (m: Msg) => void; fail: (e: Error) => void; timer: ReturnType<typeof setTimeout>; subject: string; since: number }
+  >();
+  /** The liveness prober, while anything waits. */
+  private prober: ReturnType<typeof setInterval> | undefined;
   private token = 0;
 
   constructor(
@@ -121,7 +135,9 @@ export class Rpc {
         this.waiting.delete(token);
         fail(Object.assign(new Error(`no reply on ${subject} in ${timeoutMs} ms`), { code: 'TIMEOUT' }));
       }, timeoutMs);
-      this.waiting.set(token, { ok, fail, timer });
+      // eslint-disable-next-line no-restricted-properties -- liveness is wall-clock time, not simulated time
+      this.waiting.set(token, { ok, fail, timer, subject, since: Date.now() });
+      this.startProber();
       try {
         this.nc.publish(subject, data, { reply: `${this.inbox}.${token}`, ...(headers ? { headers } : {}) });
       } catch (e) {
@@ -130,6 +146,57 @@ export class Rpc {
         fail(e as Error);
       }
     });
+  }
+
+  /**
+   * Every PROBE_MS, each subject a request has waited on for longer than that is asked ALIVE.
+   * No responders means whoever served it is gone: every request waiting on it fails now as
+   * PeerLost. No answer in time means it is alive but busy, which is not a failure. A subject
+   * served by a queue group may be answered by another member, so this finds a lost session
+   * subject (served by one process), not a lost replica.
+   */
+  private startProber(): void {
+    if (this.prober) return;
+    // eslint-disable-next-line no-restricted-globals -- liveness is wall-clock time, not simulated time
+    this.prober = setInterval(() => {
+      if (this.waiting.size === 0) {
+        clearInterval(this.prober);
+        this.prober = undefined;
+        return;
+      }
+      // eslint-disable-next-line no-restricted-properties -- as above
+      const now = Date.now();
+      const stale = new Set<string>();
+      for (const w of this.waiting.values()) if (now - w.since >= PROBE_MS) stale.add(w.subject);
+      for (const subject of stale) {
+        this.nc.request(subject, new Uint8Array(0), { timeout: PROBE_TIMEOUT_MS, headers: hdr(ALIVE, '1') }).then(
+          () => undefined,
+          (e: unknown) => {
+            if ((e as { code?: string }).code !== '503') return;
+            for (const [token, w] of this.waiting) {
+              if (w.subject !== subject) continue;
+              this.waiting.delete(token);
+              clearTimeout(w.timer);
+              w.fail(Object.assign(new Error(`no responders on ${subject}`), { code: 'GONE' }));
+            }
+          },
+        );
+      }
+    }, PROBE_MS);
+    this.prober.unref?.();
+  }
+
+  /**
+   * Whether anything serves `subject` now: false when NATS says no responders (whoever served
+   * it is gone), true when it answers the liveness probe, or does not in time (alive, busy).
+   */
+  async alive(subject: string): Promise<boolean> {
+    try {
+      await this.nc.request(subject, new Uint8Array(0), { timeout: PROBE_TIMEOUT_MS, headers: hdr(ALIVE, '1') });
+      return true;
+    } catch (e) {
+      return (e as { code?: string }).code !== '503';
+    }
   }
 
   private replied(m: Msg, at: number): void {
@@ -193,6 +260,10 @@ export class Rpc {
 
   private dispatch(m: Msg, handler: Handler): void {
     const h = m.headers;
+    if (h?.has(ALIVE)) {
+      m.respond(new Uint8Array(0));
+      return;
+    }
     const fetch = h?.get(FETCH);
     if (fetch) {
       const [key, i] = fetch.split(' ');
@@ -292,9 +363,19 @@ function errorOf(e: unknown): { name: string; message: string; details?: unknown
   return { name: 'Error', message: String(e) };
 }
 
+/** The service that serves `subject` (protocol.ts SUBJECTS), for messages a user reads. */
+export function serviceOf(subject: string): string {
+  if (/\.kernel\.kdump(\.|$)/.test(subject)) return 'kdump-driver (the kdump kernel)';
+  if (/\.kernel\.primary(\.|$)/.test(subject)) return 'crash-generator (the primary kernel)';
+  if (/\.fleet(\.|$)/.test(subject)) return 'dma-fleet (the devices)';
+  if (/\.platform$/.test(subject)) return 'smmu-twin (the platform)';
+  return 'the service';
+}
+
 function lost(subject: string, e: unknown): Error {
   const code = (e as { code?: string }).code;
   if (code === '503') return new PeerLost(subject, `no service answers on ${subject} (it stopped, restarted, or never opened this session)`);
+  if (code === 'GONE') return new PeerLost(subject, `${serviceOf(subject)} went away during the call: nothing serves ${subject} any more`);
   if (code === 'TIMEOUT') return new PeerLost(subject, `no answer on ${subject} in time (the service is stuck or gone)`);
   return e instanceof Error ? e : new Error(String(e));
 }

@@ -91,6 +91,35 @@ describe('request/reply', () => {
     await assert.rejects(a.call('t.nobody', {}), (e: unknown) => e instanceof PeerLost && /no service answers on t\.nobody/.test(e.message));
   });
 
+  it('a peer that goes away in the middle of a call (its connection gone, no reply) is PeerLost within seconds, naming the service, not at the timeout', async () => {
+    const a = await rpc();
+    const nc = await connect({ servers: server.url, noAsyncTraces: true });
+    const b = new Rpc(nc);
+    const subject = 'twin.v1.run.gone.kernel.kdump';
+    let entered!: () => void;
+    const inside = new Promise<void>((r) => (entered = r));
+    b.serve(subject, () => {
+      entered();
+      return new Promise(() => undefined); // the kdump kernel is busy, then killed
+    });
+    await nc.flush();
+    const t0 = process.hrtime.bigint();
+    const call = a.call(subject, { call: 'probeDriver' }, 3_600_000);
+    await inside;
+    await nc.close();
+    await assert.rejects(call, (e: unknown) => e instanceof PeerLost && /kdump-driver \(the kdump kernel\) went away during the call/.test(e.message));
+    const s = Number(process.hrtime.bigint() - t0) / 1e9;
+    assert.ok(s < 5, `noticed in ${s.toFixed(1)} s`);
+  });
+
+  it('a call that is merely slow is not lost: the liveness probe is answered while the handler works', async () => {
+    const a = await rpc();
+    const b = await rpc();
+    b.serve('twin.v1.run.slow.fleet', () => new Promise((r) => setTimeout(() => r('done'), 2_500)));
+    await b.nc.flush();
+    assert.equal(await a.call('twin.v1.run.slow.fleet', {}, 10_000), 'done');
+  });
+
   it('bodies larger than a message travel in parts, both ways', async () => {
     const a = await rpc(1000);
     const b = await rpc(1000);

@@ -8,6 +8,21 @@ import { VirtualClock } from './clock';
 import { Sequencer, TaskHalted } from './sequencer';
 
 describe('Sequencer', () => {
+  it('abort ends run() with the error, also while it waits for a task that will never yield', async () => {
+    const s = new Sequencer(new VirtualClock());
+    let entered!: () => void;
+    const inside = new Promise<void>((r) => (entered = r));
+    // A remote task: it got its turn, and the process running it is gone (it never sleeps or ends).
+    s.spawn('gone', 'kdump', async () => {
+      entered();
+      await new Promise(() => undefined);
+    });
+    const run = s.run(() => false);
+    await inside;
+    s.abort(new Error('kdump-driver went away'));
+    await assert.rejects(run, /kdump-driver went away/);
+  });
+
   it('runs timers, then actors, then tasks at the same instant, and tasks one at a time', async () => {
     const clock = new VirtualClock();
     const s = new Sequencer(clock);

@@ -241,6 +241,17 @@ export class Sequencer {
     }
   }
 
+  /**
+   * Ends the run with `e`: run() throws it at its next step, also when it is waiting for a task
+   * that will never yield (the process running it is gone).
+   */
+  abort(e: Error): void {
+    this.failure ??= e;
+    const y = this.yielded;
+    this.yielded = undefined;
+    y?.();
+  }
+
   private async loop(done: () => boolean, limit: number): Promise<void> {
     while (!done()) {
       if (this.failure) throw this.failure;
