@@ -137,6 +137,14 @@ describe('a machine through a client built from proto/', () => {
     for (const [m, req, want, text] of cases) {
       await assert.rejects(smmu.call[m]!(req), (e: unknown) => code(e) === want && text.test(details(e)), `${m} ${JSON.stringify(req).slice(0, 80)}`);
     }
+    // A huge id is refused without echoing it, and the channel keeps working.
+    for (const id of ['r'.repeat(100_000), 's'.repeat(100_000)]) {
+      await assert.rejects(
+        scen.call.GetReport!({ id }),
+        (e: unknown) => code(e) === INVALID_ARGUMENT && /^id: a run or session id is 1-64 letters, digits, - or _ \(got 100000 characters\)$/.test(details(e)),
+      );
+    }
+    await assert.rejects(scen.call.GetReport!({ id: 'r-nope' }), (e: unknown) => code(e) === NOT_FOUND && /id: no run r-nope/.test(details(e)));
     // What a driver could do wrong gets the architected answer, not an error.
     const unaligned = await smmu.call.ReadRegister!({ machineId, smmu: 0, offset: 0x22, size: 4 });
     assert.equal(unaligned.access.result, 'ACCESS_RESULT_ABORT');

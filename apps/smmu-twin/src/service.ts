@@ -337,6 +337,7 @@ class ScenarioController implements scenarioV1.ScenarioServiceController {
   }
 
   async getReport(r: scenarioV1.GetReportRequest): Promise<scenarioV1.GetReportResponse> {
+    runOrSessionId(r.id);
     const run = this.reg.runs.get(r.id);
     if (run) return { reportJson: reportJson(run.report) };
     if (!r.id.startsWith('s')) throw new NotFound(`id: no run ${r.id} on this replica (the last 64 runs are kept)`);
@@ -348,6 +349,7 @@ class ScenarioController implements scenarioV1.ScenarioServiceController {
     const kernel = r.kernel || 'kdump';
     if (kernel !== 'kdump' && kernel !== 'primary') throw new RangeError("kernel: 'kdump' or 'primary'");
     let view: KernelView | null;
+    runOrSessionId(r.id);
     const run = this.reg.runs.get(r.id);
     if (run) view = kernel === 'kdump' ? run.views.kdump : run.views.primary;
     else if (r.id.startsWith('s')) view = (await this.script.step<{ view: KernelView | null }>(r.id, { op: 'view', kernel })).view;
@@ -411,3 +413,9 @@ export const SMMU_TWIN: ServiceDefinition<{
     };
   },
 };
+
+/** A run or session id as this service hands them out (r… or s…, at most 64 characters), or a RangeError naming the field: never echoed whole. */
+function runOrSessionId(id: string): void {
+  if (typeof id !== 'string' || !/^[A-Za-z0-9_-]{1,64}$/.test(id))
+    throw new RangeError(`id: a run or session id is 1-64 letters, digits, - or _ (got ${typeof id === 'string' ? `${id.length} characters` : typeof id})`);
+}

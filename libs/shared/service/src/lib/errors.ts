@@ -54,7 +54,24 @@ const BY_NAME: Record<string, status> = {
   PeerLost: status.UNAVAILABLE,
 };
 
+/**
+ * The longest status message sent: a status travels in the response trailers, which gRPC bounds
+ * (8 KiB by default), and a message echoing a huge input (a 100 KB id) made the caller's channel
+ * stall. Longer messages are cut, saying how long they were.
+ */
+export const MAX_STATUS_MESSAGE = 1024;
+
+function bounded(g: GrpcError): GrpcError {
+  return g.message.length <= MAX_STATUS_MESSAGE
+    ? g
+    : { code: g.code, message: `${g.message.slice(0, MAX_STATUS_MESSAGE - 80)}… (message cut: ${g.message.length} characters)` };
+}
+
 export function grpcError(e: unknown): GrpcError {
+  return bounded(statusOf(e));
+}
+
+function statusOf(e: unknown): GrpcError {
   if (e instanceof RpcException) {
     const x = e.getError() as { code?: status; message?: string } | string;
     return typeof x === 'string' ? { code: status.UNKNOWN, message: x } : { code: x.code ?? status.UNKNOWN, message: x.message ?? String(x) };

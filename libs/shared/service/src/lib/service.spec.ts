@@ -8,7 +8,7 @@ import { SchemaError } from '@kdump-twin/scenario';
 import { MachineInputError } from '@kdump-twin/smmu-model';
 import { PeerLost, RemoteError } from '@kdump-twin/transport';
 import { commonVars, ConfigError, configTable, loadConfig, vars } from './config';
-import { Abandoned, Exhausted, grpcError, NotFound } from './errors';
+import { Abandoned, Exhausted, grpcError, MAX_STATUS_MESSAGE, NotFound } from './errors';
 
 describe('configuration', () => {
   it('unset or empty variables take their defaults', () => {
@@ -79,5 +79,13 @@ describe('errors as gRPC statuses', () => {
       assert.equal(g.code, code, `${(e as Error).name}: ${g.message}`);
       assert.match(g.message, re);
     }
+  });
+
+  it('never sends a status message longer than MAX_STATUS_MESSAGE, however much of the input a handler echoed', () => {
+    const g = grpcError(new NotFound(`id: no run ${'x'.repeat(100_000)} on this replica`));
+    assert.equal(g.code, status.NOT_FOUND);
+    assert.ok(g.message.length <= MAX_STATUS_MESSAGE, String(g.message.length));
+    assert.match(g.message, /^id: no run x+… \(message cut: 100027 characters\)$/);
+    assert.equal(grpcError(new NotFound('id: no run r-1')).message, 'id: no run r-1', 'a short message is untouched');
   });
 });
