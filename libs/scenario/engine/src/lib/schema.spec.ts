@@ -10,7 +10,7 @@ import Ajv2020 from 'ajv/dist/2020';
 import { buildScenario, CATALOGUE, entryDocument, findEntry } from '../catalogue';
 import { schemaDocuments } from './schema-documents';
 import { runScenario } from './runner';
-import { bool, int, issuesOf, obj, str, union, toJsonSchema } from './schema';
+import { arr, bool, int, issuesOf, obj, SchemaError, str, toJsonSchema, union, validate } from './schema';
 
 const dir = join(__dirname, '..', '..', 'schema');
 
@@ -69,5 +69,23 @@ describe('the schema description itself', () => {
     assert.deepEqual(j.required, ['b', 'u']);
     assert.equal(j.additionalProperties, false);
     assert.equal(j.properties.u.oneOf.length, 2);
+  });
+});
+
+describe('the schema validator', () => {
+  it('a list past its maximum is refused at once, without checking each of its entries (a million devices costs no more than the parse)', () => {
+    const s = arr(obj({ n: int(undefined, 0, 9) }), undefined, 'pairs', 0, 2);
+    const r = (() => {
+      try {
+        validate(s, [{ n: 'x' }, { n: -1 }, { n: 99 }], 'doc');
+        return undefined;
+      } catch (e) {
+        return e as SchemaError;
+      }
+    })();
+    assert.ok(r instanceof SchemaError);
+    assert.deepEqual(r.issues, [{ path: '', rule: 'must have 0..2 entries, got 3' }]);
+    // Within the bound, every entry is still checked.
+    assert.throws(() => validate(s, [{ n: 'x' }], 'doc'), /\[0\]\.n/);
   });
 });
