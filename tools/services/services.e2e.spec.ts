@@ -133,6 +133,7 @@ describe('a machine through a client built from proto/', () => {
       ],
       ['CreateMachine', { smmus: [{ configJson: '{"sidBits":' }] }, INVALID_ARGUMENT, /smmus\[0\]\.config_json: not JSON/],
       ['AdvanceTime', { machineId, ns: '20000000000' }, INVALID_ARGUMENT, /ns: 0\.\.10 s/],
+      ['CreateMachine', { maxBackedMib: 4294967295 }, INVALID_ARGUMENT, /max_backed_mib: 0 \(256\) or 1\.\.65536 MiB \(got 4294967295\)/],
     ];
     for (const [m, req, want, text] of cases) {
       await assert.rejects(smmu.call[m]!(req), (e: unknown) => code(e) === want && text.test(details(e)), `${m} ${JSON.stringify(req).slice(0, 80)}`);

@@ -113,6 +113,8 @@ class SmmuTwinController implements smmuV1.SmmuTwinServiceController {
       kind: x.kind as never,
       ...(x.owner ? { owner: x.owner } : {}),
     }));
+    // The scenario document's bound (platform.maxBackedMiB), so a machine cannot ask for more than a run may.
+    if (r.maxBackedMib > MAX_BACKED_MIB) throw new RangeError(`max_backed_mib: 0 (256) or 1..${MAX_BACKED_MIB} MiB (got ${r.maxBackedMib})`);
     const m = this.reg.addMachine(
       wrap(() =>
         Machine.create(this.reg.newMachineId(), {
@@ -419,3 +421,6 @@ function runOrSessionId(id: string): void {
   if (typeof id !== 'string' || !/^[A-Za-z0-9_-]{1,64}$/.test(id))
     throw new RangeError(`id: a run or session id is 1-64 letters, digits, - or _ (got ${typeof id === 'string' ? `${id.length} characters` : typeof id})`);
 }
+
+/** CreateMachine's bound on simulated memory, the scenario document's (platform.maxBackedMiB). */
+const MAX_BACKED_MIB = 65_536;

@@ -76,7 +76,7 @@ export interface CreateMachineRequest {
   seed: string;
   /** Physical address size in bits (32..52); 0 for 48. */
   paBits: number;
-  /** Bound on simulated memory in MiB; 0 for 256. */
+  /** Bound on simulated memory in MiB (at most 65536, as a scenario's); 0 for 256. */
   maxBackedMib: number;
   /** The address map; empty for the default server layout. */
   regions: MemoryRegion[];
