@@ -5,7 +5,7 @@
 import { execFileSync } from 'node:child_process';
 import { chmodSync, copyFileSync, cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Recipe } from './recipe';
+import { extraParams, type Recipe } from './recipe';
 import type { GuestTree } from './packages';
 
 const MODULE_PATHS: Readonly<Record<string, string>> = {
@@ -23,7 +23,7 @@ export function recipeEnv(r: Recipe): string {
     `CRASH_AFTER=${r.primary.crashAfterS}`,
     `KDUMP_RUN=${r.kdump.runS}`,
   ];
-  lines.push(`KDUMP_APPEND="${[...(r.machine.firmware === 'acpi' ? ['acpi=force'] : []), ...(r.kdump.cmdline ?? [])].join(' ')}"`);
+  lines.push(`KDUMP_APPEND="${extraParams(r, 'kdump').join(' ')}"`);
   for (const [m, s] of Object.entries(r.kdump.moduleDelaysS)) lines.push(`DELAY_${m}=${s}`);
   return `${lines.join('\n')}\n`;
 }

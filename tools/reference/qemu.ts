@@ -11,7 +11,7 @@ import { connect } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
 import { freePort } from '@kdump-twin/transport/testing';
-import type { Recipe } from './recipe';
+import { extraParams, type Recipe } from './recipe';
 
 /** A console line and the host time it arrived (seconds since the epoch, microseconds). */
 export interface StampedLine {
@@ -35,7 +35,7 @@ export function qemuArgs(r: Recipe, image: string, initrd: string, disk: string,
   const acpi = r.machine.firmware === 'acpi';
   // UEFI (edk2's QEMU_EFI.fd, with QEMU) builds the ACPI tables, IORT included; acpi=force makes Linux use them.
   if (acpi) args.push('-bios', QEMU_EFI);
-  const more = [...(acpi ? ['acpi=force'] : []), ...(r.primary.cmdline ?? [])];
+  const more = extraParams(r, 'primary');
   args.push(
     '-kernel',
     image,

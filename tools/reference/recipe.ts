@@ -52,6 +52,14 @@ const schema = JSON.parse(readFileSync(join(__dirname, 'recipe.schema.json'), 'u
 const validate = new Ajv({ allErrors: true, strict: true }).compile<Recipe>(schema);
 
 /** Checks a parsed recipe; throws one error naming every field that breaks a rule. */
+/**
+ * The parameters a kernel of the recipe gets beyond the cycle's own: `acpi=force` on an ACPI
+ * machine (Linux then takes the IORT), then the recipe's `cmdline` for that kernel.
+ */
+export function extraParams(r: Recipe, kernel: 'primary' | 'kdump'): string[] {
+  return [...(r.machine.firmware === 'acpi' ? ['acpi=force'] : []), ...(r[kernel].cmdline ?? [])];
+}
+
 export function parseRecipe(doc: unknown, what = 'recipe'): Recipe {
   if (!validate(doc)) {
     const lines = (validate.errors ?? []).map(

@@ -6,7 +6,7 @@ import { Controller, Inject, Module, type DynamicModule } from '@nestjs/common';
 import { fleetV1 } from '@kdump-twin/contracts';
 import { NotFound, type ServiceContext, type ServiceDefinition } from '@kdump-twin/service';
 import { fleetHooks } from '@kdump-twin/telemetry';
-import { FleetHost, QUEUES, ScriptClient, SUBJECTS, type FleetDeviceInfo } from '@kdump-twin/transport';
+import { FleetHost, QUEUES, ScriptClient, SESSION_ID, SUBJECTS, type FleetDeviceInfo } from '@kdump-twin/transport';
 
 const CTX = Symbol('service context');
 let host: FleetHost | undefined;
@@ -46,7 +46,7 @@ class FleetController implements fleetV1.FleetServiceController {
   }
 
   private async devices(session: string): Promise<FleetDeviceInfo[]> {
-    if (!/^[A-Za-z0-9_-]{1,64}$/.test(session)) throw new RangeError('session_id: 1-64 letters, digits, - or _');
+    if (!SESSION_ID.test(session)) throw new RangeError('session_id: 1-64 letters, digits, - or _');
     try {
       return await this.ctx.rpc.call<FleetDeviceInfo[]>(SUBJECTS.fleet(session), { call: 'devices' });
     } catch (e) {

@@ -8,7 +8,7 @@ import { archV1, scenarioV1, smmuV1 } from '@kdump-twin/contracts';
 import { entryPolicies, reportJson, type AccessView, type KernelView, type Report } from '@kdump-twin/scenario';
 import { NotFound, vars, type ServiceContext, type ServiceDefinition, type VarSpec } from '@kdump-twin/service';
 import { Machine, MachineInputError, type MachineEvent, type RegisterAccessResult, type RegisterTarget, type SystemSnapshot } from '@kdump-twin/smmu-model';
-import { ScriptClient } from '@kdump-twin/transport';
+import { ScriptClient, SESSION_ID } from '@kdump-twin/transport';
 import { extractMetadata } from '@kdump-twin/telemetry';
 import type { Metadata } from '@grpc/grpc-js';
 import { Registry, type ScenarioRefInput } from './registry';
@@ -418,7 +418,7 @@ export const SMMU_TWIN: ServiceDefinition<{
 
 /** A run or session id as this service hands them out (r… or s…, at most 64 characters), or a RangeError naming the field: never echoed whole. */
 function runOrSessionId(id: string): void {
-  if (typeof id !== 'string' || !/^[A-Za-z0-9_-]{1,64}$/.test(id))
+  if (typeof id !== 'string' || !SESSION_ID.test(id))
     throw new RangeError(`id: a run or session id is 1-64 letters, digits, - or _ (got ${typeof id === 'string' ? `${id.length} characters` : typeof id})`);
 }
 

@@ -75,6 +75,9 @@ const STATUS_QUO_RESET: Check[] = [
   ['dma.afterCrash.beforeQuiesce.aborted', '>', 0],
 ];
 
+/** R10-M3's unmap windows: the NIC's receive buffers unmapped at 1.2 ms (the ring has wrapped: every buffer's translation is in the TLB), the panic 2 ms after. */
+const UNMAP_2MS_BEFORE_PANIC = { trigger: { kind: 'after-unmap', device: NIC, atNs: 1_200 * US, buffer: 1, afterNs: 2 * MS } };
+
 export const ENTRIES: CatalogueEntry[] = [
   {
     id: 'baseline',
@@ -814,8 +817,7 @@ export const ENTRIES: CatalogueEntry[] = [
     source: 'kdump-adopt-series.md 4 R10 M3 ("TLB state is unknown"); Linux 6.12 dma-iommu queue_iova / fq_flush_timeout',
     outcome:
       "lazy invalidation leaves the TLBI to the flush queue's 10 ms timer, which dies with the crashed kernel: the NIC keeps writing the freed receive buffers through the stale TLB entries into crashed-kernel memory, under every kdump policy (compare R10-M3-strict-unmap)",
-    // After 1.2 ms the RX ring has wrapped: every receive buffer's translation is in the TLB.
-    doc: { devices: PAIR, primary: { strict: false }, crash: { trigger: { kind: 'after-unmap', device: NIC, atNs: 1_200 * US, buffer: 1, afterNs: 2 * MS } } },
+    doc: { devices: PAIR, primary: { strict: false }, crash: UNMAP_2MS_BEFORE_PANIC },
     predict: Object.fromEntries(
       POLICIES.map((p) => [
         p,
@@ -833,7 +835,7 @@ export const ENTRIES: CatalogueEntry[] = [
     source: 'kdump-adopt-series.md 4 R10 M3; Linux 6.12 __iommu_dma_unmap -> iommu_iotlb_sync',
     outcome:
       'the TLBI and its CMD_SYNC complete inside dma_unmap: the NIC faults on the unmapped buffers from then on, and nothing it sends there lands in crashed-kernel memory, under every kdump policy',
-    doc: { devices: PAIR, crash: { trigger: { kind: 'after-unmap', device: NIC, atNs: 1_200 * US, buffer: 1, afterNs: 2 * MS } } },
+    doc: { devices: PAIR, crash: UNMAP_2MS_BEFORE_PANIC },
     predict: Object.fromEntries(
       POLICIES.map((p) => [
         p,

@@ -308,23 +308,26 @@ export class KernelRole implements KernelLink {
   }
 
   /** A thread of this kernel: parks for its first turn, ends with the body or when the kernel halts. */
-  private spawn(name: string, body: (t: TaskContext) => Promise<void>): void {
+  private spawn(name: string, body: (t: TaskContext, id: number) => Promise<void>): void {
     const id = this.port.spawn(name, this.name);
     void (async () => {
       try {
         await this.port.sleep(id, 0);
-        await body({
-          // A hook sees every access (buses' CpuHook): loads it watches are not waited out elsewhere.
-          sleep: (ns, next, o) =>
-            this.port.sleep(
-              id,
-              ns,
-              next,
-              o && { ...(o.paced ? { paced: true } : {}), ...(o.watch && this.buses.every((b) => !b.hook) ? { wait: { loads: o.watch } } : {}) },
-            ),
-          endWait: () => this.port.endWait?.(id),
-          now: () => this.port.now(),
-        });
+        await body(
+          {
+            // A hook sees every access (buses' CpuHook): loads it watches are not waited out elsewhere.
+            sleep: (ns, next, o) =>
+              this.port.sleep(
+                id,
+                ns,
+                next,
+                o && { ...(o.paced ? { paced: true } : {}), ...(o.watch && this.buses.every((b) => !b.hook) ? { wait: { loads: o.watch } } : {}) },
+              ),
+            endWait: () => this.port.endWait?.(id),
+            now: () => this.port.now(),
+          },
+          id,
+        );
       } catch (e) {
         if (!(e instanceof CpuHalted || e instanceof TaskHalted)) throw e;
       } finally {
@@ -338,18 +341,10 @@ export class KernelRole implements KernelLink {
    * one doing the kernel's work, unless the kernel halted first (a panic stops its timers).
    */
   private timer(name: string, ns: number, fn: () => Promise<void>): void {
-    const id = this.port.spawn(name, this.name);
-    void (async () => {
-      try {
-        await this.port.sleep(id, 0);
-        await this.port.sleep(id, ns);
-        await this.on(id, fn);
-      } catch (e) {
-        if (!(e instanceof CpuHalted || e instanceof TaskHalted)) throw e;
-      } finally {
-        this.port.finish(id);
-      }
-    })();
+    this.spawn(name, async (t, id) => {
+      await t.sleep(ns);
+      await this.on(id, fn);
+    });
   }
 
   /** The device may use ATS once its STE has EATS set by this kernel (pci_enable_ats at attach). */

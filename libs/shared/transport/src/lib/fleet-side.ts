@@ -6,7 +6,7 @@
 import type { FleetSliceIn, FleetSliceOut } from '@kdump-twin/endpoint';
 import { LocalFleet, type DmiMode, type FleetLink, type FleetView, type ScenarioSpec } from '@kdump-twin/scenario';
 import type { Subscription } from 'nats';
-import { SUBJECTS } from './protocol';
+import { SESSION_ID, SUBJECTS } from './protocol';
 import { RoundTripCount } from './round-trips';
 import type { Rpc } from './rpc';
 import { packSliceIn, packSliceOut, unpackSliceIn, unpackSliceOut, type WireSliceIn, type WireSliceOut } from './slice-pack';
@@ -62,7 +62,7 @@ export class FleetHost {
   }
 
   private open(b: { session: string }): { ok: true } {
-    if (typeof b?.session !== 'string' || !/^[A-Za-z0-9_-]{1,64}$/.test(b.session)) throw new RangeError('session: 1-64 letters, digits, - or _');
+    if (typeof b?.session !== 'string' || !SESSION_ID.test(b.session)) throw new RangeError('session: 1-64 letters, digits, - or _');
     if (this.sessions.has(b.session)) throw new RangeError(`session ${b.session} is already open here`);
     const sub = this.rpc.serve(SUBJECTS.fleet(b.session), (m) => this.handle(b.session, m as FleetCall));
     this.sessions.set(b.session, { id: b.session, sub });

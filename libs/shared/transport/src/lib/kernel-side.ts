@@ -23,7 +23,7 @@ import {
 } from '@kdump-twin/scenario';
 import type { Subscription } from 'nats';
 import type { KernelReply, KernelToPlatform, PlatformToKernel, PostedOp, RunAheadStep, SyncOp, TimeContext } from './protocol';
-import { isRunAheadOp, MAX_READ_AHEAD, MAX_RUN_AHEAD_STEPS, SUBJECTS } from './protocol';
+import { isRunAheadOp, MAX_READ_AHEAD, MAX_RUN_AHEAD_STEPS, SESSION_ID, SUBJECTS } from './protocol';
 import { RemoteError, type Rpc } from './rpc';
 
 /** The memory map of a scenario, for store faults (no backing: only `check`). */
@@ -366,7 +366,7 @@ export class KernelHost {
   }
 
   private open(b: { session: string }): { ok: true } {
-    if (typeof b?.session !== 'string' || !/^[A-Za-z0-9_-]{1,64}$/.test(b.session)) throw new RangeError('session: 1-64 letters, digits, - or _');
+    if (typeof b?.session !== 'string' || !SESSION_ID.test(b.session)) throw new RangeError('session: 1-64 letters, digits, - or _');
     if (this.sessions.has(b.session)) throw new RangeError(`session ${b.session} is already open here`);
     const sub = this.rpc.serve(SUBJECTS.kernel(b.session, this.kind), (m) => this.handle(b.session, m as PlatformToKernel));
     this.sessions.set(b.session, { id: b.session, sub });

@@ -10,6 +10,9 @@ import type { KernelName, Mapping, NextLoad, Owner, PageImage, WaitWhile } from 
 /** Subject prefix of this protocol's version. */
 export const PROTOCOL = 'twin.v1';
 
+/** A session or run id, as it stands in a subject: 1-64 letters, digits, - or _ (no dots, no wildcards). */
+export const SESSION_ID = /^[A-Za-z0-9_-]{1,64}$/;
+
 export const SUBJECTS = {
   /** Queue-grouped: a fleet replica takes a new session. */
   fleetOpen: `${PROTOCOL}.fleet.open`,

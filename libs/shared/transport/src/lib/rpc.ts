@@ -169,18 +169,15 @@ export class Rpc {
       const stale = new Set<string>();
       for (const w of this.waiting.values()) if (now - w.since >= PROBE_MS) stale.add(w.subject);
       for (const subject of stale) {
-        this.nc.request(subject, new Uint8Array(0), { timeout: PROBE_TIMEOUT_MS, headers: hdr(ALIVE, '1') }).then(
-          () => undefined,
-          (e: unknown) => {
-            if ((e as { code?: string }).code !== '503') return;
-            for (const [token, w] of this.waiting) {
-              if (w.subject !== subject) continue;
-              this.waiting.delete(token);
-              clearTimeout(w.timer);
-              w.fail(Object.assign(new Error(`no responders on ${subject}`), { code: 'GONE' }));
-            }
-          },
-        );
+        void this.alive(subject).then((ok) => {
+          if (ok) return;
+          for (const [token, w] of this.waiting) {
+            if (w.subject !== subject) continue;
+            this.waiting.delete(token);
+            clearTimeout(w.timer);
+            w.fail(Object.assign(new Error(`no responders on ${subject}`), { code: 'GONE' }));
+          }
+        });
       }
     }, PROBE_MS);
     this.prober.unref?.();

@@ -6,7 +6,7 @@
 
 import { parseFaults, SessionStateError, type Session } from '@kdump-twin/scenario';
 import type { Subscription } from 'nats';
-import { PROTOCOL } from './protocol';
+import { PROTOCOL, SESSION_ID } from './protocol';
 import type { Rpc } from './rpc';
 
 export const scriptSubject = (session: string) => `${PROTOCOL}.run.${session}.script`;
@@ -117,8 +117,7 @@ export class ScriptClient {
   constructor(private readonly rpc: Rpc) {}
 
   step<T = Record<string, unknown>>(session: string, op: ScriptOp): Promise<T> {
-    if (typeof session !== 'string' || !/^[A-Za-z0-9_-]{1,64}$/.test(session))
-      return Promise.reject(new RangeError('session_id: 1-64 letters, digits, - or _'));
+    if (typeof session !== 'string' || !SESSION_ID.test(session)) return Promise.reject(new RangeError('session_id: 1-64 letters, digits, - or _'));
     return this.rpc.call<T>(scriptSubject(session), op, 3_600_000);
   }
 }

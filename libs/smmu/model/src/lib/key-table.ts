@@ -22,7 +22,7 @@ export class KeyTable<V> {
   get(key: number): V | undefined {
     const keys = this.keys;
     const mask = this.mask;
-    let i = Math.imul((key | 0) ^ ((key / 4294967296) | 0), -1640531535) >>> (32 - this.bits);
+    let i = this.slot(key);
     for (;;) {
       const k = keys[i]!;
       if (k === key) return this.vals[i];
